@@ -1,0 +1,62 @@
+import { writeSync } from "node:fs";
+
+// One logger for every command. Lines go to stderr (stdout carries command output such as
+// `sni-map --dry-run`), written synchronously: the start command execs into Postfix and
+// queued writes would be lost at that moment (see FACTS.md, Bun).
+
+export type LogLevel = "info" | "warning" | "error";
+
+export interface Logger {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+  /** Values that must never reach a log line (the DB password); replaced by `***`. */
+  addSecret(secret: string): void;
+}
+
+export const PROGRAM = "mailcow-postfix-init";
+
+export function formatLogLine(level: LogLevel, message: string): string {
+  const prefix = level === "info" ? `${PROGRAM}: ` : `${PROGRAM}: ${level}: `;
+  return message
+    .split("\n")
+    .map((line) => prefix + line)
+    .join("\n") + "\n";
+}
+
+/** A logger writing whole lines to a file descriptor (default 2, stderr). */
+export function createLogger(write: (text: string) => void = (text) => writeAll(2, text)): Logger {
+  const secrets: string[] = [];
+  const redact = (message: string) =>
+    secrets.reduce((text, secret) => text.split(secret).join("***"), message);
+  const emit = (level: LogLevel) => (message: string) => write(formatLogLine(level, redact(message)));
+  return {
+    info: emit("info"),
+    warn: emit("warning"),
+    error: emit("error"),
+    addSecret(secret) {
+      if (secret.length > 0 && !secrets.includes(secret)) secrets.push(secret);
+    },
+  };
+}
+
+/** A logger that keeps lines in memory, for tests and for `check`. */
+export function createMemoryLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  const logger = createLogger((text) => lines.push(...text.replace(/\n$/, "").split("\n")));
+  return Object.assign(logger, { lines });
+}
+
+/** Synchronous write of the whole string, retrying on partial writes and EAGAIN. */
+export function writeAll(fd: number, text: string): void {
+  const buffer = Buffer.from(text);
+  let offset = 0;
+  while (offset < buffer.length) {
+    try {
+      offset += writeSync(fd, buffer, offset, buffer.length - offset);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "EAGAIN") continue;
+      throw error;
+    }
+  }
+}

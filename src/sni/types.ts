@@ -1,0 +1,58 @@
+// Shared shapes of the SNI engine: discovery -> validation -> plan -> render -> write.
+
+export type Severity = "error" | "warning";
+
+/** One finding about the certificate tree; `source` is the directory or file it concerns. */
+export interface Problem {
+  severity: Severity;
+  /** Stable machine-readable code, e.g. `key-mismatch`, `expired`, `invalid-name`. */
+  code: string;
+  source: string;
+  message: string;
+}
+
+/** Key + certificate chain files of one algorithm. */
+export interface KeyPairFiles {
+  keyFile: string;
+  certFile: string;
+}
+
+/** A place certificates come from: the default pair in the SSL dir, or one subdirectory. */
+export interface CertificateSource {
+  kind: "default" | "directory";
+  /** The directory holding the files (the SSL dir itself for the default pair). */
+  dir: string;
+  rsa: KeyPairFiles;
+  /** ecdsa-key.pem + ecdsa-cert.pem beside the main pair, when both exist. */
+  ecdsa?: KeyPairFiles;
+  /** Raw text of `domains` (directories only). */
+  domainsText?: string;
+  domainsFile?: string;
+}
+
+/** What validation learned of one key + chain pair. */
+export interface PairReport {
+  files: KeyPairFiles;
+  /** DNS names of the leaf (subject alternative names, else the CN), as written in the cert. */
+  certificateNames: string[];
+  notAfter?: string;
+  keyMatches: boolean;
+  valid: boolean;
+}
+
+export interface ValidatedSource {
+  source: CertificateSource;
+  rsa: PairReport;
+  ecdsa?: PairReport;
+  /** Usable for the map: the main pair is valid. */
+  usable: boolean;
+}
+
+/** One line of sni.map. */
+export interface MapEntry {
+  name: string;
+  /** The source directory (for reports). */
+  sourceDir: string;
+  /** key, chain[, key, chain] as they appear on the line. */
+  files: string[];
+}
