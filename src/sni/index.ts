@@ -1,17 +1,24 @@
-// Public face of the SNI engine, used by `sni-map`, `check`, `reload` and `start`.
+// Public face of the SNI engine, used by `sni-map`, `check`, `reload` and `start`:
+// discover (fs) -> validate (read + parse) -> plan (pure) -> render (pure) -> write (fs + postmap).
 import type { Logger } from "../log.ts";
+import { collectCertificateSources } from "./discover.ts";
+import { planSniMap } from "./plan.ts";
+import { renderSniMap } from "./render.ts";
 import type { MapEntry, Problem, ValidatedSource } from "./types.ts";
+import { validateSource } from "./validate.ts";
+import { writeSniMapFiles } from "./write.ts";
 
 export interface SniMapOptions {
   sslDir: string;
   confDir: string;
-  /** MAILCOW_HOSTNAME; mapped to the default certificate. */
+  /** MAILCOW_HOSTNAME, already normalized (see normalizeHostname); mapped to the default certificate. */
   hostname?: string;
   now?: Date;
   log: Logger;
 }
 
 export interface SniMapResult {
+  sslDir: string;
   /** sni.map exactly as written (or as it would be written). */
   content: string;
   entries: MapEntry[];
@@ -20,11 +27,50 @@ export interface SniMapResult {
 }
 
 /** Discover, validate and plan the map without touching disk (used by check and --dry-run). */
-export declare function planSniMapFromTree(options: Omit<SniMapOptions, "log" | "confDir">): SniMapResult;
+export function planSniMapFromTree(options: { sslDir: string; hostname?: string; now?: Date }): SniMapResult {
+  const now = options.now ?? new Date();
+  const discovery = collectCertificateSources(options.sslDir);
+  const problems = [...discovery.problems];
+  const sources = discovery.sources.map((source) => {
+    const { validated, problems: found } = validateSource(source, now);
+    problems.push(...found);
+    return validated;
+  });
+  const plan = planSniMap(sources, options.hostname);
+  problems.push(...plan.problems);
+  return { sslDir: discovery.sslDir, content: renderSniMap(plan.entries), entries: plan.entries, sources, problems };
+}
 
 /**
  * Build CONF/sni.map and CONF/sni.map.db (postmap -F) atomically, mode 0600, logging each
  * problem once and one summary line. Throws UserError when the map cannot be written;
  * the previous sni.map and sni.map.db then stay in place.
  */
-export declare function updateSniMap(options: SniMapOptions): Promise<SniMapResult>;
+export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult> {
+  const result = planSniMapFromTree(options);
+  logProblems(result.problems, options.log);
+  const { mapFile } = await writeSniMapFiles(options.confDir, result.content);
+  options.log.info(`sni-map: ${summarize(result)} -> ${mapFile}`);
+  return result;
+}
+
+export function logProblems(problems: readonly Problem[], log: Logger): void {
+  for (const problem of problems) {
+    if (problem.severity === "error") log.error(problem.message);
+    else log.warn(problem.message);
+  }
+}
+
+/** `5 names from 3 sources (default + 2 directories), 1 error, 0 warnings`. */
+export function summarize(result: SniMapResult): string {
+  const mappedSources = new Set(result.entries.map((entry) => entry.sourceDir));
+  const directories = [...mappedSources].filter((dir) => dir !== result.sslDir).length;
+  const hasDefault = mappedSources.has(result.sslDir);
+  const errors = result.problems.filter((problem) => problem.severity === "error").length;
+  const warnings = result.problems.length - errors;
+  const parts = [hasDefault ? "default certificate" : "no default certificate", `${directories} director${directories === 1 ? "y" : "ies"}`];
+  return `${result.entries.length} name${result.entries.length === 1 ? "" : "s"} mapped from ${parts.join(" + ")}; ${errors} error${errors === 1 ? "" : "s"}, ${warnings} warning${warnings === 1 ? "" : "s"}`;
+}
+
+export { normalizeName } from "./names.ts";
+export type { MapEntry, Problem, ValidatedSource } from "./types.ts";

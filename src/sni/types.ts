@@ -38,6 +38,8 @@ export interface PairReport {
   notAfter?: string;
   keyMatches: boolean;
   valid: boolean;
+  /** Why the pair is unusable, when it is (code + reason without the directory). */
+  failure?: { code: string; reason: string };
 }
 
 export interface ValidatedSource {

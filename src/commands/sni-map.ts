@@ -1,0 +1,27 @@
+import { stringFlag, type CommandSpec } from "../command.ts";
+import { logProblems, planSniMapFromTree, summarize, updateSniMap } from "../sni/index.ts";
+import { CONF_DIR_FLAG, HOSTNAME_FLAG, SSL_DIR_FLAG, hostnameFromFlags } from "./sni-options.ts";
+
+export const sniMapCommand: CommandSpec = {
+  name: "sni-map",
+  summary: "Build sni.map + sni.map.db from the certificate tree (default certificate always mapped)",
+  flags: {
+    "ssl-dir": SSL_DIR_FLAG,
+    "conf-dir": CONF_DIR_FLAG,
+    hostname: HOSTNAME_FLAG,
+    "dry-run": { type: "boolean", description: "Print the map as it would be written; change nothing on disk" },
+  },
+  async run(context) {
+    const sslDir = stringFlag(context, "ssl-dir");
+    const hostname = hostnameFromFlags(context);
+    if (context.flags["dry-run"]) {
+      const result = planSniMapFromTree({ sslDir, hostname });
+      logProblems(result.problems, context.log);
+      context.stdout(result.content);
+      context.log.info(`sni-map --dry-run: ${summarize(result)}`);
+      return 0;
+    }
+    await updateSniMap({ sslDir, confDir: stringFlag(context, "conf-dir"), hostname, log: context.log });
+    return 0;
+  },
+};

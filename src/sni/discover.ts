@@ -1,0 +1,95 @@
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { UserError } from "../errors.ts";
+import type { CertificateSource, KeyPairFiles, Problem } from "./types.ts";
+
+// Where certificates live in mailcow's /etc/ssl/mail (written by the acme container):
+// the default pair cert.pem + key.pem at the top, and one directory per certificate with
+// cert.pem, key.pem and `domains`. Other directories (acme/, backups/) lack one of the three.
+
+export const DEFAULT_CERT = "cert.pem";
+export const DEFAULT_KEY = "key.pem";
+export const DOMAINS_FILE = "domains";
+export const ECDSA_CERT = "ecdsa-cert.pem";
+export const ECDSA_KEY = "ecdsa-key.pem";
+
+export interface Discovery {
+  sslDir: string;
+  /** The default pair first (when present), then directories in byte order of their names. */
+  sources: CertificateSource[];
+  problems: Problem[];
+}
+
+/** List the certificate sources below `sslDir` without parsing any certificate. */
+export function collectCertificateSources(sslDirInput: string): Discovery {
+  const sslDir = resolve(sslDirInput);
+  let entries: string[];
+  try {
+    entries = readdirSync(sslDir).sort(compareBytes);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? "error";
+    throw new UserError(
+      `cannot read the SSL directory ${sslDir} (${code}); check the path and that it is mounted (mailcow: data/assets/ssl -> /etc/ssl/mail)`,
+      1,
+      { cause: error },
+    );
+  }
+  const sources: CertificateSource[] = [];
+  const problems: Problem[] = [];
+
+  if (existsSync(join(sslDir, DEFAULT_CERT)) && existsSync(join(sslDir, DEFAULT_KEY))) {
+    sources.push({ kind: "default", dir: sslDir, rsa: pairIn(sslDir, DEFAULT_KEY, DEFAULT_CERT), ecdsa: ecdsaPairIn(sslDir) });
+  } else {
+    problems.push({
+      severity: "error",
+      code: "default-missing",
+      source: sslDir,
+      message: `${sslDir}: no default certificate (${DEFAULT_CERT} + ${DEFAULT_KEY}); names without their own directory get no certificate from the map. Restore the pair (mailcow's acme container or a snake-oil pair)`,
+    });
+  }
+
+  for (const entry of entries) {
+    const dir = join(sslDir, entry);
+    if (!isDirectory(dir)) continue;
+    const domainsFile = join(dir, DOMAINS_FILE);
+    // Quietly skipped, as mailcow does: acme/, backups/, half-written directories.
+    if (![domainsFile, join(dir, DEFAULT_CERT), join(dir, DEFAULT_KEY)].every((path) => existsSync(path))) continue;
+    let domainsText: string;
+    try {
+      domainsText = readFileSync(domainsFile, "utf8");
+    } catch (error) {
+      problems.push({
+        severity: "error",
+        code: "domains-unreadable",
+        source: dir,
+        message: `${dir}: cannot read ${DOMAINS_FILE} (${(error as NodeJS.ErrnoException).code ?? error}); directory not mapped, fix the file's type or permissions`,
+      });
+      continue;
+    }
+    sources.push({ kind: "directory", dir, rsa: pairIn(dir, DEFAULT_KEY, DEFAULT_CERT), ecdsa: ecdsaPairIn(dir), domainsFile, domainsText });
+  }
+  return { sslDir, sources, problems };
+}
+
+function pairIn(dir: string, key: string, cert: string): KeyPairFiles {
+  return { keyFile: join(dir, key), certFile: join(dir, cert) };
+}
+
+function ecdsaPairIn(dir: string): KeyPairFiles | undefined {
+  const pair = pairIn(dir, ECDSA_KEY, ECDSA_CERT);
+  return existsSync(pair.keyFile) && existsSync(pair.certFile) ? pair : undefined;
+}
+
+/** Follows symlinks: a symlinked certificate directory counts as a directory. */
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Byte order, independent of locale, so the same tree always gives the same map. */
+export function compareBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}

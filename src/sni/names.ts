@@ -1,0 +1,69 @@
+import { domainToASCII } from "node:url";
+
+// Names as Postfix looks them up in tls_server_sni_maps (FACTS.md): case-insensitive,
+// no trailing dot, A-labels for internationalized names, and `.parent` as the only
+// wildcard form (a literal `*.parent` key never matches).
+
+export type NormalizedName = { ok: true; name: string } | { ok: false; reason: string };
+
+const MAX_NAME_LENGTH = 253;
+const MAX_LABEL_LENGTH = 63;
+const LDH_LABEL = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
+
+/** Turn one name from a domains file or a certificate into its sni.map key, or say why not. */
+export function normalizeName(raw: string): NormalizedName {
+  if (raw === "") return { ok: false, reason: "empty name" };
+  // Checked before IDN conversion: the URL host parser would silently cut `a/b` down to `a`.
+  if (/[\s\p{Cc}]/u.test(raw)) return { ok: false, reason: "contains whitespace or control characters" };
+  if (/[/\\?#@:%[\]<>,;"'`|^{}=+!$&()~]/.test(raw)) return { ok: false, reason: "contains characters not allowed in DNS names" };
+
+  let name = raw.endsWith(".") ? raw.slice(0, -1) : raw;
+  let wildcard = false;
+  if (name.startsWith("*.")) {
+    wildcard = true;
+    name = name.slice(2);
+  }
+  if (name.includes("*")) return { ok: false, reason: "`*` is only allowed as the whole first label" };
+
+  const ascii = /^[\x00-\x7f]*$/.test(name) ? name.toLowerCase() : domainToASCII(name);
+  if (ascii === "") return { ok: false, reason: "not a valid internationalized domain name" };
+  if (ascii.length === 0) return { ok: false, reason: "empty name" };
+  const key = (wildcard ? "." : "") + ascii;
+  if (key.length > MAX_NAME_LENGTH) return { ok: false, reason: `longer than ${MAX_NAME_LENGTH} characters` };
+  for (const label of ascii.split(".")) {
+    if (label === "") return { ok: false, reason: "empty label" };
+    if (label.length > MAX_LABEL_LENGTH) return { ok: false, reason: `label longer than ${MAX_LABEL_LENGTH} characters` };
+    if (!LDH_LABEL.test(label)) return { ok: false, reason: `label \`${label}\` is not letters, digits and inner hyphens` };
+  }
+  return { ok: true, name: key };
+}
+
+/** The words of a `domains` file: mailcow writes them space-separated; any whitespace is accepted. */
+export function splitDomainsText(text: string): string[] {
+  return text.split(/[\s]+/u).filter((word) => word !== "");
+}
+
+/**
+ * Whether a certificate whose DNS names are `certificateKeys` (already normalized, wildcards
+ * as `.parent`) serves `key` without a name mismatch for TLS clients. A wildcard covers
+ * exactly one extra label, as in RFC 6125.
+ */
+export function certificateCovers(certificateKeys: readonly string[], key: string): boolean {
+  if (certificateKeys.includes(key)) return true;
+  if (key.startsWith(".")) return false;
+  const dot = key.indexOf(".");
+  return dot > 0 && certificateKeys.includes(key.slice(dot));
+}
+
+/** A shortened, printable form of untrusted text for messages (domains files may hold anything). */
+export function printable(value: string, max = 80): string {
+  const escaped = JSON.stringify(value.length > max ? `${value.slice(0, max)}…` : value);
+  return escaped;
+}
+
+/** The mailcow hostname as an sni.map key; undefined when not set. Wildcards are not hostnames. */
+export function normalizeHostname(raw: string | undefined): NormalizedName | undefined {
+  if (raw === undefined || raw === "") return undefined;
+  if (raw.includes("*")) return { ok: false, reason: "a hostname cannot be a wildcard" };
+  return normalizeName(raw);
+}

@@ -1,0 +1,87 @@
+import type { SniMapResult } from "./index.ts";
+import type { PairReport } from "./types.ts";
+
+// Pure: what `check` prints. The JSON shape is a documented contract (README, "check --json").
+
+export const CHECK_SCHEMA_VERSION = 1;
+
+export interface CheckReport {
+  schemaVersion: number;
+  sslDir: string;
+  hostname: string | null;
+  ok: boolean;
+  errors: number;
+  warnings: number;
+  sources: {
+    dir: string;
+    kind: "default" | "directory";
+    mapped: boolean;
+    domainsFile: string | null;
+    pairs: {
+      role: "main" | "ecdsa";
+      keyFile: string;
+      certFile: string;
+      names: string[];
+      notAfter: string | null;
+      keyMatches: boolean;
+      valid: boolean;
+      error: string | null;
+    }[];
+  }[];
+  entries: { name: string; source: string; files: string[] }[];
+  problems: { severity: "error" | "warning"; code: string; source: string; message: string }[];
+}
+
+export function buildCheckReport(result: SniMapResult, hostname: string | undefined): CheckReport {
+  const mapped = new Set(result.entries.map((entry) => entry.sourceDir));
+  const errors = result.problems.filter((problem) => problem.severity === "error").length;
+  const pair = (role: "main" | "ecdsa", report: PairReport) => ({
+    role,
+    keyFile: report.files.keyFile,
+    certFile: report.files.certFile,
+    names: report.certificateNames,
+    notAfter: report.notAfter ?? null,
+    keyMatches: report.keyMatches,
+    valid: report.valid,
+    error: report.failure?.reason ?? null,
+  });
+  return {
+    schemaVersion: CHECK_SCHEMA_VERSION,
+    sslDir: result.sslDir,
+    hostname: hostname ?? null,
+    ok: errors === 0,
+    errors,
+    warnings: result.problems.length - errors,
+    sources: result.sources.map((validated) => ({
+      dir: validated.source.dir,
+      kind: validated.source.kind,
+      mapped: mapped.has(validated.source.dir),
+      domainsFile: validated.source.domainsFile ?? null,
+      pairs: [pair("main", validated.rsa), ...(validated.ecdsa ? [pair("ecdsa", validated.ecdsa)] : [])],
+    })),
+    entries: result.entries.map((entry) => ({ name: entry.name, source: entry.sourceDir, files: entry.files })),
+    problems: result.problems.map((problem) => ({ ...problem })),
+  };
+}
+
+export function renderCheckText(report: CheckReport): string {
+  const lines: string[] = [`Certificate sources in ${report.sslDir} (hostname: ${report.hostname ?? "not set"})`];
+  for (const source of report.sources) {
+    lines.push(`  ${source.dir} [${source.kind}${source.mapped ? "" : ", NOT MAPPED"}]`);
+    for (const pair of source.pairs) {
+      const status = pair.valid ? "key matches" : `unusable: ${pair.error}`;
+      lines.push(`    ${pair.role}: ${pair.certFile} + ${pair.keyFile}: ${status}`);
+      lines.push(`      names: ${pair.names.join(" ") || "(none)"}; not after: ${pair.notAfter ?? "unknown"}`);
+    }
+  }
+  if (report.sources.length === 0) lines.push("  (none)");
+  lines.push("", "Mapped names:");
+  for (const entry of report.entries) lines.push(`  ${entry.name} -> ${entry.source}`);
+  if (report.entries.length === 0) lines.push("  (none: every name gets Postfix's default chain)");
+  if (report.problems.length > 0) {
+    lines.push("", "Problems:");
+    for (const problem of report.problems) lines.push(`  ${problem.severity}: ${problem.message}`);
+  }
+  lines.push("", `${report.ok ? "OK" : "FAILED"}: ${report.errors} error${report.errors === 1 ? "" : "s"}, ${report.warnings} warning${report.warnings === 1 ? "" : "s"}`, "");
+  return lines.join("\n");
+}

@@ -1,0 +1,105 @@
+import { X509Certificate, createPrivateKey, type KeyObject } from "node:crypto";
+import { readFileSync } from "node:fs";
+import type { CertificateSource, KeyPairFiles, PairReport, Problem, ValidatedSource } from "./types.ts";
+
+// A pair is checked before it is mapped: a broken pair in sni.map aborts every handshake
+// for its names (FACTS.md), while an unmapped name merely gets the default chain.
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** Certificates closer than this to expiry are reported (acme renews 30 days ahead). */
+export const EXPIRY_WARNING_DAYS = 14;
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+export function validateSource(source: CertificateSource, now: Date): { validated: ValidatedSource; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const rsa = validatePair(source.rsa, source.dir, now, problems);
+  let ecdsa: PairReport | undefined;
+  if (source.ecdsa) {
+    ecdsa = validatePair(source.ecdsa, source.dir, now, problems);
+  }
+  return { validated: { source, rsa, ecdsa, usable: rsa.valid }, problems };
+}
+
+/** Parse chain and key, check the key belongs to the leaf; warnings (expiry, chain order) go to `problems`. Never throws. */
+export function validatePair(files: KeyPairFiles, sourceDir: string, now: Date, problems: Problem[]): PairReport {
+  const report: PairReport = { files, certificateNames: [], keyMatches: false, valid: false };
+  // Errors are not reported here: the plan words them once per source, with their consequence.
+  const fail = (code: string, reason: string) => {
+    report.failure = { code, reason };
+    return report;
+  };
+
+  const certText = readText(files.certFile);
+  if (typeof certText !== "string") return fail("cert-unreadable", `cannot read ${files.certFile} (${certText.code})`);
+  const blocks = certText.match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length === 0) return fail("cert-invalid", `${files.certFile} holds no PEM certificate`);
+  const chain: X509Certificate[] = [];
+  for (const [index, block] of blocks.entries()) {
+    try {
+      chain.push(new X509Certificate(block));
+    } catch {
+      return fail("cert-invalid", `certificate ${index + 1} in ${files.certFile} does not parse`);
+    }
+  }
+  const leaf = chain[0]!;
+  report.certificateNames = certificateDnsNames(leaf);
+  report.notAfter = leaf.validToDate.toISOString();
+
+  const keyText = readText(files.keyFile);
+  if (typeof keyText !== "string") return fail("key-unreadable", `cannot read ${files.keyFile} (${keyText.code})`);
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(keyText);
+  } catch {
+    // The parser's message is not repeated: it could quote key material.
+    return fail("key-invalid", `${files.keyFile} holds no usable private key (garbage, encrypted or unsupported)`);
+  }
+  report.keyMatches = leaf.checkPrivateKey(key);
+  if (!report.keyMatches) return fail("key-mismatch", `${files.keyFile} does not match the certificate in ${files.certFile}`);
+  report.valid = true;
+
+  for (let index = 1; index < chain.length; index++) {
+    if (!chain[index - 1]!.checkIssued(chain[index]!)) {
+      problems.push({
+        severity: "warning",
+        code: "chain-order",
+        source: sourceDir,
+        message: `${sourceDir}: certificate ${index + 1} in ${files.certFile} did not issue certificate ${index}; clients may not build the chain`,
+      });
+      break;
+    }
+  }
+  const msLeft = leaf.validToDate.getTime() - now.getTime();
+  if (msLeft <= 0) {
+    problems.push({ severity: "warning", code: "expired", source: sourceDir, message: `${sourceDir}: ${files.certFile} expired on ${report.notAfter}; clients that verify will reject it` });
+  } else if (msLeft < EXPIRY_WARNING_DAYS * DAY_MS) {
+    problems.push({ severity: "warning", code: "expires-soon", source: sourceDir, message: `${sourceDir}: ${files.certFile} expires in ${Math.floor(msLeft / DAY_MS)} days (${report.notAfter})` });
+  }
+  if (leaf.validFromDate.getTime() > now.getTime()) {
+    problems.push({ severity: "warning", code: "not-yet-valid", source: sourceDir, message: `${sourceDir}: ${files.certFile} is not valid before ${leaf.validFromDate.toISOString()}` });
+  }
+  return report;
+}
+
+/** DNS subject alternative names, else the subject CN (as RFC 6125 allows for old certs). */
+export function certificateDnsNames(certificate: X509Certificate): string[] {
+  const san = certificate.subjectAltName;
+  if (san) {
+    const names = [...san.matchAll(/(?:^|, )DNS:("(?:[^"\\]|\\.)*"|[^,]*)/g)].map((match) => {
+      const value = match[1]!;
+      return value.startsWith('"') ? (JSON.parse(value) as string) : value;
+    });
+    if (names.length > 0) return names;
+  }
+  const cn = certificate.subject.split("\n").find((line) => line.startsWith("CN="));
+  return cn ? [cn.slice(3)] : [];
+}
+
+function readText(path: string): string | { code: string } {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    return { code: (error as NodeJS.ErrnoException).code ?? String(error) };
+  }
+}

@@ -1,0 +1,69 @@
+import { chmodSync, closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { fsyncDirectory, tempPathFor } from "../atomic-write.ts";
+import { UserError } from "../errors.ts";
+import { postmapEmbedFiles } from "../postfix.ts";
+
+// sni.map.db embeds the private keys (postmap -F), and postmap gives the .db the mode of its
+// source file: both are created 0600 from the start. The new pair is built under temp names
+// and renamed over the old one only after postmap succeeded, so a failed or interrupted run
+// leaves the previous sni.map + sni.map.db working.
+
+export const SNI_MAP_FILE = "sni.map";
+export const SNI_MAP_MODE = 0o600;
+
+export async function writeSniMapFiles(confDir: string, content: string): Promise<{ mapFile: string; dbFile: string }> {
+  const mapFile = join(confDir, SNI_MAP_FILE);
+  const dbFile = `${mapFile}.db`;
+  const tempMap = tempPathFor(mapFile);
+  const tempDb = `${tempMap}.db`;
+  try {
+    writePrivateFile(tempMap, content, confDir);
+    await postmapEmbedFiles(tempMap, confDir);
+    chmodSync(tempDb, SNI_MAP_MODE);
+    // The .db first: it is what smtpd reads. A crash between the renames leaves a current
+    // .db beside an old text file, which the next run rewrites.
+    renameSync(tempDb, dbFile);
+    renameSync(tempMap, mapFile);
+    fsyncDirectory(confDir);
+  } catch (error) {
+    rmSync(tempMap, { force: true });
+    rmSync(tempDb, { force: true });
+    if (error instanceof UserError) {
+      throw new UserError(`${error.message}; ${mapFile} and ${dbFile} left unchanged`, error.exitCode, { cause: error });
+    }
+    throw new UserError(
+      `cannot write ${mapFile}: ${describeFsError(error)}; the conf dir must be writable (mailcow: data/conf/postfix -> /opt/postfix/conf); sni.map and sni.map.db left unchanged`,
+      1,
+      { cause: error },
+    );
+  }
+  return { mapFile, dbFile };
+}
+
+function writePrivateFile(path: string, content: string, confDir: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, "wx", SNI_MAP_MODE);
+  } catch (error) {
+    throw new UserError(
+      `cannot create files in ${confDir}: ${describeFsError(error)}; the conf dir must exist and be writable (mailcow: data/conf/postfix -> /opt/postfix/conf)`,
+      1,
+      { cause: error },
+    );
+  }
+  try {
+    const buffer = Buffer.from(content);
+    let offset = 0;
+    while (offset < buffer.length) offset += writeSync(fd, buffer, offset, buffer.length - offset);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  chmodSync(path, SNI_MAP_MODE);
+}
+
+function describeFsError(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code ? `${code}` : String(error);
+}
