@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { fsyncDirectory, tempPathFor } from "../atomic-write.ts";
 import { UserError } from "../errors.ts";
@@ -17,6 +17,7 @@ export async function writeSniMapFiles(confDir: string, content: string): Promis
   const dbFile = `${mapFile}.db`;
   const tempMap = tempPathFor(mapFile);
   const tempDb = `${tempMap}.db`;
+  removeStaleTempFiles(confDir);
   try {
     writePrivateFile(tempMap, content, confDir);
     await postmapEmbedFiles(tempMap, confDir);
@@ -39,6 +40,28 @@ export async function writeSniMapFiles(confDir: string, content: string): Promis
     );
   }
   return { mapFile, dbFile };
+}
+
+/** Temp files older than this were left by a killed run (a live run needs well under a minute). */
+const STALE_TEMP_MS = 10 * 60 * 1000;
+
+/** A run killed mid-way leaves `.sni.map.*.tmp(.db)` behind, holding key material: remove them. */
+function removeStaleTempFiles(confDir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(confDir);
+  } catch {
+    return; // reported by the write that follows
+  }
+  for (const name of names) {
+    if (!/^\.sni\.map\.[0-9a-f]+\.tmp(\.db)?$/.test(name)) continue;
+    const path = join(confDir, name);
+    try {
+      if (Date.now() - statSync(path).mtimeMs > STALE_TEMP_MS) rmSync(path, { force: true });
+    } catch {
+      // Gone already, or not ours to judge: leave it.
+    }
+  }
 }
 
 function writePrivateFile(path: string, content: string, confDir: string): void {

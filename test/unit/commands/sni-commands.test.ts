@@ -1,0 +1,124 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { makeCertificate, makeCertificateDirectory } from "../../support/certs.ts";
+import { runCli } from "../../support/cli.ts";
+import { makeTempDir, writeSettledFile } from "../../support/tmp.ts";
+
+const cleanups: (() => void)[] = [];
+afterAll(() => cleanups.forEach((cleanup) => cleanup()));
+
+function tree() {
+  const temp = makeTempDir("mpi-cli-");
+  cleanups.push(temp.cleanup);
+  const sslDir = join(temp.path, "ssl");
+  const confDir = join(temp.path, "conf");
+  mkdirSync(confDir);
+  writeSettledFile(join(confDir, "main.cf"), "compatibility_level = 3.6\nmyhostname = test.invalid\n");
+  makeCertificate(sslDir, { names: ["mail.example.test", "example.test"] });
+  const org = makeCertificateDirectory(sslDir, "example.org", ["example.org"]);
+  return { sslDir, confDir, org };
+}
+
+describe("command line", () => {
+  test("--version and --help", async () => {
+    const version = await runCli(["--version"]);
+    expect(version.stdout).toMatch(/^mailcow-postfix-init \d+\.\d+\.\d+\n$/);
+    const help = await runCli(["--help"]);
+    for (const name of ["start", "sni-map", "check", "reload", "entrypoint", "templates"]) expect(help.stdout).toContain(`  ${name} `);
+    const commandHelp = await runCli(["sni-map", "--help"]);
+    expect(commandHelp.stdout).toContain("--dry-run");
+    expect(commandHelp.exitCode).toBe(0);
+  });
+  test("unknown command or flag: usage on stderr, exit 2", async () => {
+    const command = await runCli(["frobnicate"]);
+    expect(command.exitCode).toBe(2);
+    expect(command.stderr).toContain("unknown command `frobnicate`");
+    expect(command.stderr).toContain("Usage:");
+    const flag = await runCli(["check", "--colour"]);
+    expect(flag.exitCode).toBe(2);
+    expect(flag.stderr).toContain("unknown flag `--colour`");
+    const missing = await runCli(["sni-map", "--ssl-dir"]);
+    expect(missing.exitCode).toBe(2);
+    expect(missing.stdout).toBe("");
+  });
+  test("an invalid hostname is one error line, exit 1", async () => {
+    const { sslDir } = tree();
+    const result = await runCli(["check", "--ssl-dir", sslDir], { MAILCOW_HOSTNAME: "mail example" });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr.trim().split("\n")).toHaveLength(1);
+    expect(result.stderr).toContain("MAILCOW_HOSTNAME");
+  });
+});
+
+describe("sni-map", () => {
+  test("--dry-run prints exactly what a real run writes, and writes nothing", async () => {
+    const { sslDir, confDir } = tree();
+    const dry = await runCli(["sni-map", "--dry-run", "--ssl-dir", sslDir, "--conf-dir", confDir], { MAILCOW_HOSTNAME: "mail.example.test" });
+    expect(dry.exitCode).toBe(0);
+    expect(readdirSync(confDir)).toEqual(["main.cf"]);
+    const real = await runCli(["sni-map", "--ssl-dir", sslDir, "--conf-dir", confDir], { MAILCOW_HOSTNAME: "mail.example.test" });
+    expect(real.exitCode).toBe(0);
+    expect(readFileSync(join(confDir, "sni.map"), "utf8")).toBe(dry.stdout);
+    expect(dry.stdout.split("\n")).toHaveLength(4);
+    expect(real.stderr).toMatch(/sni-map: 3 names mapped from default certificate \+ 1 directory; 0 errors, 0 warnings -> .*sni\.map\n$/);
+  });
+
+  test("SKIP_LETS_ENCRYPT=y changes nothing", async () => {
+    const { sslDir } = tree();
+    const plain = await runCli(["sni-map", "--dry-run", "--ssl-dir", sslDir], { MAILCOW_HOSTNAME: "mail.example.test" });
+    const skip = await runCli(["sni-map", "--dry-run", "--ssl-dir", sslDir], { MAILCOW_HOSTNAME: "mail.example.test", SKIP_LETS_ENCRYPT: "y" });
+    expect(skip.stdout).toBe(plain.stdout);
+    expect(skip.stdout).toContain("mail.example.test ");
+  });
+
+  test("a broken directory: map still written, one error line naming it", async () => {
+    const { sslDir, confDir, org } = tree();
+    copyFileSync(join(sslDir, "key.pem"), org.keyFile);
+    const result = await runCli(["sni-map", "--ssl-dir", sslDir, "--conf-dir", confDir, "--hostname", "mail.example.test"]);
+    expect(result.exitCode).toBe(0);
+    const errors = result.stderr.split("\n").filter((line) => line.includes("error:"));
+    expect(errors).toEqual([`mailcow-postfix-init: error: ${org.dir}: ${org.keyFile} does not match the certificate in ${org.certFile}; not mapped; example.org get the default certificate`]);
+    expect(readFileSync(join(confDir, "sni.map"), "utf8")).not.toContain("example.org");
+    expect(existsSync(join(confDir, "sni.map.db"))).toBe(true);
+  });
+});
+
+describe("check", () => {
+  test("clean tree: exit 0, text report lists sources and names", async () => {
+    const { sslDir, org } = tree();
+    const result = await runCli(["check", "--ssl-dir", sslDir, "--hostname", "mail.example.test"]);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toContain(`  example.org -> ${org.dir}`);
+    expect(result.stdout).toContain("OK: 0 errors, 0 warnings");
+  });
+
+  test("--json: documented fields; errors give exit 1, warnings alone do not", async () => {
+    const { sslDir, org } = tree();
+    makeCertificateDirectory(sslDir, "soon.example", ["soon.example"], { days: 3 });
+    const warned = await runCli(["check", "--json", "--ssl-dir", sslDir, "--hostname", "mail.example.test"]);
+    expect(warned.exitCode).toBe(0);
+    const report = JSON.parse(warned.stdout);
+    expect(Object.keys(report)).toEqual(["schemaVersion", "sslDir", "hostname", "ok", "errors", "warnings", "sources", "entries", "problems"]);
+    expect(report).toMatchObject({ schemaVersion: 1, sslDir, hostname: "mail.example.test", ok: true, errors: 0, warnings: 1 });
+    expect(report.problems[0]).toMatchObject({ severity: "warning", code: "expires-soon" });
+    const orgSource = report.sources.find((source: { dir: string }) => source.dir === org.dir);
+    expect(orgSource).toMatchObject({ kind: "directory", mapped: true, domainsFile: join(org.dir, "domains") });
+    expect(orgSource.pairs[0]).toMatchObject({ role: "main", keyFile: org.keyFile, certFile: org.certFile, names: ["example.org"], keyMatches: true, valid: true, error: null });
+    expect(Date.parse(orgSource.pairs[0].notAfter)).toBeGreaterThan(Date.now());
+    expect(report.entries).toContainEqual({ name: "example.org", source: org.dir, files: [org.keyFile, org.certFile] });
+
+    copyFileSync(join(sslDir, "key.pem"), org.keyFile);
+    const failed = await runCli(["check", "--json", "--ssl-dir", sslDir, "--hostname", "mail.example.test"]);
+    expect(failed.exitCode).toBe(1);
+    const failedReport = JSON.parse(failed.stdout);
+    expect(failedReport.ok).toBe(false);
+    expect(failedReport.sources.find((source: { dir: string }) => source.dir === org.dir)).toMatchObject({ mapped: false, pairs: [{ keyMatches: false, valid: false }] });
+  });
+
+  test("unreadable SSL dir: one error, exit 1", async () => {
+    const result = await runCli(["check", "--ssl-dir", "/nonexistent/ssl"]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain("cannot read the SSL directory /nonexistent/ssl (ENOENT)");
+  });
+});

@@ -1,0 +1,128 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, chmodSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { writeSniMapFiles } from "../../../src/sni/write.ts";
+import { UserError } from "../../../src/errors.ts";
+import { makeCertificate } from "../../support/certs.ts";
+import { makeTempDir, writeSettledFile } from "../../support/tmp.ts";
+
+// Real postmap -F; the binary as a subprocess where a test needs another user or a kill.
+
+const cleanups: (() => void)[] = [];
+afterAll(() => cleanups.forEach((cleanup) => cleanup()));
+const REPO = resolve(import.meta.dir, "../../..");
+
+function confWithCert() {
+  const temp = makeTempDir("mpi-write-");
+  cleanups.push(temp.cleanup);
+  const confDir = join(temp.path, "conf");
+  mkdirSync(confDir);
+  writeSettledFile(join(confDir, "main.cf"), "compatibility_level = 3.6\nmyhostname = test.invalid\n");
+  const made = makeCertificate(join(temp.path, "ssl"), { names: ["mail.example.test"] });
+  return { root: temp.path, confDir, made };
+}
+
+function postmapQuery(confDir: string, name: string): string {
+  const result = Bun.spawnSync(["postmap", "-c", confDir, "-q", name, `hash:${confDir}/sni.map`]);
+  return result.stdout.toString().trim();
+}
+
+const mode = (path: string) => statSync(path).mode & 0o777;
+
+describe("writeSniMapFiles", () => {
+  test("writes sni.map and sni.map.db 0600 with the files embedded", async () => {
+    const { confDir, made } = confWithCert();
+    await writeSniMapFiles(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`);
+    expect(mode(join(confDir, "sni.map"))).toBe(0o600);
+    expect(mode(join(confDir, "sni.map.db"))).toBe(0o600);
+    const embedded = Buffer.from(postmapQuery(confDir, "mail.example.test"), "base64").toString();
+    expect(embedded).toBe(`${readFileSync(made.keyFile, "utf8")}\n${readFileSync(made.certFile, "utf8")}`);
+    expect(readdirSync(confDir).sort()).toEqual(["main.cf", "sni.map", "sni.map.db"]);
+  });
+
+  test("a postmap warning fails the write and leaves the previous pair untouched", async () => {
+    const { confDir, made } = confWithCert();
+    await writeSniMapFiles(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`);
+    const before = { map: readFileSync(join(confDir, "sni.map")), db: readFileSync(join(confDir, "sni.map.db")) };
+    const attempt = writeSniMapFiles(confDir, `gone.example.test ${made.keyFile} /nonexistent/cert.pem\n`);
+    expect(attempt).rejects.toThrow(UserError);
+    await attempt.catch((error: Error) => {
+      expect(error.message).toContain("postmap: warning");
+      expect(error.message).toContain("/nonexistent/cert.pem");
+      expect(error.message).toContain("left unchanged");
+    });
+    expect(readFileSync(join(confDir, "sni.map"))).toEqual(before.map);
+    expect(readFileSync(join(confDir, "sni.map.db"))).toEqual(before.db);
+    expect(readdirSync(confDir).sort()).toEqual(["main.cf", "sni.map", "sni.map.db"]);
+  });
+
+  test("stale temp files of a killed run are removed; fresh ones are left alone", async () => {
+    const { confDir, made } = confWithCert();
+    const stale = join(confDir, ".sni.map.0123456789ab.tmp.db");
+    const fresh = join(confDir, ".sni.map.ba9876543210.tmp");
+    writeFileSync(stale, "old key material");
+    writeFileSync(fresh, "a concurrent run");
+    const old = new Date(Date.now() - 3600_000);
+    Bun.spawnSync(["touch", "-d", old.toISOString(), stale]);
+    await writeSniMapFiles(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`);
+    expect(existsSync(stale)).toBe(false);
+    expect(existsSync(fresh)).toBe(true);
+  });
+});
+
+describe("sni-map as a process", () => {
+  const bun = process.execPath;
+  const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "HOME=/nonexistent"];
+
+  test("unwritable conf dir: one error line, exit 1; a read-only SSL dir is fine", () => {
+    const { root, confDir, made } = confWithCert();
+    chmodSync(join(root, "ssl"), 0o555);
+    for (const file of [made.keyFile, made.certFile]) chmodSync(file, 0o444);
+    const denied = Bun.spawnSync([...asNobody, bun, "src/main.ts", "sni-map", "--ssl-dir", join(root, "ssl"), "--conf-dir", confDir, "--hostname", "mail.example.test"], { cwd: REPO });
+    expect(denied.exitCode).toBe(1);
+    const lines = denied.stderr.toString().trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(`cannot create files in ${confDir}: EACCES`);
+    chownSync(confDir, 65534, 65534);
+    const allowed = Bun.spawnSync([...asNobody, bun, "src/main.ts", "sni-map", "--ssl-dir", join(root, "ssl"), "--conf-dir", confDir, "--hostname", "mail.example.test"], { cwd: REPO });
+    expect(allowed.stderr.toString()).toContain("1 name mapped from default certificate");
+    expect(allowed.exitCode).toBe(0);
+  });
+
+  test("missing postmap: one clear error, exit 1, nothing written", () => {
+    const { root, confDir } = confWithCert();
+    const result = Bun.spawnSync([bun, "src/main.ts", "sni-map", "--ssl-dir", join(root, "ssl"), "--conf-dir", confDir, "--hostname", "mail.example.test"], {
+      cwd: REPO,
+      env: { PATH: "/nonexistent" },
+    });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr.toString()).toContain("postmap not found");
+    expect(readdirSync(confDir)).toEqual(["main.cf"]);
+  });
+
+  test("a run killed during postmap leaves the previous map working", async () => {
+    const { root, confDir, made } = confWithCert();
+    const args = [bun, "src/main.ts", "sni-map", "--ssl-dir", join(root, "ssl"), "--conf-dir", confDir, "--hostname", "mail.example.test"];
+    expect(Bun.spawnSync(args, { cwd: REPO }).exitCode).toBe(0);
+    const before = readFileSync(join(confDir, "sni.map.db"));
+    makeCertificate(join(root, "ssl"), { names: ["mail.example.test", "new.example.test"] });
+
+    const fakeBin = join(root, "fake-bin");
+    mkdirSync(fakeBin);
+    writeFileSync(join(fakeBin, "postmap"), `#!/bin/sh\necho $$ > ${root}/postmap.pid\nexec sleep 30\n`, { mode: 0o755 });
+    const run = Bun.spawn(args, { cwd: REPO, env: { ...process.env, PATH: `${fakeBin}:${process.env.PATH}` }, stderr: "pipe" });
+    const deadline = Date.now() + 10_000;
+    while (!existsSync(join(root, "postmap.pid")) && Date.now() < deadline) await Bun.sleep(20);
+    run.kill("SIGKILL");
+    await run.exited;
+    process.kill(Number(readFileSync(join(root, "postmap.pid"), "utf8")), "SIGKILL");
+
+    expect(readFileSync(join(confDir, "sni.map.db"))).toEqual(before);
+    const served = Buffer.from(postmapQuery(confDir, "mail.example.test"), "base64").toString();
+    expect(served).toContain(readFileSync(made.keyFile, "utf8").slice(0, 40));
+    expect(postmapQuery(confDir, "new.example.test")).toBe("");
+    // The next run replaces the map; the half-written temp file is not sni.map.
+    expect(Bun.spawnSync(args, { cwd: REPO }).exitCode).toBe(0);
+    expect(postmapQuery(confDir, "new.example.test")).not.toBe("");
+  });
+});
