@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { UserError } from "../errors.ts";
 import type { CertificateSource, KeyPairFiles, Problem } from "./types.ts";
@@ -50,10 +50,12 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
 
   for (const entry of entries) {
     const dir = join(sslDir, entry);
-    if (!isDirectory(dir)) continue;
-    const domainsFile = join(dir, DOMAINS_FILE);
+    // One listing per directory instead of a stat per file: 2,000 directories are common.
+    const files = listDirectory(dir);
+    if (!files) continue;
     // Quietly skipped, as mailcow does: acme/, backups/, half-written directories.
-    if (![domainsFile, join(dir, DEFAULT_CERT), join(dir, DEFAULT_KEY)].every((path) => existsSync(path))) continue;
+    if (!files.has(DOMAINS_FILE) || !files.has(DEFAULT_CERT) || !files.has(DEFAULT_KEY)) continue;
+    const domainsFile = join(dir, DOMAINS_FILE);
     let domainsText: string;
     try {
       domainsText = readFileSync(domainsFile, "utf8");
@@ -66,7 +68,8 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
       });
       continue;
     }
-    sources.push({ kind: "directory", dir, rsa: pairIn(dir, DEFAULT_KEY, DEFAULT_CERT), ecdsa: ecdsaPairIn(dir), domainsFile, domainsText });
+    const ecdsa = files.has(ECDSA_KEY) && files.has(ECDSA_CERT) ? pairIn(dir, ECDSA_KEY, ECDSA_CERT) : undefined;
+    sources.push({ kind: "directory", dir, rsa: pairIn(dir, DEFAULT_KEY, DEFAULT_CERT), ecdsa, domainsFile, domainsText });
   }
   return { sslDir, sources, problems };
 }
@@ -80,12 +83,12 @@ function ecdsaPairIn(dir: string): KeyPairFiles | undefined {
   return existsSync(pair.keyFile) && existsSync(pair.certFile) ? pair : undefined;
 }
 
-/** Follows symlinks: a symlinked certificate directory counts as a directory. */
-function isDirectory(path: string): boolean {
+/** Names in `path` when it is a directory (symlinks followed), else undefined. */
+function listDirectory(path: string): Set<string> | undefined {
   try {
-    return statSync(path).isDirectory();
+    return new Set(readdirSync(path));
   } catch {
-    return false;
+    return undefined; // a file (ENOTDIR), a dangling link, or unreadable: not a certificate directory
   }
 }
 

@@ -1,6 +1,7 @@
 // Public face of the SNI engine, used by `sni-map`, `check`, `reload` and `start`:
 // discover (fs) -> validate (read + parse) -> plan (pure) -> render (pure) -> write (fs + postmap).
 import type { Logger } from "../log.ts";
+import { openPairCache, type PairCache } from "./cache.ts";
 import { collectCertificateSources } from "./discover.ts";
 import { planSniMap } from "./plan.ts";
 import { renderSniMap } from "./render.ts";
@@ -27,12 +28,12 @@ export interface SniMapResult {
 }
 
 /** Discover, validate and plan the map without touching disk (used by check and --dry-run). */
-export function planSniMapFromTree(options: { sslDir: string; hostname?: string; now?: Date }): SniMapResult {
+export function planSniMapFromTree(options: { sslDir: string; hostname?: string; now?: Date; cache?: PairCache }): SniMapResult {
   const now = options.now ?? new Date();
   const discovery = collectCertificateSources(options.sslDir);
   const problems = [...discovery.problems];
   const sources = discovery.sources.map((source) => {
-    const { validated, problems: found } = validateSource(source, now);
+    const { validated, problems: found } = validateSource(source, now, options.cache);
     problems.push(...found);
     return validated;
   });
@@ -47,9 +48,16 @@ export function planSniMapFromTree(options: { sslDir: string; hostname?: string;
  * the previous sni.map and sni.map.db then stay in place.
  */
 export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult> {
-  const result = planSniMapFromTree(options);
+  const cache = openPairCache(options.confDir);
+  const result = planSniMapFromTree({ ...options, cache });
   logProblems(result.problems, options.log);
   const { mapFile } = await writeSniMapFiles(options.confDir, result.content);
+  try {
+    cache.save();
+  } catch (error) {
+    // Only costs time on the next start; the map itself is in place.
+    options.log.warn(`could not save the validation cache in ${options.confDir}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+  }
   options.log.info(`sni-map: ${summarize(result)} -> ${mapFile}`);
   return result;
 }

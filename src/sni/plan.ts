@@ -35,7 +35,8 @@ export function planSniMap(sources: readonly ValidatedSource[], hostname: string
       own.push(name);
     }
     namesOf.set(validated, own);
-    const uncovered = own.filter((name) => !certificateCovers(normalizedCertificateNames(validated.rsa), name));
+    const certificateKeys = normalizedCertificateNames(validated.rsa);
+    const uncovered = own.filter((name) => !certificateCovers(certificateKeys, name));
     if (uncovered.length > 0) {
       problems.push(warning("name-not-covered", validated.source.dir, `${validated.source.dir}: the certificate does not cover ${quoteList(uncovered)}; clients that verify names will reject it for them`));
     }

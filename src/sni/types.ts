@@ -36,10 +36,13 @@ export interface PairReport {
   /** DNS names of the leaf (subject alternative names, else the CN), as written in the cert. */
   certificateNames: string[];
   notAfter?: string;
+  notBefore?: string;
   keyMatches: boolean;
   valid: boolean;
   /** Why the pair is unusable, when it is (code + reason without the directory). */
   failure?: { code: string; reason: string };
+  /** Index (1-based) of the first chain certificate that did not issue the one before it. */
+  chainBreak?: number;
 }
 
 export interface ValidatedSource {

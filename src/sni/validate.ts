@@ -1,5 +1,6 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
+import type { PairCache } from "./cache.ts";
 import type { CertificateSource, KeyPairFiles, PairReport, Problem, ValidatedSource } from "./types.ts";
 
 // A pair is checked before it is mapped: a broken pair in sni.map aborts every handshake
@@ -11,18 +12,23 @@ export const EXPIRY_WARNING_DAYS = 14;
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
-export function validateSource(source: CertificateSource, now: Date): { validated: ValidatedSource; problems: Problem[] } {
+export function validateSource(source: CertificateSource, now: Date, cache?: PairCache): { validated: ValidatedSource; problems: Problem[] } {
   const problems: Problem[] = [];
-  const rsa = validatePair(source.rsa, source.dir, now, problems);
-  let ecdsa: PairReport | undefined;
-  if (source.ecdsa) {
-    ecdsa = validatePair(source.ecdsa, source.dir, now, problems);
-  }
+  const check = (files: KeyPairFiles) => {
+    const report = cache ? cache.validate(files, validatePair) : validatePair(files);
+    problems.push(...pairWarnings(report, source.dir, now));
+    return report;
+  };
+  const rsa = check(source.rsa);
+  const ecdsa = source.ecdsa ? check(source.ecdsa) : undefined;
   return { validated: { source, rsa, ecdsa, usable: rsa.valid }, problems };
 }
 
-/** Parse chain and key, check the key belongs to the leaf; warnings (expiry, chain order) go to `problems`. Never throws. */
-export function validatePair(files: KeyPairFiles, sourceDir: string, now: Date, problems: Problem[]): PairReport {
+/**
+ * Parse chain and key, check the key belongs to the leaf. Never throws. The result depends on
+ * the two files' contents only (not on the time), so it can be cached by file identity.
+ */
+export function validatePair(files: KeyPairFiles): PairReport {
   const report: PairReport = { files, certificateNames: [], keyMatches: false, valid: false };
   // Errors are not reported here: the plan words them once per source, with their consequence.
   const fail = (code: string, reason: string) => {
@@ -45,6 +51,7 @@ export function validatePair(files: KeyPairFiles, sourceDir: string, now: Date, 
   const leaf = chain[0]!;
   report.certificateNames = certificateDnsNames(leaf);
   report.notAfter = leaf.validToDate.toISOString();
+  report.notBefore = leaf.validFromDate.toISOString();
 
   const keyText = readText(files.keyFile);
   if (typeof keyText !== "string") return fail("key-unreadable", `cannot read ${files.keyFile} (${keyText.code})`);
@@ -58,28 +65,29 @@ export function validatePair(files: KeyPairFiles, sourceDir: string, now: Date, 
   report.keyMatches = leaf.checkPrivateKey(key);
   if (!report.keyMatches) return fail("key-mismatch", `${files.keyFile} does not match the certificate in ${files.certFile}`);
   report.valid = true;
-
   for (let index = 1; index < chain.length; index++) {
     if (!chain[index - 1]!.checkIssued(chain[index]!)) {
-      problems.push({
-        severity: "warning",
-        code: "chain-order",
-        source: sourceDir,
-        message: `${sourceDir}: certificate ${index + 1} in ${files.certFile} did not issue certificate ${index}; clients may not build the chain`,
-      });
+      report.chainBreak = index + 1;
       break;
     }
   }
-  const msLeft = leaf.validToDate.getTime() - now.getTime();
-  if (msLeft <= 0) {
-    problems.push({ severity: "warning", code: "expired", source: sourceDir, message: `${sourceDir}: ${files.certFile} expired on ${report.notAfter}; clients that verify will reject it` });
-  } else if (msLeft < EXPIRY_WARNING_DAYS * DAY_MS) {
-    problems.push({ severity: "warning", code: "expires-soon", source: sourceDir, message: `${sourceDir}: ${files.certFile} expires in ${Math.floor(msLeft / DAY_MS)} days (${report.notAfter})` });
-  }
-  if (leaf.validFromDate.getTime() > now.getTime()) {
-    problems.push({ severity: "warning", code: "not-yet-valid", source: sourceDir, message: `${sourceDir}: ${files.certFile} is not valid before ${leaf.validFromDate.toISOString()}` });
-  }
   return report;
+}
+
+/** Warnings of a usable pair: chain order, and expiry measured against `now`. */
+export function pairWarnings(report: PairReport, sourceDir: string, now: Date): Problem[] {
+  if (!report.valid) return [];
+  const problems: Problem[] = [];
+  const warn = (code: string, message: string) => problems.push({ severity: "warning", code, source: sourceDir, message: `${sourceDir}: ${message}` });
+  const { certFile } = report.files;
+  if (report.chainBreak !== undefined) {
+    warn("chain-order", `certificate ${report.chainBreak} in ${certFile} did not issue certificate ${report.chainBreak - 1}; clients may not build the chain`);
+  }
+  const msLeft = Date.parse(report.notAfter!) - now.getTime();
+  if (msLeft <= 0) warn("expired", `${certFile} expired on ${report.notAfter}; clients that verify will reject it`);
+  else if (msLeft < EXPIRY_WARNING_DAYS * DAY_MS) warn("expires-soon", `${certFile} expires in ${Math.floor(msLeft / DAY_MS)} days (${report.notAfter})`);
+  if (Date.parse(report.notBefore!) > now.getTime()) warn("not-yet-valid", `${certFile} is not valid before ${report.notBefore}`);
+  return problems;
 }
 
 /** DNS subject alternative names, else the subject CN (as RFC 6125 allows for old certs). */

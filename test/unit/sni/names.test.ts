@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { certificateCovers, normalizeHostname, normalizeName, splitDomainsText } from "../../../src/sni/names.ts";
 
-const ok = (name: string) => ({ ok: true, name });
+const ok = (name: string) => ({ ok: true as const, name });
 
 describe("normalizeName", () => {
   test("lower-cases and drops one trailing dot", () => {

@@ -1,0 +1,87 @@
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomic } from "../atomic-write.ts";
+import type { KeyPairFiles, PairReport } from "./types.ts";
+
+// Parsing 2,000 RSA keys costs ~0.2 s, more than half of what postmap -F needs for the same
+// map, and every container start re-checks the same unchanged files. Results are remembered
+// by file identity: device, inode, size, mtime and ctime of both files (ctime cannot be set
+// back by a user, and acme writes new files on renewal). The cache holds names, dates and
+// verdicts only, never key material.
+
+export const CACHE_FILE = ".sni-validation-cache.json";
+const CACHE_VERSION = 1;
+
+interface CacheEntry {
+  identity: string;
+  report: PairReport;
+}
+
+export interface PairCache {
+  /** The cached report when both files are unchanged, else `validate(files)` (and remember it). */
+  validate(files: KeyPairFiles, validate: (files: KeyPairFiles) => PairReport): PairReport;
+}
+
+export interface PersistentPairCache extends PairCache {
+  /** Write what this run used (entries of vanished files are dropped). */
+  save(): void;
+  readonly hits: number;
+  readonly misses: number;
+}
+
+export function openPairCache(confDir: string): PersistentPairCache {
+  const path = join(confDir, CACHE_FILE);
+  const previous = loadEntries(path);
+  const current = new Map<string, CacheEntry>();
+  let hits = 0;
+  let misses = 0;
+  return {
+    validate(files, validate) {
+      const key = `${files.keyFile}\0${files.certFile}`;
+      const identity = fileIdentity(files.keyFile) + "|" + fileIdentity(files.certFile);
+      const cached = previous.get(key);
+      if (cached && cached.identity === identity && identity !== "|") {
+        hits++;
+        current.set(key, cached);
+        return { ...cached.report, files };
+      }
+      misses++;
+      const report = validate(files);
+      // Unreadable files are not remembered: their permissions may be fixed without a ctime change.
+      if (!report.failure?.code.endsWith("-unreadable")) current.set(key, { identity, report });
+      return report;
+    },
+    save() {
+      // Unchanged tree: nothing to rewrite (the common restart).
+      if (misses === 0 && current.size === previous.size) return;
+      const entries = Object.fromEntries(current);
+      writeFileAtomic(path, JSON.stringify({ version: CACHE_VERSION, entries }), { mode: 0o600 });
+    },
+    get hits() {
+      return hits;
+    },
+    get misses() {
+      return misses;
+    },
+  };
+}
+
+function fileIdentity(path: string): string {
+  try {
+    const stat = statSync(path, { bigint: true });
+    return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`;
+  } catch {
+    return "";
+  }
+}
+
+function loadEntries(path: string): Map<string, CacheEntry> {
+  try {
+    const parsed = JSON.parse(readFileSync(path, "utf8")) as { version?: number; entries?: Record<string, CacheEntry> };
+    if (parsed.version !== CACHE_VERSION || typeof parsed.entries !== "object" || parsed.entries === null) return new Map();
+    return new Map(Object.entries(parsed.entries));
+  } catch {
+    // Missing or damaged: validate everything again, which is always correct.
+    return new Map();
+  }
+}

@@ -1,0 +1,69 @@
+import { afterAll, expect, test } from "bun:test";
+import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { openPairCache, CACHE_FILE } from "../../../src/sni/cache.ts";
+import { planSniMapFromTree } from "../../../src/sni/index.ts";
+import { makeCertificate, makeCertificateDirectory } from "../../support/certs.ts";
+import { makeTempDir } from "../../support/tmp.ts";
+
+const cleanups: (() => void)[] = [];
+afterAll(() => cleanups.forEach((cleanup) => cleanup()));
+
+function setup() {
+  const temp = makeTempDir("mpi-cache-");
+  cleanups.push(temp.cleanup);
+  const sslDir = join(temp.path, "ssl");
+  const confDir = join(temp.path, "conf");
+  mkdirSync(confDir);
+  makeCertificate(sslDir, { names: ["mail.example.test"] });
+  const org = makeCertificateDirectory(sslDir, "example.org", ["example.org"]);
+  return { sslDir, confDir, org };
+}
+
+function planWithCache(sslDir: string, confDir: string) {
+  const cache = openPairCache(confDir);
+  const result = planSniMapFromTree({ sslDir, hostname: "mail.example.test", cache });
+  cache.save();
+  return { result, hits: cache.hits, misses: cache.misses };
+}
+
+test("unchanged files reuse the verdict; a replaced key is validated again", () => {
+  const { sslDir, confDir, org } = setup();
+  const first = planWithCache(sslDir, confDir);
+  expect([first.hits, first.misses]).toEqual([0, 2]);
+  const second = planWithCache(sslDir, confDir);
+  expect([second.hits, second.misses]).toEqual([2, 0]);
+  expect(second.result.content).toBe(first.result.content);
+
+  copyFileSync(join(sslDir, "key.pem"), org.keyFile);
+  const third = planWithCache(sslDir, confDir);
+  expect([third.hits, third.misses]).toEqual([1, 1]);
+  expect(third.result.content).not.toContain("example.org");
+  expect(third.result.problems.map((problem) => problem.code)).toEqual(["key-mismatch"]);
+});
+
+test("expiry is judged against the current time, not the cached one", () => {
+  const { sslDir, confDir } = setup();
+  planWithCache(sslDir, confDir);
+  const cache = openPairCache(confDir);
+  const later = planSniMapFromTree({ sslDir, hostname: "mail.example.test", cache, now: new Date(Date.now() + 400 * 86_400_000) });
+  expect(cache.hits).toBe(2);
+  expect(later.problems.map((problem) => problem.code)).toEqual(["expired", "expired"]);
+});
+
+test("the cache file is private and holds no key material", () => {
+  const { sslDir, confDir, org } = setup();
+  planWithCache(sslDir, confDir);
+  const path = join(confDir, CACHE_FILE);
+  expect(statSync(path).mode & 0o777).toBe(0o600);
+  const text = readFileSync(path, "utf8");
+  expect(text).not.toContain("PRIVATE KEY");
+  expect(text).not.toContain(readFileSync(org.keyFile, "utf8").split("\n")[1]!);
+});
+
+test("a damaged cache file means validating everything again", () => {
+  const { sslDir, confDir } = setup();
+  writeFileSync(join(confDir, CACHE_FILE), "{not json");
+  const run = planWithCache(sslDir, confDir);
+  expect([run.hits, run.misses]).toEqual([0, 2]);
+});
