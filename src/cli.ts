@@ -50,7 +50,8 @@ export async function run(argv: readonly string[], env: Env, options: RunOptions
     const command = COMMANDS.find((candidate) => candidate.name === name);
     if (!command) throw new UsageError(`unknown command \`${name}\``, globalUsage());
     const words = first === undefined ? [] : argv.slice(1);
-    if (words.includes("--help") && !(command.rest && words.indexOf("--help") > firstPositional(command, words))) {
+    // `entrypoint CMD --help` passes --help on to CMD; only flags before CMD are ours.
+    if (words.slice(0, firstPositional(command, words)).includes("--help")) {
       stdout(commandUsage(command));
       return 0;
     }
@@ -70,6 +71,7 @@ export async function run(argv: readonly string[], env: Env, options: RunOptions
   }
 }
 
+/** Index of the first word that is not a flag or a flag's value (words.length when none). */
 function firstPositional(command: CommandSpec, words: readonly string[]): number {
   for (let index = 0; index < words.length; index++) {
     const word = words[index]!;

@@ -1,12 +1,133 @@
-import type { CommandSpec } from "../command.ts";
-import { UserError } from "../errors.ts";
+import type { CommandContext, CommandSpec } from "../command.ts";
+import { parseStartEnv } from "../env.ts";
+import { masterIsRunning, masterProgramPath, postconfCheck } from "../postfix.ts";
+import { loadTemplates } from "../templates/load.ts";
+import { writeAliases } from "../steps/aliases.ts";
+import { checkAsn, type AsnVerdict } from "../steps/asn-check.ts";
+import type { StepContext } from "../steps/context.ts";
+import { createCustomFiles } from "../steps/custom-files.ts";
+import { prepareDnsbl } from "../steps/dnsbl.ts";
+import { execMaster, realExec, type ExecFunction } from "../steps/exec-master.ts";
+import { updateExtraCf } from "../steps/extra-cf.ts";
+import { START_FLAGS, resolveStartOptions, type StartOptions } from "../steps/flags.ts";
+import { writeMainCf } from "../steps/main-cf.ts";
+import { removeStaleMasterPid } from "../steps/master-pid.ts";
+import { fixPermissions, lookupPostfixIds } from "../steps/permissions.ts";
+import { buildSniMap } from "../steps/sni.ts";
+import { writeSqlMaps } from "../steps/sql-maps.ts";
+import { interruptionFor, waitUntilReady } from "../steps/wait.ts";
+import { probeDatabase, withClientOptionFile } from "../steps/wait-db.ts";
+import { probeDns } from "../steps/wait-dns.ts";
 
-// Placeholder until the `start` issue lands.
-export const startCommand: CommandSpec = {
-  name: "start",
-  summary: "(not yet implemented)",
-  flags: {},
-  async run() {
-    throw new UserError("`start` is not implemented yet");
-  },
+// `start`: mailcow's /opt/postfix.sh as one straight story, ending in exec into Postfix's master.
+
+/** Side effects tests replace: the final exec, the ASN check, the interrupt signal. */
+export interface StartDeps {
+  exec: ExecFunction;
+  checkAsn(url: string, signal: AbortSignal): Promise<AsnVerdict>;
+  signal?: AbortSignal;
+  groupFile?: string;
+  retryMs?: { database: number; dns: number };
+}
+
+export const defaultStartDeps: StartDeps = {
+  exec: realExec,
+  checkAsn: (url, signal) => checkAsn(url, { signal }),
 };
+
+export async function runStart(context: CommandContext, deps: StartDeps, signal: AbortSignal): Promise<number> {
+  const { log } = context;
+  // Before anything can print it: the password is redacted from every log line.
+  if (context.env.DBPASS) log.addSecret(context.env.DBPASS);
+  const env = parseStartEnv(context.env);
+  const options = resolveStartOptions(context);
+  const templates = loadTemplates(options.templatesFile);
+  const ids = lookupPostfixIds(deps.groupFile);
+  const step: StepContext = { paths: options.paths, env, templates, log };
+
+  await waitForDependencies(step, options, deps, signal);
+
+  await writeAliases(step);
+  await buildSniMap({ sslDir: options.paths.sslDir, confDir: options.paths.confDir, hostname: env.hostname, log });
+  writeSqlMaps(step, ids);
+  const dnsbl = await prepareDnsbl(step, () => deps.checkAsn(options.asnCheckUrl, signal));
+  throwIfInterrupted(signal);
+  const extraCf = updateExtraCf(options.paths.confDir, env.hostname);
+  writeMainCf(options.paths.confDir, dnsbl, extraCf);
+  createCustomFiles(step, ids);
+  // Independent Postfix tool runs, concurrently (set-permissions alone takes ~0.5 s). The config
+  // check's failure is reported first: a broken main.cf should fail with postconf's own words.
+  const checking = postconfCheck(options.paths.confDir);
+  const fixing = fixPermissions(step, ids);
+  const locating = masterProgramPath(options.paths.confDir);
+  await Promise.allSettled([checking, fixing, locating]);
+  const check = await checking;
+  await fixing;
+  const masterPath = await locating;
+  for (const warning of check.warnings) log.warn(`postconf: ${warning}`);
+  await removeStaleMasterPid(options.paths.spoolDir, () => masterIsRunning(masterPath, options.paths.confDir), log);
+
+  throwIfInterrupted(signal);
+  execMaster(masterPath, options.paths.confDir, context.env, log, deps.exec);
+  return 0; // only reached when `exec` is a test double
+}
+
+/** A signal that arrived during the steps still stops us before Postfix is started. */
+function throwIfInterrupted(signal: AbortSignal): void {
+  if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : interruptionFor("SIGTERM");
+}
+
+async function waitForDependencies(step: StepContext, options: StartOptions, deps: StartDeps, signal: AbortSignal): Promise<void> {
+  const common = { log: step.log, signal, timeoutMs: options.waitTimeoutMs };
+  await withClientOptionFile(step.env.dbUser, step.env.dbPass, (optionFile) =>
+    waitUntilReady({
+      ...common,
+      what: `database on ${options.paths.mysqlSocket}`,
+      retryMs: deps.retryMs?.database ?? 2_000,
+      probe: (abort) => probeDatabase(optionFile, options.paths.mysqlSocket, abort),
+    }),
+  );
+  await waitUntilReady({
+    ...common,
+    what: `DNS (${options.dnsProbeName})`,
+    retryMs: deps.retryMs?.dns ?? 1_000,
+    probe: (abort) => probeDns(options.dnsProbeName, options.dnsServer, abort),
+  });
+}
+
+/** SIGTERM/SIGINT while starting end the start at once (exit 143/130), not after the wait. */
+async function runWithInterrupts(context: CommandContext, deps: StartDeps): Promise<number> {
+  if (deps.signal) return runStart(context, deps, deps.signal);
+  const controller = new AbortController();
+  const onTerm = () => controller.abort(interruptionFor("SIGTERM"));
+  const onInt = () => controller.abort(interruptionFor("SIGINT"));
+  const restoreDefaults = () => {
+    process.off("SIGTERM", onTerm);
+    process.off("SIGINT", onInt);
+  };
+  process.on("SIGTERM", onTerm);
+  process.on("SIGINT", onInt);
+  // Right before the exec the default actions come back: a SIGTERM in that last instant
+  // kills us instead of being swallowed while master starts anyway.
+  const exec: ExecFunction = (path, argv, env) => {
+    restoreDefaults();
+    throwIfInterrupted(controller.signal);
+    return deps.exec(path, argv, env);
+  };
+  try {
+    return await runStart(context, { ...deps, exec }, controller.signal);
+  } finally {
+    restoreDefaults();
+  }
+}
+
+export function createStartCommand(deps: StartDeps): CommandSpec {
+  return {
+    name: "start",
+    summary: "Prepare Postfix's config like mailcow's postfix.sh, then exec into the Postfix master (default command)",
+    flags: START_FLAGS,
+    run: (context) => runWithInterrupts(context, deps),
+  };
+}
+
+export const startCommand: CommandSpec = createStartCommand(defaultStartDeps);

@@ -1,0 +1,78 @@
+import { execa } from "execa";
+import { accessSync, constants, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { Env } from "../command.ts";
+import type { Logger } from "../log.ts";
+
+// Admins' /hooks scripts run before anything else, in name order. As today a failing hook is
+// reported and the start goes on; new: each exit status is logged, and an optional timeout
+// ends a hook that hangs (its whole process group), instead of blocking the container forever.
+
+export interface HookResult {
+  path: string;
+  exitCode?: number;
+  signal?: string;
+  timedOut: boolean;
+}
+
+/** Executable regular files directly in `dir`, byte-order sorted like the C-locale glob. */
+export function listHooks(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return []; // no hooks dir: nothing to run
+  }
+  return names
+    .filter((name) => !name.startsWith("."))
+    .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+    .map((name) => join(dir, name))
+    .filter((path) => {
+      try {
+        accessSync(path, constants.X_OK);
+        return statSync(path).isFile();
+      } catch {
+        return false;
+      }
+    });
+}
+
+export async function runHooks(dir: string, env: Env, log: Logger, timeoutMs?: number): Promise<HookResult[]> {
+  const results: HookResult[] = [];
+  for (const path of listHooks(dir)) {
+    log.info(`running hook ${path}`);
+    const result = await runHook(path, env, timeoutMs);
+    results.push(result);
+    if (result.timedOut) log.error(`hook ${path} did not finish within ${timeoutMs! / 1000}s and was killed; continuing`);
+    else if (result.exitCode === 0) log.info(`hook ${path} finished (exit 0)`);
+    else log.error(`hook ${path} failed (${result.signal ? `killed by ${result.signal}` : `exit ${result.exitCode}`}); continuing`);
+  }
+  return results;
+}
+
+async function runHook(path: string, env: Env, timeoutMs?: number): Promise<HookResult> {
+  // Own process group, so a timeout also ends whatever the hook started.
+  const child = execa(path, [], { stdio: "inherit", env, extendEnv: false, detached: true, reject: false });
+  let timedOut = false;
+  const killGroup = (signal: NodeJS.Signals) => {
+    try {
+      if (child.pid) process.kill(-child.pid, signal);
+    } catch {
+      // already gone
+    }
+  };
+  let forceTimer: ReturnType<typeof setTimeout> | undefined;
+  const timer =
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          killGroup("SIGTERM");
+          forceTimer = setTimeout(() => killGroup("SIGKILL"), 5_000);
+        }, timeoutMs);
+  const result = await child;
+  clearTimeout(timer);
+  clearTimeout(forceTimer);
+  if (timedOut) killGroup("SIGKILL"); // leftovers that ignored SIGTERM
+  return { path, exitCode: result.exitCode, signal: result.signal, timedOut };
+}

@@ -1,0 +1,66 @@
+import { chownSync, chmodSync, existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { UserError } from "../errors.ts";
+import { postfixSetPermissions } from "../postfix.ts";
+import type { PostfixIds, StepContext } from "./context.ts";
+
+// Ownership as mailcow's script sets it (SQL maps and custom_transport.pcre root:postfix 0640,
+// the queue's public and maildrop dirs group postdrop), then Postfix's own set-permissions.
+
+/** Group name -> gid from an /etc/group-format text. Pure. */
+export function parseGroupIds(groupFile: string): Map<string, number> {
+  const ids = new Map<string, number>();
+  for (const line of groupFile.split("\n")) {
+    const [name, , gid] = line.split(":");
+    if (name && gid !== undefined && /^\d+$/.test(gid)) ids.set(name, Number(gid));
+  }
+  return ids;
+}
+
+/** The postfix and postdrop gids of this system (the image creates them with fixed ids). */
+export function lookupPostfixIds(groupFilePath = "/etc/group"): PostfixIds {
+  let text: string;
+  try {
+    text = readFileSync(groupFilePath, "utf8");
+  } catch (error) {
+    throw new UserError(`cannot read ${groupFilePath}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 1, { cause: error });
+  }
+  const ids = parseGroupIds(text);
+  const gid = (name: string) => {
+    const value = ids.get(name);
+    if (value === undefined) throw new UserError(`group ${name} does not exist in ${groupFilePath}; is Postfix installed?`);
+    return value;
+  };
+  return { postfixGid: gid("postfix"), postdropGid: gid("postdrop") };
+}
+
+/** chown/chmod a tree without following symlinks out of it. */
+function walk(path: string, visit: (path: string, isDirectory: boolean) => void): void {
+  const stat = lstatSync(path);
+  if (stat.isSymbolicLink()) return;
+  visit(path, stat.isDirectory());
+  if (stat.isDirectory()) for (const name of readdirSync(path)) walk(join(path, name), visit);
+}
+
+export async function fixPermissions(context: StepContext, ids: PostfixIds): Promise<void> {
+  const { confDir, spoolDir } = context.paths;
+  try {
+    const sqlDir = join(confDir, "sql");
+    walk(sqlDir, (path, isDirectory) => {
+      chownSync(path, 0, ids.postfixGid);
+      if (!isDirectory && path.endsWith(".cf")) chmodSync(path, 0o640);
+    });
+    const transport = join(confDir, "custom_transport.pcre");
+    chownSync(transport, 0, ids.postfixGid);
+    chmodSync(transport, 0o640);
+    for (const name of ["public", "maildrop"]) {
+      const dir = join(spoolDir, name);
+      if (existsSync(dir)) walk(dir, (path) => chownSync(path, -1, ids.postdropGid));
+    }
+  } catch (error) {
+    if (error instanceof UserError) throw error;
+    const failure = error as NodeJS.ErrnoException;
+    throw new UserError(`cannot fix ownership of ${failure.path ?? "a Postfix file"}: ${failure.code ?? failure.message}`, 1, { cause: error });
+  }
+  await postfixSetPermissions(confDir);
+}

@@ -1,0 +1,27 @@
+import { Resolver } from "node:dns/promises";
+
+// The DNS check: a real query through the configured resolver (like today's `dig`), never
+// /etc/hosts. The resolver answering at all is what we wait for: an NXDOMAIN or empty answer
+// proves it is up; a timeout, refusal or SERVFAIL does not.
+
+const ANSWERED = new Set(["ENOTFOUND", "ENODATA"]);
+
+/**
+ * One query for `name`. `server` (HOST or HOST:PORT) overrides /etc/resolv.conf, for tests
+ * and for containers whose resolver is elsewhere.
+ */
+export async function probeDns(name: string, server: string | undefined, signal: AbortSignal): Promise<void> {
+  const resolver = new Resolver({ timeout: 2_000, tries: 1 });
+  if (server) resolver.setServers([server]);
+  const cancel = () => resolver.cancel();
+  signal.addEventListener("abort", cancel, { once: true });
+  try {
+    await resolver.resolve4(name);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? "";
+    if (ANSWERED.has(code)) return;
+    throw new Error(`DNS query for ${name}${server ? ` via ${server}` : ""} failed: ${code || (error as Error).message}`);
+  } finally {
+    signal.removeEventListener("abort", cancel);
+  }
+}

@@ -1,0 +1,90 @@
+import { UserError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+
+// Waiting for a dependency (database, DNS): today's script waits forever in silence. Here the
+// admin sees a progress line with the elapsed time and the last error, may set a timeout, and
+// SIGTERM/SIGINT (carried in `signal`) end the wait at once.
+
+export interface WaitOptions {
+  /** What we wait for, as shown in log lines ("database", "DNS"). */
+  what: string;
+  /** Resolves when ready; throws (any error) while not ready. Gets the abort signal. */
+  probe(signal: AbortSignal): Promise<void>;
+  log: Logger;
+  signal: AbortSignal;
+  /** Pause between attempts. */
+  retryMs: number;
+  /** Undefined: wait forever. */
+  timeoutMs?: number;
+  progressEveryMs?: number;
+  now?: () => number;
+}
+
+/** Thrown when a signal ends a wait; exitCode 143 for SIGTERM, 130 for SIGINT. */
+export class WaitInterrupted extends UserError {
+  override name = "WaitInterrupted";
+}
+
+/** The reason an AbortSignal carries when a process signal interrupted us. */
+export function interruptionFor(signalName: "SIGTERM" | "SIGINT"): WaitInterrupted {
+  return new WaitInterrupted(`interrupted by ${signalName}`, signalName === "SIGTERM" ? 143 : 130);
+}
+
+export async function waitUntilReady(options: WaitOptions): Promise<void> {
+  const now = options.now ?? Date.now;
+  const progressEvery = options.progressEveryMs ?? 10_000;
+  const started = now();
+  let lastProgress = started;
+  let lastError = "";
+  for (let attempt = 1; ; attempt++) {
+    throwIfInterrupted(options.signal, options.what);
+    try {
+      await options.probe(options.signal);
+      if (attempt > 1) options.log.info(`${options.what} is ready after ${seconds(now() - started)}`);
+      return;
+    } catch (error) {
+      throwIfInterrupted(options.signal, options.what);
+      lastError = oneLine(error);
+    }
+    const elapsed = now() - started;
+    if (attempt === 1) options.log.info(`waiting for ${options.what}: ${lastError}`);
+    if (options.timeoutMs !== undefined && elapsed >= options.timeoutMs) {
+      throw new UserError(`gave up waiting for ${options.what} after ${seconds(elapsed)} (timeout ${seconds(options.timeoutMs)}); last error: ${lastError}`);
+    }
+    if (now() - lastProgress >= progressEvery) {
+      lastProgress = now();
+      options.log.info(`still waiting for ${options.what} (${seconds(elapsed)} elapsed): ${lastError}`);
+    }
+    const remaining = options.timeoutMs === undefined ? options.retryMs : Math.min(options.retryMs, Math.max(0, options.timeoutMs - elapsed));
+    await sleep(remaining, options.signal);
+  }
+}
+
+function throwIfInterrupted(signal: AbortSignal, what: string): void {
+  if (!signal.aborted) return;
+  const reason = signal.reason instanceof WaitInterrupted ? signal.reason : interruptionFor("SIGTERM");
+  throw new WaitInterrupted(`${reason.message} while waiting for ${what}`, reason.exitCode);
+}
+
+/** A sleep that ends early when `signal` aborts. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
+}
+
+function oneLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/\s*\n\s*/g, " | ").trim() || "not ready";
+}

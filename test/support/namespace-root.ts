@@ -1,0 +1,106 @@
+import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { extractTemplates } from "../../src/templates/extract.ts";
+import { makeCertificate, makeCertificateDirectory, type MadeCertificate } from "./certs.ts";
+import { writeSettledFile } from "./tmp.ts";
+
+// A tree laid out like mailcow's Postfix container under ROOT: /opt/postfix/conf (mailcow-shaped
+// main.cf with the Overrides marker, a small master.cf), /etc/ssl/mail (default pair + one
+// certificate directory), /var/spool/postfix, /var/lib/postfix, /var/run/mysqld, /etc/aliases
+// and the templates extracted from the fixture script. `prefix` is what the config files call
+// the root: "" inside the end-to-end namespace (where ROOT is bind-mounted over /), ROOT otherwise.
+
+export const FIXTURE_SCRIPT = join(import.meta.dir, "..", "fixtures", "upstream-postfix.sh");
+export const HOSTNAME = "mail.example.test";
+
+export interface ContainerRoot {
+  root: string;
+  /** Paths as the code under test sees them (with the prefix). */
+  confDir: string;
+  sslDir: string;
+  spoolDir: string;
+  mysqlDir: string;
+  aliasesFile: string;
+  templatesFile: string;
+  logFile: string;
+  defaultCert: MadeCertificate;
+  otherCert: MadeCertificate;
+  /** Flags for `start` pointing at this tree (only needed outside the namespace). */
+  startFlags: string[];
+}
+
+export function buildContainerRoot(root: string, options: { prefix: string; smtpListen?: string }): ContainerRoot {
+  const at = (path: string) => join(root, path);
+  const p = (path: string) => `${options.prefix}${path}`;
+  for (const dir of ["opt/postfix/conf", "etc/ssl/mail", "var/spool/postfix", "var/lib/postfix", "var/run/mysqld", "usr/local/share"]) {
+    mkdirSync(at(dir), { recursive: true });
+  }
+  chmodSync(root, 0o755);
+  chownSync(at("var/lib/postfix"), postfixUid(), -1);
+  const defaultCert = makeCertificate(at("etc/ssl/mail"), { names: [HOSTNAME, "example.test"] });
+  const otherCert = makeCertificateDirectory(at("etc/ssl/mail"), "other.example.test", ["other.example.test", "www.other.example.test"]);
+  writeSettledFile(
+    at("opt/postfix/conf/main.cf"),
+    [
+      "# mailcow-shaped main.cf for tests",
+      "compatibility_level = 3.7",
+      `queue_directory = ${p("/var/spool/postfix")}`,
+      `data_directory = ${p("/var/lib/postfix")}`,
+      "inet_interfaces = 127.0.0.1",
+      "inet_protocols = ipv4",
+      "mydestination =",
+      "local_recipient_maps =",
+      `alias_maps = hash:${p("/etc/aliases")}`,
+      `alias_database = hash:${p("/etc/aliases")}`,
+      // Inside the namespace /var/log is the host's: log into the bind-mounted data dir.
+      `maillog_file_prefixes = ${p("/var/lib/postfix")}`,
+      `maillog_file = ${p("/var/lib/postfix/mail.log")}`,
+      "smtpd_tls_security_level = may",
+      `smtpd_tls_chain_files = ${p("/etc/ssl/mail/key.pem")}, ${p("/etc/ssl/mail/cert.pem")}`,
+      `tls_server_sni_maps = hash:${p("/opt/postfix/conf/sni.map")}`,
+      "smtpd_tls_loglevel = 1",
+      "# Overrides #",
+      "something = left over from an older start",
+      "",
+    ].join("\n"),
+  );
+  writeSettledFile(
+    at("opt/postfix/conf/master.cf"),
+    [
+      `${options.smtpListen ?? "127.0.0.1:25"} inet n - n - - smtpd`,
+      "postlog unix-dgram n - n - 1 postlogd",
+      "tlsmgr unix - - n 1000? 1 tlsmgr",
+      "anvil unix - - n - 1 anvil",
+      "proxymap unix - - n - - proxymap",
+      "",
+    ].join("\n"),
+  );
+  writeFileSync(at("opt/postfix/conf/extra.cf"), "# admin settings\nmyhostname = old.example.test\nsmtp_helo_name = $myhostname\n");
+  const templates = extractTemplates(readFileSync(FIXTURE_SCRIPT, "utf8"), FIXTURE_SCRIPT);
+  writeFileSync(at("usr/local/share/templates.json"), JSON.stringify(templates));
+  const tree = {
+    root,
+    confDir: p("/opt/postfix/conf"),
+    sslDir: p("/etc/ssl/mail"),
+    spoolDir: p("/var/spool/postfix"),
+    mysqlDir: p("/var/run/mysqld"),
+    aliasesFile: p("/etc/aliases"),
+    templatesFile: p("/usr/local/share/templates.json"),
+    logFile: at("var/lib/postfix/mail.log"),
+    defaultCert,
+    otherCert,
+  };
+  return {
+    ...tree,
+    startFlags: [
+      `--conf-dir=${tree.confDir}`, `--ssl-dir=${tree.sslDir}`, `--spool-dir=${tree.spoolDir}`,
+      `--mysql-socket=${tree.mysqlDir}/mysqld.sock`, `--aliases-file=${tree.aliasesFile}`, `--templates=${tree.templatesFile}`,
+    ],
+  };
+}
+
+function postfixUid(): number {
+  const line = readFileSync("/etc/passwd", "utf8").split("\n").find((entry) => entry.startsWith("postfix:"));
+  if (!line) throw new Error("no postfix user: install Debian's postfix package");
+  return Number(line.split(":")[2]);
+}

@@ -1,0 +1,199 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { parseCommandArgs } from "../../../src/cli.ts";
+import type { Env } from "../../../src/command.ts";
+import { createStartCommand, defaultStartDeps, type StartDeps } from "../../../src/commands/start.ts";
+import { UserError } from "../../../src/errors.ts";
+import { createMemoryLogger } from "../../../src/log.ts";
+import { startDnsmasq, type TestDnsServer } from "../../support/dns.ts";
+import { createTestDatabase, startMariadb, TEST_DB, type TestDatabase } from "../../support/mariadb.ts";
+import { buildContainerRoot, HOSTNAME, type ContainerRoot } from "../../support/namespace-root.ts";
+import { writeSettledFile } from "../../support/tmp.ts";
+
+// `start` against a container-shaped temp tree, real MariaDB, DNS and Postfix tools; the final
+// exec is replaced so the test sees what would have been executed.
+
+let db: TestDatabase;
+let dns: TestDnsServer;
+const roots: string[] = [];
+beforeAll(async () => {
+  db = await startMariadb();
+  await createTestDatabase(db);
+  dns = await startDnsmasq();
+});
+afterAll(async () => {
+  await Promise.all([db?.stop(), dns?.stop()]);
+  for (const root of roots) rmSync(root, { recursive: true, force: true });
+});
+
+function tree(): ContainerRoot {
+  const root = mkdtempSync("/tmp/mpi-start-");
+  roots.push(root);
+  return buildContainerRoot(root, { prefix: root });
+}
+
+const goodEnv = (): Env => ({ DBNAME: TEST_DB.name, DBUSER: TEST_DB.user, DBPASS: TEST_DB.password, MAILCOW_HOSTNAME: HOSTNAME, PATH: process.env.PATH });
+
+async function start(root: ContainerRoot, env: Env, extraFlags: string[] = [], deps: Partial<StartDeps> = {}) {
+  const execs: { path: string; argv: string[]; env: Env }[] = [];
+  const log = createMemoryLogger();
+  const command = createStartCommand({
+    ...defaultStartDeps,
+    exec: (path, argv, childEnv) => void execs.push({ path, argv, env: childEnv }),
+    checkAsn: async () => ({ kind: "not-listed" }),
+    signal: new AbortController().signal,
+    retryMs: { database: 50, dns: 50 },
+    ...deps,
+  });
+  const words = [...root.startFlags, `--mysql-socket=${db.socket}`, `--dns-server=${dns.address}`, ...extraFlags];
+  let exitCode: number;
+  try {
+    exitCode = await command.run({ ...parseCommandArgs(command, words, env), env, log, stdout: () => {} });
+  } catch (error) {
+    if (!(error instanceof UserError)) throw error;
+    log.error(error.message);
+    exitCode = error.exitCode;
+  }
+  return { exitCode, execs, log: log.lines.join("\n") };
+}
+
+/** Every file under the conf dir and the aliases file: path -> bytes, mode, owner. */
+function snapshot(root: ContainerRoot): Record<string, string> {
+  const result: Record<string, string> = {};
+  const visit = (dir: string) => {
+    for (const name of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, name.name);
+      if (name.isDirectory()) visit(path);
+      else {
+        const stat = statSync(path);
+        result[relative(root.root, path)] = `${(stat.mode & 0o7777).toString(8)} ${stat.uid}:${stat.gid} ${name.name.endsWith(".db") ? "" : readFileSync(path, "utf8")}`;
+      }
+    }
+  };
+  visit(root.confDir);
+  return result;
+}
+
+describe("start", () => {
+  test("prepares everything and execs the Postfix master; a second start is byte-identical", async () => {
+    const root = tree();
+    const first = await start(root, goodEnv());
+    expect(first.log).not.toContain(": error:");
+    expect(first.exitCode).toBe(0);
+    expect(first.execs).toHaveLength(1);
+    const exec = first.execs[0]!;
+    expect(exec.path).toEndWith("/master");
+    expect(exec.argv).toEqual([exec.path, "-s", "-c", root.confDir]);
+    expect(exec.env.DBPASS).toBeUndefined();
+    expect(exec.env.MAILCOW_HOSTNAME).toBe(HOSTNAME);
+    expect(first.log).not.toContain(TEST_DB.password);
+
+    const main = readFileSync(join(root.confDir, "main.cf"), "utf8");
+    expect(main).toContain("# Overrides #\n\npostscreen_dnsbl_sites = allow.fixture.test");
+    expect(main).toContain("  open.fixture.test=127.0.0.9*7\n\n# User Overrides\nmyhostname = mail.example.test\n# admin settings\nsmtp_helo_name = $myhostname\n");
+    expect(main).not.toContain("left over");
+    expect(readFileSync(join(root.confDir, "sql", "mysql_virtual_domains_maps.cf"), "utf8")).toContain(`password = ${TEST_DB.password}\n`);
+    expect(readFileSync(root.aliasesFile, "utf8")).toStartWith("# fixture aliases\n");
+    expect(readFileSync(join(root.confDir, "sni.map"), "utf8")).toContain(`${HOSTNAME} ${root.sslDir}/key.pem ${root.sslDir}/cert.pem`);
+    expect(statSync(join(root.confDir, "sni.map.db")).mode & 0o777).toBe(0o600);
+
+    const before = snapshot(root);
+    const second = await start(root, goodEnv());
+    expect(second.exitCode).toBe(0);
+    expect(snapshot(root)).toEqual(before);
+  });
+
+  test("missing or bad environment: one line per variable, exit 1, nothing written", async () => {
+    const root = tree();
+    const before = snapshot(root);
+    const result = await start(root, { PATH: process.env.PATH, DBPASS: "unused-password", MAILCOW_HOSTNAME: "localhost" });
+    expect(result.exitCode).toBe(1);
+    expect(result.log.split("\n")).toEqual([
+      "mailcow-postfix-init: error: environment variable DBNAME: required, must be set",
+      "mailcow-postfix-init: error: environment variable DBUSER: required, must be set",
+      "mailcow-postfix-init: error: environment variable MAILCOW_HOSTNAME: must be a fully qualified domain name such as mail.example.org (letters, digits, hyphens; at least two labels; no trailing dot)",
+    ]);
+    expect(snapshot(root)).toEqual(before);
+    expect(result.execs).toEqual([]);
+  });
+
+  test("missing templates: names the path and how to make it", async () => {
+    const root = tree();
+    rmSync(root.templatesFile);
+    const result = await start(root, goodEnv());
+    expect(result.exitCode).toBe(1);
+    expect(result.log).toBe(`mailcow-postfix-init: error: cannot read templates ${root.templatesFile}: ENOENT; run \`mailcow-postfix-init templates extract --from /opt/postfix.sh --out ${root.templatesFile}\``);
+    writeFileSync(root.templatesFile, "{\"format\": 2}");
+    expect((await start(root, goodEnv())).log).toContain(`templates ${root.templatesFile} is invalid at format`);
+  });
+
+  test("main.cf without the Overrides marker: refused, main.cf unchanged, no exec", async () => {
+    const root = tree();
+    const mainCf = join(root.confDir, "main.cf");
+    const content = readFileSync(mainCf, "utf8").replace("# Overrides #\n", "");
+    writeSettledFile(mainCf, content);
+    const result = await start(root, goodEnv());
+    expect(result.exitCode).toBe(1);
+    expect(result.log).toContain('has no line containing "Overrides"');
+    expect(readFileSync(mainCf, "utf8")).toBe(content);
+    expect(result.execs).toEqual([]);
+  });
+
+  test("a configuration error: postconf's message verbatim, exit 1, no exec", async () => {
+    const root = tree();
+    writeFileSync(join(root.confDir, "extra.cf"), "this line has no equals sign\n");
+    const result = await start(root, goodEnv());
+    expect(result.exitCode).toBe(1);
+    expect(result.log).toContain(`Postfix configuration error, refusing to start (postconf -c ${root.confDir}):`);
+    expect(result.log).toMatch(/postconf: fatal: .*main\.cf, line \d+: missing '=' after attribute name: "this line has no equals sign"/);
+    expect(result.execs).toEqual([]);
+  });
+
+  test("wrong database password with a wait timeout: gives up with the reason, password never logged", async () => {
+    const root = tree();
+    const result = await start(root, { ...goodEnv(), DBPASS: "wrong-pass-123" }, ["--wait-timeout=0.3"]);
+    expect(result.exitCode).toBe(1);
+    expect(result.log).toContain("gave up waiting for database on");
+    expect(result.log).toContain("Access denied for user");
+    expect(result.log).not.toContain("wrong-pass-123");
+    expect(result.execs).toEqual([]);
+  });
+
+  test("an interrupt during the wait ends start with 143", async () => {
+    const root = tree();
+    const controller = new AbortController();
+    const { interruptionFor } = await import("../../../src/steps/wait.ts");
+    setTimeout(() => controller.abort(interruptionFor("SIGTERM")), 200);
+    const result = await start(root, { ...goodEnv(), DBPASS: "wrong" }, [], { signal: controller.signal });
+    expect(result.exitCode).toBe(143);
+    expect(result.log).toContain("interrupted by SIGTERM while waiting for database");
+  });
+
+  test("a real process: SIGTERM / SIGINT during the database wait exit 143 / 130 at once", async () => {
+    const root = tree();
+    for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
+      const proc = Bun.spawn([process.execPath, join(import.meta.dir, "../../../src/main.ts"), "start", ...root.startFlags, `--mysql-socket=${root.mysqlDir}/none.sock`], {
+        env: { ...goodEnv(), PATH: process.env.PATH! } as Record<string, string>,
+        stderr: "pipe",
+      });
+      const reader = proc.stderr.getReader();
+      let seen = "";
+      while (!seen.includes("waiting for database")) {
+        const chunk = await reader.read();
+        if (chunk.done) break;
+        seen += new TextDecoder().decode(chunk.value);
+      }
+      const sent = Date.now();
+      proc.kill(signal);
+      expect(await proc.exited).toBe(code);
+      expect(Date.now() - sent).toBeLessThan(1_000);
+    }
+  });
+
+  test("--wait-timeout must be a positive number", async () => {
+    const result = await start(tree(), goodEnv(), ["--wait-timeout=soon"]);
+    expect(result.exitCode).toBe(1);
+    expect(result.log).toContain("--wait-timeout / MPI_WAIT_TIMEOUT: expected a positive number of seconds, got `soon`");
+  });
+});

@@ -1,0 +1,51 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createMemoryLogger } from "../../../src/log.ts";
+import { masterIsRunning } from "../../../src/postfix.ts";
+import { removeStaleMasterPid } from "../../../src/steps/master-pid.ts";
+import { daemonDirectory } from "../../support/postfix-server.ts";
+import { makeTempDir, writeSettledFile } from "../../support/tmp.ts";
+
+const temp = makeTempDir("mpi-pid-");
+afterAll(temp.cleanup);
+const conf = join(temp.path, "conf");
+const spool = join(temp.path, "spool");
+const pidFile = join(spool, "pid", "master.pid");
+mkdirSync(conf);
+mkdirSync(join(spool, "pid"), { recursive: true });
+writeSettledFile(join(conf, "main.cf"), `queue_directory = ${spool}\n`);
+const master = join(daemonDirectory(), "master");
+const isRunning = () => masterIsRunning(master, conf);
+
+describe("master.pid", () => {
+  test("absent: nothing to do", async () => {
+    await removeStaleMasterPid(spool, async () => {
+      throw new Error("must not be asked");
+    }, createMemoryLogger());
+  });
+
+  test("left by a dead master (not locked): removed", async () => {
+    writeFileSync(pidFile, "    4242\n");
+    const log = createMemoryLogger();
+    await removeStaleMasterPid(spool, isRunning, log);
+    expect(existsSync(pidFile)).toBe(false);
+    expect(log.lines).toEqual([`mailcow-postfix-init: removed stale ${pidFile}`]);
+  });
+
+  test("locked by a live process (as master locks it): kept, start refused", async () => {
+    writeFileSync(pidFile, "    4243\n");
+    // One process holding the lock (flock(1) would leave its child holding it after a kill).
+    const holder = Bun.spawn(["bash", "-c", 'exec 9<>"$0"; flock 9; exec sleep 30', pidFile]);
+    try {
+      for (let i = 0; i < 50 && !(await isRunning()); i++) await Bun.sleep(20);
+      expect(removeStaleMasterPid(spool, isRunning, createMemoryLogger())).rejects.toThrow(
+        `a Postfix master (pid 4243) still holds ${pidFile}; stop it before starting another`,
+      );
+      expect(existsSync(pidFile)).toBe(true);
+    } finally {
+      holder.kill("SIGKILL");
+      await holder.exited;
+    }
+  });
+});
