@@ -1,4 +1,7 @@
-import { run } from "../../src/cli.ts";
+import { parseCommandArgs, run } from "../../src/cli.ts";
+import type { CommandSpec, Env } from "../../src/command.ts";
+import { UserError } from "../../src/errors.ts";
+import type { Logger } from "../../src/log.ts";
 
 /** Run the CLI in-process (src/cli.ts `run`), capturing what it prints. */
 export async function runCli(argv: string[], env: Record<string, string | undefined> = {}) {
@@ -13,4 +16,18 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     },
   });
   return { exitCode, stdout, stderr };
+}
+
+/**
+ * Run one command object (e.g. one built with test doubles for exec) the way `run` would:
+ * a UserError becomes its exit code and an error log line; anything else is thrown.
+ */
+export async function runCommand(command: CommandSpec, words: string[], env: Env, log: Logger): Promise<number> {
+  try {
+    return await command.run({ ...parseCommandArgs(command, words, env), env, log, stdout: () => {} });
+  } catch (error) {
+    if (!(error instanceof UserError)) throw error;
+    log.error(error.message);
+    return error.exitCode;
+  }
 }

@@ -2,6 +2,7 @@ import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "no
 import { join } from "node:path";
 import { extractTemplates } from "../../src/templates/extract.ts";
 import { makeCertificate, makeCertificateDirectory, type MadeCertificate } from "./certs.ts";
+import { minimalMasterCf } from "./postfix-server.ts";
 import { writeSettledFile } from "./tmp.ts";
 
 // A tree laid out like mailcow's Postfix container under ROOT: /opt/postfix/conf (mailcow-shaped
@@ -64,17 +65,7 @@ export function buildContainerRoot(root: string, options: { prefix: string; smtp
       "",
     ].join("\n"),
   );
-  writeSettledFile(
-    at("opt/postfix/conf/master.cf"),
-    [
-      `${options.smtpListen ?? "127.0.0.1:25"} inet n - n - - smtpd`,
-      "postlog unix-dgram n - n - 1 postlogd",
-      "tlsmgr unix - - n 1000? 1 tlsmgr",
-      "anvil unix - - n - 1 anvil",
-      "proxymap unix - - n - - proxymap",
-      "",
-    ].join("\n"),
-  );
+  writeSettledFile(at("opt/postfix/conf/master.cf"), minimalMasterCf(options.smtpListen ?? "127.0.0.1:25"));
   writeFileSync(at("opt/postfix/conf/extra.cf"), "# admin settings\nmyhostname = old.example.test\nsmtp_helo_name = $myhostname\n");
   const templates = extractTemplates(readFileSync(FIXTURE_SCRIPT, "utf8"), FIXTURE_SCRIPT);
   writeFileSync(at("usr/local/share/templates.json"), JSON.stringify(templates));

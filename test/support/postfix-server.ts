@@ -61,17 +61,19 @@ export function writePostfixConfig(options: TestPostfixOptions, port: number): v
       "",
     ].join("\n"),
   );
-  writeSettledFile(
-    join(confDir, "master.cf"),
-    [
-      `127.0.0.1:${port} inet n - n - - smtpd`,
-      "postlog unix-dgram n - n - 1 postlogd",
-      "tlsmgr unix - - n 1000? 1 tlsmgr",
-      "anvil unix - - n - 1 anvil",
-      "proxymap unix - - n - - proxymap",
-      "",
-    ].join("\n"),
-  );
+  writeSettledFile(join(confDir, "master.cf"), minimalMasterCf(`127.0.0.1:${port}`));
+}
+
+/** master.cf with smtpd on `listen` and only the services a TLS handshake needs. */
+export function minimalMasterCf(listen: string): string {
+  return [
+    `${listen} inet n - n - - smtpd`,
+    "postlog unix-dgram n - n - 1 postlogd",
+    "tlsmgr unix - - n 1000? 1 tlsmgr",
+    "anvil unix - - n - 1 anvil",
+    "proxymap unix - - n - - proxymap",
+    "",
+  ].join("\n");
 }
 
 /** Start master in the foreground; resolves once the SMTP port answers. */

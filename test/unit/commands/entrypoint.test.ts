@@ -1,13 +1,11 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseCommandArgs } from "../../../src/cli.ts";
 import type { Env } from "../../../src/command.ts";
 import { createEntrypointCommand, resolveCommand } from "../../../src/commands/entrypoint.ts";
-import { UserError } from "../../../src/errors.ts";
 import { createMemoryLogger } from "../../../src/log.ts";
 import { withLegacyTls } from "../../../src/steps/openssl-legacy.ts";
-import { runCli } from "../../support/cli.ts";
+import { runCli, runCommand } from "../../support/cli.ts";
 import { makeTempDir } from "../../support/tmp.ts";
 
 const temp = makeTempDir("mpi-entrypoint-");
@@ -34,14 +32,7 @@ async function entrypoint(words: string[], env: Env) {
   const execs: { path: string; argv: string[]; env: Env }[] = [];
   const log = createMemoryLogger();
   const command = createEntrypointCommand({ exec: (path, argv, childEnv) => void execs.push({ path, argv, env: childEnv }) });
-  let exitCode: number;
-  try {
-    exitCode = await command.run({ ...parseCommandArgs(command, words, env), env, log, stdout: () => {} });
-  } catch (error) {
-    if (!(error instanceof UserError)) throw error;
-    log.error(error.message);
-    exitCode = error.exitCode;
-  }
+  const exitCode = await runCommand(command, words, env, log);
   return { exitCode, execs, log: log.lines };
 }
 

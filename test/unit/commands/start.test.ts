@@ -1,14 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import { parseCommandArgs } from "../../../src/cli.ts";
 import type { Env } from "../../../src/command.ts";
 import { createStartCommand, defaultStartDeps, type StartDeps } from "../../../src/commands/start.ts";
-import { UserError } from "../../../src/errors.ts";
 import { createMemoryLogger } from "../../../src/log.ts";
 import { startDnsmasq, type TestDnsServer } from "../../support/dns.ts";
 import { createTestDatabase, startMariadb, TEST_DB, type TestDatabase } from "../../support/mariadb.ts";
 import { buildContainerRoot, HOSTNAME, type ContainerRoot } from "../../support/namespace-root.ts";
+import { runCommand } from "../../support/cli.ts";
 import { writeSettledFile } from "../../support/tmp.ts";
 
 // `start` against a container-shaped temp tree, real MariaDB, DNS and Postfix tools; the final
@@ -47,14 +46,7 @@ async function start(root: ContainerRoot, env: Env, extraFlags: string[] = [], d
     ...deps,
   });
   const words = [...root.startFlags, `--mysql-socket=${db.socket}`, `--dns-server=${dns.address}`, ...extraFlags];
-  let exitCode: number;
-  try {
-    exitCode = await command.run({ ...parseCommandArgs(command, words, env), env, log, stdout: () => {} });
-  } catch (error) {
-    if (!(error instanceof UserError)) throw error;
-    log.error(error.message);
-    exitCode = error.exitCode;
-  }
+  const exitCode = await runCommand(command, words, env, log);
   return { exitCode, execs, log: log.lines.join("\n") };
 }
 
