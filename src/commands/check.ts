@@ -14,7 +14,7 @@ export const checkCommand: CommandSpec = {
   async run(context) {
     const hostname = hostnameFromFlags(context);
     const result = planSniMapFromTree({ sslDir: stringFlag(context, "ssl-dir"), hostname });
-    const report = buildCheckReport(result, hostname);
+    const report = buildCheckReport(result);
     context.stdout(context.flags.json ? `${JSON.stringify(report, null, 2)}\n` : renderCheckText(report));
     return report.ok ? 0 : 1;
   },

@@ -1,10 +1,8 @@
 import type { CommandSpec } from "../command.ts";
 import { stringFlag } from "../command.ts";
-import { isFqdn } from "../env.ts";
-import { UserError } from "../errors.ts";
 import { postfixReload } from "../postfix.ts";
 import { updateSniMap } from "../sni/index.ts";
-import { CONF_DIR_FLAG, SSL_DIR_FLAG } from "../steps/flags.ts";
+import { CONF_DIR_FLAG, HOSTNAME_FLAG, SSL_DIR_FLAG, hostnameFromFlags } from "./sni-options.ts";
 
 // `reload`: after a certificate renewal. Certificates are embedded in sni.map.db, so the map
 // must be rebuilt before `postfix reload`, or Postfix keeps serving the old ones.
@@ -15,12 +13,11 @@ export const reloadCommand: CommandSpec = {
   flags: {
     "conf-dir": CONF_DIR_FLAG,
     "ssl-dir": SSL_DIR_FLAG,
-    hostname: { type: "string", description: "Name mapped to the default certificate", env: "MAILCOW_HOSTNAME", valueName: "NAME" },
+    hostname: HOSTNAME_FLAG,
   },
   async run(context) {
     const confDir = stringFlag(context, "conf-dir");
-    const hostname = typeof context.flags.hostname === "string" && context.flags.hostname !== "" ? context.flags.hostname : undefined;
-    if (hostname !== undefined && !isFqdn(hostname)) throw new UserError(`--hostname / MAILCOW_HOSTNAME: \`${hostname}\` is not a fully qualified domain name`);
+    const hostname = hostnameFromFlags(context);
     // On failure updateSniMap throws and leaves the previous map pair in place; no reload then.
     await updateSniMap({ sslDir: stringFlag(context, "ssl-dir"), confDir, hostname, log: context.log });
     await postfixReload(confDir);

@@ -2,7 +2,9 @@
 // discover (fs) -> validate (read + parse) -> plan (pure) -> render (pure) -> write (fs + postmap).
 import type { Logger } from "../log.ts";
 import { openPairCache, type PairCache } from "./cache.ts";
+import { UserError } from "../errors.ts";
 import { collectCertificateSources } from "./discover.ts";
+import { normalizeHostname } from "./names.ts";
 import { planSniMap } from "./plan.ts";
 import { renderSniMap } from "./render.ts";
 import type { MapEntry, Problem, ValidatedSource } from "./types.ts";
@@ -12,7 +14,7 @@ import { writeSniMapFiles } from "./write.ts";
 export interface SniMapOptions {
   sslDir: string;
   confDir: string;
-  /** MAILCOW_HOSTNAME, already normalized (see normalizeHostname); mapped to the default certificate. */
+  /** MAILCOW_HOSTNAME, mapped to the default certificate (normalized here: case, trailing dot, IDN). */
   hostname?: string;
   now?: Date;
   log: Logger;
@@ -20,6 +22,8 @@ export interface SniMapOptions {
 
 export interface SniMapResult {
   sslDir: string;
+  /** The hostname as mapped (normalized), when one was given. */
+  hostname?: string;
   /** sni.map exactly as written (or as it would be written). */
   content: string;
   entries: MapEntry[];
@@ -30,6 +34,7 @@ export interface SniMapResult {
 /** Discover, validate and plan the map without touching disk (used by check and --dry-run). */
 export function planSniMapFromTree(options: { sslDir: string; hostname?: string; now?: Date; cache?: PairCache }): SniMapResult {
   const now = options.now ?? new Date();
+  const hostname = mapKeyForHostname(options.hostname);
   const discovery = collectCertificateSources(options.sslDir);
   const problems = [...discovery.problems];
   const sources = discovery.sources.map((source) => {
@@ -37,9 +42,9 @@ export function planSniMapFromTree(options: { sslDir: string; hostname?: string;
     problems.push(...found);
     return validated;
   });
-  const plan = planSniMap(sources, options.hostname);
+  const plan = planSniMap(sources, hostname);
   problems.push(...plan.problems);
-  return { sslDir: discovery.sslDir, content: renderSniMap(plan.entries), entries: plan.entries, sources, problems };
+  return { sslDir: discovery.sslDir, hostname, content: renderSniMap(plan.entries), entries: plan.entries, sources, problems };
 }
 
 /**
@@ -60,6 +65,14 @@ export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult
   }
   options.log.info(`sni-map: ${summarize(result)} -> ${mapFile}`);
   return result;
+}
+
+function mapKeyForHostname(raw: string | undefined): string | undefined {
+  const normalized = normalizeHostname(raw);
+  if (normalized && !normalized.ok) {
+    throw new UserError(`hostname ${JSON.stringify(raw)} (--hostname or MAILCOW_HOSTNAME) is not a valid DNS name: ${normalized.reason}; set MAILCOW_HOSTNAME in mailcow.conf to the server's FQDN`);
+  }
+  return normalized?.name;
 }
 
 export function logProblems(problems: readonly Problem[], log: Logger): void {

@@ -32,7 +32,7 @@ export interface CheckReport {
   problems: { severity: "error" | "warning"; code: string; source: string; message: string }[];
 }
 
-export function buildCheckReport(result: SniMapResult, hostname: string | undefined): CheckReport {
+export function buildCheckReport(result: SniMapResult): CheckReport {
   const mapped = new Set(result.entries.map((entry) => entry.sourceDir));
   const errors = result.problems.filter((problem) => problem.severity === "error").length;
   const pair = (role: "main" | "ecdsa", report: PairReport) => ({
@@ -48,7 +48,7 @@ export function buildCheckReport(result: SniMapResult, hostname: string | undefi
   return {
     schemaVersion: CHECK_SCHEMA_VERSION,
     sslDir: result.sslDir,
-    hostname: hostname ?? null,
+    hostname: result.hostname ?? null,
     ok: errors === 0,
     errors,
     warnings: result.problems.length - errors,

@@ -70,6 +70,6 @@ describe("reload", () => {
   test("an invalid hostname is refused", async () => {
     const result = await runCli(["reload", "--hostname=not a name"]);
     expect(result.exitCode).toBe(1);
-    expect(result.stderr).toContain("is not a fully qualified domain name");
+    expect(result.stderr).toContain("is not a valid DNS name");
   });
 });

@@ -122,3 +122,11 @@ describe("check", () => {
     expect(result.stderr).toContain("cannot read the SSL directory /nonexistent/ssl (ENOENT)");
   });
 });
+
+test("the hostname is normalized like every other name (case, trailing dot)", async () => {
+  const { sslDir } = tree();
+  const result = await runCli(["check", "--json", "--ssl-dir", sslDir], { MAILCOW_HOSTNAME: "Mail.Example.TEST." });
+  expect(JSON.parse(result.stdout).hostname).toBe("mail.example.test");
+  const dry = await runCli(["sni-map", "--dry-run", "--ssl-dir", sslDir, "--hostname", "MAIL.example.test"]);
+  expect(dry.stdout.split("\n").filter((line) => line.startsWith("mail.example.test "))).toHaveLength(1);
+});
