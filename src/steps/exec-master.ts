@@ -1,4 +1,6 @@
+import { dlopen, FFIType } from "bun:ffi";
 import type { Env } from "../command.ts";
+import { UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 
 // The last step: this process becomes Postfix's master (`master -s`, Postfix 3.4+, stays in
@@ -23,8 +25,34 @@ export function execMaster(masterPath: string, confDir: string, env: Env, log: L
   exec(masterPath, invocation.argv, invocation.env);
 }
 
+/**
+ * supervisord starts every program as a process-group leader (setpgrp). `master -s` calls
+ * setsid(), which a group leader may not do, and dies with "fatal: unable to set session and
+ * process group ID: Operation not permitted". Joining the parent's group first (same session,
+ * so allowed) lets master's setsid() succeed. No-op when not a group leader or already a
+ * session leader.
+ */
+export function leaveOwnProcessGroup(): void {
+  const libc = dlopen("libc.so.6", {
+    getpgid: { args: [FFIType.i32], returns: FFIType.i32 },
+    getsid: { args: [FFIType.i32], returns: FFIType.i32 },
+    getppid: { args: [], returns: FFIType.i32 },
+    setpgid: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+  });
+  try {
+    const { getpgid, getsid, getppid, setpgid } = libc.symbols;
+    if (getpgid(0) !== process.pid || getsid(0) === process.pid) return;
+    if (setpgid(0, getpgid(getppid())) !== 0) {
+      throw new UserError("cannot leave this process group before starting Postfix (setpgid failed), and `master -s` cannot start as a process-group leader; run this command under supervisord or from a shell, not as a group leader whose parent is in another PID namespace");
+    }
+  } finally {
+    libc.close();
+  }
+}
+
 /** process.execve, which Bun provides; never returns on success. */
 export const realExec: ExecFunction = (path, argv, env) => {
+  leaveOwnProcessGroup();
   const execve = (process as unknown as { execve?: (path: string, argv: string[], env: Env) => never }).execve;
   if (!execve) throw new Error("process.execve is not available in this runtime");
   execve(path, argv, env);

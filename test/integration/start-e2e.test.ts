@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { createTestDatabase, startMariadb, TEST_DB, type TestDatabase } from "../support/mariadb.ts";
-import { isListeningInside, servedCertificateInside, startContainerNamespace, waitForBannerInside, type ContainerNamespace } from "../support/namespace.ts";
+import { childOf, isListeningInside, servedCertificateInside, startContainerNamespace, waitForBannerInside, type ContainerNamespace } from "../support/namespace.ts";
 import { buildContainerRoot, HOSTNAME, type ContainerRoot } from "../support/namespace-root.ts";
 
 // End to end, as root: private mount, PID and network namespaces laid out like mailcow's
@@ -64,9 +64,31 @@ function generatedFiles(): Record<string, string> {
   return result;
 }
 
-async function startPostfix() {
+/**
+ * supervisord starts each program as the leader of its own process group (setpgrp) and stays
+ * its parent; `master -s` must still be able to setsid(). `underSupervisor` reproduces that
+ * with a small perl parent that forwards SIGTERM and exits with the child's status.
+ */
+const SUPERVISOR_LIKE = [
+  "perl",
+  "-e",
+  // Its own group first, as supervisord (the container's PID 1) has: nsenter's is outside the PID namespace.
+  'setpgrp(0, 0) or die $!; my $c = fork // die $!; if (!$c) { setpgrp(0, 0) or die $!; exec @ARGV or die $! } $SIG{TERM} = sub { kill "TERM", $c }; waitpid($c, 0); exit($? >> 8)',
+  "--",
+];
+
+async function startPostfix(underSupervisor = false) {
   const started = Date.now();
-  const start = await ns.spawn([BUN, MAIN], startEnv());
+  const spawned = await ns.spawn([...(underSupervisor ? SUPERVISOR_LIKE : []), BUN, MAIN], startEnv());
+  let pid = spawned.pid;
+  for (let attempt = 0; underSupervisor && pid === spawned.pid && attempt < 200; attempt++) {
+    try {
+      pid = childOf(spawned.pid);
+    } catch {
+      await Bun.sleep(10);
+    }
+  }
+  const start = { ...spawned, pid };
   try {
     const banner = await waitForBannerInside(ns, SMTP_PORT, 30_000);
     return { ...start, banner, bannerMs: Date.now() - started };
@@ -121,7 +143,8 @@ describe("start in a container-shaped namespace", () => {
     expect(stop.exitCode).not.toBe("still running");
 
     // supervisord's restart: starts cleanly on the same volumes, every generated file identical.
-    const second = await startPostfix();
+    const second = await startPostfix(true);
+    expect(readFileSync(`/proc/${second.pid}/comm`, "utf8").trim()).toBe("master");
     expect(second.banner).toStartWith("220 ");
     expect(generatedFiles()).toEqual(filesAfterFirst);
     expect(await servedCertificateInside(ns, SMTP_PORT, "other.example.test")).toBe(tree.otherCert.fingerprint);

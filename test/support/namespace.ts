@@ -122,7 +122,7 @@ export async function startContainerNamespace(root: string): Promise<ContainerNa
   };
 }
 
-function childOf(pid: number): number {
+export function childOf(pid: number): number {
   const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
   if (children.length !== 1) throw new Error(`expected one child of ${pid}, found [${children.join(" ")}]`);
   return Number(children[0]);
