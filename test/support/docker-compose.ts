@@ -1,0 +1,151 @@
+import { X509Certificate } from "node:crypto";
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { COMPOSE, run, type Engine, type RunOptions, type RunResult } from "./docker.ts";
+import { REPO, type ServiceBuild } from "./docker-images.ts";
+
+// One mailcow-like compose project per scenario: docker/test/compose/docker-compose.yml with
+// docker/docker-compose.override.yml layered on top, exactly as an admin would run it, in a
+// fresh directory holding .env (like mailcow.conf) and data/ (conf, ssl, hooks).
+
+const BASE_COMPOSE = join(REPO, "docker", "test", "compose");
+export const OVERRIDE = join(REPO, "docker", "docker-compose.override.yml");
+export const POSTFIX = "postfix-mailcow";
+
+export interface ProjectOptions {
+  hostname: string;
+  /** Extra lines for .env, e.g. SKIP_LETS_ENCRYPT. */
+  env?: Record<string, string>;
+  /** Without the override: the stand-in base image with its stock-shaped startup. */
+  stock?: boolean;
+}
+
+export class MailcowProject {
+  readonly sslDir: string;
+  readonly confDir: string;
+
+  private constructor(
+    readonly engine: Engine,
+    readonly name: string,
+    readonly dir: string,
+    readonly options: ProjectOptions,
+  ) {
+    this.sslDir = join(dir, "data", "assets", "ssl");
+    this.confDir = join(dir, "data", "conf", "postfix");
+  }
+
+  /** Lay out the project directory; certificates go into `sslDir` before `up`. */
+  static create(engine: Engine, name: string, options: ProjectOptions): MailcowProject {
+    const dir = mkdtempSync(join(engine.root, `project-${name}-`));
+    cpSync(BASE_COMPOSE, dir, { recursive: true });
+    for (const sub of ["data/assets/ssl", "data/hooks/postfix"]) mkdirSync(join(dir, sub), { recursive: true });
+    const env = {
+      DBNAME: "mailcow",
+      DBUSER: "mailcow",
+      DBPASS: "Test-Pass-4-db",
+      DBROOT: "unused",
+      REDISPASS: "unused",
+      TZ: "UTC",
+      MAILCOW_HOSTNAME: options.hostname,
+      // The checkout Dockerfile.postfix builds from; another one only when debugging the harness.
+      MAILCOW_POSTFIX_INIT_DIR: process.env.MPI_PROJECT_DIR ?? REPO,
+      ...options.env,
+    };
+    writeFileSync(join(dir, ".env"), Object.entries(env).map(([k, v]) => `${k}=${v}\n`).join(""));
+    return new MailcowProject(engine, name, dir, options);
+  }
+
+  compose(args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    const files = ["-f", join(this.dir, "docker-compose.yml"), ...(this.options.stock ? [] : ["-f", OVERRIDE])];
+    return run([COMPOSE, "--ansi", "never", "-p", this.name, ...files, ...args], {
+      timeoutMs: 180_000,
+      ...options,
+      cwd: this.dir,
+      env: { ...this.engine.env, ...options.env },
+    });
+  }
+
+  /** The postfix-mailcow build section as compose resolves it (image, context, args). */
+  async postfixBuild(): Promise<ServiceBuild> {
+    const config = Bun.YAML.parse((await this.compose(["config"])).stdout) as ComposeConfig;
+    const service = config.services[POSTFIX];
+    if (!service?.build?.context || !service.image) throw new Error(`${POSTFIX} has no image + build section after the override`);
+    return {
+      image: service.image,
+      context: service.build.context,
+      dockerfile: service.build.dockerfile ?? "Dockerfile",
+      args: Object.fromEntries(Object.entries(service.build.args ?? {}).map(([k, v]) => [k, String(v)])),
+    };
+  }
+
+  async up(): Promise<void> {
+    await this.compose(["up", "-d", "--no-build"]);
+  }
+
+  async down(): Promise<void> {
+    await this.compose(["down", "-v", "--timeout", "5"], { allowFailure: true });
+  }
+
+  async containerId(service = POSTFIX): Promise<string> {
+    const id = (await this.compose(["ps", "-q", service])).stdout.trim();
+    if (!id) throw new Error(`no container for ${service} in project ${this.name}`);
+    return id;
+  }
+
+  async exec(argv: readonly string[], options: RunOptions = {}, service = POSTFIX): Promise<RunResult> {
+    return this.engine.docker(["exec", "-i", await this.containerId(service), ...argv], { timeoutMs: 60_000, ...options });
+  }
+
+  /** Everything the container printed (supervisord, syslog-ng, our binary), stdout + stderr. */
+  async logs(service = POSTFIX): Promise<string> {
+    const result = await this.engine.docker(["logs", await this.containerId(service)]);
+    return result.stdout + result.stderr;
+  }
+
+  /** Poll port 25 inside the namespace until it greets with 220. */
+  async waitForBanner(timeoutMs = 90_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    const crashes = async () => (await this.logs().catch(() => "")).match(/exited: postfix \(.*not expected\)/g)?.length ?? 0;
+    const crashesBefore = await crashes();
+    for (let attempt = 1; ; attempt++) {
+      const probe = await this.exec(["bash", "-c", BANNER_PROBE], { allowFailure: true, timeoutMs: 10_000 }, "unbound-mailcow");
+      if (probe.exitCode === 0 && probe.stdout.startsWith("220")) return probe.stdout.trim();
+      // Fail early when supervisord keeps restarting the postfix program.
+      const looping = attempt % 10 === 0 && (await crashes()) - crashesBefore >= 3;
+      if (looping || Date.now() > deadline) {
+        const tail = (await this.logs().catch((error) => String(error))).split("\n").slice(-40).join("\n");
+        const why = looping ? "the postfix program exited 3 times" : `no SMTP banner within ${timeoutMs} ms`;
+        throw new Error(`${why}; ${POSTFIX} log tail:\n${tail}`);
+      }
+      await Bun.sleep(300);
+    }
+  }
+
+  /**
+   * What a client receives for each SNI name: STARTTLS on 127.0.0.1:25 inside the namespace,
+   * `openssl s_client -servername NAME`; the leaf's SHA-256 fingerprint, or null when the
+   * handshake gave no certificate.
+   */
+  async served(names: readonly string[]): Promise<Map<string, string | null>> {
+    const result = await this.exec(["bash", "-c", SNI_PROBE, "sni-probe", ...names], { timeoutMs: 120_000 });
+    const served = new Map<string, string | null>();
+    for (const block of result.stdout.split("=== ").slice(1)) {
+      const [name = "", ...rest] = block.split("\n");
+      const pem = rest.join("\n").match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/)?.[0];
+      served.set(name.trim(), pem ? new X509Certificate(pem).fingerprint256 : null);
+    }
+    return served;
+  }
+}
+
+const BANNER_PROBE = "exec 3<>/dev/tcp/127.0.0.1/25 && read -r -t 5 line <&3 && printf '%s\\n' \"$line\"";
+
+const SNI_PROBE = `for name in "$@"; do
+  echo "=== $name"
+  timeout 15 openssl s_client -starttls smtp -connect 127.0.0.1:25 -servername "$name" </dev/null 2>/dev/null \\
+    | openssl x509 2>/dev/null || true
+done`;
+
+interface ComposeConfig {
+  services: Record<string, { image?: string; build?: { context?: string; dockerfile?: string; args?: Record<string, unknown> } }>;
+}
