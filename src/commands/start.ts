@@ -4,6 +4,7 @@ import { masterIsRunning, masterProgramPath, postconfCheck } from "../postfix.ts
 import { loadTemplates } from "../templates/load.ts";
 import { writeAliases } from "../steps/aliases.ts";
 import { checkAsn, type AsnVerdict } from "../steps/asn-check.ts";
+import { checkBaseImage } from "../steps/base-image.ts";
 import type { StepContext } from "../steps/context.ts";
 import { createCustomFiles } from "../steps/custom-files.ts";
 import { prepareDnsbl } from "../steps/dnsbl.ts";
@@ -41,6 +42,7 @@ export async function runStart(context: CommandContext, deps: StartDeps, signal:
   if (context.env.DBPASS) log.addSecret(context.env.DBPASS);
   const env = parseStartEnv(context.env);
   const options = resolveStartOptions(context);
+  checkBaseImage(options.baseImage, log);
   const templates = loadTemplates(options.templatesFile);
   const ids = lookupPostfixIds(deps.groupFile);
   const step: StepContext = { paths: options.paths, env, templates, log };

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, copyFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, copyFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startEngine, stopEngine, type Engine } from "../support/docker.ts";
 import { buildProjectImage, buildStandIns, ensureBaseImage, REPO, type ProjectBuild, type ServiceBuild, type StandIns } from "../support/docker-images.ts";
@@ -98,6 +98,11 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
       await single.waitForBanner();
     }, 180_000);
 
+    test("the log says which mailcow postfix image this one was built from, and that it is current", async () => {
+      const lines = (await single.logs()).split("\n").filter((line) => line.includes("the postfix image mailcow's docker-compose.yml names"));
+      expect(lines).toEqual([`mailcow-postfix-init: built from ${standIns.postfixBase}, the postfix image mailcow's docker-compose.yml names`]);
+    }, 30_000);
+
     test("every name of the default certificate gets it; no 'not matched' in the log", async () => {
       const served = await single.served(names);
       for (const name of names) expect({ name, served: served.get(name) }).toEqual({ name, served: defaultCert.fingerprint });
@@ -152,6 +157,9 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
 
     beforeAll(async () => {
       multi = project("multi");
+      // As after a mailcow update: docker-compose.yml names a newer postfix image than ours was built from.
+      const compose = join(multi.dir, "docker-compose.yml");
+      writeFileSync(compose, readFileSync(compose, "utf8").replace("ghcr.io/mailcow/postfix:3.10.12-1", "ghcr.io/mailcow/postfix:3.10.99-1"));
       defaultCert = makeCertificate(multi.sslDir, { names: [HOSTNAME, "example.test"], keyType: "rsa" });
       for (const [dir, domains] of Object.entries(dirs)) fingerprints[dir] = makeCertificateDirectory(multi.sslDir, dir, domains).fingerprint;
       // A directory whose key belongs to another certificate.
@@ -170,6 +178,12 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
       const served = await multi.served([...expected.keys()]);
       for (const [name, fingerprint] of expected) expect({ name, served: served.get(name) }).toEqual({ name, served: fingerprint });
     }, 120_000);
+
+    test("a mailcow update to a newer postfix image is not silent: the start warns", async () => {
+      const warnings = (await multi.logs()).split("\n").filter((line) => line.includes("but mailcow's docker-compose.yml now names ghcr.io/mailcow/postfix:3.10.99-1"));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toContain(`warning: this image was built from ${standIns.postfixBase}`);
+    }, 30_000);
 
     test("the container started despite the broken directory and its log names it once", async () => {
       const lines = (await multi.logs()).split("\n").filter((line) => line.includes("broken-pair"));
