@@ -91,8 +91,10 @@ export async function buildStandIns(engine: Engine): Promise<StandIns> {
   if (!existsSync(upstreamScript)) throw new Error(`missing ${upstreamScript} (the upstream-shaped /opt/postfix.sh)`);
   const bunBinary = realpathSync(join(REPO, "node_modules", ".bin", "bun"));
   const bunContext = context(engine, "bun", { bun: bunBinary });
-  const extraCa = process.env.NODE_EXTRA_CA_CERTS;
-  writeFileSync(join(bunContext, "extra-ca.crt"), extraCa && existsSync(extraCa) ? readFileSync(extraCa) : "");
+  // The host's trust for the registry: its Node/Bun bundle, else the system bundle apt and curl use
+  // (CI's environment may lack NODE_EXTRA_CA_CERTS while an egress proxy still needs its CA).
+  const extraCa = [process.env.NODE_EXTRA_CA_CERTS, "/etc/ssl/certs/ca-certificates.crt"].find((path) => path && existsSync(path));
+  writeFileSync(join(bunContext, "extra-ca.crt"), extraCa ? readFileSync(extraCa) : "");
   const contexts = [context(engine, "postfix-base", { "postfix.sh": upstreamScript }), bunContext, context(engine, "sidecars")];
   try {
     await Promise.all([build(engine, contexts[0]!, postfixBase), build(engine, contexts[1]!, bun), build(engine, contexts[2]!, SIDECAR_IMAGE)]);
