@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createTestDatabase, startMariadb, type TestDatabase } from "../support/mariadb.ts";
 import { startContainerNamespace, waitForBannerInside, type ContainerNamespace } from "../support/namespace.ts";
@@ -17,11 +17,9 @@ const COMPARED = [
   "opt/postfix/conf/dns_blocklists.cf",
   "opt/postfix/conf/custom_postscreen_whitelist.cidr",
   "opt/postfix/conf/custom_transport.pcre",
-  "opt/postfix/conf/sql/mysql_fixture_escapes.cf",
-  "opt/postfix/conf/sql/mysql_virtual_alias_maps.cf",
-  "opt/postfix/conf/sql/mysql_virtual_domains_maps.cf",
-  "opt/postfix/conf/sql/mysql_virtual_mailbox_maps.cf",
 ];
+/** Every SQL map file the startup wrote (whatever the script defines), relative to `root`. */
+const sqlFiles = (root: string) => readdirSync(join(root, "opt/postfix/conf/sql")).sort().map((name) => `opt/postfix/conf/sql/${name}`);
 
 const base = mkdtempSync("/tmp/mpi-equiv-");
 const databases: TestDatabase[] = [];
@@ -52,7 +50,7 @@ async function runStartup(name: string, argv: string[], extraEnv: Record<string,
     await waitForBannerInside(ns, 25, 30_000).catch((error) => {
       throw new Error(`${error.message}\n${start.output()}`);
     });
-    const files = Object.fromEntries(COMPARED.map((path) => [path, readFileSync(join(root, path), "utf8")]));
+    const files = Object.fromEntries([...COMPARED, ...sqlFiles(root)].map((path) => [path, readFileSync(join(root, path), "utf8")]));
     const aliases = await ns.exec(["cat", "/etc/aliases"]);
     const replyMap = await ns.exec(["cat", "/opt/postfix/conf/dnsbl_reply.map"]);
     return { ...files, "/etc/aliases": aliases.stdout, "dnsbl_reply.map": replyMap.stdout, output: start.output() };
@@ -85,6 +83,12 @@ for (const [scenario, env] of [
         expect(ours[path]).toBe(stock[path]!);
       });
     }
+
+    test("every SQL map file: the same files with the same contents", () => {
+      const sql = (files: Record<string, string>) => Object.fromEntries(Object.entries(files).filter(([path]) => path.includes("/sql/")));
+      expect(Object.keys(sql(stock)).length).toBeGreaterThan(0);
+      expect(sql(ours)).toEqual(sql(stock));
+    });
 
     test("both decided the same about Spamhaus", () => {
       if ("SPAMHAUS_DQS_KEY" in env) {
