@@ -10,8 +10,23 @@ const MAX_NAME_LENGTH = 253;
 const MAX_LABEL_LENGTH = 63;
 const LDH_LABEL = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
 
+/**
+ * The common case in one test: an ASCII host name (optionally `*.`-prefixed, optionally with a
+ * trailing dot) whose labels are all valid. 10,000 names go through here on every start.
+ */
+const PLAIN_NAME = /^(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.?$/i;
+
 /** Turn one name from a domains file or a certificate into its sni.map key, or say why not. */
 export function normalizeName(raw: string): NormalizedName {
+  if (raw.length <= MAX_NAME_LENGTH && PLAIN_NAME.test(raw)) {
+    const bare = (raw.endsWith(".") ? raw.slice(0, -1) : raw).toLowerCase();
+    return { ok: true, name: bare.startsWith("*.") ? bare.slice(1) : bare };
+  }
+  return normalizeUnusualName(raw);
+}
+
+/** Everything the fast path does not accept: IDN, or a reason for rejecting the value. */
+function normalizeUnusualName(raw: string): NormalizedName {
   if (raw === "") return { ok: false, reason: "empty name" };
   // Checked before IDN conversion: the URL host parser would silently cut `a/b` down to `a`.
   if (/[\s\p{Cc}]/u.test(raw)) return { ok: false, reason: "contains whitespace or control characters" };
