@@ -1,14 +1,15 @@
 // Public face of the SNI engine, used by `sni-map`, `check`, `reload` and `start`:
 // discover (fs) -> validate (read + parse) -> plan (pure) -> render (pure) -> write (fs + postmap).
 import type { Logger } from "../log.ts";
-import { openPairCache, type PairCache } from "./cache.ts";
+import { openPairCache, type PairCache, type PersistentPairCache } from "./cache.ts";
 import { UserError } from "../errors.ts";
-import { collectCertificateSources } from "./discover.ts";
+import { collectCertificateSources, type Discovery } from "./discover.ts";
 import { normalizeHostname } from "./names.ts";
 import { planSniMap } from "./plan.ts";
 import { renderSniMap } from "./render.ts";
 import type { MapEntry, Problem, ValidatedSource } from "./types.ts";
 import { validateSource } from "./validate.ts";
+import { validatePairs } from "./validate-pool.ts";
 import { writeSniMapFiles } from "./write.ts";
 
 export interface SniMapOptions {
@@ -31,11 +32,20 @@ export interface SniMapResult {
   problems: Problem[];
 }
 
-/** Discover, validate and plan the map without touching disk (used by check and --dry-run). */
-export function planSniMapFromTree(options: { sslDir: string; hostname?: string; now?: Date; cache?: PairCache }): SniMapResult {
+export interface PlanOptions {
+  sslDir: string;
+  hostname?: string;
+  now?: Date;
+  cache?: PairCache;
+  /** A discovery already made of `sslDir` (so it is not listed twice). */
+  discovery?: Discovery;
+}
+
+/** Discover, validate and plan the map without touching disk, validating pair by pair. */
+export function planSniMapFromTree(options: PlanOptions): SniMapResult {
   const now = options.now ?? new Date();
   const hostname = mapKeyForHostname(options.hostname);
-  const discovery = collectCertificateSources(options.sslDir);
+  const discovery = options.discovery ?? collectCertificateSources(options.sslDir);
   const problems = [...discovery.problems];
   const sources = discovery.sources.map((source) => {
     const { validated, problems: found } = validateSource(source, now, options.cache);
@@ -48,13 +58,26 @@ export function planSniMapFromTree(options: { sslDir: string; hostname?: string;
 }
 
 /**
+ * The same plan, with every pair the cache cannot answer validated up front in one parallel
+ * batch (validate-pool.ts): what the commands use. Without a cache, one for this run only.
+ */
+export async function planSniMapInParallel(options: Omit<PlanOptions, "cache" | "discovery"> & { cache?: PersistentPairCache }): Promise<SniMapResult> {
+  mapKeyForHostname(options.hostname); // a bad hostname is reported before any work
+  const cache = options.cache ?? openPairCache();
+  const discovery = collectCertificateSources(options.sslDir);
+  const pairs = discovery.sources.flatMap((source) => (source.ecdsa ? [source.rsa, source.ecdsa] : [source.rsa]));
+  await cache.prefetch(pairs, validatePairs);
+  return planSniMapFromTree({ ...options, cache, discovery });
+}
+
+/**
  * Build CONF/sni.map and CONF/sni.map.db (postmap -F) atomically, mode 0600, logging each
  * problem once and one summary line. Throws UserError when the map cannot be written;
  * the previous sni.map and sni.map.db then stay in place.
  */
 export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult> {
   const cache = openPairCache(options.confDir);
-  const result = planSniMapFromTree({ ...options, cache });
+  const result = await planSniMapInParallel({ ...options, cache });
   logProblems(result.problems, options.log);
   const { mapFile } = await writeSniMapFiles(options.confDir, result.content);
   try {
