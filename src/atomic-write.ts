@@ -10,6 +10,8 @@ export interface AtomicWriteOptions {
   mode?: number;
   uid?: number;
   gid?: number;
+  /** false: skip the fsyncs, for files whose loss after a crash costs nothing (caches). */
+  durable?: boolean;
 }
 
 /** A temp path in the same directory (rename is only atomic within one filesystem). */
@@ -27,7 +29,7 @@ export function writeFileAtomic(path: string, content: string | Uint8Array, opti
     const buffer = typeof content === "string" ? Buffer.from(content) : content;
     let offset = 0;
     while (offset < buffer.length) offset += writeSync(fd, buffer, offset, buffer.length - offset);
-    fsyncSync(fd);
+    if (options.durable !== false) fsyncSync(fd);
     closeSync(fd);
     fd = undefined;
     // openSync's mode is filtered by the umask; set it exactly.
@@ -36,7 +38,7 @@ export function writeFileAtomic(path: string, content: string | Uint8Array, opti
       chownSync(temp, options.uid ?? -1, options.gid ?? -1);
     }
     renameSync(temp, path);
-    fsyncDirectory(dirname(path));
+    if (options.durable !== false) fsyncDirectory(dirname(path));
   } catch (error) {
     if (fd !== undefined) closeSync(fd);
     rmSync(temp, { force: true });

@@ -77,7 +77,8 @@ export function openPairCache(confDir?: string): PersistentPairCache {
       // Unchanged tree: nothing to rewrite (the common restart).
       if (path === undefined || (misses === 0 && current.size === previous.size)) return;
       const entries = Object.fromEntries(current);
-      writeFileAtomic(path, JSON.stringify({ version: CACHE_VERSION, entries }), { mode: 0o600 });
+      // A cache lost in a crash only costs one slower start: no fsync.
+      writeFileAtomic(path, JSON.stringify({ version: CACHE_VERSION, entries }), { mode: 0o600, durable: false });
     },
     get hits() {
       return hits;

@@ -7,4 +7,6 @@ declare const self: Worker;
 
 self.onmessage = (event: MessageEvent<KeyPairFiles[]>) => {
   self.postMessage(event.data.map((pair) => validatePair(pair)));
+  // One batch per worker: end this thread, so the main thread need not terminate() it.
+  process.exit(0);
 };

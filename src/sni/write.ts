@@ -1,13 +1,16 @@
-import { chmodSync, closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { fsyncDirectory, tempPathFor } from "../atomic-write.ts";
+import { tempPathFor } from "../atomic-write.ts";
 import { UserError } from "../errors.ts";
 import { postmapEmbedFiles } from "../postfix.ts";
 
 // sni.map.db embeds the private keys (postmap -F), and postmap gives the .db the mode of its
 // source file: both are created 0600 from the start. The new pair is built under temp names
 // and renamed over the old one only after postmap succeeded, so a failed or interrupted run
-// leaves the previous sni.map + sni.map.db working.
+// leaves the previous sni.map + sni.map.db working. No fsync: postmap does not sync the .db
+// either, and every start rebuilds both files, so after a power loss the next start (there
+// always is one) writes them again; the rename already keeps a killed run from leaving a
+// half-written file in place.
 
 export const SNI_MAP_FILE = "sni.map";
 export const SNI_MAP_MODE = 0o600;
@@ -26,7 +29,6 @@ export async function writeSniMapFiles(confDir: string, content: string): Promis
     // .db beside an old text file, which the next run rewrites.
     renameSync(tempDb, dbFile);
     renameSync(tempMap, mapFile);
-    fsyncDirectory(confDir);
   } catch (error) {
     rmSync(tempMap, { force: true });
     rmSync(tempDb, { force: true });
@@ -79,7 +81,6 @@ function writePrivateFile(path: string, content: string, confDir: string): void 
     const buffer = Buffer.from(content);
     let offset = 0;
     while (offset < buffer.length) offset += writeSync(fd, buffer, offset, buffer.length - offset);
-    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
