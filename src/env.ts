@@ -33,7 +33,8 @@ const startSchema = z.object({
   }),
   SPAMHAUS_DQS_KEY: optional(z.string().regex(/^[A-Za-z0-9]+$/, { error: "must be letters and digits only (the key from your Spamhaus DQS account)" })),
   REDIS_SLAVEOF_IP: optional(z.string().regex(/^[A-Za-z0-9.:_-]+$/, { error: "must be an IP address or host name" })),
-  SKIP_LETS_ENCRYPT: optional(z.string().regex(/^(y|yes|n|no)$/i, { error: "must be y, yes, n or no" })),
+  // Read only to be reported: it no longer changes sni.map, so no value may stop Postfix.
+  SKIP_LETS_ENCRYPT: optional(z.string()),
 });
 
 export interface StartEnv {
@@ -43,6 +44,8 @@ export interface StartEnv {
   hostname: string;
   spamhausDqsKey?: string;
   redisSlaveofIp?: string;
+  /** SKIP_LETS_ENCRYPT as mailcow reads it (y/yes in any case): logged, nothing else. */
+  skipLetsEncrypt?: boolean;
 }
 
 /** Validate start's environment; every bad variable gets one line, all in one UserError. */
@@ -57,6 +60,7 @@ export function parseStartEnv(env: Env): StartEnv {
     hostname: data.MAILCOW_HOSTNAME,
     spamhausDqsKey: data.SPAMHAUS_DQS_KEY,
     redisSlaveofIp: data.REDIS_SLAVEOF_IP,
+    skipLetsEncrypt: /^([yY][eE][sS]|[yY])+$/.test(data.SKIP_LETS_ENCRYPT ?? ""),
   });
 }
 

@@ -50,6 +50,9 @@ export async function runStart(context: CommandContext, deps: StartDeps, signal:
   await waitForDependencies(step, options, deps, signal);
 
   await writeAliases(step);
+  if (env.skipLetsEncrypt) {
+    log.info("SKIP_LETS_ENCRYPT is set: the default certificate is mapped all the same (it no longer empties sni.map)");
+  }
   await buildSniMap({ sslDir: options.paths.sslDir, confDir: options.paths.confDir, hostname: env.hostname, log });
   writeSqlMaps(step, ids);
   const dnsbl = await prepareDnsbl(step, () => deps.checkAsn(options.asnCheckUrl, signal));

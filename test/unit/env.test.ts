@@ -17,7 +17,7 @@ function failure(env: Record<string, string | undefined>): string {
 describe("parseStartEnv", () => {
   test("accepts mailcow's variables and ignores the rest", () => {
     const env = parseStartEnv({ ...good, SPAMHAUS_DQS_KEY: "", TZ: "Europe/Berlin", REDIS_SLAVEOF_IP: "" });
-    expect(env).toEqual({ dbName: "mailcow", dbUser: "mailcow", dbPass: good.DBPASS, hostname: "mail.example.org", spamhausDqsKey: undefined, redisSlaveofIp: undefined });
+    expect(env).toEqual({ dbName: "mailcow", dbUser: "mailcow", dbPass: good.DBPASS, hostname: "mail.example.org", spamhausDqsKey: undefined, redisSlaveofIp: undefined, skipLetsEncrypt: false });
     expect(Object.isFrozen(env)).toBe(true);
   });
 
@@ -50,7 +50,11 @@ describe("parseStartEnv", () => {
 
   test("optional variables are checked when set", () => {
     expect(failure({ ...good, SPAMHAUS_DQS_KEY: "abc.def" })).toContain("SPAMHAUS_DQS_KEY: must be letters and digits only");
-    expect(failure({ ...good, SKIP_LETS_ENCRYPT: "maybe" })).toContain("SKIP_LETS_ENCRYPT: must be y, yes, n or no");
+    // SKIP_LETS_ENCRYPT changes nothing any more: any value is accepted, y/yes only noted.
+    expect(parseStartEnv({ ...good, SKIP_LETS_ENCRYPT: "maybe" }).skipLetsEncrypt).toBe(false);
+    expect(parseStartEnv({ ...good, SKIP_LETS_ENCRYPT: "Yes" }).skipLetsEncrypt).toBe(true);
+    expect(parseStartEnv({ ...good, SKIP_LETS_ENCRYPT: "y" }).skipLetsEncrypt).toBe(true);
+    expect(parseStartEnv(good).skipLetsEncrypt).toBe(false);
     expect(parseStartEnv({ ...good, SPAMHAUS_DQS_KEY: "abc123" }).spamhausDqsKey).toBe("abc123");
   });
 
