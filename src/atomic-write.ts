@@ -19,28 +19,36 @@ export function tempPathFor(path: string, suffix = ""): string {
   return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp${suffix}`);
 }
 
-/** Write `content` to `path` via temp file + fsync + rename; the temp file is removed on failure. */
-export function writeFileAtomic(path: string, content: string | Uint8Array, options: AtomicWriteOptions = {}): void {
+/**
+ * Create `path` (which must not exist yet) holding `content`, with exactly `mode` and owner from
+ * the start, so nothing is ever readable more widely, not even while it is being written.
+ */
+export function writeNewFile(path: string, content: string | Uint8Array, options: AtomicWriteOptions = {}): void {
   const mode = options.mode ?? 0o644;
-  const temp = tempPathFor(path);
-  let fd: number | undefined;
+  const fd = openSync(path, "wx", mode);
   try {
-    fd = openSync(temp, "wx", mode);
     const buffer = typeof content === "string" ? Buffer.from(content) : content;
     let offset = 0;
     while (offset < buffer.length) offset += writeSync(fd, buffer, offset, buffer.length - offset);
     if (options.durable !== false) fsyncSync(fd);
+  } finally {
     closeSync(fd);
-    fd = undefined;
-    // openSync's mode is filtered by the umask; set it exactly.
-    chmodSync(temp, mode);
-    if (options.uid !== undefined || options.gid !== undefined) {
-      chownSync(temp, options.uid ?? -1, options.gid ?? -1);
-    }
+  }
+  // openSync's mode is filtered by the umask; set it exactly.
+  chmodSync(path, mode);
+  if (options.uid !== undefined || options.gid !== undefined) {
+    chownSync(path, options.uid ?? -1, options.gid ?? -1);
+  }
+}
+
+/** Write `content` to `path` via temp file + fsync + rename; the temp file is removed on failure. */
+export function writeFileAtomic(path: string, content: string | Uint8Array, options: AtomicWriteOptions = {}): void {
+  const temp = tempPathFor(path);
+  try {
+    writeNewFile(temp, content, options);
     renameSync(temp, path);
     if (options.durable !== false) fsyncDirectory(dirname(path));
   } catch (error) {
-    if (fd !== undefined) closeSync(fd);
     rmSync(temp, { force: true });
     throw error;
   }

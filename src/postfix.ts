@@ -106,12 +106,7 @@ export async function masterProgramPath(confDir: string): Promise<string> {
  * queue. Postfix's own test, so the lock style (flock/fcntl) is whatever master uses.
  */
 export async function masterIsRunning(masterPath: string, confDir: string): Promise<boolean> {
-  let result;
-  try {
-    result = await execa(masterPath, ["-t", "-c", confDir], { reject: false, stdin: "ignore" });
-  } catch (error) {
-    throw new UserError(`cannot run ${masterPath} -t: ${(error as Error).message}`, 1, { cause: error });
-  }
+  const result = await runPostfixTool(masterPath, ["-t", "-c", confDir]);
   if (result.exitCode === 0) return false;
   if (result.exitCode === 1 && !result.stderr.includes("fatal")) return true;
   throw new UserError(toolFailure(`${masterPath} -t -c ${confDir}`, result));

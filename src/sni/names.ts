@@ -42,7 +42,6 @@ function normalizeUnusualName(raw: string): NormalizedName {
 
   const ascii = /^[\x00-\x7f]*$/.test(name) ? name.toLowerCase() : domainToASCII(name);
   if (ascii === "") return { ok: false, reason: "not a valid internationalized domain name" };
-  if (ascii.length === 0) return { ok: false, reason: "empty name" };
   const key = (wildcard ? "." : "") + ascii;
   if (key.length > MAX_NAME_LENGTH) return { ok: false, reason: `longer than ${MAX_NAME_LENGTH} characters` };
   for (const label of ascii.split(".")) {

@@ -1,6 +1,6 @@
-import { chmodSync, closeSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { chmodSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { tempPathFor } from "../atomic-write.ts";
+import { tempPathFor, writeNewFile } from "../atomic-write.ts";
 import { UserError } from "../errors.ts";
 import { postmapEmbedFiles } from "../postfix.ts";
 
@@ -66,10 +66,11 @@ function removeStaleTempFiles(confDir: string): void {
   }
 }
 
+/** The new map, 0600 from the moment it exists (postmap then gives the .db the same mode). */
 function writePrivateFile(path: string, content: string, confDir: string): void {
-  let fd: number;
   try {
-    fd = openSync(path, "wx", SNI_MAP_MODE);
+    // No fsync: see the note at the top of this file.
+    writeNewFile(path, content, { mode: SNI_MAP_MODE, durable: false });
   } catch (error) {
     throw new UserError(
       `cannot create files in ${confDir}: ${describeFsError(error)}; the conf dir must exist and be writable (mailcow: data/conf/postfix -> /opt/postfix/conf)`,
@@ -77,14 +78,6 @@ function writePrivateFile(path: string, content: string, confDir: string): void 
       { cause: error },
     );
   }
-  try {
-    const buffer = Buffer.from(content);
-    let offset = 0;
-    while (offset < buffer.length) offset += writeSync(fd, buffer, offset, buffer.length - offset);
-  } finally {
-    closeSync(fd);
-  }
-  chmodSync(path, SNI_MAP_MODE);
 }
 
 function describeFsError(error: unknown): string {
