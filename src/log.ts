@@ -10,6 +10,11 @@ export interface Logger {
   info(message: string): void;
   warn(message: string): void;
   error(message: string): void;
+  /**
+   * A warning that several steps may run into (a Postfix configuration note): logged once per
+   * run and `key` (the message itself unless given).
+   */
+  warnOnce(message: string, key?: string): void;
   /** Values that must never reach a log line (the DB password); replaced by `***`. */
   addSecret(secret: string): void;
 }
@@ -31,10 +36,16 @@ export function createLogger(write: (text: string) => void = (text) => writeAll(
   const redact = (message: string) =>
     secrets.reduce((text, secret) => text.split(secret).join("***"), message);
   const emit = (level: LogLevel) => (message: string) => write(formatLogLine(level, redact(message)));
+  const warned = new Set<string>();
   return {
     info: emit("info"),
     warn: emit("warning"),
     error: emit("error"),
+    warnOnce(message, key = message) {
+      if (warned.has(key)) return;
+      warned.add(key);
+      emit("warning")(message);
+    },
     addSecret(secret) {
       // Redaction is a second line of defence (no code logs a secret on purpose). Replacing a
       // one- to three-character value everywhere would mangle every log line

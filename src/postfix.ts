@@ -1,121 +1,217 @@
-import { execa, ExecaError } from "execa";
+import { execa } from "execa";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "./errors.ts";
+import type { Logger } from "./log.ts";
+import { summarizeToolOutput, toolMessages, type ToolMessages } from "./tool-output.ts";
 
-// Every call into Postfix's tools, argv arrays only (no shell), exit status and stderr checked.
+// Every call into Postfix's tools, argv arrays only (no shell). A tool is judged by its result
+// (exit status, and for postmap -F the keys of the table it built), never by the mere presence
+// of stderr: on a lived-in mailcow config every tool prints "overriding earlier entry" warnings
+// (extra.cf is appended under main.cf's Overrides marker) and exits 0. Those configuration
+// warnings are logged once per run and never fail a step (see tool-output.ts).
 
 /** Where the Postfix tools are looked up; tests may point this at another install. */
 export const postfixTools = {
   postmap: "postmap",
+  postalias: "postalias",
   postconf: "postconf",
   postfix: "postfix",
+  postsuper: "postsuper",
 };
 
+/** The config directory Postfix's tools read when run without -c (Debian's build default). */
+export function defaultConfigDir(): string {
+  return process.env.MAIL_CONFIG || "/etc/postfix";
+}
+
 /**
- * postmap reads main.cf from its config directory. mailcow keeps the real one in the conf
- * dir (the image's /etc/postfix has none of the settings), so use it when it is there.
+ * Config directory arguments for postmap and postalias. mailcow's script runs both without -c,
+ * i.e. with the image's /etc/postfix (Debian's stock main.cf): they need nothing from mailcow's
+ * main.cf (the table type is always named), and the default config carries none of the admin's
+ * overrides, so they print no configuration warnings. Only where there is no default main.cf
+ * (a bare Postfix install; postmap is fatal then) the mailcow conf dir is used instead.
  */
-export function configDirArgs(confDir: string): string[] {
+export function mapToolConfigArgs(confDir: string): string[] {
+  if (existsSync(join(defaultConfigDir(), "main.cf"))) return [];
   return existsSync(join(confDir, "main.cf")) ? ["-c", confDir] : [];
+}
+
+interface ToolRun {
+  exitCode: number | undefined;
+  failed: boolean;
+  stdout: string;
+  stderr: string;
+  shortMessage?: string;
+  messages: ToolMessages;
+}
+
+/** Run a Postfix tool; resolves to its result and parsed stderr, never throws for exit status. */
+async function runPostfixTool(tool: string, argv: string[], options: { input?: string } = {}): Promise<ToolRun> {
+  let result;
+  try {
+    result = await execa(tool, argv, { reject: false, ...(options.input === undefined ? { stdin: "ignore" as const } : { input: options.input }) });
+  } catch (error) {
+    throw new UserError(`cannot run ${tool}: ${(error as Error).message}; install Postfix or put ${tool} on PATH`, 1, { cause: error });
+  }
+  if (result.failed && result.exitCode === undefined && /ENOENT/.test(String(result.shortMessage ?? "") + String((result as { code?: string }).code ?? ""))) {
+    throw new UserError(`${tool} not found; install Postfix or put ${tool} on PATH`);
+  }
+  return { exitCode: result.exitCode, failed: result.failed, stdout: String(result.stdout), stderr: String(result.stderr), shortMessage: result.shortMessage, messages: toolMessages(String(result.stderr)) };
+}
+
+/** Configuration warnings of a run that succeeded: logged, each distinct one once per run. */
+function logToolWarnings(run: ToolRun, log: Logger | undefined): void {
+  if (!log) return;
+  // The same note about the same setting, whatever line of main.cf it is on by now (main.cf
+  // is rewritten during the start, which moves the Overrides tail).
+  for (const warning of run.messages.warnings) log.warnOnce(warning, warning.replace(/, line \d+: /, ": "));
+}
+
+function toolFailure(what: string, run: ToolRun): string {
+  const output = summarizeToolOutput([run.stderr, run.stdout].join("\n"));
+  return `${what} failed (exit ${run.exitCode ?? "none"}): ${output || run.shortMessage || "no output"}`;
+}
+
+/** A run that exited 0 succeeded; its warnings are logged. Otherwise one error with its words. */
+async function runChecked(what: string, tool: string, argv: string[], log: Logger | undefined): Promise<ToolRun> {
+  const run = await runPostfixTool(tool, argv);
+  if (run.failed) throw new UserError(toolFailure(what, run));
+  logToolWarnings(run, log);
+  return run;
 }
 
 /**
  * `postmap -F hash:FILE`: build FILE.db with the files named in FILE embedded. postmap exits 0
- * even when it skips entries it cannot read, so any warning on stderr counts as failure.
+ * even when it skips an entry whose file it cannot read, so the build counts as good only when
+ * postmap said nothing about FILE's own lines and the .db holds exactly `expectedKeys`.
  */
-export async function postmapEmbedFiles(mapFile: string, confDir: string): Promise<void> {
-  const argv = [...configDirArgs(confDir), "-F", `hash:${mapFile}`];
-  let result;
-  try {
-    result = await execa(postfixTools.postmap, argv, { reject: false, stdin: "ignore", all: false });
-  } catch (error) {
-    throw new UserError(`cannot run postmap (${postfixTools.postmap}): ${(error as Error).message}; install Postfix or put postmap on PATH`, 1, { cause: error });
-  }
-  const stderr = result.stderr.trim();
-  if (result.failed || stderr !== "") {
-    const reason = result.code === "ENOENT" || (result as { cause?: { code?: string } }).cause?.code === "ENOENT"
-      ? `postmap not found (${postfixTools.postmap}); install Postfix or put postmap on PATH`
-      : `postmap -F failed (exit ${result.exitCode ?? "none"}): ${stderr || result.shortMessage}`;
-    throw new UserError(reason);
-  }
+export async function postmapEmbedFiles(mapFile: string, confDir: string, expectedKeys: readonly string[], log?: Logger): Promise<void> {
+  const configArgs = mapToolConfigArgs(confDir);
+  const run = await runPostfixTool(postfixTools.postmap, [...configArgs, "-F", `hash:${mapFile}`]);
+  if (run.failed) throw new UserError(toolFailure("postmap -F", run));
+  // "postmap: warning: FILE, line N: open PATH: ...: skipping this entry" and its kin.
+  const aboutEntries = run.messages.all.filter((line) => line.includes(`${mapFile}, line `) || line.includes("skipping this entry"));
+  if (aboutEntries.length > 0) throw new UserError(`postmap -F could not embed every entry: ${summarizeToolOutput(aboutEntries.join("\n"))}`);
+  const stored = await postmapKeys(`hash:${mapFile}`, configArgs);
+  const difference = compareKeys(expectedKeys, stored);
+  if (difference) throw new UserError(`postmap -F built a table that does not match the map: ${difference}`);
+  logToolWarnings(run, log);
 }
 
-export { ExecaError };
-
-// ---- startup and reload (issue 3) ----
-
-/** Run a Postfix tool with `-c confDir`; resolves to its result, never throws for exit status. */
-async function runPostfixTool(tool: string, argv: string[]) {
-  try {
-    return await execa(tool, argv, { reject: false, stdin: "ignore" });
-  } catch (error) {
-    throw new UserError(`cannot run ${tool}: ${(error as Error).message}`, 1, { cause: error });
-  }
+/** What differs between the keys written and the keys stored, or undefined when they are equal. Pure. */
+export function compareKeys(expected: readonly string[], stored: readonly string[]): string | undefined {
+  const want = new Set(expected);
+  const have = new Set(stored);
+  const missing = [...want].filter((key) => !have.has(key));
+  const extra = [...have].filter((key) => !want.has(key));
+  if (missing.length === 0 && extra.length === 0 && stored.length === have.size) return undefined;
+  const sample = (keys: string[]) => keys.slice(0, 3).join(", ") + (keys.length > 3 ? ", ..." : "");
+  const parts = [`${have.size} of ${want.size} names stored`];
+  if (missing.length) parts.push(`missing ${missing.length} (${sample(missing)})`);
+  if (extra.length) parts.push(`unexpected ${extra.length} (${sample(extra)})`);
+  if (stored.length !== have.size) parts.push(`${stored.length - have.size} duplicate keys`);
+  return parts.join("; ");
 }
 
-function toolFailure(what: string, result: { exitCode?: number; stdout: string; stderr: string; shortMessage?: string }): string {
-  const output = [result.stderr.trim(), result.stdout.trim()].filter(Boolean).join("\n");
-  return `${what} failed (exit ${result.exitCode ?? "none"}): ${output || result.shortMessage || "no output"}`;
+/**
+ * Every key of an indexed table (`postmap -s`), read as a stream: with -F the values are the
+ * embedded files in base64 (~4 KB per entry, 40 MB at 10,000 names), which are skipped, never
+ * held. Keys end at the first tab; values never contain a newline.
+ */
+export async function postmapKeys(map: string, configArgs: string[]): Promise<string[]> {
+  const child = Bun.spawn([postfixTools.postmap, ...configArgs, "-s", map], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const keys: string[] = [];
+  let key: number[] | undefined = [];
+  const decoder = new TextDecoder();
+  const stderrText = new Response(child.stderr).text();
+  for await (const chunk of child.stdout) {
+    let position = 0;
+    while (position < chunk.length) {
+      if (key) {
+        const tab = chunk.indexOf(9, position);
+        const newline = chunk.indexOf(10, position);
+        const end = tab === -1 ? newline : newline === -1 ? tab : Math.min(tab, newline);
+        const stop = end === -1 ? chunk.length : end;
+        for (let index = position; index < stop; index++) key.push(chunk[index]!);
+        if (end === -1) break;
+        keys.push(decoder.decode(new Uint8Array(key)));
+        key = chunk[end] === 10 ? [] : undefined;
+        position = end + 1;
+      } else {
+        const newline = chunk.indexOf(10, position);
+        if (newline === -1) break;
+        key = [];
+        position = newline + 1;
+      }
+    }
+  }
+  const [exitCode, stderr] = await Promise.all([child.exited, stderrText]);
+  if (exitCode !== 0) throw new UserError(`postmap -s ${map} failed (exit ${exitCode}): ${summarizeToolOutput(stderr) || "no output"}`);
+  return keys;
 }
 
 /** `postconf -c DIR`: parses main.cf and master.cf; its stderr is the admin's best diagnosis. */
-export async function postconfCheck(confDir: string): Promise<{ warnings: string[] }> {
-  const result = await runPostfixTool(postfixTools.postconf, ["-c", confDir]);
-  if (result.failed) {
-    throw new UserError(`Postfix configuration error, refusing to start (postconf -c ${confDir}):\n${result.stderr.trim() || result.shortMessage}`);
+export async function postconfCheck(confDir: string, log?: Logger): Promise<void> {
+  const run = await runPostfixTool(postfixTools.postconf, ["-c", confDir]);
+  if (run.failed) {
+    throw new UserError(`Postfix configuration error, refusing to start (postconf -c ${confDir}):\n${summarizeToolOutput(run.stderr) || run.shortMessage}`);
   }
-  return { warnings: result.stderr.split("\n").filter((line) => line.trim() !== "") };
+  logToolWarnings(run, log);
 }
 
 /** One parameter's value as Postfix sees it with this config dir (`postconf -h`). */
-export async function postconfValue(confDir: string, name: string): Promise<string> {
-  const result = await runPostfixTool(postfixTools.postconf, ["-c", confDir, "-h", name]);
-  if (result.failed) throw new UserError(toolFailure(`postconf -c ${confDir} -h ${name}`, result));
-  return result.stdout.trim();
+export async function postconfValue(confDir: string, name: string, log?: Logger): Promise<string> {
+  const run = await runChecked(`postconf -c ${confDir} -h ${name}`, postfixTools.postconf, ["-c", confDir, "-h", name], log);
+  return run.stdout.trim();
 }
 
 /** `postfix -c DIR set-permissions`: ownership and modes of queue and program files. */
-export async function postfixSetPermissions(confDir: string): Promise<void> {
-  const result = await runPostfixTool(postfixTools.postfix, ["-c", confDir, "set-permissions"]);
-  if (result.failed) throw new UserError(toolFailure(`postfix -c ${confDir} set-permissions`, result));
+export async function postfixSetPermissions(confDir: string, log?: Logger): Promise<void> {
+  await runChecked(`postfix -c ${confDir} set-permissions`, postfixTools.postfix, ["-c", confDir, "set-permissions"], log);
 }
 
 /** `postfix -c DIR reload`: master re-reads its config and restarts its children. */
-export async function postfixReload(confDir: string): Promise<void> {
-  const result = await runPostfixTool(postfixTools.postfix, ["-c", confDir, "reload"]);
-  if (result.failed) throw new UserError(toolFailure(`postfix -c ${confDir} reload`, result));
+export async function postfixReload(confDir: string, log?: Logger): Promise<void> {
+  await runChecked(`postfix -c ${confDir} reload`, postfixTools.postfix, ["-c", confDir, "reload"], log);
 }
 
 /**
  * Build FILE.db from an aliases file. `postalias` on the explicit file (rather than
  * `newaliases`, which follows alias_database in some main.cf) so the path can be overridden.
+ * Exit status decides; configuration warnings are logged.
  */
-export async function postaliasBuild(aliasesFile: string, confDir: string): Promise<void> {
-  const result = await runPostfixTool("postalias", [...configDirArgs(confDir), `hash:${aliasesFile}`]);
-  if (result.failed || result.stderr.trim() !== "") throw new UserError(toolFailure(`postalias hash:${aliasesFile}`, result));
+export async function postaliasBuild(aliasesFile: string, confDir: string, log?: Logger): Promise<void> {
+  await runChecked(`postalias hash:${aliasesFile}`, postfixTools.postalias, [...mapToolConfigArgs(confDir), `hash:${aliasesFile}`], log);
 }
 
 /** The master program for this config (daemon_directory/master). */
-export async function masterProgramPath(confDir: string): Promise<string> {
-  return join(await postconfValue(confDir, "daemon_directory"), "master");
+export async function masterProgramPath(confDir: string, log?: Logger): Promise<string> {
+  return join(await postconfValue(confDir, "daemon_directory", log), "master");
 }
 
 /**
  * `master -t`: exit 0 when master.pid is absent or not locked, i.e. no master runs for this
- * queue. Postfix's own test, so the lock style (flock/fcntl) is whatever master uses.
+ * queue; exit 1 without a fatal message when one does. Postfix's own test, so the lock style
+ * (flock/fcntl) is whatever master uses.
  */
-export async function masterIsRunning(masterPath: string, confDir: string): Promise<boolean> {
-  const result = await runPostfixTool(masterPath, ["-t", "-c", confDir]);
-  if (result.exitCode === 0) return false;
-  if (result.exitCode === 1 && !result.stderr.includes("fatal")) return true;
-  throw new UserError(toolFailure(`${masterPath} -t -c ${confDir}`, result));
+export async function masterIsRunning(masterPath: string, confDir: string, log?: Logger): Promise<boolean> {
+  const run = await runPostfixTool(masterPath, ["-t", "-c", confDir]);
+  if (run.exitCode === 0 || (run.exitCode === 1 && run.messages.errors.length === 0)) {
+    logToolWarnings(run, log);
+    return run.exitCode === 1;
+  }
+  throw new UserError(toolFailure(`${masterPath} -t -c ${confDir}`, run));
 }
 
-/** `postmap -q KEY TYPE:FILE`; undefined when the key is not found (exit 1). */
-export async function postmapQuery(key: string, map: string, confDir: string): Promise<string | undefined> {
-  const result = await runPostfixTool(postfixTools.postmap, [...configDirArgs(confDir), "-q", key, map]);
-  if (result.exitCode === 1 && result.stderr.trim() === "") return undefined;
-  if (result.failed) throw new UserError(toolFailure(`postmap -q ${key} ${map}`, result));
-  return result.stdout;
+/** `postmap -q KEY TYPE:FILE`; undefined when the key is not found (exit 1 without an error message). */
+export async function postmapQuery(key: string, map: string, confDir: string, log?: Logger): Promise<string | undefined> {
+  const run = await runPostfixTool(postfixTools.postmap, [...mapToolConfigArgs(confDir), "-q", key, map]);
+  if (run.exitCode === 1 && run.messages.errors.length === 0) {
+    logToolWarnings(run, log);
+    return undefined;
+  }
+  if (run.failed) throw new UserError(toolFailure(`postmap -q ${key} ${map}`, run));
+  logToolWarnings(run, log);
+  return run.stdout;
 }

@@ -20,7 +20,7 @@ export const reloadCommand: CommandSpec = {
     const hostname = hostnameFromFlags(context);
     // On failure updateSniMap throws and leaves the previous map pair in place; no reload then.
     await updateSniMap({ sslDir: stringFlag(context, "ssl-dir"), confDir, hostname, log: context.log });
-    await postfixReload(confDir);
+    await postfixReload(confDir, context.log);
     context.log.info("Postfix reloaded with the new SNI map");
     return 0;
   },

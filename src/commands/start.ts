@@ -62,15 +62,14 @@ export async function runStart(context: CommandContext, deps: StartDeps, signal:
   createCustomFiles(step, ids);
   // Independent Postfix tool runs, concurrently (set-permissions alone takes ~0.5 s). The config
   // check's failure is reported first: a broken main.cf should fail with postconf's own words.
-  const checking = postconfCheck(options.paths.confDir);
+  const checking = postconfCheck(options.paths.confDir, log);
   const fixing = fixPermissions(step, ids);
-  const locating = masterProgramPath(options.paths.confDir);
+  const locating = masterProgramPath(options.paths.confDir, log);
   await Promise.allSettled([checking, fixing, locating]);
-  const check = await checking;
+  await checking;
   await fixing;
   const masterPath = await locating;
-  for (const warning of check.warnings) log.warn(`postconf: ${warning}`);
-  await removeStaleMasterPid(options.paths.spoolDir, () => masterIsRunning(masterPath, options.paths.confDir), log);
+  await removeStaleMasterPid(options.paths.spoolDir, () => masterIsRunning(masterPath, options.paths.confDir, log), log);
 
   throwIfInterrupted(signal);
   execMaster(masterPath, options.paths.confDir, context.env, log, deps.exec);

@@ -79,7 +79,7 @@ export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult
   const cache = openPairCache(options.confDir);
   const result = await planSniMapInParallel({ ...options, cache });
   logProblems(result.problems, options.log);
-  const { mapFile } = await writeSniMapFiles(options.confDir, result.content);
+  const { mapFile } = await writeSniMapFiles(options.confDir, result.content, options.log);
   try {
     cache.save();
   } catch (error) {

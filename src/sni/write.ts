@@ -2,6 +2,7 @@ import { chmodSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { tempPathFor, writeNewFile } from "../atomic-write.ts";
 import { UserError } from "../errors.ts";
+import type { Logger } from "../log.ts";
 import { postmapEmbedFiles } from "../postfix.ts";
 
 // sni.map.db embeds the private keys (postmap -F), and postmap gives the .db the mode of its
@@ -15,7 +16,7 @@ import { postmapEmbedFiles } from "../postfix.ts";
 export const SNI_MAP_FILE = "sni.map";
 export const SNI_MAP_MODE = 0o600;
 
-export async function writeSniMapFiles(confDir: string, content: string): Promise<{ mapFile: string; dbFile: string }> {
+export async function writeSniMapFiles(confDir: string, content: string, log?: Logger): Promise<{ mapFile: string; dbFile: string }> {
   const mapFile = join(confDir, SNI_MAP_FILE);
   const dbFile = `${mapFile}.db`;
   const tempMap = tempPathFor(mapFile);
@@ -23,7 +24,7 @@ export async function writeSniMapFiles(confDir: string, content: string): Promis
   removeStaleTempFiles(confDir);
   try {
     writePrivateFile(tempMap, content, confDir);
-    await postmapEmbedFiles(tempMap, confDir);
+    await postmapEmbedFiles(tempMap, confDir, mapKeys(content), log);
     chmodSync(tempDb, SNI_MAP_MODE);
     // The .db first: it is what smtpd reads. A crash between the renames leaves a current
     // .db beside an old text file, which the next run rewrites.
@@ -78,6 +79,16 @@ function writePrivateFile(path: string, content: string, confDir: string): void 
       { cause: error },
     );
   }
+}
+
+/** The keys of a map text: the first word of every line that is not blank or a comment. Pure. */
+export function mapKeys(content: string): string[] {
+  const keys: string[] = [];
+  for (const line of content.split("\n")) {
+    const key = line.trimStart().split(/[ \t]/, 1)[0];
+    if (key && !key.startsWith("#")) keys.push(key.toLowerCase());
+  }
+  return keys;
 }
 
 function describeFsError(error: unknown): string {

@@ -7,5 +7,5 @@ import { writeIfChanged } from "./files.ts";
 export async function writeAliases(context: StepContext): Promise<void> {
   const { aliasesFile, confDir } = context.paths;
   writeIfChanged(aliasesFile, renderTemplate(context.templates.aliases, {}), { mode: 0o644 });
-  await postaliasBuild(aliasesFile, confDir);
+  await postaliasBuild(aliasesFile, confDir, context.log);
 }

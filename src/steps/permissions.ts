@@ -62,5 +62,5 @@ export async function fixPermissions(context: StepContext, ids: PostfixIds): Pro
     const failure = error as NodeJS.ErrnoException;
     throw new UserError(`cannot fix ownership of ${failure.path ?? "a Postfix file"}: ${failure.code ?? failure.message}`, 1, { cause: error });
   }
-  await postfixSetPermissions(confDir);
+  await postfixSetPermissions(confDir, context.log);
 }

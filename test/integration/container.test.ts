@@ -24,8 +24,8 @@ let service: ServiceBuild;
 let image: ProjectBuild;
 const projects: MailcowProject[] = [];
 
-function project(name: string, env: Record<string, string> = {}): MailcowProject {
-  const made = MailcowProject.create(engine!, name, { hostname: HOSTNAME, env });
+function project(name: string, env: Record<string, string> = {}, stock = false): MailcowProject {
+  const made = MailcowProject.create(engine!, name, { hostname: HOSTNAME, env, stock });
   projects.push(made);
   return made;
 }
@@ -148,6 +148,62 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
     }, 60_000);
   });
 
+  describe("switch from stock on the same volumes (lived-in conf dir: extra.cf overrides main.cf)", () => {
+    // The admin's path: the base image's own startup has run on this conf dir (appending extra.cf,
+    // which overrides main.cf settings, under the Overrides marker) and on this spool volume;
+    // then the override is added and `up -d` recreates postfix-mailcow from our image.
+    let switched: MailcowProject;
+    let defaultCert: MadeCertificate;
+    let other: MadeCertificate;
+    const defaultNames = [HOSTNAME, "example.test"];
+    const otherNames = ["other.example.test", "www.other.example.test"];
+    const expectRightCertificates = async () => {
+      const served = await switched.served([...defaultNames, ...otherNames]);
+      for (const name of defaultNames) expect({ name, served: served.get(name) }).toEqual({ name, served: defaultCert.fingerprint });
+      for (const name of otherNames) expect({ name, served: served.get(name) }).toEqual({ name, served: other.fingerprint });
+    };
+
+    beforeAll(async () => {
+      switched = project("switch", {}, true);
+      defaultCert = makeCertificate(switched.sslDir, { names: defaultNames, keyType: "rsa" });
+      other = makeCertificateDirectory(switched.sslDir, "other.example.test", otherNames);
+      await switched.up();
+      await switched.waitForBanner();
+      const mainCf = readFileSync(join(switched.confDir, "main.cf"), "utf8");
+      // The stock start left main.cf as on every lived-in install: extra.cf appended after the marker.
+      expect(mainCf).toContain("# User Overrides\n");
+      expect(mainCf).toContain("\nmilter_default_action = accept\n");
+      await switched.compose(["stop", "--timeout", "10", POSTFIX]);
+      switched.useOverride();
+      await switched.up();
+      await switched.waitForBanner();
+    }, 240_000);
+
+    test("first start of ours: right certificate for every name, no error line", async () => {
+      await expectRightCertificates();
+      expect(errorLines(await switched.logs())).toEqual([]);
+      const image = JSON.parse((await engine!.docker(["inspect", await switched.containerId()])).stdout)[0].Config.Image;
+      expect(image).toBe(service.image);
+    }, 120_000);
+
+    test("`reload` and `sni-map` on that conf dir succeed", async () => {
+      for (const command of [["sni-map"], ["reload"]]) {
+        const result = await switched.exec(["mailcow-postfix-init", ...command], { allowFailure: true });
+        expect({ command, exitCode: result.exitCode, errors: errorLines(result.stderr) }).toEqual({ command, exitCode: 0, errors: [] });
+      }
+      await expectRightCertificates();
+    }, 120_000);
+
+    test("restart: banner, right certificates, still no error line, main.cf did not grow", async () => {
+      const before = readFileSync(join(switched.confDir, "main.cf"), "utf8");
+      await engine!.docker(["restart", "--time", "10", await switched.containerId()], { timeoutMs: 60_000 });
+      await switched.waitForBanner();
+      await expectRightCertificates();
+      expect(errorLines(await switched.logs())).toEqual([]);
+      expect(readFileSync(join(switched.confDir, "main.cf"), "utf8")).toBe(before);
+    }, 120_000);
+  });
+
   describe("multi-domain, a broken directory, renewal", () => {
     let multi: MailcowProject;
     let defaultCert: MadeCertificate;
@@ -206,6 +262,9 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
     }, 120_000);
   });
 });
+
+/** Our log lines that are errors (configuration warnings are expected on a lived-in conf dir). */
+const errorLines = (log: string) => log.split("\n").filter((line) => line.startsWith("mailcow-postfix-init: error:"));
 
 /** PIDs on this host whose cgroup belongs to the container. */
 function processesInContainer(id: string): number[] {

@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:f
 import { join, relative } from "node:path";
 import { createTestDatabase, startMariadb, TEST_DB, type TestDatabase } from "../support/mariadb.ts";
 import { childOf, isListeningInside, servedCertificateInside, startContainerNamespace, waitForBannerInside, type ContainerNamespace } from "../support/namespace.ts";
-import { buildContainerRoot, HOSTNAME, type ContainerRoot } from "../support/namespace-root.ts";
+import { buildContainerRoot, FIXTURE_SCRIPT, HOSTNAME, type ContainerRoot } from "../support/namespace-root.ts";
+import { LIVED_IN, OVERRIDDEN } from "../support/lived-in.ts";
 
 // End to end, as root: private mount, PID and network namespaces laid out like mailcow's
 // Postfix container, a real MariaDB on /var/run/mysqld/mysqld.sock, dnsmasq as the resolver
@@ -15,30 +16,38 @@ const MAIN = join(import.meta.dir, "..", "..", "src", "main.ts");
 const SMTP_PORT = 25;
 const POSTFIX_PROGRAMS = new Set(["master", "smtpd", "tlsmgr", "anvil", "proxymap", "postlogd", "qmgr", "pickup", "cleanup", "trivial-rewrite", "scache"]);
 
-let root: string;
-let tree: ContainerRoot;
-let db: TestDatabase;
-let ns: ContainerNamespace;
+interface Setup {
+  root: string;
+  tree: ContainerRoot;
+  db: TestDatabase;
+  ns: ContainerNamespace;
+}
+const setups: Setup[] = [];
 
-beforeAll(async () => {
-  root = mkdtempSync("/tmp/mpi-e2e-");
-  tree = buildContainerRoot(root, { prefix: "" });
-  db = await startMariadb({ dir: join(root, "mariadb"), socketDir: join(root, "var/run/mysqld") });
+/** A container-shaped root with a lived-in conf dir, its own MariaDB and namespace. */
+async function setUp(): Promise<Setup> {
+  const root = mkdtempSync("/tmp/mpi-e2e-");
+  const tree = buildContainerRoot(root, { prefix: "" });
+  const db = await startMariadb({ dir: join(root, "mariadb"), socketDir: join(root, "var/run/mysqld") });
   await createTestDatabase(db);
-  ns = await startContainerNamespace(root);
-}, 30_000);
+  const ns = await startContainerNamespace(root);
+  const setup = { root, tree, db, ns };
+  setups.push(setup);
+  return setup;
+}
 
 afterAll(async () => {
-  await ns?.stop();
-  await db?.stop();
-  rmSync(root, { recursive: true, force: true });
+  for (const { ns, db, root } of setups) {
+    await ns.stop();
+    await db.stop();
+    rmSync(root, { recursive: true, force: true });
+  }
 });
 
-const startEnv = () => ({
+const startEnv = (root: string, credentials: { DBUSER: string; DBPASS: string } = { DBUSER: TEST_DB.user, DBPASS: TEST_DB.password }) => ({
   PATH: process.env.PATH!,
   DBNAME: TEST_DB.name,
-  DBUSER: TEST_DB.user,
-  DBPASS: TEST_DB.password,
+  ...credentials,
   MAILCOW_HOSTNAME: HOSTNAME,
   MPI_TEMPLATES: join(root, "usr/local/share/templates.json"),
   // Nothing listens there: the ASN check fails fast and Spamhaus stays off, as without network.
@@ -47,7 +56,7 @@ const startEnv = () => ({
 });
 
 /** Generated files (not the .db files Postfix builds) -> bytes, mode, owner. */
-function generatedFiles(): Record<string, string> {
+function generatedFiles(root: string): Record<string, string> {
   const result: Record<string, string> = {};
   const confDir = join(root, "opt/postfix/conf");
   const visit = (dir: string) => {
@@ -77,9 +86,9 @@ const SUPERVISOR_LIKE = [
   "--",
 ];
 
-async function startPostfix(underSupervisor = false) {
+async function startPostfix({ ns, root, tree }: Setup, underSupervisor = false) {
   const started = Date.now();
-  const spawned = await ns.spawn([...(underSupervisor ? SUPERVISOR_LIKE : []), BUN, MAIN], startEnv());
+  const spawned = await ns.spawn([...(underSupervisor ? SUPERVISOR_LIKE : []), BUN, MAIN], startEnv(root));
   let pid = spawned.pid;
   for (let attempt = 0; underSupervisor && pid === spawned.pid && attempt < 200; attempt++) {
     try {
@@ -93,11 +102,18 @@ async function startPostfix(underSupervisor = false) {
     const banner = await waitForBannerInside(ns, SMTP_PORT, 30_000);
     return { ...start, banner, bannerMs: Date.now() - started };
   } catch (error) {
-    throw new Error(`${(error as Error).message}\n--- start output:\n${start.output()}`);
+    const mailLog = (() => {
+      try {
+        return readFileSync(tree.logFile, "utf8").split("\n").filter((line) => !line.includes("overriding earlier entry")).slice(-30).join("\n");
+      } catch {
+        return "(none)";
+      }
+    })();
+    throw new Error(`${(error as Error).message}\n--- start output:\n${start.output()}\n--- mail.log:\n${mailLog}`);
   }
 }
 
-async function stopWithSigterm(start: { pid: number; exited: Promise<number> }) {
+async function stopWithSigterm({ ns }: Setup, start: { pid: number; exited: Promise<number> }) {
   const sent = Date.now();
   process.kill(start.pid, "SIGTERM");
   const exitCode = await Promise.race([start.exited, Bun.sleep(5_000).then(() => "still running")]);
@@ -113,7 +129,9 @@ async function stopWithSigterm(start: { pid: number; exited: Promise<number> }) 
 
 describe("start in a container-shaped namespace", () => {
   test("brings Postfix up as the same PID, serves the right certificates, reads the database, stops on SIGTERM, restarts identically", async () => {
-    const first = await startPostfix();
+    const setup = await setUp();
+    const { ns, tree } = setup;
+    const first = await startPostfix(setup);
     expect(first.banner).toStartWith("220 ");
     // The PID that ran `start` is now Postfix's master.
     expect(readFileSync(`/proc/${first.pid}/comm`, "utf8").trim()).toBe("master");
@@ -133,21 +151,89 @@ describe("start in a container-shaped namespace", () => {
 
     const map = "mysql:/opt/postfix/conf/sql/mysql_virtual_domains_maps.cf";
     const found = await ns.exec(["postmap", "-c", "/opt/postfix/conf", "-q", "example.test", map]);
-    expect(found).toEqual({ exitCode: 0, stdout: "example.test\n", stderr: "" });
+    // Judged by its result: the lived-in conf dir makes postmap print configuration warnings.
+    expect({ exitCode: found.exitCode, stdout: found.stdout }).toEqual({ exitCode: 0, stdout: "example.test\n" });
     const disabled = await ns.exec(["postmap", "-c", "/opt/postfix/conf", "-q", "disabled.test", map]);
     expect(disabled.exitCode).toBe(1);
 
-    const filesAfterFirst = generatedFiles();
+    const filesAfterFirst = generatedFiles(setup.root);
     expect(Object.keys(filesAfterFirst)).toContain("opt/postfix/conf/sql/mysql_virtual_domains_maps.cf");
-    const stop = await stopWithSigterm(first);
+    const stop = await stopWithSigterm(setup, first);
     expect(stop.exitCode).not.toBe("still running");
 
     // supervisord's restart: starts cleanly on the same volumes, every generated file identical.
-    const second = await startPostfix(true);
+    const second = await startPostfix(setup, true);
     expect(readFileSync(`/proc/${second.pid}/comm`, "utf8").trim()).toBe("master");
     expect(second.banner).toStartWith("220 ");
-    expect(generatedFiles()).toEqual(filesAfterFirst);
+    expect(generatedFiles(setup.root)).toEqual(filesAfterFirst);
     expect(await servedCertificateInside(ns, SMTP_PORT, "other.example.test")).toBe(tree.otherCert.fingerprint);
-    await stopWithSigterm(second);
+    await stopWithSigterm(setup, second);
   }, 60_000);
+});
+
+/** Every name of the tree served the certificate it should get, through postscreen and the milter. */
+async function expectRightCertificates({ ns, tree }: Setup) {
+  for (const name of [HOSTNAME, "example.test"]) {
+    expect({ name, served: await servedCertificateInside(ns, SMTP_PORT, name) }).toEqual({ name, served: tree.defaultCert.fingerprint });
+  }
+  for (const name of ["other.example.test", "www.other.example.test"]) {
+    expect({ name, served: await servedCertificateInside(ns, SMTP_PORT, name) }).toEqual({ name, served: tree.otherCert.fingerprint });
+  }
+}
+
+/** Our lines that are errors (warnings about the admin's config are expected, errors are not). */
+const errorLines = (output: string) => output.split("\n").filter((line) => line.startsWith("mailcow-postfix-init: error:"));
+
+describe("switch from the stock start on the same lived-in conf dir", () => {
+  // As an admin switching an install over: the stock-shaped script has run on this conf dir
+  // (and appended extra.cf, which overrides main.cf settings, under the Overrides marker),
+  // then our start runs on the same volumes, first start and restart. The image's own
+  // /etc/postfix/main.cf is there, as in mailcow's image.
+  test("stock start, then ours: banner, right certificates, no error line; reload and sni-map succeed; restart too", async () => {
+    const setup = await setUp();
+    const { ns, db } = setup;
+    // A password the stock script's unquoted -p$DBPASS survives.
+    await db.sql("CREATE USER 'plain'@'localhost' IDENTIFIED BY 'plain-Pass_1'; GRANT ALL ON mailcow_test.* TO 'plain'@'localhost';");
+    const credentials = { DBUSER: "plain", DBPASS: "plain-Pass_1" };
+    expect((await ns.exec(["tee", "/etc/postfix/main.cf"], { stdin: readFileSync(join(LIVED_IN, "image-main.cf"), "utf8") })).exitCode).toBe(0);
+
+    const stock = await ns.spawn(["bash", FIXTURE_SCRIPT], startEnv(setup.root, credentials));
+    await waitForBannerInside(ns, SMTP_PORT, 30_000).catch((error) => {
+      throw new Error(`${error.message}\n--- stock output:\n${stock.output()}`);
+    });
+    // The override is in effect under stock too: sessions get past the missing milter.
+    expect(await servedCertificateInside(ns, SMTP_PORT, "other.example.test")).toBe(setup.tree.otherCert.fingerprint);
+    const mainCf = readFileSync(join(setup.root, "opt/postfix/conf/main.cf"), "utf8");
+    expect(mainCf).toContain(`# User Overrides\nmyhostname = ${HOSTNAME}\n`);
+    expect(mainCf).toContain(`\n${OVERRIDDEN.name} = ${OVERRIDDEN.base}\n`);
+    expect(mainCf).toContain(`\n${OVERRIDDEN.name} = ${OVERRIDDEN.extra}\n`);
+    // Stop it as supervisord would: the script's sleep ends, its EXIT trap stops Postfix.
+    process.kill(childOf(stock.pid), "SIGTERM");
+    await Promise.race([stock.exited, Bun.sleep(10_000)]);
+    for (let waited = 0; (await isListeningInside(ns, SMTP_PORT)) && waited < 100; waited++) await Bun.sleep(100);
+
+    const first = await startPostfix(setup, true);
+    expect(first.banner).toStartWith("220 ");
+    await expectRightCertificates(setup);
+    expect(errorLines(first.output())).toEqual([]);
+    // Postfix's configuration warnings are passed on once each, not as failures.
+    const overriding = first.output().split("\n").filter((line) => line.includes(`overriding earlier entry: ${OVERRIDDEN.name}`));
+    expect(overriding).toHaveLength(1);
+
+    // After a renewal: `reload` and `sni-map` on the same conf dir, inside the container.
+    const env = startEnv(setup.root, credentials);
+    for (const command of [["sni-map"], ["reload"]]) {
+      const result = await ns.exec([BUN, MAIN, ...command], { pid: true, env });
+      expect({ command, exitCode: result.exitCode, errors: errorLines(result.stderr) }).toEqual({ command, exitCode: 0, errors: [] });
+    }
+    await expectRightCertificates(setup);
+
+    await stopWithSigterm(setup, first);
+    const second = await startPostfix(setup, true);
+    expect(second.banner).toStartWith("220 ");
+    await expectRightCertificates(setup);
+    expect(errorLines(second.output())).toEqual([]);
+    expect(readFileSync(join(setup.root, "opt/postfix/conf/main.cf"), "utf8").split("# User Overrides").length).toBe(2);
+    await stopWithSigterm(setup, second);
+  }, 120_000);
 });

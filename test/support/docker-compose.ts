@@ -3,10 +3,12 @@ import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { COMPOSE, run, type Engine, type RunOptions, type RunResult } from "./docker.ts";
 import { REPO, type ServiceBuild } from "./docker-images.ts";
+import { writeLivedInConf } from "./lived-in.ts";
 
 // One mailcow-like compose project per scenario: docker/test/compose/docker-compose.yml with
 // docker/docker-compose.override.yml layered on top, exactly as an admin would run it, in a
-// fresh directory holding .env (like mailcow.conf) and data/ (conf, ssl, hooks).
+// fresh directory holding .env (like mailcow.conf) and data/ (conf, ssl, hooks). The conf dir
+// is a lived-in install's (test/support/lived-in.ts): extra.cf overrides main.cf settings.
 
 const BASE_COMPOSE = join(REPO, "docker", "test", "compose");
 export const OVERRIDE = join(REPO, "docker", "docker-compose.override.yml");
@@ -23,6 +25,8 @@ export interface ProjectOptions {
 export class MailcowProject {
   readonly sslDir: string;
   readonly confDir: string;
+  /** Whether compose runs the stand-in base image's stock startup (no override). */
+  private stock: boolean;
 
   private constructor(
     readonly engine: Engine,
@@ -32,13 +36,21 @@ export class MailcowProject {
   ) {
     this.sslDir = join(dir, "data", "assets", "ssl");
     this.confDir = join(dir, "data", "conf", "postfix");
+    this.stock = options.stock ?? false;
+  }
+
+  /** From now on compose layers the override on top: the admin's switch from stock. */
+  useOverride(): void {
+    this.stock = false;
   }
 
   /** Lay out the project directory; certificates go into `sslDir` before `up`. */
   static create(engine: Engine, name: string, options: ProjectOptions): MailcowProject {
     const dir = mkdtempSync(join(engine.root, `project-${name}-`));
     cpSync(BASE_COMPOSE, dir, { recursive: true });
-    for (const sub of ["data/assets/ssl", "data/hooks/postfix"]) mkdirSync(join(dir, sub), { recursive: true });
+    for (const sub of ["data/assets/ssl", "data/hooks/postfix", "data/conf/postfix"]) mkdirSync(join(dir, sub), { recursive: true });
+    // Only loopback in the containers' shared namespace; Postfix logs through syslog-ng there.
+    writeLivedInConf(join(dir, "data", "conf", "postfix"), { root: "", listen: "127.0.0.1" });
     const env = {
       DBNAME: "mailcow",
       DBUSER: "mailcow",
@@ -56,7 +68,7 @@ export class MailcowProject {
   }
 
   compose(args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-    const files = ["-f", join(this.dir, "docker-compose.yml"), ...(this.options.stock ? [] : ["-f", OVERRIDE])];
+    const files = ["-f", join(this.dir, "docker-compose.yml"), ...(this.stock ? [] : ["-f", OVERRIDE])];
     return run([COMPOSE, "--ansi", "never", "-p", this.name, ...files, ...args], {
       timeoutMs: 180_000,
       ...options,

@@ -2,11 +2,10 @@ import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "no
 import { join } from "node:path";
 import { extractTemplates } from "../../src/templates/extract.ts";
 import { makeCertificate, makeCertificateDirectory, type MadeCertificate } from "./certs.ts";
-import { minimalMasterCf } from "./postfix-server.ts";
-import { writeSettledFile } from "./tmp.ts";
+import { writeLivedInConf } from "./lived-in.ts";
 
-// A tree laid out like mailcow's Postfix container under ROOT: /opt/postfix/conf (mailcow-shaped
-// main.cf with the Overrides marker, a small master.cf), /etc/ssl/mail (default pair + one
+// A tree laid out like mailcow's Postfix container under ROOT: /opt/postfix/conf (a lived-in
+// install's conf dir, see lived-in.ts), /etc/ssl/mail (default pair + one
 // certificate directory), /var/spool/postfix, /var/lib/postfix, /var/run/mysqld, /etc/aliases
 // and the templates extracted from the fixture script. `prefix` is what the config files call
 // the root: "" inside the end-to-end namespace (where ROOT is bind-mounted over /), ROOT otherwise.
@@ -40,33 +39,12 @@ export function buildContainerRoot(root: string, options: { prefix: string; smtp
   chownSync(at("var/lib/postfix"), postfixUid(), -1);
   const defaultCert = makeCertificate(at("etc/ssl/mail"), { names: [HOSTNAME, "example.test"] });
   const otherCert = makeCertificateDirectory(at("etc/ssl/mail"), "other.example.test", ["other.example.test", "www.other.example.test"]);
-  writeSettledFile(
-    at("opt/postfix/conf/main.cf"),
-    [
-      "# mailcow-shaped main.cf for tests",
-      "compatibility_level = 3.7",
-      `queue_directory = ${p("/var/spool/postfix")}`,
-      `data_directory = ${p("/var/lib/postfix")}`,
-      "inet_interfaces = 127.0.0.1",
-      "inet_protocols = ipv4",
-      "mydestination =",
-      "local_recipient_maps =",
-      `alias_maps = hash:${p("/etc/aliases")}`,
-      `alias_database = hash:${p("/etc/aliases")}`,
-      // Inside the namespace /var/log is the host's: log into the bind-mounted data dir.
-      `maillog_file_prefixes = ${p("/var/lib/postfix")}`,
-      `maillog_file = ${p("/var/lib/postfix/mail.log")}`,
-      "smtpd_tls_security_level = may",
-      `smtpd_tls_chain_files = ${p("/etc/ssl/mail/key.pem")}, ${p("/etc/ssl/mail/cert.pem")}`,
-      `tls_server_sni_maps = hash:${p("/opt/postfix/conf/sni.map")}`,
-      "smtpd_tls_loglevel = 1",
-      "# Overrides #",
-      "something = left over from an older start",
-      "",
-    ].join("\n"),
-  );
-  writeSettledFile(at("opt/postfix/conf/master.cf"), minimalMasterCf(options.smtpListen ?? "127.0.0.1:25"));
-  writeFileSync(at("opt/postfix/conf/extra.cf"), "# admin settings\nmyhostname = old.example.test\nsmtp_helo_name = $myhostname\n");
+  writeLivedInConf(at("opt/postfix/conf"), {
+    root: options.prefix,
+    listen: options.smtpListen ?? "127.0.0.1",
+    // Inside the namespace /var/log is the host's: log into the bind-mounted data dir.
+    maillogDir: p("/var/lib/postfix"),
+  });
   const templates = extractTemplates(readFileSync(FIXTURE_SCRIPT, "utf8"), FIXTURE_SCRIPT);
   writeFileSync(at("usr/local/share/templates.json"), JSON.stringify(templates));
   const tree = {

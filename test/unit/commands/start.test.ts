@@ -7,6 +7,7 @@ import { createMemoryLogger } from "../../../src/log.ts";
 import { startDnsmasq, type TestDnsServer } from "../../support/dns.ts";
 import { createTestDatabase, startMariadb, TEST_DB, type TestDatabase } from "../../support/mariadb.ts";
 import { buildContainerRoot, HOSTNAME, type ContainerRoot } from "../../support/namespace-root.ts";
+import { LIVED_IN } from "../../support/lived-in.ts";
 import { runCommand } from "../../support/cli.ts";
 import { writeSettledFile } from "../../support/tmp.ts";
 
@@ -83,8 +84,15 @@ describe("start", () => {
 
     const main = readFileSync(join(root.confDir, "main.cf"), "utf8");
     expect(main).toContain("# Overrides #\n\npostscreen_dnsbl_sites = allow.fixture.test");
-    expect(main).toContain("  open.fixture.test=127.0.0.9*7\n\n# User Overrides\nmyhostname = mail.example.test\n# admin settings\nsmtp_helo_name = $myhostname\n");
-    expect(main).not.toContain("left over");
+    expect(main).toContain(`  open.fixture.test=127.0.0.9*7\n\n# User Overrides\n${readFileSync(join(LIVED_IN, "extra.cf"), "utf8")}`);
+    // The tail a previous start appended was replaced, not appended to.
+    expect(main.split("# User Overrides").length).toBe(2);
+    // The lived-in conf dir makes Postfix's tools warn (extra.cf overrides main.cf settings):
+    // logged, each distinct warning once, and never a failure.
+    const overriding = first.log.split("\n").filter((line) => line.includes("overriding earlier entry"));
+    const settings = overriding.map((line) => line.replace(/.*overriding earlier entry: /, "").split("=")[0]);
+    expect(settings.length).toBeGreaterThan(0);
+    expect(new Set(settings).size).toBe(settings.length);
     expect(readFileSync(join(root.confDir, "sql", "mysql_virtual_domains_maps.cf"), "utf8")).toContain(`password = ${TEST_DB.password}\n`);
     expect(readFileSync(root.aliasesFile, "utf8")).toStartWith("# fixture aliases\n");
     expect(readFileSync(join(root.confDir, "sni.map"), "utf8")).toContain(`${HOSTNAME} ${root.sslDir}/key.pem ${root.sslDir}/cert.pem`);
@@ -123,7 +131,8 @@ describe("start", () => {
   test("main.cf without the Overrides marker: refused, main.cf unchanged, no exec", async () => {
     const root = tree();
     const mainCf = join(root.confDir, "main.cf");
-    const content = readFileSync(mainCf, "utf8").replace("# Overrides #\n", "");
+    // Every line naming the marker (the "# User Overrides" line of the appended tail too).
+    const content = readFileSync(mainCf, "utf8").split("\n").filter((line) => !line.includes("Overrides")).join("\n");
     writeSettledFile(mainCf, content);
     const result = await start(root, goodEnv());
     expect(result.exitCode).toBe(1);

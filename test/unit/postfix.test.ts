@@ -1,0 +1,137 @@
+import { afterAll, afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createMemoryLogger } from "../../src/log.ts";
+import { mapToolConfigArgs, postaliasBuild, postconfCheck, postconfValue, postmapQuery } from "../../src/postfix.ts";
+import { writeSniMapFiles } from "../../src/sni/write.ts";
+import { UserError } from "../../src/errors.ts";
+import { makeCertificate } from "../support/certs.ts";
+import { writeImageMainCf, writeLivedInConf } from "../support/lived-in.ts";
+import { makeTempDir } from "../support/tmp.ts";
+
+// Real Postfix tools on the conf dir of a lived-in install (extra.cf overriding main.cf
+// settings under the Overrides marker): every tool prints "overriding earlier entry" on stderr
+// and exits 0. Judged by their result, each step succeeds and each warning is logged once.
+
+const cleanups: (() => void)[] = [];
+afterAll(() => cleanups.forEach((cleanup) => cleanup()));
+
+function livedIn() {
+  const temp = makeTempDir("mpi-postfix-");
+  cleanups.push(temp.cleanup);
+  const confDir = join(temp.path, "conf");
+  mkdirSync(confDir);
+  writeLivedInConf(confDir, { root: temp.path, listen: "127.0.0.1" });
+  const made = makeCertificate(join(temp.path, "ssl"), { names: ["mail.example.test"] });
+  return { root: temp.path, confDir, made };
+}
+
+const warningLines = (lines: string[]) => lines.filter((line) => line.includes("overriding earlier entry"));
+
+// The tools read the image's default config dir when it has a main.cf (as mailcow's script
+// runs them), else the mailcow conf dir. Point the default at an empty dir: the conf dir, with
+// its warnings, is used. Individual tests put the image's main.cf there.
+let defaultDir: string;
+const savedMailConfig = process.env.MAIL_CONFIG;
+beforeEach(() => {
+  const temp = makeTempDir("mpi-default-config-");
+  cleanups.push(temp.cleanup);
+  defaultDir = temp.path;
+  process.env.MAIL_CONFIG = defaultDir;
+});
+afterEach(() => {
+  if (savedMailConfig === undefined) delete process.env.MAIL_CONFIG;
+  else process.env.MAIL_CONFIG = savedMailConfig;
+});
+
+describe("Postfix tools on a lived-in conf dir", () => {
+  test("the conf dir really makes the tools warn (so the tests below mean something)", () => {
+    const { confDir } = livedIn();
+    const result = Bun.spawnSync(["postmap", "-c", confDir, "-q", "x", "hash:/nonexistent"], { stderr: "pipe" });
+    expect(result.stderr.toString()).toContain("overriding earlier entry: milter_default_action=tempfail");
+  });
+
+  test("sni.map: built, keys checked, each configuration warning logged once", async () => {
+    const { confDir, made } = livedIn();
+    const log = createMemoryLogger();
+    await writeSniMapFiles(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\nother.example.test ${made.keyFile} ${made.certFile}\n`, log);
+    const embedded = Buffer.from((await postmapQuery("mail.example.test", `hash:${confDir}/sni.map`, confDir)) ?? "", "base64").toString();
+    expect(embedded).toStartWith(readFileSync(made.keyFile, "utf8"));
+    const warnings = warningLines(log.lines);
+    expect(warnings.length).toBeGreaterThan(0);
+    expect(new Set(warnings).size).toBe(warnings.length);
+    expect(log.lines.filter((line) => line.includes(": error:"))).toEqual([]);
+  });
+
+  test("sni.map: an entry postmap skips still fails the build, old pair kept", async () => {
+    const { confDir, made } = livedIn();
+    await writeSniMapFiles(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`);
+    const before = readFileSync(join(confDir, "sni.map.db"));
+    const attempt = writeSniMapFiles(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\ngone.example.test ${made.keyFile} /nonexistent/cert.pem\n`);
+    await expect(attempt).rejects.toThrow(/could not embed every entry: .*\/nonexistent\/cert\.pem.*left unchanged/s);
+    expect(readFileSync(join(confDir, "sni.map.db"))).toEqual(before);
+  });
+
+  test("sni.map: a table missing a key (postmap silent about it) fails the build, old pair kept", async () => {
+    const { root, confDir, made } = livedIn();
+    await writeSniMapFiles(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`);
+    const before = readFileSync(join(confDir, "sni.map.db"));
+    // A postmap that drops the last line of the map before building it, and says nothing.
+    const fakeBin = join(root, "fake-bin");
+    mkdirSync(fakeBin);
+    writeFileSync(
+      join(fakeBin, "postmap"),
+      `#!/bin/bash\nfor last; do :; done\nif [[ "$*" == *" -F "* ]]; then file=\${last#hash:}; sed -i '$d' "$file"; fi\nexec /usr/sbin/postmap "$@"\n`,
+      { mode: 0o755 },
+    );
+    const savedPath = process.env.PATH;
+    process.env.PATH = `${fakeBin}:${savedPath}`;
+    try {
+      const attempt = writeSniMapFiles(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\nnew.example.test ${made.keyFile} ${made.certFile}\n`);
+      await expect(attempt).rejects.toThrow("postmap -F built a table that does not match the map: 1 of 2 names stored; missing 1 (new.example.test)");
+    } finally {
+      process.env.PATH = savedPath;
+    }
+    expect(readFileSync(join(confDir, "sni.map.db"))).toEqual(before);
+    expect(readdirSync(confDir).filter((name) => name.includes(".tmp"))).toEqual([]);
+  });
+
+  test("postalias builds the aliases table; its warnings are logged, not a failure", async () => {
+    const { root, confDir } = livedIn();
+    const aliases = join(root, "aliases");
+    writeFileSync(aliases, "devnull: /dev/null\n");
+    const log = createMemoryLogger();
+    await postaliasBuild(aliases, confDir, log);
+    expect(warningLines(log.lines).length).toBeGreaterThan(0);
+    expect(await postmapQuery("devnull", `hash:${aliases}`, confDir)).toBe("/dev/null");
+  });
+
+  test("with the image's default main.cf present, postmap and postalias use it as mailcow's script does: no warnings", async () => {
+    const { root, confDir } = livedIn();
+    writeImageMainCf(defaultDir);
+    expect(mapToolConfigArgs(confDir)).toEqual([]);
+    const aliases = join(root, "aliases");
+    writeFileSync(aliases, "devnull: /dev/null\n");
+    const log = createMemoryLogger();
+    await postaliasBuild(aliases, confDir, log);
+    expect(log.lines).toEqual([]);
+  });
+
+  test("postmap -q: a missing key is 'not found', not an error, despite the warnings", async () => {
+    const { root, confDir } = livedIn();
+    const aliases = join(root, "aliases");
+    writeFileSync(aliases, "devnull: /dev/null\n");
+    await postaliasBuild(aliases, confDir);
+    expect(await postmapQuery("nobody-here", `hash:${aliases}`, confDir)).toBeUndefined();
+  });
+
+  test("postconf: the check and -h pass, warnings logged; a real error still fails", async () => {
+    const { confDir } = livedIn();
+    const log = createMemoryLogger();
+    await postconfCheck(confDir, log);
+    expect(await postconfValue(confDir, "milter_default_action", log)).toBe("accept");
+    expect(warningLines(log.lines).length).toBeGreaterThan(0);
+    writeFileSync(join(confDir, "main.cf"), `${readFileSync(join(confDir, "main.cf"), "utf8")}this line has no equals sign\n`);
+    await expect(postconfCheck(confDir, log)).rejects.toThrow(UserError);
+  });
+});
