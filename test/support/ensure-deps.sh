@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite drives for real (Debian packages), when it is missing.
 # Run by `npm test` (pretest) and by .ci/run; needs root only when something is missing.
+# It installs and the suite then runs MariaDB, Postfix and a Docker engine as root: use a
+# throwaway machine or VM, never the mail host.
 set -euo pipefail
 
 # command -> Debian package that provides it
@@ -23,6 +25,12 @@ declare -A needed=(
   [curl]=curl
 )
 
+# Another apt/dpkg (unattended-upgrades on a new VM) may hold the lock: wait for it, bounded.
+APT_LOCK_WAIT=${MPI_APT_LOCK_WAIT:-600}
+apt_get() {
+  apt-get -o DPkg::Lock::Timeout="$APT_LOCK_WAIT" "$@"
+}
+
 missing=()
 for tool in "${!needed[@]}"; do
   if [[ "$tool" == /* ]]; then
@@ -31,17 +39,20 @@ for tool in "${!needed[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || [[ -x "/usr/sbin/$tool" ]] || missing+=("${needed[$tool]}")
   fi
 done
-[[ ${#missing[@]} -eq 0 ]] && exit 0
 
-packages=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
-if [[ $(id -u) -ne 0 ]]; then
-  echo "ensure-deps: the tests need these Debian packages: $packages- run as root or install them with apt-get" >&2
-  exit 1
+if [[ ${#missing[@]} -gt 0 ]]; then
+  packages=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "ensure-deps: the tests need these Debian packages: $packages- run as root or install them with apt-get" >&2
+    exit 1
+  fi
+  echo "ensure-deps: installing $packages(waiting up to ${APT_LOCK_WAIT}s for another apt/dpkg to finish)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  # Postfix must not configure or start a system instance: the tests run their own.
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  apt_get update -qq
+  # shellcheck disable=SC2086
+  apt_get install -y -qq --no-install-recommends $packages >/dev/null
 fi
-echo "ensure-deps: installing $packages" >&2
-export DEBIAN_FRONTEND=noninteractive
-# Postfix must not configure or start a system instance: the tests run their own.
-echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-apt-get update -qq
-# shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $packages >/dev/null
+
+bash "$(dirname "$0")/ensure-compose-v2.sh"
