@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { UserError } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import { summarizeToolOutput, toolMessages, type ToolMessages } from "./tool-output.ts";
+import { childEnv } from "./secrets.ts";
 
 // Every call into Postfix's tools, argv arrays only (no shell). A tool is judged by its result
 // (exit status, and for postmap -F the keys of the table it built), never by the mere presence
@@ -50,7 +51,7 @@ interface ToolRun {
 async function runPostfixTool(tool: string, argv: string[], options: { input?: string } = {}): Promise<ToolRun> {
   let result;
   try {
-    result = await execa(tool, argv, { reject: false, ...(options.input === undefined ? { stdin: "ignore" as const } : { input: options.input }) });
+    result = await execa(tool, argv, { reject: false, env: childEnv(), extendEnv: false, ...(options.input === undefined ? { stdin: "ignore" as const } : { input: options.input }) });
   } catch (error) {
     throw new UserError(`cannot run ${tool}: ${(error as Error).message}; install Postfix or put ${tool} on PATH`, 1, { cause: error });
   }
@@ -120,7 +121,7 @@ export function compareKeys(expected: readonly string[], stored: readonly string
  * held. Keys end at the first tab; values never contain a newline.
  */
 export async function postmapKeys(map: string, configArgs: string[]): Promise<string[]> {
-  const child = Bun.spawn([postfixTools.postmap, ...configArgs, "-s", map], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const child = Bun.spawn([postfixTools.postmap, ...configArgs, "-s", map], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: childEnv() });
   const keys: string[] = [];
   let key: number[] | undefined = [];
   const decoder = new TextDecoder();

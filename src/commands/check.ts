@@ -1,6 +1,6 @@
 import { stringFlag, type CommandSpec } from "../command.ts";
 import { planSniMapInParallel } from "../sni/index.ts";
-import { buildCheckReport, renderCheckText } from "../sni/report.ts";
+import { buildCheckReport, renderCheckJson, renderCheckText } from "../sni/report.ts";
 import { HOSTNAME_FLAG, SSL_DIR_FLAG, hostnameFromFlags } from "./sni-options.ts";
 
 export const checkCommand: CommandSpec = {
@@ -15,7 +15,7 @@ export const checkCommand: CommandSpec = {
     const hostname = hostnameFromFlags(context);
     const result = await planSniMapInParallel({ sslDir: stringFlag(context, "ssl-dir"), hostname });
     const report = buildCheckReport(result);
-    context.stdout(context.flags.json ? `${JSON.stringify(report, null, 2)}\n` : renderCheckText(report));
+    context.stdout(context.flags.json ? renderCheckJson(report) : renderCheckText(report));
     return report.ok ? 0 : 1;
   },
 };

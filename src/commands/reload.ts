@@ -1,7 +1,8 @@
 import type { CommandSpec } from "../command.ts";
 import { stringFlag } from "../command.ts";
+import { withConfLock } from "../conf-lock.ts";
 import { postfixReload } from "../postfix.ts";
-import { updateSniMap } from "../sni/index.ts";
+import { mapKeyForHostname, updateSniMap } from "../sni/index.ts";
 import { CONF_DIR_FLAG, HOSTNAME_FLAG, SSL_DIR_FLAG, hostnameFromFlags } from "./sni-options.ts";
 
 // `reload`: after a certificate renewal. Certificates are embedded in sni.map.db, so the map
@@ -18,9 +19,12 @@ export const reloadCommand: CommandSpec = {
   async run(context) {
     const confDir = stringFlag(context, "conf-dir");
     const hostname = hostnameFromFlags(context);
+    mapKeyForHostname(hostname); // a bad hostname is refused before the lock is taken
     // On failure updateSniMap throws and leaves the previous map pair in place; no reload then.
-    await updateSniMap({ sslDir: stringFlag(context, "ssl-dir"), confDir, hostname, log: context.log });
-    await postfixReload(confDir, context.log);
+    await withConfLock(confDir, context.log, context.env, async () => {
+      await updateSniMap({ sslDir: stringFlag(context, "ssl-dir"), confDir, hostname, log: context.log });
+      await postfixReload(confDir, context.log);
+    });
     context.log.info("Postfix reloaded with the new SNI map");
     return 0;
   },

@@ -1,5 +1,6 @@
 import { stringFlag, type CommandSpec } from "../command.ts";
-import { logProblems, planSniMapInParallel, summarize, updateSniMap } from "../sni/index.ts";
+import { withConfLock } from "../conf-lock.ts";
+import { logProblems, mapKeyForHostname, planSniMapInParallel, summarize, updateSniMap } from "../sni/index.ts";
 import { CONF_DIR_FLAG, HOSTNAME_FLAG, SSL_DIR_FLAG, hostnameFromFlags } from "./sni-options.ts";
 
 export const sniMapCommand: CommandSpec = {
@@ -14,6 +15,7 @@ export const sniMapCommand: CommandSpec = {
   async run(context) {
     const sslDir = stringFlag(context, "ssl-dir");
     const hostname = hostnameFromFlags(context);
+    mapKeyForHostname(hostname); // a bad hostname is refused before the lock is taken
     if (context.flags["dry-run"]) {
       const result = await planSniMapInParallel({ sslDir, hostname });
       logProblems(result.problems, context.log);
@@ -21,7 +23,8 @@ export const sniMapCommand: CommandSpec = {
       context.log.info(`sni-map --dry-run: ${summarize(result)}`);
       return 0;
     }
-    await updateSniMap({ sslDir, confDir: stringFlag(context, "conf-dir"), hostname, log: context.log });
+    const confDir = stringFlag(context, "conf-dir");
+    await withConfLock(confDir, context.log, context.env, () => updateSniMap({ sslDir, confDir, hostname, log: context.log }));
     return 0;
   },
 };

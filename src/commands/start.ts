@@ -1,5 +1,6 @@
 import type { CommandContext, CommandSpec } from "../command.ts";
 import { parseStartEnv } from "../env.ts";
+import { lockConfDir } from "../conf-lock.ts";
 import { masterIsRunning, masterProgramPath, postconfCheck } from "../postfix.ts";
 import { loadTemplates } from "../templates/load.ts";
 import { writeAliases } from "../steps/aliases.ts";
@@ -49,6 +50,8 @@ export async function runStart(context: CommandContext, deps: StartDeps, signal:
 
   await waitForDependencies(step, options, deps, signal);
 
+  // One writer at a time in the conf dir (sni-map and reload take the same lock).
+  using _lock = await lockConfDir(options.paths.confDir, log, context.env);
   await writeAliases(step);
   if (env.skipLetsEncrypt) {
     log.info("SKIP_LETS_ENCRYPT is set: the default certificate is mapped all the same (it no longer empties sni.map)");
