@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { Logger } from "../log.ts";
+import { parseUnverifiedRecord, unverifiedStartWarning } from "../templates/verify.ts";
 
 // mailcow's update moves its docker-compose.yml to a new postfix image tag, but the override
 // pins the image built from the old one: the container would go on running the previous
@@ -44,7 +45,10 @@ export function describeBaseImage(
   };
 }
 
-export function checkBaseImage(files: { builtFromFile: string; composeFile: string }, log: Logger): void {
+export function checkBaseImage(files: { builtFromFile: string; composeFile: string; unverifiedFile?: string }, log: Logger): void {
+  // The build accepted a base whose startup files this release does not know (`templates verify`).
+  const unverified = files.unverifiedFile === undefined ? undefined : readOptional(files.unverifiedFile);
+  if (unverified !== undefined) log.warn(unverifiedStartWarning(parseUnverifiedRecord(unverified)));
   const verdict = describeBaseImage(readOptional(files.builtFromFile)?.trim(), readOptional(files.composeFile), files.composeFile);
   if (verdict?.level === "warn") log.warn(verdict.message);
   else if (verdict) log.info(verdict.message);

@@ -2,6 +2,7 @@ import type { CommandContext, FlagSpec } from "../command.ts";
 import { stringFlag } from "../command.ts";
 import { UserError } from "../errors.ts";
 import { DEFAULT_TEMPLATES_PATH } from "../templates/load.ts";
+import { DEFAULT_UNVERIFIED_BASE_FILE } from "../templates/verify.ts";
 import { DEFAULT_BASE_IMAGE_FILE, DEFAULT_MAILCOW_COMPOSE_FILE } from "./base-image.ts";
 import type { StartPaths } from "./context.ts";
 
@@ -31,13 +32,14 @@ export const START_FLAGS: Record<string, FlagSpec> = {
   "dns-server": { type: "string", description: "Resolver to query instead of /etc/resolv.conf's", env: "MPI_DNS_SERVER", valueName: "HOST[:PORT]" },
   "base-image-file": dir("The mailcow postfix image this image was built from (written by Dockerfile.postfix)", "MPI_BASE_IMAGE_FILE", DEFAULT_BASE_IMAGE_FILE, "FILE"),
   "mailcow-compose-file": dir("mailcow's docker-compose.yml, mounted read-only by the override, to notice a newer postfix image", "MPI_MAILCOW_COMPOSE_FILE", DEFAULT_MAILCOW_COMPOSE_FILE, "FILE"),
+  "unverified-base-file": dir("Written by the image build when MPI_ACCEPT_UNVERIFIED_BASE accepted an unknown base (`templates verify`)", "MPI_UNVERIFIED_BASE_FILE", DEFAULT_UNVERIFIED_BASE_FILE, "FILE"),
   "asn-check-url": { type: "string", description: "Service saying whether this network may use the open Spamhaus lists", env: "MPI_ASN_CHECK_URL", default: "https://asn-check.mailcow.email", valueName: "URL" },
 };
 
 export interface StartOptions {
   paths: StartPaths;
   templatesFile: string;
-  baseImage: { builtFromFile: string; composeFile: string };
+  baseImage: { builtFromFile: string; composeFile: string; unverifiedFile: string };
   waitTimeoutMs?: number;
   dnsProbeName: string;
   dnsServer?: string;
@@ -64,7 +66,11 @@ export function resolveStartOptions(context: CommandContext): StartOptions {
       aliasesFile: stringFlag(context, "aliases-file"),
     },
     templatesFile: stringFlag(context, "templates"),
-    baseImage: { builtFromFile: stringFlag(context, "base-image-file"), composeFile: stringFlag(context, "mailcow-compose-file") },
+    baseImage: {
+      builtFromFile: stringFlag(context, "base-image-file"),
+      composeFile: stringFlag(context, "mailcow-compose-file"),
+      unverifiedFile: stringFlag(context, "unverified-base-file"),
+    },
     waitTimeoutMs,
     dnsProbeName: stringFlag(context, "dns-probe-name"),
     dnsServer: typeof dnsServer === "string" && dnsServer !== "" ? dnsServer : undefined,

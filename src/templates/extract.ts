@@ -20,7 +20,7 @@ const FILE_TARGETS = {
 } as const;
 type FileBlock = (typeof FILE_TARGETS)[keyof typeof FILE_TARGETS];
 
-const HEREDOC = /<<(-?)\s*(['"]?)([A-Za-z_][A-Za-z0-9_]*)\2/;
+export const HEREDOC = /<<(-?)\s*(['"]?)([A-Za-z_][A-Za-z0-9_]*)\2/;
 const FILE_HEREDOC = /^\s*cat\s+<<-?\s*(['"]?)[A-Za-z_][A-Za-z0-9_]*\1\s*>\s*(\S+)\s*$/;
 const VARIABLE_HEREDOC = /^\s*([A-Za-z_][A-Za-z0-9_]*)=\$\(\s*cat\s+<<-?\s*(['"]?)[A-Za-z_][A-Za-z0-9_]*\2\s*$/;
 const DISCONTINUED_SED = /^\s*sed\s+-i\s+'\/(.*)\/d'\s+(\S+)\s*(#.*)?$/;

@@ -6,6 +6,8 @@ import { startEngine, stopEngine, type Engine } from "../support/docker.ts";
 import { buildProjectImage, buildStandIns, ensureBaseImage, REPO, type ProjectBuild, type ServiceBuild, type StandIns } from "../support/docker-images.ts";
 import { MailcowProject, POSTFIX } from "../support/docker-compose.ts";
 import { makeCertificate, makeCertificateDirectory, type MadeCertificate } from "../support/certs.ts";
+import { FIXTURE_SCRIPT } from "../support/namespace-root.ts";
+import { verifyBase } from "../../src/templates/verify.ts";
 
 // The image built from Dockerfile.postfix, run the way an admin runs it (mailcow-like compose
 // file + docker/docker-compose.override.yml) on a private Docker engine. Every assertion is on
@@ -70,19 +72,51 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
     expect(changed).toEqual(["command=/usr/local/bin/mailcow-postfix-init start"]);
   }, 60_000);
 
-  test.each([
-    ["an /opt/postfix.sh of unknown shape", `RUN printf '#!/bin/bash\\npostfix start\\n' > /opt/postfix.sh`, /^mailcow-postfix-init: error: .*\/opt\/postfix\.sh/m],
-    ["no postfix program command in supervisord.conf", String.raw`RUN sed -i '/^\[program:postfix\]/,/^\[/ { /^command=/d }' /etc/supervisor/supervisord.conf`, /^Dockerfile\.postfix: no command= line under \[program:postfix\]/m],
-  ])("the build fails on a base image with %s", async (_what, change, named) => {
-    const broken = "mpi-test/postfix-broken:latest";
-    await engine!.docker(["build", "--network", "host", "--tag", broken, "-"], { stdin: `FROM ${standIns.postfixBase}\n${change}\n` });
+  /** Dockerfile.postfix on the stand-in base with one RUN line changed; the build's output, colours removed. */
+  async function buildOnChangedBase(change: string, args: string[] = [], tag = "mpi-test/should-not-exist:latest") {
+    const changed = "mpi-test/postfix-changed:latest";
+    await engine!.docker(["build", "--network", "host", "--tag", changed, "-"], { stdin: `FROM ${standIns.postfixBase}\n${change}\n` });
     const build = await engine!.docker(
-      ["build", "--network", "host", "--file", join(service.context, service.dockerfile), "--build-arg", `MAILCOW_POSTFIX_IMAGE=${broken}`, "--tag", "mpi-test/should-not-exist:latest", service.context],
+      ["build", "--network", "host", "--file", join(service.context, service.dockerfile), "--build-arg", `MAILCOW_POSTFIX_IMAGE=${changed}`, ...args, "--tag", tag, service.context],
       { allowFailure: true, timeoutMs: 300_000 },
     );
-    expect(build.exitCode).not.toBe(0);
     // The message itself, not the echo of the RUN line; the legacy builder colours stderr.
-    expect((build.stdout + build.stderr).replace(/\x1b\[[0-9;]*m/g, "")).toMatch(named);
+    return { exitCode: build.exitCode, output: (build.stdout + build.stderr).replace(/\x1b\[[0-9;]*m/g, "") };
+  }
+
+  // A one-line logic change of the stand-in's postfix.sh (its DNS wait), as a mailcow update might make.
+  const DRIFT = String.raw`RUN sed -i 's/^  sleep 1$/  sleep 2/' /opt/postfix.sh`;
+  const driftLine = readFileSync(FIXTURE_SCRIPT, "utf8").split("\n").indexOf("  sleep 1") + 1;
+
+  test.each([
+    ["an /opt/postfix.sh of unknown shape", `RUN printf '#!/bin/bash\\npostfix start\\n' > /opt/postfix.sh`, /^mailcow-postfix-init: error: .*\/opt\/postfix\.sh/m],
+    ["no postfix program command in supervisord.conf", String.raw`RUN sed -i '/^\[program:postfix\]/,/^\[/ { /^command=/d }' /etc/supervisor/supervisord.conf`, /^mailcow-postfix-init: error: the base image's startup is not a version .*\/etc\/supervisor\/supervisord\.conf: the section \(line \d+\) lacks a setting/m],
+    ["a postfix.sh whose logic changed by one line (heredocs unchanged)", DRIFT, new RegExp(String.raw`^mailcow-postfix-init: error: the base image's startup is not a version this release was checked against \(base fingerprint [0-9a-f]{16}\): /opt/postfix\.sh: line ${driftLine} \(${"`"}sleep 2${"`"}\) is new or changed.* set MPI_ACCEPT_UNVERIFIED_BASE=[0-9a-f]{16} `, "m")],
+  ])("the build fails on a base image with %s", async (_what, change, named) => {
+    const build = await buildOnChangedBase(change);
+    expect(build.exitCode).not.toBe(0);
+    expect(build.output).toMatch(named);
+  }, 300_000);
+
+  test("MPI_ACCEPT_UNVERIFIED_BASE=<that base's fingerprint>: the build passes, and start warns that the logic was not verified", async () => {
+    const standIn = join(REPO, "docker", "test", "images", "postfix-base");
+    const drifted = readFileSync(FIXTURE_SCRIPT, "utf8").replace(/^ {2}sleep 1$/m, "  sleep 2");
+    const { fingerprint } = verifyBase({
+      "postfix.sh": { path: "/opt/postfix.sh", text: drifted },
+      "docker-entrypoint.sh": { path: "/docker-entrypoint.sh", text: readFileSync(join(standIn, "docker-entrypoint.sh"), "utf8") },
+      "supervisord-program-postfix": { path: "/etc/supervisor/supervisord.conf", text: readFileSync(join(standIn, "supervisord.conf"), "utf8") },
+    });
+    const accepted = "mpi-test/postfix-unverified:latest";
+    const build = await buildOnChangedBase(DRIFT, ["--build-arg", `MPI_ACCEPT_UNVERIFIED_BASE=${fingerprint}`], accepted);
+    expect({ exitCode: build.exitCode, tail: build.exitCode === 0 ? "" : build.output.slice(-2000) }).toEqual({ exitCode: 0, tail: "" });
+    // `start` logs it before waiting for the database; with none there it gives up after 1 s.
+    const env = { DBNAME: "mailcow", DBUSER: "mailcow", DBPASS: "Test-Pass-4-db", MAILCOW_HOSTNAME: HOSTNAME, MPI_WAIT_TIMEOUT: "1" };
+    const start = await engine!.docker(
+      ["run", "--rm", "--network", "none", ...Object.entries(env).flatMap(([k, v]) => ["-e", `${k}=${v}`]), "--entrypoint", "/usr/local/bin/mailcow-postfix-init", accepted, "start"],
+      { allowFailure: true, timeoutMs: 60_000 },
+    );
+    const warnings = (start.stdout + start.stderr).split("\n").filter((line) => line.includes("the startup logic was not verified for this base image"));
+    expect(warnings).toEqual([expect.stringContaining(`mailcow-postfix-init: warning: the startup logic was not verified for this base image (base fingerprint ${fingerprint}, accepted at build with MPI_ACCEPT_UNVERIFIED_BASE; versions this release does not know: /opt/postfix.sh)`)]);
   }, 300_000);
 
   describe("mailcow-dockerized issue 5816: single domain, SKIP_LETS_ENCRYPT=y", () => {
@@ -101,6 +135,8 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
     test("the log says which mailcow postfix image this one was built from, and that it is current", async () => {
       const lines = (await single.logs()).split("\n").filter((line) => line.includes("the postfix image mailcow's docker-compose.yml names"));
       expect(lines).toEqual([`mailcow-postfix-init: built from ${standIns.postfixBase}, the postfix image mailcow's docker-compose.yml names`]);
+      // Built on a known base: no word about unverified startup logic.
+      expect(await single.logs()).not.toContain("not verified");
     }, 30_000);
 
     test("every name of the default certificate gets it; no 'not matched' in the log", async () => {
