@@ -1,6 +1,7 @@
 import { stringFlag, type CommandSpec } from "../command.ts";
 import { planSniMapInParallel } from "../sni/index.ts";
-import { buildCheckReport, renderCheckJson, renderCheckText } from "../sni/report.ts";
+import { UserError } from "../errors.ts";
+import { buildCheckReport, failedCheckReport, renderCheckJson, renderCheckText } from "../sni/report.ts";
 import { HOSTNAME_FLAG, SSL_DIR_FLAG, hostnameFromFlags } from "./sni-options.ts";
 
 export const checkCommand: CommandSpec = {
@@ -13,7 +14,15 @@ export const checkCommand: CommandSpec = {
   },
   async run(context) {
     const hostname = hostnameFromFlags(context);
-    const result = await planSniMapInParallel({ sslDir: stringFlag(context, "ssl-dir"), hostname });
+    const sslDir = stringFlag(context, "ssl-dir");
+    let result;
+    try {
+      result = await planSniMapInParallel({ sslDir, hostname });
+    } catch (error) {
+      // --json always prints a document: a monitoring script parses it even when nothing could be read.
+      if (context.flags.json && error instanceof UserError) context.stdout(renderCheckJson(failedCheckReport(sslDir, hostname, error.message)));
+      throw error;
+    }
     const report = buildCheckReport(result);
     context.stdout(context.flags.json ? renderCheckJson(report) : renderCheckText(report));
     return report.ok ? 0 : 1;

@@ -65,6 +65,21 @@ export function buildCheckReport(result: SniMapResult): CheckReport {
   };
 }
 
+/** The report when the tree could not be read at all (e.g. an unreadable SSL dir): one error, nothing else. */
+export function failedCheckReport(sslDir: string, hostname: string | undefined, message: string): CheckReport {
+  return {
+    schemaVersion: CHECK_SCHEMA_VERSION,
+    sslDir,
+    hostname: hostname ?? null,
+    ok: false,
+    errors: 1,
+    warnings: 0,
+    sources: [],
+    entries: [],
+    problems: [{ severity: "error", code: "ssl-dir-unreadable", source: sslDir, message }],
+  };
+}
+
 export function renderCheckText(report: CheckReport): string {
   const lines: string[] = [`Certificate sources in ${report.sslDir} (hostname: ${report.hostname ?? "not set"})`];
   for (const source of report.sources) {
