@@ -44,9 +44,13 @@ export function escapeControl(text: string): string {
   });
 }
 
-/** Every way `secret` can appear in what we print: raw, JSON-escaped, control-escaped. */
+/**
+ * Every way `secret` can appear in what we print: raw, JSON-escaped once (a quoted value in a
+ * log line) and twice (that line inside `check --json`), each also control-escaped.
+ */
 export function printedForms(secret: string): string[] {
-  const forms = [secret, JSON.stringify(secret).slice(1, -1), escapeControl(secret), escapeControl(JSON.stringify(secret).slice(1, -1))];
+  const json = (text: string) => JSON.stringify(text).slice(1, -1);
+  const forms = [secret, json(secret), json(json(secret))].flatMap((form) => [form, escapeControl(form)]);
   return [...new Set(forms)].sort((a, b) => b.length - a.length);
 }
 
