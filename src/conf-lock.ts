@@ -20,8 +20,8 @@ const LOCK_EX = 2;
 const LOCK_NB = 4;
 const LOCK_UN = 8;
 
-/** Temp files of our writers: `.NAME.<12 hex>.tmp` (atomic-write.ts), and postmap's `.db` beside one. */
-const TEMP_FILE = /^\..+\.[0-9a-f]{12}\.tmp(\.db)?$/;
+/** Temp files of our writers: `.NAME.<12 hex>.tmp` (atomic-write.ts), postmap's `.db` beside one, and Berkeley DB's `__db.` scratch file of that. */
+const TEMP_FILE = /^(__db)?\..+\.[0-9a-f]{12}\.tmp(\.db)?$/;
 
 /**
  * Run `write` holding the conf dir's lock. First, with the lock held, temp files of killed runs

@@ -1,5 +1,5 @@
 import { chmodSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { tempPathFor, writeNewFile } from "../atomic-write.ts";
 import { UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -31,8 +31,8 @@ export async function writeSniMapFiles(confDir: string, content: string, log?: L
     renameSync(tempDb, dbFile);
     renameSync(tempMap, mapFile);
   } catch (error) {
-    rmSync(tempMap, { force: true });
-    rmSync(tempDb, { force: true });
+    // Berkeley DB's own scratch file (`__db.NAME`) stays behind when postmap dies of ENOSPC.
+    removeQuietly([tempMap, tempDb, join(confDir, `__db.${basename(tempDb)}`)]);
     if (error instanceof UserError) {
       throw new UserError(`${error.message}; ${mapFile} and ${dbFile} left unchanged`, error.exitCode, { cause: error });
     }
@@ -43,6 +43,17 @@ export async function writeSniMapFiles(confDir: string, content: string, log?: L
     );
   }
   return { mapFile, dbFile };
+}
+
+/** Cleanup after a failure must not replace the failure's message (ENOTDIR, EROFS). */
+function removeQuietly(paths: readonly string[]): void {
+  for (const path of paths) {
+    try {
+      rmSync(path, { force: true });
+    } catch {
+      // the original error is what the admin needs to see
+    }
+  }
 }
 
 /** Temp files older than this were left by a killed run (a live run needs well under a minute). */

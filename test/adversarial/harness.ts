@@ -39,8 +39,17 @@ export interface RunResult {
 }
 
 const cleanups: (() => void)[] = [];
+/** Undo in reverse order (a mount before the directory holding it). */
 export function cleanUp(): void {
-  for (const cleanup of cleanups.splice(0)) cleanup();
+  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
+}
+
+/** A tmpfs of `size` (e.g. "96k") on `dir` (created), read-only with `ro`; unmounted by cleanUp. */
+export function mountTmpfs(dir: string, size: string, ro = false): void {
+  mkdirSync(dir, { recursive: true });
+  const mounted = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", `size=${size},mode=0755${ro ? ",ro" : ""}`, "tmpfs", dir], { stderr: "pipe" });
+  if (mounted.exitCode !== 0) throw new Error(`mount tmpfs on ${dir}: ${mounted.stderr.toString()}`);
+  cleanups.push(() => void Bun.spawnSync(["umount", "-l", dir]));
 }
 
 export function tempDir(prefix = "mpi-adv-"): string {
@@ -59,6 +68,13 @@ export interface Spawned {
   pid(): Promise<number>;
   done: Promise<RunResult>;
   kill(signal: NodeJS.Signals): Promise<void>;
+}
+
+export interface RunOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Run as this uid (and gid), e.g. 65534 (nobody). */
+  user?: number;
 }
 
 /** At most this many runs at once (test.concurrent would start them all on 2 shared cores). */
@@ -89,10 +105,10 @@ export function programPath(): string {
 }
 
 /** Start the binary with `args` under /usr/bin/time. */
-export function spawnBin(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}): Spawned {
+export function spawnBin(args: string[], options: RunOptions = {}): Spawned {
   const timeFile = join(tempDir("mpi-adv-time-"), "time");
   const started = Date.now();
-  const child = Bun.spawn(["/usr/bin/time", "-f", "%M", "-o", timeFile, BUN, programPath(), ...args], {
+  const child = Bun.spawn(["/usr/bin/time", "-f", "%M", "-o", timeFile, ...asUser(options.user), BUN, programPath(), ...args], {
     cwd: options.cwd ?? REPO,
     env: options.env ?? runEnv(),
     stdin: "ignore",
@@ -125,13 +141,18 @@ export function spawnBin(args: string[], options: { env?: Record<string, string>
 }
 
 /** Run to the end, at most MAX_PARALLEL_RUNS at a time; time is measured from the spawn. */
-export async function runBin(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}): Promise<RunResult> {
+export async function runBin(args: string[], options: RunOptions = {}): Promise<RunResult> {
   const release = await slot();
   try {
     return await spawnBin(args, options).done;
   } finally {
     release();
   }
+}
+
+/** setpriv execs the program in place, so the PID under /usr/bin/time is still the program's. */
+function asUser(uid: number | undefined): string[] {
+  return uid === undefined ? [] : ["setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups"];
 }
 
 function readChildren(pid: number): number[] {
