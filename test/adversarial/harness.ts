@@ -64,7 +64,7 @@ export function runEnv(extra: Record<string, string> = {}): Record<string, strin
 }
 
 export interface Spawned {
-  /** PID of the program itself (not of /usr/bin/time). */
+  /** PID of the program itself (not of /usr/bin/time); -1 when it ended before it was seen. */
   pid(): Promise<number>;
   done: Promise<RunResult>;
   kill(signal: NodeJS.Signals): Promise<void>;
@@ -129,15 +129,21 @@ export function spawnBin(args: string[], options: RunOptions = {}): Spawned {
     const exitCode = signalMatch ? null : statusMatch ? Number(statusMatch[1]) : child.exitCode;
     return { exitCode, signal: signalMatch ? signalName(Number(signalMatch[1])) : null, stdout: out, stderr: err, lines: err.split("\n").filter((line) => line !== ""), ms, rssKb };
   })();
+  let found: number | undefined;
   const pid = async () => {
-    for (let attempt = 0; attempt < 200; attempt++) {
-      const children = readChildren(child.pid);
-      if (children.length > 0) return children[0]!;
-      await Bun.sleep(5);
+    for (let attempt = 0; found === undefined && attempt < 2000 && child.exitCode === null; attempt++) {
+      found = readChildren(child.pid)[0];
+      if (found === undefined) await Bun.sleep(5);
     }
-    throw new Error("the program did not start under /usr/bin/time");
+    if (found === undefined && child.exitCode === null) throw new Error("the program did not start under /usr/bin/time");
+    return found ?? -1;
   };
-  return { pid, done, kill: async (signal) => void process.kill(await pid(), signal) };
+  // A run that already ended is not signalled (its PID may be reused by then).
+  const kill = async (signal: NodeJS.Signals) => {
+    const target = await pid();
+    if (target > 0 && child.exitCode === null) process.kill(target, signal);
+  };
+  return { pid, done, kill };
 }
 
 /** Run to the end, at most MAX_PARALLEL_RUNS at a time; time is measured from the spawn. */
