@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync
 import { join, resolve } from "node:path";
 import { makeCertificate, makeCertificateDirectory } from "../support/certs.ts";
 import { makeTempDir, writeSettledFile } from "../support/tmp.ts";
+import { buildContainerRoot, type ContainerRoot } from "../support/namespace-root.ts";
 
 // The binary as an attacker or a careless admin meets it: a subprocess (`bun src/main.ts`)
 // under /usr/bin/time, so every case can assert exit code, the exact log lines, that nothing
@@ -161,7 +162,7 @@ function asUser(uid: number | undefined): string[] {
   return uid === undefined ? [] : ["setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups"];
 }
 
-function readChildren(pid: number): number[] {
+export function readChildren(pid: number): number[] {
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
   } catch {
@@ -277,4 +278,49 @@ export function seeded(seed: number): () => number {
 /** One adversarial case: concurrent with the others (runs are throttled by runBin), generous timeout on a shared machine. */
 export function adversarial(name: string, body: () => Promise<void>): void {
   test.concurrent(name, body, 120_000);
+}
+
+/** A container-shaped tree for `start` (test/support/namespace-root.ts) and its flags. */
+export function startTree(): { root: ContainerRoot; flags: string[] } {
+  const dir = tempDir("mpi-adv-start-");
+  const root = buildContainerRoot(dir, { prefix: dir });
+  const flags = [...root.startFlags, `--base-image-file=${join(dir, "none")}`, `--mailcow-compose-file=${join(dir, "none")}`, "--asn-check-url=http://127.0.0.1:9/"];
+  return { root, flags };
+}
+
+/** The environment `start` needs, with the planted secrets. */
+export function startEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return runEnv({ DBNAME: "mailcow", DBUSER: "mailcow", MAILCOW_HOSTNAME: HOSTNAME, ...extra });
+}
+
+/**
+ * A unix socket that accepts connections into its backlog and never says a word: mariadb-admin
+ * connects and then blocks reading the server greeting (a hung MariaDB).
+ */
+export async function silentSocket(): Promise<string> {
+  const path = join(tempDir("mpi-adv-sock-"), "mysqld.sock");
+  const server = Bun.spawn(["python3", "-c", "import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(64); print('ready', flush=True); time.sleep(120)", path], { stdin: "ignore", stdout: "pipe" });
+  const reader = server.stdout.getReader();
+  await reader.read();
+  reader.releaseLock();
+  cleanups.push(() => server.kill("SIGKILL"));
+  return path;
+}
+
+/** Every descendant of `pid` with its argv and environment, read from /proc (gone ones skipped). */
+export function childProcesses(pid: number): { pid: number; cmdline: string; environ: string }[] {
+  const result: { pid: number; cmdline: string; environ: string }[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const parent = queue.shift()!;
+    for (const child of readChildren(parent)) {
+      queue.push(child);
+      try {
+        result.push({ pid: child, cmdline: readFileSync(`/proc/${child}/cmdline`, "utf8"), environ: readFileSync(`/proc/${child}/environ`, "utf8") });
+      } catch {
+        // exited meanwhile
+      }
+    }
+  }
+  return result;
 }
