@@ -105,15 +105,18 @@ export function logProblems(problems: readonly Problem[], log: Logger): void {
   }
 }
 
-/** `5 names from 3 sources (default + 2 directories), 1 error, 0 warnings`. */
+/** `6 names mapped (3 from the default certificate, 3 from 1 directory); 1 error, 0 warnings`. Pure. */
 export function summarize(result: SniMapResult): string {
-  const mappedSources = new Set(result.entries.map((entry) => entry.sourceDir));
-  const directories = [...mappedSources].filter((dir) => dir !== result.sslDir).length;
-  const hasDefault = mappedSources.has(result.sslDir);
+  const plural = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
+  const fromDefault = result.entries.filter((entry) => entry.sourceDir === result.sslDir).length;
+  const directories = new Set(result.entries.filter((entry) => entry.sourceDir !== result.sslDir).map((entry) => entry.sourceDir)).size;
   const errors = result.problems.filter((problem) => problem.severity === "error").length;
   const warnings = result.problems.length - errors;
-  const parts = [hasDefault ? "default certificate" : "no default certificate", `${directories} director${directories === 1 ? "y" : "ies"}`];
-  return `${result.entries.length} name${result.entries.length === 1 ? "" : "s"} mapped from ${parts.join(" + ")}; ${errors} error${errors === 1 ? "" : "s"}, ${warnings} warning${warnings === 1 ? "" : "s"}`;
+  const origin = [
+    fromDefault > 0 ? `${fromDefault} from the default certificate` : "none from the default certificate",
+    `${result.entries.length - fromDefault} from ${plural(directories, "directory", "directories")}`,
+  ];
+  return `${plural(result.entries.length, "name", "names")} mapped (${origin.join(", ")}); ${plural(errors, "error", "errors")}, ${plural(warnings, "warning", "warnings")}`;
 }
 
 export { normalizeName } from "./names.ts";

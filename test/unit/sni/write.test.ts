@@ -85,7 +85,7 @@ describe("sni-map as a process", () => {
     expect(lines[0]).toContain(`cannot create files in ${confDir}: EACCES`);
     chownSync(confDir, 65534, 65534);
     const allowed = Bun.spawnSync([...asNobody, bun, "src/main.ts", "sni-map", "--ssl-dir", join(root, "ssl"), "--conf-dir", confDir, "--hostname", "mail.example.test"], { cwd: REPO });
-    expect(allowed.stderr.toString()).toContain("1 name mapped from default certificate");
+    expect(allowed.stderr.toString()).toContain("1 name mapped (1 from the default certificate, 0 from 0 directories)");
     expect(allowed.exitCode).toBe(0);
   });
 
