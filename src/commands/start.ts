@@ -5,6 +5,7 @@ import { loadTemplates } from "../templates/load.ts";
 import { writeAliases } from "../steps/aliases.ts";
 import { checkAsn, type AsnVerdict } from "../steps/asn-check.ts";
 import { checkBaseImage } from "../steps/base-image.ts";
+import { checkFatal } from "../steps/check-fatal.ts";
 import type { StepContext } from "../steps/context.ts";
 import { createCustomFiles } from "../steps/custom-files.ts";
 import { prepareDnsbl } from "../steps/dnsbl.ts";
@@ -70,6 +71,9 @@ export async function runStart(context: CommandContext, deps: StartDeps, signal:
   await fixing;
   const masterPath = await locating;
   await removeStaleMasterPid(options.paths.spoolDir, () => masterIsRunning(masterPath, options.paths.confDir, log), log);
+  // What `postfix start` would check next, queue repair included (after set-permissions, which
+  // creates missing queue directories too, so the two never race).
+  await checkFatal(options.paths.confDir, log);
 
   throwIfInterrupted(signal);
   execMaster(masterPath, options.paths.confDir, context.env, log, deps.exec);
