@@ -4,7 +4,7 @@ import { join, relative } from "node:path";
 import type { Env } from "../../../src/command.ts";
 import { createStartCommand, defaultStartDeps, type StartDeps } from "../../../src/commands/start.ts";
 import { createMemoryLogger } from "../../../src/log.ts";
-import { startDnsmasq, type TestDnsServer } from "../../support/dns.ts";
+import { RCODE, startDnsmasq, startRcodeDns, type TestDnsServer } from "../../support/dns.ts";
 import { createTestDatabase, startMariadb, TEST_DB, type TestDatabase } from "../../support/mariadb.ts";
 import { buildContainerRoot, HOSTNAME, type ContainerRoot } from "../../support/namespace-root.ts";
 import { LIVED_IN } from "../../support/lived-in.ts";
@@ -192,6 +192,19 @@ describe("start", () => {
       proc.kill(signal);
       expect(await proc.exited).toBe(code);
       expect(Date.now() - sent).toBeLessThan(1_000);
+    }
+  });
+
+  test("a resolver answering SERVFAIL (an upstream DNS problem) does not keep Postfix down", async () => {
+    const servfail = await startRcodeDns(RCODE.SERVFAIL);
+    try {
+      const result = await start(tree(), goodEnv(), [`--dns-server=${servfail.address}`, "--wait-timeout=5"]);
+      expect(result.log).not.toContain("waiting for DNS");
+      expect(result.exitCode).toBe(0);
+      expect(result.execs).toHaveLength(1);
+      expect(servfail.queries()).toBeGreaterThan(0);
+    } finally {
+      await servfail.stop();
     }
   });
 
