@@ -172,14 +172,14 @@ export async function postconfCheck(confDir: string, log?: Logger): Promise<void
   logToolWarnings(run, log);
 }
 
-/** One parameter's value as Postfix sees it with this config dir (`postconf -h`). */
+/** One parameter's value as Postfix sees it with this config dir (`postconf -hx`: $names expanded). */
 export async function postconfValue(confDir: string, name: string, log?: Logger): Promise<string> {
   return (await postconfValues(confDir, [name], log))[0]!;
 }
 
-/** Several parameters' values in one `postconf -h` run, in the order asked. */
+/** Several parameters' values in one `postconf -hx` run, in the order asked. */
 export async function postconfValues(confDir: string, names: readonly string[], log?: Logger): Promise<string[]> {
-  const run = await runChecked(`postconf -c ${confDir} -h ${names.join(" ")}`, postfixTools.postconf, ["-c", confDir, "-h", ...names], log);
+  const run = await runChecked(`postconf -c ${confDir} -hx ${names.join(" ")}`, postfixTools.postconf, ["-c", confDir, "-hx", ...names], log);
   const values = run.stdout.replace(/\n$/, "").split("\n");
   if (values.length !== names.length) throw new UserError(`postconf -c ${confDir} -h ${names.join(" ")} printed ${values.length} lines for ${names.length} parameters`);
   return values.map((value) => value.trim());
@@ -194,6 +194,13 @@ export async function postfixSetPermissions(confDir: string | undefined, log?: L
   const configArgs = confDir === undefined ? [] : ["-c", confDir];
   await runChecked(["postfix", ...configArgs, "set-permissions"].join(" "), postfixTools.postfix, [...configArgs, "set-permissions"], log);
 }
+
+/**
+ * The settings that decide what `post-install create-missing` creates (postfix-files' entries
+ * flagged "c": the queue directory and its subdirectories, the data directory) and with which
+ * owner and group.
+ */
+export const QUEUE_LAYOUT = ["queue_directory", "data_directory", "mail_owner", "setgid_group"] as const;
 
 /**
  * `postfix -c DIR post-install create-missing`, the first step of `postfix start`'s

@@ -68,12 +68,12 @@ export async function runStart(context: CommandContext, deps: StartDeps, signal:
   const locating = masterProgramPath(options.paths.confDir, log);
   await Promise.allSettled([checking, fixing, locating]);
   await checking;
-  await fixing;
+  const preparedLayout = await fixing;
   const masterPath = await locating;
   await removeStaleMasterPid(options.paths.spoolDir, () => masterIsRunning(masterPath, options.paths.confDir, log), log);
   // What `postfix start` would check next, queue repair included (after set-permissions, which
   // creates missing queue directories too, so the two never race).
-  await checkFatal(options.paths.confDir, log);
+  await checkFatal(options.paths.confDir, log, preparedLayout);
 
   throwIfInterrupted(signal);
   execMaster(masterPath, options.paths.confDir, context.env, log, deps.exec);

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { hasDefaultMainCf, postconfValues, postfixSetPermissions } from "../postfix.ts";
+import { defaultConfigDir, hasDefaultMainCf, postconfValues, postfixSetPermissions, QUEUE_LAYOUT } from "../postfix.ts";
 import type { PostfixIds, StepContext } from "./context.ts";
 import { settleMtime } from "./files.ts";
 
@@ -48,7 +48,8 @@ function walk(path: string, visit: (path: string, isDirectory: boolean) => void)
   if (stat.isDirectory()) for (const name of readdirSync(path)) walk(join(path, name), visit);
 }
 
-export async function fixPermissions(context: StepContext, ids: PostfixIds): Promise<void> {
+/** Returns the QUEUE_LAYOUT values set-permissions worked with (it implies create-missing for them). */
+export async function fixPermissions(context: StepContext, ids: PostfixIds): Promise<string[]> {
   const { confDir, spoolDir } = context.paths;
   try {
     const sqlDir = join(confDir, "sql");
@@ -68,7 +69,7 @@ export async function fixPermissions(context: StepContext, ids: PostfixIds): Pro
     const failure = error as NodeJS.ErrnoException;
     throw new UserError(`cannot fix ownership of ${failure.path ?? "a Postfix file"}: ${failure.code ?? failure.message}`, 1, { cause: error });
   }
-  await setPermissionsAsStock(confDir, context.log);
+  return setPermissionsAsStock(confDir, context.log);
 }
 
 /**
@@ -76,12 +77,16 @@ export async function fixPermissions(context: StepContext, ids: PostfixIds): Pro
  * queue_directory is the spool volume), never `-c CONF`, which would make the admin's main.cf
  * and master.cf root 644 and the conf dir root 755. Where the default config dir has no main.cf
  * (a bare Postfix install: a developer machine, the unit tests) plain set-permissions cannot
- * run; it then runs with a throwaway config dir whose main.cf names only CONF's queue and data
- * directories, so the queue master will use is still put right and CONF is not touched.
+ * run; it then runs with a throwaway config dir whose main.cf names only CONF's queue layout
+ * (queue and data directories, owner and group), so the queue master will use is still put
+ * right and CONF is not touched. Returns the queue layout it worked with.
  */
-async function setPermissionsAsStock(confDir: string, log: Logger): Promise<void> {
-  if (hasDefaultMainCf()) return postfixSetPermissions(undefined, log);
-  const names = ["queue_directory", "data_directory", "compatibility_level"];
+async function setPermissionsAsStock(confDir: string, log: Logger): Promise<string[]> {
+  if (hasDefaultMainCf()) {
+    const [, layout] = await Promise.all([postfixSetPermissions(undefined, log), postconfValues(defaultConfigDir(), QUEUE_LAYOUT, log)]);
+    return layout;
+  }
+  const names = [...QUEUE_LAYOUT, "compatibility_level"];
   const values = await postconfValues(confDir, names, log);
   const privateDir = mkdtempSync(join(tmpdir(), "mailcow-postfix-init-"));
   try {
@@ -93,4 +98,5 @@ async function setPermissionsAsStock(confDir: string, log: Logger): Promise<void
   } finally {
     rmSync(privateDir, { recursive: true, force: true });
   }
+  return values.slice(0, QUEUE_LAYOUT.length);
 }
