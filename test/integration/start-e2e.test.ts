@@ -4,7 +4,7 @@ import { join, relative } from "node:path";
 import { createTestDatabase, startMariadb, TEST_DB, type TestDatabase } from "../support/mariadb.ts";
 import { childOf, isListeningInside, servedCertificateInside, startContainerNamespace, waitForBannerInside, type ContainerNamespace } from "../support/namespace.ts";
 import { buildContainerRoot, FIXTURE_SCRIPT, HOSTNAME, type ContainerRoot } from "../support/namespace-root.ts";
-import { LIVED_IN, OVERRIDDEN } from "../support/lived-in.ts";
+import { OVERRIDDEN, writeImageMainCfInside } from "../support/lived-in.ts";
 import { postfixUid } from "../support/postfix-server.ts";
 import { archiveSpool, queueFiles, restoreSpoolFromTar } from "../support/queue.ts";
 
@@ -35,8 +35,7 @@ async function setUp(): Promise<Setup> {
   const ns = await startContainerNamespace(root);
   // The image's own /etc/postfix/main.cf, which plain `postfix set-permissions`, postmap and
   // postalias read (the namespace's /etc is a throwaway overlay).
-  const image = await ns.exec(["tee", "/etc/postfix/main.cf"], { stdin: readFileSync(join(LIVED_IN, "image-main.cf"), "utf8") });
-  if (image.exitCode !== 0) throw new Error(`cannot write the image's main.cf: ${image.stderr}`);
+  await writeImageMainCfInside(ns);
   const setup = { root, tree, db, ns };
   setups.push(setup);
   return setup;

@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createTestDatabase, startMariadb, type TestDatabase } from "../support/mariadb.ts";
-import { startContainerNamespace, waitForBannerInside, type ContainerNamespace } from "../support/namespace.ts";
+import { startContainerNamespace, waitForBannerInside } from "../support/namespace.ts";
 import { buildContainerRoot, FIXTURE_SCRIPT, HOSTNAME } from "../support/namespace-root.ts";
 import { handToAdmin, statListing } from "../support/admin-owned.ts";
-import { LIVED_IN } from "../support/lived-in.ts";
+import { writeImageMainCfInside } from "../support/lived-in.ts";
 import { makeHeldMessageArchive, queueFiles, restoreSpoolFromTar } from "../support/queue.ts";
 
 // The files `start` writes must equal, byte for byte, what the stock-shaped script writes from
@@ -61,8 +61,7 @@ async function runStartup(name: string, argv: string[], extraEnv: Record<string,
   const ns = await startContainerNamespace(root);
   try {
     // The image's own main.cf, which both startups' plain set-permissions, postmap and postalias read.
-    const image = await ns.exec(["tee", "/etc/postfix/main.cf"], { stdin: readFileSync(join(LIVED_IN, "image-main.cf"), "utf8") });
-    if (image.exitCode !== 0) throw new Error(`cannot write the image's main.cf: ${image.stderr}`);
+    await writeImageMainCfInside(ns);
     const env = {
       PATH: process.env.PATH!, DBNAME: "mailcow_test", DBUSER: "plain", DBPASS: "plain-Pass_1", MAILCOW_HOSTNAME: HOSTNAME,
       MPI_TEMPLATES: join(root, "usr/local/share/templates.json"),
