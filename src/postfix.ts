@@ -25,6 +25,11 @@ export function defaultConfigDir(): string {
   return process.env.MAIL_CONFIG || "/etc/postfix";
 }
 
+/** Whether the image's default config dir has a main.cf (mailcow's image does; a bare install may not). */
+export function hasDefaultMainCf(): boolean {
+  return existsSync(join(defaultConfigDir(), "main.cf"));
+}
+
 /**
  * Config directory arguments for postmap and postalias. mailcow's script runs both without -c,
  * i.e. with the image's /etc/postfix (Debian's stock main.cf): they need nothing from mailcow's
@@ -33,7 +38,7 @@ export function defaultConfigDir(): string {
  * (a bare Postfix install; postmap is fatal then) the mailcow conf dir is used instead.
  */
 export function mapToolConfigArgs(confDir: string): string[] {
-  if (existsSync(join(defaultConfigDir(), "main.cf"))) return [];
+  if (hasDefaultMainCf()) return [];
   return existsSync(join(confDir, "main.cf")) ? ["-c", confDir] : [];
 }
 
@@ -68,8 +73,15 @@ function logToolWarnings(run: ToolRun, log: Logger | undefined): void {
   for (const warning of run.messages.warnings) log.warnOnce(warning, warning.replace(/, line \d+: /, ": "));
 }
 
+/**
+ * The failure with the tool's words. Its configuration notes ("overriding earlier entry", one per
+ * overridden setting on a lived-in config) go last, so they cannot push the reason out of the
+ * summary.
+ */
 function toolFailure(what: string, run: ToolRun): string {
-  const output = summarizeToolOutput([run.stderr, run.stdout].join("\n"));
+  const lines = [run.stderr, run.stdout].join("\n").split("\n");
+  const isNote = (line: string) => line.includes("overriding earlier entry");
+  const output = summarizeToolOutput([...lines.filter((line) => !isNote(line)), ...lines.filter(isNote)].join("\n"));
   return `${what} failed (exit ${run.exitCode ?? "none"}): ${output || run.shortMessage || "no output"}`;
 }
 
@@ -160,15 +172,59 @@ export async function postconfCheck(confDir: string, log?: Logger): Promise<void
   logToolWarnings(run, log);
 }
 
-/** One parameter's value as Postfix sees it with this config dir (`postconf -h`). */
+/** One parameter's value as Postfix sees it with this config dir (`postconf -hx`: $names expanded). */
 export async function postconfValue(confDir: string, name: string, log?: Logger): Promise<string> {
-  const run = await runChecked(`postconf -c ${confDir} -h ${name}`, postfixTools.postconf, ["-c", confDir, "-h", name], log);
-  return run.stdout.trim();
+  return (await postconfValues(confDir, [name], log))[0]!;
 }
 
-/** `postfix -c DIR set-permissions`: ownership and modes of queue and program files. */
-export async function postfixSetPermissions(confDir: string, log?: Logger): Promise<void> {
-  await runChecked(`postfix -c ${confDir} set-permissions`, postfixTools.postfix, ["-c", confDir, "set-permissions"], log);
+/** Several parameters' values in one `postconf -hx` run, in the order asked. */
+export async function postconfValues(confDir: string, names: readonly string[], log?: Logger): Promise<string[]> {
+  const run = await runChecked(`postconf -c ${confDir} -hx ${names.join(" ")}`, postfixTools.postconf, ["-c", confDir, "-hx", ...names], log);
+  const values = run.stdout.replace(/\n$/, "").split("\n");
+  if (values.length !== names.length) throw new UserError(`postconf -c ${confDir} -h ${names.join(" ")} printed ${values.length} lines for ${names.length} parameters`);
+  return values.map((value) => value.trim());
+}
+
+/**
+ * `postfix [-c DIR] set-permissions`: owner and mode of every file in Postfix's postfix-files
+ * list: the config dir's main.cf and master.cf and the dir itself, the queue, the data dir, the
+ * programs. Without `confDir` it is the default config dir (mailcow's script runs it so).
+ */
+export async function postfixSetPermissions(confDir: string | undefined, log?: Logger): Promise<void> {
+  const configArgs = confDir === undefined ? [] : ["-c", confDir];
+  await runChecked(["postfix", ...configArgs, "set-permissions"].join(" "), postfixTools.postfix, [...configArgs, "set-permissions"], log);
+}
+
+/**
+ * The settings that decide what `post-install create-missing` creates (postfix-files' entries
+ * flagged "c": the queue directory and its subdirectories, the data directory) and with which
+ * owner and group.
+ */
+export const QUEUE_LAYOUT = ["queue_directory", "data_directory", "mail_owner", "setgid_group"] as const;
+
+/**
+ * `postfix -c DIR post-install create-missing`, the first step of `postfix start`'s
+ * check-fatal: creates missing queue and data directories (owner and mode as postfix-files
+ * says), changes nothing that exists.
+ */
+export async function postfixCreateMissing(confDir: string, log?: Logger): Promise<void> {
+  await runChecked(`postfix -c ${confDir} post-install create-missing`, postfixTools.postfix, ["-c", confDir, "post-install", "create-missing"], log);
+}
+
+/** Whether master.cf defines the `postlog` unix-dgram service (`postconf -M postlog/unix-dgram`). */
+export async function postlogServiceDefined(confDir: string, log?: Logger): Promise<boolean> {
+  const run = await runChecked(`postconf -c ${confDir} -M postlog/unix-dgram`, postfixTools.postconf, ["-c", confDir, "-M", "postlog/unix-dgram"], log);
+  return run.stdout.trim() !== "";
+}
+
+/**
+ * `postsuper -c DIR` without arguments, as `postfix start` runs it before master: renames queue
+ * files whose names no longer match their inode (after a restore from backup), moves misplaced
+ * ones. What it says about the queue ("Renamed to match inode number: 1 message") is logged;
+ * a failure is an error with its words.
+ */
+export async function postsuperRepair(confDir: string, log?: Logger): Promise<void> {
+  await runChecked(`postsuper -c ${confDir} (queue repair)`, postfixTools.postsuper, ["-c", confDir], log);
 }
 
 /** `postfix -c DIR reload`: master re-reads its config and restarts its children. */

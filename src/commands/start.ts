@@ -5,6 +5,7 @@ import { loadTemplates } from "../templates/load.ts";
 import { writeAliases } from "../steps/aliases.ts";
 import { checkAsn, type AsnVerdict } from "../steps/asn-check.ts";
 import { checkBaseImage } from "../steps/base-image.ts";
+import { checkFatal } from "../steps/check-fatal.ts";
 import type { StepContext } from "../steps/context.ts";
 import { createCustomFiles } from "../steps/custom-files.ts";
 import { prepareDnsbl } from "../steps/dnsbl.ts";
@@ -67,9 +68,12 @@ export async function runStart(context: CommandContext, deps: StartDeps, signal:
   const locating = masterProgramPath(options.paths.confDir, log);
   await Promise.allSettled([checking, fixing, locating]);
   await checking;
-  await fixing;
+  const preparedLayout = await fixing;
   const masterPath = await locating;
   await removeStaleMasterPid(options.paths.spoolDir, () => masterIsRunning(masterPath, options.paths.confDir, log), log);
+  // What `postfix start` would check next, queue repair included (after set-permissions, which
+  // creates missing queue directories too, so the two never race).
+  await checkFatal(options.paths.confDir, log, preparedLayout);
 
   throwIfInterrupted(signal);
   execMaster(masterPath, options.paths.confDir, context.env, log, deps.exec);
