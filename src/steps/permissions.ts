@@ -6,6 +6,7 @@ import type { Logger } from "../log.ts";
 import { defaultConfigDir, hasDefaultMainCf, postconfValues, postfixSetPermissions, QUEUE_LAYOUT } from "../postfix.ts";
 import type { PostfixIds, StepContext } from "./context.ts";
 import { settleMtime } from "./files.ts";
+import { findPermissionDrift, idLookupFromFiles, POSTFIX_FILES_VARIABLES, readPostfixFiles } from "./permissions-check.ts";
 
 // Ownership exactly as mailcow's script sets it and nothing more: SQL maps and
 // custom_transport.pcre root:postfix 0640, the queue's public and maildrop dirs group postdrop,
@@ -83,20 +84,50 @@ export async function fixPermissions(context: StepContext, ids: PostfixIds): Pro
  */
 async function setPermissionsAsStock(confDir: string, log: Logger): Promise<string[]> {
   if (hasDefaultMainCf()) {
-    const [, layout] = await Promise.all([postfixSetPermissions(undefined, log), postconfValues(defaultConfigDir(), QUEUE_LAYOUT, log)]);
-    return layout;
+    const variables = await postfixFilesVariables(defaultConfigDir(), log);
+    await setPermissionsWhenNeeded(undefined, variables, log);
+    return QUEUE_LAYOUT.map((name) => variables[name]!);
   }
   const names = [...QUEUE_LAYOUT, "compatibility_level"];
   const values = await postconfValues(confDir, names, log);
   const privateDir = mkdtempSync(join(tmpdir(), "mailcow-postfix-init-"));
   try {
+    // As a config dir is installed (postfix-files lists it root 755).
+    chmodSync(privateDir, 0o755);
     const mainCf = join(privateDir, "main.cf");
     writeFileSync(mainCf, names.map((name, index) => `${name} = ${values[index]}\n`).join(""));
     settleMtime(mainCf);
     writeFileSync(join(privateDir, "master.cf"), "");
-    await postfixSetPermissions(privateDir, log);
+    await setPermissionsWhenNeeded(privateDir, await postfixFilesVariables(privateDir, log), log);
   } finally {
     rmSync(privateDir, { recursive: true, force: true });
   }
   return values.slice(0, QUEUE_LAYOUT.length);
+}
+
+/** Every variable postfix-files uses (and the queue layout), as that config dir expands them: one postconf. */
+async function postfixFilesVariables(configDir: string, log: Logger): Promise<Record<string, string>> {
+  const names = [...new Set([...QUEUE_LAYOUT, ...POSTFIX_FILES_VARIABLES])];
+  const values = await postconfValues(configDir, names, log);
+  return Object.fromEntries(names.map((name, index) => [name, values[index]!]));
+}
+
+/**
+ * The real `postfix set-permissions` (a shell script spawning a process per entry, ~0.5 s)
+ * only when a read-only walk of the same postfix-files list finds something it would change,
+ * or something the walk does not understand (permissions-check.ts).
+ */
+async function setPermissionsWhenNeeded(configDir: string | undefined, variables: Record<string, string>, log: Logger): Promise<void> {
+  let drift: string | undefined;
+  try {
+    drift = findPermissionDrift(readPostfixFiles(variables.meta_directory!), variables, idLookupFromFiles());
+  } catch (error) {
+    drift = `postfix-files could not be checked (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`;
+  }
+  if (drift === undefined) {
+    log.info("postfix set-permissions skipped: every entry of Postfix's postfix-files list already has its owner, group and mode");
+    return;
+  }
+  log.info(`running postfix set-permissions: ${drift}`);
+  await postfixSetPermissions(configDir, log);
 }

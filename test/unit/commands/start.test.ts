@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chownSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { Env } from "../../../src/command.ts";
 import { createStartCommand, defaultStartDeps, type StartDeps } from "../../../src/commands/start.ts";
@@ -275,4 +275,38 @@ describe("start does what `postfix start` checks first, and leaves the admin's f
     expect(result.execs).toEqual([]);
     expect(result.log).toContain(`error: missing 'postlog' service in ${masterCf}`);
   });
+});
+
+describe("postfix set-permissions only when something differs from Postfix's postfix-files list", () => {
+  // Real Postfix tools: the check reads the same list post-install does; when it finds drift
+  // the real `postfix set-permissions` runs (and fixes it), else it is skipped.
+  const ran = (log: string) => log.split("\n").filter((line) => line.includes("running postfix set-permissions:"));
+  const skipped = (log: string) => log.includes("postfix set-permissions skipped");
+
+  test("a fresh spool runs it; an unchanged restart skips it; a wrong mode, a missing queue dir, a wrong owner each run it and are fixed", async () => {
+    const root = tree();
+    const first = await start(root, goodEnv());
+    expect(first.exitCode).toBe(0);
+    expect(ran(first.log)).toHaveLength(1);
+    expect(ran(first.log)[0]).toContain(root.root);
+
+    const restart = await start(root, goodEnv());
+    expect(restart.exitCode).toBe(0);
+    expect({ ran: ran(restart.log), skipped: skipped(restart.log) }).toEqual({ ran: [], skipped: true });
+
+    const incoming = join(root.spoolDir, "incoming");
+    const cases: [string, () => void, () => void][] = [
+      ["wrong mode", () => chmodSync(incoming, 0o755), () => expect(statSync(incoming).mode & 0o7777).toBe(0o700)],
+      ["missing queue dir", () => rmSync(join(root.spoolDir, "deferred"), { recursive: true }), () => expect(statSync(join(root.spoolDir, "deferred")).isDirectory()).toBe(true)],
+      ["wrong owner", () => chownSync(incoming, 0, -1), () => expect(statSync(incoming).uid).not.toBe(0)],
+    ];
+    for (const [what, breakIt, fixed] of cases) {
+      breakIt();
+      const result = await start(root, goodEnv());
+      expect({ what, exitCode: result.exitCode, ran: ran(result.log).length }).toEqual({ what, exitCode: 0, ran: 1 });
+      fixed();
+      const again = await start(root, goodEnv());
+      expect({ what, skipped: skipped(again.log) }).toEqual({ what, skipped: true });
+    }
+  }, 120_000);
 });
