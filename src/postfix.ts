@@ -241,10 +241,6 @@ export async function postaliasBuild(aliasesFile: string, confDir: string, log?:
   await runChecked(`postalias hash:${aliasesFile}`, postfixTools.postalias, [...mapToolConfigArgs(confDir), `hash:${aliasesFile}`], log);
 }
 
-/** The master program for this config (daemon_directory/master). */
-export async function masterProgramPath(confDir: string, log?: Logger): Promise<string> {
-  return join(await postconfValue(confDir, "daemon_directory", log), "master");
-}
 
 /**
  * `master -t`: exit 0 when master.pid is absent or not locked, i.e. no master runs for this

@@ -17,8 +17,10 @@ import { postconfValues, postfixCreateMissing, postlogServiceDefined, postsuperR
  * create-missing, so when CONF names the same directories, owner and group (as in mailcow's
  * image) create-missing would change nothing and is skipped (it costs ~0.3-0.8 s).
  */
-export async function checkFatal(confDir: string, log: Logger, preparedLayout?: readonly string[]): Promise<void> {
-  const [maillogFile, ...layout] = await postconfValues(confDir, ["maillog_file", ...QUEUE_LAYOUT], log);
+export async function checkFatal(confDir: string, log: Logger, preparedLayout?: readonly string[], known?: CheckFatalValues): Promise<void> {
+  const values = known ?? (await readCheckFatalValues(confDir, log));
+  const maillogFile = values.maillog_file;
+  const layout = QUEUE_LAYOUT.map((name) => values[name]);
   if (!sameValues(layout, preparedLayout)) await postfixCreateMissing(confDir, log);
   const masterCf = join(confDir, "master.cf");
   if (!existsSync(masterCf)) throw new UserError(`no ${masterCf} file found; Postfix cannot start without it`);
@@ -29,6 +31,15 @@ export async function checkFatal(confDir: string, log: Logger, preparedLayout?: 
     );
   }
   await postsuperRepair(confDir, log);
+}
+
+const PARAMETERS = ["daemon_directory", "maillog_file", ...QUEUE_LAYOUT] as const;
+export type CheckFatalValues = Record<(typeof PARAMETERS)[number], string>;
+
+/** What check-fatal and the exec need from CONF's main.cf (daemon_directory for master), in one postconf. */
+export async function readCheckFatalValues(confDir: string, log: Logger): Promise<CheckFatalValues> {
+  const values = await postconfValues(confDir, PARAMETERS, log);
+  return Object.fromEntries(PARAMETERS.map((name, index) => [name, values[index]!])) as CheckFatalValues;
 }
 
 function sameValues(a: readonly string[], b: readonly string[] | undefined): boolean {
