@@ -23,11 +23,6 @@ export interface PairCache {
 }
 
 export interface PersistentPairCache extends PairCache {
-  /**
-   * Validate, in one batch (in parallel), every pair the cache cannot answer; `validate` then
-   * finds them here. Without it each miss is validated on the spot, one after the other.
-   */
-  prefetch(pairs: readonly KeyPairFiles[], validateMany: (pairs: KeyPairFiles[]) => Promise<PairReport[]>): Promise<void>;
   /** Write what this run used (entries of vanished files are dropped). */
   save(): void;
   readonly hits: number;
@@ -39,11 +34,8 @@ export function openPairCache(confDir?: string): PersistentPairCache {
   const path = confDir === undefined ? undefined : join(confDir, CACHE_FILE);
   const previous = path === undefined ? new Map<string, CacheEntry>() : loadEntries(path);
   const current = new Map<string, CacheEntry>();
-  const fetched = new Map<string, CacheEntry>();
   const keyOf = (files: KeyPairFiles) => `${files.keyFile}\0${files.certFile}`;
-  // prefetch stats every file once; validate, moments later, reuses that instead of a second stat.
-  const statted = new Map<string, string>();
-  const identityOf = (files: KeyPairFiles) => statted.get(keyOf(files)) ?? `${fileIdentity(files.keyFile)}|${fileIdentity(files.certFile)}`;
+  const identityOf = (files: KeyPairFiles) => `${fileIdentity(files.keyFile)}|${fileIdentity(files.certFile)}`;
   const remember = (key: string, entry: CacheEntry) => {
     // Unreadable files are not remembered: their permissions may be fixed without a ctime change.
     if (!entry.report.failure?.code.endsWith("-unreadable")) current.set(key, entry);
@@ -61,17 +53,9 @@ export function openPairCache(confDir?: string): PersistentPairCache {
         return { ...cached.report, files };
       }
       misses++;
-      const prepared = fetched.get(key);
-      const entry = prepared && prepared.identity === identity ? prepared : { identity, report: validate(files) };
+      const entry = { identity, report: validate(files) };
       remember(key, entry);
       return entry.report;
-    },
-    async prefetch(pairs, validateMany) {
-      const all = pairs.map((files) => ({ files, key: keyOf(files), identity: identityOf(files) }));
-      for (const { key, identity } of all) statted.set(key, identity);
-      const wanted = all.filter(({ key, identity }) => previous.get(key)?.identity !== identity || identity === "|");
-      const reports = await validateMany(wanted.map(({ files }) => files));
-      wanted.forEach(({ key, identity }, index) => fetched.set(key, { identity, report: reports[index]! }));
     },
     save() {
       // Unchanged tree: nothing to rewrite (the common restart).

@@ -1,7 +1,7 @@
 // Public face of the SNI engine, used by `sni-map`, `check`, `reload` and `start`:
 // discover (fs) -> validate (read + parse) -> plan (pure) -> render (pure) -> write (fs + postmap).
 import type { Logger } from "../log.ts";
-import { openPairCache, type PairCache, type PersistentPairCache } from "./cache.ts";
+import { openPairCache, type PairCache } from "./cache.ts";
 import { UserError } from "../errors.ts";
 import { collectCertificateSources, type Discovery } from "./discover.ts";
 import { normalizeHostname } from "./names.ts";
@@ -9,7 +9,6 @@ import { planSniMap } from "./plan.ts";
 import { renderSniMap } from "./render.ts";
 import type { MapEntry, Problem, ValidatedSource } from "./types.ts";
 import { validateSource } from "./validate.ts";
-import { validatePairs } from "./validate-pool.ts";
 import { writeSniMapFiles } from "./write.ts";
 
 export interface SniMapOptions {
@@ -41,7 +40,7 @@ export interface PlanOptions {
   discovery?: Discovery;
 }
 
-/** Discover, validate and plan the map without touching disk, validating pair by pair. */
+/** Discover, validate and plan the map without writing anything. */
 export function planSniMapFromTree(options: PlanOptions): SniMapResult {
   const now = options.now ?? new Date();
   const hostname = mapKeyForHostname(options.hostname);
@@ -58,26 +57,13 @@ export function planSniMapFromTree(options: PlanOptions): SniMapResult {
 }
 
 /**
- * The same plan, with every pair the cache cannot answer validated up front in one parallel
- * batch (validate-pool.ts): what the commands use. Without a cache, one for this run only.
- */
-export async function planSniMapInParallel(options: Omit<PlanOptions, "cache" | "discovery"> & { cache?: PersistentPairCache }): Promise<SniMapResult> {
-  mapKeyForHostname(options.hostname); // a bad hostname is reported before any work
-  const cache = options.cache ?? openPairCache();
-  const discovery = collectCertificateSources(options.sslDir);
-  const pairs = discovery.sources.flatMap((source) => (source.ecdsa ? [source.rsa, source.ecdsa] : [source.rsa]));
-  await cache.prefetch(pairs, validatePairs);
-  return planSniMapFromTree({ ...options, cache, discovery });
-}
-
-/**
  * Build CONF/sni.map and CONF/sni.map.db (postmap -F) atomically, mode 0600, logging each
  * problem once and one summary line. Throws UserError when the map cannot be written;
  * the previous sni.map and sni.map.db then stay in place.
  */
 export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult> {
   const cache = openPairCache(options.confDir);
-  const result = await planSniMapInParallel({ ...options, cache });
+  const result = planSniMapFromTree({ ...options, cache });
   logProblems(result.problems, options.log);
   const { mapFile } = await writeSniMapFiles(options.confDir, result.content, options.log);
   try {
