@@ -109,7 +109,5 @@ function pageKeys(page: Buffer, pgno: number, keys: string[]): number | undefine
 
 /** Berkeley DB's __db_log2: the smallest i with 2^i >= n. */
 function ceilLog2(n: number): number {
-  let i = 0;
-  while (2 ** i < n) i++;
-  return i;
+  return n <= 1 ? 0 : 32 - Math.clz32(n - 1);
 }

@@ -48,10 +48,11 @@ interface ToolRun {
 }
 
 /** Run a Postfix tool; resolves to its result and parsed stderr, never throws for exit status. */
-async function runPostfixTool(tool: string, argv: string[], options: { input?: string } = {}): Promise<ToolRun> {
+async function runPostfixTool(tool: string, argv: string[], options: { input?: string; signal?: AbortSignal } = {}): Promise<ToolRun> {
   let result;
   try {
-    result = await execa(tool, argv, { reject: false, ...(options.input === undefined ? { stdin: "ignore" as const } : { input: options.input }) });
+    const stdin = options.input === undefined ? { stdin: "ignore" as const } : { input: options.input };
+    result = await execa(tool, argv, { reject: false, ...stdin, ...(options.signal ? { cancelSignal: options.signal } : {}) });
   } catch (error) {
     throw new UserError(`cannot run ${tool}: ${(error as Error).message}; install Postfix or put ${tool} on PATH`, 1, { cause: error });
   }
@@ -87,9 +88,9 @@ async function runChecked(what: string, tool: string, argv: string[], log: Logge
  * even when it skips an entry whose file it cannot read, so the build counts as good only when
  * postmap said nothing about FILE's own lines and the .db holds exactly `expectedKeys`.
  */
-export async function postmapEmbedFiles(mapFile: string, confDir: string, expectedKeys: readonly string[], log?: Logger): Promise<void> {
+export async function postmapEmbedFiles(mapFile: string, confDir: string, expectedKeys: readonly string[], log?: Logger, signal?: AbortSignal): Promise<void> {
   const configArgs = mapToolConfigArgs(confDir);
-  const run = await runPostfixTool(postfixTools.postmap, [...configArgs, "-F", `hash:${mapFile}`]);
+  const run = await runPostfixTool(postfixTools.postmap, [...configArgs, "-F", `hash:${mapFile}`], { signal });
   if (run.failed) throw new UserError(toolFailure("postmap -F", run));
   // "postmap: warning: FILE, line N: open PATH: ...: skipping this entry" and its kin.
   const aboutEntries = run.messages.all.filter((line) => line.includes(`${mapFile}, line `) || line.includes("skipping this entry"));

@@ -9,7 +9,7 @@ import { planSniMap } from "./plan.ts";
 import { renderSniMap } from "./render.ts";
 import type { MapEntry, Problem, ValidatedSource } from "./types.ts";
 import { validateSource } from "./validate.ts";
-import { writeSniMapFiles } from "./write.ts";
+import { startEarlyBuild, writeSniMapFiles } from "./write.ts";
 
 export interface SniMapOptions {
   sslDir: string;
@@ -62,10 +62,19 @@ export function planSniMapFromTree(options: PlanOptions): SniMapResult {
  * the previous sni.map and sni.map.db then stay in place.
  */
 export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult> {
+  mapKeyForHostname(options.hostname); // a bad hostname is reported before any work
+  // postmap -F on the map in place runs on another core while this one plans (write.ts).
+  const early = startEarlyBuild(options.confDir, options.log);
   const cache = openPairCache(options.confDir);
-  const result = planSniMapFromTree({ ...options, cache });
+  let result: SniMapResult;
+  try {
+    result = planSniMapFromTree({ ...options, cache });
+  } catch (error) {
+    await early?.cancel();
+    throw error;
+  }
   logProblems(result.problems, options.log);
-  const { mapFile } = await writeSniMapFiles(options.confDir, result.content, options.log);
+  const { mapFile } = await writeSniMapFiles(options.confDir, result.content, options.log, early);
   try {
     cache.save();
   } catch (error) {
