@@ -47,7 +47,7 @@ export function planSniMapFromTree(options: PlanOptions): SniMapResult {
   const discovery = options.discovery ?? collectCertificateSources(options.sslDir);
   const problems = [...discovery.problems];
   const sources = discovery.sources.map((source) => {
-    const { validated, problems: found } = validateSource(source, now, options.cache);
+    const { validated, problems: found } = validateSource(source, now, options.cache, discovery.identities);
     problems.push(...found);
     return validated;
   });

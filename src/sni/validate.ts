@@ -13,10 +13,10 @@ export const EXPIRY_WARNING_DAYS = 14;
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
-export function validateSource(source: CertificateSource, now: Date, cache?: PairCache): { validated: ValidatedSource; problems: Problem[] } {
+export function validateSource(source: CertificateSource, now: Date, cache?: PairCache, known?: ReadonlyMap<string, string>): { validated: ValidatedSource; problems: Problem[] } {
   const problems: Problem[] = [];
   const check = (files: KeyPairFiles) => {
-    const report = cache ? cache.validate(files, validatePair) : validatePair(files);
+    const report = cache ? cache.validate(files, validatePair, known) : validatePair(files);
     problems.push(...pairWarnings(report, source.dir, now));
     return report;
   };
