@@ -94,10 +94,7 @@ function mapKeyForHostname(raw: string | undefined): string | undefined {
 }
 
 export function logProblems(problems: readonly Problem[], log: Logger): void {
-  for (const problem of problems) {
-    if (problem.severity === "error") log.error(problem.message);
-    else log.warn(problem.message);
-  }
+  log.batch(problems.map((problem) => ({ level: problem.severity === "error" ? "error" : "warning", message: problem.message })));
 }
 
 /** `5 names from 3 sources (default + 2 directories), 1 error, 0 warnings`. */
