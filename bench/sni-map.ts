@@ -1,7 +1,8 @@
 // Benchmark (not a test): `mailcow-postfix-init sni-map` on 10,000 names in 2,000 certificate
 // directories, against the floor `postmap -F` alone on the same map, in the same run.
-// Usage: bun bench/sni-map.ts [--runs N] [--shell]   (build first: npm run build)
+// Usage: bun bench/sni-map.ts [--runs N] [--shell] [--baseline BINARY]   (build first: npm run build)
 //   --shell also times a shell loop doing what mailcow's script does (append per name), once.
+//   --baseline also times another build (e.g. of an older commit) warm and cold, interleaved.
 // Two trees: `distinct` (a certificate per directory, each covering its names) and `same-cert`
 // (every directory holds the same certificate, which covers none of its names: 2,000
 // "does not cover" warnings). All measurements of a run are interleaved, so they see the same
@@ -23,6 +24,7 @@ const KEY_POOL = 20;
 const HOSTNAME = "mail.example.test";
 const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf("--runs") + 1] ?? 0) || 7;
+const baseline = args.includes("--baseline") ? resolve(args[args.indexOf("--baseline") + 1]!) : undefined;
 
 interface Timed {
   ms: number;
@@ -120,6 +122,9 @@ function prepareTree(name: string, sslDir: string) {
   const floor = confDir(`conf-${name}-floor`);
   const sniMap = [BINARY, "sni-map", "--ssl-dir", sslDir, "--conf-dir", ours, "--hostname", HOSTNAME];
   const first = sh(sniMap);
+  const baselineConf = baseline ? confDir(`conf-${name}-baseline`) : undefined;
+  const baselineSniMap = baseline && baselineConf ? [baseline, "sni-map", "--ssl-dir", sslDir, "--conf-dir", baselineConf, "--hostname", HOSTNAME] : undefined;
+  if (baselineSniMap) sh(baselineSniMap);
   const map = readFileSync(join(ours, "sni.map"), "utf8");
   writeFileSync(join(floor, "sni.map"), map);
   return {
@@ -128,6 +133,10 @@ function prepareTree(name: string, sslDir: string) {
     ours,
     floor,
     sniMap,
+    baselineConf,
+    baselineSniMap,
+    baselineWarm: series(),
+    baselineCold: series(),
     lines: map.split("\n").filter(Boolean).length,
     warnings: first.stderr.split("\n").filter((line) => line.includes(": warning: ")).length,
     floorRuns: series(),
@@ -153,6 +162,11 @@ for (let run = 0; run < runs; run++) {
     rmSync(join(tree.ours, ".sni-validation-cache.json"), { force: true });
     record(tree.cold, sh(tree.sniMap));
     record(tree.dry, sh([BINARY, "sni-map", "--dry-run", "--ssl-dir", tree.sslDir, "--hostname", HOSTNAME]));
+    if (tree.baselineSniMap && tree.baselineConf) {
+      record(tree.baselineWarm, sh(tree.baselineSniMap));
+      rmSync(join(tree.baselineConf, ".sni-validation-cache.json"), { force: true });
+      record(tree.baselineCold, sh(tree.baselineSniMap));
+    }
     // The post-build key check alone, on the floor's fresh .db: read directly, and postmap -s.
     const mapFile = join(tree.floor, "sni.map");
     const expected = mapKeys(readFileSync(mapFile, "utf8"));
@@ -196,6 +210,9 @@ const report = {
           sniMapDryRunMs: round(median(tree.dry.ms)),
           cpuMs: { floor: round(median(tree.floorRuns.cpuMs)), warm: round(median(tree.warm.cpuMs)), cold: round(median(tree.cold.cpuMs)), dryRun: round(median(tree.dry.cpuMs)) },
           keyCheckMs: { directRead: Number(median(tree.keysDirect).toFixed(1)), postmapS: round(median(tree.keysPostmapS)) },
+          ...(baseline
+            ? { baseline: { binary: baseline, warmMs: round(median(tree.baselineWarm.ms)), warmRatio: ratio(median(tree.baselineWarm.ms), floor), coldMs: round(median(tree.baselineCold.ms)), coldRatio: ratio(median(tree.baselineCold.ms), floor) } }
+            : {}),
         },
       ];
     }),
