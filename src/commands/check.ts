@@ -1,5 +1,5 @@
 import { stringFlag, type CommandSpec } from "../command.ts";
-import { planSniMapInParallel } from "../sni/index.ts";
+import { planSniMapFromTree } from "../sni/index.ts";
 import { buildCheckReport, renderCheckText } from "../sni/report.ts";
 import { HOSTNAME_FLAG, SSL_DIR_FLAG, hostnameFromFlags } from "./sni-options.ts";
 
@@ -13,7 +13,7 @@ export const checkCommand: CommandSpec = {
   },
   async run(context) {
     const hostname = hostnameFromFlags(context);
-    const result = await planSniMapInParallel({ sslDir: stringFlag(context, "ssl-dir"), hostname });
+    const result = planSniMapFromTree({ sslDir: stringFlag(context, "ssl-dir"), hostname });
     const report = buildCheckReport(result);
     context.stdout(context.flags.json ? `${JSON.stringify(report, null, 2)}\n` : renderCheckText(report));
     return report.ok ? 0 : 1;

@@ -1,5 +1,5 @@
 import { stringFlag, type CommandSpec } from "../command.ts";
-import { logProblems, planSniMapInParallel, summarize, updateSniMap } from "../sni/index.ts";
+import { logProblems, planSniMapFromTree, summarize, updateSniMap } from "../sni/index.ts";
 import { CONF_DIR_FLAG, HOSTNAME_FLAG, SSL_DIR_FLAG, hostnameFromFlags } from "./sni-options.ts";
 
 export const sniMapCommand: CommandSpec = {
@@ -15,7 +15,7 @@ export const sniMapCommand: CommandSpec = {
     const sslDir = stringFlag(context, "ssl-dir");
     const hostname = hostnameFromFlags(context);
     if (context.flags["dry-run"]) {
-      const result = await planSniMapInParallel({ sslDir, hostname });
+      const result = planSniMapFromTree({ sslDir, hostname });
       logProblems(result.problems, context.log);
       context.stdout(result.content);
       context.log.info(`sni-map --dry-run: ${summarize(result)}`);
