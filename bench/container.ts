@@ -12,7 +12,7 @@
 
 import { cpus } from "node:os";
 import { startEngine, stopEngine, type Engine } from "../test/support/docker.ts";
-import { buildProjectImage, buildStandIns, ensureBaseImage } from "../test/support/docker-images.ts";
+import { buildStandIns, ensureBaseImage } from "../test/support/docker-images.ts";
 import { MailcowProject } from "../test/support/docker-compose.ts";
 import { makeCertificate, makeCertificateDirectory } from "../test/support/certs.ts";
 
@@ -63,7 +63,7 @@ const engine = await startEngine();
 try {
   await ensureBaseImage(engine);
   const standIns = await buildStandIns(engine);
-  const image = await buildProjectImage(engine, await MailcowProject.create(engine, "build", { hostname: HOSTNAME }).postfixBuild());
+  const image = await MailcowProject.create(engine, "build", { hostname: HOSTNAME }).build();
   const [ours, base] = [await imageSize(engine, image.image), await imageSize(engine, standIns.postfixBase)];
   const stockTimes = await measure(engine, "stock", true);
   const oursTimes = await measure(engine, "ours", false);

@@ -1,52 +1,96 @@
 // Benchmark (not a test): `mailcow-postfix-init sni-map` on 10,000 names in 2,000 certificate
 // directories, against the floor `postmap -F` alone on the same map, in the same run.
-// Usage: bun bench/sni-map.ts [--runs N] [--shell]   (build first: npm run build)
+// Usage: bun bench/sni-map.ts [--runs N] [--shell] [--baseline BINARY]   (build first: npm run build)
 //   --shell also times a shell loop doing what mailcow's script does (append per name), once.
+//   --baseline also times another build (e.g. of an older commit) warm and cold, interleaved.
+// Two trees: `distinct` (a certificate per directory, each covering its names) and `same-cert`
+// (every directory holds the same certificate, which covers none of its names: 2,000
+// "does not cover" warnings). All measurements of a run are interleaved, so they see the same
+// machine state; wall time is what the targets are about, CPU time (user + system of the
+// child) is given beside it because it moves less when other work shares the machine.
 import { cpus } from "node:os";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, copyFileSync, utimesSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { readHashDbKeys } from "../src/hash-db.ts";
+import { compareKeys, postmapKeys } from "../src/postfix.ts";
+import { mapKeys } from "../src/sni/write.ts";
 
 const REPO = resolve(import.meta.dir, "..");
 const BINARY = join(REPO, "dist/mailcow-postfix-init");
 const WORK = join(REPO, ".bench/sni-map");
-const SSL = join(WORK, "ssl");
 const DIRECTORIES = 2_000;
 const NAMES_PER_DIRECTORY = 5;
 const KEY_POOL = 20;
+const HOSTNAME = "mail.example.test";
 const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf("--runs") + 1] ?? 0) || 7;
+const baseline = args.includes("--baseline") ? resolve(args[args.indexOf("--baseline") + 1]!) : undefined;
 
-function sh(argv: string[], options: { env?: Record<string, string> } = {}): { ms: number; stderr: string } {
-  const started = performance.now();
-  const result = Bun.spawnSync(argv, { stderr: "pipe", stdout: "ignore", env: { ...process.env, ...options.env } });
-  const ms = performance.now() - started;
-  if (result.exitCode !== 0) throw new Error(`${argv.join(" ")} failed: ${result.stderr.toString()}`);
-  return { ms, stderr: result.stderr.toString() };
+interface Timed {
+  ms: number;
+  cpuMs: number;
+  stderr: string;
 }
 
-/** 2,000 RSA-2048 certificates (keys from a pool of 20: keygen would dominate the setup), made once. */
-function ensureTree(): void {
-  const marker = join(SSL, ".complete");
-  if (existsSync(marker)) return;
-  rmSync(WORK, { recursive: true, force: true });
-  mkdirSync(join(WORK, "keys"), { recursive: true });
-  mkdirSync(SSL, { recursive: true });
-  console.error(`making ${DIRECTORIES} certificate directories in ${SSL} (once)...`);
-  for (let index = 0; index < KEY_POOL; index++) sh(["openssl", "genrsa", "-out", join(WORK, "keys", `${index}.pem`), "2048"]);
-  const names = ["mail.example.test", "example.test"];
-  sh(["openssl", "req", "-x509", "-key", join(WORK, "keys/0.pem"), "-out", join(SSL, "cert.pem"), "-days", "3650", "-subj", "/CN=mail.example.test", "-addext", `subjectAltName=${names.map((name) => `DNS:${name}`).join(",")}`]);
-  copyFileSync(join(WORK, "keys/0.pem"), join(SSL, "key.pem"));
-  for (let index = 0; index < DIRECTORIES; index++) {
-    const domain = `domain${String(index).padStart(4, "0")}.example`;
-    const dir = join(SSL, domain);
-    mkdirSync(dir, { recursive: true });
-    const dirNames = [domain, `mail.${domain}`, `autodiscover.${domain}`, `autoconfig.${domain}`, `mta-sts.${domain}`].slice(0, NAMES_PER_DIRECTORY);
-    const key = join(WORK, "keys", `${index % KEY_POOL}.pem`);
-    copyFileSync(key, join(dir, "key.pem"));
-    sh(["openssl", "req", "-x509", "-key", key, "-out", join(dir, "cert.pem"), "-days", "3650", "-subj", `/CN=${domain}`, "-addext", `subjectAltName=${dirNames.map((name) => `DNS:${name}`).join(",")}`]);
-    writeFileSync(join(dir, "domains"), dirNames.join(" "));
+function sh(argv: string[]): Timed {
+  const started = performance.now();
+  const result = Bun.spawnSync(argv, { stderr: "pipe", stdout: "ignore" });
+  const ms = performance.now() - started;
+  if (result.exitCode !== 0) throw new Error(`${argv.join(" ")} failed: ${result.stderr.toString()}`);
+  return { ms, cpuMs: Number(result.resourceUsage?.cpuTime.total ?? 0n) / 1000, stderr: result.stderr.toString() };
+}
+
+function directoryNames(index: number): string[] {
+  const domain = `domain${String(index).padStart(4, "0")}.example`;
+  return [domain, `mail.${domain}`, `autodiscover.${domain}`, `autoconfig.${domain}`, `mta-sts.${domain}`].slice(0, NAMES_PER_DIRECTORY);
+}
+
+function selfSigned(key: string, out: string, names: string[]): void {
+  sh(["openssl", "req", "-x509", "-key", key, "-out", out, "-days", "3650", "-subj", `/CN=${names[0]}`, "-addext", `subjectAltName=${names.map((name) => `DNS:${name}`).join(",")}`]);
+}
+
+/**
+ * `distinct`: 2,000 RSA-2048 certificates (keys from a pool of 20: keygen would dominate the
+ * setup). `same-cert`: the default pair copied into 2,000 directories. Made once.
+ */
+function ensureTrees(): { distinct: string; sameCert: string } {
+  const distinct = join(WORK, "ssl");
+  const sameCert = join(WORK, "ssl-same-cert");
+  const keys = join(WORK, "keys");
+  if (!existsSync(join(distinct, ".complete"))) {
+    rmSync(WORK, { recursive: true, force: true });
+    mkdirSync(keys, { recursive: true });
+    mkdirSync(distinct, { recursive: true });
+    console.error(`making ${DIRECTORIES} certificate directories in ${distinct} (once)...`);
+    for (let index = 0; index < KEY_POOL; index++) sh(["openssl", "genrsa", "-out", join(keys, `${index}.pem`), "2048"]);
+    selfSigned(join(keys, "0.pem"), join(distinct, "cert.pem"), [HOSTNAME, "example.test"]);
+    copyFileSync(join(keys, "0.pem"), join(distinct, "key.pem"));
+    for (let index = 0; index < DIRECTORIES; index++) {
+      const names = directoryNames(index);
+      const dir = join(distinct, names[0]!);
+      mkdirSync(dir, { recursive: true });
+      const key = join(keys, `${index % KEY_POOL}.pem`);
+      copyFileSync(key, join(dir, "key.pem"));
+      selfSigned(key, join(dir, "cert.pem"), names);
+      writeFileSync(join(dir, "domains"), names.join(" "));
+    }
+    writeFileSync(join(distinct, ".complete"), "");
   }
-  writeFileSync(marker, "");
+  if (!existsSync(join(sameCert, ".complete"))) {
+    rmSync(sameCert, { recursive: true, force: true });
+    mkdirSync(sameCert, { recursive: true });
+    console.error(`making ${DIRECTORIES} directories holding the same certificate in ${sameCert} (once)...`);
+    for (const file of ["cert.pem", "key.pem"]) copyFileSync(join(distinct, file), join(sameCert, file));
+    for (let index = 0; index < DIRECTORIES; index++) {
+      const names = directoryNames(index);
+      const dir = join(sameCert, names[0]!);
+      mkdirSync(dir, { recursive: true });
+      for (const file of ["cert.pem", "key.pem"]) copyFileSync(join(distinct, file), join(dir, file));
+      writeFileSync(join(dir, "domains"), names.join(" "));
+    }
+    writeFileSync(join(sameCert, ".complete"), "");
+  }
+  return { distinct, sameCert };
 }
 
 function confDir(name: string): string {
@@ -65,31 +109,75 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
-if (!existsSync(BINARY)) throw new Error(`build first: npm run build (${BINARY} missing)`);
-ensureTree();
-const ours = confDir("conf-ours");
-const floor = confDir("conf-floor");
-sh([BINARY, "sni-map", "--ssl-dir", SSL, "--conf-dir", ours, "--hostname", "mail.example.test"]);
-const map = readFileSync(join(ours, "sni.map"), "utf8");
-const lines = map.split("\n").filter(Boolean).length;
-writeFileSync(join(floor, "sni.map"), map);
+const series = () => ({ ms: [] as number[], cpuMs: [] as number[] });
+type Series = ReturnType<typeof series>;
+const record = (into: Series, timed: Timed) => {
+  into.ms.push(timed.ms);
+  into.cpuMs.push(timed.cpuMs);
+};
 
-const oursMs: number[] = [];
-const coldMs: number[] = [];
-const floorMs: number[] = [];
-const sniMap = [BINARY, "sni-map", "--ssl-dir", SSL, "--conf-dir", ours, "--hostname", "mail.example.test"];
-for (let run = 0; run < runs; run++) {
-  // Interleaved, so all three see the same machine state.
-  floorMs.push(sh(["postmap", "-c", floor, "-F", `hash:${join(floor, "sni.map")}`]).ms);
-  // Warm: a restart with unchanged certificates (validation results cached by file identity).
-  oursMs.push(sh(sniMap).ms);
-  // Cold: first start, or every certificate renewed: all 2,001 pairs parsed and checked.
-  rmSync(join(ours, ".sni-validation-cache.json"), { force: true });
-  coldMs.push(sh(sniMap).ms);
+/** One tree's measurements: the floor and our three modes on the same map. */
+function prepareTree(name: string, sslDir: string) {
+  const ours = confDir(`conf-${name}-ours`);
+  const floor = confDir(`conf-${name}-floor`);
+  const sniMap = [BINARY, "sni-map", "--ssl-dir", sslDir, "--conf-dir", ours, "--hostname", HOSTNAME];
+  const first = sh(sniMap);
+  const baselineConf = baseline ? confDir(`conf-${name}-baseline`) : undefined;
+  const baselineSniMap = baseline && baselineConf ? [baseline, "sni-map", "--ssl-dir", sslDir, "--conf-dir", baselineConf, "--hostname", HOSTNAME] : undefined;
+  if (baselineSniMap) sh(baselineSniMap);
+  const map = readFileSync(join(ours, "sni.map"), "utf8");
+  writeFileSync(join(floor, "sni.map"), map);
+  return {
+    name,
+    sslDir,
+    ours,
+    floor,
+    sniMap,
+    baselineConf,
+    baselineSniMap,
+    baselineWarm: series(),
+    baselineCold: series(),
+    lines: map.split("\n").filter(Boolean).length,
+    warnings: first.stderr.split("\n").filter((line) => line.includes(": warning: ")).length,
+    floorRuns: series(),
+    warm: series(),
+    cold: series(),
+    dry: series(),
+    keysDirect: [] as number[],
+    keysPostmapS: [] as number[],
+  };
 }
-const dryMs: number[] = [];
+
+if (!existsSync(BINARY)) throw new Error(`build first: npm run build (${BINARY} missing)`);
+const trees = ensureTrees();
+const measured = [prepareTree("distinct", trees.distinct), prepareTree("same-cert", trees.sameCert)];
+
 for (let run = 0; run < runs; run++) {
-  dryMs.push(sh(["sh", "-c", `"${BINARY}" sni-map --dry-run --ssl-dir "${SSL}" --hostname mail.example.test > /dev/null`]).ms);
+  for (const tree of measured) {
+    // Interleaved, so all see the same machine state.
+    record(tree.floorRuns, sh(["postmap", "-c", tree.floor, "-F", `hash:${join(tree.floor, "sni.map")}`]));
+    // Warm: a restart with unchanged certificates (validation results cached by file identity).
+    record(tree.warm, sh(tree.sniMap));
+    // Cold: first start, or every certificate renewed: all 2,001 pairs parsed and checked.
+    rmSync(join(tree.ours, ".sni-validation-cache.json"), { force: true });
+    record(tree.cold, sh(tree.sniMap));
+    record(tree.dry, sh([BINARY, "sni-map", "--dry-run", "--ssl-dir", tree.sslDir, "--hostname", HOSTNAME]));
+    if (tree.baselineSniMap && tree.baselineConf) {
+      record(tree.baselineWarm, sh(tree.baselineSniMap));
+      rmSync(join(tree.baselineConf, ".sni-validation-cache.json"), { force: true });
+      record(tree.baselineCold, sh(tree.baselineSniMap));
+    }
+    // The post-build key check alone, on the floor's fresh .db: read directly, and postmap -s.
+    const mapFile = join(tree.floor, "sni.map");
+    const expected = mapKeys(readFileSync(mapFile, "utf8"));
+    let started = performance.now();
+    const direct = readHashDbKeys(`${mapFile}.db`);
+    if (!direct || compareKeys(expected, direct)) throw new Error(`direct key read did not confirm ${mapFile}.db`);
+    tree.keysDirect.push(performance.now() - started);
+    started = performance.now();
+    if (compareKeys(expected, await postmapKeys(`hash:${mapFile}`, ["-c", tree.floor]))) throw new Error(`postmap -s disagrees on ${mapFile}.db`);
+    tree.keysPostmapS.push(performance.now() - started);
+  }
 }
 
 let shellMs: number | undefined;
@@ -97,21 +185,38 @@ if (args.includes("--shell")) {
   // Our own shell rendition of the per-name append loop (what the stock startup does), then postmap -F.
   const shellConf = confDir("conf-shell");
   const script = `: > "$1/sni.map"; for d in "$2"/*/; do [ -f "$d/domains" ] && [ -f "$d/cert.pem" ] && [ -f "$d/key.pem" ] || continue; for n in $(cat "$d/domains"); do printf '%s %skey.pem %scert.pem' "$n" "$d" "$d" >> "$1/sni.map"; echo >> "$1/sni.map"; done; done; postmap -c "$1" -F "hash:$1/sni.map"`;
-  shellMs = sh(["bash", "-c", script, "bench", shellConf, SSL]).ms;
+  shellMs = sh(["bash", "-c", script, "bench", shellConf, trees.distinct]).ms;
 }
 
-const cpu = cpus()[0]?.model ?? "unknown";
+const round = (value: number) => Math.round(value);
+const ratio = (value: number, floor: number) => Number((value / floor).toFixed(2));
 const report = {
-  machine: `${cpus().length} cores, ${cpu}`,
-  directories: DIRECTORIES,
-  mapLines: lines,
+  machine: `${cpus().length} cores, ${cpus()[0]?.model ?? "unknown"}`,
   runs,
-  postmapFloorMs: Math.round(median(floorMs)),
-  sniMapWarmMs: Math.round(median(oursMs)),
-  warmRatio: Number((median(oursMs) / median(floorMs)).toFixed(2)),
-  sniMapColdMs: Math.round(median(coldMs)),
-  coldRatio: Number((median(coldMs) / median(floorMs)).toFixed(2)),
-  sniMapDryRunMs: Math.round(median(dryMs)),
-  ...(shellMs === undefined ? {} : { shellLoopMs: Math.round(shellMs) }),
+  trees: Object.fromEntries(
+    measured.map((tree) => {
+      const floor = median(tree.floorRuns.ms);
+      return [
+        tree.name,
+        {
+          directories: DIRECTORIES,
+          mapLines: tree.lines,
+          warningLines: tree.warnings,
+          postmapFloorMs: round(floor),
+          sniMapWarmMs: round(median(tree.warm.ms)),
+          warmRatio: ratio(median(tree.warm.ms), floor),
+          sniMapColdMs: round(median(tree.cold.ms)),
+          coldRatio: ratio(median(tree.cold.ms), floor),
+          sniMapDryRunMs: round(median(tree.dry.ms)),
+          cpuMs: { floor: round(median(tree.floorRuns.cpuMs)), warm: round(median(tree.warm.cpuMs)), cold: round(median(tree.cold.cpuMs)), dryRun: round(median(tree.dry.cpuMs)) },
+          keyCheckMs: { directRead: Number(median(tree.keysDirect).toFixed(1)), postmapS: round(median(tree.keysPostmapS)) },
+          ...(baseline
+            ? { baseline: { binary: baseline, warmMs: round(median(tree.baselineWarm.ms)), warmRatio: ratio(median(tree.baselineWarm.ms), floor), coldMs: round(median(tree.baselineCold.ms)), coldRatio: ratio(median(tree.baselineCold.ms), floor) } }
+            : {}),
+        },
+      ];
+    }),
+  ),
+  ...(shellMs === undefined ? {} : { shellLoopMs: round(shellMs) }),
 };
 console.log(JSON.stringify(report, null, 2));

@@ -16,6 +16,8 @@ export interface Logger {
    * run and `key` (the message itself unless given).
    */
   warnOnce(message: string, key?: string): void;
+  /** Several lines in one write: 2,000 warnings about a certificate tree are one syscall, not 2,000. */
+  batch(lines: readonly { level: LogLevel; message: string }[]): void;
   /** Values that must never reach a log line (the DB password); replaced by `***` in every printed form. */
   addSecret(secret: string): void;
   /** The same redaction for command output (check, --json). */
@@ -41,6 +43,9 @@ export function createLogger(write: (text: string) => void = (text) => writeAll(
     info: emit("info"),
     warn: emit("warning"),
     error: emit("error"),
+    batch(lines) {
+      if (lines.length > 0) write(lines.map((line) => formatLogLine(line.level, redact(line.message))).join(""));
+    },
     warnOnce(message, key = message) {
       if (warned.has(key)) return;
       warned.add(key);

@@ -2,6 +2,7 @@ import { execa } from "execa";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "./errors.ts";
+import { readHashDbKeys } from "./hash-db.ts";
 import type { Logger } from "./log.ts";
 import { summarizeToolOutput, toolMessages, type ToolMessages } from "./tool-output.ts";
 import { childEnv } from "./secrets.ts";
@@ -26,6 +27,11 @@ export function defaultConfigDir(): string {
   return process.env.MAIL_CONFIG || "/etc/postfix";
 }
 
+/** Whether the image's default config dir has a main.cf (mailcow's image does; a bare install may not). */
+export function hasDefaultMainCf(): boolean {
+  return existsSync(join(defaultConfigDir(), "main.cf"));
+}
+
 /**
  * Config directory arguments for postmap and postalias. mailcow's script runs both without -c,
  * i.e. with the image's /etc/postfix (Debian's stock main.cf): they need nothing from mailcow's
@@ -34,7 +40,7 @@ export function defaultConfigDir(): string {
  * (a bare Postfix install; postmap is fatal then) the mailcow conf dir is used instead.
  */
 export function mapToolConfigArgs(confDir: string): string[] {
-  if (existsSync(join(defaultConfigDir(), "main.cf"))) return [];
+  if (hasDefaultMainCf()) return [];
   return existsSync(join(confDir, "main.cf")) ? ["-c", confDir] : [];
 }
 
@@ -48,10 +54,11 @@ interface ToolRun {
 }
 
 /** Run a Postfix tool; resolves to its result and parsed stderr, never throws for exit status. */
-async function runPostfixTool(tool: string, argv: string[], options: { input?: string } = {}): Promise<ToolRun> {
+async function runPostfixTool(tool: string, argv: string[], options: { input?: string; signal?: AbortSignal } = {}): Promise<ToolRun> {
   let result;
   try {
-    result = await execa(tool, argv, { reject: false, env: childEnv(), extendEnv: false, ...(options.input === undefined ? { stdin: "ignore" as const } : { input: options.input }) });
+    const stdin = options.input === undefined ? { stdin: "ignore" as const } : { input: options.input };
+    result = await execa(tool, argv, { reject: false, env: childEnv(), extendEnv: false, ...stdin, ...(options.signal ? { cancelSignal: options.signal } : {}) });
   } catch (error) {
     throw new UserError(`cannot run ${tool}: ${(error as Error).message}; install Postfix or put ${tool} on PATH`, 1, { cause: error });
   }
@@ -69,8 +76,15 @@ function logToolWarnings(run: ToolRun, log: Logger | undefined): void {
   for (const warning of run.messages.warnings) log.warnOnce(warning, warning.replace(/, line \d+: /, ": "));
 }
 
+/**
+ * The failure with the tool's words. Its configuration notes ("overriding earlier entry", one per
+ * overridden setting on a lived-in config) go last, so they cannot push the reason out of the
+ * summary.
+ */
 function toolFailure(what: string, run: ToolRun): string {
-  const output = summarizeToolOutput([run.stderr, run.stdout].join("\n"));
+  const lines = [run.stderr, run.stdout].join("\n").split("\n");
+  const isNote = (line: string) => line.includes("overriding earlier entry");
+  const output = summarizeToolOutput([...lines.filter((line) => !isNote(line)), ...lines.filter(isNote)].join("\n"));
   return `${what} failed (exit ${run.exitCode ?? "none"}): ${output || run.shortMessage || "no output"}`;
 }
 
@@ -87,17 +101,27 @@ async function runChecked(what: string, tool: string, argv: string[], log: Logge
  * even when it skips an entry whose file it cannot read, so the build counts as good only when
  * postmap said nothing about FILE's own lines and the .db holds exactly `expectedKeys`.
  */
-export async function postmapEmbedFiles(mapFile: string, confDir: string, expectedKeys: readonly string[], log?: Logger): Promise<void> {
+export async function postmapEmbedFiles(mapFile: string, confDir: string, expectedKeys: readonly string[], log?: Logger, signal?: AbortSignal): Promise<void> {
   const configArgs = mapToolConfigArgs(confDir);
-  const run = await runPostfixTool(postfixTools.postmap, [...configArgs, "-F", `hash:${mapFile}`]);
+  const run = await runPostfixTool(postfixTools.postmap, [...configArgs, "-F", `hash:${mapFile}`], { signal });
   if (run.failed) throw new UserError(toolFailure("postmap -F", run));
   // "postmap: warning: FILE, line N: open PATH: ...: skipping this entry" and its kin.
   const aboutEntries = run.messages.all.filter((line) => line.includes(`${mapFile}, line `) || line.includes("skipping this entry"));
   if (aboutEntries.length > 0) throw new UserError(`postmap -F could not embed every entry: ${summarizeToolOutput(aboutEntries.join("\n"))}`);
-  const stored = await postmapKeys(`hash:${mapFile}`, configArgs);
-  const difference = compareKeys(expectedKeys, stored);
+  const difference = await tableKeysDiffer(mapFile, configArgs, expectedKeys);
   if (difference) throw new UserError(`postmap -F built a table that does not match the map: ${difference}`);
   logToolWarnings(run, log);
+}
+
+/**
+ * What differs between `expectedKeys` and the keys of hash:MAP_FILE, or undefined when they are
+ * equal. The .db is read directly first (hash-db.ts, ~1 ms of I/O at 10,000 names); only when
+ * that read cannot confirm the keys, `postmap -s` (~40 MB of output with -F) decides.
+ */
+export async function tableKeysDiffer(mapFile: string, configArgs: string[], expectedKeys: readonly string[]): Promise<string | undefined> {
+  const direct = readHashDbKeys(`${mapFile}.db`);
+  if (direct && compareKeys(expectedKeys, direct) === undefined) return undefined;
+  return compareKeys(expectedKeys, await postmapKeys(`hash:${mapFile}`, configArgs));
 }
 
 /** What differs between the keys written and the keys stored, or undefined when they are equal. Pure. */
@@ -121,6 +145,7 @@ export function compareKeys(expected: readonly string[], stored: readonly string
  * held. Keys end at the first tab; values never contain a newline.
  */
 export async function postmapKeys(map: string, configArgs: string[]): Promise<string[]> {
+  // env given explicitly: Bun.spawn otherwise looks the tool up in the PATH the process started with.
   const child = Bun.spawn([postfixTools.postmap, ...configArgs, "-s", map], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: childEnv() });
   const keys: string[] = [];
   let key: number[] | undefined = [];
@@ -161,15 +186,59 @@ export async function postconfCheck(confDir: string, log?: Logger): Promise<void
   logToolWarnings(run, log);
 }
 
-/** One parameter's value as Postfix sees it with this config dir (`postconf -h`). */
+/** One parameter's value as Postfix sees it with this config dir (`postconf -hx`: $names expanded). */
 export async function postconfValue(confDir: string, name: string, log?: Logger): Promise<string> {
-  const run = await runChecked(`postconf -c ${confDir} -h ${name}`, postfixTools.postconf, ["-c", confDir, "-h", name], log);
-  return run.stdout.trim();
+  return (await postconfValues(confDir, [name], log))[0]!;
 }
 
-/** `postfix -c DIR set-permissions`: ownership and modes of queue and program files. */
-export async function postfixSetPermissions(confDir: string, log?: Logger): Promise<void> {
-  await runChecked(`postfix -c ${confDir} set-permissions`, postfixTools.postfix, ["-c", confDir, "set-permissions"], log);
+/** Several parameters' values in one `postconf -hx` run, in the order asked. */
+export async function postconfValues(confDir: string, names: readonly string[], log?: Logger): Promise<string[]> {
+  const run = await runChecked(`postconf -c ${confDir} -hx ${names.join(" ")}`, postfixTools.postconf, ["-c", confDir, "-hx", ...names], log);
+  const values = run.stdout.replace(/\n$/, "").split("\n");
+  if (values.length !== names.length) throw new UserError(`postconf -c ${confDir} -h ${names.join(" ")} printed ${values.length} lines for ${names.length} parameters`);
+  return values.map((value) => value.trim());
+}
+
+/**
+ * `postfix [-c DIR] set-permissions`: owner and mode of every file in Postfix's postfix-files
+ * list: the config dir's main.cf and master.cf and the dir itself, the queue, the data dir, the
+ * programs. Without `confDir` it is the default config dir (mailcow's script runs it so).
+ */
+export async function postfixSetPermissions(confDir: string | undefined, log?: Logger): Promise<void> {
+  const configArgs = confDir === undefined ? [] : ["-c", confDir];
+  await runChecked(["postfix", ...configArgs, "set-permissions"].join(" "), postfixTools.postfix, [...configArgs, "set-permissions"], log);
+}
+
+/**
+ * The settings that decide what `post-install create-missing` creates (postfix-files' entries
+ * flagged "c": the queue directory and its subdirectories, the data directory) and with which
+ * owner and group.
+ */
+export const QUEUE_LAYOUT = ["queue_directory", "data_directory", "mail_owner", "setgid_group"] as const;
+
+/**
+ * `postfix -c DIR post-install create-missing`, the first step of `postfix start`'s
+ * check-fatal: creates missing queue and data directories (owner and mode as postfix-files
+ * says), changes nothing that exists.
+ */
+export async function postfixCreateMissing(confDir: string, log?: Logger): Promise<void> {
+  await runChecked(`postfix -c ${confDir} post-install create-missing`, postfixTools.postfix, ["-c", confDir, "post-install", "create-missing"], log);
+}
+
+/** Whether master.cf defines the `postlog` unix-dgram service (`postconf -M postlog/unix-dgram`). */
+export async function postlogServiceDefined(confDir: string, log?: Logger): Promise<boolean> {
+  const run = await runChecked(`postconf -c ${confDir} -M postlog/unix-dgram`, postfixTools.postconf, ["-c", confDir, "-M", "postlog/unix-dgram"], log);
+  return run.stdout.trim() !== "";
+}
+
+/**
+ * `postsuper -c DIR` without arguments, as `postfix start` runs it before master: renames queue
+ * files whose names no longer match their inode (after a restore from backup), moves misplaced
+ * ones. What it says about the queue ("Renamed to match inode number: 1 message") is logged;
+ * a failure is an error with its words.
+ */
+export async function postsuperRepair(confDir: string, log?: Logger): Promise<void> {
+  await runChecked(`postsuper -c ${confDir} (queue repair)`, postfixTools.postsuper, ["-c", confDir], log);
 }
 
 /** `postfix -c DIR reload`: master re-reads its config and restarts its children. */
@@ -186,10 +255,6 @@ export async function postaliasBuild(aliasesFile: string, confDir: string, log?:
   await runChecked(`postalias hash:${aliasesFile}`, postfixTools.postalias, [...mapToolConfigArgs(confDir), `hash:${aliasesFile}`], log);
 }
 
-/** The master program for this config (daemon_directory/master). */
-export async function masterProgramPath(confDir: string, log?: Logger): Promise<string> {
-  return join(await postconfValue(confDir, "daemon_directory", log), "master");
-}
 
 /**
  * `master -t`: exit 0 when master.pid is absent or not locked, i.e. no master runs for this

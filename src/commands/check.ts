@@ -1,5 +1,5 @@
 import { stringFlag, type CommandSpec } from "../command.ts";
-import { planSniMapInParallel } from "../sni/index.ts";
+import { planSniMapFromTree } from "../sni/index.ts";
 import { UserError } from "../errors.ts";
 import { buildCheckReport, failedCheckReport, renderCheckJson, renderCheckText } from "../sni/report.ts";
 import { HOSTNAME_FLAG, SSL_DIR_FLAG, hostnameFromFlags } from "./sni-options.ts";
@@ -17,7 +17,7 @@ export const checkCommand: CommandSpec = {
     const sslDir = stringFlag(context, "ssl-dir");
     let result;
     try {
-      result = await planSniMapInParallel({ sslDir, hostname });
+      result = planSniMapFromTree({ sslDir, hostname });
     } catch (error) {
       // --json always prints a document: a monitoring script parses it even when nothing could be read.
       if (context.flags.json && error instanceof UserError) context.stdout(renderCheckJson(failedCheckReport(sslDir, hostname, error.message)));

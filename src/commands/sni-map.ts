@@ -1,6 +1,6 @@
 import { stringFlag, type CommandSpec } from "../command.ts";
 import { withConfLock } from "../conf-lock.ts";
-import { logProblems, mapKeyForHostname, planSniMapInParallel, summarize, updateSniMap } from "../sni/index.ts";
+import { logProblems, mapKeyForHostname, planSniMapFromTree, summarize, updateSniMap } from "../sni/index.ts";
 import { CONF_DIR_FLAG, HOSTNAME_FLAG, SSL_DIR_FLAG, hostnameFromFlags } from "./sni-options.ts";
 
 export const sniMapCommand: CommandSpec = {
@@ -17,7 +17,7 @@ export const sniMapCommand: CommandSpec = {
     const hostname = hostnameFromFlags(context);
     mapKeyForHostname(hostname); // a bad hostname is refused before the lock is taken
     if (context.flags["dry-run"]) {
-      const result = await planSniMapInParallel({ sslDir, hostname });
+      const result = planSniMapFromTree({ sslDir, hostname });
       logProblems(result.problems, context.log);
       context.stdout(result.content);
       context.log.info(`sni-map --dry-run: ${summarize(result)}`);

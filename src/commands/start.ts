@@ -1,11 +1,13 @@
 import type { CommandContext, CommandSpec } from "../command.ts";
 import { parseStartEnv } from "../env.ts";
+import { join } from "node:path";
 import { lockConfDir } from "../conf-lock.ts";
-import { masterIsRunning, masterProgramPath, postconfCheck } from "../postfix.ts";
+import { masterIsRunning, postconfCheck } from "../postfix.ts";
 import { loadTemplates } from "../templates/load.ts";
 import { writeAliases } from "../steps/aliases.ts";
 import { checkAsn, type AsnVerdict } from "../steps/asn-check.ts";
 import { checkBaseImage } from "../steps/base-image.ts";
+import { checkFatal, readCheckFatalValues } from "../steps/check-fatal.ts";
 import type { StepContext } from "../steps/context.ts";
 import { createCustomFiles } from "../steps/custom-files.ts";
 import { prepareDnsbl } from "../steps/dnsbl.ts";
@@ -52,31 +54,46 @@ export async function runStart(context: CommandContext, deps: StartDeps, signal:
 
   // One writer at a time in the conf dir (sni-map and reload take the same lock).
   using _lock = await lockConfDir(options.paths.confDir, log, context.env);
-  await writeAliases(step);
+  // The ASN check (an HTTPS request, only without a DQS key) runs while the maps are built.
+  const asnVerdict = env.spamhausDqsKey ? undefined : deps.checkAsn(options.asnCheckUrl, signal);
+  asnVerdict?.catch(() => {}); // its failure is reported where it is used
   if (env.skipLetsEncrypt) {
     log.info("SKIP_LETS_ENCRYPT is set: the default certificate is mapped all the same (it no longer empties sni.map)");
   }
-  await buildSniMap({ sslDir: options.paths.sslDir, confDir: options.paths.confDir, hostname: env.hostname, log });
+  // Independent files and tools, concurrently: /etc/aliases + postalias, sni.map + postmap -F.
+  await settleInOrder([writeAliases(step), buildSniMap({ sslDir: options.paths.sslDir, confDir: options.paths.confDir, hostname: env.hostname, log })]);
   writeSqlMaps(step, ids);
-  const dnsbl = await prepareDnsbl(step, () => deps.checkAsn(options.asnCheckUrl, signal));
+  const dnsbl = await prepareDnsbl(step, () => asnVerdict ?? deps.checkAsn(options.asnCheckUrl, signal));
   throwIfInterrupted(signal);
   const extraCf = updateExtraCf(options.paths.confDir, env.hostname);
   writeMainCf(options.paths.confDir, dnsbl, extraCf);
   createCustomFiles(step, ids);
   // Independent Postfix tool runs, concurrently (set-permissions alone takes ~0.5 s). The config
   // check's failure is reported first: a broken main.cf should fail with postconf's own words.
-  const checking = postconfCheck(options.paths.confDir, log);
-  const fixing = fixPermissions(step, ids);
-  const locating = masterProgramPath(options.paths.confDir, log);
-  await Promise.allSettled([checking, fixing, locating]);
-  await checking;
-  await fixing;
-  const masterPath = await locating;
+  const [, preparedLayout, confValues] = await settleInOrder([
+    postconfCheck(options.paths.confDir, log),
+    fixPermissions(step, ids),
+    readCheckFatalValues(options.paths.confDir, log),
+  ] as const);
+  const masterPath = join(confValues.daemon_directory, "master");
   await removeStaleMasterPid(options.paths.spoolDir, () => masterIsRunning(masterPath, options.paths.confDir, log), log);
+  // What `postfix start` would check next, queue repair included (after set-permissions, which
+  // creates missing queue directories too, so the two never race).
+  await checkFatal(options.paths.confDir, log, preparedLayout, confValues);
 
   throwIfInterrupted(signal);
   execMaster(masterPath, options.paths.confDir, context.env, log, deps.exec);
   return 0; // only reached when `exec` is a test double
+}
+
+/**
+ * Wait for every step, then report the first failure in the order given (a broken main.cf
+ * fails with postconf's own words even when another step failed too).
+ */
+async function settleInOrder<T extends readonly unknown[]>(steps: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const settled = await Promise.allSettled(steps);
+  for (const outcome of settled) if (outcome.status === "rejected") throw outcome.reason;
+  return settled.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
 }
 
 /** A signal that arrived during the steps still stops us before Postfix is started. */
@@ -84,22 +101,43 @@ function throwIfInterrupted(signal: AbortSignal): void {
   if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : interruptionFor("SIGTERM");
 }
 
+/**
+ * The database and DNS waits, side by side (each with its own progress lines); the first to
+ * fail (a timeout, an interrupt) ends the other.
+ */
 async function waitForDependencies(step: StepContext, options: StartOptions, deps: StartDeps, signal: AbortSignal): Promise<void> {
-  const common = { log: step.log, signal, timeoutMs: options.waitTimeoutMs };
-  await withClientOptionFile(step.env.dbUser, step.env.dbPass, (optionFile) =>
-    waitUntilReady({
-      ...common,
-      what: `database on ${options.paths.mysqlSocket}`,
-      retryMs: deps.retryMs?.database ?? 2_000,
-      probe: (abort) => probeDatabase(optionFile, options.paths.mysqlSocket, abort),
-    }),
-  );
-  await waitUntilReady({
-    ...common,
-    what: `DNS (${options.dnsProbeName})`,
-    retryMs: deps.retryMs?.dns ?? 1_000,
-    probe: (abort) => probeDns(options.dnsProbeName, options.dnsServer, abort),
-  });
+  const both = new AbortController();
+  const forward = () => both.abort(signal.reason);
+  if (signal.aborted) forward();
+  signal.addEventListener("abort", forward, { once: true });
+  const common = { log: step.log, signal: both.signal, timeoutMs: options.waitTimeoutMs };
+  const endTheOther = <T>(wait: Promise<T>) =>
+    wait.catch((error: unknown) => {
+      both.abort(error);
+      throw error;
+    });
+  try {
+    await Promise.all(
+      [
+        withClientOptionFile(step.env.dbUser, step.env.dbPass, (optionFile) =>
+          waitUntilReady({
+            ...common,
+            what: `database on ${options.paths.mysqlSocket}`,
+            retryMs: deps.retryMs?.database ?? 2_000,
+            probe: (abort) => probeDatabase(optionFile, options.paths.mysqlSocket, abort),
+          }),
+        ),
+        waitUntilReady({
+          ...common,
+          what: `DNS (${options.dnsProbeName})`,
+          retryMs: deps.retryMs?.dns ?? 1_000,
+          probe: (abort) => probeDns(options.dnsProbeName, options.dnsServer, abort),
+        }),
+      ].map(endTheOther),
+    );
+  } finally {
+    signal.removeEventListener("abort", forward);
+  }
 }
 
 /** SIGTERM/SIGINT while starting end the start at once (exit 143/130), not after the wait. */

@@ -1,7 +1,7 @@
 // Public face of the SNI engine, used by `sni-map`, `check`, `reload` and `start`:
 // discover (fs) -> validate (read + parse) -> plan (pure) -> render (pure) -> write (fs + postmap).
 import type { Logger } from "../log.ts";
-import { openPairCache, type PairCache, type PersistentPairCache } from "./cache.ts";
+import { openPairCache, type PairCache } from "./cache.ts";
 import { UserError } from "../errors.ts";
 import { collectCertificateSources, type Discovery } from "./discover.ts";
 import { normalizeHostname } from "./names.ts";
@@ -9,8 +9,7 @@ import { planSniMap } from "./plan.ts";
 import { renderSniMap } from "./render.ts";
 import type { MapEntry, Problem, ValidatedSource } from "./types.ts";
 import { validateSource } from "./validate.ts";
-import { validatePairs } from "./validate-pool.ts";
-import { writeSniMapFiles } from "./write.ts";
+import { startEarlyBuild, writeSniMapFiles } from "./write.ts";
 
 export interface SniMapOptions {
   sslDir: string;
@@ -41,14 +40,14 @@ export interface PlanOptions {
   discovery?: Discovery;
 }
 
-/** Discover, validate and plan the map without touching disk, validating pair by pair. */
+/** Discover, validate and plan the map without writing anything. */
 export function planSniMapFromTree(options: PlanOptions): SniMapResult {
   const now = options.now ?? new Date();
   const hostname = mapKeyForHostname(options.hostname);
   const discovery = options.discovery ?? collectCertificateSources(options.sslDir);
   const problems = [...discovery.problems];
   const sources = discovery.sources.map((source) => {
-    const { validated, problems: found } = validateSource(source, now, options.cache);
+    const { validated, problems: found } = validateSource(source, now, options.cache, discovery.identities);
     problems.push(...found);
     return validated;
   });
@@ -58,28 +57,24 @@ export function planSniMapFromTree(options: PlanOptions): SniMapResult {
 }
 
 /**
- * The same plan, with every pair the cache cannot answer validated up front in one parallel
- * batch (validate-pool.ts): what the commands use. Without a cache, one for this run only.
- */
-export async function planSniMapInParallel(options: Omit<PlanOptions, "cache" | "discovery"> & { cache?: PersistentPairCache }): Promise<SniMapResult> {
-  mapKeyForHostname(options.hostname); // a bad hostname is reported before any work
-  const cache = options.cache ?? openPairCache();
-  const discovery = collectCertificateSources(options.sslDir);
-  const pairs = discovery.sources.flatMap((source) => (source.ecdsa ? [source.rsa, source.ecdsa] : [source.rsa]));
-  await cache.prefetch(pairs, validatePairs);
-  return planSniMapFromTree({ ...options, cache, discovery });
-}
-
-/**
  * Build CONF/sni.map and CONF/sni.map.db (postmap -F) atomically, mode 0600, logging each
  * problem once and one summary line. Throws UserError when the map cannot be written;
  * the previous sni.map and sni.map.db then stay in place.
  */
 export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult> {
+  mapKeyForHostname(options.hostname); // a bad hostname is reported before any work
+  // postmap -F on the map in place runs on another core while this one plans (write.ts).
+  const early = startEarlyBuild(options.confDir, options.log);
   const cache = openPairCache(options.confDir);
-  const result = await planSniMapInParallel({ ...options, cache });
+  let result: SniMapResult;
+  try {
+    result = planSniMapFromTree({ ...options, cache });
+  } catch (error) {
+    await early?.cancel();
+    throw error;
+  }
   logProblems(result.problems, options.log);
-  const { mapFile } = await writeSniMapFiles(options.confDir, result.content, options.log);
+  const { mapFile } = await writeSniMapFiles(options.confDir, result.content, options.log, early);
   try {
     cache.save();
   } catch (error) {
@@ -100,21 +95,21 @@ export function mapKeyForHostname(raw: string | undefined): string | undefined {
 }
 
 export function logProblems(problems: readonly Problem[], log: Logger): void {
-  for (const problem of problems) {
-    if (problem.severity === "error") log.error(problem.message);
-    else log.warn(problem.message);
-  }
+  log.batch(problems.map((problem) => ({ level: problem.severity === "error" ? "error" : "warning", message: problem.message })));
 }
 
-/** `5 names from 3 sources (default + 2 directories), 1 error, 0 warnings`. */
+/** `6 names mapped (3 from the default certificate, 3 from 1 directory); 1 error, 0 warnings`. Pure. */
 export function summarize(result: SniMapResult): string {
-  const mappedSources = new Set(result.entries.map((entry) => entry.sourceDir));
-  const directories = [...mappedSources].filter((dir) => dir !== result.sslDir).length;
-  const hasDefault = mappedSources.has(result.sslDir);
+  const plural = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
+  const fromDefault = result.entries.filter((entry) => entry.sourceDir === result.sslDir).length;
+  const directories = new Set(result.entries.filter((entry) => entry.sourceDir !== result.sslDir).map((entry) => entry.sourceDir)).size;
   const errors = result.problems.filter((problem) => problem.severity === "error").length;
   const warnings = result.problems.length - errors;
-  const parts = [hasDefault ? "default certificate" : "no default certificate", `${directories} director${directories === 1 ? "y" : "ies"}`];
-  return `${result.entries.length} name${result.entries.length === 1 ? "" : "s"} mapped from ${parts.join(" + ")}; ${errors} error${errors === 1 ? "" : "s"}, ${warnings} warning${warnings === 1 ? "" : "s"}`;
+  const origin = [
+    fromDefault > 0 ? `${fromDefault} from the default certificate` : "none from the default certificate",
+    `${result.entries.length - fromDefault} from ${plural(directories, "directory", "directories")}`,
+  ];
+  return `${plural(result.entries.length, "name", "names")} mapped (${origin.join(", ")}); ${plural(errors, "error", "errors")}, ${plural(warnings, "warning", "warnings")}`;
 }
 
 export { normalizeName } from "./names.ts";

@@ -4,5 +4,16 @@ import type { MapEntry } from "./types.ts";
 // wants each key before the chain it belongs to (FACTS.md).
 
 export function renderSniMap(entries: readonly MapEntry[]): string {
-  return entries.map((entry) => `${entry.name} ${entry.files.join(" ")}\n`).join("");
+  // The names of one source share one `files` array: join it once, not once per name.
+  const joined = new Map<readonly string[], string>();
+  let text = "";
+  for (const entry of entries) {
+    let files = joined.get(entry.files);
+    if (files === undefined) {
+      files = entry.files.join(" ");
+      joined.set(entry.files, files);
+    }
+    text += `${entry.name} ${files}\n`;
+  }
+  return text;
 }

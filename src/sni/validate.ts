@@ -1,6 +1,7 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from "node:crypto";
 import { MAX_PEM_BYTES, describeReadFailure, readBoundedText } from "../bounded-read.ts";
 import type { PairCache } from "./cache.ts";
+import { keyMatchesCertificate } from "./key-match.ts";
 import type { CertificateSource, KeyPairFiles, PairReport, Problem, ValidatedSource } from "./types.ts";
 
 // A pair is checked before it is mapped: a broken pair in sni.map aborts every handshake
@@ -12,10 +13,10 @@ export const EXPIRY_WARNING_DAYS = 14;
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
-export function validateSource(source: CertificateSource, now: Date, cache?: PairCache): { validated: ValidatedSource; problems: Problem[] } {
+export function validateSource(source: CertificateSource, now: Date, cache?: PairCache, known?: ReadonlyMap<string, string>): { validated: ValidatedSource; problems: Problem[] } {
   const problems: Problem[] = [];
   const check = (files: KeyPairFiles) => {
-    const report = cache ? cache.validate(files, validatePair) : validatePair(files);
+    const report = cache ? cache.validate(files, validatePair, known) : validatePair(files);
     problems.push(...pairWarnings(report, source.dir, now));
     return report;
   };
@@ -55,14 +56,19 @@ export function validatePair(files: KeyPairFiles): PairReport {
 
   const keyText = readText(files.keyFile);
   if (typeof keyText !== "string") return fail("key-unreadable", `cannot read ${files.keyFile} (${keyText.code})`);
-  let key: KeyObject;
-  try {
-    key = createPrivateKey(keyText);
-  } catch {
-    // The parser's message is not repeated: it could quote key material.
-    return fail("key-invalid", `${files.keyFile} holds no usable private key (garbage, encrypted or unsupported)`);
+  // Postfix's own test, read from the key's DER (key-match.ts). A key it cannot read, and any
+  // key that does not match, goes through the full import, which words the error as before.
+  report.keyMatches = keyMatchesCertificate(keyText, leaf.raw) === true;
+  if (!report.keyMatches) {
+    let key: KeyObject;
+    try {
+      key = createPrivateKey(keyText);
+    } catch {
+      // The parser's message is not repeated: it could quote key material.
+      return fail("key-invalid", `${files.keyFile} holds no usable private key (garbage, encrypted or unsupported)`);
+    }
+    report.keyMatches = leaf.checkPrivateKey(key);
   }
-  report.keyMatches = leaf.checkPrivateKey(key);
   if (!report.keyMatches) return fail("key-mismatch", `${files.keyFile} does not match the certificate in ${files.certFile}`);
   report.valid = true;
   for (let index = 1; index < chain.length; index++) {

@@ -1,5 +1,5 @@
-import { chmodSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
-import { basename, join } from "node:path";
+import { chmodSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { tempPathFor, writeNewFile } from "../atomic-write.ts";
 import { UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -16,44 +16,113 @@ import { postmapEmbedFiles } from "../postfix.ts";
 export const SNI_MAP_FILE = "sni.map";
 export const SNI_MAP_MODE = 0o600;
 
-export async function writeSniMapFiles(confDir: string, content: string, log?: Logger): Promise<{ mapFile: string; dbFile: string }> {
+/**
+ * A build of the map already in place, started before the new map is planned: a restart
+ * almost always plans the same text, and postmap -F is most of a restart's time, so it runs on
+ * another core while this one discovers, validates and plans. Used only when the new text is
+ * byte for byte the one it built; otherwise it is cancelled and its files removed.
+ */
+export interface EarlyBuild {
+  content: string;
+  tempMap: string;
+  /** Resolves when postmap built a table holding exactly the map's keys (postmapEmbedFiles). */
+  built: Promise<void>;
+  cancel(): Promise<void>;
+}
+
+/** Start postmap -F on a private copy of CONF/sni.map; undefined when there is none to copy. */
+export function startEarlyBuild(confDir: string, log?: Logger): EarlyBuild | undefined {
   const mapFile = join(confDir, SNI_MAP_FILE);
-  const dbFile = `${mapFile}.db`;
+  let content: string;
+  try {
+    content = readFileSync(mapFile, "utf8");
+  } catch {
+    return undefined; // first start, or unreadable: the ordinary build reports what matters
+  }
+  removeStaleTempFiles(confDir);
   const tempMap = tempPathFor(mapFile);
-  const tempDb = `${tempMap}.db`;
+  try {
+    writeNewFile(tempMap, content, { mode: SNI_MAP_MODE, durable: false });
+  } catch {
+    return undefined;
+  }
+  const controller = new AbortController();
+  const built = postmapEmbedFiles(tempMap, confDir, mapKeys(content), log, controller.signal);
+  built.catch(() => {}); // judged only if used; a failure then means the ordinary build runs
+  return {
+    content,
+    tempMap,
+    built,
+    async cancel() {
+      controller.abort();
+      await built.catch(() => {});
+      removeTempPair(tempMap);
+    },
+  };
+}
+
+export async function writeSniMapFiles(confDir: string, content: string, log?: Logger, early?: EarlyBuild): Promise<{ mapFile: string; dbFile: string }> {
+  const mapFile = join(confDir, SNI_MAP_FILE);
+  if (early) {
+    const usable = early.content === content && (await early.built.then(() => true, () => false));
+    if (usable) return installPair(early.tempMap, mapFile);
+    // Changed text, or a failed build: the ordinary build below words any error.
+    await early.cancel();
+  }
+  const tempMap = tempPathFor(mapFile);
   removeStaleTempFiles(confDir);
   try {
     writePrivateFile(tempMap, content, confDir);
     await postmapEmbedFiles(tempMap, confDir, mapKeys(content), log);
-    chmodSync(tempDb, SNI_MAP_MODE);
+  } catch (error) {
+    removeTempPair(tempMap);
+    throw wrapWriteError(error, mapFile);
+  }
+  return installPair(tempMap, mapFile);
+}
+
+/** Rename a built temp pair over sni.map(.db). */
+function installPair(tempMap: string, mapFile: string): { mapFile: string; dbFile: string } {
+  const dbFile = `${mapFile}.db`;
+  try {
+    chmodSync(`${tempMap}.db`, SNI_MAP_MODE);
     // The .db first: it is what smtpd reads. A crash between the renames leaves a current
     // .db beside an old text file, which the next run rewrites.
-    renameSync(tempDb, dbFile);
+    renameSync(`${tempMap}.db`, dbFile);
     renameSync(tempMap, mapFile);
   } catch (error) {
-    // Berkeley DB's own scratch file (`__db.NAME`) stays behind when postmap dies of ENOSPC.
-    removeQuietly([tempMap, tempDb, join(confDir, `__db.${basename(tempDb)}`)]);
-    if (error instanceof UserError) {
-      throw new UserError(`${error.message}; ${mapFile} and ${dbFile} left unchanged`, error.exitCode, { cause: error });
-    }
-    throw new UserError(
-      `cannot write ${mapFile}: ${describeFsError(error)}; the conf dir must be writable (mailcow: data/conf/postfix -> /opt/postfix/conf); sni.map and sni.map.db left unchanged`,
-      1,
-      { cause: error },
-    );
+    removeTempPair(tempMap);
+    throw wrapWriteError(error, mapFile);
   }
   return { mapFile, dbFile };
 }
 
-/** Cleanup after a failure must not replace the failure's message (ENOTDIR, EROFS). */
-function removeQuietly(paths: readonly string[]): void {
-  for (const path of paths) {
+/**
+ * The temp pair, and Berkeley DB's own scratch file (`__db.NAME`) that stays behind when
+ * postmap dies of ENOSPC. Cleanup after a failure must not replace the failure's message
+ * (ENOTDIR, EROFS): errors here are ignored.
+ */
+function removeTempPair(tempMap: string): void {
+  const tempDb = `${tempMap}.db`;
+  for (const path of [tempMap, tempDb, join(dirname(tempDb), `__db.${basename(tempDb)}`)]) {
     try {
       rmSync(path, { force: true });
     } catch {
       // the original error is what the admin needs to see
     }
   }
+}
+
+function wrapWriteError(error: unknown, mapFile: string): UserError {
+  const dbFile = `${mapFile}.db`;
+  if (error instanceof UserError) {
+    return new UserError(`${error.message}; ${mapFile} and ${dbFile} left unchanged`, error.exitCode, { cause: error });
+  }
+  return new UserError(
+    `cannot write ${mapFile}: ${describeFsError(error)}; the conf dir must be writable (mailcow: data/conf/postfix -> /opt/postfix/conf); sni.map and sni.map.db left unchanged`,
+    1,
+    { cause: error },
+  );
 }
 
 /** Temp files older than this were left by a killed run (a live run needs well under a minute). */

@@ -1,4 +1,4 @@
-import { statSync } from "node:fs";
+import { statSync, utimesSync } from "node:fs";
 import { MAX_CONF_BYTES, describeReadFailure, readBoundedTextIfExists } from "../bounded-read.ts";
 import { writeFileAtomic, type AtomicWriteOptions } from "../atomic-write.ts";
 import { UserError } from "../errors.ts";
@@ -44,4 +44,14 @@ export function writeIfChanged(path: string, content: string, options: AtomicWri
     throw new UserError(`cannot write ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 1, { cause: error });
   }
   return true;
+}
+
+/**
+ * Postfix re-reads a main.cf modified within the last ~2 s until it is older (a guard against
+ * half-edited files, 300 ms naps), which would add 2 s to every start that changed it. Ours are
+ * replaced atomically and are complete, so their mtime is set 2 s back.
+ */
+export function settleMtime(path: string): void {
+  const now = Date.now() / 1000;
+  utimesSync(path, now, now - 2);
 }

@@ -1,8 +1,7 @@
-import { utimesSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../errors.ts";
 import type { DnsblLines } from "./dnsbl.ts";
-import { readTextIfExists, writeIfChanged } from "./files.ts";
+import { readTextIfExists, settleMtime, writeIfChanged } from "./files.ts";
 
 // main.cf is mailcow's file up to the first line containing "Overrides"; everything after it
 // is generated on each start. Without that marker today's script appends again and again, so
@@ -35,15 +34,5 @@ export function writeMainCf(confDir: string, dnsbl: DnsblLines, extraCf: string)
         `which would make it grow on every start. Restore the marker line from mailcow's main.cf, with your own settings moved to extra.cf`,
     );
   }
-  if (writeIfChanged(path, renderMainCf(head, dnsbl, extraCf), { preserve: true })) settle(path);
-}
-
-/**
- * Postfix re-reads a main.cf modified within the last ~2 s until it is older (a guard against
- * half-edited files, 300 ms naps), which would add 2 s to every start that changed it. Ours is
- * replaced atomically and is complete, so its mtime is set 2 s back.
- */
-function settle(path: string): void {
-  const now = Date.now() / 1000;
-  utimesSync(path, now, now - 2);
+  if (writeIfChanged(path, renderMainCf(head, dnsbl, extraCf), { preserve: true })) settleMtime(path);
 }

@@ -1,4 +1,4 @@
-import { lstatSync, readdirSync, readFileSync, type Stats } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, statSync, type Stats } from "node:fs";
 import { join } from "node:path";
 
 // `postfix set-permissions` is a shell script that spawns a process per entry of Postfix's own
@@ -97,11 +97,12 @@ export function findPermissionDrift(entries: readonly PostfixFileEntry[], variab
     const expected: Expected = { uid, gid, mode: Number.parseInt(entry.mode, 8) };
     let stat: Stats;
     try {
-      stat = lstatSync(path);
+      // Followed, as chown, chmod and `test -d` follow it (Debian links makedefs.out, for one).
+      stat = statSync(path);
     } catch {
       return `${path} is missing`;
     }
-    if (stat.isSymbolicLink() || (entry.type === "d") !== stat.isDirectory()) return `${path} is not a ${entry.type === "d" ? "directory" : "file"}`;
+    if ((entry.type === "d") !== stat.isDirectory()) return `${path} is not a ${entry.type === "d" ? "directory" : "file"}`;
     const own = differs(path, stat, expected, true);
     if (own) return own;
     if (entry.flags.includes("r") && entry.type === "d") {

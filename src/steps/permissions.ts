@@ -1,11 +1,18 @@
-import { chownSync, chmodSync, existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
+import { chownSync, chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UserError } from "../errors.ts";
-import { postfixSetPermissions } from "../postfix.ts";
+import type { Logger } from "../log.ts";
+import { defaultConfigDir, hasDefaultMainCf, postconfValues, postfixSetPermissions, QUEUE_LAYOUT } from "../postfix.ts";
 import type { PostfixIds, StepContext } from "./context.ts";
+import { settleMtime } from "./files.ts";
+import { findPermissionDrift, idLookupFromFiles, POSTFIX_FILES_VARIABLES, readPostfixFiles } from "./permissions-check.ts";
 
-// Ownership as mailcow's script sets it (SQL maps and custom_transport.pcre root:postfix 0640,
-// the queue's public and maildrop dirs group postdrop), then Postfix's own set-permissions.
+// Ownership exactly as mailcow's script sets it and nothing more: SQL maps and
+// custom_transport.pcre root:postfix 0640, the queue's public and maildrop dirs group postdrop,
+// then Postfix's own set-permissions with the image's default config dir. The rest of the conf
+// dir (main.cf, master.cf, extra.cf, the dir itself) is the admin's, often a git checkout owned
+// by their uid with group-writable files, and keeps its owner and modes.
 
 /** Group name -> gid from an /etc/group-format text. Pure. */
 export function parseGroupIds(groupFile: string): Map<string, number> {
@@ -42,7 +49,8 @@ function walk(path: string, visit: (path: string, isDirectory: boolean) => void)
   if (stat.isDirectory()) for (const name of readdirSync(path)) walk(join(path, name), visit);
 }
 
-export async function fixPermissions(context: StepContext, ids: PostfixIds): Promise<void> {
+/** Returns the QUEUE_LAYOUT values set-permissions worked with (it implies create-missing for them). */
+export async function fixPermissions(context: StepContext, ids: PostfixIds): Promise<string[]> {
   const { confDir, spoolDir } = context.paths;
   try {
     const sqlDir = join(confDir, "sql");
@@ -62,5 +70,64 @@ export async function fixPermissions(context: StepContext, ids: PostfixIds): Pro
     const failure = error as NodeJS.ErrnoException;
     throw new UserError(`cannot fix ownership of ${failure.path ?? "a Postfix file"}: ${failure.code ?? failure.message}`, 1, { cause: error });
   }
-  await postfixSetPermissions(confDir, context.log);
+  return setPermissionsAsStock(confDir, context.log);
+}
+
+/**
+ * Plain `postfix set-permissions`, as mailcow's script runs it: the image's /etc/postfix (its
+ * queue_directory is the spool volume), never `-c CONF`, which would make the admin's main.cf
+ * and master.cf root 644 and the conf dir root 755. Where the default config dir has no main.cf
+ * (a bare Postfix install: a developer machine, the unit tests) plain set-permissions cannot
+ * run; it then runs with a throwaway config dir whose main.cf names only CONF's queue layout
+ * (queue and data directories, owner and group), so the queue master will use is still put
+ * right and CONF is not touched. Returns the queue layout it worked with.
+ */
+async function setPermissionsAsStock(confDir: string, log: Logger): Promise<string[]> {
+  if (hasDefaultMainCf()) {
+    const variables = await postfixFilesVariables(defaultConfigDir(), log);
+    await setPermissionsWhenNeeded(undefined, variables, log);
+    return QUEUE_LAYOUT.map((name) => variables[name]!);
+  }
+  const names = [...QUEUE_LAYOUT, "compatibility_level"];
+  const values = await postconfValues(confDir, names, log);
+  const privateDir = mkdtempSync(join(tmpdir(), "mailcow-postfix-init-"));
+  try {
+    // As a config dir is installed (postfix-files lists it root 755).
+    chmodSync(privateDir, 0o755);
+    const mainCf = join(privateDir, "main.cf");
+    writeFileSync(mainCf, names.map((name, index) => `${name} = ${values[index]}\n`).join(""));
+    settleMtime(mainCf);
+    writeFileSync(join(privateDir, "master.cf"), "");
+    await setPermissionsWhenNeeded(privateDir, await postfixFilesVariables(privateDir, log), log);
+  } finally {
+    rmSync(privateDir, { recursive: true, force: true });
+  }
+  return values.slice(0, QUEUE_LAYOUT.length);
+}
+
+/** Every variable postfix-files uses (and the queue layout), as that config dir expands them: one postconf. */
+async function postfixFilesVariables(configDir: string, log: Logger): Promise<Record<string, string>> {
+  const names = [...new Set([...QUEUE_LAYOUT, ...POSTFIX_FILES_VARIABLES])];
+  const values = await postconfValues(configDir, names, log);
+  return Object.fromEntries(names.map((name, index) => [name, values[index]!]));
+}
+
+/**
+ * The real `postfix set-permissions` (a shell script spawning a process per entry, ~0.5 s)
+ * only when a read-only walk of the same postfix-files list finds something it would change,
+ * or something the walk does not understand (permissions-check.ts).
+ */
+async function setPermissionsWhenNeeded(configDir: string | undefined, variables: Record<string, string>, log: Logger): Promise<void> {
+  let drift: string | undefined;
+  try {
+    drift = findPermissionDrift(readPostfixFiles(variables.meta_directory!), variables, idLookupFromFiles());
+  } catch (error) {
+    drift = `postfix-files could not be checked (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`;
+  }
+  if (drift === undefined) {
+    log.info("postfix set-permissions skipped: every entry of Postfix's postfix-files list already has its owner, group and mode");
+    return;
+  }
+  log.info(`running postfix set-permissions: ${drift}`);
+  await postfixSetPermissions(configDir, log);
 }

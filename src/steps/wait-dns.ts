@@ -1,10 +1,13 @@
 import { Resolver } from "node:dns/promises";
 
 // The DNS check: a real query through the configured resolver (like today's `dig`), never
-// /etc/hosts. The resolver answering at all is what we wait for: an NXDOMAIN or empty answer
-// proves it is up; a timeout, refusal or SERVFAIL does not.
+// /etc/hosts. What we wait for is the resolver answering at all, as `dig +short mailcow.email`
+// does in mailcow's script (dig exits 0 on any response): NOERROR, NXDOMAIN, SERVFAIL, REFUSED,
+// FORMERR, NOTIMP all end the wait, so an upstream DNS problem does not keep Postfix down. Only
+// no answer (timeout, unreachable resolver) keeps waiting.
 
-const ANSWERED = new Set(["ENOTFOUND", "ENODATA"]);
+/** c-ares codes for a response that came back, whatever its RCODE. */
+const ANSWERED = new Set(["ENOTFOUND", "ENODATA", "ESERVFAIL", "EREFUSED", "EFORMERR", "ENOTIMP"]);
 
 /**
  * One query for `name`. `server` (HOST or HOST:PORT) overrides /etc/resolv.conf, for tests

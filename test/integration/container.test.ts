@@ -3,8 +3,10 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, copyFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startEngine, stopEngine, type Engine } from "../support/docker.ts";
-import { buildProjectImage, buildStandIns, ensureBaseImage, REPO, type ProjectBuild, type ServiceBuild, type StandIns } from "../support/docker-images.ts";
+import { buildStandIns, ensureBaseImage, REPO, type ProjectBuild, type ServiceBuild, type StandIns } from "../support/docker-images.ts";
 import { MailcowProject, POSTFIX } from "../support/docker-compose.ts";
+import { run } from "../support/docker.ts";
+import { adaptStep, readmeStep, type StepPlaces } from "../support/readme-steps.ts";
 import { makeCertificate, makeCertificateDirectory, type MadeCertificate } from "../support/certs.ts";
 import { FIXTURE_SCRIPT } from "../support/namespace-root.ts";
 import { verifyBase } from "../../src/templates/verify.ts";
@@ -43,8 +45,9 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
     engine = await startEngine();
     await ensureBaseImage(engine);
     standIns = await buildStandIns(engine);
-    service = await project("build").postfixBuild();
-    image = await buildProjectImage(engine, service);
+    const builder = project("build");
+    service = await builder.postfixBuild();
+    image = await builder.build();
   }, SETUP_MS);
 
   afterAll(async () => {
@@ -80,8 +83,8 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
       ["build", "--network", "host", "--file", join(service.context, service.dockerfile), "--build-arg", `MAILCOW_POSTFIX_IMAGE=${changed}`, ...args, "--tag", tag, service.context],
       { allowFailure: true, timeoutMs: 300_000 },
     );
-    // The message itself, not the echo of the RUN line; the legacy builder colours stderr.
-    return { exitCode: build.exitCode, output: (build.stdout + build.stderr).replace(/\x1b\[[0-9;]*m/g, "") };
+    // The message itself: without colours (legacy builder) and BuildKit's "#15 0.380 " step prefix.
+    return { exitCode: build.exitCode, output: (build.stdout + build.stderr).replace(/\x1b\[[0-9;]*m/g, "").replace(/^#\d+ \d+\.\d+ /gm, "") };
   }
 
   // A one-line logic change of the stand-in's postfix.sh (its DNS wait), as a mailcow update might make.
@@ -297,7 +300,111 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
       expect(JSON.parse((await engine!.docker(["inspect", id])).stdout)[0].State.StartedAt).toBe(startedAt);
     }, 120_000);
   });
+
+  describe("the README's admin steps, verbatim (Compose v2, BuildKit, a mailcow git checkout)", () => {
+    // Runs after the describe above (same engine and images). Each README block marked
+    // `<!-- suite: NAME -->` runs in bash with only mailcow's location and the repository URL
+    // replaced (test/support/readme-steps.ts).
+    let admin: MailcowProject;
+    let places: StepPlaces;
+    let defaultCert: MadeCertificate;
+    let other: MadeCertificate;
+    const NEWER_BASE = "ghcr.io/mailcow/postfix:3.10.13-1";
+
+    /** One README block, as the admin pastes it; `build` steps see the engine's host-network layer. */
+    const step = async (name: string, options: { allowFailure?: boolean } = {}) => {
+      const script = adaptStep(readmeStep(name), places);
+      const composeFile = script.includes("docker compose build")
+        ? { COMPOSE_FILE: ["docker-compose.yml", "docker-compose.override.yml", join(REPO, "docker", "test", "build-host-network.yml")].join(":") }
+        : {};
+      return run(["bash", "-euo", "pipefail", "-c", script], {
+        cwd: places.mailcowDir, env: { ...engine!.env, ...composeFile }, timeoutMs: 900_000, allowFailure: options.allowFailure,
+      });
+    };
+    const git = (args: string[]) => run(["git", "-C", places.mailcowDir, ...args], { env: { GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@t", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@t" } });
+    const expectRightCertificates = async () => {
+      const served = await admin.served([HOSTNAME, "example.test", "other.example.test"]);
+      expect(Object.fromEntries(served)).toEqual({ [HOSTNAME]: defaultCert.fingerprint, "example.test": defaultCert.fingerprint, "other.example.test": other.fingerprint });
+    };
+    /** Nothing of ours in mailcow's git status: only main.cf, whose tail every start (stock too) rewrites. */
+    const expectCleanCheckout = async () => {
+      const status = (await git(["status", "--porcelain", "--untracked-files=all"])).stdout.split("\n").filter(Boolean);
+      expect(status.filter((line) => line !== " M data/conf/postfix/main.cf")).toEqual([]);
+    };
+
+    beforeAll(async () => {
+      const parentDir = mkdtempSync(join(engine!.root, "readme-"));
+      places = { parentDir, mailcowDir: join(parentDir, "mailcow-dockerized"), repositoryUrl: REPO };
+      admin = MailcowProject.create(engine!, "mailcowdockerized", { hostname: HOSTNAME, stock: true, dir: places.mailcowDir, projectDirInEnv: false });
+      projects.push(admin);
+      defaultCert = makeCertificate(admin.sslDir, { names: [HOSTNAME, "example.test"], keyType: "rsa" });
+      other = makeCertificateDirectory(admin.sslDir, "other.example.test", ["other.example.test"]);
+      copyFileSync(join(places.mailcowDir, "gitignore"), join(places.mailcowDir, ".gitignore"));
+      await git(["init", "-q"]);
+      await git(["add", "-A"]);
+      await git(["commit", "-qm", "mailcow"]);
+      // A stock install, running.
+      await admin.up();
+      await admin.waitForBanner();
+      await git(["commit", "-qam", "after the stock start"]);
+    }, 240_000);
+
+    test("install: clone next to mailcow, copy the override, tags agree, build, up; the right certificates", async () => {
+      await step("clone");
+      const tags = (await step("override")).stdout.trim().split("\n");
+      expect(tags).toEqual([standIns.postfixBase, standIns.postfixBase]);
+      await step("build-and-up");
+      await admin.waitForBanner();
+      const image = JSON.parse((await engine!.docker(["inspect", await admin.containerId()])).stdout)[0].Config.Image;
+      expect(image).toBe(`local/mailcow-postfix-init:${standIns.postfixBase.split(":")[1]}`);
+      await expectRightCertificates();
+    }, 900_000);
+
+    test("did it work: `check` passes and the log has the summary line", async () => {
+      const result = await step("did-it-work");
+      expect(result.stdout).toMatch(/mailcow-postfix-init: sni-map: \d+ names mapped .*; 0 errors, 0 warnings -> \/opt\/postfix\/conf\/sni\.map/);
+    }, 120_000);
+
+    test("nothing of ours shows in mailcow's git status", async () => {
+      await expectCleanCheckout();
+    }, 60_000);
+
+    test("update cycle as update.sh runs it: pull skips our image, the warning, then the catch-up clears it", async () => {
+      await engine!.docker(["build", "--network", "host", "--tag", NEWER_BASE, "-"], { stdin: `FROM ${standIns.postfixBase}\nLABEL test.mailcow.version=3.10.13-1\n` });
+      // What update.sh's git pull does to docker-compose.yml.
+      const compose = join(places.mailcowDir, "docker-compose.yml");
+      writeFileSync(compose, readFileSync(compose, "utf8").replace(standIns.postfixBase, NEWER_BASE));
+      await git(["commit", "-qam", "mailcow update"]);
+      const pull = await admin.compose(["pull"]);
+      expect(pull.stdout + pull.stderr).toContain("postfix-mailcow Skipped");
+      await run(["./update.sh"], { cwd: places.mailcowDir, env: engine!.env, timeoutMs: 300_000 });
+      await admin.waitForBanner();
+      const warned = await step("update-check");
+      expect(warned.stdout).toContain(`this image was built from ${standIns.postfixBase}, but mailcow's docker-compose.yml now names ${NEWER_BASE}`);
+      await expectRightCertificates();
+
+      await step("update-catch-up");
+      await admin.waitForBanner();
+      const after = await step("update-check", { allowFailure: true });
+      expect({ exitCode: after.exitCode, stdout: after.stdout }).toEqual({ exitCode: 1, stdout: "" });
+      expect(await admin.logs()).toContain(`built from ${NEWER_BASE}, the postfix image mailcow's docker-compose.yml names`);
+      await expectRightCertificates();
+      await expectCleanCheckout();
+    }, 900_000);
+
+    test("going back to stock: mailcow's image runs again, every local tag of ours is gone", async () => {
+      await step("back-to-stock");
+      await admin.waitForBanner();
+      const image = JSON.parse((await engine!.docker(["inspect", await admin.containerId()])).stdout)[0].Config.Image;
+      expect(image).toBe(NEWER_BASE);
+      expect((await engine!.docker(["images", "--format", "{{.Repository}}:{{.Tag}}", "local/mailcow-postfix-init"])).stdout.trim()).toBe("");
+      const served = await admin.served(["other.example.test"]);
+      expect(served.get("other.example.test")).toBe(other.fingerprint);
+    }, 300_000);
+  });
+
 });
+
 
 /** Our log lines that are errors (configuration warnings are expected on a lived-in conf dir). */
 const errorLines = (log: string) => log.split("\n").filter((line) => line.startsWith("mailcow-postfix-init: error:"));

@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { createTestDatabase, startMariadb, TEST_DB, type TestDatabase } from "../support/mariadb.ts";
 import { childOf, isListeningInside, servedCertificateInside, startContainerNamespace, waitForBannerInside, type ContainerNamespace } from "../support/namespace.ts";
 import { buildContainerRoot, FIXTURE_SCRIPT, HOSTNAME, type ContainerRoot } from "../support/namespace-root.ts";
-import { LIVED_IN, OVERRIDDEN } from "../support/lived-in.ts";
+import { OVERRIDDEN, writeImageMainCfInside } from "../support/lived-in.ts";
+import { postfixUid } from "../support/postfix-server.ts";
+import { archiveSpool, queueFiles, restoreSpoolFromTar } from "../support/queue.ts";
 
 // End to end, as root: private mount, PID and network namespaces laid out like mailcow's
 // Postfix container, a real MariaDB on /var/run/mysqld/mysqld.sock, dnsmasq as the resolver
@@ -31,6 +33,9 @@ async function setUp(): Promise<Setup> {
   const db = await startMariadb({ dir: join(root, "mariadb"), socketDir: join(root, "var/run/mysqld") });
   await createTestDatabase(db);
   const ns = await startContainerNamespace(root);
+  // The image's own /etc/postfix/main.cf, which plain `postfix set-permissions`, postmap and
+  // postalias read (the namespace's /etc is a throwaway overlay).
+  await writeImageMainCfInside(ns);
   const setup = { root, tree, db, ns };
   setups.push(setup);
   return setup;
@@ -102,14 +107,16 @@ async function startPostfix({ ns, root, tree }: Setup, underSupervisor = false) 
     const banner = await waitForBannerInside(ns, SMTP_PORT, 30_000);
     return { ...start, banner, bannerMs: Date.now() - started };
   } catch (error) {
-    const mailLog = (() => {
-      try {
-        return readFileSync(tree.logFile, "utf8").split("\n").filter((line) => !line.includes("overriding earlier entry")).slice(-30).join("\n");
-      } catch {
-        return "(none)";
-      }
-    })();
-    throw new Error(`${(error as Error).message}\n--- start output:\n${start.output()}\n--- mail.log:\n${mailLog}`);
+    throw new Error(`${(error as Error).message}\n--- start output:\n${start.output()}\n--- mail.log:\n${recentMailLog({ tree })}`);
+  }
+}
+
+/** The last lines of Postfix's log, without the configuration notes every process repeats. */
+function recentMailLog({ tree }: { tree: ContainerRoot }): string {
+  try {
+    return readFileSync(tree.logFile, "utf8").split("\n").filter((line) => !line.includes("overriding earlier entry")).slice(-30).join("\n");
+  } catch {
+    return "(none)";
   }
 }
 
@@ -195,7 +202,6 @@ describe("switch from the stock start on the same lived-in conf dir", () => {
     // A password the stock script's unquoted -p$DBPASS survives.
     await db.sql("CREATE USER 'plain'@'localhost' IDENTIFIED BY 'plain-Pass_1'; GRANT ALL ON mailcow_test.* TO 'plain'@'localhost';");
     const credentials = { DBUSER: "plain", DBPASS: "plain-Pass_1" };
-    expect((await ns.exec(["tee", "/etc/postfix/main.cf"], { stdin: readFileSync(join(LIVED_IN, "image-main.cf"), "utf8") })).exitCode).toBe(0);
 
     const stock = await ns.spawn(["bash", FIXTURE_SCRIPT], startEnv(setup.root, credentials));
     await waitForBannerInside(ns, SMTP_PORT, 30_000).catch((error) => {
@@ -237,3 +243,67 @@ describe("switch from the stock start on the same lived-in conf dir", () => {
     await stopWithSigterm(setup, second);
   }, 120_000);
 });
+
+describe("restart after the spool was restored from a tar backup", () => {
+  // mailcow leaves enable_long_queue_ids off, so a queue file's name encodes its inode, and
+  // backup_and_restore.sh restores the postfix volume with tar: every file gets a new inode.
+  // `postfix start` renames such files (postsuper) before master runs; so must `start`.
+  test("a held message is renamed at start, then delivered to a local sink: nothing in the queue is lost", async () => {
+    const setup = await setUp();
+    const { ns, root } = setup;
+    const spool = join(root, "var/spool/postfix");
+    const confDir = join(root, "opt/postfix/conf");
+    // Mail for sink.test goes to an SMTP sink on loopback (custom_transport.pcre is the admin's
+    // transport map, created by the startup only when missing).
+    writeFileSync(join(confDir, "custom_transport.pcre"), "/@sink\\.test$/ smtp:[127.0.0.1]:2525\n");
+    // postsuper runs as the postfix user and, before postlogd runs, appends to maillog_file
+    // itself: that file must be writable by postfix, else the repair fails after renaming
+    // (as `postfix start` would; mailcow itself logs to syslog).
+    writeFileSync(setup.tree.logFile, "", { mode: 0o600 });
+    chownSync(setup.tree.logFile, postfixUid(), -1);
+
+    const first = await startPostfix(setup);
+    const marker = `restored-${Date.now()}`;
+    const sent = await ns.exec(["sendmail", "-f", "sender@example.test", "someone@sink.test"], { stdin: `Subject: restore test\n\n${marker}\n` });
+    expect({ exitCode: sent.exitCode, stderr: sent.stderr }).toEqual({ exitCode: 0, stderr: "" });
+    // The sink is not up yet: the message is deferred; the admin puts it on hold.
+    await waitFor(() => queueFiles(spool).some((file) => file.queue === "deferred"), 20_000, () => `${JSON.stringify(queueFiles(spool))}\n${recentMailLog(setup)}`);
+    expect((await ns.exec(["postsuper", "-c", "/opt/postfix/conf", "-h", "ALL"])).exitCode).toBe(0);
+    await stopWithSigterm(setup, first);
+    expect(queueFiles(spool).map((file) => file.queue)).toEqual(["hold"]);
+
+    const archive = join(root, "postfix-volume.tar");
+    archiveSpool(spool, archive);
+    restoreSpoolFromTar(spool, archive);
+    const restored = queueFiles(spool);
+    expect(restored.map((file) => ({ queue: file.queue, nameMatchesInode: file.nameMatchesInode }))).toEqual([{ queue: "hold", nameMatchesInode: false }]);
+
+    const sinkDir = join(root, "var/lib/postfix/sink");
+    mkdirSync(sinkDir);
+    chownSync(sinkDir, postfixUid(), -1);
+    await ns.spawn(["smtp-sink", "-u", "postfix", "-d", "/var/lib/postfix/sink/%M.", "127.0.0.1:2525", "10"], { PATH: process.env.PATH! });
+
+    const second = await startPostfix(setup, true);
+    expect(second.output()).toContain("postsuper: Renamed to match inode number: 1 message");
+    const repaired = queueFiles(spool);
+    expect(repaired.map((file) => ({ queue: file.queue, nameMatchesInode: file.nameMatchesInode, owner: file.owner }))).toEqual([
+      { queue: "hold", nameMatchesInode: true, owner: restored[0]!.owner },
+    ]);
+
+    // Released and flushed as an admin would: delivered, and the queue is empty.
+    expect((await ns.exec(["postsuper", "-c", "/opt/postfix/conf", "-H", "ALL"])).exitCode).toBe(0);
+    expect((await ns.exec(["postqueue", "-f"])).exitCode).toBe(0);
+    const delivered = () => readdirSync(sinkDir).map((name) => readFileSync(join(sinkDir, name), "utf8"));
+    await waitFor(() => delivered().some((message) => message.includes(marker)) && queueFiles(spool).length === 0, 20_000, () => `${JSON.stringify(queueFiles(spool))} ${delivered().length} delivered\n${recentMailLog(setup)}`);
+    expect(delivered().filter((message) => message.includes(marker))).toHaveLength(1);
+    await stopWithSigterm(setup, second);
+  }, 120_000);
+});
+
+async function waitFor(condition: () => boolean, timeoutMs: number, describe: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${describe()}`);
+    await Bun.sleep(100);
+  }
+}

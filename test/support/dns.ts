@@ -61,3 +61,40 @@ export async function startSilentDns(): Promise<TestDnsServer> {
     stop: () => new Promise<void>((resolve) => socket.close(() => resolve())),
   };
 }
+
+/** DNS response codes a resolver may answer with (RFC 1035, 4.1.1). */
+export const RCODE = { FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
+
+/**
+ * A resolver that answers every query with `rcode` and no records: the query's ID and question
+ * sent back with QR set, as a broken upstream or a refusing server does.
+ */
+export async function startRcodeDns(rcode: number): Promise<TestDnsServer & { queries(): number }> {
+  const socket = createSocket("udp4");
+  let queries = 0;
+  socket.on("message", (query, peer) => {
+    if (query.length < 12) return;
+    queries++;
+    const answer = Buffer.from(query);
+    answer[2] = 0x80 | (query[2]! & 0x79); // QR, the query's opcode and RD
+    answer[3] = 0x80 | (rcode & 0x0f); // RA, RCODE
+    answer.writeUInt16BE(0, 6); // no answer, authority or additional records
+    answer.writeUInt16BE(0, 8);
+    answer.writeUInt16BE(0, 10);
+    const questionEnd = endOfQuestion(answer);
+    socket.send(answer.subarray(0, questionEnd), peer.port, peer.address);
+  });
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+  return {
+    address: `127.0.0.1:${socket.address().port}`,
+    queries: () => queries,
+    stop: () => new Promise<void>((resolve) => socket.close(() => resolve())),
+  };
+}
+
+/** Offset after the first question (name, type, class) of a DNS message; the whole message if malformed. */
+function endOfQuestion(message: Buffer): number {
+  let offset = 12;
+  while (offset < message.length && message[offset] !== 0) offset += message[offset]! + 1;
+  return Math.min(offset + 5, message.length);
+}

@@ -1,17 +1,23 @@
 import { X509Certificate } from "node:crypto";
-import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { COMPOSE, run, type Engine, type RunOptions, type RunResult } from "./docker.ts";
-import { REPO, type ServiceBuild } from "./docker-images.ts";
+import { DOCKER, run, type Engine, type RunOptions, type RunResult } from "./docker.ts";
+import { REPO, type ProjectBuild, type ServiceBuild } from "./docker-images.ts";
 import { writeLivedInConf } from "./lived-in.ts";
 
-// One mailcow-like compose project per scenario: docker/test/compose/docker-compose.yml with
-// docker/docker-compose.override.yml layered on top, exactly as an admin would run it, in a
-// fresh directory holding .env (like mailcow.conf) and data/ (conf, ssl, hooks). The conf dir
-// is a lived-in install's (test/support/lived-in.ts): extra.cf overrides main.cf settings.
+// One mailcow-like compose project per scenario, driven as an admin drives mailcow: a fresh
+// directory holding docker/test/compose/docker-compose.yml, .env (like mailcow.conf, with
+// COMPOSE_PROJECT_NAME), data/ (conf, ssl, hooks), and docker/docker-compose.override.yml
+// copied in as docker-compose.override.yml; then plain `docker compose ...` there (Compose v2,
+// BuildKit). The conf dir is a lived-in install's (test/support/lived-in.ts).
 
 const BASE_COMPOSE = join(REPO, "docker", "test", "compose");
 export const OVERRIDE = join(REPO, "docker", "docker-compose.override.yml");
+/**
+ * The only addition to the admin's files, for `build` alone: the test engine runs without a
+ * bridge network (no host network changes), so BuildKit's RUN steps use the host's network.
+ */
+const BUILD_ON_HOST_NETWORK = join(REPO, "docker", "test", "build-host-network.yml");
 export const POSTFIX = "postfix-mailcow";
 
 export interface ProjectOptions {
@@ -20,13 +26,18 @@ export interface ProjectOptions {
   env?: Record<string, string>;
   /** Without the override: the stand-in base image with its stock-shaped startup. */
   stock?: boolean;
+  /** The mailcow directory to use (created), instead of a fresh temp dir. */
+  dir?: string;
+  /**
+   * Point MAILCOW_POSTFIX_INIT_DIR at this checkout (default). Off: the override's default,
+   * ../mailcow-postfix-init, as the README installs it.
+   */
+  projectDirInEnv?: boolean;
 }
 
 export class MailcowProject {
   readonly sslDir: string;
   readonly confDir: string;
-  /** Whether compose runs the stand-in base image's stock startup (no override). */
-  private stock: boolean;
 
   private constructor(
     readonly engine: Engine,
@@ -36,17 +47,22 @@ export class MailcowProject {
   ) {
     this.sslDir = join(dir, "data", "assets", "ssl");
     this.confDir = join(dir, "data", "conf", "postfix");
-    this.stock = options.stock ?? false;
   }
 
-  /** From now on compose layers the override on top: the admin's switch from stock. */
+  /** README step 2: copy the override next to mailcow's docker-compose.yml (the switch from stock). */
   useOverride(): void {
-    this.stock = false;
+    copyFileSync(OVERRIDE, join(this.dir, "docker-compose.override.yml"));
+  }
+
+  /** README "Going back to stock": the override file removed. */
+  useStock(): void {
+    rmSync(join(this.dir, "docker-compose.override.yml"), { force: true });
   }
 
   /** Lay out the project directory; certificates go into `sslDir` before `up`. */
   static create(engine: Engine, name: string, options: ProjectOptions): MailcowProject {
-    const dir = mkdtempSync(join(engine.root, `project-${name}-`));
+    const dir = options.dir ?? mkdtempSync(join(engine.root, `project-${name}-`));
+    mkdirSync(dir, { recursive: true });
     cpSync(BASE_COMPOSE, dir, { recursive: true });
     for (const sub of ["data/assets/ssl", "data/hooks/postfix", "data/conf/postfix"]) mkdirSync(join(dir, sub), { recursive: true });
     // Only loopback in the containers' shared namespace; Postfix logs through syslog-ng there.
@@ -59,17 +75,20 @@ export class MailcowProject {
       REDISPASS: "unused",
       TZ: "UTC",
       MAILCOW_HOSTNAME: options.hostname,
+      COMPOSE_PROJECT_NAME: name,
       // The checkout Dockerfile.postfix builds from; another one only when debugging the harness.
-      MAILCOW_POSTFIX_INIT_DIR: process.env.MPI_PROJECT_DIR ?? REPO,
+      ...(options.projectDirInEnv === false ? {} : { MAILCOW_POSTFIX_INIT_DIR: process.env.MPI_PROJECT_DIR ?? REPO }),
       ...options.env,
     };
     writeFileSync(join(dir, ".env"), Object.entries(env).map(([k, v]) => `${k}=${v}\n`).join(""));
-    return new MailcowProject(engine, name, dir, options);
+    const project = new MailcowProject(engine, name, dir, options);
+    if (!options.stock) project.useOverride();
+    return project;
   }
 
+  /** `docker compose ARGS` in the project directory, as an admin types it. */
   compose(args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-    const files = ["-f", join(this.dir, "docker-compose.yml"), ...(this.stock ? [] : ["-f", OVERRIDE])];
-    return run([COMPOSE, "--ansi", "never", "-p", this.name, ...files, ...args], {
+    return run([DOCKER, "compose", "--ansi", "never", ...args], {
       timeoutMs: 180_000,
       ...options,
       cwd: this.dir,
@@ -88,6 +107,17 @@ export class MailcowProject {
       dockerfile: service.build.dockerfile ?? "Dockerfile",
       args: Object.fromEntries(Object.entries(service.build.args ?? {}).map(([k, v]) => [k, String(v)])),
     };
+  }
+
+  /**
+   * README step 3's `docker compose build postfix-mailcow` (BuildKit), with the host-network
+   * layer for this engine; the image as compose tagged it.
+   */
+  async build(): Promise<ProjectBuild> {
+    const service = await this.postfixBuild();
+    const files = ["docker-compose.yml", "docker-compose.override.yml", BUILD_ON_HOST_NETWORK].flatMap((file) => ["-f", file]);
+    const result = await this.compose([...files, "build", POSTFIX], { timeoutMs: 900_000 });
+    return { image: service.image, args: service.args, durationMs: result.durationMs };
   }
 
   async up(): Promise<void> {

@@ -110,16 +110,6 @@ export interface ProjectBuild {
   durationMs: number;
 }
 
-/**
- * Build Dockerfile.postfix exactly as the compose files describe it (image tag, context,
- * dockerfile, args taken from `docker-compose config`), with host networking added.
- */
-export async function buildProjectImage(engine: Engine, service: ServiceBuild): Promise<ProjectBuild> {
-  const args = Object.entries(service.args).flatMap(([key, value]) => ["--build-arg", `${key}=${value}`]);
-  const result = await build(engine, service.context, service.image, ["--file", join(service.context, service.dockerfile), ...args]);
-  return { image: service.image, args: service.args, durationMs: result.durationMs };
-}
-
 export interface ServiceBuild {
   image: string;
   context: string;

@@ -8,7 +8,11 @@ import { join } from "node:path";
 /** Debian's client: it speaks the API of Debian's dockerd and has BuildKit when asked. */
 export const DOCKER = process.env.MPI_DOCKER_CLIENT ?? "/usr/bin/docker";
 export const DOCKERD = process.env.MPI_DOCKERD ?? "/usr/sbin/dockerd";
-export const COMPOSE = process.env.MPI_DOCKER_COMPOSE ?? "/usr/bin/docker-compose";
+/**
+ * A private DOCKER_CONFIG holding the Compose v2 and buildx CLI plugins (Debian trixie's, put
+ * there by test/support/ensure-compose-v2.sh): `docker compose` and BuildKit, as admins run them.
+ */
+export const DOCKER_CONFIG_DIR = process.env.MPI_DOCKER_CONFIG ?? "/var/tmp/mpi-docker-config";
 
 export interface RunResult {
   exitCode: number;
@@ -80,6 +84,11 @@ process.on("exit", () => {
  * between development runs) and wait until it answers.
  */
 export async function startEngine(): Promise<Engine> {
+  for (const plugin of ["docker-compose", "docker-buildx"]) {
+    if (!existsSync(join(DOCKER_CONFIG_DIR, "cli-plugins", plugin))) {
+      throw new Error(`${plugin} CLI plugin missing in ${DOCKER_CONFIG_DIR}/cli-plugins: run test/support/ensure-compose-v2.sh as root`);
+    }
+  }
   const root = process.env.MPI_CONTAINER_ROOT ?? mkdtempSync("/var/tmp/mpi-container-");
   for (const dir of ["data", "exec"]) mkdirSync(join(root, dir), { recursive: true });
   const socket = join(root, "docker.sock");
@@ -111,7 +120,7 @@ export async function startEngine(): Promise<Engine> {
   closeSync(log);
   liveEngines.add(daemon.pid);
   const host = `unix://${socket}`;
-  const env = { DOCKER_HOST: host, DOCKER_BUILDKIT: "0", COMPOSE_DOCKER_CLI_BUILD: "0" };
+  const env = { DOCKER_HOST: host, DOCKER_CONFIG: DOCKER_CONFIG_DIR, DOCKER_BUILDKIT: "1" };
   const engine: Engine = {
     root,
     host,

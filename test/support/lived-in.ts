@@ -1,5 +1,6 @@
 import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { ContainerNamespace } from "./namespace.ts";
 import { writeSettledFile } from "./tmp.ts";
 
 // The conf dir of an install that has been running for a while (test/fixtures/lived-in/): main.cf
@@ -36,6 +37,12 @@ export function writeLivedInConf(confDir: string, options: LivedInOptions): void
 /** The image's own /etc/postfix/main.cf (what Postfix tools read without -c), into dir. */
 export function writeImageMainCf(dir: string): void {
   writeFileSync(join(dir, "main.cf"), readFileSync(join(LIVED_IN, "image-main.cf"), "utf8"));
+}
+
+/** The image's own main.cf into /etc/postfix inside a container-shaped namespace (its /etc is a throwaway overlay). */
+export async function writeImageMainCfInside(ns: Pick<ContainerNamespace, "exec">): Promise<void> {
+  const written = await ns.exec(["tee", "/etc/postfix/main.cf"], { stdin: readFileSync(join(LIVED_IN, "image-main.cf"), "utf8") });
+  if (written.exitCode !== 0) throw new Error(`cannot write the image's main.cf: ${written.stderr}`);
 }
 
 /** The setting extra.cf overrides that decides whether sessions work at all. */

@@ -67,6 +67,9 @@ export async function createTestDatabase(db: TestDatabase): Promise<void> {
     `CREATE DATABASE ${TEST_DB.name}; CREATE USER '${TEST_DB.user}'@'localhost' IDENTIFIED BY '${quoted}';` +
       ` GRANT ALL ON ${TEST_DB.name}.* TO '${TEST_DB.user}'@'localhost';` +
       ` CREATE TABLE ${TEST_DB.name}.fixture_domain (name VARCHAR(255) PRIMARY KEY, enabled TINYINT NOT NULL);` +
-      ` INSERT INTO ${TEST_DB.name}.fixture_domain VALUES ('example.test', 1), ('disabled.test', 0);`,
+      ` INSERT INTO ${TEST_DB.name}.fixture_domain VALUES ('example.test', 1), ('disabled.test', 0);` +
+      // The other tables the fixture script's maps query, empty: mail can pass cleanup's lookups.
+      ` CREATE TABLE ${TEST_DB.name}.fixture_alias (source VARCHAR(255) PRIMARY KEY, target VARCHAR(255) NOT NULL);` +
+      ` CREATE TABLE ${TEST_DB.name}.fixture_mailbox (address VARCHAR(255) PRIMARY KEY, box VARCHAR(255) NOT NULL, settings JSON NOT NULL);`,
   );
 }

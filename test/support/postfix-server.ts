@@ -128,7 +128,7 @@ export async function waitForBanner(port: number, timeoutMs: number, host = "127
   throw new Error(`no SMTP banner on ${host}:${port} within ${timeoutMs} ms (${lastError})`);
 }
 
-function postfixUid(): number {
+export function postfixUid(): number {
   const line = readFileSync("/etc/passwd", "utf8").split("\n").find((entry) => entry.startsWith("postfix:"));
   if (!line) throw new Error("no postfix user: install Debian's postfix package");
   return Number(line.split(":")[2]);

@@ -96,6 +96,26 @@ describe("Postfix tools on a lived-in conf dir", () => {
     expect(readdirSync(confDir).filter((name) => name.includes(".tmp"))).toEqual([]);
   });
 
+  test("sni.map: a good table is confirmed from the .db itself, without postmap -s (40 MB of output)", async () => {
+    const { root, confDir, made } = livedIn();
+    const fakeBin = join(root, "fake-bin");
+    mkdirSync(fakeBin);
+    // A postmap whose -s always fails: the build can only succeed if -s is never asked.
+    writeFileSync(join(fakeBin, "postmap"), `#!/bin/bash\nif [[ " $* " == *" -s "* ]]; then echo "postmap: fatal: -s must not run" >&2; exit 1; fi\nexec /usr/sbin/postmap "$@"\n`, { mode: 0o755 });
+    const savedPath = process.env.PATH;
+    process.env.PATH = `${fakeBin}:${savedPath}`;
+    try {
+      await writeSniMapFiles(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\nother.example.test ${made.keyFile} ${made.certFile}\n`);
+      // A table the direct read cannot confirm (a key too long for a bucket page) goes to postmap -s.
+      const longName = `${"a".repeat(2000)}.example.test`;
+      const attempt = writeSniMapFiles(confDir, `${longName} ${made.keyFile} ${made.certFile}\n`);
+      await expect(attempt).rejects.toThrow("-s must not run");
+    } finally {
+      process.env.PATH = savedPath;
+    }
+    expect(readFileSync(join(confDir, "sni.map"), "utf8")).toStartWith("mail.example.test ");
+  });
+
   test("postalias builds the aliases table; its warnings are logged, not a failure", async () => {
     const { root, confDir } = livedIn();
     const aliases = join(root, "aliases");

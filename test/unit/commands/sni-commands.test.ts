@@ -61,7 +61,7 @@ describe("sni-map", () => {
     expect(real.exitCode).toBe(0);
     expect(readFileSync(join(confDir, "sni.map"), "utf8")).toBe(dry.stdout);
     expect(dry.stdout.split("\n")).toHaveLength(4);
-    expect(real.stderr).toMatch(/sni-map: 3 names mapped from default certificate \+ 1 directory; 0 errors, 0 warnings -> .*sni\.map\n$/);
+    expect(real.stderr).toMatch(/sni-map: 3 names mapped \(2 from the default certificate, 1 from 1 directory\); 0 errors, 0 warnings -> .*sni\.map\n$/);
   });
 
   test("SKIP_LETS_ENCRYPT=y changes nothing", async () => {

@@ -1,15 +1,18 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { Env } from "../../../src/command.ts";
 import { createStartCommand, defaultStartDeps, type StartDeps } from "../../../src/commands/start.ts";
 import { createMemoryLogger } from "../../../src/log.ts";
-import { startDnsmasq, type TestDnsServer } from "../../support/dns.ts";
+import { RCODE, startDnsmasq, startRcodeDns, type TestDnsServer } from "../../support/dns.ts";
 import { createTestDatabase, startMariadb, TEST_DB, type TestDatabase } from "../../support/mariadb.ts";
 import { buildContainerRoot, HOSTNAME, type ContainerRoot } from "../../support/namespace-root.ts";
 import { LIVED_IN } from "../../support/lived-in.ts";
 import { runCommand } from "../../support/cli.ts";
 import { writeSettledFile } from "../../support/tmp.ts";
+import { handToAdmin, statListing } from "../../support/admin-owned.ts";
+import { makeHeldMessageArchive, queueFiles, restoreSpoolFromTar } from "../../support/queue.ts";
+import { lookupPostfixIds } from "../../../src/steps/permissions.ts";
 
 // `start` against a container-shaped temp tree, real MariaDB, DNS and Postfix tools; the final
 // exec is replaced so the test sees what would have been executed.
@@ -192,9 +195,118 @@ describe("start", () => {
     }
   });
 
+  test("a resolver answering SERVFAIL (an upstream DNS problem) does not keep Postfix down", async () => {
+    const servfail = await startRcodeDns(RCODE.SERVFAIL);
+    try {
+      const result = await start(tree(), goodEnv(), [`--dns-server=${servfail.address}`, "--wait-timeout=5"]);
+      expect(result.log).not.toContain("waiting for DNS");
+      expect(result.exitCode).toBe(0);
+      expect(result.execs).toHaveLength(1);
+      expect(servfail.queries()).toBeGreaterThan(0);
+    } finally {
+      await servfail.stop();
+    }
+  });
+
   test("--wait-timeout must be a positive number", async () => {
     const result = await start(tree(), goodEnv(), ["--wait-timeout=soon"]);
     expect(result.exitCode).toBe(1);
     expect(result.log).toContain("--wait-timeout / MPI_WAIT_TIMEOUT: expected a positive number of seconds, got `soon`");
   });
+});
+
+describe("start does what `postfix start` checks first, and leaves the admin's files alone", () => {
+  let archive: string;
+  beforeAll(async () => {
+    const dir = mkdtempSync("/tmp/mpi-queue-");
+    roots.push(dir);
+    statSync(dir);
+    Bun.spawnSync(["chmod", "755", dir]);
+    archive = await makeHeldMessageArchive(dir, "restored-message", "someone@sink.test");
+  }, 30_000);
+
+  test("a conf dir owned by the admin (1000:1000, 775/664) keeps owner and modes of every file it had", async () => {
+    const root = tree();
+    handToAdmin(root.confDir);
+    const before = statListing(root.confDir);
+    const result = await start(root, goodEnv());
+    expect(result.exitCode).toBe(0);
+    const after = statListing(root.confDir);
+    expect(Object.fromEntries(Object.keys(before).map((path) => [path, after[path]]))).toEqual(before);
+    // What the stock script itself writes there is root-owned, the SQL maps root:postfix 0640.
+    const { postfixGid } = lookupPostfixIds();
+    expect(after["sql"]).toBe(`d 0755 0:${postfixGid}`);
+    expect(after["sql/mysql_virtual_domains_maps.cf"]).toBe(`f 0640 0:${postfixGid}`);
+    expect(after["custom_transport.pcre"]).toBe(`f 0640 0:${postfixGid}`);
+  });
+
+  test("a queue file restored from a tar backup (name no longer matching its inode) is renamed by postsuper before the exec", async () => {
+    const root = tree();
+    restoreSpoolFromTar(root.spoolDir, archive);
+    const shape = () => queueFiles(root.spoolDir).map((file) => ({ queue: file.queue, nameMatchesInode: file.nameMatchesInode }));
+    expect(shape()).toEqual([{ queue: "hold", nameMatchesInode: false }]);
+    const result = await start(root, goodEnv());
+    expect(result.exitCode).toBe(0);
+    expect(result.execs).toHaveLength(1);
+    expect(shape()).toEqual([{ queue: "hold", nameMatchesInode: true }]);
+    expect(result.log).toContain("postsuper: Renamed to match inode number: 1 message");
+  });
+
+  test("a failing postsuper stops the start with its words, no exec", async () => {
+    const root = tree();
+    restoreSpoolFromTar(root.spoolDir, archive);
+    // postsuper drops to the postfix user and, with no postlogd running yet, appends to
+    // maillog_file itself: a root-only log file makes it fail after the rename.
+    writeFileSync(root.logFile, "", { mode: 0o600 });
+    chownSync(root.logFile, 0, 0);
+    const result = await start(root, goodEnv());
+    expect(result.exitCode).toBe(1);
+    expect(result.execs).toEqual([]);
+    expect(result.log).toContain(`error: postsuper -c ${root.confDir} (queue repair) failed (exit 1):`);
+    expect(result.log).toMatch(/postsuper: fatal: open logfile '.*mail\.log': cannot open file: Permission denied/);
+  });
+
+  test("maillog_file set but no postlog service in master.cf: refused as `postfix start` refuses, no exec", async () => {
+    const root = tree();
+    const masterCf = join(root.confDir, "master.cf");
+    writeSettledFile(masterCf, readFileSync(masterCf, "utf8").split("\n").filter((line) => !line.startsWith("postlog")).join("\n"));
+    const result = await start(root, goodEnv());
+    expect(result.exitCode).toBe(1);
+    expect(result.execs).toEqual([]);
+    expect(result.log).toContain(`error: missing 'postlog' service in ${masterCf}`);
+  });
+});
+
+describe("postfix set-permissions only when something differs from Postfix's postfix-files list", () => {
+  // Real Postfix tools: the check reads the same list post-install does; when it finds drift
+  // the real `postfix set-permissions` runs (and fixes it), else it is skipped.
+  const ran = (log: string) => log.split("\n").filter((line) => line.includes("running postfix set-permissions:"));
+  const skipped = (log: string) => log.includes("postfix set-permissions skipped");
+
+  test("a fresh spool runs it; an unchanged restart skips it; a wrong mode, a missing queue dir, a wrong owner each run it and are fixed", async () => {
+    const root = tree();
+    const first = await start(root, goodEnv());
+    expect(first.exitCode).toBe(0);
+    expect(ran(first.log)).toHaveLength(1);
+    expect(ran(first.log)[0]).toContain(root.root);
+
+    const restart = await start(root, goodEnv());
+    expect(restart.exitCode).toBe(0);
+    expect({ ran: ran(restart.log), skipped: skipped(restart.log) }).toEqual({ ran: [], skipped: true });
+
+    const incoming = join(root.spoolDir, "incoming");
+    const cases: [string, () => void, () => void][] = [
+      ["wrong mode", () => chmodSync(incoming, 0o755), () => expect(statSync(incoming).mode & 0o7777).toBe(0o700)],
+      ["missing queue dir", () => rmSync(join(root.spoolDir, "deferred"), { recursive: true }), () => expect(statSync(join(root.spoolDir, "deferred")).isDirectory()).toBe(true)],
+      ["wrong owner", () => chownSync(incoming, 0, -1), () => expect(statSync(incoming).uid).not.toBe(0)],
+    ];
+    for (const [what, breakIt, fixed] of cases) {
+      breakIt();
+      const result = await start(root, goodEnv());
+      expect({ what, exitCode: result.exitCode, ran: ran(result.log).length }).toEqual({ what, exitCode: 0, ran: 1 });
+      fixed();
+      const again = await start(root, goodEnv());
+      expect({ what, skipped: skipped(again.log) }).toEqual({ what, skipped: true });
+    }
+  }, 120_000);
 });

@@ -2,7 +2,9 @@ import { afterAll, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openPairCache, CACHE_FILE } from "../../../src/sni/cache.ts";
+import { collectCertificateSources } from "../../../src/sni/discover.ts";
 import { planSniMapFromTree } from "../../../src/sni/index.ts";
+import { validatePair } from "../../../src/sni/validate.ts";
 import { makeCertificate, makeCertificateDirectory } from "../../support/certs.ts";
 import { makeTempDir } from "../../support/tmp.ts";
 
@@ -66,4 +68,18 @@ test("a damaged cache file means validating everything again", () => {
   writeFileSync(join(confDir, CACHE_FILE), "{not json");
   const run = planWithCache(sslDir, confDir);
   expect([run.hits, run.misses]).toEqual([0, 2]);
+});
+
+test("identities discovery already took are used instead of a second stat", () => {
+  const { sslDir, confDir, org } = setup();
+  planWithCache(sslDir, confDir);
+  const discovery = collectCertificateSources(sslDir);
+  expect(discovery.identities.get(org.keyFile)).toMatch(/^\d+:\d+:\d+:[\d.]+:[\d.]+$/);
+  expect(discovery.identities.get(join(sslDir, "key.pem"))).toBeUndefined(); // the default pair is statted by the cache
+  const cache = openPairCache(confDir);
+  const files = { keyFile: org.keyFile, certFile: org.certFile };
+  cache.validate(files, validatePair, discovery.identities);
+  // Unchanged files, but identities that say otherwise: a miss, so they were what counted.
+  cache.validate(files, validatePair, new Map([[org.keyFile, "1:2:3:4:5"], [org.certFile, "1:2:3:4:5"]]));
+  expect([cache.hits, cache.misses]).toEqual([1, 1]);
 });

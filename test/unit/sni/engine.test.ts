@@ -103,6 +103,17 @@ describe("certificate directories", () => {
     expect(codes(result.problems)).toEqual(["ecdsa-key-mismatch"]);
   });
 
+  test("files at the top, a dangling domains link: skipped quietly only where the file is really absent", () => {
+    const { sslDir } = sslTree(["mail.example.test"]);
+    writeFileSync(join(sslDir, "dhparams.pem"), "x");
+    const org = makeCertificateDirectory(sslDir, "example.org", ["example.org"]);
+    Bun.spawnSync(["rm", join(org.dir, "domains")]);
+    symlinkSync(join(sslDir, "nowhere"), join(org.dir, "domains"));
+    const result = planSniMapFromTree({ sslDir, hostname: "mail.example.test" });
+    expect(result.content).toBe(line("mail.example.test", sslDir));
+    expect(result.problems.map((problem) => [problem.code, problem.source])).toEqual([["domains-unreadable", org.dir]]);
+  });
+
   test("symlinked certificate directories are followed", () => {
     const { sslDir } = sslTree();
     const elsewhere = makeCertificateDirectory(join(sslDir, ".."), "real-org", ["example.org"]);

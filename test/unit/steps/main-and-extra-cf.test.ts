@@ -60,6 +60,11 @@ describe("extra.cf", () => {
     );
   });
 
+  test("backslash escapes are kept byte for byte (mailcow's echo -e cuts extra.cf at \\c)", () => {
+    const current = "smtpd_reject_footer = \\c. For help see https://example.org/help\nheader_checks = pcre:/x\\\\.y\\t\nmessage_size_limit = 1\n";
+    expect(renderExtraCf(current, "m.example")).toBe(`myhostname = m.example\n${current}`);
+  });
+
   test("new and empty files get the hostname line as mailcow writes it", () => {
     expect(renderExtraCf("", "m.example")).toBe("myhostname = m.example\n\n");
   });

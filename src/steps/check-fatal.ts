@@ -1,0 +1,47 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { UserError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { postconfValues, postfixCreateMissing, postlogServiceDefined, postsuperRepair, QUEUE_LAYOUT } from "../postfix.ts";
+
+// What `postfix start` checks before it starts master (postfix-script's check-fatal), with the
+// same Postfix tools, since we exec master ourselves: missing queue directories created, master.cf
+// present, a postlog service when maillog_file is set, and `postsuper` queue repair. The repair
+// matters after a restore: mailcow leaves enable_long_queue_ids off, so queue file names encode
+// inode numbers, and a spool restored with tar has new inodes. Runs after `master -t` said no
+// master is running, as in postfix-script. (check-warn, which only logs ownership notes, and the
+// quick-start shortcut of `postfix quick-stop` are left out: see the README.)
+
+/**
+ * `preparedLayout`: the QUEUE_LAYOUT values the set-permissions just run worked with. It implies
+ * create-missing, so when CONF names the same directories, owner and group (as in mailcow's
+ * image) create-missing would change nothing and is skipped (it costs ~0.3-0.8 s).
+ */
+export async function checkFatal(confDir: string, log: Logger, preparedLayout?: readonly string[], known?: CheckFatalValues): Promise<void> {
+  const values = known ?? (await readCheckFatalValues(confDir, log));
+  const maillogFile = values.maillog_file;
+  const layout = QUEUE_LAYOUT.map((name) => values[name]);
+  if (!sameValues(layout, preparedLayout)) await postfixCreateMissing(confDir, log);
+  const masterCf = join(confDir, "master.cf");
+  if (!existsSync(masterCf)) throw new UserError(`no ${masterCf} file found; Postfix cannot start without it`);
+  if (maillogFile !== "" && !(await postlogServiceDefined(confDir, log))) {
+    throw new UserError(
+      `missing 'postlog' service in ${masterCf} (maillog_file = ${maillogFile} is written through it); ` +
+        `add the line "postlog   unix-dgram n  -       n       -       1       postlogd" or run 'postfix -c ${confDir} upgrade-configuration'`,
+    );
+  }
+  await postsuperRepair(confDir, log);
+}
+
+const PARAMETERS = ["daemon_directory", "maillog_file", ...QUEUE_LAYOUT] as const;
+export type CheckFatalValues = Record<(typeof PARAMETERS)[number], string>;
+
+/** What check-fatal and the exec need from CONF's main.cf (daemon_directory for master), in one postconf. */
+export async function readCheckFatalValues(confDir: string, log: Logger): Promise<CheckFatalValues> {
+  const values = await postconfValues(confDir, PARAMETERS, log);
+  return Object.fromEntries(PARAMETERS.map((name, index) => [name, values[index]!])) as CheckFatalValues;
+}
+
+function sameValues(a: readonly string[], b: readonly string[] | undefined): boolean {
+  return b !== undefined && a.length === b.length && a.every((value, index) => value === b[index]);
+}

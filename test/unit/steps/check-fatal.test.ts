@@ -1,0 +1,48 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdirSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { createMemoryLogger } from "../../../src/log.ts";
+import { postconfValues, QUEUE_LAYOUT } from "../../../src/postfix.ts";
+import { checkFatal } from "../../../src/steps/check-fatal.ts";
+import { writeLivedInConf } from "../../support/lived-in.ts";
+import { postfixUid } from "../../support/postfix-server.ts";
+import { makeTempDir } from "../../support/tmp.ts";
+
+// postfix-script's check-fatal with real Postfix tools on a lived-in conf dir whose queue is an
+// empty directory, as a fresh spool volume is (queue_directory and data_directory under a temp
+// root; the postfix command needs the queue directory itself to exist).
+
+const cleanups: (() => void)[] = [];
+afterAll(() => cleanups.forEach((cleanup) => cleanup()));
+
+function livedIn() {
+  const temp = makeTempDir("mpi-check-fatal-");
+  cleanups.push(temp.cleanup);
+  const confDir = join(temp.path, "conf");
+  for (const dir of [confDir, join(temp.path, "var/spool/postfix"), join(temp.path, "var/lib")]) mkdirSync(dir, { recursive: true });
+  writeLivedInConf(confDir, { root: temp.path, listen: "127.0.0.1" });
+  return { root: temp.path, confDir, spool: join(temp.path, "var/spool/postfix") };
+}
+
+describe("checkFatal", () => {
+  test("creates the missing queue (create-missing with the conf dir), then postsuper runs on it", async () => {
+    const { confDir, spool } = livedIn();
+    await checkFatal(confDir, createMemoryLogger(), undefined);
+    const hold = statSync(join(spool, "hold"));
+    expect({ uid: hold.uid, mode: hold.mode & 0o7777 }).toEqual({ uid: postfixUid(), mode: 0o700 });
+    expect(statSync(join(spool, "maildrop")).mode & 0o7777).toBe(0o730);
+  });
+
+  test("create-missing is left out when set-permissions just worked on the same queue layout", async () => {
+    const { confDir, spool } = livedIn();
+    const layout = await postconfValues(confDir, QUEUE_LAYOUT);
+    // Nothing created the queue's subdirectories: postsuper, which needs them, says so.
+    expect(checkFatal(confDir, createMemoryLogger(), layout)).rejects.toThrow(`postsuper -c ${confDir} (queue repair) failed (exit 1): postsuper: fatal: scan_dir_push: open directory`);
+  });
+
+  test("no master.cf: refused, as `postfix start` refuses", async () => {
+    const { confDir } = livedIn();
+    rmSync(join(confDir, "master.cf"));
+    expect(checkFatal(confDir, createMemoryLogger(), undefined)).rejects.toThrow(`no ${confDir}/master.cf file found`);
+  });
+});
