@@ -1,7 +1,7 @@
 import { afterAll, describe, expect } from "bun:test";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { adversarial, childProcesses, cleanUp, expectMapAgrees, expectRun, freshTree, runBin, runEnv, SECRET_FORMS, SECRETS, silentSocket, sniArgs, spawnBin, startEnv, startTree, tempDir } from "./harness.ts";
+import { adversarial, answeringDns, childProcesses, cleanUp, expectMapAgrees, expectRun, freshTree, runBin, runEnv, SECRET_FORMS, SECRETS, silentSocket, sniArgs, spawnBin, startEnv, startTree, tempDir } from "./harness.ts";
 
 // Family 3, the environment: secrets in every variable mailcow passes (and one of the admin's
 // own), with quotes and backslashes. They reach no log line, no command output, no child's
@@ -16,7 +16,7 @@ describe("secrets and the processes start runs", () => {
   adversarial("during the database wait no child has a secret in its argv or environment", async () => {
     const { flags } = startTree();
     const socket = await silentSocket();
-    const run = spawnBin(["start", ...flags, `--mysql-socket=${socket}`, "--wait-timeout=1.5"], { env: startEnv() });
+    const run = spawnBin(["start", ...flags, `--mysql-socket=${socket}`, `--dns-server=${(await answeringDns()).address}`, "--wait-timeout=1.5"], { env: startEnv() });
     const pid = await run.pid();
     const seen = new Map<number, { cmdline: string; environ: string }>();
     let finished = false;
@@ -45,7 +45,7 @@ describe("secrets and the processes start runs", () => {
     const { flags } = startTree();
     const socket = await silentSocket();
     const tmp = tempDir("mpi-adv-tmpdir-");
-    const run = spawnBin(["start", ...flags, `--mysql-socket=${socket}`], { env: startEnv({ TMPDIR: tmp }) });
+    const run = spawnBin(["start", ...flags, `--mysql-socket=${socket}`, `--dns-server=${(await answeringDns()).address}`], { env: startEnv({ TMPDIR: tmp }) });
     const pid = await run.pid();
     for (let attempt = 0; attempt < 2000 && !childProcesses(pid).some((child) => child.cmdline.includes("mariadb-admin")); attempt++) await Bun.sleep(5);
     await run.kill("SIGKILL");
@@ -56,7 +56,7 @@ describe("secrets and the processes start runs", () => {
 
   adversarial("a missing database socket: two lines, exit 1, no secret", async () => {
     const { root, flags } = startTree();
-    const result = await runBin(["start", ...flags, `--mysql-socket=${join(root.root, "nowhere.sock")}`, "--wait-timeout=1.5"], { env: startEnv() });
+    const result = await runBin(["start", ...flags, `--mysql-socket=${join(root.root, "nowhere.sock")}`, `--dns-server=${(await answeringDns()).address}`, "--wait-timeout=1.5"], { env: startEnv() });
     expectRun(result, { exitCode: 1, lines: 2 });
     expect(result.lines[1]).toMatch(GAVE_UP_DB);
   });
