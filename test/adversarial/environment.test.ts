@@ -16,7 +16,17 @@ describe("secrets and the processes start runs", () => {
   adversarial("during the database wait no child has a secret in its argv or environment", async () => {
     const { flags } = startTree();
     const socket = await silentSocket();
-    const run = spawnBin(["start", ...flags, `--mysql-socket=${socket}`, `--dns-server=${(await answeringDns()).address}`, "--wait-timeout=1.5"], { env: startEnv() });
+    // mariadb-admin scrubs a -p password from its own argv right after it starts, so /proc alone
+    // could miss one; the real binary behind a shim that records argv and environment at exec
+    // time catches it for sure.
+    const shimDir = join(tempDir(), "bin");
+    mkdirSync(shimDir);
+    const record = join(shimDir, "record");
+    const real = Bun.which("mariadb-admin")!;
+    writeFileSync(join(shimDir, "mariadb-admin"), `#!/bin/sh\nprintf '%s\\n' "$@" >> ${record}\nenv >> ${record}\nexec ${real} "$@"\n`);
+    chmodSync(join(shimDir, "mariadb-admin"), 0o755);
+    const env = startEnv({ PATH: `${shimDir}:${process.env.PATH}` });
+    const run = spawnBin(["start", ...flags, `--mysql-socket=${socket}`, `--dns-server=${(await answeringDns()).address}`, "--wait-timeout=1.5"], { env });
     const pid = await run.pid();
     const seen = new Map<number, { cmdline: string; environ: string }>();
     let finished = false;
@@ -31,6 +41,9 @@ describe("secrets and the processes start runs", () => {
     expect(result.lines[1]).toMatch(GAVE_UP_DB);
     const probes = [...seen.values()].filter((child) => child.cmdline.includes("mariadb-admin"));
     expect(probes.length).toBeGreaterThan(0);
+    const recorded = readFileSync(record, "utf8");
+    expect(recorded).toContain("--defaults-extra-file=/dev/fd/3\n");
+    for (const form of SECRET_FORMS) expect(recorded.includes(form), `mariadb-admin was given ${form}`).toBe(false);
     for (const child of seen.values()) {
       for (const form of SECRET_FORMS) {
         expect(child.cmdline.includes(form), `argv of ${child.cmdline.replaceAll("\0", " ")}`).toBe(false);
