@@ -67,6 +67,19 @@ describe("secrets and the processes start runs", () => {
     expect(readdirSync(tmp)).toEqual([]);
   });
 
+  adversarial("option files that killed runs of earlier versions left in TMPDIR are removed by the next start", async () => {
+    const { root, flags } = startTree();
+    const tmp = tempDir("mpi-adv-tmpdir-");
+    for (const name of ["mailcow-postfix-init-Ab3xYz", "mailcow-postfix-init-999999999-Qw12er"]) {
+      mkdirSync(join(tmp, name), { mode: 0o700 });
+      writeFileSync(join(tmp, name, "client.cnf"), `[client]\npassword="${SECRETS.DBPASS}"\n`, { mode: 0o600 });
+    }
+    writeFileSync(join(tmp, "unrelated"), "kept");
+    const result = await runBin(["start", ...flags, `--mysql-socket=${join(root.root, "nowhere.sock")}`, `--dns-server=${(await answeringDns()).address}`, "--wait-timeout=1"], { env: startEnv({ TMPDIR: tmp }) });
+    expectRun(result, { exitCode: 1, lines: 2 });
+    expect(readdirSync(tmp)).toEqual(["unrelated"]);
+  });
+
   adversarial("a missing database socket: two lines, exit 1, no secret", async () => {
     const { root, flags } = startTree();
     const result = await runBin(["start", ...flags, `--mysql-socket=${join(root.root, "nowhere.sock")}`, `--dns-server=${(await answeringDns()).address}`, "--wait-timeout=1.5"], { env: startEnv() });
