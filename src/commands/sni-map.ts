@@ -1,6 +1,7 @@
 import { stringFlag, type CommandSpec } from "../command.ts";
 import { logProblems, planSniMapFromTree, summarize, updateSniMap } from "../sni/index.ts";
-import { CONF_DIR_FLAG, HOSTNAME_FLAG, SSL_DIR_FLAG, hostnameFromFlags } from "./sni-options.ts";
+import { cacheFileFor } from "../sni/cache.ts";
+import { CACHE_FILE_FLAG, CONF_DIR_FLAG, HOSTNAME_FLAG, SSL_DIR_FLAG, hostnameFromFlags } from "./sni-options.ts";
 
 export const sniMapCommand: CommandSpec = {
   name: "sni-map",
@@ -9,6 +10,7 @@ export const sniMapCommand: CommandSpec = {
     "ssl-dir": SSL_DIR_FLAG,
     "conf-dir": CONF_DIR_FLAG,
     hostname: HOSTNAME_FLAG,
+    "cache-file": CACHE_FILE_FLAG,
     "dry-run": { type: "boolean", description: "Print the map as it would be written; change nothing on disk" },
   },
   async run(context) {
@@ -21,7 +23,9 @@ export const sniMapCommand: CommandSpec = {
       context.log.info(`sni-map --dry-run: ${summarize(result)}`);
       return 0;
     }
-    await updateSniMap({ sslDir, confDir: stringFlag(context, "conf-dir"), hostname, log: context.log });
+    const confDir = stringFlag(context, "conf-dir");
+    const cacheFile = cacheFileFor(confDir, context.flags["cache-file"] as string | undefined);
+    await updateSniMap({ sslDir, confDir, hostname, log: context.log, cacheFile });
     return 0;
   },
 };
