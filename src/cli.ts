@@ -1,5 +1,6 @@
 import type { CommandContext, CommandSpec, Env } from "./command.ts";
-import { UsageError, UserError, describeErrorChain } from "./errors.ts";
+import { UsageError, UserError, describeErrorChain, describeFilesystemError } from "./errors.ts";
+import { secretValues } from "./secrets.ts";
 import { createLogger, writeAll, PROGRAM, type Logger } from "./log.ts";
 import { sniMapCommand } from "./commands/sni-map.ts";
 import { checkCommand } from "./commands/check.ts";
@@ -33,9 +34,13 @@ export interface RunOptions {
 
 /** Parse argv, run one subcommand, return the exit code. Never calls process.exit. */
 export async function run(argv: readonly string[], env: Env, options: RunOptions = {}): Promise<number> {
-  const stdout = options.stdout ?? ((text: string) => writeAll(1, text));
   const stderr = options.stderr ?? ((text: string) => writeAll(2, text));
   const log = options.log ?? createLogger(stderr);
+  // Before anything can print one: every secret of the environment is redacted from log lines
+  // and from command output (check, --json) in every form we print.
+  for (const secret of secretValues(env)) log.addSecret(secret);
+  const write = options.stdout ?? ((text: string) => writeAll(1, text));
+  const stdout = (text: string) => write(log.redact(text));
   try {
     const first = argv[0];
     if (first === "--version" || first === "-V") {
@@ -63,8 +68,13 @@ export async function run(argv: readonly string[], env: Env, options: RunOptions
       return error.exitCode;
     }
     if (error instanceof UserError) {
-      log.error(error.message);
+      for (const line of error.lines ?? [error.message]) log.error(line);
       return error.exitCode;
+    }
+    const filesystem = describeFilesystemError(error);
+    if (filesystem) {
+      log.error(filesystem);
+      return 1;
     }
     log.error(`internal error (please report): ${describeErrorChain(error)}`);
     return 70;
@@ -91,6 +101,8 @@ export function parseCommandArgs(command: CommandSpec, words: readonly string[],
   for (let index = 0; index < words.length; index++) {
     const word = words[index]!;
     if (word === "--") {
+      // `sni-map -- --dry-run` must not silently drop the flag and write for real.
+      if (!command.rest) throw new UsageError(`\`${command.name}\` takes no arguments, so \`--\` is not accepted`, usage);
       rest.push(...words.slice(index + 1));
       break;
     }
@@ -112,6 +124,8 @@ export function parseCommandArgs(command: CommandSpec, words: readonly string[],
     if (value === undefined || (inline === undefined && value.startsWith("--"))) {
       throw new UsageError(`flag \`--${name}\` expects a value${spec.valueName ? ` (${spec.valueName})` : ""}`, usage);
     }
+    // `--ssl-dir=` would otherwise mean the current directory.
+    if (value === "") throw new UsageError(`flag \`--${name}\` expects a value${spec.valueName ? ` (${spec.valueName})` : ""}, got an empty one`, usage);
     flags[name] = value;
   }
   if (command.rest?.required && rest.length === 0) {

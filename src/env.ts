@@ -51,7 +51,7 @@ export interface StartEnv {
 /** Validate start's environment; every bad variable gets one line, all in one UserError. */
 export function parseStartEnv(env: Env): StartEnv {
   const parsed = startSchema.safeParse(env);
-  if (!parsed.success) throw new UserError(describeIssues(parsed.error));
+  if (!parsed.success) throw issuesError(parsed.error);
   const data = parsed.data;
   return Object.freeze({
     dbName: data.DBNAME,
@@ -69,8 +69,14 @@ const entrypointSchema = startSchema.pick({ REDIS_SLAVEOF_IP: true });
 /** The entrypoint only needs to know whether syslog-ng forwards to a Redis replica. */
 export function parseEntrypointEnv(env: Env): { redisSlaveofIp?: string } {
   const parsed = entrypointSchema.safeParse(env);
-  if (!parsed.success) throw new UserError(describeIssues(parsed.error));
+  if (!parsed.success) throw issuesError(parsed.error);
   return { redisSlaveofIp: parsed.data.REDIS_SLAVEOF_IP };
+}
+
+/** One UserError whose log lines are one per bad variable. */
+function issuesError(error: z.ZodError): UserError {
+  const lines = describeIssues(error).split("\n");
+  return new UserError(lines.join("\n"), 1, { lines });
 }
 
 function describeIssues(error: z.ZodError): string {

@@ -5,13 +5,27 @@
 /** Bad input from the admin (env, flags, files): one line, what/where/what to do. */
 export class UserError extends Error {
   override name = "UserError";
+  /** Several findings of one failure (one per bad variable): one log line each. */
+  readonly lines?: readonly string[];
   constructor(
     message: string,
     readonly exitCode = 1,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; lines?: readonly string[] },
   ) {
     super(message, options);
+    if (options?.lines) this.lines = options.lines;
   }
+}
+
+/** errno codes a user can cause with the paths and files they give us (not bugs). */
+const USER_FS_ERRORS = new Set(["EACCES", "EPERM", "EROFS", "ENOTDIR", "EISDIR", "ENOENT", "ENOSPC", "EDQUOT", "ELOOP", "ENAMETOOLONG", "EEXIST", "EXDEV", "EBUSY", "EMFILE", "ENFILE", "EFBIG", "ENOTEMPTY", "EINVAL", "EIO"]);
+
+/** A filesystem error the admin caused (read-only conf dir, a file where a dir belongs) as one line, else undefined. */
+export function describeFilesystemError(error: unknown): string | undefined {
+  const failure = error as (NodeJS.ErrnoException & { dest?: string }) | undefined;
+  if (!failure || typeof failure.code !== "string" || !USER_FS_ERRORS.has(failure.code)) return undefined;
+  const where = failure.path ? ` (${failure.path}${failure.dest ? ` -> ${failure.dest}` : ""})` : "";
+  return `filesystem error: ${failure.code}${where}; check that the directories exist, are directories, are writable and have space`;
 }
 
 /** Wrong command line: printed with the usage text, exit 2. */

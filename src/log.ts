@@ -1,4 +1,5 @@
 import { writeSync } from "node:fs";
+import { createRedactor, escapeControl } from "./secrets.ts";
 
 // One logger for every command. Lines go to stderr (stdout carries command output such as
 // `sni-map --dry-run`), written synchronously: the start command execs into Postfix and
@@ -17,26 +18,25 @@ export interface Logger {
   warnOnce(message: string, key?: string): void;
   /** Several lines in one write: 2,000 warnings about a certificate tree are one syscall, not 2,000. */
   batch(lines: readonly { level: LogLevel; message: string }[]): void;
-  /** Values that must never reach a log line (the DB password); replaced by `***`. */
+  /** Values that must never reach a log line (the DB password); replaced by `***` in every printed form. */
   addSecret(secret: string): void;
+  /** The same redaction for command output (check, --json). */
+  redact(text: string): string;
 }
 
 export const PROGRAM = "mailcow-postfix-init";
-const MIN_REDACTED_LENGTH = 4;
 
+/** One event, one line: control characters (a newline in a directory name, ESC) are escaped. */
 export function formatLogLine(level: LogLevel, message: string): string {
   const prefix = level === "info" ? `${PROGRAM}: ` : `${PROGRAM}: ${level}: `;
-  return message
-    .split("\n")
-    .map((line) => prefix + line)
-    .join("\n") + "\n";
+  return `${prefix}${escapeControl(message)}\n`;
 }
 
 /** A logger writing whole lines to a file descriptor (default 2, stderr). */
 export function createLogger(write: (text: string) => void = (text) => writeAll(2, text)): Logger {
-  const secrets: string[] = [];
-  const redact = (message: string) =>
-    secrets.reduce((text, secret) => text.split(secret).join("***"), message);
+  const redactor = createRedactor();
+  // Before and after escaping: a secret may hold characters the escaping changes.
+  const redact = (message: string) => redactor.redact(escapeControl(redactor.redact(message)));
   const emit = (level: LogLevel) => (message: string) => write(formatLogLine(level, redact(message)));
   const warned = new Set<string>();
   return {
@@ -52,11 +52,10 @@ export function createLogger(write: (text: string) => void = (text) => writeAll(
       emit("warning")(message);
     },
     addSecret(secret) {
-      // Redaction is a second line of defence (no code logs a secret on purpose). Replacing a
-      // one- to three-character value everywhere would mangle every log line
-      // ("mail.e***ample.org") and hide nothing worth hiding.
-      if (secret.length >= MIN_REDACTED_LENGTH && !secrets.includes(secret)) secrets.push(secret);
+      // A second line of defence: no code logs a secret on purpose.
+      redactor.add(secret);
     },
+    redact: (text) => redactor.redact(text),
   };
 }
 

@@ -5,6 +5,7 @@ import { UserError } from "./errors.ts";
 import { readHashDbKeys } from "./hash-db.ts";
 import type { Logger } from "./log.ts";
 import { summarizeToolOutput, toolMessages, type ToolMessages } from "./tool-output.ts";
+import { childEnv } from "./secrets.ts";
 
 // Every call into Postfix's tools, argv arrays only (no shell). A tool is judged by its result
 // (exit status, and for postmap -F the keys of the table it built), never by the mere presence
@@ -57,7 +58,7 @@ async function runPostfixTool(tool: string, argv: string[], options: { input?: s
   let result;
   try {
     const stdin = options.input === undefined ? { stdin: "ignore" as const } : { input: options.input };
-    result = await execa(tool, argv, { reject: false, ...stdin, ...(options.signal ? { cancelSignal: options.signal } : {}) });
+    result = await execa(tool, argv, { reject: false, env: childEnv(), extendEnv: false, ...stdin, ...(options.signal ? { cancelSignal: options.signal } : {}) });
   } catch (error) {
     throw new UserError(`cannot run ${tool}: ${(error as Error).message}; install Postfix or put ${tool} on PATH`, 1, { cause: error });
   }
@@ -144,8 +145,7 @@ export function compareKeys(expected: readonly string[], stored: readonly string
  * held. Keys end at the first tab; values never contain a newline.
  */
 export async function postmapKeys(map: string, configArgs: string[]): Promise<string[]> {
-  // env given explicitly: Bun.spawn otherwise looks the tool up in the PATH the process started with.
-  const child = Bun.spawn([postfixTools.postmap, ...configArgs, "-s", map], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: process.env });
+  const child = Bun.spawn([postfixTools.postmap, ...configArgs, "-s", map], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: childEnv() });
   const keys: string[] = [];
   let key: number[] | undefined = [];
   const decoder = new TextDecoder();

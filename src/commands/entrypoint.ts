@@ -5,6 +5,7 @@ import type { ExecFunction } from "../steps/exec-master.ts";
 import { realExec } from "../steps/exec-master.ts";
 import { CONF_DIR_FLAG } from "../steps/flags.ts";
 import { runHooks } from "../steps/hooks.ts";
+import { interruptionFor } from "../steps/wait.ts";
 import { applyLegacyTls } from "../steps/openssl-legacy.ts";
 import { selectSyslogNgConfig } from "../steps/syslog-ng.ts";
 
@@ -33,7 +34,34 @@ export async function runEntrypoint(context: CommandContext, deps: EntrypointDep
   const path = resolveCommand(command!, context.env);
   if (!path) throw new UserError(`entrypoint: command \`${command}\` not found on PATH`, 127);
 
-  await runHooks(String(context.flags["hooks-dir"]), context.env, context.log, timeoutMs);
+  // SIGTERM/SIGINT during the hooks end them (and all they started), then us: no orphans.
+  const controller = new AbortController();
+  let stopListening = () => {};
+  const interrupted = new Promise<never>((_, reject) => {
+    const onSignal = (name: "SIGTERM" | "SIGINT") => () => {
+      controller.abort();
+      reject(interruptionFor(name));
+    };
+    const term = onSignal("SIGTERM");
+    const int = onSignal("SIGINT");
+    process.once("SIGTERM", term);
+    process.once("SIGINT", int);
+    stopListening = () => {
+      process.off("SIGTERM", term);
+      process.off("SIGINT", int);
+    };
+  });
+  interrupted.catch(() => {});
+  try {
+    const hooks = runHooks(String(context.flags["hooks-dir"]), context.env, context.log, timeoutMs, controller.signal);
+    await Promise.race([hooks, interrupted]);
+    if (controller.signal.aborted) {
+      await hooks.catch(() => {});
+      await interrupted;
+    }
+  } finally {
+    stopListening();
+  }
   selectSyslogNgConfig(String(context.flags["syslog-ng-dir"]), env.redisSlaveofIp, context.log);
   applyLegacyTls(String(context.flags["conf-dir"]), String(context.flags["openssl-cnf"]), context.log);
 

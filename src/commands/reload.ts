@@ -1,7 +1,8 @@
 import type { CommandSpec } from "../command.ts";
 import { stringFlag } from "../command.ts";
+import { withConfLock } from "../conf-lock.ts";
 import { postfixReload } from "../postfix.ts";
-import { updateSniMap } from "../sni/index.ts";
+import { mapKeyForHostname, updateSniMap } from "../sni/index.ts";
 import { cacheFileFor } from "../sni/cache.ts";
 import { CACHE_FILE_FLAG, CONF_DIR_FLAG, HOSTNAME_FLAG, SSL_DIR_FLAG, hostnameFromFlags } from "./sni-options.ts";
 
@@ -20,10 +21,13 @@ export const reloadCommand: CommandSpec = {
   async run(context) {
     const confDir = stringFlag(context, "conf-dir");
     const hostname = hostnameFromFlags(context);
+    mapKeyForHostname(hostname); // a bad hostname is refused before the lock is taken
     // On failure updateSniMap throws and leaves the previous map pair in place; no reload then.
     const cacheFile = cacheFileFor(confDir, context.flags["cache-file"] as string | undefined);
-    await updateSniMap({ sslDir: stringFlag(context, "ssl-dir"), confDir, hostname, log: context.log, cacheFile });
-    await postfixReload(confDir, context.log);
+    await withConfLock(confDir, context.log, context.env, async () => {
+      await updateSniMap({ sslDir: stringFlag(context, "ssl-dir"), confDir, hostname, log: context.log, cacheFile });
+      await postfixReload(confDir, context.log);
+    });
     context.log.info("Postfix reloaded with the new SNI map");
     return 0;
   },

@@ -1,5 +1,6 @@
 import { stringFlag, type CommandSpec } from "../command.ts";
-import { logProblems, planSniMapFromTree, summarize, updateSniMap } from "../sni/index.ts";
+import { withConfLock } from "../conf-lock.ts";
+import { logProblems, mapKeyForHostname, planSniMapFromTree, summarize, updateSniMap } from "../sni/index.ts";
 import { cacheFileFor } from "../sni/cache.ts";
 import { CACHE_FILE_FLAG, CONF_DIR_FLAG, HOSTNAME_FLAG, SSL_DIR_FLAG, hostnameFromFlags } from "./sni-options.ts";
 
@@ -16,6 +17,7 @@ export const sniMapCommand: CommandSpec = {
   async run(context) {
     const sslDir = stringFlag(context, "ssl-dir");
     const hostname = hostnameFromFlags(context);
+    mapKeyForHostname(hostname); // a bad hostname is refused before the lock is taken
     if (context.flags["dry-run"]) {
       const result = planSniMapFromTree({ sslDir, hostname });
       logProblems(result.problems, context.log);
@@ -25,7 +27,7 @@ export const sniMapCommand: CommandSpec = {
     }
     const confDir = stringFlag(context, "conf-dir");
     const cacheFile = cacheFileFor(confDir, context.flags["cache-file"] as string | undefined);
-    await updateSniMap({ sslDir, confDir, hostname, log: context.log, cacheFile });
+    await withConfLock(confDir, context.log, context.env, () => updateSniMap({ sslDir, confDir, hostname, log: context.log, cacheFile }));
     return 0;
   },
 };

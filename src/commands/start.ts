@@ -1,6 +1,7 @@
 import type { CommandContext, CommandSpec } from "../command.ts";
 import { parseStartEnv } from "../env.ts";
 import { join } from "node:path";
+import { lockConfDir } from "../conf-lock.ts";
 import { masterIsRunning, postconfCheck } from "../postfix.ts";
 import { loadTemplates } from "../templates/load.ts";
 import { writeAliases } from "../steps/aliases.ts";
@@ -52,6 +53,8 @@ export async function runStart(context: CommandContext, deps: StartDeps, signal:
 
   await waitForDependencies(step, options, deps, signal);
 
+  // One writer at a time in the conf dir (sni-map and reload take the same lock).
+  using _lock = await lockConfDir(options.paths.confDir, log, context.env);
   // The ASN check (an HTTPS request, only without a DQS key) runs while the maps are built.
   const asnVerdict = env.spamhausDqsKey ? undefined : deps.checkAsn(options.asnCheckUrl, signal);
   asnVerdict?.catch(() => {}); // its failure is reported where it is used

@@ -1,4 +1,5 @@
-import { mkdirSync, readFileSync, rmSync, statSync, type Stats } from "node:fs";
+import { mkdirSync, rmSync, statSync, type Stats } from "node:fs";
+import { MAX_CONF_BYTES, readBoundedText } from "../bounded-read.ts";
 import { dirname, join } from "node:path";
 import { writeFileAtomic } from "../atomic-write.ts";
 import type { KeyPairFiles, PairReport } from "./types.ts";
@@ -119,7 +120,7 @@ function fileIdentity(path: string): string {
 
 function loadEntries(path: string): Map<string, CacheEntry> {
   try {
-    const parsed = JSON.parse(readFileSync(path, "utf8")) as { version?: number; entries?: Record<string, CacheEntry> };
+    const parsed = JSON.parse(readBoundedText(path, MAX_CONF_BYTES)) as { version?: number; entries?: Record<string, CacheEntry> };
     if (parsed.version !== CACHE_VERSION || typeof parsed.entries !== "object" || parsed.entries === null) return new Map();
     return new Map(Object.entries(parsed.entries));
   } catch {

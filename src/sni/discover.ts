@@ -1,5 +1,6 @@
-import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from "node:fs";
+import { join, resolve, sep } from "node:path";
+import { MAX_DOMAINS_BYTES, describeReadFailure, readBoundedText } from "../bounded-read.ts";
 import { UserError } from "../errors.ts";
 import { statIdentity } from "./cache.ts";
 import type { CertificateSource, KeyPairFiles, Problem } from "./types.ts";
@@ -69,21 +70,32 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
     const domainsFile = join(dir, DOMAINS_FILE);
     let domainsText: string;
     try {
-      domainsText = readFileSync(domainsFile, "utf8");
+      domainsText = readBoundedText(domainsFile, MAX_DOMAINS_BYTES);
     } catch (error) {
       if (statEntry(domainsFile) === undefined) continue;
       problems.push({
         severity: "error",
         code: "domains-unreadable",
         source: dir,
-        message: `${dir}: cannot read ${DOMAINS_FILE} (${(error as NodeJS.ErrnoException).code ?? error}); directory not mapped, fix the file's type or permissions`,
+        message: `${dir}: cannot read ${DOMAINS_FILE} (${describeReadFailure(error)}); directory not mapped, its names get the default certificate; fix the file's type, size or permissions`,
       });
       continue;
     }
     const ecdsa = present(join(dir, ECDSA_KEY)) && present(join(dir, ECDSA_CERT)) ? pairIn(dir, ECDSA_KEY, ECDSA_CERT) : undefined;
-    sources.push({ kind: "directory", dir, rsa: pairIn(dir, DEFAULT_KEY, DEFAULT_CERT), ecdsa, domainsFile, domainsText });
+    const domainsOutside = !isInside(domainsFile, sslDir) || undefined;
+    sources.push({ kind: "directory", dir, rsa: pairIn(dir, DEFAULT_KEY, DEFAULT_CERT), ecdsa, domainsFile, domainsText, domainsOutside });
   }
   return { sslDir, sources, problems, identities };
+}
+
+/** Whether `path`, symlinks resolved, lies inside `dir` (resolved too). */
+function isInside(path: string, dir: string): boolean {
+  try {
+    const root = realpathSync(dir);
+    return realpathSync(path).startsWith(root.endsWith(sep) ? root : root + sep);
+  } catch {
+    return false;
+  }
 }
 
 function pairIn(dir: string, key: string, cert: string): KeyPairFiles {

@@ -88,7 +88,8 @@ export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult
   return result;
 }
 
-function mapKeyForHostname(raw: string | undefined): string | undefined {
+/** The hostname as a map key; a UserError when it is not a DNS name (checked before any lock or work). */
+export function mapKeyForHostname(raw: string | undefined): string | undefined {
   const normalized = normalizeHostname(raw);
   if (normalized && !normalized.ok) {
     throw new UserError(`hostname ${JSON.stringify(raw)} (--hostname or MAILCOW_HOSTNAME) is not a valid DNS name: ${normalized.reason}; set MAILCOW_HOSTNAME in mailcow.conf to the server's FQDN`);

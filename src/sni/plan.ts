@@ -74,7 +74,13 @@ function directoryNames(validated: ValidatedSource, problems: Problem[]): string
     if (normalized.ok) names.push(normalized.name);
     else rejected.push(`${printable(word)} (${normalized.reason})`);
   }
-  if (rejected.length > 0) problems.push(warning("invalid-name", validated.source.dir, `${domainsFile}: ignored ${rejectedSummary(rejected)}`));
+  if (rejected.length > 0) {
+    // A domains file linked to /etc/shadow or /proc/self/environ: not one byte of it is quoted.
+    const what = validated.source.domainsOutside
+      ? `${rejected.length} invalid name${rejected.length === 1 ? "" : "s"} (the file resolves outside the SSL dir; values not shown)`
+      : rejectedSummary(rejected);
+    problems.push(warning("invalid-name", validated.source.dir, `${domainsFile}: ignored ${what}`));
+  }
   if (names.length === 0 && rejected.length === 0) {
     problems.push(warning("no-names", validated.source.dir, `${domainsFile}: lists no names; directory not mapped`));
   }

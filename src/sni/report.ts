@@ -1,5 +1,6 @@
 import type { SniMapResult } from "./index.ts";
 import type { PairReport } from "./types.ts";
+import { escapeControl } from "../secrets.ts";
 
 // Pure: what `check` prints. The JSON shape is a documented contract (README, "check --json").
 
@@ -64,6 +65,21 @@ export function buildCheckReport(result: SniMapResult): CheckReport {
   };
 }
 
+/** The report when the tree could not be read at all (e.g. an unreadable SSL dir): one error, nothing else. */
+export function failedCheckReport(sslDir: string, hostname: string | undefined, message: string): CheckReport {
+  return {
+    schemaVersion: CHECK_SCHEMA_VERSION,
+    sslDir,
+    hostname: hostname ?? null,
+    ok: false,
+    errors: 1,
+    warnings: 0,
+    sources: [],
+    entries: [],
+    problems: [{ severity: "error", code: "ssl-dir-unreadable", source: sslDir, message }],
+  };
+}
+
 export function renderCheckText(report: CheckReport): string {
   const lines: string[] = [`Certificate sources in ${report.sslDir} (hostname: ${report.hostname ?? "not set"})`];
   for (const source of report.sources) {
@@ -83,5 +99,11 @@ export function renderCheckText(report: CheckReport): string {
     for (const problem of report.problems) lines.push(`  ${problem.severity}: ${problem.message}`);
   }
   lines.push("", `${report.ok ? "OK" : "FAILED"}: ${report.errors} error${report.errors === 1 ? "" : "s"}, ${report.warnings} warning${report.warnings === 1 ? "" : "s"}`, "");
-  return lines.join("\n");
+  // A newline or ESC in a directory name stays inside its own line.
+  return lines.map(escapeControl).join("\n");
+}
+
+/** The report as JSON; DEL, C1 and line separators escaped too (JSON.stringify leaves them raw). */
+export function renderCheckJson(report: CheckReport): string {
+  return `${JSON.stringify(report, null, 2).replace(/[\x7f-\x9f\u2028\u2029]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`)}\n`;
 }

@@ -28,6 +28,8 @@ export interface CertificateSource {
   /** Raw text of `domains` (directories only). */
   domainsText?: string;
   domainsFile?: string;
+  /** `domains` resolves outside the SSL dir (a symlink): its rejected values are counted, never shown. */
+  domainsOutside?: boolean;
 }
 
 /** What validation learned of one key + chain pair. */

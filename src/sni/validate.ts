@@ -1,5 +1,5 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { MAX_PEM_BYTES, describeReadFailure, readBoundedText } from "../bounded-read.ts";
 import type { PairCache } from "./cache.ts";
 import { keyMatchesCertificate } from "./key-match.ts";
 import type { CertificateSource, KeyPairFiles, PairReport, Problem, ValidatedSource } from "./types.ts";
@@ -110,10 +110,11 @@ export function certificateDnsNames(certificate: X509Certificate): string[] {
   return cn ? [cn.slice(3)] : [];
 }
 
+/** Bounded and non-blocking (bounded-read.ts): a FIFO or /dev/zero as cert.pem is one error. */
 function readText(path: string): string | { code: string } {
   try {
-    return readFileSync(path, "utf8");
+    return readBoundedText(path, MAX_PEM_BYTES);
   } catch (error) {
-    return { code: (error as NodeJS.ErrnoException).code ?? String(error) };
+    return { code: describeReadFailure(error) };
   }
 }

@@ -1,5 +1,6 @@
-import { chmodSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { chmodSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { MAX_CONF_BYTES, readBoundedText } from "../bounded-read.ts";
+import { basename, dirname, join } from "node:path";
 import { tempPathFor, writeNewFile } from "../atomic-write.ts";
 import { UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -35,7 +36,7 @@ export function startEarlyBuild(confDir: string, log?: Logger): EarlyBuild | und
   const mapFile = join(confDir, SNI_MAP_FILE);
   let content: string;
   try {
-    content = readFileSync(mapFile, "utf8");
+    content = readBoundedText(mapFile, MAX_CONF_BYTES);
   } catch {
     return undefined; // first start, or unreadable: the ordinary build reports what matters
   }
@@ -97,9 +98,20 @@ function installPair(tempMap: string, mapFile: string): { mapFile: string; dbFil
   return { mapFile, dbFile };
 }
 
+/** The temp pair and Berkeley DB's own scratch file (`__db.NAME`), which stays behind when postmap dies of ENOSPC. */
 function removeTempPair(tempMap: string): void {
-  rmSync(tempMap, { force: true });
-  rmSync(`${tempMap}.db`, { force: true });
+  removeQuietly([tempMap, `${tempMap}.db`, join(dirname(tempMap), `__db.${basename(tempMap)}.db`)]);
+}
+
+/** Cleanup after a failure must not replace the failure's message (ENOTDIR, EROFS). */
+function removeQuietly(paths: readonly string[]): void {
+  for (const path of paths) {
+    try {
+      rmSync(path, { force: true });
+    } catch {
+      // the original error is what the admin needs to see
+    }
+  }
 }
 
 function wrapWriteError(error: unknown, mapFile: string): UserError {

@@ -1,4 +1,5 @@
-import { readFileSync, statSync, utimesSync } from "node:fs";
+import { statSync, utimesSync } from "node:fs";
+import { MAX_CONF_BYTES, describeReadFailure, readBoundedTextIfExists } from "../bounded-read.ts";
 import { writeFileAtomic, type AtomicWriteOptions } from "../atomic-write.ts";
 import { UserError } from "../errors.ts";
 
@@ -8,11 +9,9 @@ import { UserError } from "../errors.ts";
 /** The file's text, or undefined when it does not exist; other failures are the admin's to fix. */
 export function readTextIfExists(path: string): string | undefined {
   try {
-    return readFileSync(path, "utf8");
+    return readBoundedTextIfExists(path, MAX_CONF_BYTES);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") return undefined;
-    throw new UserError(`cannot read ${path}: ${code ?? (error as Error).message}`, 1, { cause: error });
+    throw new UserError(`cannot read ${path}: ${describeReadFailure(error)}`, 1, { cause: error });
   }
 }
 

@@ -3,6 +3,7 @@ import { accessSync, constants, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Env } from "../command.ts";
 import type { Logger } from "../log.ts";
+import { becomeSubreaper, descendantsOf, killNewDescendants } from "../process-tree.ts";
 
 // Admins' /hooks scripts run before anything else, in name order. As today a failing hook is
 // reported and the start goes on; new: each exit status is logged, and an optional timeout
@@ -37,11 +38,15 @@ export function listHooks(dir: string): string[] {
     });
 }
 
-export async function runHooks(dir: string, env: Env, log: Logger, timeoutMs?: number): Promise<HookResult[]> {
+export async function runHooks(dir: string, env: Env, log: Logger, timeoutMs?: number, signal?: AbortSignal): Promise<HookResult[]> {
   const results: HookResult[] = [];
-  for (const path of listHooks(dir)) {
+  const hooks = listHooks(dir);
+  // Orphans of a hook (setsid'd daemons) become our children, so a timeout or SIGTERM reaches them.
+  if (hooks.length > 0) becomeSubreaper();
+  for (const path of hooks) {
+    if (signal?.aborted) break;
     log.info(`running hook ${path}`);
-    const result = await runHook(path, env, timeoutMs);
+    const result = await runHook(path, env, timeoutMs, signal);
     results.push(result);
     if (result.timedOut) log.error(`hook ${path} did not finish within ${timeoutMs! / 1000}s and was killed; continuing`);
     else if (result.exitCode === 0) log.info(`hook ${path} finished (exit 0)`);
@@ -50,7 +55,9 @@ export async function runHooks(dir: string, env: Env, log: Logger, timeoutMs?: n
   return results;
 }
 
-async function runHook(path: string, env: Env, timeoutMs?: number): Promise<HookResult> {
+async function runHook(path: string, env: Env, timeoutMs?: number, signal?: AbortSignal): Promise<HookResult> {
+  // What ran before this hook (daemons earlier hooks left on purpose) is not this hook's to end.
+  const earlier = new Set(descendantsOf(process.pid));
   // Own process group, so a timeout also ends whatever the hook started.
   const child = execa(path, [], { stdio: "inherit", env, extendEnv: false, detached: true, reject: false });
   let timedOut = false;
@@ -70,9 +77,19 @@ async function runHook(path: string, env: Env, timeoutMs?: number): Promise<Hook
           killGroup("SIGTERM");
           forceTimer = setTimeout(() => killGroup("SIGKILL"), 5_000);
         }, timeoutMs);
+  // SIGTERM to us while a hook runs: the hook and everything it started end too.
+  const onAbort = () => {
+    killGroup("SIGKILL");
+    killNewDescendants(earlier);
+  };
+  signal?.addEventListener("abort", onAbort, { once: true });
   const result = await child;
+  signal?.removeEventListener("abort", onAbort);
   clearTimeout(timer);
   clearTimeout(forceTimer);
-  if (timedOut) killGroup("SIGKILL"); // leftovers that ignored SIGTERM
+  if (timedOut || signal?.aborted) {
+    killGroup("SIGKILL"); // leftovers that ignored SIGTERM
+    killNewDescendants(earlier); // and those that left the group (setsid)
+  }
   return { path, exitCode: result.exitCode, signal: result.signal, timedOut };
 }

@@ -1,14 +1,24 @@
+import { dlopen, FFIType } from "bun:ffi";
 import { execa } from "execa";
-import { mkdtempSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, readdirSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeFileAtomic } from "../atomic-write.ts";
+import { childEnv } from "../secrets.ts";
 
 // The database check: `mariadb-admin status` on the socket with the configured credentials.
-// The password goes into a 0600 option file inside a private 0700 directory (removed again),
-// never into argv, where today's script shows it to every `ps`.
+// The password never goes into argv (where today's script shows it to every `ps`), nor into
+// the child's environment, nor into a file that could outlive us: the option file is a memfd
+// (an anonymous in-memory file, gone with the last process holding it, SIGKILL included),
+// handed to mariadb-admin as its fd 3 and named /dev/fd/3. Where memfd_create is missing, a
+// 0600 file in a private dir is used, and leftovers of killed runs are removed first.
 
 export const dbTools = { mariadbAdmin: "mariadb-admin" };
+
+/** The child's descriptor for the option file; `withClientOptionFile` names ours as /dev/fd/N. */
+const CHILD_OPTION_FD = 3;
+const FD_PATH = /^\/dev\/fd\/(\d+)$/;
+const TEMP_PREFIX = "mailcow-postfix-init-";
 
 /** Quote a value for a MariaDB option file: double quotes, backslash escapes. */
 export function optionFileValue(value: string): string {
@@ -20,25 +30,92 @@ export function renderClientOptions(user: string, password: string): string {
   return `[client]\nuser=${optionFileValue(user)}\npassword=${optionFileValue(password)}\n`;
 }
 
-/** A private option file for as long as `use` runs; always removed afterwards. */
+/**
+ * A private option file for as long as `use` runs: `/dev/fd/N` for a memfd of ours (nothing
+ * on disk), else a path in a private 0700 dir (removed afterwards).
+ */
 export async function withClientOptionFile<T>(user: string, password: string, use: (path: string) => Promise<T>): Promise<T> {
-  const dir = mkdtempSync(join(tmpdir(), "mailcow-postfix-init-"));
+  const content = renderClientOptions(user, password);
+  const fd = memoryFile(content);
+  if (fd !== undefined) {
+    try {
+      return await use(`/dev/fd/${fd}`);
+    } finally {
+      closeSync(fd);
+    }
+  }
+  removeLeftoverOptionDirs();
+  const dir = mkdtempSync(join(tmpdir(), `${TEMP_PREFIX}${process.pid}-`));
   try {
     const file = join(dir, "client.cnf");
-    writeFileAtomic(file, renderClientOptions(user, password), { mode: 0o600 });
+    writeFileAtomic(file, content, { mode: 0o600 });
     return await use(file);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
+/** A sealed-off in-memory file holding `content` (mode 0600: MariaDB ignores world-writable option files). */
+function memoryFile(content: string): number | undefined {
+  let libc;
+  try {
+    libc = dlopen("libc.so.6", {
+      memfd_create: { args: [FFIType.cstring, FFIType.u32], returns: FFIType.i32 },
+      fchmod: { args: [FFIType.i32, FFIType.u32], returns: FFIType.i32 },
+    });
+  } catch {
+    return undefined;
+  }
+  try {
+    const MFD_CLOEXEC = 1;
+    const fd = libc.symbols.memfd_create(Buffer.from("mariadb-client-options\0"), MFD_CLOEXEC);
+    if (fd < 0) return undefined;
+    if (libc.symbols.fchmod(fd, 0o600) !== 0) {
+      closeSync(fd);
+      return undefined;
+    }
+    writeSync(fd, content);
+    return fd;
+  } finally {
+    libc.close();
+  }
+}
+
+/** Option-file dirs of runs that were killed (their PID no longer exists). */
+function removeLeftoverOptionDirs(): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = new RegExp(`^${TEMP_PREFIX}(\\d+)-`).exec(name)?.[1];
+    if (pid === undefined || existsSync(`/proc/${pid}`)) continue;
+    rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
 /** One connection attempt; throws with mariadb-admin's own message while the DB is not ready. */
 export async function probeDatabase(optionFile: string, socket: string, signal: AbortSignal): Promise<void> {
+  const fd = FD_PATH.exec(optionFile)?.[1];
+  const childOptionFile = fd === undefined ? optionFile : `/dev/fd/${CHILD_OPTION_FD}`;
   const result = await execa(
     dbTools.mariadbAdmin,
     // --defaults-extra-file must come first; mariadb-admin ignores it anywhere else.
-    [`--defaults-extra-file=${optionFile}`, `--socket=${socket}`, "--ssl=false", "--connect-timeout=5", "status"],
-    { reject: false, stdin: "ignore", timeout: 15_000, cancelSignal: signal },
+    [`--defaults-extra-file=${childOptionFile}`, `--socket=${socket}`, "--ssl=false", "--connect-timeout=5", "status"],
+    {
+      reject: false,
+      // execa passes a number through to spawn as an inherited descriptor; its types omit that.
+      stdio: (fd === undefined ? ["ignore", "pipe", "pipe"] : ["ignore", "pipe", "pipe", Number(fd)]) as ["ignore", "pipe", "pipe"],
+      env: childEnv(),
+      extendEnv: false,
+      timeout: 15_000,
+      cancelSignal: signal,
+      // mariadb-admin catches SIGTERM and finishes its connect first (seconds); a probe is
+      // stateless, so a cancelled one is killed outright.
+      killSignal: "SIGKILL",
+    },
   );
   if (result.failed) {
     const reason = result.stderr.trim() || result.shortMessage || `mariadb-admin exit ${result.exitCode}`;

@@ -38,13 +38,16 @@ export async function waitUntilReady(options: WaitOptions): Promise<void> {
   let lastError = "";
   for (let attempt = 1; ; attempt++) {
     throwIfInterrupted(options.signal, options.what);
+    // A probe blocked in connect() must not outlast the timeout: it is cancelled at the deadline.
+    const deadline = options.timeoutMs === undefined || options.now ? undefined : AbortSignal.timeout(Math.max(1, options.timeoutMs - (now() - started)));
+    const attemptSignal = deadline ? AbortSignal.any([options.signal, deadline]) : options.signal;
     try {
-      await options.probe(options.signal);
+      await options.probe(attemptSignal);
       if (attempt > 1) options.log.info(`${options.what} is ready after ${seconds(now() - started)}`);
       return;
     } catch (error) {
       throwIfInterrupted(options.signal, options.what);
-      lastError = oneLine(error);
+      lastError = deadline?.aborted ? lastError || "no answer before the timeout" : oneLine(error);
     }
     const elapsed = now() - started;
     if (attempt === 1) options.log.info(`waiting for ${options.what}: ${lastError}`);

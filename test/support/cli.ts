@@ -27,7 +27,7 @@ export async function runCommand(command: CommandSpec, words: string[], env: Env
     return await command.run({ ...parseCommandArgs(command, words, env), env, log, stdout: () => {} });
   } catch (error) {
     if (!(error instanceof UserError)) throw error;
-    log.error(error.message);
+    for (const line of error.lines ?? [error.message]) log.error(line);
     return error.exitCode;
   }
 }

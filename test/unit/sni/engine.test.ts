@@ -192,7 +192,7 @@ describe("validation", () => {
       mkdirSync(join(dir, "key.pem"));
     });
     expect(error.code).toBe("key-unreadable");
-    expect(error.message).toContain("EISDIR");
+    expect(error.message).toContain("a directory, not a regular file");
   });
   test("broken default pair: not mapped, directories still are", () => {
     const { sslDir } = sslTree();

@@ -85,6 +85,6 @@ describe("extra.cf", () => {
   test("unreadable extra.cf is a clear error", () => {
     const dir = confDir();
     mkdirSync(join(dir, "extra.cf"));
-    expect(() => updateExtraCf(dir, "m.example")).toThrow(`cannot read ${join(dir, "extra.cf")}: EISDIR`);
+    expect(() => updateExtraCf(dir, "m.example")).toThrow(`cannot read ${join(dir, "extra.cf")}: a directory, not a regular file`);
   });
 });

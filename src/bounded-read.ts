@@ -1,0 +1,96 @@
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+
+// Every file read from the certificate tree or the conf dir comes through here. Admins (and
+// attackers with write access to the volume) can put anything there: a FIFO blocks a plain
+// read forever, /dev/zero never ends, a certificate followed by 200 MB of junk eats memory.
+// So: open without blocking, insist on a regular file, and read at most a fixed size.
+
+/** Far above real files: a chain of a dozen certificates is ~25 KB, a private key ~3 KB. */
+export const MAX_PEM_BYTES = 1024 * 1024;
+/** mailcow's domains file: a few hundred bytes; 1 MB is ~40,000 names. */
+export const MAX_DOMAINS_BYTES = 1024 * 1024;
+/** main.cf, extra.cf, the SQL maps, the validation cache: a few KB to a few MB. */
+export const MAX_CONF_BYTES = 16 * 1024 * 1024;
+
+/** Why a file was refused: `code` is an errno name, or ENOTREG / EFBIG for our own checks. */
+export class BoundedReadError extends Error {
+  override name = "BoundedReadError";
+  constructor(readonly code: string, readonly path: string, message: string) {
+    super(message);
+  }
+}
+
+/** Short reason for a log line: "a FIFO, not a regular file", "larger than 1 MB", or the errno name. */
+export function describeReadFailure(error: unknown): string {
+  if (error instanceof BoundedReadError) return error.code === "ENOTREG" || error.code === "EFBIG" ? error.message : error.code;
+  return (error as NodeJS.ErrnoException).code ?? String(error);
+}
+
+/**
+ * The file's text, at most `maxBytes`. Throws BoundedReadError: ENOTREG for anything but a
+ * regular file (FIFO, socket, device, directory), EFBIG when larger than the cap, else the
+ * open/read errno (ENOENT, EACCES, ELOOP, ...). Never blocks, never reads past the cap.
+ */
+export function readBoundedText(path: string, maxBytes: number): string {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? "EIO";
+    throw new BoundedReadError(code, path, code);
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new BoundedReadError("ENOTREG", path, `${fileKind(stat)}, not a regular file`);
+    if (stat.size > maxBytes) throw new BoundedReadError("EFBIG", path, `larger than ${sizeText(maxBytes)} (${sizeText(stat.size)})`);
+    // st_size can lie (/proc files say 0, a file may grow while read): read to EOF, but one
+    // byte past the cap at most.
+    const buffer = Buffer.allocUnsafe(Math.min(maxBytes + 1, Math.max(stat.size + 1, 64 * 1024)));
+    let chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const room = Math.min(buffer.length, maxBytes + 1 - total);
+      let read: number;
+      try {
+        read = readSync(fd, buffer, 0, room, null);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code ?? "EIO";
+        throw new BoundedReadError(code, path, code);
+      }
+      if (read === 0) break;
+      chunks.push(Buffer.from(buffer.subarray(0, read)));
+      total += read;
+      if (total > maxBytes) throw new BoundedReadError("EFBIG", path, `larger than ${sizeText(maxBytes)}`);
+    }
+    const text = Buffer.concat(chunks, total).toString("utf8");
+    chunks = [];
+    return text;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Like readBoundedText, but undefined when the file does not exist. */
+export function readBoundedTextIfExists(path: string, maxBytes: number): string | undefined {
+  try {
+    return readBoundedText(path, maxBytes);
+  } catch (error) {
+    if (error instanceof BoundedReadError && error.code === "ENOENT") return undefined;
+    throw error;
+  }
+}
+
+function fileKind(stat: { isFIFO(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isSocket(): boolean; isDirectory(): boolean }): string {
+  if (stat.isFIFO()) return "a FIFO";
+  if (stat.isCharacterDevice()) return "a character device";
+  if (stat.isBlockDevice()) return "a block device";
+  if (stat.isSocket()) return "a socket";
+  if (stat.isDirectory()) return "a directory";
+  return "a special file";
+}
+
+function sizeText(bytes: number): string {
+  if (bytes >= 1024 * 1024) return `${Math.round((bytes / (1024 * 1024)) * 10) / 10} MB`;
+  if (bytes >= 1024) return `${Math.round(bytes / 1024)} KB`;
+  return `${bytes} bytes`;
+}

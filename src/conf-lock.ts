@@ -1,0 +1,118 @@
+import { dlopen, FFIType } from "bun:ffi";
+import { closeSync, constants, openSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { Env } from "./command.ts";
+import { UserError } from "./errors.ts";
+import type { Logger } from "./log.ts";
+
+// One writer at a time in the conf dir. `sni-map`, `reload` and `start` write the same files
+// (sni.map + sni.map.db above all, which must come from the same run); two of them at once
+// would mix their outputs. Each takes an exclusive flock(2) on the conf dir itself (a directory
+// can be flocked through a read-only descriptor) for as long as it writes: no lock file, since
+// mailcow's data/conf/postfix is part of the admin's git checkout and a file of ours there would
+// end up in update.sh's `git add -A`. The kernel drops the lock when its holder dies, SIGKILL
+// included, so a killed run never blocks the next one. Node's fs has no flock: libc's, through
+// bun:ffi (as exec-master.ts does for setpgid).
+
+/** How long a run waits for another one to finish its writes (MPI_LOCK_TIMEOUT seconds). */
+export const DEFAULT_LOCK_WAIT_MS = 120_000;
+const POLL_MS = 50;
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const LOCK_UN = 8;
+
+/** Temp files of our writers: `.NAME.<12 hex>.tmp` (atomic-write.ts), postmap's `.db` beside one, and Berkeley DB's `__db.` scratch file of that. */
+const TEMP_FILE = /^(__db)?\..+\.[0-9a-f]{12}\.tmp(\.db)?$/;
+
+/**
+ * Run `write` holding the conf dir's lock. First, with the lock held, temp files of killed runs
+ * (which may hold key material) are removed: no other writer can be using them.
+ */
+export async function withConfLock<T>(confDir: string, log: Logger, env: Env, write: () => Promise<T>): Promise<T> {
+  using _lock = await lockConfDir(confDir, log, env);
+  return await write();
+}
+
+/**
+ * The same lock for a whole function body: `using lock = await lockConfDir(...)` holds it until
+ * the scope ends (or until exec: the descriptor is close-on-exec, so master does not keep it).
+ */
+export async function lockConfDir(confDir: string, log: Logger, env: Env): Promise<Disposable> {
+  const path = confDir;
+  const waitMs = lockWaitMs(env);
+  let fd: number;
+  try {
+    fd = openSync(confDir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NONBLOCK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new UserError(`cannot open the conf dir ${confDir}: ${code}; it must be an existing, writable directory (mailcow: data/conf/postfix -> /opt/postfix/conf)`, 1, { cause: error });
+  }
+  const libc = dlopen("libc.so.6", { flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } });
+  const release = () => {
+    libc.symbols.flock(fd, LOCK_UN);
+    closeSync(fd);
+    libc.close();
+  };
+  try {
+    await acquire(fd, libc.symbols.flock, path, log, waitMs);
+    removeLeftoverTempFiles(confDir, log);
+  } catch (error) {
+    release();
+    throw error;
+  }
+  let held = true;
+  return {
+    [Symbol.dispose]() {
+      if (!held) return;
+      held = false;
+      release();
+    },
+  };
+}
+
+async function acquire(fd: number, flock: (fd: number, operation: number) => number, path: string, log: Logger, waitMs: number): Promise<void> {
+  const started = Date.now();
+  let announced = false;
+  while (flock(fd, LOCK_EX | LOCK_NB) !== 0) {
+    const waited = Date.now() - started;
+    if (waited >= waitMs) {
+      throw new UserError(`another mailcow-postfix-init run (sni-map, reload or start) still holds the lock on ${path} after ${Math.round(waited / 100) / 10}s; nothing was written. Retry when it has finished (MPI_LOCK_TIMEOUT sets the wait)`);
+    }
+    if (!announced) {
+      log.info(`waiting for another mailcow-postfix-init run to finish writing in the conf dir (${path})`);
+      announced = true;
+    }
+    await Bun.sleep(Math.min(POLL_MS, waitMs - waited));
+  }
+}
+
+function lockWaitMs(env: Env): number {
+  const raw = env.MPI_LOCK_TIMEOUT;
+  if (raw === undefined || raw === "") return DEFAULT_LOCK_WAIT_MS;
+  const seconds = Number(raw);
+  if (!Number.isFinite(seconds) || seconds < 0) throw new UserError(`MPI_LOCK_TIMEOUT: expected a number of seconds, got \`${raw}\``);
+  return seconds * 1000;
+}
+
+/** Called with the lock held: every temp file present was left by a run that died. */
+function removeLeftoverTempFiles(confDir: string, log: Logger): void {
+  let removed = 0;
+  for (const dir of [confDir, join(confDir, "sql")]) {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      if (!TEMP_FILE.test(name)) continue;
+      try {
+        rmSync(join(dir, name), { force: true });
+        removed++;
+      } catch {
+        // Reported by the write that follows if it matters.
+      }
+    }
+  }
+  if (removed > 0) log.info(`removed ${removed} temp file${removed === 1 ? "" : "s"} left by an interrupted run in ${confDir}`);
+}
