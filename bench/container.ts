@@ -1,14 +1,18 @@
 #!/usr/bin/env bun
 // Container benchmark (not a timed test): image size of the image built from Dockerfile.postfix
-// against the stand-in base it is built on, and container start -> SMTP banner for both, the
-// base running its stock-shaped /opt/postfix.sh (test/fixtures/upstream-postfix.sh).
+// against the stand-in base it is built on, and `docker start` -> SMTP banner for
+//   - the stand-in base running its stock-shaped /opt/postfix.sh (test/fixtures/upstream-postfix.sh),
+//   - ours (entrypoint -> supervisord -> mailcow-postfix-init start -> exec master), with a
+//     breakdown from the container's start time and `docker logs --timestamps`,
+//   - the floor: the same image and volumes with Postfix's master as the container's only
+//     process (`master -i`, PID 1) on the config ours has just prepared.
 //
 //   sudo node_modules/.bin/bun bench/container.ts [ROUNDS]
 //
 // Same private engine, base image and stand-ins as test/integration/container.test.ts.
 // MariaDB and DNS sidecars are up before each measurement; one round = `docker start` of a
-// stopped postfix-mailcow container on a volume that has seen one start already, until a
-// client on 127.0.0.1:25 inside the namespace reads "220".
+// stopped container on volumes that have seen one start already, until a client on
+// 127.0.0.1:25 inside the namespace reads "220".
 
 import { cpus } from "node:os";
 import { startEngine, stopEngine, type Engine } from "../test/support/docker.ts";
@@ -25,30 +29,72 @@ const WAIT_FOR_BANNER = `until (exec 3<>/dev/tcp/127.0.0.1/25 && read -r -t 2 li
 done
 date +%s%N`;
 
-async function startToBanner(project: MailcowProject): Promise<number> {
-  const id = await project.containerId();
+interface Round {
+  bannerMs: number;
+  /** Milliseconds from `docker start` to each stage, where the logs show it. */
+  stages: Record<string, number>;
+}
+
+async function startToBanner(project: MailcowProject, id: string, stagesFrom?: (since: string, startedMs: number) => Promise<Record<string, number>>): Promise<Round> {
   const probeId = await project.containerId("unbound-mailcow");
   await project.engine.docker(["stop", "--time", "10", id]);
   const probe = project.engine.docker(["exec", probeId, "bash", "-c", WAIT_FOR_BANNER], { timeoutMs: 120_000 });
   await Bun.sleep(200); // the probe is polling before the container starts
-  const startedNs = BigInt(Date.now()) * 1_000_000n;
+  const startedMs = Date.now();
+  const since = new Date(startedMs - 1000).toISOString();
   await project.engine.docker(["start", id]);
-  const bannerNs = BigInt((await probe).stdout.trim());
-  return Number(bannerNs - startedNs) / 1e6;
+  const bannerMs = Number(BigInt((await probe).stdout.trim()) / 1_000_000n) - startedMs;
+  return { bannerMs, stages: stagesFrom ? await stagesFrom(since, startedMs) : {} };
 }
 
-async function measure(engine: Engine, name: string, stock: boolean): Promise<number[]> {
+/** Stage times of our start from the container's StartedAt and its timestamped log lines. */
+function ourStages(engine: Engine, id: string) {
+  return async (since: string, startedMs: number): Promise<Record<string, number>> => {
+    const state = JSON.parse((await engine.docker(["inspect", id])).stdout)[0].State;
+    // RFC 3339 with nanoseconds; Date.parse wants at most milliseconds.
+    const parse = (stamp: string) => Date.parse(stamp.replace(/(\.\d{3})\d*/, "$1"));
+    const logs = (await engine.docker(["logs", "--timestamps", "--since", since, id])).stdout.split("\n");
+    const at = (pattern: RegExp) => {
+      const line = logs.find((entry) => pattern.test(entry));
+      return line ? parse(line.split(" ")[0]!) - startedMs : Number.NaN;
+    };
+    return {
+      "container running (entrypoint)": parse(state.StartedAt) - startedMs,
+      "supervisord spawned start": at(/spawned: 'postfix'/),
+      "exec into master": at(/starting Postfix: exec/),
+    };
+  };
+}
+
+async function measure(engine: Engine, name: string, stock: boolean): Promise<{ project: MailcowProject; rounds: Round[] }> {
   const project = MailcowProject.create(engine, name, { hostname: HOSTNAME, stock });
   makeCertificate(project.sslDir, { names: [HOSTNAME, "example.test"], keyType: "rsa" });
   for (let i = 0; i < 20; i++) makeCertificateDirectory(project.sslDir, `domain${i}.test`, [`mail.domain${i}.test`, `domain${i}.test`]);
+  await project.up();
+  await project.waitForBanner();
+  const id = await project.containerId();
+  const rounds: Round[] = [];
+  for (let round = 0; round < ROUNDS; round++) rounds.push(await startToBanner(project, id, stock ? undefined : ourStages(engine, id)));
+  return { project, rounds };
+}
+
+/** The floor: our image, our volumes and config, master as PID 1 and nothing else. */
+async function measureFloor(engine: Engine, ours: MailcowProject, image: string): Promise<Round[]> {
+  const id = await ours.containerId();
+  await engine.docker(["stop", "--time", "10", id]);
+  const dnsId = await ours.containerId("unbound-mailcow");
+  const created = await engine.docker([
+    "create", "--network", `container:${dnsId}`, "--volumes-from", id, "--entrypoint", "/usr/lib/postfix/sbin/master",
+    image, "-i", "-c", "/opt/postfix/conf",
+  ]);
+  const floorId = created.stdout.trim();
   try {
-    await project.up();
-    await project.waitForBanner();
-    const times: number[] = [];
-    for (let round = 0; round < ROUNDS; round++) times.push(await startToBanner(project));
-    return times;
+    await engine.docker(["start", floorId]);
+    const rounds: Round[] = [];
+    for (let round = 0; round < ROUNDS; round++) rounds.push(await startToBanner(ours, floorId));
+    return rounds;
   } finally {
-    await project.down();
+    await engine.docker(["rm", "-f", floorId], { allowFailure: true });
   }
 }
 
@@ -56,23 +102,34 @@ async function imageSize(engine: Engine, tag: string): Promise<number> {
   return Number((await engine.docker(["image", "inspect", "--format", "{{.Size}}", tag])).stdout.trim());
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const median = (values: number[]) => [...values].filter((value) => !Number.isNaN(value)).sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
+const show = (rounds: Round[]) => `median ${median(rounds.map((r) => r.bannerMs)).toFixed(0)} ms (${rounds.map((r) => r.bannerMs.toFixed(0)).join(", ")})`;
 
 const engine = await startEngine();
+const projects: MailcowProject[] = [];
 try {
   await ensureBaseImage(engine);
   const standIns = await buildStandIns(engine);
   const image = await MailcowProject.create(engine, "build", { hostname: HOSTNAME }).build();
-  const [ours, base] = [await imageSize(engine, image.image), await imageSize(engine, standIns.postfixBase)];
-  const stockTimes = await measure(engine, "stock", true);
-  const oursTimes = await measure(engine, "ours", false);
+  const [oursSize, baseSize] = [await imageSize(engine, image.image), await imageSize(engine, standIns.postfixBase)];
+  const stock = await measure(engine, "stock", true);
+  projects.push(stock.project);
+  await stock.project.down();
+  const ours = await measure(engine, "ours", false);
+  projects.push(ours.project);
+  const floor = await measureFloor(engine, ours.project, image.image);
   const cpu = cpus()[0]?.model ?? "unknown CPU";
-  const show = (times: number[]) => `median ${median(times).toFixed(0)} ms (${times.map((t) => t.toFixed(0)).join(", ")})`;
   console.log(`machine: ${cpus().length} cores, ${cpu}; ${ROUNDS} rounds; 2 default names + 20 certificate directories`);
-  console.log(`image size: ours ${mb(ours)} (${image.image}), stand-in base ${mb(base)} (${standIns.postfixBase}), +${mb(ours - base)}`);
-  console.log(`start -> SMTP banner, stand-in base with its stock-shaped /opt/postfix.sh: ${show(stockTimes)}`);
-  console.log(`start -> SMTP banner, ours (mailcow-postfix-init start):                   ${show(oursTimes)}`);
+  console.log(`image size: ours ${mb(oursSize)} (${image.image}), stand-in base ${mb(baseSize)} (${standIns.postfixBase}), +${mb(oursSize - baseSize)}`);
+  console.log(`docker start -> SMTP banner, stand-in base with its stock-shaped /opt/postfix.sh: ${show(stock.rounds)}`);
+  console.log(`docker start -> SMTP banner, ours (entrypoint, supervisord, start, exec master):  ${show(ours.rounds)}`);
+  console.log(`docker start -> SMTP banner, floor (same image and volumes, master -i as PID 1): ${show(floor)}`);
+  console.log(`ours minus floor (medians): ${(median(ours.rounds.map((r) => r.bannerMs)) - median(floor.map((r) => r.bannerMs))).toFixed(0)} ms`);
+  for (const stage of Object.keys(ours.rounds[0]?.stages ?? {})) {
+    console.log(`  ours, docker start -> ${stage}: median ${median(ours.rounds.map((r) => r.stages[stage]!)).toFixed(0)} ms`);
+  }
 } finally {
+  for (const project of projects) await project.down();
   await stopEngine(engine);
 }

@@ -120,7 +120,8 @@ const record = (into: Series, timed: Timed) => {
 function prepareTree(name: string, sslDir: string) {
   const ours = confDir(`conf-${name}-ours`);
   const floor = confDir(`conf-${name}-floor`);
-  const sniMap = [BINARY, "sni-map", "--ssl-dir", sslDir, "--conf-dir", ours, "--hostname", HOSTNAME];
+  // The validation cache where a container keeps it: outside the conf dir (--cache-file here).
+  const sniMap = [BINARY, "sni-map", "--ssl-dir", sslDir, "--conf-dir", ours, "--hostname", HOSTNAME, "--cache-file", join(ours, "cache", "validation.json")];
   const first = sh(sniMap);
   const baselineConf = baseline ? confDir(`conf-${name}-baseline`) : undefined;
   const baselineSniMap = baseline && baselineConf ? [baseline, "sni-map", "--ssl-dir", sslDir, "--conf-dir", baselineConf, "--hostname", HOSTNAME] : undefined;
@@ -159,7 +160,7 @@ for (let run = 0; run < runs; run++) {
     // Warm: a restart with unchanged certificates (validation results cached by file identity).
     record(tree.warm, sh(tree.sniMap));
     // Cold: first start, or every certificate renewed: all 2,001 pairs parsed and checked.
-    rmSync(join(tree.ours, ".sni-validation-cache.json"), { force: true });
+    rmSync(join(tree.ours, "cache", "validation.json"), { force: true });
     record(tree.cold, sh(tree.sniMap));
     record(tree.dry, sh([BINARY, "sni-map", "--dry-run", "--ssl-dir", tree.sslDir, "--hostname", HOSTNAME]));
     if (tree.baselineSniMap && tree.baselineConf) {

@@ -1,5 +1,5 @@
 import { dlopen, FFIType } from "bun:ffi";
-import { closeSync, constants, openSync, readdirSync, rmSync } from "node:fs";
+import { accessSync, closeSync, constants, openSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Env } from "./command.ts";
 import { UserError } from "./errors.ts";
@@ -7,12 +7,13 @@ import type { Logger } from "./log.ts";
 
 // One writer at a time in the conf dir. `sni-map`, `reload` and `start` write the same files
 // (sni.map + sni.map.db above all, which must come from the same run); two of them at once
-// would mix their outputs. Each takes an exclusive flock(2) on CONF/.mailcow-postfix-init.lock
-// for as long as it writes. The kernel drops the lock when its holder dies, SIGKILL included,
-// so a killed run never blocks the next one. Node's fs has no flock: libc's, through bun:ffi
-// (as exec-master.ts does for setpgid).
+// would mix their outputs. Each takes an exclusive flock(2) on the conf dir itself (a directory
+// can be flocked through a read-only descriptor) for as long as it writes: no lock file, since
+// mailcow's data/conf/postfix is part of the admin's git checkout and a file of ours there would
+// end up in update.sh's `git add -A`. The kernel drops the lock when its holder dies, SIGKILL
+// included, so a killed run never blocks the next one. Node's fs has no flock: libc's, through
+// bun:ffi (as exec-master.ts does for setpgid).
 
-export const LOCK_FILE = ".mailcow-postfix-init.lock";
 /** How long a run waits for another one to finish its writes (MPI_LOCK_TIMEOUT seconds). */
 export const DEFAULT_LOCK_WAIT_MS = 120_000;
 const POLL_MS = 50;
@@ -37,14 +38,23 @@ export async function withConfLock<T>(confDir: string, log: Logger, env: Env, wr
  * the scope ends (or until exec: the descriptor is close-on-exec, so master does not keep it).
  */
 export async function lockConfDir(confDir: string, log: Logger, env: Env): Promise<Disposable> {
-  const path = join(confDir, LOCK_FILE);
+  const path = confDir;
   const waitMs = lockWaitMs(env);
   let fd: number;
   try {
-    fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
+    fd = openSync(confDir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NONBLOCK);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? String(error);
-    throw new UserError(`cannot create files in ${confDir}: ${code} (lock file ${LOCK_FILE}); the conf dir must exist and be writable (mailcow: data/conf/postfix -> /opt/postfix/conf)`, 1, { cause: error });
+    throw new UserError(`cannot open the conf dir ${confDir}: ${code}; it must be an existing, writable directory (mailcow: data/conf/postfix -> /opt/postfix/conf)`, 1, { cause: error });
+  }
+  // A read-only descriptor takes the lock even where nothing can be written: say so now, in
+  // one line, instead of after the work (read-only mount, another owner).
+  try {
+    accessSync(confDir, constants.W_OK);
+  } catch (error) {
+    closeSync(fd);
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new UserError(`cannot create files in ${confDir}: ${code}; the conf dir must be writable (mailcow: data/conf/postfix -> /opt/postfix/conf)`, 1, { cause: error });
   }
   const libc = dlopen("libc.so.6", { flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } });
   const release = () => {
@@ -75,7 +85,7 @@ async function acquire(fd: number, flock: (fd: number, operation: number) => num
   while (flock(fd, LOCK_EX | LOCK_NB) !== 0) {
     const waited = Date.now() - started;
     if (waited >= waitMs) {
-      throw new UserError(`another mailcow-postfix-init run (sni-map, reload or start) still holds ${path} after ${Math.round(waited / 100) / 10}s; nothing was written. Retry when it has finished (MPI_LOCK_TIMEOUT sets the wait)`);
+      throw new UserError(`another mailcow-postfix-init run (sni-map, reload or start) still holds the lock on ${path} after ${Math.round(waited / 100) / 10}s; nothing was written. Retry when it has finished (MPI_LOCK_TIMEOUT sets the wait)`);
     }
     if (!announced) {
       log.info(`waiting for another mailcow-postfix-init run to finish writing in the conf dir (${path})`);

@@ -145,7 +145,6 @@ export function compareKeys(expected: readonly string[], stored: readonly string
  * held. Keys end at the first tab; values never contain a newline.
  */
 export async function postmapKeys(map: string, configArgs: string[]): Promise<string[]> {
-  // env given explicitly: Bun.spawn otherwise looks the tool up in the PATH the process started with.
   const child = Bun.spawn([postfixTools.postmap, ...configArgs, "-s", map], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: childEnv() });
   const keys: string[] = [];
   let key: number[] | undefined = [];

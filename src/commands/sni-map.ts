@@ -1,7 +1,8 @@
 import { stringFlag, type CommandSpec } from "../command.ts";
 import { withConfLock } from "../conf-lock.ts";
 import { logProblems, mapKeyForHostname, planSniMapFromTree, summarize, updateSniMap } from "../sni/index.ts";
-import { CONF_DIR_FLAG, HOSTNAME_FLAG, SSL_DIR_FLAG, hostnameFromFlags } from "./sni-options.ts";
+import { cacheFileFor } from "../sni/cache.ts";
+import { CACHE_FILE_FLAG, CONF_DIR_FLAG, HOSTNAME_FLAG, SSL_DIR_FLAG, hostnameFromFlags } from "./sni-options.ts";
 
 export const sniMapCommand: CommandSpec = {
   name: "sni-map",
@@ -10,6 +11,7 @@ export const sniMapCommand: CommandSpec = {
     "ssl-dir": SSL_DIR_FLAG,
     "conf-dir": CONF_DIR_FLAG,
     hostname: HOSTNAME_FLAG,
+    "cache-file": CACHE_FILE_FLAG,
     "dry-run": { type: "boolean", description: "Print the map as it would be written; change nothing on disk" },
   },
   async run(context) {
@@ -24,7 +26,8 @@ export const sniMapCommand: CommandSpec = {
       return 0;
     }
     const confDir = stringFlag(context, "conf-dir");
-    await withConfLock(confDir, context.log, context.env, () => updateSniMap({ sslDir, confDir, hostname, log: context.log }));
+    const cacheFile = cacheFileFor(confDir, context.flags["cache-file"] as string | undefined);
+    await withConfLock(confDir, context.log, context.env, () => updateSniMap({ sslDir, confDir, hostname, log: context.log, cacheFile }));
     return 0;
   },
 };

@@ -2,7 +2,7 @@ import type { CommandContext, FlagSpec } from "../command.ts";
 
 // Flags shared by every command that reads the certificate tree (sni-map, check, reload).
 
-export { CONF_DIR_FLAG, SSL_DIR_FLAG } from "../steps/flags.ts";
+export { CACHE_FILE_FLAG, CONF_DIR_FLAG, SSL_DIR_FLAG } from "../steps/flags.ts";
 export const HOSTNAME_FLAG: FlagSpec = { type: "string", valueName: "NAME", env: "MAILCOW_HOSTNAME", description: "Mail server hostname, mapped to the default certificate" };
 
 /** The --hostname flag (or MAILCOW_HOSTNAME); the SNI engine normalizes and validates it. */

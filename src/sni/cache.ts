@@ -1,6 +1,6 @@
-import { statSync, type Stats } from "node:fs";
+import { mkdirSync, rmSync, statSync, type Stats } from "node:fs";
 import { MAX_CONF_BYTES, readBoundedText } from "../bounded-read.ts";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { writeFileAtomic } from "../atomic-write.ts";
 import type { KeyPairFiles, PairReport } from "./types.ts";
 
@@ -10,8 +10,32 @@ import type { KeyPairFiles, PairReport } from "./types.ts";
 // back by a user, and acme writes new files on renewal). The cache holds names, dates and
 // verdicts only, never key material.
 
-export const CACHE_FILE = ".sni-validation-cache.json";
+// Where: on the spool volume, which persists per container and which no git checkout sees.
+// mailcow's data/conf/postfix (the conf dir) is part of the admin's mailcow git tree, and a file
+// there that mailcow's .gitignore does not name would end up in update.sh's `git add -A`.
+
+/** The cache's place in a mailcow container (spool volume). */
+export const DEFAULT_CACHE_FILE = "/var/spool/postfix/.mailcow-postfix-init/sni-validation-cache.json";
+/** mailcow's conf dir inside the container: the cache is kept by default only there. */
+const MAILCOW_CONF_DIR = "/opt/postfix/conf";
+/** Where releases up to 0.1 kept it (in the conf dir); removed when found. */
+export const LEGACY_CACHE_FILE = ".sni-validation-cache.json";
 const CACHE_VERSION = 2;
+
+/**
+ * The cache file for a run: the one asked for (--cache-file / MPI_CACHE_FILE), else the spool
+ * volume's in a mailcow container (default conf dir), else none (a run on other directories,
+ * as in tests, keeps its cache for the run only).
+ */
+export function cacheFileFor(confDir: string, requested: string | undefined, spoolDir = "/var/spool/postfix"): string | undefined {
+  if (requested) return requested;
+  return confDir === MAILCOW_CONF_DIR ? join(spoolDir, ".mailcow-postfix-init", "sni-validation-cache.json") : undefined;
+}
+
+/** The cache file older releases left in the conf dir (inside the admin's git tree). */
+export function removeLegacyCache(confDir: string): void {
+  rmSync(join(confDir, LEGACY_CACHE_FILE), { force: true });
+}
 
 interface CacheEntry {
   identity: string;
@@ -33,9 +57,8 @@ export interface PersistentPairCache extends PairCache {
   readonly misses: number;
 }
 
-/** The cache kept in `confDir`; without a conf dir (check, --dry-run) it lives for this run only. */
-export function openPairCache(confDir?: string): PersistentPairCache {
-  const path = confDir === undefined ? undefined : join(confDir, CACHE_FILE);
+/** The cache kept in `path`; without one (check, --dry-run, tests) it lives for this run only. */
+export function openPairCache(path?: string): PersistentPairCache {
   const previous = path === undefined ? new Map<string, CacheEntry>() : loadEntries(path);
   const current = new Map<string, CacheEntry>();
   const keyOf = (files: KeyPairFiles) => `${files.keyFile}\0${files.certFile}`;
@@ -67,6 +90,7 @@ export function openPairCache(confDir?: string): PersistentPairCache {
       if (path === undefined || (misses === 0 && current.size === previous.size)) return;
       const entries = Object.fromEntries(current);
       // A cache lost in a crash only costs one slower start: no fsync.
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       writeFileAtomic(path, JSON.stringify({ version: CACHE_VERSION, entries }), { mode: 0o600, durable: false });
     },
     get hits() {

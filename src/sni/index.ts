@@ -1,7 +1,7 @@
 // Public face of the SNI engine, used by `sni-map`, `check`, `reload` and `start`:
 // discover (fs) -> validate (read + parse) -> plan (pure) -> render (pure) -> write (fs + postmap).
 import type { Logger } from "../log.ts";
-import { openPairCache, type PairCache } from "./cache.ts";
+import { openPairCache, removeLegacyCache, type PairCache } from "./cache.ts";
 import { UserError } from "../errors.ts";
 import { collectCertificateSources, type Discovery } from "./discover.ts";
 import { normalizeHostname } from "./names.ts";
@@ -18,6 +18,8 @@ export interface SniMapOptions {
   hostname?: string;
   now?: Date;
   log: Logger;
+  /** The validation cache (see cache.ts's cacheFileFor); none: this run only. */
+  cacheFile?: string;
 }
 
 export interface SniMapResult {
@@ -65,7 +67,8 @@ export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult
   mapKeyForHostname(options.hostname); // a bad hostname is reported before any work
   // postmap -F on the map in place runs on another core while this one plans (write.ts).
   const early = startEarlyBuild(options.confDir, options.log);
-  const cache = openPairCache(options.confDir);
+  const cache = openPairCache(options.cacheFile);
+  removeLegacyCache(options.confDir);
   let result: SniMapResult;
   try {
     result = planSniMapFromTree({ ...options, cache });
@@ -79,7 +82,7 @@ export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult
     cache.save();
   } catch (error) {
     // Only costs time on the next start; the map itself is in place.
-    options.log.warn(`could not save the validation cache in ${options.confDir}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+    options.log.warn(`could not save the validation cache ${options.cacheFile}: ${(error as NodeJS.ErrnoException).code ?? error}`);
   }
   options.log.info(`sni-map: ${summarize(result)} -> ${mapFile}`);
   return result;

@@ -1,4 +1,5 @@
-import { chmodSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { chmodSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { MAX_CONF_BYTES, readBoundedText } from "../bounded-read.ts";
 import { basename, dirname, join } from "node:path";
 import { tempPathFor, writeNewFile } from "../atomic-write.ts";
 import { UserError } from "../errors.ts";
@@ -35,7 +36,7 @@ export function startEarlyBuild(confDir: string, log?: Logger): EarlyBuild | und
   const mapFile = join(confDir, SNI_MAP_FILE);
   let content: string;
   try {
-    content = readFileSync(mapFile, "utf8");
+    content = readBoundedText(mapFile, MAX_CONF_BYTES);
   } catch {
     return undefined; // first start, or unreadable: the ordinary build reports what matters
   }
@@ -44,6 +45,7 @@ export function startEarlyBuild(confDir: string, log?: Logger): EarlyBuild | und
   try {
     writeNewFile(tempMap, content, { mode: SNI_MAP_MODE, durable: false });
   } catch {
+    removeTempPair(tempMap); // a write cut off by a full disk leaves a partial temp file
     return undefined;
   }
   const controller = new AbortController();
@@ -97,14 +99,14 @@ function installPair(tempMap: string, mapFile: string): { mapFile: string; dbFil
   return { mapFile, dbFile };
 }
 
-/**
- * The temp pair, and Berkeley DB's own scratch file (`__db.NAME`) that stays behind when
- * postmap dies of ENOSPC. Cleanup after a failure must not replace the failure's message
- * (ENOTDIR, EROFS): errors here are ignored.
- */
+/** The temp pair and Berkeley DB's own scratch file (`__db.NAME`), which stays behind when postmap dies of ENOSPC. */
 function removeTempPair(tempMap: string): void {
-  const tempDb = `${tempMap}.db`;
-  for (const path of [tempMap, tempDb, join(dirname(tempDb), `__db.${basename(tempDb)}`)]) {
+  removeQuietly([tempMap, `${tempMap}.db`, join(dirname(tempMap), `__db.${basename(tempMap)}.db`)]);
+}
+
+/** Cleanup after a failure must not replace the failure's message (ENOTDIR, EROFS). */
+function removeQuietly(paths: readonly string[]): void {
+  for (const path of paths) {
     try {
       rmSync(path, { force: true });
     } catch {

@@ -18,10 +18,18 @@ const dir = (description: string, env: string, fallback: string, valueName = "DI
 });
 
 export const CONF_DIR_FLAG = dir("Postfix config dir (main.cf, sql/, sni.map)", "MPI_CONF_DIR", "/opt/postfix/conf");
+/** No default in the spec: cache.ts's cacheFileFor decides (the spool volume in a mailcow container). */
+export const CACHE_FILE_FLAG: FlagSpec = {
+  type: "string",
+  valueName: "FILE",
+  env: "MPI_CACHE_FILE",
+  description: "Validation cache (default: SPOOL/.mailcow-postfix-init/sni-validation-cache.json with the default conf dir, else none)",
+};
 export const SSL_DIR_FLAG = dir("Certificates written by mailcow's acme container", "MPI_SSL_DIR", "/etc/ssl/mail");
 
 export const START_FLAGS: Record<string, FlagSpec> = {
   "conf-dir": CONF_DIR_FLAG,
+  "cache-file": CACHE_FILE_FLAG,
   "ssl-dir": SSL_DIR_FLAG,
   "spool-dir": dir("Postfix queue dir", "MPI_SPOOL_DIR", "/var/spool/postfix"),
   "mysql-socket": dir("MariaDB socket", "MPI_MYSQL_SOCKET", "/var/run/mysqld/mysqld.sock", "PATH"),

@@ -1,7 +1,6 @@
 import { afterAll, describe, expect } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { LOCK_FILE } from "../../src/conf-lock.ts";
 import { adversarial, BUN, cleanUp, expectMapAgrees, expectRun, freshTree, HOSTNAME, leftovers, runBin, runEnv, seeded, sniArgs, spawnBin, tempDir, type RunResult } from "./harness.ts";
 
 // Family 2, crash and concurrency: writes stopped mid-way (a file size limit), runs killed at
@@ -13,7 +12,7 @@ afterAll(cleanUp);
 
 /** A process of the test's own holding the lock (one process: SIGKILL releases it); resolves once it holds it. */
 async function holdLock(lockFile: string): Promise<Bun.Subprocess<"ignore", "pipe", "inherit">> {
-  const holder = Bun.spawn(["python3", "-c", "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(30)", lockFile], { stdin: "ignore", stdout: "pipe" });
+  const holder = Bun.spawn(["python3", "-c", "import fcntl,os,sys,time; f=os.open(sys.argv[1], os.O_RDONLY); fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(30)", lockFile], { stdin: "ignore", stdout: "pipe" });
   const reader = holder.stdout.getReader();
   await reader.read();
   reader.releaseLock();
@@ -46,7 +45,7 @@ describe("writes stopped mid-way keep the previous file complete", () => {
       for (const entry of readdirSync(path, { withFileTypes: true })) {
         const full = join(path, entry.name);
         if (entry.isDirectory()) visit(full);
-        else if (entry.name !== LOCK_FILE) files[full] = readFileSync(full).toString("base64");
+        else files[full] = readFileSync(full).toString("base64");
       }
     };
     visit(dir);
@@ -148,12 +147,12 @@ describe("kills and concurrent runs", () => {
 
   adversarial("a lock held elsewhere past MPI_LOCK_TIMEOUT: one waiting line, one error, nothing written", async () => {
     const tree = freshTree();
-    const holder = await holdLock(join(tree.confDir, LOCK_FILE));
+    const holder = await holdLock(tree.confDir);
     try {
       const result = await runBin(sniArgs(tree), { env: runEnv({ MPI_LOCK_TIMEOUT: "0.5" }) });
       expectRun(result, { exitCode: 1, lines: 2 });
       expect(result.lines[0]).toMatch(WAITING);
-      expect(result.lines[1]).toContain(`still holds ${join(tree.confDir, LOCK_FILE)} after 0.5s; nothing was written`);
+      expect(result.lines[1]).toContain(`still holds the lock on ${tree.confDir} after 0.5s; nothing was written`);
       expect(existsSync(join(tree.confDir, "sni.map"))).toBe(false);
     } finally {
       holder.kill("SIGKILL");
@@ -162,7 +161,7 @@ describe("kills and concurrent runs", () => {
 
   adversarial("a lock released while waiting: the run goes on (waiting line + summary)", async () => {
     const tree = freshTree();
-    const lockFile = join(tree.confDir, LOCK_FILE);
+    const lockFile = tree.confDir;
     const holder = await holdLock(lockFile);
     const run = spawnBin(sniArgs(tree));
     // Released once the run has the lock file open (it is then polling for the lock).

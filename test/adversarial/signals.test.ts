@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { LOCK_FILE } from "../../src/conf-lock.ts";
 import { startSilentDns, type TestDnsServer } from "../support/dns.ts";
 import { createTestDatabase, startMariadb, TEST_DB, type TestDatabase } from "../support/mariadb.ts";
 import { adversarial, answeringDns, childProcesses, cleanUp, expectRun, freshTree, runBin, runEnv, silentSocket, sniArgs, spawnBin, startEnv, startTree, tempDir } from "./harness.ts";
@@ -102,7 +101,7 @@ describe("waits", () => {
 
   adversarial("SIGTERM while waiting for another run's lock: ends at once, nothing written", async () => {
     const tree = freshTree();
-    const holder = Bun.spawn(["python3", "-c", "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(30)", join(tree.confDir, LOCK_FILE)], { stdin: "ignore", stdout: "pipe" });
+    const holder = Bun.spawn(["python3", "-c", "import fcntl,os,sys,time; f=os.open(sys.argv[1], os.O_RDONLY); fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(30)", tree.confDir], { stdin: "ignore", stdout: "pipe" });
     try {
       const reader = holder.stdout.getReader();
       await reader.read();

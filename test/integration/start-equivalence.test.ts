@@ -27,11 +27,8 @@ const COMPARED = [
 /** Every SQL map file the startup wrote (whatever the script defines), relative to `root`. */
 const sqlFiles = (root: string) => readdirSync(join(root, "opt/postfix/conf/sql")).sort().map((name) => `opt/postfix/conf/sql/${name}`);
 
-/**
- * Ours by design: sni.map and its .db are 0600 (the .db embeds private keys), the validation
- * cache and the conf dir's lock file (one writer at a time, issue 9) are ours alone.
- */
-const OURS_BY_DESIGN = new Set(["sni.map", "sni.map.db", ".sni-validation-cache.json", ".mailcow-postfix-init.lock"]);
+/** Ours by design: sni.map and its .db are 0600 (the .db embeds private keys), the validation cache is ours alone. */
+const OURS_BY_DESIGN = new Set(["sni.map", "sni.map.db"]);
 
 const base = mkdtempSync("/tmp/mpi-equiv-");
 chmodSync(base, 0o755);

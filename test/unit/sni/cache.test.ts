@@ -1,7 +1,7 @@
 import { afterAll, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { openPairCache, CACHE_FILE } from "../../../src/sni/cache.ts";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { cacheFileFor, openPairCache, removeLegacyCache } from "../../../src/sni/cache.ts";
 import { collectCertificateSources } from "../../../src/sni/discover.ts";
 import { planSniMapFromTree } from "../../../src/sni/index.ts";
 import { validatePair } from "../../../src/sni/validate.ts";
@@ -23,7 +23,7 @@ function setup() {
 }
 
 function planWithCache(sslDir: string, confDir: string) {
-  const cache = openPairCache(confDir);
+  const cache = openPairCache(cachePath(confDir));
   const result = planSniMapFromTree({ sslDir, hostname: "mail.example.test", cache });
   cache.save();
   return { result, hits: cache.hits, misses: cache.misses };
@@ -47,7 +47,7 @@ test("unchanged files reuse the verdict; a replaced key is validated again", () 
 test("expiry is judged against the current time, not the cached one", () => {
   const { sslDir, confDir } = setup();
   planWithCache(sslDir, confDir);
-  const cache = openPairCache(confDir);
+  const cache = openPairCache(cachePath(confDir));
   const later = planSniMapFromTree({ sslDir, hostname: "mail.example.test", cache, now: new Date(Date.now() + 400 * 86_400_000) });
   expect(cache.hits).toBe(2);
   expect(later.problems.map((problem) => problem.code)).toEqual(["expired", "expired"]);
@@ -56,7 +56,7 @@ test("expiry is judged against the current time, not the cached one", () => {
 test("the cache file is private and holds no key material", () => {
   const { sslDir, confDir, org } = setup();
   planWithCache(sslDir, confDir);
-  const path = join(confDir, CACHE_FILE);
+  const path = cachePath(confDir);
   expect(statSync(path).mode & 0o777).toBe(0o600);
   const text = readFileSync(path, "utf8");
   expect(text).not.toContain("PRIVATE KEY");
@@ -65,7 +65,8 @@ test("the cache file is private and holds no key material", () => {
 
 test("a damaged cache file means validating everything again", () => {
   const { sslDir, confDir } = setup();
-  writeFileSync(join(confDir, CACHE_FILE), "{not json");
+  mkdirSync(dirname(cachePath(confDir)), { recursive: true });
+  writeFileSync(cachePath(confDir), "{not json");
   const run = planWithCache(sslDir, confDir);
   expect([run.hits, run.misses]).toEqual([0, 2]);
 });
@@ -76,10 +77,31 @@ test("identities discovery already took are used instead of a second stat", () =
   const discovery = collectCertificateSources(sslDir);
   expect(discovery.identities.get(org.keyFile)).toMatch(/^\d+:\d+:\d+:[\d.]+:[\d.]+$/);
   expect(discovery.identities.get(join(sslDir, "key.pem"))).toBeUndefined(); // the default pair is statted by the cache
-  const cache = openPairCache(confDir);
+  const cache = openPairCache(cachePath(confDir));
   const files = { keyFile: org.keyFile, certFile: org.certFile };
   cache.validate(files, validatePair, discovery.identities);
   // Unchanged files, but identities that say otherwise: a miss, so they were what counted.
   cache.validate(files, validatePair, new Map([[org.keyFile, "1:2:3:4:5"], [org.certFile, "1:2:3:4:5"]]));
   expect([cache.hits, cache.misses]).toEqual([1, 1]);
+});
+
+/** A cache file in a directory that does not exist yet (save creates it, 0700). */
+function cachePath(dir: string): string {
+  return join(dir, "spool", ".mailcow-postfix-init", "sni-validation-cache.json");
+}
+
+test("where the cache lives: asked for, else the spool volume with mailcow's conf dir, else nowhere", () => {
+  expect(cacheFileFor("/opt/postfix/conf", undefined)).toBe("/var/spool/postfix/.mailcow-postfix-init/sni-validation-cache.json");
+  expect(cacheFileFor("/opt/postfix/conf", undefined, "/srv/spool")).toBe("/srv/spool/.mailcow-postfix-init/sni-validation-cache.json");
+  expect(cacheFileFor("/tmp/conf", undefined)).toBeUndefined();
+  expect(cacheFileFor("/tmp/conf", "/tmp/cache.json")).toBe("/tmp/cache.json");
+});
+
+test("the cache's directory is created private; the conf dir keeps nothing of it, an older release's file is removed", () => {
+  const { sslDir, confDir } = setup();
+  writeFileSync(join(confDir, ".sni-validation-cache.json"), "{}");
+  planWithCache(sslDir, confDir);
+  expect(statSync(dirname(cachePath(confDir))).mode & 0o777).toBe(0o700);
+  removeLegacyCache(confDir);
+  expect(existsSync(join(confDir, ".sni-validation-cache.json"))).toBe(false);
 });
