@@ -1,7 +1,7 @@
 import { afterAll, describe, expect } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { adversarial, BUN, cleanUp, expectMapAgrees, expectRun, freshTree, HOSTNAME, leftovers, runBin, runEnv, seeded, sniArgs, spawnBin, tempDir, type RunResult } from "./harness.ts";
+import { adversarial, BUN, holdLock, cleanUp, expectMapAgrees, expectRun, freshTree, HOSTNAME, leftovers, runBin, runEnv, seeded, sniArgs, spawnBin, tempDir, type RunResult } from "./harness.ts";
 
 // Family 2, crash and concurrency: writes stopped mid-way (a file size limit), runs killed at
 // random instants (fixed seed, bounded rounds), concurrent runs with different input, a lock
@@ -9,15 +9,6 @@ import { adversarial, BUN, cleanUp, expectMapAgrees, expectRun, freshTree, HOSTN
 // come from the same run (or the next run repairs them), leftovers go with the next run.
 
 afterAll(cleanUp);
-
-/** A process of the test's own holding the lock (one process: SIGKILL releases it); resolves once it holds it. */
-async function holdLock(lockFile: string): Promise<Bun.Subprocess<"ignore", "pipe", "inherit">> {
-  const holder = Bun.spawn(["python3", "-c", "import fcntl,os,sys,time; f=os.open(sys.argv[1], os.O_RDONLY); fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(30)", lockFile], { stdin: "ignore", stdout: "pipe" });
-  const reader = holder.stdout.getReader();
-  await reader.read();
-  reader.releaseLock();
-  return holder;
-}
 
 const SUMMARY = /^mailcow-postfix-init: sni-map: \d+ names? mapped/;
 const WAITING = /^mailcow-postfix-init: waiting for another mailcow-postfix-init run/;

@@ -155,7 +155,13 @@ export function spawnBin(args: string[], options: RunOptions = {}): Spawned {
   // A run that already ended is not signalled (its PID may be reused by then).
   const kill = async (signal: NodeJS.Signals) => {
     const target = await pid();
-    if (target > 0 && child.exitCode === null) process.kill(target, signal);
+    if (target <= 0 || child.exitCode !== null) return;
+    try {
+      process.kill(target, signal);
+    } catch (error) {
+      // Ended between the check and the kill (/usr/bin/time has not exited yet).
+      if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
+    }
   };
   const waitForLine = async (pattern: RegExp) => {
     for (let attempt = 0; attempt < 6000; attempt++) {
@@ -358,4 +364,14 @@ export function childProcesses(pid: number): { pid: number; cmdline: string; env
     }
   }
   return result;
+}
+
+/** A process of the test's own holding the conf dir's lock (one process: SIGKILL releases it); resolves once it holds it. */
+export async function holdLock(confDir: string): Promise<Bun.Subprocess<"ignore", "pipe", "inherit">> {
+  const holder = Bun.spawn(["python3", "-c", "import fcntl,os,sys,time; f=os.open(sys.argv[1], os.O_RDONLY); fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(30)", confDir], { stdin: "ignore", stdout: "pipe" });
+  cleanups.push(() => holder.kill("SIGKILL"));
+  const reader = holder.stdout.getReader();
+  await reader.read();
+  reader.releaseLock();
+  return holder;
 }

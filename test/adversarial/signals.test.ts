@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { join } from "node:path";
 import { startSilentDns, type TestDnsServer } from "../support/dns.ts";
 import { createTestDatabase, startMariadb, TEST_DB, type TestDatabase } from "../support/mariadb.ts";
-import { adversarial, answeringDns, childProcesses, cleanUp, expectRun, freshTree, runBin, runEnv, silentSocket, sniArgs, spawnBin, startEnv, startTree, tempDir } from "./harness.ts";
+import { adversarial, answeringDns, holdLock, childProcesses, cleanUp, expectRun, freshTree, runBin, runEnv, silentSocket, sniArgs, spawnBin, startEnv, startTree, tempDir } from "./harness.ts";
 
 // Family 4, signals and waits: a hung MariaDB (accepts, never greets), a resolver that never
 // answers, hooks that hang and leave their session. --wait-timeout is honoured within 1 s,
@@ -101,11 +101,8 @@ describe("waits", () => {
 
   adversarial("SIGTERM while waiting for another run's lock: ends at once, nothing written", async () => {
     const tree = freshTree();
-    const holder = Bun.spawn(["python3", "-c", "import fcntl,os,sys,time; f=os.open(sys.argv[1], os.O_RDONLY); fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(30)", tree.confDir], { stdin: "ignore", stdout: "pipe" });
+    const holder = await holdLock(tree.confDir);
     try {
-      const reader = holder.stdout.getReader();
-      await reader.read();
-      reader.releaseLock();
       const run = spawnBin(sniArgs(tree));
       await run.pid();
       await Bun.sleep(700);
@@ -116,6 +113,24 @@ describe("waits", () => {
       expect(result.signal).toBe("SIGTERM");
       expectRun(result, { exitCode: null, lines: 1 });
       expect(existsSync(join(tree.confDir, "sni.map"))).toBe(false);
+    } finally {
+      holder.kill("SIGKILL");
+    }
+  });
+});
+
+describe("the conf dir lock and start", () => {
+  adversarial("start waits for the conf dir lock after the database and DNS waits, and gives up writing nothing", async () => {
+    const { root, flags } = startTree();
+    const holder = await holdLock(root.confDir);
+    try {
+      const env = startEnv({ DBNAME: TEST_DB.name, DBUSER: TEST_DB.user, DBPASS: TEST_DB.password, MPI_LOCK_TIMEOUT: "0.5" });
+      const result = await runBin(["start", ...flags, `--mysql-socket=${db.socket}`, `--dns-server=${(await answeringDns()).address}`], { env });
+      expectRun(result, { exitCode: 1, lines: 2, planted: [TEST_DB.password] });
+      expect(result.lines[0]).toContain("waiting for another mailcow-postfix-init run to finish writing in the conf dir");
+      expect(result.lines[1]).toContain("still holds the lock on");
+      expect(existsSync(join(root.confDir, "sni.map"))).toBe(false);
+      expect(existsSync(join(root.confDir, "sql"))).toBe(false);
     } finally {
       holder.kill("SIGKILL");
     }
