@@ -180,7 +180,9 @@ export async function postmapKeys(map: string, configArgs: string[]): Promise<st
 export async function postconfCheck(confDir: string, log?: Logger): Promise<void> {
   const run = await runPostfixTool(postfixTools.postconf, ["-c", confDir]);
   if (run.failed) {
-    throw new UserError(`Postfix configuration error, refusing to start (postconf -c ${confDir}):\n${summarizeToolOutput(run.stderr) || run.shortMessage}`);
+    // postconf's own lines verbatim, one log line each (at most five: summarizeToolOutput).
+    const message = `Postfix configuration error, refusing to start (postconf -c ${confDir}):\n${summarizeToolOutput(run.stderr) || run.shortMessage}`;
+    throw new UserError(message, 1, { lines: message.split("\n") });
   }
   logToolWarnings(run, log);
 }

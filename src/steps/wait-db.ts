@@ -95,10 +95,23 @@ function removeLeftoverOptionDirs(): void {
     return;
   }
   for (const name of names) {
-    const earlier = new RegExp(`^${TEMP_PREFIX}[A-Za-z0-9]{6}$`).test(name);
     const pid = new RegExp(`^${TEMP_PREFIX}(\\d+)-`).exec(name)?.[1];
-    if (!earlier && (pid === undefined || existsSync(`/proc/${pid}`))) continue;
+    if (pid !== undefined ? existsSync(`/proc/${pid}`) : !isEarlierOptionDir(join(tmpdir(), name))) continue;
     rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
+/**
+ * An earlier version's option dir: `mailcow-postfix-init-XXXXXX` holding client.cnf and nothing
+ * else. Other temp dirs of ours share the prefix (set-permissions' config dir) and are in use.
+ */
+function isEarlierOptionDir(path: string): boolean {
+  if (!new RegExp(`/${TEMP_PREFIX}[A-Za-z0-9]{6}$`).test(path)) return false;
+  try {
+    const names = readdirSync(path);
+    return names.length === 1 && names[0] === "client.cnf";
+  } catch {
+    return false;
   }
 }
 
