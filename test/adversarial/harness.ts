@@ -216,7 +216,8 @@ export function freshTree(): { root: string; sslDir: string; confDir: string } {
 let base: string | undefined;
 /** Certificates are made once (openssl) and copied per case. */
 function baseTree(): string {
-  if (base) return base;
+  // Made again when another test file's cleanup removed it (the module is shared by all files).
+  if (base && existsSync(base)) return base;
   base = tempDir("mpi-adv-base-");
   makeCertificate(base, { names: [HOSTNAME, "example.test"] });
   makeCertificateDirectory(base, "other", ["other.example.test", "www.other.example.test"]);
