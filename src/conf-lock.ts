@@ -1,5 +1,5 @@
 import { dlopen, FFIType } from "bun:ffi";
-import { closeSync, constants, openSync, readdirSync, rmSync } from "node:fs";
+import { accessSync, closeSync, constants, openSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Env } from "./command.ts";
 import { UserError } from "./errors.ts";
@@ -54,6 +54,14 @@ export async function lockConfDir(confDir: string, log: Logger, env: Env): Promi
     libc.close();
   };
   try {
+    // Before anything is read or written: an unwritable conf dir is one line, not a run that
+    // reads the whole tree and then fails (EACCES for another user, EROFS).
+    try {
+      accessSync(confDir, constants.W_OK);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? String(error);
+      throw new UserError(`cannot create files in ${confDir}: ${code}; the conf dir must exist and be writable (mailcow: data/conf/postfix -> /opt/postfix/conf)`, 1, { cause: error });
+    }
     await acquire(fd, libc.symbols.flock, path, log, waitMs);
     removeLeftoverTempFiles(confDir, log);
   } catch (error) {

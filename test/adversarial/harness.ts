@@ -97,7 +97,8 @@ let bundle: string | undefined;
  * transpiling every module again. Built from the working tree, so it is the code under test.
  */
 export function programPath(): string {
-  if (bundle) return bundle;
+  // Built again when another test file's cleanup removed it (the module is shared by all files).
+  if (bundle && existsSync(bundle)) return bundle;
   const out = join(tempDir("mpi-adv-bundle-"), "main.js");
   const built = Bun.spawnSync([BUN, "build", join(REPO, "src/main.ts"), "--target=bun", `--outfile=${out}`], { stderr: "pipe", stdout: "pipe" });
   if (built.exitCode !== 0) throw new Error(`bun build failed: ${built.stderr.toString()}`);
