@@ -37,6 +37,8 @@ export function readBoundedText(path: string, maxBytes: number): string {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? "EIO";
+    // open(2) of a unix socket fails with ENXIO.
+    if (code === "ENXIO") throw new BoundedReadError("ENOTREG", path, "a socket, not a regular file");
     throw new BoundedReadError(code, path, code);
   }
   try {

@@ -47,6 +47,15 @@ export async function lockConfDir(confDir: string, log: Logger, env: Env): Promi
     const code = (error as NodeJS.ErrnoException).code ?? String(error);
     throw new UserError(`cannot open the conf dir ${confDir}: ${code}; it must be an existing, writable directory (mailcow: data/conf/postfix -> /opt/postfix/conf)`, 1, { cause: error });
   }
+  // A read-only descriptor takes the lock even where nothing can be written: say so now, in
+  // one line, instead of after the work (read-only mount, another owner).
+  try {
+    accessSync(confDir, constants.W_OK);
+  } catch (error) {
+    closeSync(fd);
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new UserError(`cannot create files in ${confDir}: ${code}; the conf dir must be writable (mailcow: data/conf/postfix -> /opt/postfix/conf)`, 1, { cause: error });
+  }
   const libc = dlopen("libc.so.6", { flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } });
   const release = () => {
     libc.symbols.flock(fd, LOCK_UN);
@@ -54,14 +63,6 @@ export async function lockConfDir(confDir: string, log: Logger, env: Env): Promi
     libc.close();
   };
   try {
-    // Before anything is read or written: an unwritable conf dir is one line, not a run that
-    // reads the whole tree and then fails (EACCES for another user, EROFS).
-    try {
-      accessSync(confDir, constants.W_OK);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? String(error);
-      throw new UserError(`cannot create files in ${confDir}: ${code}; the conf dir must exist and be writable (mailcow: data/conf/postfix -> /opt/postfix/conf)`, 1, { cause: error });
-    }
     await acquire(fd, libc.symbols.flock, path, log, waitMs);
     removeLeftoverTempFiles(confDir, log);
   } catch (error) {

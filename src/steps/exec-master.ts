@@ -2,6 +2,7 @@ import { dlopen, FFIType } from "bun:ffi";
 import type { Env } from "../command.ts";
 import { UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { withoutSecrets } from "../secrets.ts";
 
 // The last step: this process becomes Postfix's master (`master -s`, Postfix 3.4+, stays in
 // the foreground). supervisord then supervises master itself: SIGTERM to this PID stops
@@ -10,12 +11,9 @@ import type { Logger } from "../log.ts";
 
 export type ExecFunction = (path: string, argv: string[], env: Env) => never | void;
 
-/** Variables Postfix does not need and nothing after us should inherit. */
-const WITHHELD = ["DBPASS", "REDISPASS"];
-
+/** Postfix needs no secret (DBPASS, REDISPASS, SPAMHAUS_DQS_KEY, ...; secrets.ts) and nothing after us should inherit one. */
 export function masterInvocation(masterPath: string, confDir: string, env: Env): { argv: string[]; env: Env } {
-  const childEnv = Object.fromEntries(Object.entries(env).filter(([name, value]) => value !== undefined && !WITHHELD.includes(name)));
-  return { argv: [masterPath, "-s", "-c", confDir], env: childEnv };
+  return { argv: [masterPath, "-s", "-c", confDir], env: withoutSecrets(env) };
 }
 
 export function execMaster(masterPath: string, confDir: string, env: Env, log: Logger, exec: ExecFunction): void {

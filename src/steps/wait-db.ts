@@ -36,6 +36,8 @@ export function renderClientOptions(user: string, password: string): string {
  */
 export async function withClientOptionFile<T>(user: string, password: string, use: (path: string) => Promise<T>): Promise<T> {
   const content = renderClientOptions(user, password);
+  // Before anything else: option files that killed runs (and earlier versions) left behind.
+  removeLeftoverOptionDirs();
   const fd = memoryFile(content);
   if (fd !== undefined) {
     try {
@@ -44,7 +46,6 @@ export async function withClientOptionFile<T>(user: string, password: string, us
       closeSync(fd);
     }
   }
-  removeLeftoverOptionDirs();
   const dir = mkdtempSync(join(tmpdir(), `${TEMP_PREFIX}${process.pid}-`));
   try {
     const file = join(dir, "client.cnf");
@@ -81,7 +82,11 @@ function memoryFile(content: string): number | undefined {
   }
 }
 
-/** Option-file dirs of runs that were killed (their PID no longer exists). */
+/**
+ * Option-file dirs of runs that were killed: `mailcow-postfix-init-PID-XXXXXX` whose PID no
+ * longer exists, and `mailcow-postfix-init-XXXXXX` of earlier versions (which always used a
+ * file, 0600 with the password, left behind by a SIGKILL).
+ */
 function removeLeftoverOptionDirs(): void {
   let names: string[];
   try {
@@ -90,8 +95,9 @@ function removeLeftoverOptionDirs(): void {
     return;
   }
   for (const name of names) {
+    const earlier = new RegExp(`^${TEMP_PREFIX}[A-Za-z0-9]{6}$`).test(name);
     const pid = new RegExp(`^${TEMP_PREFIX}(\\d+)-`).exec(name)?.[1];
-    if (pid === undefined || existsSync(`/proc/${pid}`)) continue;
+    if (!earlier && (pid === undefined || existsSync(`/proc/${pid}`))) continue;
     rmSync(join(tmpdir(), name), { recursive: true, force: true });
   }
 }

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect } from "bun:test";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { adversarial, childProcesses, cleanUp, expectMapAgrees, expectRun, freshTree, runBin, runEnv, SECRET_FORMS, SECRETS, silentSocket, sniArgs, spawnBin, startEnv, startTree, tempDir } from "./harness.ts";
+import { adversarial, answeringDns, childProcesses, cleanUp, expectMapAgrees, expectRun, freshTree, runBin, runEnv, SECRET_FORMS, SECRETS, silentSocket, sniArgs, spawnBin, startEnv, startTree, tempDir } from "./harness.ts";
 
 // Family 3, the environment: secrets in every variable mailcow passes (and one of the admin's
 // own), with quotes and backslashes. They reach no log line, no command output, no child's
@@ -16,7 +16,17 @@ describe("secrets and the processes start runs", () => {
   adversarial("during the database wait no child has a secret in its argv or environment", async () => {
     const { flags } = startTree();
     const socket = await silentSocket();
-    const run = spawnBin(["start", ...flags, `--mysql-socket=${socket}`, "--wait-timeout=1.5"], { env: startEnv() });
+    // mariadb-admin scrubs a -p password from its own argv right after it starts, so /proc alone
+    // could miss one; the real binary behind a shim that records argv and environment at exec
+    // time catches it for sure.
+    const shimDir = join(tempDir(), "bin");
+    mkdirSync(shimDir);
+    const record = join(shimDir, "record");
+    const real = Bun.which("mariadb-admin")!;
+    writeFileSync(join(shimDir, "mariadb-admin"), `#!/bin/sh\nprintf '%s\\n' "$@" >> ${record}\nenv >> ${record}\nexec ${real} "$@"\n`);
+    chmodSync(join(shimDir, "mariadb-admin"), 0o755);
+    const env = startEnv({ PATH: `${shimDir}:${process.env.PATH}` });
+    const run = spawnBin(["start", ...flags, `--mysql-socket=${socket}`, `--dns-server=${(await answeringDns()).address}`, "--wait-timeout=1.5"], { env });
     const pid = await run.pid();
     const seen = new Map<number, { cmdline: string; environ: string }>();
     let finished = false;
@@ -31,6 +41,9 @@ describe("secrets and the processes start runs", () => {
     expect(result.lines[1]).toMatch(GAVE_UP_DB);
     const probes = [...seen.values()].filter((child) => child.cmdline.includes("mariadb-admin"));
     expect(probes.length).toBeGreaterThan(0);
+    const recorded = readFileSync(record, "utf8");
+    expect(recorded).toContain("--defaults-extra-file=/dev/fd/3\n");
+    for (const form of SECRET_FORMS) expect(recorded.includes(form), `mariadb-admin was given ${form}`).toBe(false);
     for (const child of seen.values()) {
       for (const form of SECRET_FORMS) {
         expect(child.cmdline.includes(form), `argv of ${child.cmdline.replaceAll("\0", " ")}`).toBe(false);
@@ -45,7 +58,7 @@ describe("secrets and the processes start runs", () => {
     const { flags } = startTree();
     const socket = await silentSocket();
     const tmp = tempDir("mpi-adv-tmpdir-");
-    const run = spawnBin(["start", ...flags, `--mysql-socket=${socket}`], { env: startEnv({ TMPDIR: tmp }) });
+    const run = spawnBin(["start", ...flags, `--mysql-socket=${socket}`, `--dns-server=${(await answeringDns()).address}`], { env: startEnv({ TMPDIR: tmp }) });
     const pid = await run.pid();
     for (let attempt = 0; attempt < 2000 && !childProcesses(pid).some((child) => child.cmdline.includes("mariadb-admin")); attempt++) await Bun.sleep(5);
     await run.kill("SIGKILL");
@@ -54,9 +67,22 @@ describe("secrets and the processes start runs", () => {
     expect(readdirSync(tmp)).toEqual([]);
   });
 
+  adversarial("option files that killed runs of earlier versions left in TMPDIR are removed by the next start", async () => {
+    const { root, flags } = startTree();
+    const tmp = tempDir("mpi-adv-tmpdir-");
+    for (const name of ["mailcow-postfix-init-Ab3xYz", "mailcow-postfix-init-999999999-Qw12er"]) {
+      mkdirSync(join(tmp, name), { mode: 0o700 });
+      writeFileSync(join(tmp, name, "client.cnf"), `[client]\npassword="${SECRETS.DBPASS}"\n`, { mode: 0o600 });
+    }
+    writeFileSync(join(tmp, "unrelated"), "kept");
+    const result = await runBin(["start", ...flags, `--mysql-socket=${join(root.root, "nowhere.sock")}`, `--dns-server=${(await answeringDns()).address}`, "--wait-timeout=1"], { env: startEnv({ TMPDIR: tmp }) });
+    expectRun(result, { exitCode: 1, lines: 2 });
+    expect(readdirSync(tmp)).toEqual(["unrelated"]);
+  });
+
   adversarial("a missing database socket: two lines, exit 1, no secret", async () => {
     const { root, flags } = startTree();
-    const result = await runBin(["start", ...flags, `--mysql-socket=${join(root.root, "nowhere.sock")}`, "--wait-timeout=1.5"], { env: startEnv() });
+    const result = await runBin(["start", ...flags, `--mysql-socket=${join(root.root, "nowhere.sock")}`, `--dns-server=${(await answeringDns()).address}`, "--wait-timeout=1.5"], { env: startEnv() });
     expectRun(result, { exitCode: 1, lines: 2 });
     expect(result.lines[1]).toMatch(GAVE_UP_DB);
   });

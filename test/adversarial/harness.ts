@@ -4,6 +4,7 @@ import { join, resolve } from "node:path";
 import { makeCertificate, makeCertificateDirectory } from "../support/certs.ts";
 import { makeTempDir, writeSettledFile } from "../support/tmp.ts";
 import { buildContainerRoot, type ContainerRoot } from "../support/namespace-root.ts";
+import { startDnsmasq, type TestDnsServer } from "../support/dns.ts";
 
 // The binary as an attacker or a careless admin meets it: a subprocess (`bun src/main.ts`)
 // under /usr/bin/time, so every case can assert exit code, the exact log lines, that nothing
@@ -43,6 +44,10 @@ const cleanups: (() => void)[] = [];
 /** Undo in reverse order (a mount before the directory holding it). */
 export function cleanUp(): void {
   for (const cleanup of cleanups.splice(0).reverse()) cleanup();
+  // The bundle and the base tree went with them; the next test file makes its own.
+  bundle = undefined;
+  base = undefined;
+  answering = undefined;
 }
 
 /** A tmpfs of `size` (e.g. "96k") on `dir` (created), read-only with `ro`; unmounted by cleanUp. */
@@ -69,6 +74,8 @@ export interface Spawned {
   pid(): Promise<number>;
   done: Promise<RunResult>;
   kill(signal: NodeJS.Signals): Promise<void>;
+  /** Resolves once a log line matches (30 s at most). */
+  waitForLine(pattern: RegExp): Promise<void>;
 }
 
 export interface RunOptions {
@@ -118,7 +125,13 @@ export function spawnBin(args: string[], options: RunOptions = {}): Spawned {
     stderr: "pipe",
   });
   const stdout = new Response(child.stdout).text();
-  const stderr = new Response(child.stderr).text();
+  // stderr as it arrives, so a test can act on a log line (waitForLine).
+  let stderrSoFar = "";
+  const stderr = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stderr) stderrSoFar += decoder.decode(chunk, { stream: true });
+    return stderrSoFar;
+  })();
   const done = (async (): Promise<RunResult> => {
     await child.exited;
     const ms = Date.now() - started;
@@ -145,7 +158,15 @@ export function spawnBin(args: string[], options: RunOptions = {}): Spawned {
     const target = await pid();
     if (target > 0 && child.exitCode === null) process.kill(target, signal);
   };
-  return { pid, done, kill };
+  const waitForLine = async (pattern: RegExp) => {
+    for (let attempt = 0; attempt < 6000; attempt++) {
+      if (stderrSoFar.split("\n").some((line) => pattern.test(line))) return;
+      if (child.exitCode !== null) break;
+      await Bun.sleep(5);
+    }
+    throw new Error(`no log line matching ${pattern} in:\n${stderrSoFar}`);
+  };
+  return { pid, done, kill, waitForLine };
 }
 
 /** Run to the end, at most MAX_PARALLEL_RUNS at a time; time is measured from the spawn. */
@@ -288,6 +309,20 @@ export function startTree(): { root: ContainerRoot; flags: string[] } {
   const root = buildContainerRoot(dir, { prefix: dir });
   const flags = [...root.startFlags, `--base-image-file=${join(dir, "none")}`, `--mailcow-compose-file=${join(dir, "none")}`, "--asn-check-url=http://127.0.0.1:9/"];
   return { root, flags };
+}
+
+/**
+ * dnsmasq answering the DNS probe at once, shared by a test file: `start` waits for the
+ * database and DNS side by side, so tests about one wait keep the other out of the way.
+ */
+let answering: Promise<TestDnsServer> | undefined;
+export function answeringDns(): Promise<TestDnsServer> {
+  if (!answering) {
+    answering = startDnsmasq();
+    const started = answering;
+    cleanups.push(() => void started.then((server) => server.stop()));
+  }
+  return answering;
 }
 
 /** The environment `start` needs, with the planted secrets. */

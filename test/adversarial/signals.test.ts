@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { join } from "node:path";
 import { startSilentDns, type TestDnsServer } from "../support/dns.ts";
 import { createTestDatabase, startMariadb, TEST_DB, type TestDatabase } from "../support/mariadb.ts";
-import { adversarial, childProcesses, cleanUp, expectRun, freshTree, runBin, runEnv, silentSocket, sniArgs, spawnBin, startEnv, startTree, tempDir } from "./harness.ts";
+import { adversarial, answeringDns, childProcesses, cleanUp, expectRun, freshTree, runBin, runEnv, silentSocket, sniArgs, spawnBin, startEnv, startTree, tempDir } from "./harness.ts";
 
 // Family 4, signals and waits: a hung MariaDB (accepts, never greets), a resolver that never
 // answers, hooks that hang and leave their session. --wait-timeout is honoured within 1 s,
@@ -29,7 +29,7 @@ const alive = (pid: number) => existsSync(`/proc/${pid}`) && !readFileSync(`/pro
 async function blockedInDatabaseProbe(extraFlags: string[] = []) {
   const { flags } = startTree();
   const socket = await silentSocket();
-  const run = spawnBin(["start", ...flags, `--mysql-socket=${socket}`, ...extraFlags], { env: startEnv() });
+  const run = spawnBin(["start", ...flags, `--mysql-socket=${socket}`, `--dns-server=${(await answeringDns()).address}`, ...extraFlags], { env: startEnv() });
   const pid = await run.pid();
   let probes: number[] = [];
   for (let attempt = 0; attempt < 4000 && probes.length === 0; attempt++) {
@@ -71,6 +71,7 @@ describe("waits", () => {
 
   adversarial("SIGINT during a blocked mariadb-admin: exit 130 within 1 s", async () => {
     const { run } = await blockedInDatabaseProbe();
+    await Bun.sleep(300); // the DNS wait (answered at once) is over
     const signalled = Date.now();
     await run.kill("SIGINT");
     const result = await run.done;
@@ -81,12 +82,8 @@ describe("waits", () => {
 
   adversarial("SIGTERM during the DNS wait (database up): exit 143 within 1 s", async () => {
     const run = blockedInDnsProbe();
-    const pid = await run.pid();
-    // In the DNS probe once the database probe has come and gone (it answers at once).
-    const probing = () => childProcesses(pid).some((child) => child.cmdline.startsWith("mariadb-admin"));
-    for (let attempt = 0; attempt < 4000 && !probing(); attempt++) await Bun.sleep(2);
-    for (let attempt = 0; attempt < 4000 && probing(); attempt++) await Bun.sleep(5);
-    await Bun.sleep(300);
+    // The first DNS attempt has failed (2 s), the database answered at once: in the DNS wait.
+    await run.waitForLine(/waiting for DNS/);
     const signalled = Date.now();
     await run.kill("SIGTERM");
     const result = await run.done;
