@@ -115,8 +115,9 @@ export async function postmapEmbedFiles(mapFile: string, confDir: string, expect
 
 /**
  * What differs between `expectedKeys` and the keys of hash:MAP_FILE, or undefined when they are
- * equal. The .db is read directly first (hash-db.ts, ~1 ms of I/O at 10,000 names); only when
- * that read cannot confirm the keys, `postmap -s` (~40 MB of output with -F) decides.
+ * equal. The .db is read directly first (hash-db.ts: ~130 pages, 18-45 ms measured at 10,000
+ * names); only when that read cannot confirm the keys, `postmap -s` (~40 MB of output with -F,
+ * 0.4-0.6 s) decides.
  */
 export async function tableKeysDiffer(mapFile: string, configArgs: string[], expectedKeys: readonly string[]): Promise<string | undefined> {
   const direct = readHashDbKeys(`${mapFile}.db`);

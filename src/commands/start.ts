@@ -117,25 +117,28 @@ async function waitForDependencies(step: StepContext, options: StartOptions, dep
       both.abort(error);
       throw error;
     });
+  const waits = [
+    withClientOptionFile(step.env.dbUser, step.env.dbPass, (optionFile) =>
+      waitUntilReady({
+        ...common,
+        what: `database on ${options.paths.mysqlSocket}`,
+        retryMs: deps.retryMs?.database ?? 2_000,
+        probe: (abort) => probeDatabase(optionFile, options.paths.mysqlSocket, abort),
+      }),
+    ),
+    waitUntilReady({
+      ...common,
+      what: `DNS (${options.dnsProbeName})`,
+      retryMs: deps.retryMs?.dns ?? 1_000,
+      probe: (abort) => probeDns(options.dnsProbeName, options.dnsServer, abort),
+    }),
+  ].map(endTheOther);
   try {
-    await Promise.all(
-      [
-        withClientOptionFile(step.env.dbUser, step.env.dbPass, (optionFile) =>
-          waitUntilReady({
-            ...common,
-            what: `database on ${options.paths.mysqlSocket}`,
-            retryMs: deps.retryMs?.database ?? 2_000,
-            probe: (abort) => probeDatabase(optionFile, options.paths.mysqlSocket, abort),
-          }),
-        ),
-        waitUntilReady({
-          ...common,
-          what: `DNS (${options.dnsProbeName})`,
-          retryMs: deps.retryMs?.dns ?? 1_000,
-          probe: (abort) => probeDns(options.dnsProbeName, options.dnsServer, abort),
-        }),
-      ].map(endTheOther),
-    );
+    await Promise.all(waits);
+  } catch (error) {
+    // An interrupt ends both at once: name the first in order (the database), deterministically.
+    if (signal.aborted) await settleInOrder(waits);
+    throw error;
   } finally {
     signal.removeEventListener("abort", forward);
   }

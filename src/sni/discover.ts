@@ -117,7 +117,9 @@ function statEntry(path: string): string | undefined {
     const stat = statSync(path, { throwIfNoEntry: false });
     if (stat) return statIdentity(stat);
     return lstatSync(path, { throwIfNoEntry: false }) ? "" : undefined;
-  } catch {
+  } catch (error) {
+    // A symlink loop (ELOOP) is an entry that cannot be followed: validation reports it.
+    if ((error as NodeJS.ErrnoException).code === "ELOOP") return "";
     return undefined; // the parent is a file (ENOTDIR), or unreadable
   }
 }

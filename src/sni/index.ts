@@ -3,7 +3,7 @@
 import type { Logger } from "../log.ts";
 import { openPairCache, removeLegacyCache, type PairCache } from "./cache.ts";
 import { UserError } from "../errors.ts";
-import { collectCertificateSources, type Discovery } from "./discover.ts";
+import { collectCertificateSources } from "./discover.ts";
 import { normalizeHostname } from "./names.ts";
 import { planSniMap } from "./plan.ts";
 import { renderSniMap } from "./render.ts";
@@ -38,15 +38,13 @@ export interface PlanOptions {
   hostname?: string;
   now?: Date;
   cache?: PairCache;
-  /** A discovery already made of `sslDir` (so it is not listed twice). */
-  discovery?: Discovery;
 }
 
 /** Discover, validate and plan the map without writing anything. */
 export function planSniMapFromTree(options: PlanOptions): SniMapResult {
   const now = options.now ?? new Date();
   const hostname = mapKeyForHostname(options.hostname);
-  const discovery = options.discovery ?? collectCertificateSources(options.sslDir);
+  const discovery = collectCertificateSources(options.sslDir);
   const problems = [...discovery.problems];
   const sources = discovery.sources.map((source) => {
     const { validated, problems: found } = validateSource(source, now, options.cache, discovery.identities);

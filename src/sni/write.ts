@@ -45,7 +45,7 @@ export function startEarlyBuild(confDir: string, log?: Logger): EarlyBuild | und
   try {
     writeNewFile(tempMap, content, { mode: SNI_MAP_MODE, durable: false });
   } catch {
-    removeTempPair(tempMap); // a write cut off by a full disk leaves a partial temp file
+    removeTempPair(tempMap); // e.g. a disk that filled up mid-write
     return undefined;
   }
   const controller = new AbortController();

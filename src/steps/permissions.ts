@@ -90,7 +90,8 @@ async function setPermissionsAsStock(confDir: string, log: Logger): Promise<stri
   }
   const names = [...QUEUE_LAYOUT, "compatibility_level"];
   const values = await postconfValues(confDir, names, log);
-  const privateDir = mkdtempSync(join(tmpdir(), "mailcow-postfix-init-"));
+  // Not the option files' prefix: a start's clean-up of killed runs' option dirs must not take it.
+  const privateDir = mkdtempSync(join(tmpdir(), "mpi-set-permissions-config-"));
   try {
     // As a config dir is installed (postfix-files lists it root 755).
     chmodSync(privateDir, 0o755);

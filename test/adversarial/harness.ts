@@ -104,7 +104,8 @@ let bundle: string | undefined;
  * transpiling every module again. Built from the working tree, so it is the code under test.
  */
 export function programPath(): string {
-  if (bundle) return bundle;
+  // Built again when another test file's cleanup removed it (the module is shared by all files).
+  if (bundle && existsSync(bundle)) return bundle;
   const out = join(tempDir("mpi-adv-bundle-"), "main.js");
   const built = Bun.spawnSync([BUN, "build", join(REPO, "src/main.ts"), "--target=bun", `--outfile=${out}`], { stderr: "pipe", stdout: "pipe" });
   if (built.exitCode !== 0) throw new Error(`bun build failed: ${built.stderr.toString()}`);
@@ -243,7 +244,8 @@ export function freshTree(): { root: string; sslDir: string; confDir: string } {
 let base: string | undefined;
 /** Certificates are made once (openssl) and copied per case. */
 function baseTree(): string {
-  if (base) return base;
+  // Made again when another test file's cleanup removed it (the module is shared by all files).
+  if (base && existsSync(base)) return base;
   base = tempDir("mpi-adv-base-");
   makeCertificate(base, { names: [HOSTNAME, "example.test"] });
   makeCertificateDirectory(base, "other", ["other.example.test", "www.other.example.test"]);

@@ -29,6 +29,7 @@ const sqlFiles = (root: string) => readdirSync(join(root, "opt/postfix/conf/sql"
 
 /** Ours by design: sni.map and its .db are 0600 (the .db embeds private keys), the validation cache is ours alone. */
 const OURS_BY_DESIGN = new Set(["sni.map", "sni.map.db"]);
+const SPOOL_OURS_BY_DESIGN = ".mailcow-postfix-init";
 
 const base = mkdtempSync("/tmp/mpi-equiv-");
 chmodSync(base, 0o755);
@@ -80,7 +81,8 @@ async function runStartup(name: string, argv: string[], extraEnv: Record<string,
       confListing: statListing(confDir, (path) => OURS_BY_DESIGN.has(path)),
       // Queue file names depend on inodes: each is listed by queue, owner and mode, and whether its name matches.
       queue: queueFiles(spool).map((file) => ({ queue: file.queue, owner: file.owner, nameMatchesInode: file.nameMatchesInode })),
-      spoolDirs: Object.fromEntries(Object.entries(statListing(spool)).filter(([, stat]) => stat.startsWith("d "))),
+      // The validation cache's directory is ours by design (the spool volume, not the admin's conf dir).
+      spoolDirs: Object.fromEntries(Object.entries(statListing(spool, (path) => path === SPOOL_OURS_BY_DESIGN)).filter(([, stat]) => stat.startsWith("d "))),
     };
   } finally {
     await ns.stop();
