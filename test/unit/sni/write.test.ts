@@ -110,13 +110,20 @@ describe("sni-map as a process", () => {
 
     const fakeBin = join(root, "fake-bin");
     mkdirSync(fakeBin);
-    writeFileSync(join(fakeBin, "postmap"), `#!/bin/sh\necho $$ > ${root}/postmap.pid\nexec sleep 30\n`, { mode: 0o755 });
+    // Every postmap started (the early build on the old map and the ordinary one) adds its PID.
+    writeFileSync(join(fakeBin, "postmap"), `#!/bin/sh\necho $$ >> ${root}/postmap.pid\nexec sleep 30\n`, { mode: 0o755 });
     const run = Bun.spawn(args, { cwd: REPO, env: { ...process.env, PATH: `${fakeBin}:${process.env.PATH}` }, stderr: "pipe" });
     const deadline = Date.now() + 10_000;
     while (!existsSync(join(root, "postmap.pid")) && Date.now() < deadline) await Bun.sleep(20);
     run.kill("SIGKILL");
     await run.exited;
-    process.kill(Number(readFileSync(join(root, "postmap.pid"), "utf8")), "SIGKILL");
+    for (const pid of readFileSync(join(root, "postmap.pid"), "utf8").split("\n").filter(Boolean)) {
+      try {
+        process.kill(Number(pid), "SIGKILL");
+      } catch {
+        // already gone: the run cancelled its early build itself
+      }
+    }
 
     expect(readFileSync(join(confDir, "sni.map.db"))).toEqual(before);
     const served = Buffer.from(postmapQuery(confDir, "mail.example.test"), "base64").toString();
