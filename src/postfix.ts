@@ -201,6 +201,12 @@ export async function postconfValues(confDir: string, names: readonly string[], 
   return values.map((value) => value.trim());
 }
 
+/** The same, keyed by name (one `postconf -hx` run). */
+export async function postconfRecord<N extends string>(confDir: string, names: readonly N[], log?: Logger): Promise<Record<N, string>> {
+  const values = await postconfValues(confDir, names, log);
+  return Object.fromEntries(names.map((name, index) => [name, values[index]!])) as Record<N, string>;
+}
+
 /**
  * `postfix [-c DIR] set-permissions`: owner and mode of every file in Postfix's postfix-files
  * list: the config dir's main.cf and master.cf and the dir itself, the queue, the data dir, the
@@ -256,7 +262,6 @@ export async function postfixReload(confDir: string, log?: Logger): Promise<void
 export async function postaliasBuild(aliasesFile: string, confDir: string, log?: Logger): Promise<void> {
   await runChecked(`postalias hash:${aliasesFile}`, postfixTools.postalias, [...mapToolConfigArgs(confDir), `hash:${aliasesFile}`], log);
 }
-
 
 /**
  * `master -t`: exit 0 when master.pid is absent or not locked, i.e. no master runs for this

@@ -3,8 +3,7 @@ import { stringFlag } from "../command.ts";
 import { withConfLock } from "../conf-lock.ts";
 import { postfixReload } from "../postfix.ts";
 import { mapKeyForHostname, updateSniMap } from "../sni/index.ts";
-import { cacheFileFor } from "../sni/cache.ts";
-import { CACHE_FILE_FLAG, CONF_DIR_FLAG, HOSTNAME_FLAG, SSL_DIR_FLAG, hostnameFromFlags } from "./sni-options.ts";
+import { CACHE_FILE_FLAG, CONF_DIR_FLAG, HOSTNAME_FLAG, SSL_DIR_FLAG, cacheFileFromFlags, hostnameFromFlags } from "./sni-options.ts";
 
 // `reload`: after a certificate renewal. Certificates are embedded in sni.map.db, so the map
 // must be rebuilt before `postfix reload`, or Postfix keeps serving the old ones.
@@ -23,7 +22,7 @@ export const reloadCommand: CommandSpec = {
     const hostname = hostnameFromFlags(context);
     mapKeyForHostname(hostname); // a bad hostname is refused before the lock is taken
     // On failure updateSniMap throws and leaves the previous map pair in place; no reload then.
-    const cacheFile = cacheFileFor(confDir, context.flags["cache-file"] as string | undefined);
+    const cacheFile = cacheFileFromFlags(context, confDir);
     await withConfLock(confDir, context.log, context.env, async () => {
       await updateSniMap({ sslDir: stringFlag(context, "ssl-dir"), confDir, hostname, log: context.log, cacheFile });
       await postfixReload(confDir, context.log);

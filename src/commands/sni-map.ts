@@ -1,8 +1,7 @@
 import { stringFlag, type CommandSpec } from "../command.ts";
 import { withConfLock } from "../conf-lock.ts";
 import { logProblems, mapKeyForHostname, planSniMapFromTree, summarize, updateSniMap } from "../sni/index.ts";
-import { cacheFileFor } from "../sni/cache.ts";
-import { CACHE_FILE_FLAG, CONF_DIR_FLAG, HOSTNAME_FLAG, SSL_DIR_FLAG, hostnameFromFlags } from "./sni-options.ts";
+import { CACHE_FILE_FLAG, CONF_DIR_FLAG, HOSTNAME_FLAG, SSL_DIR_FLAG, cacheFileFromFlags, hostnameFromFlags } from "./sni-options.ts";
 
 export const sniMapCommand: CommandSpec = {
   name: "sni-map",
@@ -26,7 +25,7 @@ export const sniMapCommand: CommandSpec = {
       return 0;
     }
     const confDir = stringFlag(context, "conf-dir");
-    const cacheFile = cacheFileFor(confDir, context.flags["cache-file"] as string | undefined);
+    const cacheFile = cacheFileFromFlags(context, confDir);
     await withConfLock(confDir, context.log, context.env, () => updateSniMap({ sslDir, confDir, hostname, log: context.log, cacheFile }));
     return 0;
   },

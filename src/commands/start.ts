@@ -8,7 +8,7 @@ import { writeAliases } from "../steps/aliases.ts";
 import { checkAsn, type AsnVerdict } from "../steps/asn-check.ts";
 import { checkBaseImage } from "../steps/base-image.ts";
 import { checkFatal, readCheckFatalValues } from "../steps/check-fatal.ts";
-import { cacheFileFor } from "../sni/cache.ts";
+import { cacheFileFromFlags } from "./sni-options.ts";
 import type { StepContext } from "../steps/context.ts";
 import { createCustomFiles } from "../steps/custom-files.ts";
 import { prepareDnsbl } from "../steps/dnsbl.ts";
@@ -62,7 +62,7 @@ export async function runStart(context: CommandContext, deps: StartDeps, signal:
     log.info("SKIP_LETS_ENCRYPT is set: the default certificate is mapped all the same (it no longer empties sni.map)");
   }
   // Independent files and tools, concurrently: /etc/aliases + postalias, sni.map + postmap -F.
-  await settleInOrder([writeAliases(step), buildSniMap({ sslDir: options.paths.sslDir, confDir: options.paths.confDir, hostname: env.hostname, log, cacheFile: cacheFileFor(options.paths.confDir, context.flags["cache-file"] as string | undefined, options.paths.spoolDir) })]);
+  await settleInOrder([writeAliases(step), buildSniMap({ sslDir: options.paths.sslDir, confDir: options.paths.confDir, hostname: env.hostname, log, cacheFile: cacheFileFromFlags(context, options.paths.confDir, options.paths.spoolDir) })]);
   writeSqlMaps(step, ids);
   const dnsbl = await prepareDnsbl(step, () => asnVerdict ?? deps.checkAsn(options.asnCheckUrl, signal));
   throwIfInterrupted(signal);

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { postconfValues, postfixCreateMissing, postlogServiceDefined, postsuperRepair, QUEUE_LAYOUT } from "../postfix.ts";
+import { postconfRecord, postfixCreateMissing, postlogServiceDefined, postsuperRepair, QUEUE_LAYOUT } from "../postfix.ts";
 
 // What `postfix start` checks before it starts master (postfix-script's check-fatal), with the
 // same Postfix tools, since we exec master ourselves: missing queue directories created, master.cf
@@ -38,8 +38,7 @@ export type CheckFatalValues = Record<(typeof PARAMETERS)[number], string>;
 
 /** What check-fatal and the exec need from CONF's main.cf (daemon_directory for master), in one postconf. */
 export async function readCheckFatalValues(confDir: string, log: Logger): Promise<CheckFatalValues> {
-  const values = await postconfValues(confDir, PARAMETERS, log);
-  return Object.fromEntries(PARAMETERS.map((name, index) => [name, values[index]!])) as CheckFatalValues;
+  return postconfRecord(confDir, PARAMETERS, log);
 }
 
 function sameValues(a: readonly string[], b: readonly string[] | undefined): boolean {

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { defaultConfigDir, hasDefaultMainCf, postconfValues, postfixSetPermissions, QUEUE_LAYOUT } from "../postfix.ts";
+import { defaultConfigDir, hasDefaultMainCf, postconfRecord, postconfValues, postfixSetPermissions, QUEUE_LAYOUT } from "../postfix.ts";
 import type { PostfixIds, StepContext } from "./context.ts";
 import { settleMtime } from "./files.ts";
 import { findPermissionDrift, idLookupFromFiles, POSTFIX_FILES_VARIABLES, readPostfixFiles } from "./permissions-check.ts";
@@ -108,9 +108,7 @@ async function setPermissionsAsStock(confDir: string, log: Logger): Promise<stri
 
 /** Every variable postfix-files uses (and the queue layout), as that config dir expands them: one postconf. */
 async function postfixFilesVariables(configDir: string, log: Logger): Promise<Record<string, string>> {
-  const names = [...new Set([...QUEUE_LAYOUT, ...POSTFIX_FILES_VARIABLES])];
-  const values = await postconfValues(configDir, names, log);
-  return Object.fromEntries(names.map((name, index) => [name, values[index]!]));
+  return postconfRecord<string>(configDir, [...new Set([...QUEUE_LAYOUT, ...POSTFIX_FILES_VARIABLES])], log);
 }
 
 /**

@@ -97,7 +97,7 @@ describe("sni-map as a process", () => {
     });
     expect(result.exitCode).toBe(1);
     expect(result.stderr.toString()).toContain("postmap not found");
-    // The lock file (empty, conf-lock.ts) is the only thing a failed run leaves.
+    // A failed run leaves nothing (the lock is a flock on the directory itself, conf-lock.ts).
     expect(readdirSync(confDir).sort()).toEqual(["main.cf"]);
   });
 
