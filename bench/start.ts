@@ -8,7 +8,8 @@
 //   sudo node_modules/.bin/bun bench/start.ts [--runs N]
 //
 // Run 1 of each is a first start (main.cf is cut and rewritten); the others are restarts on
-// the same volume after the previous Postfix was killed (stale master.pid left behind).
+// the same volume after the previous Postfix was killed (stale master.pid left behind), with
+// /etc as the previous run left it (a container restarted, not created anew).
 
 import { cpus } from "node:os";
 import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
@@ -31,11 +32,14 @@ echo $(( $(date +%s%N) / 1000000 ))`;
 interface Sample {
   bannerMs: number;
   execMs?: number;
+  /** `start`'s own account before the exec (phase -> ms), from its "prepared in" line. */
+  phases?: Record<string, number>;
 }
 
 async function buildBinary(dir: string): Promise<string> {
   const out = join(dir, "mailcow-postfix-init");
-  const build = Bun.spawnSync([process.execPath, "build", "--compile", "--minify", join(REPO, "src/main.ts"), "--outfile", out], { cwd: REPO });
+  // The flags of `npm run build` (package.json): what the image ships.
+  const build = Bun.spawnSync([process.execPath, "build", "--compile", "--minify", "--bytecode", "--format=esm", join(REPO, "src/main.ts"), "--outfile", out], { cwd: REPO });
   if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
   return out;
 }
@@ -52,7 +56,8 @@ async function prepare(base: string, name: string): Promise<{ root: string; db: 
 }
 
 async function measure(root: string, argv: string[], env: Record<string, string>, beforeStart?: (ns: ContainerNamespace) => Promise<void>): Promise<Sample> {
-  const ns = await startContainerNamespace(root);
+  // /etc kept between runs, as in a container that is restarted (not created anew).
+  const ns = await startContainerNamespace(root, { keepEtc: true });
   try {
     await beforeStart?.(ns);
     const probe = ns.exec(["bash", "-c", WAIT_FOR_BANNER], { timeoutMs: 60_000 });
@@ -63,10 +68,23 @@ async function measure(root: string, argv: string[], env: Record<string, string>
     });
     const result = await probe;
     if (result.exitCode !== 0) throw new Error(`no banner: ${start.output()}`);
-    return { bannerMs: Number(result.stdout.trim()) - started, execMs: execAt === undefined ? undefined : execAt - started };
+    return { bannerMs: Number(result.stdout.trim()) - started, execMs: execAt === undefined ? undefined : execAt - started, phases: preparedPhases(start.output()) };
   } finally {
     await ns.stop();
   }
+}
+
+/** "prepared in 212 ms, 130 ms without the waits (start-up 45, environment 3, ...)" -> phases. */
+function preparedPhases(output: string): Record<string, number> | undefined {
+  const line = output.split("\n").find((text) => text.includes("mailcow-postfix-init: prepared in "));
+  const match = line?.match(/prepared in (\d+) ms, (\d+) ms without the waits \((.*)\)$/);
+  if (!match) return undefined;
+  const phases: Record<string, number> = { total: Number(match[1]), "total without the waits": Number(match[2]) };
+  for (const part of match[3]!.split(", ")) {
+    const at = part.lastIndexOf(" ");
+    phases[part.slice(0, at)] = Number(part.slice(at + 1));
+  }
+  return phases;
 }
 
 function median(values: number[]): number {
@@ -85,6 +103,11 @@ function report(name: string, samples: Sample[]): void {
       `  restarts (n=${restarts.length})    start -> banner median ${median(restarts.map((s) => s.bannerMs))} ms, min ${Math.min(...restarts.map((s) => s.bannerMs))} ms` +
         (execs.length ? `; start -> exec median ${median(execs)} ms` : ""),
     );
+    const phased = restarts.flatMap((sample) => (sample.phases ? [sample.phases] : []));
+    if (phased.length) {
+      const names = Object.keys(phased[0]!);
+      console.log(`  restarts, start's own account (medians, ms): ${names.map((name) => `${name} ${median(phased.map((phases) => phases[name] ?? 0))}`).join(", ")}`);
+    }
   }
 }
 
@@ -101,12 +124,11 @@ try {
 
   // Both run Postfix's tools without -c where mailcow's script does (set-permissions, postmap,
   // postalias): the image's own main.cf goes into the namespace's /etc/postfix.
+  // Paired: each round runs ours, then the stock-shaped script, so both see the same machine.
   const oursSamples: Sample[] = [];
-  for (let run = 0; run < RUNS; run++) {
-    oursSamples.push(await measure(ours.root, [binary], { ...env, MPI_TEMPLATES: join(ours.root, "usr/local/share/templates.json") }, writeImageMainCfInside));
-  }
   const stockSamples: Sample[] = [];
   for (let run = 0; run < RUNS; run++) {
+    oursSamples.push(await measure(ours.root, [binary], { ...env, MPI_TEMPLATES: join(ours.root, "usr/local/share/templates.json") }, writeImageMainCfInside));
     stockSamples.push(await measure(stock.root, ["bash", FIXTURE_SCRIPT], env, writeImageMainCfInside));
   }
   console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? "unknown CPU"}; ${RUNS} runs each; compiled binary ${binary}`);

@@ -177,15 +177,26 @@ export async function postmapKeys(map: string, configArgs: string[]): Promise<st
   return keys;
 }
 
-/** `postconf -c DIR`: parses main.cf and master.cf; its stderr is the admin's best diagnosis. */
-export async function postconfCheck(confDir: string, log?: Logger): Promise<void> {
-  const run = await runPostfixTool(postfixTools.postconf, ["-c", confDir]);
+/**
+ * `postconf -c DIR -hx NAMES`, keyed by name, as the start's configuration check too: postconf
+ * parses main.cf and master.cf for any query (measured: a master.cf line with a bad field count
+ * is fatal for `-hx daemon_directory` as for the full listing), and its stderr is the admin's best
+ * diagnosis. A failure is "Postfix configuration error, refusing to start" with postconf's own
+ * lines, one log line each (at most five: summarizeToolOutput).
+ */
+export async function postconfCheckedRecord<N extends string>(confDir: string, names: readonly N[], log?: Logger): Promise<Record<N, string>> {
+  const run = await runPostfixTool(postfixTools.postconf, ["-c", confDir, "-hx", ...names]);
   if (run.failed) {
-    // postconf's own lines verbatim, one log line each (at most five: summarizeToolOutput).
-    const message = `Postfix configuration error, refusing to start (postconf -c ${confDir}):\n${summarizeToolOutput(run.stderr) || run.shortMessage}`;
+    // The fatal line first: on a lived-in config it follows one "overriding earlier entry" note
+    // per overridden setting, which would push it out of the five lines shown.
+    const lines = run.stderr.split("\n");
+    const isWarning = (line: string) => /^\S+: warning: /.test(line);
+    const reason = summarizeToolOutput([...lines.filter((line) => !isWarning(line)), ...lines.filter(isWarning)].join("\n"));
+    const message = `Postfix configuration error, refusing to start (postconf -c ${confDir}):\n${reason || run.shortMessage}`;
     throw new UserError(message, 1, { lines: message.split("\n") });
   }
   logToolWarnings(run, log);
+  return recordOf(`postconf -c ${confDir} -hx`, names, run.stdout);
 }
 
 /** One parameter's value as Postfix sees it with this config dir (`postconf -hx`: $names expanded). */
@@ -195,16 +206,21 @@ export async function postconfValue(confDir: string, name: string, log?: Logger)
 
 /** Several parameters' values in one `postconf -hx` run, in the order asked. */
 export async function postconfValues(confDir: string, names: readonly string[], log?: Logger): Promise<string[]> {
-  const run = await runChecked(`postconf -c ${confDir} -hx ${names.join(" ")}`, postfixTools.postconf, ["-c", confDir, "-hx", ...names], log);
-  const values = run.stdout.replace(/\n$/, "").split("\n");
-  if (values.length !== names.length) throw new UserError(`postconf -c ${confDir} -h ${names.join(" ")} printed ${values.length} lines for ${names.length} parameters`);
-  return values.map((value) => value.trim());
+  const record = await postconfRecord(confDir, names, log);
+  return names.map((name) => record[name]!);
 }
 
 /** The same, keyed by name (one `postconf -hx` run). */
 export async function postconfRecord<N extends string>(confDir: string, names: readonly N[], log?: Logger): Promise<Record<N, string>> {
-  const values = await postconfValues(confDir, names, log);
-  return Object.fromEntries(names.map((name, index) => [name, values[index]!])) as Record<N, string>;
+  const run = await runChecked(`postconf -c ${confDir} -hx ${names.join(" ")}`, postfixTools.postconf, ["-c", confDir, "-hx", ...names], log);
+  return recordOf(`postconf -c ${confDir} -hx`, names, run.stdout);
+}
+
+/** postconf -h's lines keyed by the names asked, in order; a UserError when the count differs. */
+function recordOf<N extends string>(what: string, names: readonly N[], stdout: string): Record<N, string> {
+  const values = stdout.replace(/\n$/, "").split("\n");
+  if (values.length !== names.length) throw new UserError(`${what} ${names.join(" ")} printed ${values.length} lines for ${names.length} parameters`);
+  return Object.fromEntries(names.map((name, index) => [name, values[index]!.trim()])) as Record<N, string>;
 }
 
 /**

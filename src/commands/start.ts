@@ -2,12 +2,13 @@ import type { CommandContext, CommandSpec } from "../command.ts";
 import { parseStartEnv } from "../env.ts";
 import { join } from "node:path";
 import { lockConfDir } from "../conf-lock.ts";
-import { masterIsRunning, postconfCheck } from "../postfix.ts";
+import { masterIsRunning } from "../postfix.ts";
 import { loadTemplates } from "../templates/load.ts";
 import { writeAliases } from "../steps/aliases.ts";
 import { checkAsn, type AsnVerdict } from "../steps/asn-check.ts";
 import { checkBaseImage } from "../steps/base-image.ts";
 import { checkFatal, readCheckFatalValues } from "../steps/check-fatal.ts";
+import { createPhaseTimer } from "../phase-timer.ts";
 import { cacheFileFromFlags } from "./sni-options.ts";
 import type { StepContext } from "../steps/context.ts";
 import { createCustomFiles } from "../steps/custom-files.ts";
@@ -42,6 +43,8 @@ export const defaultStartDeps: StartDeps = {
 
 export async function runStart(context: CommandContext, deps: StartDeps, signal: AbortSignal): Promise<number> {
   const { log } = context;
+  const timer = createPhaseTimer();
+  timer.mark("start-up");
   // Before anything can print it: the password is redacted from every log line.
   if (context.env.DBPASS) log.addSecret(context.env.DBPASS);
   const env = parseStartEnv(context.env);
@@ -51,10 +54,13 @@ export async function runStart(context: CommandContext, deps: StartDeps, signal:
   const ids = lookupPostfixIds(deps.groupFile);
   const step: StepContext = { paths: options.paths, env, templates, log };
 
+  timer.mark("environment");
   await waitForDependencies(step, options, deps, signal);
+  timer.mark("database and DNS waits");
 
   // One writer at a time in the conf dir (sni-map and reload take the same lock).
   using _lock = await lockConfDir(options.paths.confDir, log, context.env);
+  timer.mark("lock wait");
   // The ASN check (an HTTPS request, only without a DQS key) runs while the maps are built.
   const asnVerdict = env.spamhausDqsKey ? undefined : deps.checkAsn(options.asnCheckUrl, signal);
   asnVerdict?.catch(() => {}); // its failure is reported where it is used
@@ -62,27 +68,31 @@ export async function runStart(context: CommandContext, deps: StartDeps, signal:
     log.info("SKIP_LETS_ENCRYPT is set: the default certificate is mapped all the same (it no longer empties sni.map)");
   }
   // Independent files and tools, concurrently: /etc/aliases + postalias, sni.map + postmap -F.
-  await settleInOrder([writeAliases(step), buildSniMap({ sslDir: options.paths.sslDir, confDir: options.paths.confDir, hostname: env.hostname, log, cacheFile: cacheFileFromFlags(context, options.paths.confDir, options.paths.spoolDir) })]);
+  const cacheFile = cacheFileFromFlags(context, options.paths.confDir, options.paths.spoolDir);
+  await settleInOrder([writeAliases(step, cacheFile), buildSniMap({ sslDir: options.paths.sslDir, confDir: options.paths.confDir, hostname: env.hostname, log, cacheFile })]);
+  timer.mark("aliases and SNI map");
   writeSqlMaps(step, ids);
   const dnsbl = await prepareDnsbl(step, () => asnVerdict ?? deps.checkAsn(options.asnCheckUrl, signal));
   throwIfInterrupted(signal);
   const extraCf = updateExtraCf(options.paths.confDir, env.hostname);
   writeMainCf(options.paths.confDir, dnsbl, extraCf);
   createCustomFiles(step, ids);
-  // Independent Postfix tool runs, concurrently (set-permissions alone takes ~0.5 s). The config
-  // check's failure is reported first: a broken main.cf should fail with postconf's own words.
-  const [, preparedLayout, confValues] = await settleInOrder([
-    postconfCheck(options.paths.confDir, log),
-    fixPermissions(step, ids),
-    readCheckFatalValues(options.paths.confDir, log),
-  ] as const);
+  timer.mark("config files");
+  // Independent Postfix tool runs, concurrently (set-permissions, when it must run, takes ~0.5 s).
+  // The config check's failure is reported first: a broken main.cf should fail with postconf's
+  // own words.
+  const [confValues, preparedLayout] = await settleInOrder([readCheckFatalValues(options.paths.confDir, log), fixPermissions(step, ids)] as const);
+  timer.mark("config and permission checks");
   const masterPath = join(confValues.daemon_directory, "master");
   await removeStaleMasterPid(options.paths.spoolDir, () => masterIsRunning(masterPath, options.paths.confDir, log), log);
+  timer.mark("master -t");
   // What `postfix start` would check next, queue repair included (after set-permissions, which
   // creates missing queue directories too, so the two never race).
   await checkFatal(options.paths.confDir, log, preparedLayout, confValues);
+  timer.mark("check-fatal");
 
   throwIfInterrupted(signal);
+  log.info(`prepared in ${timer.summary()}`);
   execMaster(masterPath, options.paths.confDir, context.env, log, deps.exec);
   return 0; // only reached when `exec` is a test double
 }

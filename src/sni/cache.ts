@@ -1,4 +1,5 @@
-import { mkdirSync, rmSync, statSync, type Stats } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
+import { fileIdentity } from "../file-identity.ts";
 import { MAX_CONF_BYTES, readBoundedText } from "../bounded-read.ts";
 import { dirname, join } from "node:path";
 import { writeFileAtomic } from "../atomic-write.ts";
@@ -100,22 +101,6 @@ export function openPairCache(path?: string): PersistentPairCache {
       return misses;
     },
   };
-}
-
-/**
- * Device, inode, size, mtime and ctime. Milliseconds as floats keep sub-microsecond digits,
- * and a plain stat costs about half of a bigint one (4,000 files per start).
- */
-export function statIdentity(stat: Stats): string {
-  return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
-}
-
-function fileIdentity(path: string): string {
-  try {
-    return statIdentity(statSync(path));
-  } catch {
-    return "";
-  }
 }
 
 function loadEntries(path: string): Map<string, CacheEntry> {

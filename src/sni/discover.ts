@@ -2,7 +2,7 @@ import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from "node
 import { join, resolve, sep } from "node:path";
 import { MAX_DOMAINS_BYTES, describeReadFailure, readBoundedText } from "../bounded-read.ts";
 import { UserError } from "../errors.ts";
-import { statIdentity } from "./cache.ts";
+import { statIdentity } from "../file-identity.ts";
 import type { CertificateSource, KeyPairFiles, Problem } from "./types.ts";
 
 // Where certificates live in mailcow's /etc/ssl/mail (written by the acme container):

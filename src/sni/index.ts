@@ -9,7 +9,12 @@ import { planSniMap } from "./plan.ts";
 import { renderSniMap } from "./render.ts";
 import type { MapEntry, Problem, ValidatedSource } from "./types.ts";
 import { validateSource } from "./validate.ts";
-import { startEarlyBuild, writeSniMapFiles } from "./write.ts";
+import { mapKeys, SNI_MAP_FILE, startEarlyBuild, writeSniMapFiles } from "./write.ts";
+import { join } from "node:path";
+import { MAX_CONF_BYTES, readBoundedTextIfExists } from "../bounded-read.ts";
+import { readHashDbKeys } from "../hash-db.ts";
+import { compareKeys } from "../postfix.ts";
+import { forgetTableRecord, outputsUnchanged, readTableRecord, saveTableRecord, snapshotIdentities, tableIsCurrent, tableRecordFileFor } from "../table-record.ts";
 
 export interface SniMapOptions {
   sslDir: string;
@@ -31,6 +36,8 @@ export interface SniMapResult {
   entries: MapEntry[];
   sources: ValidatedSource[];
   problems: Problem[];
+  /** Identities of the certificate and key files discovery stat'ed (file-identity.ts). */
+  identities: ReadonlyMap<string, string>;
 }
 
 export interface PlanOptions {
@@ -53,7 +60,7 @@ export function planSniMapFromTree(options: PlanOptions): SniMapResult {
   });
   const plan = planSniMap(sources, hostname);
   problems.push(...plan.problems);
-  return { sslDir: discovery.sslDir, hostname, content: renderSniMap(plan.entries), entries: plan.entries, sources, problems };
+  return { sslDir: discovery.sslDir, hostname, content: renderSniMap(plan.entries), entries: plan.entries, sources, problems, identities: discovery.identities };
 }
 
 /**
@@ -63,8 +70,16 @@ export function planSniMapFromTree(options: PlanOptions): SniMapResult {
  */
 export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult> {
   mapKeyForHostname(options.hostname); // a bad hostname is reported before any work
-  // postmap -F on the map in place runs on another core while this one plans (write.ts).
-  const early = startEarlyBuild(options.confDir, options.log);
+  // Certificates may be renewed while this runs, and postmap -F may read them before discovery
+  // takes their identities: only files settled before this moment are recorded.
+  const startedAt = Date.now();
+  const mapFile = join(options.confDir, SNI_MAP_FILE);
+  const outputs = [mapFile, `${mapFile}.db`];
+  const recordFile = tableRecordFileFor(options.cacheFile, "sni.map");
+  const record = recordFile === undefined ? undefined : readTableRecord(recordFile);
+  // postmap -F on the map in place runs on another core while this one plans (write.ts),
+  // unless the table in place is likely current (then no build is needed at all).
+  const early = outputsUnchanged(record, outputs) ? undefined : startEarlyBuild(options.confDir, options.log);
   const cache = openPairCache(options.cacheFile);
   removeLegacyCache(options.confDir);
   let result: SniMapResult;
@@ -75,15 +90,38 @@ export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult
     throw error;
   }
   logProblems(result.problems, options.log);
-  const { mapFile } = await writeSniMapFiles(options.confDir, result.content, options.log, early);
+  const inputs = snapshotIdentities(embeddedFiles(result.entries), result.identities);
+  if (record && tableIsCurrent(record, [...inputs.keys()], outputs, inputs) && mapInPlaceIs(mapFile, result.content)) {
+    options.log.info(`sni-map: ${summarize(result)} -> ${mapFile} (unchanged: no certificate, key or map file changed since sni.map.db was built)`);
+  } else {
+    if (recordFile !== undefined) forgetTableRecord(recordFile);
+    await writeSniMapFiles(options.confDir, result.content, options.log, early);
+    options.log.info(`sni-map: ${summarize(result)} -> ${mapFile}`);
+    if (recordFile !== undefined) saveTableRecord(recordFile, inputs, outputs, options.log, startedAt);
+  }
   try {
     cache.save();
   } catch (error) {
     // Only costs time on the next start; the map itself is in place.
     options.log.warn(`could not save the validation cache ${options.cacheFile}: ${(error as NodeJS.ErrnoException).code ?? error}`);
   }
-  options.log.info(`sni-map: ${summarize(result)} -> ${mapFile}`);
   return result;
+}
+
+/** Every file postmap -F embeds for these entries (key and chain files). Pure. */
+export function embeddedFiles(entries: readonly MapEntry[]): string[] {
+  return [...new Set(entries.flatMap((entry) => entry.files))];
+}
+
+/**
+ * The map text in place is the one planned, and the .db beside it holds exactly its keys (read
+ * from the .db's pages; a .db that read cannot confirm is rebuilt rather than trusted).
+ */
+function mapInPlaceIs(mapFile: string, content: string): boolean {
+  const inPlace = readBoundedTextIfExists(mapFile, MAX_CONF_BYTES);
+  if (inPlace !== content) return false;
+  const stored = readHashDbKeys(`${mapFile}.db`);
+  return stored !== undefined && compareKeys(mapKeys(content), stored) === undefined;
 }
 
 /** The hostname as a map key; a UserError when it is not a DNS name (checked before any lock or work). */

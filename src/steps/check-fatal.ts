@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { postconfRecord, postfixCreateMissing, postlogServiceDefined, postsuperRepair, QUEUE_LAYOUT } from "../postfix.ts";
+import { postconfCheckedRecord, postfixCreateMissing, postlogServiceDefined, postsuperRepair, QUEUE_LAYOUT } from "../postfix.ts";
 
 // What `postfix start` checks before it starts master (postfix-script's check-fatal), with the
 // same Postfix tools, since we exec master ourselves: missing queue directories created, master.cf
@@ -36,9 +36,13 @@ export async function checkFatal(confDir: string, log: Logger, preparedLayout?: 
 const PARAMETERS = ["daemon_directory", "maillog_file", ...QUEUE_LAYOUT] as const;
 export type CheckFatalValues = Record<(typeof PARAMETERS)[number], string>;
 
-/** What check-fatal and the exec need from CONF's main.cf (daemon_directory for master), in one postconf. */
+/**
+ * What check-fatal and the exec need from CONF's main.cf (daemon_directory for master), in one
+ * postconf that is also the start's configuration check (a broken main.cf or master.cf fails it
+ * with postconf's own words).
+ */
 export async function readCheckFatalValues(confDir: string, log: Logger): Promise<CheckFatalValues> {
-  return postconfRecord(confDir, PARAMETERS, log);
+  return postconfCheckedRecord(confDir, PARAMETERS, log);
 }
 
 function sameValues(a: readonly string[], b: readonly string[] | undefined): boolean {

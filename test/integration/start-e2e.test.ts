@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { dirname, join, relative } from "node:path";
+import { makeCertificate } from "../support/certs.ts";
 import { createTestDatabase, startMariadb, TEST_DB, type TestDatabase } from "../support/mariadb.ts";
 import { childOf, isListeningInside, servedCertificateInside, startContainerNamespace, waitForBannerInside, type ContainerNamespace } from "../support/namespace.ts";
 import { buildContainerRoot, FIXTURE_SCRIPT, HOSTNAME, type ContainerRoot } from "../support/namespace-root.ts";
@@ -176,6 +177,35 @@ describe("start in a container-shaped namespace", () => {
     expect(await servedCertificateInside(ns, SMTP_PORT, "other.example.test")).toBe(tree.otherCert.fingerprint);
     await stopWithSigterm(setup, second);
   }, 60_000);
+
+  test("a restart with nothing changed builds no table (postalias and postmap skipped); a certificate renewed in place is served after the next one", async () => {
+    const setup = await setUp();
+    const { ns, tree } = setup;
+    const inodes = async () => (await ns.exec(["stat", "-c", "%i", "/opt/postfix/conf/sni.map.db", "/etc/aliases.db"])).stdout.trim();
+    const unchangedMap = "(unchanged: no certificate, key or map file changed since sni.map.db was built)";
+    // The first start writes /etc/aliases (the template differs from the image's), so its
+    // table is recorded by the second: from the third on a restart skips both.
+    for (const run of [1, 2]) await stopWithSigterm(setup, await startPostfix(setup, run === 2));
+    const before = await inodes();
+    const restart = await startPostfix(setup, true);
+    expect(restart.output()).toContain(unchangedMap);
+    expect(restart.output()).toContain("mailcow-postfix-init: postalias skipped: /etc/aliases and its .db are unchanged since they were built");
+    expect(await inodes()).toBe(before);
+    await expectRightCertificates(setup);
+    await stopWithSigterm(setup, restart);
+
+    // Renewed as acme does it in a running install: new key and certificate at the same paths.
+    const renewed = makeCertificate(dirname(tree.otherCert.certFile), { names: ["other.example.test", "www.other.example.test"] });
+    expect(renewed.fingerprint).not.toBe(tree.otherCert.fingerprint);
+    const afterRenewal = await startPostfix(setup, true);
+    expect(afterRenewal.output()).not.toContain(unchangedMap);
+    expect(errorLines(afterRenewal.output())).toEqual([]);
+    for (const name of ["other.example.test", "www.other.example.test"]) {
+      expect({ name, served: await servedCertificateInside(ns, SMTP_PORT, name) }).toEqual({ name, served: renewed.fingerprint });
+    }
+    expect({ name: HOSTNAME, served: await servedCertificateInside(ns, SMTP_PORT, HOSTNAME) }).toEqual({ name: HOSTNAME, served: tree.defaultCert.fingerprint });
+    await stopWithSigterm(setup, afterRenewal);
+  }, 90_000);
 });
 
 /** Every name of the tree served the certificate it should get, through postscreen and the milter. */

@@ -33,6 +33,11 @@ export interface ProjectOptions {
    * ../mailcow-postfix-init, as the README installs it.
    */
   projectDirInEnv?: boolean;
+  /**
+   * Compose files layered over the admin's two for every command (COMPOSE_FILE in .env), e.g.
+   * docker/test/arm64.yml, which builds and runs postfix-mailcow for linux/arm64.
+   */
+  extraComposeFiles?: string[];
 }
 
 export class MailcowProject {
@@ -78,6 +83,7 @@ export class MailcowProject {
       COMPOSE_PROJECT_NAME: name,
       // The checkout Dockerfile.postfix builds from; another one only when debugging the harness.
       ...(options.projectDirInEnv === false ? {} : { MAILCOW_POSTFIX_INIT_DIR: process.env.MPI_PROJECT_DIR ?? REPO }),
+      ...(options.extraComposeFiles ? { COMPOSE_FILE: ["docker-compose.yml", "docker-compose.override.yml", ...options.extraComposeFiles].join(":") } : {}),
       ...options.env,
     };
     writeFileSync(join(dir, ".env"), Object.entries(env).map(([k, v]) => `${k}=${v}\n`).join(""));
@@ -115,7 +121,8 @@ export class MailcowProject {
    */
   async build(): Promise<ProjectBuild> {
     const service = await this.postfixBuild();
-    const files = ["docker-compose.yml", "docker-compose.override.yml", BUILD_ON_HOST_NETWORK].flatMap((file) => ["-f", file]);
+    const layers = ["docker-compose.yml", "docker-compose.override.yml", ...(this.options.extraComposeFiles ?? []), BUILD_ON_HOST_NETWORK];
+    const files = layers.flatMap((file) => ["-f", file]);
     const result = await this.compose([...files, "build", POSTFIX], { timeoutMs: 900_000 });
     return { image: service.image, args: service.args, durationMs: result.durationMs };
   }

@@ -19,7 +19,12 @@ export interface ContainerNamespace {
   stop(): Promise<void>;
 }
 
-export async function startContainerNamespace(root: string): Promise<ContainerNamespace> {
+/**
+ * `keepEtc`: /etc's overlay keeps its changes in ROOT/overlay on disk, so the next namespace on
+ * the same ROOT finds them (as a container's writable layer survives `docker restart`);
+ * otherwise they are thrown away with the namespace (a container created anew).
+ */
+export async function startContainerNamespace(root: string, options: { keepEtc?: boolean } = {}): Promise<ContainerNamespace> {
   const setup = [
     "set -e",
     "ip link set lo up",
@@ -28,8 +33,8 @@ export async function startContainerNamespace(root: string): Promise<ContainerNa
     // of 10 datagrams postlogd's own start-up warnings can block behind them (measured: restarts
     // stalled with postscreen blocked in sendmsg). Per network namespace: the host is untouched.
     "sysctl -q -w net.unix.max_dgram_qlen=4096",
-    `mount -t tmpfs tmpfs "$ROOT/overlay"`,
-    `mkdir "$ROOT/overlay/upper" "$ROOT/overlay/work"`,
+    ...(options.keepEtc ? [] : [`mount -t tmpfs tmpfs "$ROOT/overlay"`]),
+    `mkdir -p "$ROOT/overlay/upper" "$ROOT/overlay/work"`,
     `mount -t overlay overlay -o "lowerdir=/etc,upperdir=$ROOT/overlay/upper,workdir=$ROOT/overlay/work" /etc`,
     `mount --bind "$ROOT/resolv.conf" /etc/resolv.conf`,
     "mkdir -p /etc/ssl/mail",

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, test } from "bun:tes
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createMemoryLogger } from "../../src/log.ts";
-import { mapToolConfigArgs, postaliasBuild, postconfCheck, postconfValue, postmapQuery } from "../../src/postfix.ts";
+import { mapToolConfigArgs, postaliasBuild, postconfCheckedRecord, postconfValue, postmapQuery } from "../../src/postfix.ts";
 import { writeSniMapFiles } from "../../src/sni/write.ts";
 import { UserError } from "../../src/errors.ts";
 import { makeCertificate } from "../support/certs.ts";
@@ -148,10 +148,13 @@ describe("Postfix tools on a lived-in conf dir", () => {
   test("postconf: the check and -h pass, warnings logged; a real error still fails", async () => {
     const { confDir } = livedIn();
     const log = createMemoryLogger();
-    await postconfCheck(confDir, log);
+    // extra.cf's override wins; the fixture's queue_directory is under its temp root.
+    expect(await postconfCheckedRecord(confDir, ["milter_default_action", "queue_directory"], log)).toEqual({ milter_default_action: "accept", queue_directory: expect.stringMatching(/\/var\/spool\/postfix$/) });
     expect(await postconfValue(confDir, "milter_default_action", log)).toBe("accept");
     expect(warningLines(log.lines).length).toBeGreaterThan(0);
+    writeFileSync(join(confDir, "master.cf"), `${readFileSync(join(confDir, "master.cf"), "utf8")}a line with a bad field count\n`);
+    await expect(postconfCheckedRecord(confDir, ["queue_directory"], log)).rejects.toThrow(/^Postfix configuration error, refusing to start \(postconf -c .*\):\n.*master\.cf: line \d+: bad field count/);
     writeFileSync(join(confDir, "main.cf"), `${readFileSync(join(confDir, "main.cf"), "utf8")}this line has no equals sign\n`);
-    await expect(postconfCheck(confDir, log)).rejects.toThrow(UserError);
+    await expect(postconfCheckedRecord(confDir, ["queue_directory"], log)).rejects.toThrow(UserError);
   });
 });

@@ -1,0 +1,113 @@
+import { mkdirSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { writeFileAtomic } from "./atomic-write.ts";
+import { MAX_CONF_BYTES, readBoundedText } from "./bounded-read.ts";
+import { fileIdentity } from "./file-identity.ts";
+import type { Logger } from "./log.ts";
+
+// A Postfix hash table (.db) is a function of its source file and, for `postmap -F`, of the
+// files its lines name, whose contents it embeds. After a build that succeeded, the identities
+// (file-identity.ts) of every input and of the outputs are recorded; a later start whose
+// inputs and outputs all still have those identities would rebuild the same table, and skips
+// the build. Anything else (a renewed certificate, a new directory, the .db touched or
+// replaced by another startup, a record from another version) means a build as before.
+// The record lives beside the validation cache (the spool volume), never in the conf dir.
+
+const RECORD_VERSION = 1;
+
+/**
+ * Where the record of a table's last build is kept: beside the validation cache
+ * (sni/cache.ts's cacheFileFor), so only where there is one. `table`: "sni.map" or "aliases".
+ */
+export function tableRecordFileFor(cacheFile: string | undefined, table: "sni.map" | "aliases"): string | undefined {
+  return cacheFile === undefined ? undefined : join(dirname(cacheFile), `${table}.table.json`);
+}
+
+export interface TableRecord {
+  /** path -> identity, for the source file and every file the table embeds. */
+  inputs: Record<string, string>;
+  /** path -> identity of what the build wrote (the .db, and the map text for sni.map). */
+  outputs: Record<string, string>;
+}
+
+/** The record kept in FILE, or undefined when there is none (or one this version cannot use). */
+export function readTableRecord(file: string): TableRecord | undefined {
+  try {
+    const parsed = JSON.parse(readBoundedText(file, MAX_CONF_BYTES)) as { version?: number } & Partial<TableRecord>;
+    if (parsed.version !== RECORD_VERSION || !isIdentityMap(parsed.inputs) || !isIdentityMap(parsed.outputs)) return undefined;
+    return { inputs: parsed.inputs, outputs: parsed.outputs };
+  } catch {
+    return undefined; // missing or damaged: build, which is always correct
+  }
+}
+
+/** Whether every output still has its recorded identity (two stats: worth checking before planning). */
+export function outputsUnchanged(record: TableRecord | undefined, outputs: readonly string[]): boolean {
+  return record !== undefined && sameIdentities(record.outputs, outputs);
+}
+
+/**
+ * Whether a build would give the table already in place: the same input files with the same
+ * identities as at the last build, and outputs untouched since. `known`: identities already
+ * taken this run (discovery's stats), used instead of a second stat.
+ */
+export function tableIsCurrent(record: TableRecord | undefined, inputs: readonly string[], outputs: readonly string[], known?: ReadonlyMap<string, string>): boolean {
+  return record !== undefined && sameIdentities(record.outputs, outputs) && sameIdentities(record.inputs, inputs, known);
+}
+
+/** Identities of PATHS now (`known`: taken earlier this run), to record once the build succeeded. */
+export function snapshotIdentities(paths: readonly string[], known?: ReadonlyMap<string, string>): Map<string, string> {
+  return new Map([...new Set(paths)].map((path) => [path, known?.get(path) ?? fileIdentity(path)]));
+}
+
+/**
+ * A file changed this shortly before the build started may have been read by the build before
+ * or after the change: no record then (the next start builds once more). File times come from
+ * the kernel's coarse clock, a few ms behind; one second is far more than that.
+ */
+const SETTLE_MS = 1_000;
+
+/**
+ * Record a build that succeeded: `inputs` as snapshot before the build read them (a file
+ * changed after the snapshot then differs from the record next time), outputs as they are now.
+ * Nothing is recorded when an input was missing, or, with `settledBefore` (Date.now() when the
+ * build may first have read its inputs, e.g. postmap -F started before discovery took the
+ * snapshot), changed less than a second before it. Returns whether it was recorded; a failure
+ * to write it is one warning (it only costs a build on the next start).
+ */
+export function saveTableRecord(file: string, inputs: ReadonlyMap<string, string>, outputs: readonly string[], log: Pick<Logger, "warn">, settledBefore?: number): boolean {
+  for (const identity of inputs.values()) {
+    const ctimeMs = Number(identity.split(":").at(-1));
+    if (identity === "" || (settledBefore !== undefined && !(ctimeMs < settledBefore - SETTLE_MS))) return false;
+  }
+  const outputIdentities = snapshotIdentities(outputs);
+  if ([...outputIdentities.values()].includes("")) return false;
+  const record = { version: RECORD_VERSION, inputs: Object.fromEntries(inputs), outputs: Object.fromEntries(outputIdentities) };
+  try {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    writeFileAtomic(file, JSON.stringify(record), { mode: 0o600, durable: false });
+    return true;
+  } catch (error) {
+    log.warn(`could not save ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+    return false;
+  }
+}
+
+/** Drop the record before a build: a build that fails half-way must not leave it looking current. */
+export function forgetTableRecord(file: string): void {
+  rmSync(file, { force: true });
+}
+
+function sameIdentities(recorded: Record<string, string>, paths: readonly string[], known?: ReadonlyMap<string, string>): boolean {
+  const unique = new Set(paths);
+  if (unique.size !== Object.keys(recorded).length) return false;
+  for (const path of unique) {
+    const identity = known?.get(path) ?? fileIdentity(path);
+    if (identity === "" || recorded[path] !== identity) return false;
+  }
+  return true;
+}
+
+function isIdentityMap(value: unknown): value is Record<string, string> {
+  return typeof value === "object" && value !== null && Object.values(value).every((identity) => typeof identity === "string");
+}

@@ -1,0 +1,138 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createMemoryLogger } from "../../../src/log.ts";
+import { updateSniMap } from "../../../src/sni/index.ts";
+import { tableRecordFileFor } from "../../../src/table-record.ts";
+import { makeCertificate, makeCertificateDirectory } from "../../support/certs.ts";
+import { makeTempDir, writeSettledFile } from "../../support/tmp.ts";
+
+// updateSniMap with a cache file, as in a container: a restart with nothing changed keeps the
+// table in place (no postmap -F); every change of an input or an output means a real build.
+// Real postmap; the embedded content is read back with `postmap -q`.
+
+const cleanups: (() => void)[] = [];
+afterAll(() => cleanups.forEach((cleanup) => cleanup()));
+
+const UNCHANGED = "(unchanged: no certificate, key or map file changed since sni.map.db was built)";
+
+/** A tree whose files are older than the record's settle time (1 s) when the first run starts. */
+async function settledTree() {
+  const temp = makeTempDir("mpi-unchanged-");
+  cleanups.push(temp.cleanup);
+  const confDir = join(temp.path, "conf");
+  mkdirSync(confDir);
+  writeSettledFile(join(confDir, "main.cf"), "compatibility_level = 3.6\nmyhostname = test.invalid\n");
+  const sslDir = join(temp.path, "ssl");
+  const defaultCert = makeCertificate(sslDir, { names: ["mail.example.test", "example.test"] });
+  const other = makeCertificateDirectory(sslDir, "other.example.test", ["other.example.test"]);
+  await Bun.sleep(1_100);
+  const cacheFile = join(temp.path, "spool", ".mailcow-postfix-init", "sni-validation-cache.json");
+  return { confDir, sslDir, defaultCert, other, cacheFile };
+}
+
+async function run(tree: Awaited<ReturnType<typeof settledTree>>) {
+  const log = createMemoryLogger();
+  await updateSniMap({ sslDir: tree.sslDir, confDir: tree.confDir, hostname: "mail.example.test", log, cacheFile: tree.cacheFile });
+  const db = statSync(join(tree.confDir, "sni.map.db"));
+  return { lines: log.lines, unchanged: log.lines.some((line) => line.endsWith(UNCHANGED)), dbInode: db.ino };
+}
+
+/** What the table holds for NAME: the embedded certificate chain's PEM (second half of the value). */
+function embeddedCertificate(confDir: string, name: string): string {
+  const query = Bun.spawnSync(["postmap", "-c", confDir, "-q", name, `hash:${confDir}/sni.map`]);
+  const value = Buffer.from(query.stdout.toString().trim(), "base64").toString();
+  return value.slice(value.indexOf("-----BEGIN CERTIFICATE-----"));
+}
+
+describe("a restart with nothing changed keeps sni.map.db", () => {
+  test("the second run builds nothing: same .db inode, one line saying why, the record beside the cache", async () => {
+    const tree = await settledTree();
+    const first = await run(tree);
+    expect(first.unchanged).toBe(false);
+    expect(existsSync(tableRecordFileFor(tree.cacheFile, "sni.map")!)).toBe(true);
+    expect(statSync(tableRecordFileFor(tree.cacheFile, "sni.map")!).mode & 0o777).toBe(0o600);
+    const second = await run(tree);
+    expect(second.unchanged).toBe(true);
+    expect(second.dbInode).toBe(first.dbInode);
+    expect(second.lines).toEqual([`mailcow-postfix-init: sni-map: 3 names mapped (2 from the default certificate, 1 from 1 directory); 0 errors, 0 warnings -> ${tree.confDir}/sni.map ${UNCHANGED}`]);
+  }, 30_000);
+
+  test("a certificate renewed in place (same path, new content) is built and embedded", async () => {
+    const tree = await settledTree();
+    await run(tree);
+    const renewed = makeCertificate(join(tree.sslDir, "other.example.test"), { names: ["other.example.test"] });
+    const after = await run(tree);
+    expect(after.unchanged).toBe(false);
+    expect(embeddedCertificate(tree.confDir, "other.example.test")).toBe(readFileSync(renewed.certFile, "utf8"));
+  }, 30_000);
+
+  test("the default key and certificate replaced by copies of another pair: built", async () => {
+    const tree = await settledTree();
+    await run(tree);
+    copyFileSync(tree.other.certFile, tree.defaultCert.certFile);
+    copyFileSync(tree.other.keyFile, tree.defaultCert.keyFile);
+    const after = await run(tree);
+    expect(after.unchanged).toBe(false);
+    expect(embeddedCertificate(tree.confDir, "other.example.test")).toBe(readFileSync(tree.other.certFile, "utf8"));
+  }, 30_000);
+
+  test("sni.map.db rebuilt by someone else (stock's postmap on the same volume): built again, not trusted", async () => {
+    const tree = await settledTree();
+    const first = await run(tree);
+    const stock = Bun.spawnSync(["postmap", "-c", tree.confDir, "-F", `hash:${tree.confDir}/sni.map`]);
+    expect(stock.exitCode).toBe(0);
+    const after = await run(tree);
+    expect(after.unchanged).toBe(false);
+    expect(after.dbInode).not.toBe(first.dbInode);
+  }, 30_000);
+
+  test("sni.map edited by hand with the .db left alone: built again", async () => {
+    const tree = await settledTree();
+    await run(tree);
+    const mapFile = join(tree.confDir, "sni.map");
+    writeFileSync(mapFile, readFileSync(mapFile, "utf8").split("\n").slice(1).join("\n"));
+    const after = await run(tree);
+    expect(after.unchanged).toBe(false);
+    expect(readFileSync(mapFile, "utf8").split("\n").filter(Boolean).length).toBe(3);
+  }, 30_000);
+
+  test("a new certificate directory: built, its name in the table", async () => {
+    const tree = await settledTree();
+    await run(tree);
+    const added = makeCertificateDirectory(tree.sslDir, "new.example.test", ["new.example.test"]);
+    const after = await run(tree);
+    expect(after.unchanged).toBe(false);
+    expect(embeddedCertificate(tree.confDir, "new.example.test")).toBe(readFileSync(added.certFile, "utf8"));
+  }, 30_000);
+
+  test("a damaged record is no record: built, and recorded again", async () => {
+    const tree = await settledTree();
+    await run(tree);
+    writeFileSync(tableRecordFileFor(tree.cacheFile, "sni.map")!, "{not json");
+    expect((await run(tree)).unchanged).toBe(false);
+    expect((await run(tree)).unchanged).toBe(true);
+  }, 30_000);
+
+  test("files changed within a second before the build are not recorded: the next run builds once more", async () => {
+    const tree = await settledTree();
+    await run(tree);
+    makeCertificate(join(tree.sslDir, "other.example.test"), { names: ["other.example.test"] });
+    expect((await run(tree)).unchanged).toBe(false); // renewed just now: built, not recorded
+    expect((await run(tree)).unchanged).toBe(false); // so built again
+    await Bun.sleep(1_100);
+    expect((await run(tree)).unchanged).toBe(false); // settled by now: built, and recorded
+    expect((await run(tree)).unchanged).toBe(true);
+  }, 30_000);
+
+  test("without a cache file (sni-map outside a container), every run builds", async () => {
+    const tree = await settledTree();
+    const log = createMemoryLogger();
+    const options = { sslDir: tree.sslDir, confDir: tree.confDir, hostname: "mail.example.test", log };
+    await updateSniMap(options);
+    const inode = statSync(join(tree.confDir, "sni.map.db")).ino;
+    await updateSniMap(options);
+    expect(statSync(join(tree.confDir, "sni.map.db")).ino).not.toBe(inode);
+    expect(log.lines.some((line) => line.endsWith(UNCHANGED))).toBe(false);
+  }, 30_000);
+});
