@@ -1,8 +1,8 @@
-import { dlopen, FFIType } from "bun:ffi";
 import { accessSync, closeSync, constants, openSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Env } from "./command.ts";
 import { UserError } from "./errors.ts";
+import { LOCK_EX, LOCK_NB, LOCK_UN, openLibcFlock } from "./flock.ts";
 import type { Logger } from "./log.ts";
 
 // One writer at a time in the conf dir. `sni-map`, `reload` and `start` write the same files
@@ -11,15 +11,11 @@ import type { Logger } from "./log.ts";
 // can be flocked through a read-only descriptor) for as long as it writes: no lock file, since
 // mailcow's data/conf/postfix is part of the admin's git checkout and a file of ours there would
 // end up in update.sh's `git add -A`. The kernel drops the lock when its holder dies, SIGKILL
-// included, so a killed run never blocks the next one. Node's fs has no flock: libc's, through
-// bun:ffi (as exec-master.ts does for setpgid).
+// included, so a killed run never blocks the next one. flock through libc (flock.ts).
 
 /** How long a run waits for another one to finish its writes (MPI_LOCK_TIMEOUT seconds). */
 export const DEFAULT_LOCK_WAIT_MS = 120_000;
 const POLL_MS = 50;
-const LOCK_EX = 2;
-const LOCK_NB = 4;
-const LOCK_UN = 8;
 
 /** Temp files of our writers: `.NAME.<12 hex>.tmp` (atomic-write.ts), postmap's `.db` beside one, and Berkeley DB's `__db.` scratch file of that. */
 const TEMP_FILE = /^(__db)?\..+\.[0-9a-f]{12}\.tmp(\.db)?$/;
@@ -56,14 +52,14 @@ export async function lockConfDir(confDir: string, log: Logger, env: Env): Promi
     const code = (error as NodeJS.ErrnoException).code ?? String(error);
     throw new UserError(`cannot create files in ${confDir}: ${code}; the conf dir must be writable (mailcow: data/conf/postfix -> /opt/postfix/conf)`, 1, { cause: error });
   }
-  const libc = dlopen("libc.so.6", { flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } });
+  const libc = openLibcFlock();
   const release = () => {
-    libc.symbols.flock(fd, LOCK_UN);
+    libc.flock(fd, LOCK_UN);
     closeSync(fd);
     libc.close();
   };
   try {
-    await acquire(fd, libc.symbols.flock, path, log, waitMs);
+    await acquire(fd, libc.flock, path, log, waitMs);
     removeLeftoverTempFiles(confDir, log);
   } catch (error) {
     release();

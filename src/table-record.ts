@@ -41,9 +41,13 @@ export function readTableRecord(file: string): TableRecord | undefined {
   }
 }
 
-/** Whether every output still has its recorded identity (two stats: worth checking before planning). */
-export function outputsUnchanged(record: TableRecord | undefined, outputs: readonly string[]): boolean {
-  return record !== undefined && sameIdentities(record.outputs, outputs);
+/**
+ * Whether every recorded file (outputs and inputs) still has its identity: one stat each, taken
+ * before planning to decide whether a build is likely needed at all. The plan still decides
+ * (tableIsCurrent: the same set of inputs, the same map text).
+ */
+export function recordedFilesUnchanged(record: TableRecord | undefined, outputs: readonly string[]): boolean {
+  return record !== undefined && sameIdentities(record.outputs, outputs) && sameIdentities(record.inputs, Object.keys(record.inputs));
 }
 
 /**

@@ -18,7 +18,7 @@ import { updateExtraCf } from "../steps/extra-cf.ts";
 import { START_FLAGS, resolveStartOptions, type StartOptions } from "../steps/flags.ts";
 import { writeMainCf } from "../steps/main-cf.ts";
 import { removeStaleMasterPid } from "../steps/master-pid.ts";
-import { fixPermissions, lookupPostfixIds } from "../steps/permissions.ts";
+import { fixPermissions, lookupPostfixIds, readDefaultPostfixFilesVariables } from "../steps/permissions.ts";
 import { buildSniMap } from "../steps/sni.ts";
 import { writeSqlMaps } from "../steps/sql-maps.ts";
 import { interruptionFor, waitUntilReady } from "../steps/wait.ts";
@@ -55,6 +55,8 @@ export async function runStart(context: CommandContext, deps: StartDeps, signal:
   const step: StepContext = { paths: options.paths, env, templates, log };
 
   timer.mark("environment");
+  // One Postfix tool run that needs nothing of ours (the image's /etc/postfix): while we wait.
+  const defaultVariables = readDefaultPostfixFilesVariables(log);
   await waitForDependencies(step, options, deps, signal);
   timer.mark("database and DNS waits");
 
@@ -81,7 +83,7 @@ export async function runStart(context: CommandContext, deps: StartDeps, signal:
   // Independent Postfix tool runs, concurrently (set-permissions, when it must run, takes ~0.5 s).
   // The config check's failure is reported first: a broken main.cf should fail with postconf's
   // own words.
-  const [confValues, preparedLayout] = await settleInOrder([readCheckFatalValues(options.paths.confDir, log), fixPermissions(step, ids)] as const);
+  const [confValues, preparedLayout] = await settleInOrder([readCheckFatalValues(options.paths.confDir, log), fixPermissions(step, ids, defaultVariables)] as const);
   timer.mark("config and permission checks");
   const masterPath = join(confValues.daemon_directory, "master");
   await removeStaleMasterPid(options.paths.spoolDir, () => masterIsRunning(masterPath, options.paths.confDir, log), log);

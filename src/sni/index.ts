@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { MAX_CONF_BYTES, readBoundedTextIfExists } from "../bounded-read.ts";
 import { readHashDbKeys } from "../hash-db.ts";
 import { compareKeys } from "../postfix.ts";
-import { forgetTableRecord, outputsUnchanged, readTableRecord, saveTableRecord, snapshotIdentities, tableIsCurrent, tableRecordFileFor } from "../table-record.ts";
+import { forgetTableRecord, recordedFilesUnchanged, readTableRecord, saveTableRecord, snapshotIdentities, tableIsCurrent, tableRecordFileFor } from "../table-record.ts";
 
 export interface SniMapOptions {
   sslDir: string;
@@ -78,8 +78,9 @@ export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult
   const recordFile = tableRecordFileFor(options.cacheFile, "sni.map");
   const record = recordFile === undefined ? undefined : readTableRecord(recordFile);
   // postmap -F on the map in place runs on another core while this one plans (write.ts),
-  // unless the table in place is likely current (then no build is needed at all).
-  const early = outputsUnchanged(record, outputs) ? undefined : startEarlyBuild(options.confDir, options.log);
+  // unless no file of the last build changed (then most likely no build is needed at all; a
+  // renewed certificate does change its file, and then the early build pays off).
+  const early = recordedFilesUnchanged(record, outputs) ? undefined : startEarlyBuild(options.confDir, options.log);
   const cache = openPairCache(options.cacheFile);
   removeLegacyCache(options.confDir);
   let result: SniMapResult;

@@ -1,19 +1,42 @@
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, constants, existsSync, openSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../errors.ts";
+import { LOCK_EX, LOCK_NB, openLibcFlock } from "../flock.ts";
 import type { Logger } from "../log.ts";
 
 // A master.pid left by a killed container makes Postfix refuse to start; today's script
 // deletes it unconditionally, even when a live master still holds it. Here it goes only when
-// Postfix's own test (`master -t`: is the file locked?) says no master runs.
+// no master holds its lock. A running master keeps an exclusive flock on it (Postfix's
+// INTERNAL_LOCK is flock on Linux, sys_defs.h); when this process can take that lock itself, no
+// master runs. Otherwise Postfix's own test (`master -t`, ~20 ms) decides.
 
 export async function removeStaleMasterPid(spoolDir: string, isMasterRunning: () => Promise<boolean>, log: Logger): Promise<void> {
   const pidFile = join(spoolDir, "pid", "master.pid");
   if (!existsSync(pidFile)) return;
-  if (await isMasterRunning()) {
+  if (!nobodyHoldsLock(pidFile) && (await isMasterRunning())) {
     const pid = readFileSync(pidFile, "utf8").trim();
     throw new UserError(`a Postfix master (pid ${pid || "unknown"}) still holds ${pidFile}; stop it before starting another`);
   }
   rmSync(pidFile, { force: true });
   log.info(`removed stale ${pidFile}`);
+}
+
+/**
+ * Whether this process could take an exclusive flock on PATH (and so released it at once): then
+ * no master holds it. False when the lock is held, or the test could not be made.
+ */
+export function nobodyHoldsLock(path: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+  } catch {
+    return false;
+  }
+  const libc = openLibcFlock();
+  try {
+    return libc.flock(fd, LOCK_EX | LOCK_NB) === 0;
+  } finally {
+    closeSync(fd); // releases the lock, if taken
+    libc.close();
+  }
 }

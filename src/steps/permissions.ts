@@ -49,8 +49,23 @@ function walk(path: string, visit: (path: string, isDirectory: boolean) => void)
   if (stat.isDirectory()) for (const name of readdirSync(path)) walk(join(path, name), visit);
 }
 
-/** Returns the QUEUE_LAYOUT values set-permissions worked with (it implies create-missing for them). */
-export async function fixPermissions(context: StepContext, ids: PostfixIds): Promise<string[]> {
+/**
+ * The postfix-files variables of the image's default config dir (/etc/postfix, which the start
+ * does not write), read ahead: `start` begins this while it waits for the database and DNS.
+ * Undefined where there is no default main.cf (then CONF's values are read later instead).
+ */
+export function readDefaultPostfixFilesVariables(log: Logger): Promise<Record<string, string>> | undefined {
+  if (!hasDefaultMainCf()) return undefined;
+  const variables = postfixFilesVariables(defaultConfigDir(), log);
+  variables.catch(() => {}); // awaited (and reported) by fixPermissions
+  return variables;
+}
+
+/**
+ * Returns the QUEUE_LAYOUT values set-permissions worked with (it implies create-missing for
+ * them). `defaultVariables`: readDefaultPostfixFilesVariables's promise, when started earlier.
+ */
+export async function fixPermissions(context: StepContext, ids: PostfixIds, defaultVariables?: Promise<Record<string, string>>): Promise<string[]> {
   const { confDir, spoolDir } = context.paths;
   try {
     const sqlDir = join(confDir, "sql");
@@ -70,7 +85,7 @@ export async function fixPermissions(context: StepContext, ids: PostfixIds): Pro
     const failure = error as NodeJS.ErrnoException;
     throw new UserError(`cannot fix ownership of ${failure.path ?? "a Postfix file"}: ${failure.code ?? failure.message}`, 1, { cause: error });
   }
-  return setPermissionsAsStock(confDir, context.log);
+  return setPermissionsAsStock(confDir, context.log, defaultVariables);
 }
 
 /**
@@ -82,9 +97,9 @@ export async function fixPermissions(context: StepContext, ids: PostfixIds): Pro
  * (queue and data directories, owner and group), so the queue master will use is still put
  * right and CONF is not touched. Returns the queue layout it worked with.
  */
-async function setPermissionsAsStock(confDir: string, log: Logger): Promise<string[]> {
+async function setPermissionsAsStock(confDir: string, log: Logger, defaultVariables?: Promise<Record<string, string>>): Promise<string[]> {
   if (hasDefaultMainCf()) {
-    const variables = await postfixFilesVariables(defaultConfigDir(), log);
+    const variables = await (defaultVariables ?? postfixFilesVariables(defaultConfigDir(), log));
     await setPermissionsWhenNeeded(undefined, variables, log);
     return QUEUE_LAYOUT.map((name) => variables[name]!);
   }

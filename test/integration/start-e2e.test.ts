@@ -136,9 +136,9 @@ async function stopWithSigterm({ ns }: Setup, start: { pid: number; exited: Prom
 }
 
 describe("start in a container-shaped namespace", () => {
-  test("brings Postfix up as the same PID, serves the right certificates, reads the database, stops on SIGTERM, restarts identically", async () => {
+  test("brings Postfix up as the same PID, serves the right certificates, reads the database, refuses a second start, stops on SIGTERM, restarts identically", async () => {
     const setup = await setUp();
-    const { ns, tree } = setup;
+    const { ns, tree, root } = setup;
     const first = await startPostfix(setup);
     expect(first.banner).toStartWith("220 ");
     // The PID that ran `start` is now Postfix's master.
@@ -163,6 +163,13 @@ describe("start in a container-shaped namespace", () => {
     expect({ exitCode: found.exitCode, stdout: found.stdout }).toEqual({ exitCode: 0, stdout: "example.test\n" });
     const disabled = await ns.exec(["postmap", "-c", "/opt/postfix/conf", "-q", "disabled.test", map]);
     expect(disabled.exitCode).toBe(1);
+
+    // A second start while this master runs: refused (the pid file's lock is held), and the
+    // running Postfix keeps serving.
+    const another = await ns.spawn([BUN, MAIN], startEnv(root));
+    expect(await another.exited).toBe(1);
+    expect(errorLines(another.output())).toEqual([expect.stringMatching(/a Postfix master \(pid \d+\) still holds \/var\/spool\/postfix\/pid\/master\.pid; stop it/)]);
+    expect(await servedCertificateInside(ns, SMTP_PORT, HOSTNAME)).toBe(tree.defaultCert.fingerprint);
 
     const filesAfterFirst = generatedFiles(setup.root);
     expect(Object.keys(filesAfterFirst)).toContain("opt/postfix/conf/sql/mysql_virtual_domains_maps.cf");

@@ -1,9 +1,9 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdirSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createMemoryLogger } from "../../../src/log.ts";
 import { postconfValues, QUEUE_LAYOUT } from "../../../src/postfix.ts";
-import { checkFatal } from "../../../src/steps/check-fatal.ts";
+import { checkFatal, masterCfNamesPostlog } from "../../../src/steps/check-fatal.ts";
 import { writeLivedInConf } from "../../support/lived-in.ts";
 import { postfixUid } from "../../support/postfix-server.ts";
 import { makeTempDir } from "../../support/tmp.ts";
@@ -44,5 +44,30 @@ describe("checkFatal", () => {
     const { confDir } = livedIn();
     rmSync(join(confDir, "master.cf"));
     expect(checkFatal(confDir, createMemoryLogger(), undefined)).rejects.toThrow(`no ${confDir}/master.cf file found`);
+  });
+});
+
+describe("masterCfNamesPostlog: the postlog service found in master.cf without running postconf -M", () => {
+  const temp = makeTempDir("mpi-postlog-");
+  afterAll(temp.cleanup);
+  const masterCfWith = (line: string) => {
+    const path = join(temp.path, `master-${Math.random().toString(36).slice(2)}.cf`);
+    writeFileSync(path, `smtp      inet  n       -       n       -       -       smtpd\n${line}\n`);
+    return path;
+  };
+
+  test.each([
+    ["postlog   unix-dgram n  -       n       -       1       postlogd", true],
+    ["postlog\tunix-dgram\tn\t-\tn\t-\t1\tpostlogd", true],
+    ["#postlog   unix-dgram n  -       n       -       1       postlogd", false],
+    ["  postlog   unix-dgram n  -       n       -       1       postlogd", false],
+    ["postlogd  unix-dgram n  -       n       -       1       postlogd", false],
+    ["postlog   unix       n  -       n       -       1       postlogd", false],
+  ])("%p -> %p", (line, expected) => {
+    expect(masterCfNamesPostlog(masterCfWith(line as string))).toBe(expected as boolean);
+  });
+
+  test("a missing master.cf: not found (postconf -M then decides)", () => {
+    expect(masterCfNamesPostlog(join(temp.path, "absent.cf"))).toBe(false);
   });
 });

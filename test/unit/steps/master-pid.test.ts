@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createMemoryLogger } from "../../../src/log.ts";
 import { masterIsRunning } from "../../../src/postfix.ts";
-import { removeStaleMasterPid } from "../../../src/steps/master-pid.ts";
+import { nobodyHoldsLock, removeStaleMasterPid } from "../../../src/steps/master-pid.ts";
 import { daemonDirectory } from "../../support/postfix-server.ts";
 import { makeTempDir, writeSettledFile } from "../../support/tmp.ts";
 
@@ -25,10 +25,12 @@ describe("master.pid", () => {
     }, createMemoryLogger());
   });
 
-  test("left by a dead master (not locked): removed", async () => {
+  test("left by a dead master (not locked): removed, decided without running master -t", async () => {
     writeFileSync(pidFile, "    4242\n");
     const log = createMemoryLogger();
-    await removeStaleMasterPid(spool, isRunning, log);
+    await removeStaleMasterPid(spool, async () => {
+      throw new Error("master -t must not be needed: nobody holds the lock");
+    }, log);
     expect(existsSync(pidFile)).toBe(false);
     expect(log.lines).toEqual([`mailcow-postfix-init: removed stale ${pidFile}`]);
   });
@@ -39,10 +41,17 @@ describe("master.pid", () => {
     const holder = Bun.spawn(["bash", "-c", 'exec 9<>"$0"; flock 9; exec sleep 30', pidFile]);
     try {
       for (let i = 0; i < 50 && !(await isRunning()); i++) await Bun.sleep(20);
-      expect(removeStaleMasterPid(spool, isRunning, createMemoryLogger())).rejects.toThrow(
+      expect(nobodyHoldsLock(pidFile)).toBe(false);
+      let asked = 0;
+      const askMaster = () => {
+        asked++;
+        return isRunning();
+      };
+      await expect(removeStaleMasterPid(spool, askMaster, createMemoryLogger())).rejects.toThrow(
         `a Postfix master (pid 4243) still holds ${pidFile}; stop it before starting another`,
       );
       expect(existsSync(pidFile)).toBe(true);
+      expect(asked).toBe(1); // the lock is held: Postfix's own test decides
     } finally {
       holder.kill("SIGKILL");
       await holder.exited;
