@@ -54,7 +54,9 @@ function ourStages(engine: Engine, id: string) {
     const state = JSON.parse((await engine.docker(["inspect", id])).stdout)[0].State;
     // RFC 3339 with nanoseconds; Date.parse wants at most milliseconds.
     const parse = (stamp: string) => Date.parse(stamp.replace(/(\.\d{3})\d*/, "$1"));
-    const logs = (await engine.docker(["logs", "--timestamps", "--since", since, id])).stdout.split("\n");
+    // The entrypoint writes to the container's stderr, supervisord and its programs to stdout.
+    const written = await engine.docker(["logs", "--timestamps", "--since", since, id]);
+    const logs = `${written.stdout}\n${written.stderr}`.split("\n");
     const at = (pattern: RegExp) => {
       const line = logs.find((entry) => pattern.test(entry));
       return line ? parse(line.split(" ")[0]!) - startedMs : Number.NaN;
@@ -62,6 +64,8 @@ function ourStages(engine: Engine, id: string) {
     const prepared = logs.find((entry) => entry.includes("mailcow-postfix-init: prepared in "))?.match(/prepared in (\d+) ms, (\d+) ms without the waits/);
     return {
       "container running (entrypoint)": parse(state.StartedAt) - startedMs,
+      "entrypoint execs supervisord": at(/mailcow-postfix-init: exec \/usr\/bin\/supervisord/),
+      "supervisord started": at(/supervisord started with pid/),
       "supervisord spawned start": at(/spawned: 'postfix'/),
       "exec into master": at(/starting Postfix: exec/),
       "(start's own account: process start -> exec)": prepared ? Number(prepared[1]) : Number.NaN,
@@ -94,7 +98,10 @@ async function imageSize(engine: Engine, tag: string): Promise<number> {
   return Number((await engine.docker(["image", "inspect", "--format", "{{.Size}}", tag])).stdout.trim());
 }
 
-const median = (values: number[]) => [...values].filter((value) => !Number.isNaN(value)).sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const median = (values: number[]) => {
+  const known = values.filter((value) => !Number.isNaN(value)).sort((a, b) => a - b);
+  return known.length === 0 ? Number.NaN : known[Math.floor(known.length / 2)]!;
+};
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
 const show = (rounds: Round[]) => `median ${median(rounds.map((r) => r.bannerMs)).toFixed(0)} ms (${rounds.map((r) => r.bannerMs.toFixed(0)).join(", ")})`;
 
