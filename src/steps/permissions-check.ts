@@ -44,18 +44,20 @@ export interface IdLookup {
   gid(name: string): number | undefined;
 }
 
+/** Name -> numeric id (third field) of an /etc/passwd- or /etc/group-format text; malformed lines skipped. Pure. */
+export function parseIdTable(text: string): Map<string, number> {
+  const ids = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    const [name, , id] = line.split(":");
+    if (name && id !== undefined && /^\d+$/.test(id)) ids.set(name, Number(id));
+  }
+  return ids;
+}
+
 /** Name -> id from /etc/passwd and /etc/group (the container's own: no NSS modules there). */
 export function idLookupFromFiles(passwdFile = "/etc/passwd", groupFile = "/etc/group"): IdLookup {
-  const table = (file: string, column: number) => {
-    const ids = new Map<string, number>();
-    for (const line of readFileSync(file, "utf8").split("\n")) {
-      const fields = line.split(":");
-      if (fields[0] && /^\d+$/.test(fields[column] ?? "")) ids.set(fields[0], Number(fields[column]));
-    }
-    return ids;
-  };
-  const users = table(passwdFile, 2);
-  const groups = table(groupFile, 2);
+  const users = parseIdTable(readFileSync(passwdFile, "utf8"));
+  const groups = parseIdTable(readFileSync(groupFile, "utf8"));
   const numeric = (name: string) => (/^\d+$/.test(name) ? Number(name) : undefined);
   return { uid: (name) => users.get(name) ?? numeric(name), gid: (name) => groups.get(name) ?? numeric(name) };
 }

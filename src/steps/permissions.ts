@@ -6,23 +6,13 @@ import type { Logger } from "../log.ts";
 import { defaultConfigDir, hasDefaultMainCf, postconfRecord, postconfValues, postfixSetPermissions, QUEUE_LAYOUT } from "../postfix.ts";
 import type { PostfixIds, StepContext } from "./context.ts";
 import { settleMtime } from "./files.ts";
-import { findPermissionDrift, idLookupFromFiles, POSTFIX_FILES_VARIABLES, readPostfixFiles } from "./permissions-check.ts";
+import { findPermissionDrift, idLookupFromFiles, parseIdTable, POSTFIX_FILES_VARIABLES, readPostfixFiles } from "./permissions-check.ts";
 
 // Ownership exactly as mailcow's script sets it and nothing more: SQL maps and
 // custom_transport.pcre root:postfix 0640, the queue's public and maildrop dirs group postdrop,
 // then Postfix's own set-permissions with the image's default config dir. The rest of the conf
 // dir (main.cf, master.cf, extra.cf, the dir itself) is the admin's, often a git checkout owned
 // by their uid with group-writable files, and keeps its owner and modes.
-
-/** Group name -> gid from an /etc/group-format text. Pure. */
-export function parseGroupIds(groupFile: string): Map<string, number> {
-  const ids = new Map<string, number>();
-  for (const line of groupFile.split("\n")) {
-    const [name, , gid] = line.split(":");
-    if (name && gid !== undefined && /^\d+$/.test(gid)) ids.set(name, Number(gid));
-  }
-  return ids;
-}
 
 /** The postfix and postdrop gids of this system (the image creates them with fixed ids). */
 export function lookupPostfixIds(groupFilePath = "/etc/group"): PostfixIds {
@@ -32,7 +22,7 @@ export function lookupPostfixIds(groupFilePath = "/etc/group"): PostfixIds {
   } catch (error) {
     throw new UserError(`cannot read ${groupFilePath}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 1, { cause: error });
   }
-  const ids = parseGroupIds(text);
+  const ids = parseIdTable(text);
   const gid = (name: string) => {
     const value = ids.get(name);
     if (value === undefined) throw new UserError(`group ${name} does not exist in ${groupFilePath}; is Postfix installed?`);

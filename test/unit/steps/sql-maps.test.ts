@@ -3,7 +3,8 @@ import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { createMemoryLogger } from "../../../src/log.ts";
 import type { StepContext } from "../../../src/steps/context.ts";
-import { lookupPostfixIds, parseGroupIds } from "../../../src/steps/permissions.ts";
+import { lookupPostfixIds } from "../../../src/steps/permissions.ts";
+import { parseIdTable } from "../../../src/steps/permissions-check.ts";
 import { renderSqlMaps, writeSqlMaps } from "../../../src/steps/sql-maps.ts";
 import { extractTemplates } from "../../../src/templates/extract.ts";
 import { FIXTURE_SCRIPT } from "../../support/namespace-root.ts";
@@ -42,7 +43,7 @@ describe("SQL maps", () => {
   });
 
   test("group ids come from /etc/group", () => {
-    expect(parseGroupIds("root:x:0:\npostfix:x:102:\npostdrop:x:103:\nbroken\n")).toEqual(new Map([["root", 0], ["postfix", 102], ["postdrop", 103]]));
+    expect(parseIdTable("root:x:0:\npostfix:x:102:\npostdrop:x:103:\nbroken\n")).toEqual(new Map([["root", 0], ["postfix", 102], ["postdrop", 103]]));
     expect(() => lookupPostfixIds(join(temp.path, "nonexistent"))).toThrow();
   });
 });
