@@ -19,6 +19,7 @@ import { startEngine, stopEngine, type Engine } from "../test/support/docker.ts"
 import { buildStandIns, ensureBaseImage } from "../test/support/docker-images.ts";
 import { MailcowProject } from "../test/support/docker-compose.ts";
 import { makeCertificate, makeCertificateDirectory } from "../test/support/certs.ts";
+import { preparedPhases } from "./prepared-line.ts";
 
 const ROUNDS = Number(process.argv[2] ?? 5);
 const HOSTNAME = "mail.example.test";
@@ -61,15 +62,15 @@ function ourStages(engine: Engine, id: string) {
       const line = logs.find((entry) => pattern.test(entry));
       return line ? parse(line.split(" ")[0]!) - startedMs : Number.NaN;
     };
-    const prepared = logs.find((entry) => entry.includes("mailcow-postfix-init: prepared in "))?.match(/prepared in (\d+) ms, (\d+) ms without the waits/);
+    const prepared = preparedPhases(logs.join("\n"));
     return {
       "container running (entrypoint)": parse(state.StartedAt) - startedMs,
       "entrypoint execs supervisord": at(/mailcow-postfix-init: exec \/usr\/bin\/supervisord/),
       "supervisord started": at(/supervisord started with pid/),
       "supervisord spawned start": at(/spawned: 'postfix'/),
       "exec into master": at(/starting Postfix: exec/),
-      "(start's own account: process start -> exec)": prepared ? Number(prepared[1]) : Number.NaN,
-      "(start's own account without the database and DNS waits)": prepared ? Number(prepared[2]) : Number.NaN,
+      "(start's own account: process start -> exec)": prepared?.total ?? Number.NaN,
+      "(start's own account without the database and DNS waits)": prepared?.["total without the waits"] ?? Number.NaN,
     };
   };
 }

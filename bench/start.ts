@@ -18,6 +18,7 @@ import { createTestDatabase, startMariadb, TEST_DB, type TestDatabase } from "..
 import { startContainerNamespace, type ContainerNamespace } from "../test/support/namespace.ts";
 import { buildContainerRoot, FIXTURE_SCRIPT, HOSTNAME } from "../test/support/namespace-root.ts";
 import { writeImageMainCfInside } from "../test/support/lived-in.ts";
+import { preparedPhases } from "./prepared-line.ts";
 
 const runsFlag = process.argv.indexOf("--runs");
 const RUNS = runsFlag === -1 ? 7 : Number(process.argv[runsFlag + 1]);
@@ -72,19 +73,6 @@ async function measure(root: string, argv: string[], env: Record<string, string>
   } finally {
     await ns.stop();
   }
-}
-
-/** "prepared in 212 ms, 130 ms without the waits (start-up 45, environment 3, ...)" -> phases. */
-function preparedPhases(output: string): Record<string, number> | undefined {
-  const line = output.split("\n").find((text) => text.includes("mailcow-postfix-init: prepared in "));
-  const match = line?.match(/prepared in (\d+) ms, (\d+) ms without the waits \((.*)\)$/);
-  if (!match) return undefined;
-  const phases: Record<string, number> = { total: Number(match[1]), "total without the waits": Number(match[2]) };
-  for (const part of match[3]!.split(", ")) {
-    const at = part.lastIndexOf(" ");
-    phases[part.slice(0, at)] = Number(part.slice(at + 1));
-  }
-  return phases;
 }
 
 function median(values: number[]): number {

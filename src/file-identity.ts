@@ -12,6 +12,11 @@ export function statIdentity(stat: Stats): string {
   return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
 }
 
+/** The ctime (ms) an identity carries: when the file's data or metadata last changed. */
+export function identityCtimeMs(identity: string): number {
+  return Number(identity.slice(identity.lastIndexOf(":") + 1));
+}
+
 /** The identity of PATH (symlinks followed), or "" when it cannot be stat'ed. */
 export function fileIdentity(path: string): string {
   try {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { UserError } from "./errors.ts";
 import { readHashDbKeys } from "./hash-db.ts";
 import type { Logger } from "./log.ts";
-import { summarizeToolOutput, toolMessages, type ToolMessages } from "./tool-output.ts";
+import { summarizeReasonFirst, summarizeToolOutput, toolMessages, type ToolMessages } from "./tool-output.ts";
 import { childEnv } from "./secrets.ts";
 
 // Every call into Postfix's tools, argv arrays only (no shell). A tool is judged by its result
@@ -76,15 +76,9 @@ function logToolWarnings(run: ToolRun, log: Logger | undefined): void {
   for (const warning of run.messages.warnings) log.warnOnce(warning, warning.replace(/, line \d+: /, ": "));
 }
 
-/**
- * The failure with the tool's words. Its configuration notes ("overriding earlier entry", one per
- * overridden setting on a lived-in config) go last, so they cannot push the reason out of the
- * summary.
- */
+/** The failure with the tool's words, its "overriding earlier entry" notes last (summarizeReasonFirst). */
 function toolFailure(what: string, run: ToolRun): string {
-  const lines = [run.stderr, run.stdout].join("\n").split("\n");
-  const isNote = (line: string) => line.includes("overriding earlier entry");
-  const output = summarizeToolOutput([...lines.filter((line) => !isNote(line)), ...lines.filter(isNote)].join("\n"));
+  const output = summarizeReasonFirst([run.stderr, run.stdout].join("\n"), (line) => line.includes("overriding earlier entry"));
   return `${what} failed (exit ${run.exitCode ?? "none"}): ${output || run.shortMessage || "no output"}`;
 }
 
@@ -120,9 +114,14 @@ export async function postmapEmbedFiles(mapFile: string, confDir: string, expect
  * 0.4-0.6 s) decides.
  */
 export async function tableKeysDiffer(mapFile: string, configArgs: string[], expectedKeys: readonly string[]): Promise<string | undefined> {
-  const direct = readHashDbKeys(`${mapFile}.db`);
-  if (direct && compareKeys(expectedKeys, direct) === undefined) return undefined;
+  if (dbHoldsExactly(mapFile, expectedKeys)) return undefined;
   return compareKeys(expectedKeys, await postmapKeys(`hash:${mapFile}`, configArgs));
+}
+
+/** Whether MAP_FILE.db, read directly (hash-db.ts), holds exactly `expectedKeys`; false when that read cannot tell. */
+export function dbHoldsExactly(mapFile: string, expectedKeys: readonly string[]): boolean {
+  const stored = readHashDbKeys(`${mapFile}.db`);
+  return stored !== undefined && compareKeys(expectedKeys, stored) === undefined;
 }
 
 /** What differs between the keys written and the keys stored, or undefined when they are equal. Pure. */
@@ -187,11 +186,8 @@ export async function postmapKeys(map: string, configArgs: string[]): Promise<st
 export async function postconfCheckedRecord<N extends string>(confDir: string, names: readonly N[], log?: Logger): Promise<Record<N, string>> {
   const run = await runPostfixTool(postfixTools.postconf, ["-c", confDir, "-hx", ...names]);
   if (run.failed) {
-    // The fatal line first: on a lived-in config it follows one "overriding earlier entry" note
-    // per overridden setting, which would push it out of the five lines shown.
-    const lines = run.stderr.split("\n");
-    const isWarning = (line: string) => /^\S+: warning: /.test(line);
-    const reason = summarizeToolOutput([...lines.filter((line) => !isWarning(line)), ...lines.filter(isWarning)].join("\n"));
+    // The fatal line first, its warnings after it (summarizeReasonFirst).
+    const reason = summarizeReasonFirst(run.stderr);
     const message = `Postfix configuration error, refusing to start (postconf -c ${confDir}):\n${reason || run.shortMessage}`;
     throw new UserError(message, 1, { lines: message.split("\n") });
   }

@@ -2,7 +2,7 @@ import { mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { writeFileAtomic } from "./atomic-write.ts";
 import { MAX_CONF_BYTES, readBoundedText } from "./bounded-read.ts";
-import { fileIdentity } from "./file-identity.ts";
+import { fileIdentity, identityCtimeMs } from "./file-identity.ts";
 import type { Logger } from "./log.ts";
 
 // A Postfix hash table (.db) is a function of its source file and, for `postmap -F`, of the
@@ -52,11 +52,11 @@ export function recordedFilesUnchanged(record: TableRecord | undefined, outputs:
 
 /**
  * Whether a build would give the table already in place: the same input files with the same
- * identities as at the last build, and outputs untouched since. `known`: identities already
- * taken this run (discovery's stats), used instead of a second stat.
+ * identities as at the last build (`inputs`: snapshotIdentities of this run), and outputs
+ * untouched since.
  */
-export function tableIsCurrent(record: TableRecord | undefined, inputs: readonly string[], outputs: readonly string[], known?: ReadonlyMap<string, string>): boolean {
-  return record !== undefined && sameIdentities(record.outputs, outputs) && sameIdentities(record.inputs, inputs, known);
+export function tableIsCurrent(record: TableRecord | undefined, inputs: ReadonlyMap<string, string>, outputs: readonly string[]): boolean {
+  return record !== undefined && sameIdentities(record.outputs, outputs) && sameIdentities(record.inputs, [...inputs.keys()], inputs);
 }
 
 /** Identities of PATHS now (`known`: taken earlier this run), to record once the build succeeded. */
@@ -81,8 +81,7 @@ const SETTLE_MS = 1_000;
  */
 export function saveTableRecord(file: string, inputs: ReadonlyMap<string, string>, outputs: readonly string[], log: Pick<Logger, "warn">, settledBefore?: number): boolean {
   for (const identity of inputs.values()) {
-    const ctimeMs = Number(identity.split(":").at(-1));
-    if (identity === "" || (settledBefore !== undefined && !(ctimeMs < settledBefore - SETTLE_MS))) return false;
+    if (identity === "" || (settledBefore !== undefined && !(identityCtimeMs(identity) < settledBefore - SETTLE_MS))) return false;
   }
   const outputIdentities = snapshotIdentities(outputs);
   if ([...outputIdentities.values()].includes("")) return false;

@@ -21,6 +21,16 @@ export function toolMessages(stderr: string): ToolMessages {
   return { all, errors, warnings };
 }
 
+/**
+ * summarizeToolOutput with the lines `isNote` picks (default: warnings) moved after the others:
+ * on a lived-in config a failing tool first prints one "overriding earlier entry" note per
+ * overridden setting, which would otherwise push its reason out of the lines shown.
+ */
+export function summarizeReasonFirst(text: string, isNote: (line: string) => boolean = (line) => WARNING_PREFIX.test(line)): string {
+  const lines = text.split("\n");
+  return summarizeToolOutput([...lines.filter((line) => !isNote(line)), ...lines.filter(isNote)].join("\n"));
+}
+
 /** At most `limit` lines of a tool's output, distinct ones first, then how many were left out. */
 export function summarizeToolOutput(text: string, limit = 5): string {
   const lines = text.split("\n").map((line) => line.trimEnd()).filter((line) => line.trim() !== "");

@@ -87,7 +87,7 @@ export async function runStart(context: CommandContext, deps: StartDeps, signal:
   timer.mark("config and permission checks");
   const masterPath = join(confValues.daemon_directory, "master");
   await removeStaleMasterPid(options.paths.spoolDir, () => masterIsRunning(masterPath, options.paths.confDir, log), log);
-  timer.mark("master -t");
+  timer.mark("master.pid test");
   // What `postfix start` would check next, queue repair included (after set-permissions, which
   // creates missing queue directories too, so the two never race).
   await checkFatal(options.paths.confDir, log, preparedLayout, confValues);

@@ -12,8 +12,7 @@ import { validateSource } from "./validate.ts";
 import { mapKeys, SNI_MAP_FILE, startEarlyBuild, writeSniMapFiles } from "./write.ts";
 import { join } from "node:path";
 import { MAX_CONF_BYTES, readBoundedTextIfExists } from "../bounded-read.ts";
-import { readHashDbKeys } from "../hash-db.ts";
-import { compareKeys } from "../postfix.ts";
+import { dbHoldsExactly } from "../postfix.ts";
 import { forgetTableRecord, recordedFilesUnchanged, readTableRecord, saveTableRecord, snapshotIdentities, tableIsCurrent, tableRecordFileFor } from "../table-record.ts";
 
 export interface SniMapOptions {
@@ -92,7 +91,7 @@ export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult
   }
   logProblems(result.problems, options.log);
   const inputs = snapshotIdentities(embeddedFiles(result.entries), result.identities);
-  if (record && tableIsCurrent(record, [...inputs.keys()], outputs, inputs) && mapInPlaceIs(mapFile, result.content)) {
+  if (tableIsCurrent(record, inputs, outputs) && mapInPlaceIs(mapFile, result.content)) {
     options.log.info(`sni-map: ${summarize(result)} -> ${mapFile} (unchanged: no certificate, key or map file changed since sni.map.db was built)`);
   } else {
     if (recordFile !== undefined) forgetTableRecord(recordFile);
@@ -119,10 +118,7 @@ export function embeddedFiles(entries: readonly MapEntry[]): string[] {
  * from the .db's pages; a .db that read cannot confirm is rebuilt rather than trusted).
  */
 function mapInPlaceIs(mapFile: string, content: string): boolean {
-  const inPlace = readBoundedTextIfExists(mapFile, MAX_CONF_BYTES);
-  if (inPlace !== content) return false;
-  const stored = readHashDbKeys(`${mapFile}.db`);
-  return stored !== undefined && compareKeys(mapKeys(content), stored) === undefined;
+  return readBoundedTextIfExists(mapFile, MAX_CONF_BYTES) === content && dbHoldsExactly(mapFile, mapKeys(content));
 }
 
 /** The hostname as a map key; a UserError when it is not a DNS name (checked before any lock or work). */

@@ -16,16 +16,15 @@ export async function writeAliases(context: StepContext, cacheFile?: string): Pr
   writeIfChanged(aliasesFile, renderTemplate(context.templates.aliases, {}), { mode: 0o644 });
   const recordFile = tableRecordFileFor(cacheFile, "aliases");
   const outputs = [`${aliasesFile}.db`];
+  // Taken before postalias reads the file (which only this step writes): no settle time needed.
+  const inputs = snapshotIdentities([aliasesFile]);
   if (recordFile !== undefined) {
-    const record = readTableRecord(recordFile);
-    if (tableIsCurrent(record, [aliasesFile], outputs) && readHashDbKeys(outputs[0]!) !== undefined) {
+    if (tableIsCurrent(readTableRecord(recordFile), inputs, outputs) && readHashDbKeys(outputs[0]!) !== undefined) {
       context.log.info(`postalias skipped: ${aliasesFile} and its .db are unchanged since they were built`);
       return;
     }
     forgetTableRecord(recordFile);
   }
-  // Taken before postalias reads the file (which only this step writes): no settle time needed.
-  const inputs = snapshotIdentities([aliasesFile]);
   await postaliasBuild(aliasesFile, confDir, context.log);
   if (recordFile !== undefined) saveTableRecord(recordFile, inputs, outputs, context.log);
 }

@@ -133,10 +133,15 @@ export interface StandIns {
 /** Build the mailcow-shaped postfix stand-in, the Bun stand-in and the sidecars, in parallel. */
 export async function buildStandIns(engine: Engine): Promise<StandIns> {
   const bunBinary = realpathSync(join(REPO, "node_modules", ".bin", "bun"));
+  const [standIns] = await Promise.all([buildPostfixAndBunStandIns(engine, bunBinary), buildSidecars(engine)]);
+  return standIns;
+}
+
+/** The MariaDB and dnsmasq sidecar image, on whatever debian:trixie-slim is now. */
+async function buildSidecars(engine: Engine): Promise<void> {
   const sidecars = context(engine, "sidecars");
   try {
-    const [standIns] = await Promise.all([buildPostfixAndBunStandIns(engine, bunBinary), build(engine, sidecars, SIDECAR_IMAGE)]);
-    return standIns;
+    await build(engine, sidecars, SIDECAR_IMAGE);
   } finally {
     rmSync(sidecars, { recursive: true, force: true });
   }
@@ -150,12 +155,7 @@ export async function buildStandIns(engine: Engine): Promise<StandIns> {
  */
 export async function buildArm64StandIns(engine: Engine): Promise<StandIns> {
   await ensureBaseImage(engine, "amd64");
-  const sidecars = context(engine, "sidecars");
-  try {
-    await build(engine, sidecars, SIDECAR_IMAGE);
-  } finally {
-    rmSync(sidecars, { recursive: true, force: true });
-  }
+  await buildSidecars(engine);
   await ensureBaseImage(engine, "arm64");
   return buildPostfixAndBunStandIns(engine, await fetchBunBinary(engine, "aarch64"), ["--platform", "linux/arm64"]);
 }
