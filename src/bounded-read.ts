@@ -32,6 +32,11 @@ export function describeReadFailure(error: unknown): string {
  * open/read errno (ENOENT, EACCES, ELOOP, ...). Never blocks, never reads past the cap.
  */
 export function readBoundedText(path: string, maxBytes: number): string {
+  return readBoundedBytes(path, maxBytes).toString("utf8");
+}
+
+/** The file's bytes, at most `maxBytes`, with readBoundedText's checks and errors. */
+export function readBoundedBytes(path: string, maxBytes: number): Buffer {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
@@ -64,9 +69,9 @@ export function readBoundedText(path: string, maxBytes: number): string {
       total += read;
       if (total > maxBytes) throw new BoundedReadError("EFBIG", path, `larger than ${sizeText(maxBytes)}`);
     }
-    const text = Buffer.concat(chunks, total).toString("utf8");
+    const bytes = Buffer.concat(chunks, total);
     chunks = [];
-    return text;
+    return bytes;
   } finally {
     closeSync(fd);
   }

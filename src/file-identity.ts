@@ -17,6 +17,11 @@ export function identityCtimeMs(identity: string): number {
   return Number(identity.slice(identity.lastIndexOf(":") + 1));
 }
 
+/** The mtime (ms) an identity carries: when the file's data last changed. */
+export function identityMtimeMs(identity: string): number {
+  return Number(identity.split(":")[3]);
+}
+
 /** The identity of PATH (symlinks followed), or "" when it cannot be stat'ed. */
 export function fileIdentity(path: string): string {
   try {

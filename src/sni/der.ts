@@ -1,5 +1,5 @@
-// A minimal DER reader for the few structures key-match.ts needs (SEQUENCE, INTEGER, OCTET
-// STRING, BIT STRING, OID, context tags). Pure; every function answers undefined rather than
+// A minimal DER reader for the few structures certificate.ts needs (SEQUENCE, SET, OID,
+// strings, times, context tags). Pure; every function answers undefined rather than
 // throwing on input it does not accept (indefinite or overlong lengths, truncated items).
 
 export const TAG = {
@@ -8,12 +8,23 @@ export const TAG = {
   OCTET_STRING: 0x04,
   NULL: 0x05,
   OID: 0x06,
+  UTF8_STRING: 0x0c,
+  PRINTABLE_STRING: 0x13,
+  T61_STRING: 0x14,
+  IA5_STRING: 0x16,
+  UTC_TIME: 0x17,
+  GENERALIZED_TIME: 0x18,
+  UNIVERSAL_STRING: 0x1c,
+  BMP_STRING: 0x1e,
   SEQUENCE: 0x30,
+  SET: 0x31,
   /** [0] and [1], constructed (EXPLICIT, or IMPLICIT over a constructed type). */
   CONTEXT_0: 0xa0,
   CONTEXT_1: 0xa1,
-  /** [1] IMPLICIT BIT STRING (PKCS#8 v2's publicKey), primitive. */
-  CONTEXT_1_PRIMITIVE: 0x81,
+  /** [3] EXPLICIT: a certificate's extensions. */
+  CONTEXT_3: 0xa3,
+  /** GeneralName's dNSName: [2] IMPLICIT IA5String. */
+  CONTEXT_2_PRIMITIVE: 0x82,
 } as const;
 
 /** One tag-length-value item: its tag and its content. */
@@ -57,19 +68,6 @@ export function readSingle(bytes: Uint8Array, tag: number): Tlv[] | undefined {
 /** There are as many `items` as `tags`, each with its tag. */
 export function hasTags(items: readonly Tlv[] | undefined, tags: readonly number[]): items is Tlv[] {
   return items !== undefined && items.length === tags.length && items.every((item, index) => item.tag === tags[index]);
-}
-
-/** An INTEGER's value bytes without the sign-padding zeros, for comparing magnitudes. */
-export function unsignedBytes(content: Uint8Array): Uint8Array {
-  let start = 0;
-  while (start < content.length - 1 && content[start] === 0) start++;
-  return content.subarray(start);
-}
-
-/** A BIT STRING's bits, when it holds whole bytes (no unused bits), as keys do. */
-export function bitStringBytes(item: Tlv | undefined): Uint8Array | undefined {
-  if (item?.tag !== TAG.BIT_STRING && item?.tag !== TAG.CONTEXT_1_PRIMITIVE) return undefined;
-  return item.content.length >= 1 && item.content[0] === 0 ? item.content.subarray(1) : undefined;
 }
 
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -3,6 +3,7 @@ import { join, resolve, sep } from "node:path";
 import { MAX_DOMAINS_BYTES, describeReadFailure, readBoundedText } from "../bounded-read.ts";
 import { UserError } from "../errors.ts";
 import { statIdentity } from "../file-identity.ts";
+import { escapeBytes } from "./certificate.ts";
 import type { CertificateSource, KeyPairFiles, Problem } from "./types.ts";
 
 // Where certificates live in mailcow's /etc/ssl/mail (written by the acme container):
@@ -30,9 +31,9 @@ export interface Discovery {
 /** List the certificate sources below `sslDir` without parsing any certificate. */
 export function collectCertificateSources(sslDirInput: string): Discovery {
   const sslDir = resolve(sslDirInput);
-  let entries: string[];
+  let rawEntries: Buffer[];
   try {
-    entries = sortBytewise(readdirSync(sslDir));
+    rawEntries = readdirSync(sslDir, { encoding: "buffer" });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? "error";
     throw new UserError(
@@ -44,6 +45,7 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
   const sources: CertificateSource[] = [];
   const problems: Problem[] = [];
   const identities = new Map<string, string>();
+  const entries = sortBytewise(utf8Names(sslDir, rawEntries, problems));
   const present = (path: string) => {
     const found = statEntry(path);
     if (typeof found === "string") identities.set(path, found);
@@ -86,6 +88,26 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
     sources.push({ kind: "directory", dir, rsa: pairIn(dir, DEFAULT_KEY, DEFAULT_CERT), ecdsa, domainsFile, domainsText, domainsOutside });
   }
   return { sslDir, sources, problems, identities };
+}
+
+/**
+ * Entry names as text. A name that is not valid UTF-8 cannot be named in sni.map (nor by
+ * mailcow, which names directories after domains): one error line, escaped, if it is a directory.
+ */
+function utf8Names(sslDir: string, raw: readonly Buffer[], problems: Problem[]): string[] {
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  const names: string[] = [];
+  for (const bytes of raw) {
+    try {
+      names.push(decoder.decode(bytes));
+    } catch {
+      const path = Buffer.concat([Buffer.from(`${sslDir}/`), bytes]);
+      if (!lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) continue;
+      const shown = `${sslDir}/${escapeBytes(bytes)}`;
+      problems.push({ severity: "error", code: "name-not-utf8", source: shown, message: `${shown}: the directory's name is not valid UTF-8, so it cannot be named in sni.map; not mapped, its names get the default certificate. Rename it after its domain` });
+    }
+  }
+  return names;
 }
 
 /** Whether `path`, symlinks resolved, lies inside `dir` (resolved too). */

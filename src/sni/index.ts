@@ -1,7 +1,7 @@
 // Public face of the SNI engine, used by `sni-map`, `check`, `reload` and `start`:
 // discover (fs) -> validate (read + parse) -> plan (pure) -> render (pure) -> write (fs + postmap).
 import type { Logger } from "../log.ts";
-import { openPairCache, removeLegacyCache, type PairCache } from "./cache.ts";
+import { openPairCache, type PairCache } from "./cache.ts";
 import { UserError } from "../errors.ts";
 import { collectCertificateSources } from "./discover.ts";
 import { normalizeHostname } from "./names.ts";
@@ -9,11 +9,11 @@ import { planSniMap } from "./plan.ts";
 import { renderSniMap } from "./render.ts";
 import type { MapEntry, Problem, ValidatedSource } from "./types.ts";
 import { validateSource } from "./validate.ts";
-import { mapKeys, SNI_MAP_FILE, startEarlyBuild, writeSniMapFiles } from "./write.ts";
+import { mapKeys, SNI_MAP_FILE, writeSniMapFiles } from "./write.ts";
 import { join } from "node:path";
 import { MAX_CONF_BYTES, readBoundedTextIfExists } from "../bounded-read.ts";
 import { dbHoldsExactly } from "../postfix.ts";
-import { forgetTableRecord, recordedFilesUnchanged, readTableRecord, saveTableRecord, snapshotIdentities, tableIsCurrent, tableRecordFileFor } from "../table-record.ts";
+import { forgetTableRecord, readTableRecord, saveTableRecord, tableIsCurrent, tableRecordFileFor } from "../table-record.ts";
 
 export interface SniMapOptions {
   sslDir: string;
@@ -35,8 +35,6 @@ export interface SniMapResult {
   entries: MapEntry[];
   sources: ValidatedSource[];
   problems: Problem[];
-  /** Identities of the certificate and key files discovery stat'ed (file-identity.ts). */
-  identities: ReadonlyMap<string, string>;
 }
 
 export interface PlanOptions {
@@ -53,13 +51,15 @@ export function planSniMapFromTree(options: PlanOptions): SniMapResult {
   const discovery = collectCertificateSources(options.sslDir);
   const problems = [...discovery.problems];
   const sources = discovery.sources.map((source) => {
-    const { validated, problems: found } = validateSource(source, now, options.cache, discovery.identities);
+    const { validated, problems: found } = validateSource(source, now, options.cache);
     problems.push(...found);
     return validated;
   });
   const plan = planSniMap(sources, hostname);
   problems.push(...plan.problems);
-  return { sslDir: discovery.sslDir, hostname, content: renderSniMap(plan.entries), entries: plan.entries, sources, problems, identities: discovery.identities };
+  const projected = projectedDbBytes(plan.entries);
+  if (projected > LARGE_DB_BYTES) problems.push(largeTableWarning(projected, plan.entries));
+  return { sslDir: discovery.sslDir, hostname, content: renderSniMap(plan.entries), entries: plan.entries, sources, problems };
 }
 
 /**
@@ -69,35 +69,21 @@ export function planSniMapFromTree(options: PlanOptions): SniMapResult {
  */
 export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult> {
   mapKeyForHostname(options.hostname); // a bad hostname is reported before any work
-  // Certificates may be renewed while this runs, and postmap -F may read them before discovery
-  // takes their identities: only files settled before this moment are recorded.
-  const startedAt = Date.now();
   const mapFile = join(options.confDir, SNI_MAP_FILE);
   const outputs = [mapFile, `${mapFile}.db`];
   const recordFile = tableRecordFileFor(options.cacheFile, "sni.map");
   const record = recordFile === undefined ? undefined : readTableRecord(recordFile);
-  // postmap -F on the map in place runs on another core while this one plans (write.ts),
-  // unless no file of the last build changed (then most likely no build is needed at all; a
-  // renewed certificate does change its file, and then the early build pays off).
-  const early = recordedFilesUnchanged(record, outputs) ? undefined : startEarlyBuild(options.confDir, options.log);
   const cache = openPairCache(options.cacheFile);
-  removeLegacyCache(options.confDir);
-  let result: SniMapResult;
-  try {
-    result = planSniMapFromTree({ ...options, cache });
-  } catch (error) {
-    await early?.cancel();
-    throw error;
-  }
+  const result = planSniMapFromTree({ ...options, cache });
   logProblems(result.problems, options.log);
-  const inputs = snapshotIdentities(embeddedFiles(result.entries), result.identities);
+  const inputs = embeddedValueDigests(result.entries);
   if (tableIsCurrent(record, inputs, outputs) && mapInPlaceIs(mapFile, result.content)) {
     options.log.info(`sni-map: ${summarize(result)} -> ${mapFile} (unchanged: no certificate, key or map file changed since sni.map.db was built)`);
   } else {
     if (recordFile !== undefined) forgetTableRecord(recordFile);
-    await writeSniMapFiles(options.confDir, result.content, options.log, early);
+    await writeSniMapFiles(options.confDir, result.content, result.entries, options.log);
     options.log.info(`sni-map: ${summarize(result)} -> ${mapFile}`);
-    if (recordFile !== undefined) saveTableRecord(recordFile, inputs, outputs, options.log, startedAt);
+    if (recordFile !== undefined) saveTableRecord(recordFile, inputs, outputs, options.log);
   }
   try {
     cache.save();
@@ -108,9 +94,44 @@ export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult
   return result;
 }
 
-/** Every file postmap -F embeds for these entries (key and chain files). Pure. */
-export function embeddedFiles(entries: readonly MapEntry[]): string[] {
-  return [...new Set(entries.flatMap((entry) => entry.files))];
+/**
+ * What the table embeds, as content digests keyed by map line: the .db is a function of
+ * exactly these (write.ts builds it from the judged bytes), so equal digests, an equal map
+ * text and an untouched .db mean a build would give the table already in place.
+ */
+export function embeddedValueDigests(entries: readonly MapEntry[]): Map<string, string> {
+  const digests = new Map<Uint8Array, string>();
+  const inputs = new Map<string, string>();
+  for (const entry of entries) {
+    let digest = digests.get(entry.value);
+    if (digest === undefined) {
+      digest = `sha256:${new Bun.CryptoHasher("sha256").update(entry.value).digest("hex")}`;
+      digests.set(entry.value, digest);
+    }
+    inputs.set(`${entry.name} ${entry.files.join(" ")}`, digest);
+  }
+  return inputs;
+}
+
+/** Above this projected size of sni.map.db the build is announced with a warning. */
+export const LARGE_DB_BYTES = 100 * 1024 * 1024;
+
+/** postmap -F stores every embedded value in base64 under every name that uses it. Pure. */
+export function projectedDbBytes(entries: readonly MapEntry[]): number {
+  return entries.reduce((total, entry) => total + Math.ceil(entry.value.length / 3) * 4 + entry.name.length + 32, 0);
+}
+
+function largeTableWarning(projected: number, entries: readonly MapEntry[]): Problem {
+  const perSource = new Map<string, number>();
+  for (const entry of entries) perSource.set(entry.sourceDir, (perSource.get(entry.sourceDir) ?? 0) + Math.ceil(entry.value.length / 3) * 4);
+  const [largest, bytes] = [...perSource].sort((a, b) => b[1] - a[1])[0]!;
+  const mb = (value: number) => `${Math.round(value / (1024 * 1024))} MB`;
+  return {
+    severity: "warning",
+    code: "large-table",
+    source: largest,
+    message: `sni.map.db will be about ${mb(projected)} (Postfix stores the whole chain under every name); ${largest} alone adds ${mb(bytes)}. Fewer names per certificate or a wildcard name keeps it small`,
+  };
 }
 
 /**

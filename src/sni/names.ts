@@ -20,9 +20,24 @@ const PLAIN_NAME = /^(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9
 export function normalizeName(raw: string): NormalizedName {
   if (raw.length <= MAX_NAME_LENGTH && PLAIN_NAME.test(raw)) {
     const bare = (raw.endsWith(".") ? raw.slice(0, -1) : raw).toLowerCase();
-    return { ok: true, name: bare.startsWith("*.") ? bare.slice(1) : bare };
+    return checkMeaning(bare.startsWith("*.") ? bare.slice(1) : bare);
   }
-  return normalizeUnusualName(raw);
+  const unusual = normalizeUnusualName(raw);
+  return unusual.ok ? checkMeaning(unusual.name) : unusual;
+}
+
+const IPV4 = /^\.?\d{1,3}(?:\.\d{1,3}){3}$/;
+
+/**
+ * Keys no CA issues and no admin means: an IPv4 address written as a DNS name (clients never
+ * send an address as SNI), and a wildcard directly below a top-level domain (`*.com`, which as
+ * `.com` would claim every name under it). Multi-label public suffixes (`*.co.uk`) are not
+ * recognised: that needs the Public Suffix List, and CAs refuse such wildcards anyway.
+ */
+function checkMeaning(key: string): NormalizedName {
+  if (IPV4.test(key)) return { ok: false, reason: "an IP address, not a DNS name (clients never send an address as SNI)" };
+  if (key.startsWith(".") && !key.slice(1).includes(".")) return { ok: false, reason: "a wildcard directly below a top-level domain" };
+  return { ok: true, name: key };
 }
 
 /** Everything the fast path does not accept: IDN, or a reason for rejecting the value. */

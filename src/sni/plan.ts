@@ -54,6 +54,10 @@ export function planSniMap(sources: readonly ValidatedSource[], hostname: string
       if (hostname && !certificateCovers(certificateKeys, hostname)) {
         problems.push(warning("hostname-not-covered", defaultSource.source.dir, `${defaultSource.rsa.files.certFile}: the default certificate does not cover the hostname ${hostname}`));
       }
+      const claimed = names.filter((name) => claimedBy.has(name));
+      for (const [dir, overlap] of groupByClaimer(claimed, claimedBy)) {
+        problems.push(warning("default-name-claimed", dir, `${quoteList(overlap)} ${overlap.length === 1 ? "is a name" : "are names"} of the default certificate (or the hostname) and listed by ${dir}: mapped to ${dir} (a directory wins over the default certificate)`));
+      }
       entries.push(...entriesFor(defaultSource, names.filter((name) => !claimedBy.has(name))));
     }
   }
@@ -98,26 +102,39 @@ function reportUnusable(validated: ValidatedSource, names: readonly string[], pr
   if (!validated.usable) {
     const failure = validated.rsa.failure ?? { code: "invalid", reason: "unusable" };
     const consequence = source.kind === "default"
-      ? "the default certificate is not mapped"
+      ? "the default certificate is not mapped (names without a directory get Postfix's default chain)"
       : `not mapped; ${names.length > 0 ? quoteList(names) : "its names"} get the default certificate`;
-    problems.push(error(failure.code, source.dir, `${source.dir}: ${failure.reason}; ${consequence}`));
+    problems.push({ severity: failure.severity ?? "error", code: failure.code, source: source.dir, message: `${source.dir}: ${failure.reason}; ${consequence}` });
     return false;
   }
   if (validated.ecdsa?.failure) {
-    problems.push(error(`ecdsa-${validated.ecdsa.failure.code}`, source.dir, `${source.dir}: ${validated.ecdsa.failure.reason}; ECDSA pair left out, the RSA pair is served`));
+    const failure = validated.ecdsa.failure;
+    problems.push({ severity: failure.severity ?? "error", code: `ecdsa-${failure.code}`, source: source.dir, message: `${source.dir}: ${failure.reason}; ECDSA pair left out, the main pair is served` });
   }
   return true;
 }
 
 function entriesFor(validated: ValidatedSource, names: readonly string[]): MapEntry[] {
+  const value = validated.value;
+  if (!value) return [];
   const pairs = [validated.rsa, ...(validated.ecdsa?.valid ? [validated.ecdsa] : [])];
   const files = pairs.flatMap((pair) => [pair.files.keyFile, pair.files.certFile]);
-  return [...names].sort(compareNames).map((name) => ({ name, sourceDir: validated.source.dir, files }));
+  return [...names].sort(compareNames).map((name) => ({ name, sourceDir: validated.source.dir, files, value }));
+}
+
+/** Names grouped by the directory that claimed them. */
+function groupByClaimer(names: readonly string[], claimedBy: ReadonlyMap<string, ValidatedSource>): Map<string, string[]> {
+  const groups = new Map<string, string[]>();
+  for (const name of names) {
+    const dir = claimedBy.get(name)!.source.dir;
+    groups.set(dir, [...(groups.get(dir) ?? []), name]);
+  }
+  return groups;
 }
 
 function normalizedCertificateNames(pair: PairReport, problems?: Problem[], sourceDir = ""): string[] {
   const keys: string[] = [];
-  const rejected: string[] = [];
+  const rejected = (pair.rejectedNames ?? []).map((escaped) => `"${escaped}" (not ASCII: a dNSName is an IA5String; internationalized names must be written as A-labels, xn--...)`);
   for (const raw of pair.certificateNames) {
     const normalized = normalizeName(raw);
     if (normalized.ok) keys.push(normalized.name);

@@ -35,14 +35,21 @@ export interface CertificateSource {
 /** What validation learned of one key + chain pair. */
 export interface PairReport {
   files: KeyPairFiles;
-  /** DNS names of the leaf (subject alternative names, else the CN), as written in the cert. */
+  /** DNS names of the leaf (subject alternative names, else the CNs), as written (ASCII). */
   certificateNames: string[];
+  /** Name values that are not ASCII text, escaped; never mapped. */
+  rejectedNames?: string[];
   notAfter?: string;
   notBefore?: string;
+  /** OpenSSL's key type (RSA, EC, ED25519, ...), its curve and size, once Postfix's loader took the pair. */
+  keyType?: string;
+  curve?: string;
+  bits?: number;
+  /** Postfix's loader installed this key with this certificate. */
   keyMatches: boolean;
   valid: boolean;
-  /** Why the pair is unusable, when it is (code + reason without the directory). */
-  failure?: { code: string; reason: string };
+  /** Why the pair is not mapped, when it is not (code + reason without the directory). */
+  failure?: { code: string; reason: string; severity?: Severity };
   /** Index (1-based) of the first chain certificate that did not issue the one before it. */
   chainBreak?: number;
 }
@@ -51,8 +58,13 @@ export interface ValidatedSource {
   source: CertificateSource;
   rsa: PairReport;
   ecdsa?: PairReport;
-  /** Usable for the map: the main pair is valid. */
+  /** Usable for the map: Postfix's loader takes the main pair. */
   usable: boolean;
+  /**
+   * Exactly the bytes sni.map.db embeds for this source's names: the files that were read
+   * and judged, joined as postmap -F joins them. Absent when the source is not usable.
+   */
+  value?: Uint8Array;
 }
 
 /** One line of sni.map. */
@@ -62,4 +74,6 @@ export interface MapEntry {
   sourceDir: string;
   /** key, chain[, key, chain] as they appear on the line. */
   files: string[];
+  /** The judged bytes embedded for this name (ValidatedSource.value). */
+  value: Uint8Array;
 }

@@ -1,83 +1,198 @@
-import { X509Certificate, createPrivateKey, type KeyObject } from "node:crypto";
-import { MAX_PEM_BYTES, describeReadFailure, readBoundedText } from "../bounded-read.ts";
+import { existsSync } from "node:fs";
+import { MAX_PEM_BYTES, describeReadFailure, readBoundedBytes } from "../bounded-read.ts";
+import { fileIdentity, identityMtimeMs } from "../file-identity.ts";
 import type { PairCache } from "./cache.ts";
-import { keyMatchesCertificate } from "./key-match.ts";
+import { readCertificateFacts } from "./certificate.ts";
+import { loadLikePostfix, type LoadedChain, type LoadVerdict, type ValuePart } from "./postfix-loader.ts";
 import type { CertificateSource, KeyPairFiles, PairReport, Problem, ValidatedSource } from "./types.ts";
 
-// A pair is checked before it is mapped: a broken pair in sni.map aborts every handshake
-// for its names (FACTS.md), while an unmapped name merely gets the default chain.
+// A source is judged on exactly the bytes sni.map.db will embed: each file is read once, the
+// bytes are joined as postmap -F joins them, Postfix's own loader rules decide (postfix-loader.ts),
+// and the build embeds those same bytes (write.ts builds from a private copy of them). A
+// renewal that rewrites a file between the check and the build therefore cannot put an
+// unchecked pair into the table: the next run sees the new bytes and judges them.
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Certificates closer than this to expiry are reported (acme renews 30 days ahead). */
 export const EXPIRY_WARNING_DAYS = 14;
 
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+/**
+ * Key types common TLS clients can use with a server certificate. Postfix loads DSA keys and
+ * EC keys on any curve OpenSSL knows, but a client offered one (DSA has no TLS 1.3 signature
+ * scheme; secp256k1 and brainpool curves are not among the curves clients offer) aborts the
+ * handshake, which is worse than the default certificate: such a pair is not mapped.
+ */
+const CLIENT_CURVES = new Set(["prime256v1", "secp384r1", "secp521r1"]);
+const CLIENT_KEY_TYPES = new Set(["RSA", "RSA-PSS", "ED25519", "ED448"]);
 
-export function validateSource(source: CertificateSource, now: Date, cache?: PairCache, known?: ReadonlyMap<string, string>): { validated: ValidatedSource; problems: Problem[] } {
-  const problems: Problem[] = [];
-  const check = (files: KeyPairFiles) => {
-    const report = cache ? cache.validate(files, validatePair, known) : validatePair(files);
-    problems.push(...pairWarnings(report, source.dir, now));
-    return report;
-  };
-  const rsa = check(source.rsa);
-  const ecdsa = source.ecdsa ? check(source.ecdsa) : undefined;
-  return { validated: { source, rsa, ecdsa, usable: rsa.valid }, problems };
+/** The bytes of one pair's files, or why they could not be read. */
+type PairBytes = { ok: true; files: KeyPairFiles; key: Buffer; cert: Buffer } | { ok: false; files: KeyPairFiles; report: PairReport };
+
+/** What judging gives, without the bytes: this is what the cache keeps. */
+export interface SourceJudgement {
+  rsa: PairReport;
+  ecdsa?: PairReport;
+  /** The ecdsa pair is part of the embedded value. */
+  withEcdsa: boolean;
 }
 
-/**
- * Parse chain and key, check the key belongs to the leaf. Never throws. The result depends on
- * the two files' contents only (not on the time), so it can be cached by file identity.
- */
-export function validatePair(files: KeyPairFiles): PairReport {
-  const report: PairReport = { files, certificateNames: [], keyMatches: false, valid: false };
-  // Errors are not reported here: the plan words them once per source, with their consequence.
-  const fail = (code: string, reason: string) => {
-    report.failure = { code, reason };
-    return report;
+/** How long a file must have been left alone before it is judged (a writer may be mid-way). */
+const SETTLE_MS = 100;
+/** Reads of one source before its last bytes are judged as they are. */
+const MAX_READS = 4;
+
+export function validateSource(source: CertificateSource, now: Date, cache?: PairCache): { validated: ValidatedSource; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const pairs = [source.rsa, ...(source.ecdsa ? [source.ecdsa] : [])];
+  const paths = pairs.flatMap((files) => [files.certFile, files.keyFile]);
+  let rereads = 0;
+  for (let attempt = 1; ; attempt++) {
+    const before = paths.map(fileIdentity);
+    const youngest = Math.max(...before.map((identity) => (identity === "" ? 0 : identityMtimeMs(identity))));
+    const age = Date.now() - youngest;
+    // A renewal writes cert.pem, then key.pem a few ms later, possibly in chunks: wait until the
+    // files have been left alone for a moment, a bounded number of times.
+    if (age >= 0 && age < SETTLE_MS && attempt < MAX_READS) {
+      Bun.sleepSync(SETTLE_MS - age);
+      continue;
+    }
+    const main = readPair(source.rsa);
+    const ecdsa = source.ecdsa ? readPair(source.ecdsa) : undefined;
+    const unchanged = paths.every((path, index) => fileIdentity(path) === before[index]);
+    if (!unchanged && attempt < MAX_READS) {
+      rereads++;
+      continue;
+    }
+    // A directory swapped with mv is missing for a moment: look again before giving up on it.
+    const missing = [main, ecdsa].some((pair) => pair?.ok === false && pair.report.failure?.reason.endsWith("(ENOENT)"));
+    if (missing && source.kind === "directory" && attempt < MAX_READS) {
+      rereads++;
+      Bun.sleepSync(SETTLE_MS);
+      continue;
+    }
+    if (!unchanged || rereads > 0) {
+      problems.push({ severity: "warning", code: "changed-while-read", source: source.dir, message: `${source.dir}: certificate or key files changed while being read; ${unchanged ? `judged them once they had settled` : `still changing after ${attempt} reads, judged the last bytes read`}` });
+    }
+    const vanished = source.kind === "directory" && !main.ok && main.report.failure?.reason.includes("(ENOENT)") && !existsSync(source.dir);
+    if (vanished) {
+      const report = { ...main.report, failure: { code: "vanished", reason: "the directory disappeared while it was being read", severity: "warning" as const } };
+      return { validated: { source, rsa: report, usable: false }, problems };
+    }
+    const readable = main.ok && (ecdsa === undefined || ecdsa.ok);
+    const judgement = cache && readable ? cache.judge(judgementKey(main, ecdsa), () => judgeSource(main, ecdsa)) : judgeSource(main, ecdsa);
+    problems.push(...pairWarnings(judgement.rsa, source.dir, now), ...(judgement.ecdsa && judgement.withEcdsa ? pairWarnings(judgement.ecdsa, source.dir, now) : []));
+    const usable = judgement.rsa.valid && main.ok;
+    const value = usable && main.ok ? composeValue(judgement.withEcdsa && ecdsa?.ok ? [main, ecdsa] : [main]).value : undefined;
+    return { validated: { source, rsa: judgement.rsa, ecdsa: judgement.ecdsa, usable, value }, problems };
+  }
+}
+
+/** Judge the main pair, and the ecdsa pair beside it, by Postfix's loader. Never throws. */
+export function judgeSource(main: PairBytes, ecdsa: PairBytes | undefined): SourceJudgement {
+  if (!main.ok) return { rsa: main.report, ecdsa: ecdsa?.ok === false ? ecdsa.report : undefined, withEcdsa: false };
+  let both: PairReport[] | undefined;
+  if (ecdsa?.ok) {
+    both = judgeValue([main, ecdsa]);
+    if (both.every((report) => report.valid)) return { rsa: both[0]!, ecdsa: both[1], withEcdsa: true };
+  }
+  const rsa = judgeValue([main])[0]!;
+  if (!ecdsa) return { rsa, withEcdsa: false };
+  if (!ecdsa.ok) return { rsa, ecdsa: ecdsa.report, withEcdsa: false };
+  // Why the pair is left out: its own fault if it fails alone, else that the two do not go together.
+  const single = judgeValue([ecdsa])[0]!;
+  const together = both?.[1]?.failure;
+  const failure = single.failure ?? { code: together?.code ?? "pair-conflict", reason: `beside the main pair, ${together?.reason ?? "Postfix refuses the two together"}` };
+  return { rsa, ecdsa: { ...single, valid: false, failure }, withEcdsa: false };
+}
+
+/** Join pairs as postmap -F joins the files of a map value: key, chain, key, chain with "\n" between. */
+export function composeValue(pairs: readonly { files: KeyPairFiles; key: Uint8Array; cert: Uint8Array }[]): { value: Buffer; parts: ValuePart[] } {
+  const pieces: Buffer[] = [];
+  const parts: ValuePart[] = [];
+  let offset = 0;
+  for (const pair of pairs) {
+    for (const [file, bytes] of [[pair.files.keyFile, pair.key], [pair.files.certFile, pair.cert]] as const) {
+      if (pieces.length > 0) {
+        pieces.push(Buffer.from("\n"));
+        offset += 1;
+      }
+      pieces.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      parts.push({ file, start: offset, end: offset + bytes.length });
+      offset += bytes.length;
+    }
+  }
+  return { value: Buffer.concat(pieces, offset), parts };
+}
+
+/** Reports for each pair of one value: all valid when Postfix loads it and clients can use every key. */
+function judgeValue(pairs: readonly Extract<PairBytes, { ok: true }>[]): PairReport[] {
+  const { value, parts } = composeValue(pairs);
+  const verdict: LoadVerdict = loadLikePostfix(value, parts);
+  return pairs.map((pair, index) => {
+    if (!verdict.loads) return failed(pair.files, verdict.code, verdict.reason);
+    const chain = verdict.chains[index];
+    // A key file holding two key+chain groups installs more chains than pairs, and the pairs
+    // no longer line up: not what the map line says.
+    if (!chain || verdict.chains.length !== pairs.length) return failed(pair.files, "chain-count", `Postfix installs ${verdict.chains.length} key+chain group(s) from these ${pairs.length * 2} files`);
+    return reportOf(pair.files, chain);
+  });
+}
+
+function reportOf(files: KeyPairFiles, chain: LoadedChain): PairReport {
+  const facts = readCertificateFacts(chain.leaf);
+  const report: PairReport = {
+    files,
+    certificateNames: facts.names,
+    rejectedNames: facts.rejectedNames,
+    notAfter: facts.notAfter,
+    notBefore: facts.notBefore,
+    keyType: chain.keyType,
+    curve: chain.curve,
+    bits: chain.bits,
+    keyMatches: true,
+    valid: true,
+    chainBreak: chain.chainBreak,
   };
-
-  const certText = readText(files.certFile);
-  if (typeof certText !== "string") return fail("cert-unreadable", `cannot read ${files.certFile} (${certText.code})`);
-  const blocks = certText.match(PEM_CERTIFICATE) ?? [];
-  if (blocks.length === 0) return fail("cert-invalid", `${files.certFile} holds no PEM certificate`);
-  const chain: X509Certificate[] = [];
-  for (const [index, block] of blocks.entries()) {
-    try {
-      chain.push(new X509Certificate(block));
-    } catch {
-      return fail("cert-invalid", `certificate ${index + 1} in ${files.certFile} does not parse`);
-    }
-  }
-  const leaf = chain[0]!;
-  report.certificateNames = certificateDnsNames(leaf);
-  report.notAfter = leaf.validToDate.toISOString();
-  report.notBefore = leaf.validFromDate.toISOString();
-
-  const keyText = readText(files.keyFile);
-  if (typeof keyText !== "string") return fail("key-unreadable", `cannot read ${files.keyFile} (${keyText.code})`);
-  // Postfix's own test, read from the key's DER (key-match.ts). A key it cannot read, and any
-  // key that does not match, goes through the full import, which words the error as before.
-  report.keyMatches = keyMatchesCertificate(keyText, leaf.raw) === true;
-  if (!report.keyMatches) {
-    let key: KeyObject;
-    try {
-      key = createPrivateKey(keyText);
-    } catch {
-      // The parser's message is not repeated: it could quote key material.
-      return fail("key-invalid", `${files.keyFile} holds no usable private key (garbage, encrypted or unsupported)`);
-    }
-    report.keyMatches = leaf.checkPrivateKey(key);
-  }
-  if (!report.keyMatches) return fail("key-mismatch", `${files.keyFile} does not match the certificate in ${files.certFile}`);
-  report.valid = true;
-  for (let index = 1; index < chain.length; index++) {
-    if (!chain[index - 1]!.checkIssued(chain[index]!)) {
-      report.chainBreak = index + 1;
-      break;
-    }
+  const clientUsable = chain.keyType === "EC" ? CLIENT_CURVES.has(chain.curve ?? "") : CLIENT_KEY_TYPES.has(chain.keyType);
+  if (!clientUsable) {
+    const type = chain.curve ? `${chain.keyType} (${chain.curve})` : chain.keyType;
+    report.valid = false;
+    report.failure = { code: "key-type-unusable", reason: `${files.keyFile} is a ${type} key: Postfix loads it, but common TLS clients cannot use it and would abort the handshake`, severity: "warning" };
   }
   return report;
+}
+
+function failed(files: KeyPairFiles, code: string, reason: string): PairReport {
+  return { files, certificateNames: [], keyMatches: false, valid: false, failure: { code, reason: `Postfix would not load this pair: ${reason}` } };
+}
+
+/** Read both files of a pair once, bounded (bounded-read.ts): a FIFO or /dev/zero is one error. */
+export function readPair(files: KeyPairFiles): PairBytes {
+  const read = (path: string, code: string): Buffer | PairReport => {
+    try {
+      return readBoundedBytes(path, MAX_PEM_BYTES);
+    } catch (error) {
+      return { files, certificateNames: [], keyMatches: false, valid: false, failure: { code, reason: `cannot read ${path} (${describeReadFailure(error)})` } };
+    }
+  };
+  const cert = read(files.certFile, "cert-unreadable");
+  if (!Buffer.isBuffer(cert)) return { ok: false, files, report: cert };
+  const key = read(files.keyFile, "key-unreadable");
+  if (!Buffer.isBuffer(key)) return { ok: false, files, report: key };
+  return { ok: true, files, key, cert };
+}
+
+/** The cache key of a source's judgement: its file names and every byte judged. */
+function judgementKey(main: PairBytes, ecdsa: PairBytes | undefined): string {
+  const hasher = new Bun.CryptoHasher("sha256");
+  for (const pair of [main, ecdsa]) {
+    if (!pair?.ok) continue;
+    for (const [path, bytes] of [[pair.files.keyFile, pair.key], [pair.files.certFile, pair.cert]] as const) {
+      hasher.update(`${path}\0${bytes.length}\0`);
+      hasher.update(bytes);
+    }
+  }
+  return hasher.digest("hex");
 }
 
 /** Warnings of a usable pair: chain order, and expiry measured against `now`. */
@@ -89,32 +204,11 @@ export function pairWarnings(report: PairReport, sourceDir: string, now: Date): 
   if (report.chainBreak !== undefined) {
     warn("chain-order", `certificate ${report.chainBreak} in ${certFile} did not issue certificate ${report.chainBreak - 1}; clients may not build the chain`);
   }
-  const msLeft = Date.parse(report.notAfter!) - now.getTime();
-  if (msLeft <= 0) warn("expired", `${certFile} expired on ${report.notAfter}; clients that verify will reject it`);
-  else if (msLeft < EXPIRY_WARNING_DAYS * DAY_MS) warn("expires-soon", `${certFile} expires in ${Math.floor(msLeft / DAY_MS)} days (${report.notAfter})`);
-  if (Date.parse(report.notBefore!) > now.getTime()) warn("not-yet-valid", `${certFile} is not valid before ${report.notBefore}`);
+  if (report.notAfter) {
+    const msLeft = Date.parse(report.notAfter) - now.getTime();
+    if (msLeft <= 0) warn("expired", `${certFile} expired on ${report.notAfter}; clients that verify will reject it`);
+    else if (msLeft < EXPIRY_WARNING_DAYS * DAY_MS) warn("expires-soon", `${certFile} expires in ${Math.floor(msLeft / DAY_MS)} days (${report.notAfter})`);
+  }
+  if (report.notBefore && Date.parse(report.notBefore) > now.getTime()) warn("not-yet-valid", `${certFile} is not valid before ${report.notBefore}`);
   return problems;
-}
-
-/** DNS subject alternative names, else the subject CN (as RFC 6125 allows for old certs). */
-export function certificateDnsNames(certificate: X509Certificate): string[] {
-  const san = certificate.subjectAltName;
-  if (san) {
-    const names = [...san.matchAll(/(?:^|, )DNS:("(?:[^"\\]|\\.)*"|[^,]*)/g)].map((match) => {
-      const value = match[1]!;
-      return value.startsWith('"') ? (JSON.parse(value) as string) : value;
-    });
-    if (names.length > 0) return names;
-  }
-  const cn = certificate.subject.split("\n").find((line) => line.startsWith("CN="));
-  return cn ? [cn.slice(3)] : [];
-}
-
-/** Bounded and non-blocking (bounded-read.ts): a FIFO or /dev/zero as cert.pem is one error. */
-function readText(path: string): string | { code: string } {
-  try {
-    return readBoundedText(path, MAX_PEM_BYTES);
-  } catch (error) {
-    return { code: describeReadFailure(error) };
-  }
 }

@@ -1,114 +1,91 @@
-import { chmodSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
-import { MAX_CONF_BYTES, readBoundedText } from "../bounded-read.ts";
+import { chmodSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { tempPathFor, writeNewFile } from "../atomic-write.ts";
+import { tempPathFor, writeFileAtomic, writeNewFile } from "../atomic-write.ts";
 import { UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { postmapEmbedFiles } from "../postfix.ts";
+import type { MapEntry } from "./types.ts";
 
 // sni.map.db embeds the private keys (postmap -F), and postmap gives the .db the mode of its
-// source file: both are created 0600 from the start. The new pair is built under temp names
+// source file: both are created 0600 from the start. The new table is built under a temp name
 // and renamed over the old one only after postmap succeeded, so a failed or interrupted run
 // leaves the previous sni.map + sni.map.db working. No fsync: postmap does not sync the .db
-// either, and every start rebuilds both files, so after a power loss the next start (there
-// always is one) writes them again; the rename already keeps a killed run from leaving a
-// half-written file in place.
+// either, and a start whose inputs or outputs differ from the recorded build rebuilds both
+// files, so after a power loss the next start writes them again; the rename already keeps a
+// killed run from leaving a half-written file in place.
 
 export const SNI_MAP_FILE = "sni.map";
 export const SNI_MAP_MODE = 0o600;
 
 /**
- * A build of the map already in place, started before the new map is planned: a restart
- * almost always plans the same text, and postmap -F is most of a restart's time, so it runs on
- * another core while this one discovers, validates and plans. Used only when the new text is
- * byte for byte the one it built; otherwise it is cancelled and its files removed.
+ * Build sni.map.db from the judged bytes and put it and the map text in place. postmap -F
+ * reads the files a map line names when it runs; a certificate renewed since it was judged
+ * would put unjudged bytes into the table. So the table is built from a private copy: each
+ * source's judged value (validate.ts) written to a file of its own in a 0700 directory, and a
+ * private map text naming those files. What the .db embeds is therefore exactly what was
+ * judged. sni.map itself keeps naming the real files, as an admin reads it.
  */
-export interface EarlyBuild {
-  content: string;
-  tempMap: string;
-  /** Resolves when postmap built a table holding exactly the map's keys (postmapEmbedFiles). */
-  built: Promise<void>;
-  cancel(): Promise<void>;
-}
-
-/** Start postmap -F on a private copy of CONF/sni.map; undefined when there is none to copy. */
-export function startEarlyBuild(confDir: string, log?: Logger): EarlyBuild | undefined {
+export async function writeSniMapFiles(confDir: string, content: string, entries: readonly MapEntry[], log?: Logger): Promise<{ mapFile: string; dbFile: string }> {
   const mapFile = join(confDir, SNI_MAP_FILE);
-  let content: string;
-  try {
-    content = readBoundedText(mapFile, MAX_CONF_BYTES);
-  } catch {
-    return undefined; // first start, or unreadable: the ordinary build reports what matters
-  }
   removeStaleTempFiles(confDir);
   const tempMap = tempPathFor(mapFile);
+  const snapshotDir = `${tempMap}.d`;
   try {
-    writeNewFile(tempMap, content, { mode: SNI_MAP_MODE, durable: false });
-  } catch {
-    removeTempPair(tempMap); // e.g. a disk that filled up mid-write
-    return undefined;
-  }
-  const controller = new AbortController();
-  const built = postmapEmbedFiles(tempMap, confDir, mapKeys(content), log, controller.signal);
-  built.catch(() => {}); // judged only if used; a failure then means the ordinary build runs
-  return {
-    content,
-    tempMap,
-    built,
-    async cancel() {
-      controller.abort();
-      await built.catch(() => {});
-      removeTempPair(tempMap);
-    },
-  };
-}
-
-export async function writeSniMapFiles(confDir: string, content: string, log?: Logger, early?: EarlyBuild): Promise<{ mapFile: string; dbFile: string }> {
-  const mapFile = join(confDir, SNI_MAP_FILE);
-  if (early) {
-    const usable = early.content === content && (await early.built.then(() => true, () => false));
-    if (usable) return installPair(early.tempMap, mapFile);
-    // Changed text, or a failed build: the ordinary build below words any error.
-    await early.cancel();
-  }
-  const tempMap = tempPathFor(mapFile);
-  removeStaleTempFiles(confDir);
-  try {
-    writePrivateFile(tempMap, content, confDir);
-    await postmapEmbedFiles(tempMap, confDir, mapKeys(content), log);
+    const buildText = writeSnapshot(snapshotDir, entries, confDir);
+    writePrivateFile(tempMap, buildText, confDir);
+    await postmapEmbedFiles(tempMap, confDir, mapKeys(buildText), log);
+    installTable(tempMap, mapFile, content);
   } catch (error) {
     removeTempPair(tempMap);
     throw wrapWriteError(error, mapFile);
+  } finally {
+    removeQuietly([snapshotDir]);
   }
-  return installPair(tempMap, mapFile);
+  return { mapFile, dbFile: `${mapFile}.db` };
 }
 
-/** Rename a built temp pair over sni.map(.db). */
-function installPair(tempMap: string, mapFile: string): { mapFile: string; dbFile: string } {
-  const dbFile = `${mapFile}.db`;
+/** One 0600 file per distinct value, in a new 0700 directory; returns the map text naming them. Values are shared by the names of one source. */
+function writeSnapshot(dir: string, entries: readonly MapEntry[], confDir: string): string {
   try {
-    chmodSync(`${tempMap}.db`, SNI_MAP_MODE);
-    // The .db first: it is what smtpd reads. A crash between the renames leaves a current
-    // .db beside an old text file, which the next run rewrites.
-    renameSync(`${tempMap}.db`, dbFile);
-    renameSync(tempMap, mapFile);
+    mkdirSync(dir, { mode: 0o700 });
+    const files = new Map<Uint8Array, string>();
+    let text = "";
+    for (const entry of entries) {
+      let file = files.get(entry.value);
+      if (file === undefined) {
+        file = join(dir, String(files.size));
+        // No fsync: the copy lives only until postmap has read it.
+        writeNewFile(file, entry.value, { mode: 0o600, durable: false });
+        files.set(entry.value, file);
+      }
+      text += `${entry.name} ${file}\n`;
+    }
+    return text;
   } catch (error) {
-    removeTempPair(tempMap);
-    throw wrapWriteError(error, mapFile);
+    throw new UserError(`cannot create files in ${confDir}: ${describeFsError(error)}; the conf dir must exist and be writable (mailcow: data/conf/postfix -> /opt/postfix/conf)`, 1, { cause: error });
   }
-  return { mapFile, dbFile };
 }
 
-/** The temp pair and Berkeley DB's own scratch file (`__db.NAME`), which stays behind when postmap dies of ENOSPC. */
+/** Rename the built .db over sni.map.db, then put the map text (written anew) over sni.map. */
+function installTable(tempMap: string, mapFile: string, content: string): void {
+  // The .db first: it is what smtpd reads. A crash between the two leaves a current .db
+  // beside an old text file, which the next run rewrites.
+  chmodSync(`${tempMap}.db`, SNI_MAP_MODE);
+  renameSync(`${tempMap}.db`, `${mapFile}.db`);
+  writeFileAtomic(mapFile, content, { mode: SNI_MAP_MODE, durable: false });
+  rmSync(tempMap, { force: true });
+}
+
+/** The temp pair, its snapshot and Berkeley DB's own scratch file (`__db.NAME`), which stays behind when postmap dies of ENOSPC. */
 function removeTempPair(tempMap: string): void {
-  removeQuietly([tempMap, `${tempMap}.db`, join(dirname(tempMap), `__db.${basename(tempMap)}.db`)]);
+  removeQuietly([tempMap, `${tempMap}.db`, `${tempMap}.d`, join(dirname(tempMap), `__db.${basename(tempMap)}.db`)]);
 }
 
 /** Cleanup after a failure must not replace the failure's message (ENOTDIR, EROFS). */
 function removeQuietly(paths: readonly string[]): void {
   for (const path of paths) {
     try {
-      rmSync(path, { force: true });
+      rmSync(path, { force: true, recursive: true });
     } catch {
       // the original error is what the admin needs to see
     }
@@ -130,7 +107,7 @@ function wrapWriteError(error: unknown, mapFile: string): UserError {
 /** Temp files older than this were left by a killed run (a live run needs well under a minute). */
 const STALE_TEMP_MS = 10 * 60 * 1000;
 
-/** A run killed mid-way leaves `.sni.map.*.tmp(.db)` behind, holding key material: remove them. */
+/** A run killed mid-way leaves `.sni.map.*.tmp(.db|.d)` behind, holding key material: remove them. */
 function removeStaleTempFiles(confDir: string): void {
   let names: string[];
   try {
@@ -139,10 +116,10 @@ function removeStaleTempFiles(confDir: string): void {
     return; // reported by the write that follows
   }
   for (const name of names) {
-    if (!/^\.sni\.map\.[0-9a-f]+\.tmp(\.db)?$/.test(name)) continue;
+    if (!/^\.sni\.map\.[0-9a-f]+\.tmp(\.db|\.d)?$/.test(name)) continue;
     const path = join(confDir, name);
     try {
-      if (Date.now() - statSync(path).mtimeMs > STALE_TEMP_MS) rmSync(path, { force: true });
+      if (Date.now() - statSync(path).mtimeMs > STALE_TEMP_MS) rmSync(path, { force: true, recursive: true });
     } catch {
       // Gone already, or not ours to judge: leave it.
     }

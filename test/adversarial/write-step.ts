@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { writeSniMapFiles } from "../../src/sni/write.ts";
+import { writeMapText } from "../support/map-text.ts";
 import { updateExtraCf } from "../../src/steps/extra-cf.ts";
 import { writeMainCf } from "../../src/steps/main-cf.ts";
 import { writeSqlMaps } from "../../src/steps/sql-maps.ts";
@@ -32,7 +32,7 @@ switch (kind) {
     break;
   }
   case "sni.map":
-    await writeSniMapFiles(confDir, value, log);
+    await writeMapText(confDir, value, log);
     break;
   default:
     throw new Error(`unknown kind ${kind}`);

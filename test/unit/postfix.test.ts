@@ -3,7 +3,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createMemoryLogger } from "../../src/log.ts";
 import { mapToolConfigArgs, postaliasBuild, postconfCheckedRecord, postconfValue, postmapQuery } from "../../src/postfix.ts";
-import { writeSniMapFiles } from "../../src/sni/write.ts";
+import { POSTMAP_LOSING_ITS_FILES, writeMapText } from "../support/map-text.ts";
 import { UserError } from "../../src/errors.ts";
 import { makeCertificate } from "../support/certs.ts";
 import { writeImageMainCf, writeLivedInConf } from "../support/lived-in.ts";
@@ -54,7 +54,7 @@ describe("Postfix tools on a lived-in conf dir", () => {
   test("sni.map: built, keys checked, each configuration warning logged once", async () => {
     const { confDir, made } = livedIn();
     const log = createMemoryLogger();
-    await writeSniMapFiles(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\nother.example.test ${made.keyFile} ${made.certFile}\n`, log);
+    await writeMapText(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\nother.example.test ${made.keyFile} ${made.certFile}\n`, log);
     const embedded = Buffer.from((await postmapQuery("mail.example.test", `hash:${confDir}/sni.map`, confDir)) ?? "", "base64").toString();
     expect(embedded).toStartWith(readFileSync(made.keyFile, "utf8"));
     const warnings = warningLines(log.lines);
@@ -65,16 +65,25 @@ describe("Postfix tools on a lived-in conf dir", () => {
 
   test("sni.map: an entry postmap skips still fails the build, old pair kept", async () => {
     const { confDir, made } = livedIn();
-    await writeSniMapFiles(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`);
+    await writeMapText(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`);
     const before = readFileSync(join(confDir, "sni.map.db"));
-    const attempt = writeSniMapFiles(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\ngone.example.test ${made.keyFile} /nonexistent/cert.pem\n`);
-    await expect(attempt).rejects.toThrow(/could not embed every entry: .*\/nonexistent\/cert\.pem.*left unchanged/s);
+    const fakeBin = join(confDir, "..", "fake-bin");
+    mkdirSync(fakeBin);
+    writeFileSync(join(fakeBin, "postmap"), POSTMAP_LOSING_ITS_FILES, { mode: 0o755 });
+    const savedPath = process.env.PATH;
+    process.env.PATH = `${fakeBin}:${savedPath}`;
+    try {
+      const attempt = writeMapText(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\ngone.example.test ${made.keyFile} ${made.certFile}\n`);
+      await expect(attempt).rejects.toThrow(/could not embed every entry: .*No such file or directory.*left unchanged/s);
+    } finally {
+      process.env.PATH = savedPath;
+    }
     expect(readFileSync(join(confDir, "sni.map.db"))).toEqual(before);
   });
 
   test("sni.map: a table missing a key (postmap silent about it) fails the build, old pair kept", async () => {
     const { root, confDir, made } = livedIn();
-    await writeSniMapFiles(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`);
+    await writeMapText(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`);
     const before = readFileSync(join(confDir, "sni.map.db"));
     // A postmap that drops the last line of the map before building it, and says nothing.
     const fakeBin = join(root, "fake-bin");
@@ -87,7 +96,7 @@ describe("Postfix tools on a lived-in conf dir", () => {
     const savedPath = process.env.PATH;
     process.env.PATH = `${fakeBin}:${savedPath}`;
     try {
-      const attempt = writeSniMapFiles(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\nnew.example.test ${made.keyFile} ${made.certFile}\n`);
+      const attempt = writeMapText(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\nnew.example.test ${made.keyFile} ${made.certFile}\n`);
       await expect(attempt).rejects.toThrow("postmap -F built a table that does not match the map: 1 of 2 names stored; missing 1 (new.example.test)");
     } finally {
       process.env.PATH = savedPath;
@@ -105,10 +114,10 @@ describe("Postfix tools on a lived-in conf dir", () => {
     const savedPath = process.env.PATH;
     process.env.PATH = `${fakeBin}:${savedPath}`;
     try {
-      await writeSniMapFiles(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\nother.example.test ${made.keyFile} ${made.certFile}\n`);
+      await writeMapText(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\nother.example.test ${made.keyFile} ${made.certFile}\n`);
       // A table the direct read cannot confirm (a key too long for a bucket page) goes to postmap -s.
       const longName = `${"a".repeat(2000)}.example.test`;
-      const attempt = writeSniMapFiles(confDir, `${longName} ${made.keyFile} ${made.certFile}\n`);
+      const attempt = writeMapText(confDir, `${longName} ${made.keyFile} ${made.certFile}\n`);
       await expect(attempt).rejects.toThrow("-s must not run");
     } finally {
       process.env.PATH = savedPath;

@@ -56,7 +56,7 @@ describe("default certificate", () => {
 });
 
 describe("certificate directories", () => {
-  test("directory names win over the default; acme/ and backups/ are skipped quietly", () => {
+  test("directory names win over the default, with one warning saying so; acme/ and backups/ are skipped quietly", () => {
     const { sslDir } = sslTree(["mail.example.test", "example.test", "shared.example.org"]);
     const org = makeCertificateDirectory(sslDir, "example.org", ["example.org", "shared.example.org"]);
     mkdirSync(join(sslDir, "acme"));
@@ -70,7 +70,8 @@ describe("certificate directories", () => {
     expect(result.content).toBe(
       line("example.test", sslDir) + line("mail.example.test", sslDir) + line("example.org", org.dir) + line("shared.example.org", org.dir),
     );
-    expect(result.problems).toEqual([]);
+    expect(result.problems.map((problem) => [problem.code, problem.severity])).toEqual([["default-name-claimed", "warning"]]);
+    expect(result.problems[0]!.message).toContain(`shared.example.org is a name of the default certificate (or the hostname) and listed by ${org.dir}: mapped to ${org.dir}`);
   });
 
   test("a name claimed by two directories goes to the first in byte order, with one warning", () => {
@@ -177,14 +178,14 @@ describe("validation", () => {
     expect(error.code).toBe("key-mismatch");
   });
   test("empty certificate file", () => {
-    expect(brokenDirectory((dir) => writeFileSync(join(dir, "cert.pem"), "")).code).toBe("cert-invalid");
+    expect(brokenDirectory((dir) => writeFileSync(join(dir, "cert.pem"), "")).code).toBe("cert-missing");
   });
   test("garbage certificate", () => {
     const garbage = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n";
     expect(brokenDirectory((dir) => writeFileSync(join(dir, "cert.pem"), garbage)).code).toBe("cert-invalid");
   });
-  test("garbage key", () => {
-    expect(brokenDirectory((dir) => writeFileSync(join(dir, "key.pem"), "garbage\n")).code).toBe("key-invalid");
+  test("garbage key: Postfix then meets the certificate first", () => {
+    expect(brokenDirectory((dir) => writeFileSync(join(dir, "key.pem"), "garbage\n")).code).toBe("key-not-first");
   });
   test("unreadable key (a directory where key.pem should be)", () => {
     const error = brokenDirectory((dir) => {

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, chmodSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { startEarlyBuild, writeSniMapFiles } from "../../../src/sni/write.ts";
+import { POSTMAP_LOSING_ITS_FILES, writeMapText } from "../../support/map-text.ts";
 import { UserError } from "../../../src/errors.ts";
 import { makeCertificate } from "../../support/certs.ts";
 import { makeTempDir, writeSettledFile } from "../../support/tmp.ts";
@@ -32,7 +32,7 @@ const mode = (path: string) => statSync(path).mode & 0o777;
 describe("writeSniMapFiles", () => {
   test("writes sni.map and sni.map.db 0600 with the files embedded", async () => {
     const { confDir, made } = confWithCert();
-    await writeSniMapFiles(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`);
+    await writeMapText(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`);
     expect(mode(join(confDir, "sni.map"))).toBe(0o600);
     expect(mode(join(confDir, "sni.map.db"))).toBe(0o600);
     const embedded = Buffer.from(postmapQuery(confDir, "mail.example.test"), "base64").toString();
@@ -42,15 +42,24 @@ describe("writeSniMapFiles", () => {
 
   test("a postmap warning fails the write and leaves the previous pair untouched", async () => {
     const { confDir, made } = confWithCert();
-    await writeSniMapFiles(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`);
+    await writeMapText(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`);
     const before = { map: readFileSync(join(confDir, "sni.map")), db: readFileSync(join(confDir, "sni.map.db")) };
-    const attempt = writeSniMapFiles(confDir, `gone.example.test ${made.keyFile} /nonexistent/cert.pem\n`);
-    expect(attempt).rejects.toThrow(UserError);
-    await attempt.catch((error: Error) => {
-      expect(error.message).toContain("postmap: warning");
-      expect(error.message).toContain("/nonexistent/cert.pem");
-      expect(error.message).toContain("left unchanged");
-    });
+    const fakeBin = join(confDir, "..", "fake-bin");
+    mkdirSync(fakeBin);
+    writeFileSync(join(fakeBin, "postmap"), POSTMAP_LOSING_ITS_FILES, { mode: 0o755 });
+    const savedPath = process.env.PATH;
+    process.env.PATH = `${fakeBin}:${savedPath}`;
+    try {
+      const attempt = writeMapText(confDir, `gone.example.test ${made.keyFile} ${made.certFile}\n`);
+      expect(attempt).rejects.toThrow(UserError);
+      await attempt.catch((error: Error) => {
+        expect(error.message).toContain("postmap: warning");
+        expect(error.message).toContain("No such file or directory");
+        expect(error.message).toContain("left unchanged");
+      });
+    } finally {
+      process.env.PATH = savedPath;
+    }
     expect(readFileSync(join(confDir, "sni.map"))).toEqual(before.map);
     expect(readFileSync(join(confDir, "sni.map.db"))).toEqual(before.db);
     expect(readdirSync(confDir).sort()).toEqual(["main.cf", "sni.map", "sni.map.db"]);
@@ -64,7 +73,7 @@ describe("writeSniMapFiles", () => {
     writeFileSync(fresh, "a concurrent run");
     const old = new Date(Date.now() - 3600_000);
     Bun.spawnSync(["touch", "-d", old.toISOString(), stale]);
-    await writeSniMapFiles(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`);
+    await writeMapText(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`);
     expect(existsSync(stale)).toBe(false);
     expect(existsSync(fresh)).toBe(true);
   });
@@ -132,94 +141,5 @@ describe("sni-map as a process", () => {
     // The next run replaces the map; the half-written temp file is not sni.map.
     expect(Bun.spawnSync(args, { cwd: REPO }).exitCode).toBe(0);
     expect(postmapQuery(confDir, "new.example.test")).not.toBe("");
-  });
-});
-
-describe("early build (postmap -F on the map in place, while the new one is planned)", () => {
-  /** A postmap that appends the first line of every map it is asked to build with -F to LOG. */
-  function recordingPostmap(root: string): { log: string; restore: () => void } {
-    const fakeBin = join(root, "fake-bin");
-    const log = join(root, "postmap-calls");
-    mkdirSync(fakeBin);
-    writeFileSync(join(fakeBin, "postmap"), `#!/bin/bash\nfor last; do :; done\nif [[ " $* " == *" -F "* ]]; then head -n 1 "\${last#hash:}" >> ${log}; fi\nexec /usr/sbin/postmap "$@"\n`, { mode: 0o755 });
-    const savedPath = process.env.PATH;
-    process.env.PATH = `${fakeBin}:${savedPath}`;
-    return { log, restore: () => (process.env.PATH = savedPath) };
-  }
-  const calls = (log: string) => (existsSync(log) ? readFileSync(log, "utf8").split("\n").filter(Boolean).map((line) => line.split(" ")[0]) : []);
-
-  test("unchanged map: the early build is installed, postmap runs once", async () => {
-    const { root, confDir, made } = confWithCert();
-    const content = `mail.example.test ${made.keyFile} ${made.certFile}\n`;
-    await writeSniMapFiles(confDir, content);
-    const postmap = recordingPostmap(root);
-    try {
-      const early = startEarlyBuild(confDir);
-      expect(early).toBeDefined();
-      await writeSniMapFiles(confDir, content, undefined, early);
-    } finally {
-      postmap.restore();
-    }
-    expect(calls(postmap.log)).toEqual(["mail.example.test"]);
-    expect(mode(join(confDir, "sni.map.db"))).toBe(0o600);
-    expect(postmapQuery(confDir, "mail.example.test")).not.toBe("");
-    expect(readdirSync(confDir).sort()).toEqual(["main.cf", "sni.map", "sni.map.db"]);
-  });
-
-  test("changed map: the early build is dropped and the new map built; no temp files stay", async () => {
-    const { root, confDir, made } = confWithCert();
-    await writeSniMapFiles(confDir, `old.example.test ${made.keyFile} ${made.certFile}\n`);
-    const postmap = recordingPostmap(root);
-    try {
-      const early = startEarlyBuild(confDir);
-      await early!.built; // planning took longer than postmap: its finished pair must go too
-      await writeSniMapFiles(confDir, `new.example.test ${made.keyFile} ${made.certFile}\n`, undefined, early);
-    } finally {
-      postmap.restore();
-    }
-    expect(calls(postmap.log)).toEqual(["old.example.test", "new.example.test"]);
-    expect(readFileSync(join(confDir, "sni.map"), "utf8")).toStartWith("new.example.test ");
-    expect(postmapQuery(confDir, "old.example.test")).toBe("");
-    expect(postmapQuery(confDir, "new.example.test")).not.toBe("");
-    expect(readdirSync(confDir).sort()).toEqual(["main.cf", "sni.map", "sni.map.db"]);
-  });
-
-  test("a failing early build (a file in the old map is gone) changes nothing; no map in place: none starts", async () => {
-    const { confDir, made } = confWithCert();
-    expect(startEarlyBuild(confDir)).toBeUndefined();
-    writeFileSync(join(confDir, "sni.map"), `gone.example.test ${made.keyFile} /nonexistent/cert.pem\n`);
-    const early = startEarlyBuild(confDir);
-    await expect(early!.built).rejects.toThrow("/nonexistent/cert.pem");
-    await writeSniMapFiles(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`, undefined, early);
-    expect(postmapQuery(confDir, "mail.example.test")).not.toBe("");
-    // Same text as the failed early build: the ordinary build runs and words the error.
-    writeFileSync(join(confDir, "sni.map"), `gone.example.test ${made.keyFile} /nonexistent/cert.pem\n`);
-    const again = startEarlyBuild(confDir);
-    const attempt = writeSniMapFiles(confDir, `gone.example.test ${made.keyFile} /nonexistent/cert.pem\n`, undefined, again);
-    await expect(attempt).rejects.toThrow(/could not embed every entry: .*left unchanged/s);
-    expect(postmapQuery(confDir, "mail.example.test")).not.toBe("");
-    expect(readdirSync(confDir).sort()).toEqual(["main.cf", "sni.map", "sni.map.db"]);
-  });
-
-  test("changed map while the early postmap still runs: it is stopped, not waited for", async () => {
-    const { root, confDir, made } = confWithCert();
-    await writeSniMapFiles(confDir, `old.example.test ${made.keyFile} ${made.certFile}\n`);
-    const fakeBin = join(root, "fake-bin");
-    mkdirSync(fakeBin);
-    // Slow only for the old map, i.e. for the early build.
-    writeFileSync(join(fakeBin, "postmap"), `#!/bin/bash\nfor last; do :; done\nif [[ " $* " == *" -F "* ]] && grep -q '^old' "\${last#hash:}"; then trap 'kill $! 2>/dev/null; exit 143' TERM; sleep 20 & wait $!; fi\nexec /usr/sbin/postmap "$@"\n`, { mode: 0o755 });
-    const savedPath = process.env.PATH;
-    process.env.PATH = `${fakeBin}:${savedPath}`;
-    const started = Date.now();
-    try {
-      const early = startEarlyBuild(confDir);
-      await Bun.sleep(100);
-      await writeSniMapFiles(confDir, `new.example.test ${made.keyFile} ${made.certFile}\n`, undefined, early);
-    } finally {
-      process.env.PATH = savedPath;
-    }
-    expect(Date.now() - started).toBeLessThan(10_000);
-    expect(postmapQuery(confDir, "new.example.test")).not.toBe("");
-    expect(readdirSync(confDir).sort()).toEqual(["main.cf", "sni.map", "sni.map.db"]);
   });
 });

@@ -1,0 +1,258 @@
+import { ptr, type Pointer } from "bun:ffi";
+import { asPointer, cString, copyBytes, errorReason, lastErrorReason, openSsl, PointerCell, type OpenSsl } from "./openssl.ts";
+
+// Postfix's verdict on one sni.map value, reached the way Postfix reaches it. postmap -F embeds
+// the named files' bytes joined by "\n"; when a client sends the name, smtpd decodes that value
+// and reads it as ONE stream of PEM objects (tls_certkey.c, tls_load_pem_chain): a private key,
+// then its certificate, then that certificate's issuers, then optionally the next key; each key
+// and chain go into the connection with SSL_use_cert_and_key, which also checks that the key
+// belongs to the certificate and passes the library's security level. Any refusal aborts the
+// handshake for that name. The same calls into the same OpenSSL, in the same order, with the
+// same rules for what is skipped, give the same verdict: that is what this file does.
+
+/** One key with its certificate chain, as Postfix would install it. */
+export interface LoadedChain {
+  /** OpenSSL's key type: RSA, RSA-PSS, EC, ED25519, ED448, DSA, or another short name. */
+  keyType: string;
+  /** Named curve of an EC key (OpenSSL's name, e.g. prime256v1). */
+  curve?: string;
+  bits: number;
+  /** DER of the leaf certificate and of the issuers after it, in file order. */
+  leaf: Uint8Array;
+  issuers: Uint8Array[];
+  /** 1-based index of the first chain certificate that did not issue the one before it. */
+  chainBreak?: number;
+}
+
+/** `code`: a stable name of the refusal (key-mismatch, key-not-first, ...); `reason`: what and where. */
+export type LoadVerdict = { loads: true; chains: LoadedChain[] } | { loads: false; code: string; reason: string };
+
+/** Where the bytes of a value came from, for messages: file names and their spans in the value. */
+export interface ValuePart {
+  file: string;
+  start: number;
+  end: number;
+}
+
+// PEM labels Postfix accepts (the PEM_STRING_* names of OpenSSL's headers), and key types.
+const CERTIFICATE_LABELS = new Set(["CERTIFICATE", "X509 CERTIFICATE"]);
+const KEY_LABELS = new Map<string, number>([
+  ["PRIVATE KEY", 0], // PKCS#8: algorithm from its OID
+  ["RSA PRIVATE KEY", 6], // EVP_PKEY_RSA
+  ["EC PRIVATE KEY", 408], // EVP_PKEY_EC
+  ["DSA PRIVATE KEY", 116], // EVP_PKEY_DSA
+]);
+const KEY_TYPE_NAMES = new Map<number, string>([[6, "RSA"], [912, "RSA-PSS"], [116, "DSA"], [408, "EC"], [1087, "ED25519"], [1088, "ED448"]]);
+const PEM_R_NO_START_LINE = 108;
+const BIO_CTRL_PENDING = 10;
+
+type State = "init" | "key" | "cert" | "refused";
+
+/**
+ * Judge `value` (the bytes postmap -F embeds) as Postfix's SNI loader would. `parts` name the
+ * files the bytes came from, for the reason text. Never throws for bad input.
+ */
+export function loadLikePostfix(value: Uint8Array, parts: readonly ValuePart[] = []): LoadVerdict {
+  const openssl = openSsl();
+  const { crypto } = openssl;
+  // smtpd hands the decoded value to OpenSSL as a C string: it ends at the first NUL byte.
+  const nul = value.indexOf(0);
+  const text = new Uint8Array(nul === -1 ? value.length + 1 : nul + 1);
+  text.set(nul === -1 ? value : value.subarray(0, nul));
+  const length = text.length - 1;
+  const where = (offset: number) => parts.find((part) => offset >= part.start && offset <= part.end)?.file ?? "the value";
+
+  crypto.ERR_clear_error();
+  const bio = length > 0 ? asPointer(crypto.BIO_new_mem_buf(ptr(text), length)) : null;
+  const connection = asPointer(openssl.ssl.SSL_new(openssl.serverContext));
+  const loader = new ChainLoader(openssl, connection!, where);
+  try {
+    if (bio) loader.readAll(bio, length);
+    return loader.finish();
+  } finally {
+    if (bio) crypto.BIO_free(bio);
+    loader.release();
+    if (connection) openssl.ssl.SSL_free(connection);
+    crypto.ERR_clear_error();
+  }
+}
+
+class ChainLoader {
+  private state: State = "init";
+  private reason = "";
+  private code = "";
+  private key: Pointer | null = null;
+  private keyWhere = "";
+  private certificate: Pointer | null = null;
+  private certificateDer: Uint8Array = new Uint8Array(0);
+  private issuers: { x509: Pointer; der: Uint8Array }[] = [];
+  private readonly chains: LoadedChain[] = [];
+
+  constructor(
+    private readonly openssl: OpenSsl,
+    private readonly connection: Pointer,
+    private readonly where: (offset: number) => string,
+  ) {}
+
+  /** Read PEM objects until the end of the value or the first refusal. */
+  readAll(bio: Pointer, length: number): void {
+    const { crypto } = this.openssl;
+    for (let objectNumber = 1; this.state !== "refused"; objectNumber++) {
+      const name = new PointerCell();
+      const header = new PointerCell();
+      const data = new PointerCell();
+      const dataLength = new BigInt64Array(1);
+      const startOffset = length - Number(crypto.BIO_ctrl(bio, BIO_CTRL_PENDING, 0, null));
+      if (!crypto.PEM_read_bio(bio, name.address, header.address, data.address, ptr(dataLength))) {
+        // No further BEGIN line: a clean end. Anything else (a block without its END line,
+        // bad base64) is an error, as in Postfix.
+        if (errorReason(crypto.ERR_peek_last_error()) !== PEM_R_NO_START_LINE) {
+          this.refuse("pem-damaged", `a PEM block in ${this.where(startOffset + 1)} is damaged (OpenSSL: ${lastErrorReason(this.openssl) ?? "read error"})`);
+        }
+        crypto.ERR_clear_error();
+        return;
+      }
+      const label = cString(name.value);
+      const encrypted = cString(header.value).includes("ENCRYPTED");
+      const der = copyBytes(data.value, Number(dataLength[0]));
+      for (const cell of [name, header, data]) crypto.CRYPTO_free(cell.value as unknown as Pointer, null, 0);
+      const file = this.where(length - Number(crypto.BIO_ctrl(bio, BIO_CTRL_PENDING, 0, null)) - 1);
+      if (CERTIFICATE_LABELS.has(label)) this.readCertificate(der, objectNumber, file);
+      else if (KEY_LABELS.has(label)) this.readKey(KEY_LABELS.get(label)!, der, objectNumber, encrypted ? `${file}, encrypted` : file);
+      else this.refuse("pem-unexpected", `unexpected PEM object "${label.slice(0, 40)}" in ${file} (Postfix reads only unencrypted private keys and certificates)`);
+    }
+  }
+
+  private readCertificate(der: Uint8Array, objectNumber: number, file: string): void {
+    if (this.state === "init") {
+      this.refuse("key-not-first", `the first PEM object (in ${file}) is a certificate: Postfix wants the private key first`);
+      return;
+    }
+    const { crypto } = this.openssl;
+    const cursor = new PointerCell(ptr(der) as unknown as number);
+    const x509 = asPointer(crypto.d2i_X509(null, cursor.address, der.length));
+    if (!x509) {
+      this.refuse("cert-invalid", `a certificate (PEM object ${objectNumber}, in ${file}) does not parse (OpenSSL: ${lastErrorReason(this.openssl) ?? "bad encoding"})`);
+      return;
+    }
+    if (cursor.value - (ptr(der) as unknown as number) !== der.length) {
+      crypto.X509_free(x509);
+      this.refuse("cert-invalid", `a certificate (PEM object ${objectNumber}, in ${file}) has extra bytes after its end`);
+      return;
+    }
+    if (this.certificate === null) {
+      this.certificate = x509;
+      this.certificateDer = der;
+      this.state = "cert";
+    } else {
+      this.issuers.push({ x509, der });
+    }
+  }
+
+  private readKey(type: number, der: Uint8Array, objectNumber: number, file: string): void {
+    const { crypto } = this.openssl;
+    const start = ptr(der) as unknown as number;
+    const cursor = new PointerCell(start);
+    let key: Pointer | null;
+    if (type !== 0) {
+      key = asPointer(crypto.d2i_PrivateKey(type, null, cursor.address, der.length));
+    } else {
+      const info = crypto.d2i_PKCS8_PRIV_KEY_INFO(null, cursor.address, der.length);
+      key = info ? asPointer(crypto.EVP_PKCS82PKEY(info)) : null;
+      if (info) crypto.PKCS8_PRIV_KEY_INFO_free(info);
+    }
+    if (this.state === "key") {
+      if (key) crypto.EVP_PKEY_free(key);
+      this.refuse("key-twice", `two private keys in a row (${this.keyWhere}, then ${file}): no certificate follows the first`);
+      return;
+    }
+    // A key after a chain starts the next chain: the previous one is installed first.
+    if (this.state === "cert" && !this.installChain()) {
+      if (key) crypto.EVP_PKEY_free(key);
+      return;
+    }
+    if (!key) {
+      this.refuse("key-invalid", `the private key (PEM object ${objectNumber}, in ${file}) does not parse (OpenSSL: ${lastErrorReason(this.openssl) ?? "bad encoding"})`);
+      return;
+    }
+    if (cursor.value - start !== der.length) {
+      crypto.EVP_PKEY_free(key);
+      this.refuse("key-invalid", `the private key (PEM object ${objectNumber}, in ${file}) has extra bytes after its end`);
+      return;
+    }
+    this.key = key;
+    this.keyWhere = file;
+    this.state = "key";
+  }
+
+  /** The verdict once every object was read. */
+  finish(): LoadVerdict {
+    if (this.state === "init") this.refuse("no-pem", "no PEM private key or certificate Postfix can read");
+    if (this.state === "key") this.refuse("cert-missing", `no certificate follows the private key in ${this.keyWhere}`);
+    if (this.state === "cert") this.installChain();
+    if (this.state === "refused") return { loads: false, code: this.code, reason: this.reason };
+    return { loads: true, chains: this.chains };
+  }
+
+  /** SSL_use_cert_and_key for the current key and chain, as Postfix's use_chain; frees them. */
+  private installChain(): boolean {
+    const { crypto, ssl } = this.openssl;
+    const stack = this.issuers.length > 0 ? asPointer(crypto.OPENSSL_sk_new_null()) : null;
+    for (const issuer of this.issuers) crypto.OPENSSL_sk_push(stack, issuer.x509);
+    crypto.ERR_clear_error();
+    const installed = ssl.SSL_use_cert_and_key(this.connection, this.certificate, this.key, stack, 0) === 1;
+    const failure = installed ? undefined : lastErrorReason(this.openssl);
+    if (installed) this.chains.push(this.describeChain());
+    if (stack) crypto.OPENSSL_sk_free(stack);
+    const keyWhere = this.keyWhere;
+    this.release();
+    if (installed) {
+      this.state = "init";
+      return true;
+    }
+    this.refuse("key-mismatch", `the private key in ${keyWhere} does not fit the certificate after it (OpenSSL: ${failure ?? "refused"})`);
+    return false;
+  }
+
+  private describeChain(): LoadedChain {
+    const { crypto } = this.openssl;
+    const baseId = crypto.EVP_PKEY_get_base_id(this.key);
+    const keyType = KEY_TYPE_NAMES.get(baseId) ?? (cString(crypto.OBJ_nid2sn(baseId)) || `type ${baseId}`);
+    const chain: LoadedChain = { keyType, bits: crypto.EVP_PKEY_get_bits(this.key), leaf: this.certificateDer, issuers: this.issuers.map((issuer) => issuer.der) };
+    if (keyType === "EC") {
+      const name = new Uint8Array(80);
+      const written = new BigUint64Array(1);
+      if (crypto.EVP_PKEY_get_group_name(this.key, ptr(name), BigInt(name.length), ptr(written)) === 1) {
+        chain.curve = new TextDecoder().decode(name.subarray(0, Number(written[0])));
+      }
+    }
+    let subject = this.certificate;
+    for (const [index, issuer] of this.issuers.entries()) {
+      if (crypto.X509_check_issued(issuer.x509, subject) !== 0) {
+        chain.chainBreak = index + 2;
+        break;
+      }
+      subject = issuer.x509;
+    }
+    return chain;
+  }
+
+  private refuse(code: string, reason: string): void {
+    if (this.state === "refused") return;
+    this.state = "refused";
+    this.code = code;
+    this.reason = reason;
+  }
+
+  /** Free the key and certificates not yet handed to OpenSSL's connection object. */
+  release(): void {
+    const { crypto } = this.openssl;
+    if (this.key) crypto.EVP_PKEY_free(this.key);
+    if (this.certificate) crypto.X509_free(this.certificate);
+    for (const issuer of this.issuers) crypto.X509_free(issuer.x509);
+    this.key = null;
+    this.certificate = null;
+    this.issuers = [];
+    this.certificateDer = new Uint8Array(0);
+  }
+}

@@ -1,0 +1,37 @@
+import { readFileSync } from "node:fs";
+import type { Logger } from "../../src/log.ts";
+import type { MapEntry } from "../../src/sni/types.ts";
+import { writeSniMapFiles } from "../../src/sni/write.ts";
+
+/**
+ * Map entries for a hand-written sni.map text (`NAME KEY CHAIN ...` per line): each value is
+ * the named files joined by "\n", as postmap -F joins them. Lines naming the same files share
+ * one value, as the names of one certificate source do.
+ */
+export function entriesFromMapText(text: string): MapEntry[] {
+  const values = new Map<string, Uint8Array>();
+  return text
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line) => {
+      const [name, ...files] = line.trim().split(/\s+/);
+      const joined = files.join(" ");
+      let value = values.get(joined);
+      if (value === undefined) {
+        value = Buffer.from(files.map((file) => readFileSync(file, "utf8")).join("\n"));
+        values.set(joined, value);
+      }
+      return { name: name!, sourceDir: "", files, value };
+    });
+}
+
+/** writeSniMapFiles for a hand-written map text. */
+export function writeMapText(confDir: string, text: string, log?: Logger) {
+  return writeSniMapFiles(confDir, text, entriesFromMapText(text), log);
+}
+
+/**
+ * A postmap shim for PATH that removes the build's private copy of the values before running
+ * the real postmap: what happens when files vanish mid-build (postmap skips those lines).
+ */
+export const POSTMAP_LOSING_ITS_FILES = `#!/bin/bash\nfor last; do :; done\nif [[ "$*" == *" -F "* ]]; then rm -rf "\${last#hash:}.d"; fi\nexec /usr/sbin/postmap "$@"\n`;
