@@ -43,6 +43,7 @@ const CRYPTO_SYMBOLS = {
 const SSL_SYMBOLS = {
   TLS_server_method: { args: [], returns: P },
   SSL_CTX_new: { args: [P], returns: P },
+  SSL_CTX_set_security_level: { args: [P, I], returns: V },
   SSL_new: { args: [P], returns: P },
   SSL_free: { args: [P], returns: V },
   SSL_use_cert_and_key: { args: [P, P, P, P, I], returns: I },
@@ -57,7 +58,7 @@ type SslSymbols = ReturnType<typeof bindLibraries>["ssl"];
 export interface OpenSsl {
   crypto: CryptoSymbols;
   ssl: SslSymbols;
-  /** An SSL_CTX as Postfix's SNI context starts: the library's defaults and system configuration. */
+  /** An SSL_CTX as Postfix's SNI context is made: the library's defaults, security level 0. */
   serverContext: Pointer;
 }
 
@@ -79,6 +80,9 @@ export function openSsl(): OpenSsl {
   }
   const serverContext = asPointer(ssl.SSL_CTX_new(ssl.TLS_server_method()));
   if (!serverContext) throw new UserError("OpenSSL could not create a TLS server context (SSL_CTX_new failed)");
+  // smtpd's SNI context runs at security level 0 ("backwards compatible security as a base for
+  // opportunistic TLS", tls_server.c), so a 1024-bit RSA key loads there: judge it the same way.
+  ssl.SSL_CTX_set_security_level(serverContext, 0);
   const opened: OpenSsl = { crypto, ssl, serverContext };
   loaded = opened;
   return opened;

@@ -83,6 +83,7 @@ class ChainLoader {
   private code = "";
   private key: Pointer | null = null;
   private keyWhere = "";
+  private certificateWhere = "";
   private certificate: Pointer | null = null;
   private certificateDer: Uint8Array = new Uint8Array(0);
   private issuers: { x509: Pointer; der: Uint8Array }[] = [];
@@ -119,7 +120,8 @@ class ChainLoader {
       const file = this.where(length - Number(crypto.BIO_ctrl(bio, BIO_CTRL_PENDING, 0, null)) - 1);
       if (CERTIFICATE_LABELS.has(label)) this.readCertificate(der, objectNumber, file);
       else if (KEY_LABELS.has(label)) this.readKey(KEY_LABELS.get(label)!, der, objectNumber, encrypted ? `${file}, encrypted` : file);
-      else this.refuse("pem-unexpected", `unexpected PEM object "${label.slice(0, 40)}" in ${file} (Postfix reads only unencrypted private keys and certificates)`);
+      // Any other label (EC PARAMETERS before an EC key, PUBLIC KEY, ENCRYPTED PRIVATE KEY, a CRL)
+      // is skipped: Postfix logs "ignoring PEM type" and reads on.
     }
   }
 
@@ -143,6 +145,7 @@ class ChainLoader {
     if (this.certificate === null) {
       this.certificate = x509;
       this.certificateDer = der;
+      this.certificateWhere = file;
       this.state = "cert";
     } else {
       this.issuers.push({ x509, der });
@@ -204,13 +207,14 @@ class ChainLoader {
     const failure = installed ? undefined : lastErrorReason(this.openssl);
     if (installed) this.chains.push(this.describeChain());
     if (stack) crypto.OPENSSL_sk_free(stack);
-    const keyWhere = this.keyWhere;
+    const [keyWhere, certificateWhere] = [this.keyWhere, this.certificateWhere];
     this.release();
     if (installed) {
       this.state = "init";
       return true;
     }
-    this.refuse("key-mismatch", `the private key in ${keyWhere} does not fit the certificate after it (OpenSSL: ${failure ?? "refused"})`);
+    if (/mismatch/.test(failure ?? "")) this.refuse("key-mismatch", `the private key in ${keyWhere} does not match the certificate in ${certificateWhere} (OpenSSL: ${failure})`);
+    else this.refuse("pair-refused", `OpenSSL refuses the key in ${keyWhere} with the certificate in ${certificateWhere} (${failure ?? "no reason given"})`);
     return false;
   }
 
