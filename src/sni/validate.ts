@@ -37,7 +37,7 @@ export interface SourceJudgement {
 }
 
 /** How long a file must have been left alone before it is judged (a writer may be mid-way). */
-const SETTLE_MS = 100;
+const SETTLE_MS = 50;
 /** Reads of one source before its last bytes are judged as they are. */
 const MAX_READS = 4;
 

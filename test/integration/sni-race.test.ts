@@ -1,0 +1,119 @@
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { createMemoryLogger } from "../../src/log.ts";
+import { updateSniMap } from "../../src/sni/index.ts";
+import { makeCertificate, type MadeCertificate } from "../support/certs.ts";
+import { runCli } from "../support/cli.ts";
+import { startTestPostfix, writePostfixConfig, type TestPostfix } from "../support/postfix-server.ts";
+import { servedCertificate } from "../support/tls.ts";
+import { makeTempDir } from "../support/tmp.ts";
+
+// A renewal writer (race-writer.ts) swaps one certificate directory between pairs A and B,
+// non-atomically, in chunks and by mv, while sni-map (the engine, and the command) and reload
+// run again and again. After every run the value sni.map.db embeds for the raced name is
+// decoded: it must be exactly A's or B's key and chain (or the name left out with a warning),
+// never a mixed or truncated pair; and a running Postfix must serve A or B, never abort.
+
+const RUNS_ENGINE = 440;
+const RUNS_COMMAND = 60;
+const RUNS_RELOAD = 20;
+const NAME = "race.example.test";
+
+const temp = makeTempDir("mpi-race-");
+const sslDir = join(temp.path, "ssl");
+const confDir = join(temp.path, "conf");
+const raced = join(sslDir, NAME);
+let postfix: TestPostfix;
+let writer: ReturnType<typeof Bun.spawn>;
+let pairs: { value: string; made: MadeCertificate }[];
+let fallback: MadeCertificate;
+
+beforeAll(async () => {
+  makeCertificate(sslDir, { names: ["mail.example.test"] });
+  pairs = ["a", "b"].map((label) => {
+    const dir = join(temp.path, label);
+    const made = makeCertificate(dir, { names: [NAME], keyType: label === "a" ? "rsa" : undefined });
+    writeFileSync(join(dir, "domains"), NAME);
+    return { made, value: `${readFileSync(made.keyFile, "utf8")}\n${readFileSync(made.certFile, "utf8")}` };
+  });
+  cpSync(join(temp.path, "a"), raced, { recursive: true });
+  mkdirSync(confDir);
+  fallback = makeCertificate(join(temp.path, "fallback"), { names: ["fallback.invalid"] });
+  const options = { root: temp.path, confDir, defaultKey: fallback.keyFile, defaultCert: fallback.certFile };
+  writePostfixConfig(options, 1);
+  await Bun.sleep(100);
+  await updateSniMap({ sslDir, confDir, hostname: "mail.example.test", log: createMemoryLogger() });
+  postfix = await startTestPostfix(options);
+  writer = Bun.spawn([process.execPath, resolve(import.meta.dir, "../support/race-writer.ts"), raced, join(temp.path, "a"), join(temp.path, "b")], { stdout: "ignore", stderr: "inherit" });
+}, 60_000);
+
+afterAll(async () => {
+  writer?.kill();
+  await writer?.exited;
+  await postfix?.stop();
+  temp.cleanup();
+});
+
+function embeddedValue(): string | undefined {
+  const query = Bun.spawnSync(["postmap", "-c", confDir, "-q", NAME, `hash:${confDir}/sni.map`], { stdout: "pipe", stderr: "pipe" });
+  return query.exitCode === 0 ? Buffer.from(query.stdout.toString().trim(), "base64").toString() : undefined;
+}
+
+test("a renewal racing sni-map, the command and reload never leaves a mixed or truncated pair", async () => {
+  const tally = { runs: 0, failed: 0, bad: 0, a: 0, b: 0, dropped: 0, served: 0, aborted: 0, changedWarnings: 0 };
+  const failures: string[] = [];
+  const dropReasons = new Map<string, number>();
+  const served = new Set([...pairs.map((pair) => pair.made.fingerprint)]);
+  const judge = async (run: () => Promise<{ ok: boolean; stderr: string }>, label: string) => {
+    const result = await run().catch((error: Error) => ({ ok: false, stderr: error.message }));
+    tally.runs++;
+    if (result.stderr.includes("changed while being read")) tally.changedWarnings++;
+    if (!result.ok) {
+      tally.failed++;
+      failures.push(`${label}: ${result.stderr.slice(0, 300)}`);
+      return;
+    }
+    const value = embeddedValue();
+    if (value === undefined) {
+      tally.dropped++;
+      const reason = result.stderr.split("\n").find((line) => line.includes(raced) && /not mapped/.test(line)) ?? "no line";
+      dropReasons.set(reason.replace(/^.*?: /, "").slice(0, 160), (dropReasons.get(reason.replace(/^.*?: /, "").slice(0, 160)) ?? 0) + 1);
+    }
+    else if (value === pairs[0]!.value) tally.a++;
+    else if (value === pairs[1]!.value) tally.b++;
+    else {
+      tally.bad++;
+      failures.push(`${label}: embedded value is neither pair (${value.length} bytes)`);
+    }
+  };
+  const engine = async () => {
+    const log = createMemoryLogger();
+    await updateSniMap({ sslDir, confDir, hostname: "mail.example.test", log });
+    return { ok: true, stderr: log.lines.join("\n") };
+  };
+  const command = (name: string) => async () => {
+    const run = await runCli([name, "--ssl-dir", sslDir, "--conf-dir", confDir], { MAILCOW_HOSTNAME: "mail.example.test" });
+    return { ok: run.exitCode === 0, stderr: run.stderr };
+  };
+  for (let index = 0; index < RUNS_ENGINE; index++) await judge(engine, `engine run ${index}`);
+  for (let index = 0; index < RUNS_COMMAND; index++) await judge(command("sni-map"), `sni-map run ${index}`);
+  for (let index = 0; index < RUNS_RELOAD; index++) {
+    await judge(command("reload"), `reload run ${index}`);
+    const certificate = await servedCertificate(postfix.port, NAME).catch(() => undefined);
+    if (certificate && (served.has(certificate.fingerprint) || certificate.fingerprint === fallback.fingerprint)) tally.served++;
+    else {
+      tally.aborted++;
+      failures.push(`reload run ${index}: handshake for ${NAME} ${certificate ? "served an unknown certificate" : "failed"}`);
+    }
+  }
+  console.log(`race: ${JSON.stringify(tally)}; left out: ${JSON.stringify([...dropReasons])}`);
+  // Every name left out was left out with a line saying why.
+  expect(dropReasons.get("no line") ?? 0).toBe(0);
+  expect(failures).toEqual([]);
+  expect(tally.runs).toBeGreaterThanOrEqual(500);
+  // The writer really raced: both pairs were seen, and some reads saw files change.
+  expect(tally.a).toBeGreaterThan(20);
+  expect(tally.b).toBeGreaterThan(20);
+  expect(postfix.log()).not.toContain(`SNI data for ${NAME}: aborting`);
+}, 600_000);
