@@ -7,15 +7,25 @@ import { REPO } from "./docker-images.ts";
 // the project cloned next to it) and the repository URL replaced by the test's own. Nothing
 // else is changed, so a command that is wrong in the README fails here.
 
-/** The code of the fenced block after `<!-- suite: name -->`, dedented. */
-export function readmeStep(name: string, readme = readFileSync(join(REPO, "README.md"), "utf8")): string {
-  const marker = readme.indexOf(`<!-- suite: ${name} -->`);
-  if (marker === -1) throw new Error(`README.md has no <!-- suite: ${name} --> block`);
-  const block = readme.slice(marker).match(/```sh\n([\s\S]*?)\n[ \t]*```/);
-  if (!block?.[1]) throw new Error(`README.md: no \`\`\`sh block after <!-- suite: ${name} -->`);
+/**
+ * The code of the fenced block (```sh unless `language` says otherwise) that directly follows
+ * `<!-- suite: name -->`, dedented.
+ */
+export function readmeStep(name: string, readme = readFileSync(join(REPO, "README.md"), "utf8"), language = "sh"): string {
+  const marker = `<!-- suite: ${name} -->`;
+  const at = readme.indexOf(marker);
+  if (at === -1) throw new Error(`README.md has no ${marker} block`);
+  if (readme.indexOf(marker, at + marker.length) !== -1) throw new Error(`README.md has ${marker} twice`);
+  const block = readme.slice(at + marker.length).match(new RegExp(`^\\s*\`\`\`${language}\\n([\\s\\S]*?)\\n[ \\t]*\`\`\``));
+  if (!block?.[1]) throw new Error(`README.md: no \`\`\`${language} block right after ${marker}`);
   const lines = block[1].split("\n");
   const indent = Math.min(...lines.filter((line) => line.trim()).map((line) => line.match(/^ */)![0].length));
   return lines.map((line) => line.slice(indent)).join("\n");
+}
+
+/** The names of every `<!-- suite: NAME -->` marker, in order. Pure. */
+export function readmeStepNames(readme = readFileSync(join(REPO, "README.md"), "utf8")): string[] {
+  return [...readme.matchAll(/<!-- suite: ([a-z0-9-]+) -->/g)].map((match) => match[1]!);
 }
 
 export interface StepPlaces {
