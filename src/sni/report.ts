@@ -24,6 +24,7 @@ export interface CheckReport {
       certFile: string;
       names: string[];
       notAfter: string | null;
+      keyType: string | null;
       keyMatches: boolean;
       valid: boolean;
       error: string | null;
@@ -42,6 +43,7 @@ export function buildCheckReport(result: SniMapResult): CheckReport {
     certFile: report.files.certFile,
     names: report.certificateNames,
     notAfter: report.notAfter ?? null,
+    keyType: report.keyType ?? null,
     keyMatches: report.keyMatches,
     valid: report.valid,
     error: report.failure?.reason ?? null,

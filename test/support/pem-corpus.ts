@@ -102,7 +102,7 @@ export async function makeCorpus(dir: string): Promise<Variant[]> {
     return { key, cert: selfSigned(dir, "explicit", key) };
   })();
   const traditional = (material: Material, _label: string) => ({ key: openssl(["pkey", "-traditional"], material.key), cert: material.cert });
-  const withParams = { key: openssl(["ecparam", "-name", "prime256v1", "-genkey"]), cert: Buffer.alloc(0) };
+  const withParams: Material = { key: openssl(["ecparam", "-name", "prime256v1", "-genkey"]), cert: Buffer.alloc(0) };
   withParams.cert = selfSigned(dir, "ecparams", openssl(["pkey"], withParams.key));
   const encryptedPkcs8 = openssl(["pkey", "-aes256", "-passout", "pass:secret"], rsa.key);
   const encryptedTraditional = openssl(["rsa", "-aes256", "-passout", "pass:secret", "-traditional"], rsa.key);
