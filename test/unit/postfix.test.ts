@@ -5,9 +5,9 @@ import { createMemoryLogger } from "../../src/log.ts";
 import { mapToolConfigArgs, postaliasBuild, postconfCheckedRecord, postconfValue, postmapQuery } from "../../src/postfix.ts";
 import { writeSniMapFiles } from "../../src/sni/write.ts";
 import { UserError } from "../../src/errors.ts";
-import { makeCertificate } from "../support/certs.ts";
-import { writeImageMainCf, writeLivedInConf } from "../support/lived-in.ts";
+import { writeImageMainCf } from "../support/lived-in.ts";
 import { makeTempDir } from "../support/tmp.ts";
+import { mailTrees } from "../support/fixture.ts";
 
 // Real Postfix tools on the conf dir of a lived-in install (extra.cf overriding main.cf
 // settings under the Overrides marker): every tool prints "overriding earlier entry" on stderr
@@ -16,14 +16,11 @@ import { makeTempDir } from "../support/tmp.ts";
 const cleanups: (() => void)[] = [];
 afterAll(() => cleanups.forEach((cleanup) => cleanup()));
 
+const mailTree = mailTrees("mpi-postfix-");
+
 function livedIn() {
-  const temp = makeTempDir("mpi-postfix-");
-  cleanups.push(temp.cleanup);
-  const confDir = join(temp.path, "conf");
-  mkdirSync(confDir);
-  writeLivedInConf(confDir, { root: temp.path, listen: "127.0.0.1" });
-  const made = makeCertificate(join(temp.path, "ssl"), { names: ["mail.example.test"] });
-  return { root: temp.path, confDir, made };
+  const { root, confDir, defaultCert } = mailTree({ defaultNames: ["mail.example.test"], mainCf: "lived-in" });
+  return { root, confDir, made: defaultCert! };
 }
 
 const warningLines = (lines: string[]) => lines.filter((line) => line.includes("overriding earlier entry"));

@@ -1,23 +1,15 @@
-import { afterAll, describe, expect, test } from "bun:test";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
+import { describe, expect, test } from "bun:test";
+import { copyFileSync, existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { makeCertificate, makeCertificateDirectory } from "../../support/certs.ts";
+import { makeCertificateDirectory } from "../../support/certs.ts";
 import { runCli } from "../../support/cli.ts";
-import { makeTempDir, writeSettledFile } from "../../support/tmp.ts";
+import { mailTrees } from "../../support/fixture.ts";
 
-const cleanups: (() => void)[] = [];
-afterAll(() => cleanups.forEach((cleanup) => cleanup()));
+const mailTree = mailTrees("mpi-cli-");
 
 function tree() {
-  const temp = makeTempDir("mpi-cli-");
-  cleanups.push(temp.cleanup);
-  const sslDir = join(temp.path, "ssl");
-  const confDir = join(temp.path, "conf");
-  mkdirSync(confDir);
-  writeSettledFile(join(confDir, "main.cf"), "compatibility_level = 3.6\nmyhostname = test.invalid\n");
-  makeCertificate(sslDir, { names: ["mail.example.test", "example.test"] });
-  const org = makeCertificateDirectory(sslDir, "example.org", ["example.org"]);
-  return { sslDir, confDir, org };
+  const { sslDir, confDir, dirs } = mailTree({ certificateDirs: { "example.org": ["example.org"] } });
+  return { sslDir, confDir, org: dirs["example.org"]! };
 }
 
 describe("command line", () => {

@@ -10,6 +10,7 @@ import { buildContainerRoot, HOSTNAME, type ContainerRoot } from "../../support/
 import { LIVED_IN } from "../../support/lived-in.ts";
 import { runCommand } from "../../support/cli.ts";
 import { writeSettledFile } from "../../support/tmp.ts";
+import { testEnv } from "../../support/fixture.ts";
 import { handToAdmin, statListing } from "../../support/admin-owned.ts";
 import { makeHeldMessageArchive, queueFiles, restoreSpoolFromTar } from "../../support/queue.ts";
 import { lookupPostfixIds } from "../../../src/steps/permissions.ts";
@@ -36,7 +37,8 @@ function tree(): ContainerRoot {
   return buildContainerRoot(root, { prefix: root });
 }
 
-const goodEnv = (): Env => ({ DBNAME: TEST_DB.name, DBUSER: TEST_DB.user, DBPASS: TEST_DB.password, MAILCOW_HOSTNAME: HOSTNAME, PATH: process.env.PATH });
+// MAIL_CONFIG: the run's empty default config dir, also for a child process (host-guard.ts).
+const goodEnv = (): Env => testEnv({ DBNAME: TEST_DB.name, DBUSER: TEST_DB.user, DBPASS: TEST_DB.password, MAILCOW_HOSTNAME: HOSTNAME });
 
 async function start(root: ContainerRoot, env: Env, extraFlags: string[] = [], deps: Partial<StartDeps> = {}) {
   const execs: { path: string; argv: string[]; env: Env }[] = [];
@@ -110,7 +112,7 @@ describe("start", () => {
   test("missing or bad environment: one line per variable, exit 1, nothing written", async () => {
     const root = tree();
     const before = snapshot(root);
-    const result = await start(root, { PATH: process.env.PATH, DBPASS: "unused-password", MAILCOW_HOSTNAME: "localhost" });
+    const result = await start(root, testEnv({ DBPASS: "unused-password", MAILCOW_HOSTNAME: "localhost" }));
     expect(result.exitCode).toBe(1);
     expect(result.log.split("\n")).toEqual([
       "mailcow-postfix-init: error: environment variable DBNAME: required, must be set",
@@ -178,7 +180,7 @@ describe("start", () => {
     const root = tree();
     for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
       const proc = Bun.spawn([process.execPath, join(import.meta.dir, "../../../src/main.ts"), "start", ...root.startFlags, `--mysql-socket=${root.mysqlDir}/none.sock`], {
-        env: { ...goodEnv(), PATH: process.env.PATH! } as Record<string, string>,
+        env: goodEnv() as Record<string, string>,
         stderr: "pipe",
       });
       const reader = proc.stderr.getReader();

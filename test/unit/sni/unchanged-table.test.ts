@@ -1,34 +1,27 @@
-import { afterAll, describe, expect, test } from "bun:test";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { describe, expect, test } from "bun:test";
+import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createMemoryLogger } from "../../../src/log.ts";
 import { updateSniMap } from "../../../src/sni/index.ts";
 import { tableRecordFileFor } from "../../../src/table-record.ts";
 import { makeCertificate, makeCertificateDirectory } from "../../support/certs.ts";
-import { makeTempDir, writeSettledFile } from "../../support/tmp.ts";
+import { mailTrees } from "../../support/fixture.ts";
 
 // updateSniMap with a cache file, as in a container: a restart with nothing changed keeps the
 // table in place (no postmap -F); every change of an input or an output means a real build.
 // Real postmap; the embedded content is read back with `postmap -q`.
 
-const cleanups: (() => void)[] = [];
-afterAll(() => cleanups.forEach((cleanup) => cleanup()));
+const mailTree = mailTrees("mpi-unchanged-");
 
 const UNCHANGED = "(unchanged: no certificate, key or map file changed since sni.map.db was built)";
 
 /** A tree whose files are older than the record's settle time (1 s) when the first run starts. */
 async function settledTree() {
-  const temp = makeTempDir("mpi-unchanged-");
-  cleanups.push(temp.cleanup);
-  const confDir = join(temp.path, "conf");
-  mkdirSync(confDir);
-  writeSettledFile(join(confDir, "main.cf"), "compatibility_level = 3.6\nmyhostname = test.invalid\n");
-  const sslDir = join(temp.path, "ssl");
-  const defaultCert = makeCertificate(sslDir, { names: ["mail.example.test", "example.test"] });
-  const other = makeCertificateDirectory(sslDir, "other.example.test", ["other.example.test"]);
+  const { root, confDir, sslDir, defaultCert, dirs } = mailTree({ certificateDirs: { "other.example.test": ["other.example.test"] } });
+  const other = dirs["other.example.test"]!;
   await Bun.sleep(1_100);
-  const cacheFile = join(temp.path, "spool", ".mailcow-postfix-init", "sni-validation-cache.json");
-  return { confDir, sslDir, defaultCert, other, cacheFile };
+  const cacheFile = join(root, "spool", ".mailcow-postfix-init", "sni-validation-cache.json");
+  return { confDir, sslDir, defaultCert: defaultCert!, other, cacheFile };
 }
 
 async function run(tree: Awaited<ReturnType<typeof settledTree>>) {
