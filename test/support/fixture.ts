@@ -32,28 +32,37 @@ export interface MailTree {
 }
 
 /**
- * A factory of mail trees, each in its own temp dir removed after the test file. Call it at the
- * top level of a test file (it registers the file's afterAll).
+ * A factory of empty temp dirs (traversable by Postfix's processes), removed after the test
+ * file. Call it at the top level of a test file (it registers the file's afterAll).
  */
-export function mailTrees(prefix = "mpi-test-"): (options?: MailTreeOptions) => MailTree {
+export function tempDirs(prefix = "mpi-test-"): () => string {
   const cleanups: (() => void)[] = [];
   afterAll(() => cleanups.splice(0).forEach((cleanup) => cleanup()));
-  return (options = {}) => {
+  return () => {
     const temp = makeTempDir(prefix);
     cleanups.push(temp.cleanup);
-    const confDir = join(temp.path, "conf");
-    const sslDir = join(temp.path, "ssl");
+    return temp.path;
+  };
+}
+
+/** A factory of mail trees, each in its own temp dir removed after the test file (see tempDirs). */
+export function mailTrees(prefix = "mpi-test-"): (options?: MailTreeOptions) => MailTree {
+  const tempDir = tempDirs(prefix);
+  return (options = {}) => {
+    const root = tempDir();
+    const confDir = join(root, "conf");
+    const sslDir = join(root, "ssl");
     const mainCf = options.mainCf === undefined ? MINIMAL_MAIN_CF : options.mainCf;
     if (mainCf !== null) {
       mkdirSync(confDir);
-      if (mainCf === "lived-in") writeLivedInConf(confDir, { root: temp.path, listen: "127.0.0.1" });
+      if (mainCf === "lived-in") writeLivedInConf(confDir, { root, listen: "127.0.0.1" });
       else writeSettledFile(join(confDir, "main.cf"), mainCf);
     }
     mkdirSync(sslDir);
     const defaultNames = options.defaultNames === undefined ? ["mail.example.test", "example.test"] : options.defaultNames;
     const defaultCert = defaultNames === null ? undefined : makeCertificate(sslDir, { names: defaultNames, ...options.defaultCertificate });
     const dirs = Object.fromEntries(Object.entries(options.certificateDirs ?? {}).map(([name, domains]) => [name, makeCertificateDirectory(sslDir, name, domains)]));
-    return { root: temp.path, confDir, sslDir, defaultCert, dirs };
+    return { root, confDir, sslDir, defaultCert, dirs };
   };
 }
 

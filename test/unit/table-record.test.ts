@@ -1,11 +1,11 @@
 import { describe, expect, test } from "bun:test";
 import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createMemoryLogger } from "../../../src/log.ts";
-import { updateSniMap } from "../../../src/sni/index.ts";
-import { tableRecordFileFor } from "../../../src/table-record.ts";
-import { makeCertificate, makeCertificateDirectory } from "../../support/certs.ts";
-import { mailTrees } from "../../support/fixture.ts";
+import { createMemoryLogger } from "../../src/log.ts";
+import { updateSniMap } from "../../src/sni/index.ts";
+import { tableRecordFileFor } from "../../src/table-record.ts";
+import { makeCertificate, makeCertificateDirectory } from "../support/certs.ts";
+import { mailTrees } from "../support/fixture.ts";
 
 // updateSniMap with a cache file, as in a container: a restart with nothing changed keeps the
 // table in place (no postmap -F); every change of an input or an output means a real build.
