@@ -59,15 +59,16 @@ describe("writeFileAtomic, as the kernel sees it", () => {
 describe("writeFileAtomic", () => {
   test("the result has exactly the mode asked for, whatever the umask, and no temp file is left", () => {
     const dir = tempDir();
-    const target = join(dir, "key-material");
-    const umask = process.umask(0o000);
+    const umask = process.umask(0o077);
     try {
-      writeFileAtomic(target, "secret", { mode: 0o600 });
+      writeFileAtomic(join(dir, "group-readable"), "x", { mode: 0o640 });
+      writeFileAtomic(join(dir, "default"), "x");
     } finally {
       process.umask(umask);
     }
-    expect(statSync(target).mode & 0o7777).toBe(0o600);
-    expect(readdirSync(dir)).toEqual(["key-material"]);
+    expect(statSync(join(dir, "group-readable")).mode & 0o7777).toBe(0o640);
+    expect(statSync(join(dir, "default")).mode & 0o7777).toBe(0o644);
+    expect(readdirSync(dir).sort()).toEqual(["default", "group-readable"]);
   });
 
   test("owner and group as asked", () => {

@@ -6,7 +6,7 @@ import { mapToolConfigArgs, postaliasBuild, postconfCheckedRecord, postconfValue
 import { writeSniMapFiles } from "../../src/sni/write.ts";
 import { UserError } from "../../src/errors.ts";
 import { writeImageMainCf } from "../support/lived-in.ts";
-import { makeTempDir } from "../support/tmp.ts";
+import { makeTempDir, writeSettledFile } from "../support/tmp.ts";
 import { mailTrees } from "../support/fixture.ts";
 
 // Real Postfix tools on the conf dir of a lived-in install (extra.cf overriding main.cf
@@ -66,6 +66,16 @@ describe("Postfix tools on a lived-in conf dir", () => {
     const before = readFileSync(join(confDir, "sni.map.db"));
     const attempt = writeSniMapFiles(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\ngone.example.test ${made.keyFile} /nonexistent/cert.pem\n`);
     await expect(attempt).rejects.toThrow(/could not embed every entry: .*\/nonexistent\/cert\.pem.*left unchanged/s);
+    expect(readFileSync(join(confDir, "sni.map.db"))).toEqual(before);
+  });
+
+  test("sni.map: postmap itself failing (a broken main.cf) fails the build with its words and exit status, old pair kept", async () => {
+    const { confDir, made } = livedIn();
+    await writeSniMapFiles(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`);
+    const before = readFileSync(join(confDir, "sni.map.db"));
+    writeSettledFile(join(confDir, "main.cf"), "this line has no equals sign\n");
+    const attempt = writeSniMapFiles(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`);
+    await expect(attempt).rejects.toThrow(/^postmap -F failed \(exit 1\): postmap: fatal: .*main\.cf, line 1: missing '=' after attribute name.*left unchanged$/s);
     expect(readFileSync(join(confDir, "sni.map.db"))).toEqual(before);
   });
 

@@ -44,6 +44,16 @@ describe("check", () => {
     expect(failedReport.sources.find((source: { dir: string }) => source.dir === org.dir)).toMatchObject({ mapped: false, pairs: [{ keyMatches: false, valid: false }] });
   });
 
+  test("the value of every secret variable is redacted, even inside a path it prints", async () => {
+    const secrets = { DBPASS: "dbpass-in-path", REDISPASS: "redis-in-path", MY_API_TOKEN: "token-in-path" };
+    for (const [name, value] of Object.entries(secrets)) {
+      const result = await runCli(["check", "--ssl-dir", `/nonexistent/${value}`], { [name]: value });
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toContain("cannot read the SSL directory /nonexistent/***");
+      expect(result.stdout + result.stderr).not.toContain(value);
+    }
+  });
+
   test("unreadable SSL dir: one error, exit 1", async () => {
     const result = await runCli(["check", "--ssl-dir", "/nonexistent/ssl"]);
     expect(result.exitCode).toBe(1);
