@@ -15,8 +15,9 @@ fi
 scratch=$(mktemp -d /tmp/mpi-configured-host-XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
 
+# Not exec'ed: the trap removes the scratch dir once the namespace (and its mounts) is gone.
 # shellcheck disable=SC2016
-exec unshare --mount --propagation private bash -c '
+unshare --mount --propagation private bash -c '
   set -euo pipefail
   scratch=$1; shift
   mkdir -p "$scratch/etc-upper" "$scratch/etc-work"
