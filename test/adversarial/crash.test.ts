@@ -2,6 +2,7 @@ import { afterAll, describe, expect } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { adversarial, BUN, holdLock, cleanUp, expectMapAgrees, expectRun, freshTree, HOSTNAME, leftovers, runBin, runEnv, seeded, sniArgs, spawnBin, tempDir, type RunResult } from "./harness.ts";
+import { testEnv } from "../support/fixture.ts";
 
 // Family 2, crash and concurrency: writes stopped mid-way (a file size limit), runs killed at
 // random instants (fixed seed, bounded rounds), concurrent runs with different input, a lock
@@ -28,7 +29,7 @@ describe("writes stopped mid-way keep the previous file complete", () => {
   const step = (kind: string, confDir: string, value: string, limit?: number) => {
     const valueFile = join(tempDir(), "value");
     writeFileSync(valueFile, value);
-    return Bun.spawnSync([...(limit === undefined ? [] : ["prlimit", `--fsize=${limit}`]), BUN, STEP, kind, confDir, `@${valueFile}`], { stderr: "pipe", stdout: "pipe", env: { PATH: process.env.PATH! } });
+    return Bun.spawnSync([...(limit === undefined ? [] : ["prlimit", `--fsize=${limit}`]), BUN, STEP, kind, confDir, `@${valueFile}`], { stderr: "pipe", stdout: "pipe", env: testEnv() });
   };
   const snapshot = (dir: string) => {
     const files: Record<string, string> = {};

@@ -5,6 +5,7 @@ import { makeCertificate, makeCertificateDirectory } from "../support/certs.ts";
 import { makeTempDir, writeSettledFile } from "../support/tmp.ts";
 import { buildContainerRoot, type ContainerRoot } from "../support/namespace-root.ts";
 import { startDnsmasq, type TestDnsServer } from "../support/dns.ts";
+import { testEnv } from "../support/fixture.ts";
 
 // The binary as an attacker or a careless admin meets it: a subprocess (`bun src/main.ts`)
 // under /usr/bin/time, so every case can assert exit code, the exact log lines, that nothing
@@ -64,9 +65,9 @@ export function tempDir(prefix = "mpi-adv-"): string {
   return temp.path;
 }
 
-/** Environment of a run: PATH, the planted secrets, plus `extra`. */
+/** Environment of a run: PATH, the run's empty MAIL_CONFIG (host-guard.ts), the planted secrets, plus `extra`. */
 export function runEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return { PATH: process.env.PATH!, ...SECRETS, ...extra };
+  return { ...testEnv(), ...SECRETS, ...extra };
 }
 
 export interface Spawned {

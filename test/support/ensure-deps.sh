@@ -23,6 +23,7 @@ declare -A needed=(
   [docker-compose]=docker-compose
   [debootstrap]=debootstrap
   [curl]=curl
+  [strace]=strace
 )
 
 # Another apt/dpkg (unattended-upgrades on a new VM) may hold the lock: wait for it, bounded.

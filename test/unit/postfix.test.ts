@@ -5,9 +5,9 @@ import { createMemoryLogger } from "../../src/log.ts";
 import { mapToolConfigArgs, postaliasBuild, postconfCheckedRecord, postconfValue, postmapQuery } from "../../src/postfix.ts";
 import { POSTMAP_LOSING_ITS_FILES, writeMapText } from "../support/map-text.ts";
 import { UserError } from "../../src/errors.ts";
-import { makeCertificate } from "../support/certs.ts";
-import { writeImageMainCf, writeLivedInConf } from "../support/lived-in.ts";
-import { makeTempDir } from "../support/tmp.ts";
+import { writeImageMainCf } from "../support/lived-in.ts";
+import { makeTempDir, writeSettledFile } from "../support/tmp.ts";
+import { mailTrees } from "../support/fixture.ts";
 
 // Real Postfix tools on the conf dir of a lived-in install (extra.cf overriding main.cf
 // settings under the Overrides marker): every tool prints "overriding earlier entry" on stderr
@@ -16,14 +16,11 @@ import { makeTempDir } from "../support/tmp.ts";
 const cleanups: (() => void)[] = [];
 afterAll(() => cleanups.forEach((cleanup) => cleanup()));
 
+const mailTree = mailTrees("mpi-postfix-");
+
 function livedIn() {
-  const temp = makeTempDir("mpi-postfix-");
-  cleanups.push(temp.cleanup);
-  const confDir = join(temp.path, "conf");
-  mkdirSync(confDir);
-  writeLivedInConf(confDir, { root: temp.path, listen: "127.0.0.1" });
-  const made = makeCertificate(join(temp.path, "ssl"), { names: ["mail.example.test"] });
-  return { root: temp.path, confDir, made };
+  const { root, confDir, defaultCert } = mailTree({ defaultNames: ["mail.example.test"], mainCf: "lived-in" });
+  return { root, confDir, made: defaultCert! };
 }
 
 const warningLines = (lines: string[]) => lines.filter((line) => line.includes("overriding earlier entry"));
@@ -78,6 +75,16 @@ describe("Postfix tools on a lived-in conf dir", () => {
     } finally {
       process.env.PATH = savedPath;
     }
+    expect(readFileSync(join(confDir, "sni.map.db"))).toEqual(before);
+  });
+
+  test("sni.map: postmap itself failing (a broken main.cf) fails the build with its words and exit status, old pair kept", async () => {
+    const { confDir, made } = livedIn();
+    await writeMapText(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`);
+    const before = readFileSync(join(confDir, "sni.map.db"));
+    writeSettledFile(join(confDir, "main.cf"), "this line has no equals sign\n");
+    const attempt = writeMapText(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`);
+    await expect(attempt).rejects.toThrow(/^postmap -F failed \(exit 1\): postmap: fatal: .*main\.cf, line 1: missing '=' after attribute name.*left unchanged$/s);
     expect(readFileSync(join(confDir, "sni.map.db"))).toEqual(before);
   });
 

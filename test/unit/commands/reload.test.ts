@@ -1,29 +1,26 @@
-import { afterAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { makeCertificate, makeCertificateDirectory } from "../../support/certs.ts";
+import { makeCertificateDirectory } from "../../support/certs.ts";
 import { runCli } from "../../support/cli.ts";
 import { startTestPostfix } from "../../support/postfix-server.ts";
 import { servedCertificate } from "../../support/tls.ts";
-import { makeTempDir, writeSettledFile } from "../../support/tmp.ts";
+import { writeSettledFile } from "../../support/tmp.ts";
 import { mkdirSync } from "node:fs";
+import { mailTrees } from "../../support/fixture.ts";
 
 // `reload` against a running test Postfix: a renewed certificate is served after reload.
 
-const temp = makeTempDir("mpi-reload-");
-afterAll(temp.cleanup);
+const mailTree = mailTrees("mpi-reload-");
 
 describe("reload", () => {
   test("rebuilds sni.map.db and reloads Postfix: the renewed certificate is served", async () => {
-    const sslDir = join(temp.path, "ssl");
-    const confDir = join(temp.path, "conf");
-    mkdirSync(confDir);
-    writeSettledFile(join(confDir, "main.cf"), "compatibility_level = 3.6\n");
-    const main = makeCertificate(sslDir, { names: ["mail.example.test"] });
-    const before = makeCertificateDirectory(sslDir, "shop.example.test", ["shop.example.test"]);
+    const { root, sslDir, confDir, defaultCert, dirs } = mailTree({ defaultNames: ["mail.example.test"], certificateDirs: { "shop.example.test": ["shop.example.test"] } });
+    const main = defaultCert!;
+    const before = dirs["shop.example.test"]!;
     const first = await runCli(["sni-map", `--ssl-dir=${sslDir}`, `--conf-dir=${confDir}`, "--hostname=mail.example.test"]);
     expect(first.exitCode).toBe(0);
-    const postfix = await startTestPostfix({ root: temp.path, confDir, defaultKey: main.keyFile, defaultCert: main.certFile });
+    const postfix = await startTestPostfix({ root, confDir, defaultKey: main.keyFile, defaultCert: main.certFile });
     try {
       expect((await servedCertificate(postfix.port, "shop.example.test")).fingerprint).toBe(before.fingerprint);
       const renewed = makeCertificateDirectory(sslDir, "shop.example.test", ["shop.example.test"]);
@@ -43,11 +40,9 @@ describe("reload", () => {
   }, 30_000);
 
   test("postfix not running: exit 1 with the reason; the new map is still in place", async () => {
-    const sslDir = join(temp.path, "ssl2");
-    const confDir = join(temp.path, "conf2");
+    const { root, sslDir, confDir } = mailTree({ defaultNames: ["mail.example.test"], mainCf: null });
     mkdirSync(confDir);
-    makeCertificate(sslDir, { names: ["mail.example.test"] });
-    writeSettledFile(join(confDir, "main.cf"), `queue_directory = ${join(temp.path, "spool2")}\n`);
+    writeSettledFile(join(confDir, "main.cf"), `queue_directory = ${join(root, "spool")}\n`);
     const result = await runCli(["reload", `--ssl-dir=${sslDir}`, `--conf-dir=${confDir}`, "--hostname=mail.example.test"]);
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toContain(`postfix -c ${confDir} reload failed`);
@@ -55,14 +50,10 @@ describe("reload", () => {
   });
 
   test("a broken certificate tree that cannot be mapped: exit 1, old map kept, no reload", async () => {
-    const sslDir = join(temp.path, "ssl3");
-    const confDir = join(temp.path, "conf3");
-    mkdirSync(confDir);
-    writeSettledFile(join(confDir, "main.cf"), "compatibility_level = 3.6\n");
-    makeCertificate(sslDir, { names: ["mail.example.test"] });
+    const { root, sslDir, confDir } = mailTree({ defaultNames: ["mail.example.test"] });
     expect((await runCli(["sni-map", `--ssl-dir=${sslDir}`, `--conf-dir=${confDir}`, "--hostname=mail.example.test"])).exitCode).toBe(0);
     const old = readFileSync(join(confDir, "sni.map"), "utf8");
-    const result = await runCli(["reload", `--ssl-dir=${join(temp.path, "missing-ssl")}`, `--conf-dir=${confDir}`, "--hostname=mail.example.test"]);
+    const result = await runCli(["reload", `--ssl-dir=${join(root, "missing-ssl")}`, `--conf-dir=${confDir}`, "--hostname=mail.example.test"]);
     expect(result.exitCode).not.toBe(0);
     expect(readFileSync(join(confDir, "sni.map"), "utf8")).toBe(old);
   });

@@ -1,23 +1,15 @@
-import { afterAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { cacheFileFor, openPairCache } from "../../../src/sni/cache.ts";
 import { planSniMapFromTree } from "../../../src/sni/index.ts";
-import { makeCertificate, makeCertificateDirectory } from "../../support/certs.ts";
-import { makeTempDir } from "../../support/tmp.ts";
+import { mailTrees } from "../../support/fixture.ts";
 
-const cleanups: (() => void)[] = [];
-afterAll(() => cleanups.forEach((cleanup) => cleanup()));
+const mailTree = mailTrees("mpi-cache-");
 
 function setup() {
-  const temp = makeTempDir("mpi-cache-");
-  cleanups.push(temp.cleanup);
-  const sslDir = join(temp.path, "ssl");
-  const confDir = join(temp.path, "conf");
-  mkdirSync(confDir);
-  makeCertificate(sslDir, { names: ["mail.example.test"] });
-  const org = makeCertificateDirectory(sslDir, "example.org", ["example.org"]);
-  return { sslDir, confDir, org };
+  const { sslDir, confDir, dirs } = mailTree({ defaultNames: ["mail.example.test"], certificateDirs: { "example.org": ["example.org"] }, mainCf: "" });
+  return { sslDir, confDir, org: dirs["example.org"]! };
 }
 
 function planWithCache(sslDir: string, confDir: string) {

@@ -1,25 +1,19 @@
-import { afterAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, chmodSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { POSTMAP_LOSING_ITS_FILES, writeMapText } from "../../support/map-text.ts";
 import { UserError } from "../../../src/errors.ts";
 import { makeCertificate } from "../../support/certs.ts";
-import { makeTempDir, writeSettledFile } from "../../support/tmp.ts";
+import { mailTrees } from "../../support/fixture.ts";
 
 // Real postmap -F; the binary as a subprocess where a test needs another user or a kill.
 
-const cleanups: (() => void)[] = [];
-afterAll(() => cleanups.forEach((cleanup) => cleanup()));
+const mailTree = mailTrees("mpi-write-");
 const REPO = resolve(import.meta.dir, "../../..");
 
 function confWithCert() {
-  const temp = makeTempDir("mpi-write-");
-  cleanups.push(temp.cleanup);
-  const confDir = join(temp.path, "conf");
-  mkdirSync(confDir);
-  writeSettledFile(join(confDir, "main.cf"), "compatibility_level = 3.6\nmyhostname = test.invalid\n");
-  const made = makeCertificate(join(temp.path, "ssl"), { names: ["mail.example.test"] });
-  return { root: temp.path, confDir, made };
+  const { root, confDir, defaultCert } = mailTree({ defaultNames: ["mail.example.test"] });
+  return { root, confDir, made: defaultCert! };
 }
 
 function postmapQuery(confDir: string, name: string): string {

@@ -4,18 +4,18 @@ import { join } from "node:path";
 import { planSniMapFromTree } from "../../../src/sni/index.ts";
 import { makeCertificate, makeCertificateDirectory } from "../../support/certs.ts";
 import { makeTempDir } from "../../support/tmp.ts";
+import { mailTrees } from "../../support/fixture.ts";
 
 // The engine on real certificate trees generated per test (discover -> validate -> plan -> render).
 
 const cleanups: (() => void)[] = [];
 afterAll(() => cleanups.forEach((cleanup) => cleanup()));
 
+const mailTree = mailTrees("mpi-engine-");
+
 function sslTree(defaultNames = ["mail.example.test", "example.test"]) {
-  const temp = makeTempDir("mpi-engine-");
-  cleanups.push(temp.cleanup);
-  const sslDir = join(temp.path, "ssl");
-  const defaults = makeCertificate(sslDir, { names: defaultNames });
-  return { sslDir, defaults };
+  const { sslDir, defaultCert } = mailTree({ defaultNames, mainCf: null });
+  return { sslDir, defaults: defaultCert! };
 }
 
 const line = (name: string, dir: string, extra = "") => `${name} ${dir}/key.pem ${dir}/cert.pem${extra}\n`;

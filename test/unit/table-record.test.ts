@@ -1,34 +1,27 @@
-import { afterAll, describe, expect, test } from "bun:test";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { describe, expect, test } from "bun:test";
+import { copyFileSync, existsSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createMemoryLogger } from "../../../src/log.ts";
-import { updateSniMap } from "../../../src/sni/index.ts";
-import { tableRecordFileFor } from "../../../src/table-record.ts";
-import { makeCertificate, makeCertificateDirectory } from "../../support/certs.ts";
-import { makeTempDir, writeSettledFile } from "../../support/tmp.ts";
+import { createMemoryLogger } from "../../src/log.ts";
+import { updateSniMap } from "../../src/sni/index.ts";
+import { forgetTableRecord, readTableRecord, recordedFilesUnchanged, saveTableRecord, snapshotIdentities, tableIsCurrent, tableRecordFileFor } from "../../src/table-record.ts";
+import { makeCertificate, makeCertificateDirectory } from "../support/certs.ts";
+import { mailTrees, tempDirs } from "../support/fixture.ts";
 
 // updateSniMap with a cache file, as in a container: a restart with nothing changed keeps the
 // table in place (no postmap -F); every change of an input or an output means a real build.
-// Real postmap; the embedded content is read back with `postmap -q`.
+// Real postmap; the embedded content is read back with `postmap -q`. Then the record's own rules.
 
-const cleanups: (() => void)[] = [];
-afterAll(() => cleanups.forEach((cleanup) => cleanup()));
+const mailTree = mailTrees("mpi-unchanged-");
 
 const UNCHANGED = "(unchanged: no certificate, key or map file changed since sni.map.db was built)";
 
 /** A tree whose files are older than the record's settle time (1 s) when the first run starts. */
 async function settledTree() {
-  const temp = makeTempDir("mpi-unchanged-");
-  cleanups.push(temp.cleanup);
-  const confDir = join(temp.path, "conf");
-  mkdirSync(confDir);
-  writeSettledFile(join(confDir, "main.cf"), "compatibility_level = 3.6\nmyhostname = test.invalid\n");
-  const sslDir = join(temp.path, "ssl");
-  const defaultCert = makeCertificate(sslDir, { names: ["mail.example.test", "example.test"] });
-  const other = makeCertificateDirectory(sslDir, "other.example.test", ["other.example.test"]);
+  const { root, confDir, sslDir, defaultCert, dirs } = mailTree({ certificateDirs: { "other.example.test": ["other.example.test"] } });
+  const other = dirs["other.example.test"]!;
   await Bun.sleep(1_100);
-  const cacheFile = join(temp.path, "spool", ".mailcow-postfix-init", "sni-validation-cache.json");
-  return { confDir, sslDir, defaultCert, other, cacheFile };
+  const cacheFile = join(root, "spool", ".mailcow-postfix-init", "sni-validation-cache.json");
+  return { confDir, sslDir, defaultCert: defaultCert!, other, cacheFile };
 }
 
 async function run(tree: Awaited<ReturnType<typeof settledTree>>) {
@@ -132,4 +125,68 @@ describe("a restart with nothing changed keeps sni.map.db", () => {
     expect(statSync(join(tree.confDir, "sni.map.db")).ino).not.toBe(inode);
     expect(log.lines.some((line) => line.endsWith(UNCHANGED))).toBe(false);
   }, 30_000);
+});
+
+describe("the record itself", () => {
+  const tempDir = tempDirs("mpi-table-record-");
+  const warningLog = () => ({ warn: (line: string) => void warnings.push(line) });
+  const warnings: string[] = [];
+  /** A file dated two seconds back, so it counts as settled before a build starting now. */
+  const settledFile = (dir: string, name: string, content = name) => {
+    const path = join(dir, name);
+    writeFileSync(path, content);
+    const past = new Date(Date.now() - 2_000);
+    utimesSync(path, past, past);
+    return path;
+  };
+
+  test("kept beside the cache file, one per table, and only where there is a cache file", () => {
+    expect(tableRecordFileFor("/spool/.mailcow-postfix-init/sni-validation-cache.json", "sni.map")).toBe("/spool/.mailcow-postfix-init/sni.map.table.json");
+    expect(tableRecordFileFor("/spool/.mailcow-postfix-init/sni-validation-cache.json", "aliases")).toBe("/spool/.mailcow-postfix-init/aliases.table.json");
+    expect(tableRecordFileFor(undefined, "sni.map")).toBeUndefined();
+  });
+
+  test("saved after a build, current while nothing changes; a changed input or output makes it stale", async () => {
+    const dir = tempDir();
+    const input = settledFile(dir, "cert.pem");
+    const output = settledFile(dir, "sni.map.db");
+    const file = join(dir, "record", "sni.map.table.json");
+    // The ctime (which no one can set back) must be a second old too.
+    await Bun.sleep(1_100);
+    expect(saveTableRecord(file, snapshotIdentities([input]), [output], warningLog(), Date.now())).toBe(true);
+    const record = readTableRecord(file);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(tableIsCurrent(record, snapshotIdentities([input]), [output])).toBe(true);
+    expect(recordedFilesUnchanged(record, [output])).toBe(true);
+    expect(tableIsCurrent(record, snapshotIdentities([input, join(dir, "new.pem")]), [output])).toBe(false);
+    writeFileSync(output, "touched");
+    expect(tableIsCurrent(record, snapshotIdentities([input]), [output])).toBe(false);
+    expect(recordedFilesUnchanged(record, [output])).toBe(false);
+  });
+
+  test("nothing is recorded for a missing input or one changed within a second of the build", () => {
+    const dir = tempDir();
+    const output = settledFile(dir, "aliases.db");
+    const file = join(dir, "aliases.table.json");
+    expect(saveTableRecord(file, snapshotIdentities([join(dir, "missing")]), [output], warningLog())).toBe(false);
+    const fresh = join(dir, "aliases");
+    writeFileSync(fresh, "postmaster: root\n");
+    expect(saveTableRecord(file, snapshotIdentities([fresh]), [output], warningLog(), Date.now())).toBe(false);
+    expect(existsSync(file)).toBe(false);
+  });
+
+  test("a record of another version, a damaged one or a forgotten one reads as none", () => {
+    const dir = tempDir();
+    const file = join(dir, "sni.map.table.json");
+    writeFileSync(file, JSON.stringify({ version: 999, inputs: {}, outputs: {} }));
+    expect(readTableRecord(file)).toBeUndefined();
+    writeFileSync(file, JSON.stringify({ version: 1, inputs: { a: 1 }, outputs: {} }));
+    expect(readTableRecord(file)).toBeUndefined();
+    writeFileSync(file, JSON.stringify({ version: 1, inputs: {}, outputs: {} }));
+    expect(readTableRecord(file)).toEqual({ inputs: {}, outputs: {} });
+    forgetTableRecord(file);
+    expect(readTableRecord(file)).toBeUndefined();
+    expect(tableIsCurrent(undefined, new Map(), [])).toBe(false);
+    expect(warnings).toEqual([]);
+  });
 });

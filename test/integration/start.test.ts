@@ -1,18 +1,19 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import type { Env } from "../../../src/command.ts";
-import { createStartCommand, defaultStartDeps, type StartDeps } from "../../../src/commands/start.ts";
-import { createMemoryLogger } from "../../../src/log.ts";
-import { RCODE, startDnsmasq, startRcodeDns, type TestDnsServer } from "../../support/dns.ts";
-import { createTestDatabase, startMariadb, TEST_DB, type TestDatabase } from "../../support/mariadb.ts";
-import { buildContainerRoot, HOSTNAME, type ContainerRoot } from "../../support/namespace-root.ts";
-import { LIVED_IN } from "../../support/lived-in.ts";
-import { runCommand } from "../../support/cli.ts";
-import { writeSettledFile } from "../../support/tmp.ts";
-import { handToAdmin, statListing } from "../../support/admin-owned.ts";
-import { makeHeldMessageArchive, queueFiles, restoreSpoolFromTar } from "../../support/queue.ts";
-import { lookupPostfixIds } from "../../../src/steps/permissions.ts";
+import type { Env } from "../../src/command.ts";
+import { createStartCommand, defaultStartDeps, type StartDeps } from "../../src/commands/start.ts";
+import { createMemoryLogger } from "../../src/log.ts";
+import { RCODE, startDnsmasq, startRcodeDns, type TestDnsServer } from "../support/dns.ts";
+import { createTestDatabase, startMariadb, TEST_DB, type TestDatabase } from "../support/mariadb.ts";
+import { buildContainerRoot, HOSTNAME, type ContainerRoot } from "../support/namespace-root.ts";
+import { LIVED_IN } from "../support/lived-in.ts";
+import { runCommand } from "../support/cli.ts";
+import { writeSettledFile } from "../support/tmp.ts";
+import { testEnv } from "../support/fixture.ts";
+import { handToAdmin, statListing } from "../support/admin-owned.ts";
+import { makeHeldMessageArchive, queueFiles, restoreSpoolFromTar } from "../support/queue.ts";
+import { lookupPostfixIds } from "../../src/steps/permissions.ts";
 
 // `start` against a container-shaped temp tree, real MariaDB, DNS and Postfix tools; the final
 // exec is replaced so the test sees what would have been executed.
@@ -36,7 +37,8 @@ function tree(): ContainerRoot {
   return buildContainerRoot(root, { prefix: root });
 }
 
-const goodEnv = (): Env => ({ DBNAME: TEST_DB.name, DBUSER: TEST_DB.user, DBPASS: TEST_DB.password, MAILCOW_HOSTNAME: HOSTNAME, PATH: process.env.PATH });
+// MAIL_CONFIG: the run's empty default config dir, also for a child process (host-guard.ts).
+const goodEnv = (): Env => testEnv({ DBNAME: TEST_DB.name, DBUSER: TEST_DB.user, DBPASS: TEST_DB.password, MAILCOW_HOSTNAME: HOSTNAME });
 
 async function start(root: ContainerRoot, env: Env, extraFlags: string[] = [], deps: Partial<StartDeps> = {}) {
   const execs: { path: string; argv: string[]; env: Env }[] = [];
@@ -110,7 +112,7 @@ describe("start", () => {
   test("missing or bad environment: one line per variable, exit 1, nothing written", async () => {
     const root = tree();
     const before = snapshot(root);
-    const result = await start(root, { PATH: process.env.PATH, DBPASS: "unused-password", MAILCOW_HOSTNAME: "localhost" });
+    const result = await start(root, testEnv({ DBPASS: "unused-password", MAILCOW_HOSTNAME: "localhost" }));
     expect(result.exitCode).toBe(1);
     expect(result.log.split("\n")).toEqual([
       "mailcow-postfix-init: error: environment variable DBNAME: required, must be set",
@@ -167,7 +169,7 @@ describe("start", () => {
   test("an interrupt during the wait ends start with 143", async () => {
     const root = tree();
     const controller = new AbortController();
-    const { interruptionFor } = await import("../../../src/steps/wait.ts");
+    const { interruptionFor } = await import("../../src/steps/wait.ts");
     setTimeout(() => controller.abort(interruptionFor("SIGTERM")), 200);
     const result = await start(root, { ...goodEnv(), DBPASS: "wrong" }, [], { signal: controller.signal });
     expect(result.exitCode).toBe(143);
@@ -177,8 +179,8 @@ describe("start", () => {
   test("a real process: SIGTERM / SIGINT during the database wait exit 143 / 130 at once", async () => {
     const root = tree();
     for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
-      const proc = Bun.spawn([process.execPath, join(import.meta.dir, "../../../src/main.ts"), "start", ...root.startFlags, `--mysql-socket=${root.mysqlDir}/none.sock`], {
-        env: { ...goodEnv(), PATH: process.env.PATH! } as Record<string, string>,
+      const proc = Bun.spawn([process.execPath, join(import.meta.dir, "../../src/main.ts"), "start", ...root.startFlags, `--mysql-socket=${root.mysqlDir}/none.sock`], {
+        env: goodEnv() as Record<string, string>,
         stderr: "pipe",
       });
       const reader = proc.stderr.getReader();

@@ -1,0 +1,88 @@
+import { afterAll, afterEach } from "bun:test";
+import { createHash } from "node:crypto";
+import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+// Preloaded for every test file (bunfig.toml). Tests never read or change the machine's own
+// Postfix: its configuration, spool, aliases and certificates belong to the host, and a test
+// whose result depended on them passed on a bare Postfix install and failed on a configured one.
+//
+// 1. MAIL_CONFIG (the config dir Postfix's tools, and start's "image default config dir", read
+//    when run without -c) points at an empty directory of this run, never /etc/postfix: every
+//    Postfix tool a test starts without -c sees a bare install, whatever the host has.
+// 2. After every test the host's Postfix state is compared with the state before it; a test
+//    that changed a file's content, mode, owner or existence there fails, naming the path.
+
+/** Host paths no test may change. Directories are walked (the spool: directories only). */
+export const HOST_POSTFIX_PATHS = ["/etc/postfix", "/var/spool/postfix", "/var/lib/postfix", "/etc/aliases", "/etc/aliases.db", "/etc/mailname", "/etc/ssl/mail", "/opt/postfix"];
+
+const testDefaultConfig = mkdtempSync(join(tmpdir(), "mpi-test-mail-config-"));
+chmodSync(testDefaultConfig, 0o755);
+/** The empty default config dir of this test run (what MAIL_CONFIG is set to). */
+export const TEST_MAIL_CONFIG = testDefaultConfig;
+process.env.MAIL_CONFIG = testDefaultConfig;
+
+/** path -> "mode uid:gid [sha256]" for everything under `paths`; missing paths are absent. */
+export function hostPostfixState(paths: readonly string[] = HOST_POSTFIX_PATHS): Map<string, string> {
+  const state = new Map<string, string>();
+  const visit = (path: string, filesToo: boolean) => {
+    let stat;
+    try {
+      stat = lstatSync(path);
+    } catch {
+      return;
+    }
+    const owner = `${(stat.mode & 0o7777).toString(8)} ${stat.uid}:${stat.gid}`;
+    if (stat.isDirectory()) {
+      state.set(path, `d ${owner}`);
+      // Queue files come and go while a host's Postfix runs; their directories are what
+      // set-permissions and create-missing change.
+      const below = filesToo && !path.startsWith("/var/spool/postfix");
+      for (const name of readdirSync(path)) {
+        const child = join(path, name);
+        if (below || lstatSync(child).isDirectory()) visit(child, filesToo);
+      }
+    } else if (stat.isFile()) {
+      // /var/lib/postfix's master.lock and prng_exch change under a running Postfix.
+      const content = path.startsWith("/var/lib/postfix") ? "" : ` ${createHash("sha256").update(readFileSync(path)).digest("hex")}`;
+      state.set(path, `f ${owner}${content}`);
+    } else {
+      state.set(path, `${stat.isSymbolicLink() ? "l" : "o"} ${owner}`);
+    }
+  };
+  for (const path of paths) visit(path, true);
+  return state;
+}
+
+/** One line per path whose state differs between two snapshots. Pure. */
+export function stateDifferences(before: Map<string, string>, after: Map<string, string>): string[] {
+  const differences: string[] = [];
+  for (const path of new Set([...before.keys(), ...after.keys()])) {
+    const was = before.get(path);
+    const is = after.get(path);
+    if (was !== is) differences.push(`${path}: ${was ?? "absent"} -> ${is ?? "absent"}`);
+  }
+  return differences.sort();
+}
+
+let baseline = hostPostfixState();
+
+afterEach(() => {
+  const now = hostPostfixState();
+  const differences = stateDifferences(baseline, now);
+  const mailConfig = process.env.MAIL_CONFIG;
+  baseline = now; // report a change once, in the test that made it
+  if (differences.length > 0) {
+    throw new Error(`this test changed the host's Postfix (tests must use temp dirs or a namespace, see test/support/fixture.ts):\n  ${differences.join("\n  ")}`);
+  }
+  if (mailConfig !== testDefaultConfig) {
+    process.env.MAIL_CONFIG = testDefaultConfig;
+    throw new Error(`this test left MAIL_CONFIG at ${mailConfig ?? "(unset)"}: Postfix's tools would read that config dir in the next tests`);
+  }
+  if (readdirSync(testDefaultConfig).length > 0) {
+    throw new Error(`this test left files in the run's empty default config dir ${testDefaultConfig}`);
+  }
+});
+
+afterAll(() => rmSync(testDefaultConfig, { recursive: true, force: true }));
