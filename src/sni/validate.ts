@@ -70,16 +70,21 @@ export function validateSource(source: CertificateSource, now: Date, cache?: Pai
       Bun.sleepSync(SETTLE_MS);
       continue;
     }
-    if (!unchanged || rereads > 0) {
-      problems.push({ severity: "warning", code: "changed-while-read", source: source.dir, message: `${source.dir}: certificate or key files changed while being read; ${unchanged ? `judged them once they had settled` : `still changing after ${attempt} reads, judged the last bytes read`}` });
-    }
+    const racing = !unchanged || rereads > 0;
     const vanished = source.kind === "directory" && !main.ok && main.report.failure?.reason.includes("(ENOENT)") && !existsSync(source.dir);
     if (vanished) {
       const report = { ...main.report, failure: { code: "vanished", reason: "the directory disappeared while it was being read", severity: "warning" as const } };
       return { validated: { source, rsa: report, usable: false }, problems };
     }
     const readable = main.ok && (ecdsa === undefined || ecdsa.ok);
-    const judgement = cache && readable ? cache.judge(judgementKey(main, ecdsa), () => judgeSource(main, ecdsa)) : judgeSource(main, ecdsa);
+    let judgement = cache && readable ? cache.judge(judgementKey(main, ecdsa), () => judgeSource(main, ecdsa)) : judgeSource(main, ecdsa);
+    if (racing && judgement.rsa.valid) {
+      problems.push({ severity: "warning", code: "changed-while-read", source: source.dir, message: `${source.dir}: certificate or key files changed while being read; mapped as they were once they had settled` });
+    } else if (racing) {
+      // A renewal still under way, not a broken pair: say that, once, instead of the loader's words.
+      const failure = { code: "changed-while-read", reason: `certificate or key files kept changing while being read (${attempt} reads)`, severity: "warning" as const };
+      judgement = { ...judgement, rsa: { ...judgement.rsa, valid: false, failure } };
+    }
     problems.push(...pairWarnings(judgement.rsa, source.dir, now), ...(judgement.ecdsa && judgement.withEcdsa ? pairWarnings(judgement.ecdsa, source.dir, now) : []));
     const usable = judgement.rsa.valid && main.ok;
     const value = usable && main.ok ? composeValue(judgement.withEcdsa && ecdsa?.ok ? [main, ecdsa] : [main]).value : undefined;
