@@ -34,4 +34,4 @@ export function writeMapText(confDir: string, text: string, log?: Logger) {
  * A postmap shim for PATH that removes the build's private copy of the values before running
  * the real postmap: what happens when files vanish mid-build (postmap skips those lines).
  */
-export const POSTMAP_LOSING_ITS_FILES = `#!/bin/bash\nfor last; do :; done\nif [[ "$*" == *" -F "* ]]; then rm -rf "\${last#hash:}.d"; fi\nexec /usr/sbin/postmap "$@"\n`;
+export const POSTMAP_LOSING_ITS_FILES = `#!/bin/bash\nfor last; do :; done\nif [[ "$*" == *" -F "* ]]; then map=\${last#hash:}; rm -rf "$(dirname "$(awk 'NR==1 {print $2}' "$map")")"; fi\nexec /usr/sbin/postmap "$@"\n`;
