@@ -1,6 +1,8 @@
 import { z } from "zod";
-import type { Env } from "./command.ts";
 import { UserError } from "./errors.ts";
+
+/** A process environment as received: what settings are resolved from and what child processes inherit. */
+export type Env = Record<string, string | undefined>;
 
 // The container's environment, checked once before anything is touched. Values end up inside
 // Postfix config files (`user = ...`, `myhostname = ...`), so a line break or a stray character
@@ -33,7 +35,7 @@ const startSchema = z.object({
   }),
   SPAMHAUS_DQS_KEY: optional(z.string().regex(/^[A-Za-z0-9]+$/, { error: "must be letters and digits only (the key from your Spamhaus DQS account)" })),
   REDIS_SLAVEOF_IP: optional(z.string().regex(/^[A-Za-z0-9.:_-]+$/, { error: "must be an IP address or host name" })),
-  // Read only to be reported: it no longer changes sni.map, so no value may stop Postfix.
+  // Read only to be reported (sni.map maps the default certificate either way), so no value may stop Postfix.
   SKIP_LETS_ENCRYPT: optional(z.string()),
 });
 

@@ -22,9 +22,24 @@ export const postfixTools = {
   postsuper: "postsuper",
 };
 
-/** The config directory Postfix's tools read when run without -c (Debian's build default). */
+/**
+ * The config directory Postfix's tools read when run without -c (MAIL_CONFIG; Debian's build
+ * default otherwise). Set by each command that runs the tools, from its resolved options, and
+ * passed to every tool as MAIL_CONFIG, so what we check and what the tools read agree.
+ */
+const postfixDefaults = { configDir: "/etc/postfix" };
+
+export function useDefaultConfigDir(configDir: string): void {
+  postfixDefaults.configDir = configDir;
+}
+
 export function defaultConfigDir(): string {
-  return process.env.MAIL_CONFIG || "/etc/postfix";
+  return postfixDefaults.configDir;
+}
+
+/** A Postfix tool's environment: ours without secrets (secrets.ts), MAIL_CONFIG as resolved. */
+function toolEnv(): Record<string, string> {
+  return { ...childEnv(), MAIL_CONFIG: postfixDefaults.configDir };
 }
 
 /** Whether the image's default config dir has a main.cf (mailcow's image does; a bare install may not). */
@@ -58,7 +73,7 @@ async function runPostfixTool(tool: string, argv: string[], options: { input?: s
   let result;
   try {
     const stdin = options.input === undefined ? { stdin: "ignore" as const } : { input: options.input };
-    result = await execa(tool, argv, { reject: false, env: childEnv(), extendEnv: false, ...stdin, ...(options.signal ? { cancelSignal: options.signal } : {}) });
+    result = await execa(tool, argv, { reject: false, env: toolEnv(), extendEnv: false, ...stdin, ...(options.signal ? { cancelSignal: options.signal } : {}) });
   } catch (error) {
     throw new UserError(`cannot run ${tool}: ${(error as Error).message}; install Postfix or put ${tool} on PATH`, 1, { cause: error });
   }
@@ -145,7 +160,7 @@ export function compareKeys(expected: readonly string[], stored: readonly string
  * held. Keys end at the first tab; values never contain a newline.
  */
 export async function postmapKeys(map: string, configArgs: string[]): Promise<string[]> {
-  const child = Bun.spawn([postfixTools.postmap, ...configArgs, "-s", map], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: childEnv() });
+  const child = Bun.spawn([postfixTools.postmap, ...configArgs, "-s", map], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: toolEnv() });
   const keys: string[] = [];
   let key: number[] | undefined = [];
   const decoder = new TextDecoder();
@@ -193,11 +208,6 @@ export async function postconfCheckedRecord<N extends string>(confDir: string, n
   }
   logToolWarnings(run, log);
   return recordOf(`postconf -c ${confDir} -hx`, names, run.stdout);
-}
-
-/** One parameter's value as Postfix sees it with this config dir (`postconf -hx`: $names expanded). */
-export async function postconfValue(confDir: string, name: string, log?: Logger): Promise<string> {
-  return (await postconfValues(confDir, [name], log))[0]!;
 }
 
 /** Several parameters' values in one `postconf -hx` run, in the order asked. */
@@ -287,16 +297,4 @@ export async function masterIsRunning(masterPath: string, confDir: string, log?:
     return run.exitCode === 1;
   }
   throw new UserError(toolFailure(`${masterPath} -t -c ${confDir}`, run));
-}
-
-/** `postmap -q KEY TYPE:FILE`; undefined when the key is not found (exit 1 without an error message). */
-export async function postmapQuery(key: string, map: string, confDir: string, log?: Logger): Promise<string | undefined> {
-  const run = await runPostfixTool(postfixTools.postmap, [...mapToolConfigArgs(confDir), "-q", key, map]);
-  if (run.exitCode === 1 && run.messages.errors.length === 0) {
-    logToolWarnings(run, log);
-    return undefined;
-  }
-  if (run.failed) throw new UserError(toolFailure(`postmap -q ${key} ${map}`, run));
-  logToolWarnings(run, log);
-  return run.stdout;
 }

@@ -1,7 +1,7 @@
 import { execa } from "execa";
 import { accessSync, constants, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { Env } from "../command.ts";
+import type { Env } from "../env.ts";
 import type { Logger } from "../log.ts";
 import { becomeSubreaper, descendantsOf, killNewDescendants } from "../process-tree.ts";
 
