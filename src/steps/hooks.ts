@@ -5,8 +5,8 @@ import type { Env } from "../env.ts";
 import type { Logger } from "../log.ts";
 import { becomeSubreaper, descendantsOf, killNewDescendants } from "../process-tree.ts";
 
-// Admins' /hooks scripts run before anything else, in name order. As today a failing hook is
-// reported and the start goes on; new: each exit status is logged, and an optional timeout
+// Admins' /hooks scripts run before anything else, in name order. As in mailcow's entrypoint a
+// failing hook is reported and the start goes on; each exit status is logged, and an optional timeout
 // ends a hook that hangs (its whole process group), instead of blocking the container forever.
 
 export interface HookResult {
