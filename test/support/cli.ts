@@ -1,5 +1,5 @@
 import { COMMANDS, run } from "../../src/cli.ts";
-import type { AnyCommand } from "../../src/command.ts";
+import { isGroup, type AnyCommand } from "../../src/command.ts";
 import type { Env } from "../../src/env.ts";
 
 /**
@@ -19,4 +19,12 @@ export async function runCli(argv: string[], env: Env = {}, commands: readonly A
     },
   });
   return { exitCode, stdout, stderr, lines: stderr === "" ? [] : stderr.replace(/\n$/, "").split("\n") };
+}
+
+/** Every command path of a table: ["start"], ..., ["templates"], ["templates", "extract"], ... */
+export function commandPaths(commands: readonly AnyCommand[] = COMMANDS, prefix: string[] = []): string[][] {
+  return commands.flatMap((command) => {
+    const path = [...prefix, command.name];
+    return isGroup(command) ? [path, ...commandPaths(command.subcommands, path)] : [path];
+  });
 }

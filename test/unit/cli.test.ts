@@ -1,7 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { COMMANDS } from "../../src/cli.ts";
-import { isGroup, type AnyCommand } from "../../src/command.ts";
-import { runCli } from "../support/cli.ts";
+import { commandPaths, runCli } from "../support/cli.ts";
 
 // The command line through the real entry path (cli.run with the real command table): every
 // usage mistake is one error line plus one hint line naming the help to read, exit 2, and is
@@ -85,14 +84,6 @@ describe("usage errors: one line, one hint, exit 2", () => {
     });
   }
 });
-
-/** Every command path: ["start"], ..., ["templates"], ["templates", "extract"], ... */
-function commandPaths(commands: readonly AnyCommand[], prefix: string[] = []): string[][] {
-  return commands.flatMap((command) => {
-    const path = [...prefix, command.name];
-    return isGroup(command) ? [path, ...commandPaths(command.subcommands, path)] : [path];
-  });
-}
 
 describe("--help", () => {
   test("the paths cover every command and action", () => {
