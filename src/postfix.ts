@@ -1,7 +1,7 @@
-import { execa } from "execa";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "./errors.ts";
+import { execaModule } from "./execa.ts";
 import { readHashDbKeys } from "./hash-db.ts";
 import type { Logger } from "./log.ts";
 import { summarizeReasonFirst, summarizeToolOutput, toolMessages, type ToolMessages } from "./tool-output.ts";
@@ -73,6 +73,7 @@ async function runPostfixTool(tool: string, argv: string[], options: { input?: s
   let result;
   try {
     const stdin = options.input === undefined ? { stdin: "ignore" as const } : { input: options.input };
+    const { execa } = await execaModule();
     result = await execa(tool, argv, { reject: false, env: toolEnv(), extendEnv: false, ...stdin, ...(options.signal ? { cancelSignal: options.signal } : {}) });
   } catch (error) {
     throw new UserError(`cannot run ${tool}: ${(error as Error).message}; install Postfix or put ${tool} on PATH`, 1, { cause: error });
@@ -157,15 +158,17 @@ export function compareKeys(expected: readonly string[], stored: readonly string
 /**
  * Every key of an indexed table (`postmap -s`), read as a stream: with -F the values are the
  * embedded files in base64 (~4 KB per entry, 40 MB at 10,000 names), which are skipped, never
- * held. Keys end at the first tab; values never contain a newline.
+ * held. Keys end at the first tab; values never contain a newline. Streamed through execa as
+ * fast as through Bun.spawn (10,000 names, 37.7 MB: median 0.20 s both, 16 runs each).
  */
 export async function postmapKeys(map: string, configArgs: string[]): Promise<string[]> {
-  const child = Bun.spawn([postfixTools.postmap, ...configArgs, "-s", map], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: toolEnv() });
+  const { execa } = await execaModule();
+  // stdout unbuffered (read below as it comes), stderr kept for the error message.
+  const child = execa(postfixTools.postmap, [...configArgs, "-s", map], { stdin: "ignore", buffer: { stdout: false, stderr: true }, reject: false, env: toolEnv(), extendEnv: false });
   const keys: string[] = [];
   let key: number[] | undefined = [];
   const decoder = new TextDecoder();
-  const stderrText = new Response(child.stderr).text();
-  for await (const chunk of child.stdout) {
+  for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
     let position = 0;
     while (position < chunk.length) {
       if (key) {
@@ -186,8 +189,8 @@ export async function postmapKeys(map: string, configArgs: string[]): Promise<st
       }
     }
   }
-  const [exitCode, stderr] = await Promise.all([child.exited, stderrText]);
-  if (exitCode !== 0) throw new UserError(`postmap -s ${map} failed (exit ${exitCode}): ${summarizeToolOutput(stderr) || "no output"}`);
+  const result = await child;
+  if (result.failed) throw new UserError(`postmap -s ${map} failed (exit ${result.exitCode ?? "none"}): ${summarizeToolOutput(String(result.stderr)) || result.shortMessage || "no output"}`);
   return keys;
 }
 

@@ -1,8 +1,8 @@
-import { execa } from "execa";
 import { closeSync, existsSync, mkdtempSync, readdirSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeFileAtomic } from "../atomic-write.ts";
+import { execaModule } from "../execa.ts";
 import { libc, MFD_CLOEXEC } from "../libc.ts";
 import { childEnv } from "../secrets.ts";
 
@@ -93,6 +93,7 @@ function removeLeftoverOptionDirs(): void {
 export async function probeDatabase(optionFile: string, socket: string, signal: AbortSignal): Promise<void> {
   const fd = FD_PATH.exec(optionFile)?.[1];
   const childOptionFile = fd === undefined ? optionFile : `/dev/fd/${CHILD_OPTION_FD}`;
+  const { execa } = await execaModule();
   const result = await execa(
     dbTools.mariadbAdmin,
     // --defaults-extra-file must come first; mariadb-admin ignores it anywhere else.
