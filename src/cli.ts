@@ -94,7 +94,7 @@ async function runCommand(command: AnyCommand, words: readonly string[], path: r
     return 0;
   }
   const options = resolveOptions(command.options, parsed.given, dispatch.env, helpCommandLine(helpPath));
-  const environment = command.environment?.(dispatch.env);
+  const environment = command.environment?.parse(dispatch.env);
   return command.run({ options, environment, rest: parsed.rest, inherited: dispatch.env, log: dispatch.log, stdout: dispatch.stdout });
 }
 

@@ -11,8 +11,8 @@ export interface CommandSpec<T extends OptionTable = OptionTable, E = undefined>
   options: T;
   /** Positional words after the flags (e.g. `entrypoint CMD [ARGS...]`); none when absent. */
   rest?: { name: string; description: string; required: boolean };
-  /** The mailcow variables this command needs, validated (env.ts); resolved with the options. */
-  environment?: (env: Env) => E;
+  /** The mailcow variables this command reads (env.ts): named in --help, validated with the options. */
+  environment?: { variables: Readonly<Record<string, string>>; parse(env: Env): E };
   run(context: CommandContext<T, E>): Promise<number>;
 }
 

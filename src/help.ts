@@ -45,7 +45,10 @@ export function usageOf(command: AnyCommand, path: readonly string[]): string {
 export function commandUsage(command: CommandSpec, path: readonly string[]): string {
   const specs = Object.entries(command.options);
   const flags = specs.filter(([, spec]) => !spec.envOnly).map(([name, spec]) => [flagLeft(name, spec), describe(spec, true)] as const);
-  const envOnly = specs.filter(([, spec]) => spec.envOnly).map(([, spec]) => [spec.env!, describe(spec, false)] as const);
+  const envOnly = [
+    ...specs.filter(([, spec]) => spec.envOnly).map(([, spec]) => [spec.env!, describe(spec, false)] as const),
+    ...Object.entries(command.environment?.variables ?? {}),
+  ];
   const rest = command.rest ? ` ${command.rest.required ? command.rest.name : `[${command.rest.name}]`}` : "";
   const width = Math.max(10, ...[...flags, ...envOnly].map(([left]) => left.length));
   return [

@@ -1,5 +1,5 @@
 import { defineCommand, type CommandContext } from "../command.ts";
-import { parseEntrypointEnv, type Env } from "../env.ts";
+import { ENTRYPOINT_ENVIRONMENT, type Env } from "../env.ts";
 import { UserError } from "../errors.ts";
 import { realExec, type ExecFunction } from "../steps/exec-master.ts";
 import { runHooks } from "../steps/hooks.ts";
@@ -77,7 +77,7 @@ export function createEntrypointCommand(deps: EntrypointDeps) {
     name: "entrypoint",
     summary: "Container entrypoint: run /hooks, pick the syslog-ng config, OpenSSL legacy TLS, then exec CMD",
     options: ENTRYPOINT_OPTIONS,
-    environment: parseEntrypointEnv,
+    environment: ENTRYPOINT_ENVIRONMENT,
     rest: { name: "CMD [ARGS...]", description: "the program to become, e.g. /usr/bin/supervisord -c /etc/supervisor/supervisord.conf", required: true },
     run: (context) => runEntrypoint(context, deps),
   });

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { defineCommand, type CommandContext } from "../command.ts";
 import { lockConfDir } from "../conf-lock.ts";
-import { parseStartEnv, type StartEnv } from "../env.ts";
+import { START_ENVIRONMENT, type StartEnv } from "../env.ts";
 import { createPhaseTimer } from "../phase-timer.ts";
 import { masterIsRunning, useDefaultConfigDir } from "../postfix.ts";
 import { updateSniMap } from "../sni/index.ts";
@@ -186,7 +186,7 @@ export function createStartCommand(deps: StartDeps) {
     name: "start",
     summary: "Prepare Postfix's config like mailcow's postfix.sh, then exec into the Postfix master (default command)",
     options: START_OPTIONS,
-    environment: parseStartEnv,
+    environment: START_ENVIRONMENT,
     run: (context) => runWithInterrupts(context, deps),
   });
 }
