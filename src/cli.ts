@@ -23,6 +23,7 @@ export const COMMANDS: readonly AnyCommand[] = [startCommand, sniMapCommand, che
 /** With no command the binary starts Postfix, so it can stand as supervisord's program. */
 const DEFAULT_COMMAND = "start";
 const GLOBAL_HELP = `${PROGRAM} --help`;
+const isHelp = (word: string) => word === "--help" || word === "-h";
 
 export interface RunIo {
   stdout?: (text: string) => void;
@@ -56,11 +57,11 @@ async function runTop(argv: readonly string[], commands: readonly AnyCommand[], 
     dispatch.stdout(`${PROGRAM} ${VERSION}\n`);
     return 0;
   }
-  if (first === "--help" || first === "-h" || first === "help") {
+  if (first === "help" || (first !== undefined && isHelp(first))) {
     dispatch.stdout(globalUsage(commands));
     return 0;
   }
-  // No command, or flags first: start's (a flag of no command of start's is an error there).
+  // No command, or flags first: the default command, start (a flag it lacks is an error saying so).
   if (first === undefined || first.startsWith("-")) {
     const start = commands.find((command) => command.name === DEFAULT_COMMAND);
     if (!start || isGroup(start)) throw new UsageError("a command is required", GLOBAL_HELP);
@@ -76,7 +77,7 @@ async function runCommand(command: AnyCommand, words: readonly string[], path: r
   const helpPath = path.length > 0 ? path : [command.name];
   if (isGroup(command)) {
     const [action, ...rest] = words;
-    if (action === "--help" || action === "-h") {
+    if (action !== undefined && isHelp(action)) {
       dispatch.stdout(usageOf(command, helpPath));
       return 0;
     }
@@ -98,20 +99,18 @@ async function runCommand(command: AnyCommand, words: readonly string[], path: r
   return command.run({ options, environment, rest: parsed.rest, inherited: dispatch.env, log: dispatch.log, stdout: dispatch.stdout });
 }
 
-const isHelp = (word: string) => word === "--help" || word === "-h";
-
 /**
  * Flags first (each at most once); for commands with `rest`, everything from the first
- * positional on is passed through (`entrypoint CMD --help` is CMD's --help). `commands` is
- * set when no command was named, to point out a command written after start's flags.
+ * positional on is passed through (`entrypoint CMD --help` is CMD's --help). `defaultedFrom`
+ * is the command table when the command was not named (start by default), to point out a
+ * command written after start's flags and a flag start lacks.
  */
-export function parseCommandWords(command: CommandSpec, words: readonly string[], path: readonly string[], commands?: readonly AnyCommand[]): { given: Map<string, string | true>; rest: string[] } | "help" {
-  const hint = helpCommandLine(path);
+function parseCommandWords(command: CommandSpec, words: readonly string[], path: readonly string[], defaultedFrom?: readonly AnyCommand[]): { given: Map<string, string | true>; rest: string[] } | "help" {
   const flagNames = Object.entries(command.options).filter(([, spec]) => !spec.envOnly).map(([name]) => name);
   const given = new Map<string, string | true>();
   const rest: string[] = [];
-  const fail: (message: string) => never = (message) => {
-    throw new UsageError(message, commands && message.startsWith("unknown flag") ? GLOBAL_HELP : hint);
+  const fail: (message: string, hint?: string) => never = (message, hint = helpCommandLine(path)) => {
+    throw new UsageError(message, hint);
   };
   for (let index = 0; index < words.length; index++) {
     const word = words[index]!;
@@ -123,7 +122,7 @@ export function parseCommandWords(command: CommandSpec, words: readonly string[]
       break;
     }
     if (!word.startsWith("-") || word === "-") {
-      if (commands?.some((candidate) => candidate.name === word)) fail(`the command \`${word}\` comes first, its flags after it: \`${PROGRAM} ${word} ${words.slice(0, index).join(" ")}\``);
+      if (defaultedFrom?.some((candidate) => candidate.name === word)) fail(`the command \`${word}\` comes first, its flags after it: \`${PROGRAM} ${word} ${words.slice(0, index).join(" ")}\``);
       if (!command.rest) fail(`\`${path.join(" ")}\` takes no argument \`${word}\``);
       rest.push(...words.slice(index));
       break;
@@ -132,7 +131,8 @@ export function parseCommandWords(command: CommandSpec, words: readonly string[]
     const spec = word.startsWith("--") && flagNames.includes(name) ? command.options[name]! : undefined;
     if (!spec) {
       const suggestion = didYouMean(`--${name}`, flagNames.map((flag) => `--${flag}`));
-      fail(commands ? `unknown flag \`${word}\`: flags given without a command are start's, and start has no such flag${suggestion}; put a command's flags after it` : `unknown flag \`${word}\` for \`${path.join(" ")}\`${suggestion}`);
+      if (defaultedFrom) fail(`unknown flag \`${word}\`: flags given without a command are start's, and start has no such flag${suggestion}; put a command's flags after it`, GLOBAL_HELP);
+      fail(`unknown flag \`${word}\` for \`${path.join(" ")}\`${suggestion}`);
     }
     if (given.has(name)) fail(`flag \`--${name}\` given twice; give it once`);
     if (spec.type === "boolean") {
