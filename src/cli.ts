@@ -1,7 +1,11 @@
-import type { CommandContext, CommandSpec, Env } from "./command.ts";
+import { isGroup, type AnyCommand, type CommandSpec } from "./command.ts";
+import type { Env } from "./env.ts";
 import { UsageError, UserError, describeErrorChain, describeFilesystemError } from "./errors.ts";
-import { secretValues } from "./secrets.ts";
+import { helpCommandLine, usageOf, globalUsage } from "./help.ts";
 import { createLogger, writeAll, PROGRAM, type Logger } from "./log.ts";
+import { resolveOptions } from "./options.ts";
+import { secretValues } from "./secrets.ts";
+import { didYouMean } from "./suggest.ts";
 import { sniMapCommand } from "./commands/sni-map.ts";
 import { checkCommand } from "./commands/check.ts";
 import { startCommand } from "./commands/start.ts";
@@ -14,133 +18,138 @@ import packageJson from "../package.json" with { type: "json" };
 
 export const VERSION: string = packageJson.version;
 
-export const COMMANDS: readonly CommandSpec[] = [
-  startCommand,
-  sniMapCommand,
-  checkCommand,
-  reloadCommand,
-  entrypointCommand,
-  templatesCommand,
-];
+export const COMMANDS: readonly AnyCommand[] = [startCommand, sniMapCommand, checkCommand, reloadCommand, entrypointCommand, templatesCommand];
 
-/** With no arguments the binary starts Postfix, so it can stand as supervisord's program. */
+/** With no command the binary starts Postfix, so it can stand as supervisord's program. */
 const DEFAULT_COMMAND = "start";
+const GLOBAL_HELP = `${PROGRAM} --help`;
+const isHelp = (word: string) => word === "--help" || word === "-h";
 
-export interface RunOptions {
+export interface RunIo {
   stdout?: (text: string) => void;
   stderr?: (text: string) => void;
-  log?: Logger;
 }
 
-/** Parse argv, run one subcommand, return the exit code. Never calls process.exit. */
-export async function run(argv: readonly string[], env: Env, options: RunOptions = {}): Promise<number> {
-  const stderr = options.stderr ?? ((text: string) => writeAll(2, text));
-  const log = options.log ?? createLogger(stderr);
+interface Dispatch {
+  env: Env;
+  log: Logger;
+  stdout: (text: string) => void;
+}
+
+/** Parse argv, run one subcommand of `commands`, return the exit code. Never calls process.exit. */
+export async function run(argv: readonly string[], env: Env, commands: readonly AnyCommand[] = COMMANDS, io: RunIo = {}): Promise<number> {
+  const log = createLogger(io.stderr ?? ((text: string) => writeAll(2, text)));
   // Before anything can print one: every secret of the environment is redacted from log lines
   // and from command output (check, --json) in every form we print.
   for (const secret of secretValues(env)) log.addSecret(secret);
-  const write = options.stdout ?? ((text: string) => writeAll(1, text));
-  const stdout = (text: string) => write(log.redact(text));
+  const write = io.stdout ?? ((text: string) => writeAll(1, text));
+  const dispatch: Dispatch = { env, log, stdout: (text) => write(log.redact(text)) };
   try {
-    const first = argv[0];
-    if (first === "--version" || first === "-V") {
-      stdout(`${PROGRAM} ${VERSION}\n`);
-      return 0;
-    }
-    if (first === "--help" || first === "-h" || first === "help") {
-      stdout(globalUsage());
-      return 0;
-    }
-    const name = first === undefined ? DEFAULT_COMMAND : first;
-    const command = COMMANDS.find((candidate) => candidate.name === name);
-    if (!command) throw new UsageError(`unknown command \`${name}\``, globalUsage());
-    const words = first === undefined ? [] : argv.slice(1);
-    // `entrypoint CMD --help` passes --help on to CMD; only flags before CMD are ours.
-    if (words.slice(0, firstPositional(command, words)).includes("--help")) {
-      stdout(commandUsage(command));
-      return 0;
-    }
-    const context: CommandContext = { ...parseCommandArgs(command, words, env), env, log, stdout };
-    return await command.run(context);
+    return await runTop(argv, commands, dispatch);
   } catch (error) {
-    if (error instanceof UsageError) {
-      stderr(`${PROGRAM}: ${error.message}\n\n${error.usage}`);
-      return error.exitCode;
-    }
-    if (error instanceof UserError) {
-      for (const line of error.lines ?? [error.message]) log.error(line);
-      return error.exitCode;
-    }
-    const filesystem = describeFilesystemError(error);
-    if (filesystem) {
-      log.error(filesystem);
-      return 1;
-    }
-    log.error(`internal error (please report): ${describeErrorChain(error)}`);
-    return 70;
+    return report(error, log);
   }
 }
 
-/** Index of the first word that is not a flag or a flag's value (words.length when none). */
-function firstPositional(command: CommandSpec, words: readonly string[]): number {
-  for (let index = 0; index < words.length; index++) {
-    const word = words[index]!;
-    if (word === "--") return index;
-    if (!word.startsWith("--")) return index;
-    const spec = command.flags[word.slice(2).split("=")[0]!];
-    if (spec?.type === "string" && !word.includes("=")) index++;
+async function runTop(argv: readonly string[], commands: readonly AnyCommand[], dispatch: Dispatch): Promise<number> {
+  const first = argv[0];
+  if (first === "--version" || first === "-V") {
+    dispatch.stdout(`${PROGRAM} ${VERSION}\n`);
+    return 0;
   }
-  return words.length;
+  if (first === "help" || (first !== undefined && isHelp(first))) {
+    dispatch.stdout(globalUsage(commands));
+    return 0;
+  }
+  // No command, or flags first: the default command, start (a flag it lacks is an error saying so).
+  if (first === undefined || first.startsWith("-")) {
+    const start = commands.find((command) => command.name === DEFAULT_COMMAND);
+    if (!start || isGroup(start)) throw new UsageError("a command is required", GLOBAL_HELP);
+    return runCommand(start, argv, [], dispatch, commands);
+  }
+  const command = commands.find((candidate) => candidate.name === first);
+  if (!command) throw new UsageError(`unknown command \`${first}\`${didYouMean(first, commands.map((c) => c.name))}`, GLOBAL_HELP);
+  return runCommand(command, argv.slice(1), [command.name], dispatch, commands);
 }
 
-/** Flags first; for commands with `rest`, everything from the first positional on is passed through. */
-export function parseCommandArgs(command: CommandSpec, words: readonly string[], env: Env): Pick<CommandContext, "flags" | "rest"> {
-  const usage = commandUsage(command);
-  const flags: CommandContext["flags"] = {};
+/** `path` is how the command was named ([] when it is the default command). */
+async function runCommand(command: AnyCommand, words: readonly string[], path: readonly string[], dispatch: Dispatch, commands: readonly AnyCommand[]): Promise<number> {
+  const helpPath = path.length > 0 ? path : [command.name];
+  if (isGroup(command)) {
+    const [action, ...rest] = words;
+    if (action !== undefined && isHelp(action)) {
+      dispatch.stdout(usageOf(command, helpPath));
+      return 0;
+    }
+    const names = command.subcommands.map((sub) => sub.name);
+    const hint = helpCommandLine(helpPath);
+    if (action === undefined) throw new UsageError(`\`${helpPath.join(" ")}\` needs an action: ${names.join(", ")}`, hint);
+    if (action.startsWith("-")) throw new UsageError(`\`${action}\` before the action: write \`${helpPath.join(" ")} ACTION ${action}\``, hint);
+    const sub = command.subcommands.find((candidate) => candidate.name === action);
+    if (!sub) throw new UsageError(`unknown action \`${action}\` of \`${helpPath.join(" ")}\` (expected ${names.join(", ")})${didYouMean(action, names)}`, hint);
+    return runCommand(sub, rest, [...helpPath, sub.name], dispatch, commands);
+  }
+  const parsed = parseCommandWords(command, words, helpPath, path.length === 0 ? commands : undefined);
+  if (parsed === "help") {
+    dispatch.stdout(usageOf(command, helpPath));
+    return 0;
+  }
+  const options = resolveOptions(command.options, parsed.given, dispatch.env, helpCommandLine(helpPath));
+  const environment = command.environment?.parse(dispatch.env);
+  return command.run({ options, environment, rest: parsed.rest, inherited: dispatch.env, log: dispatch.log, stdout: dispatch.stdout });
+}
+
+/**
+ * Flags first (each at most once); for commands with `rest`, everything from the first
+ * positional on is passed through (`entrypoint CMD --help` is CMD's --help). `defaultedFrom`
+ * is the command table when the command was not named (start by default), to point out a
+ * command written after start's flags and a flag start lacks.
+ */
+function parseCommandWords(command: CommandSpec, words: readonly string[], path: readonly string[], defaultedFrom?: readonly AnyCommand[]): { given: Map<string, string | true>; rest: string[] } | "help" {
+  const flagNames = Object.entries(command.options).filter(([, spec]) => !spec.envOnly).map(([name]) => name);
+  const given = new Map<string, string | true>();
   const rest: string[] = [];
+  const fail: (message: string, hint?: string) => never = (message, hint = helpCommandLine(path)) => {
+    throw new UsageError(message, hint);
+  };
   for (let index = 0; index < words.length; index++) {
     const word = words[index]!;
+    if (isHelp(word)) return "help";
     if (word === "--") {
       // `sni-map -- --dry-run` must not silently drop the flag and write for real.
-      if (!command.rest) throw new UsageError(`\`${command.name}\` takes no arguments, so \`--\` is not accepted`, usage);
+      if (!command.rest) fail(`\`${path.join(" ")}\` takes no arguments, so \`--\` is not accepted`);
       rest.push(...words.slice(index + 1));
       break;
     }
     if (!word.startsWith("-") || word === "-") {
-      if (!command.rest) throw new UsageError(`\`${command.name}\` takes no argument \`${word}\``, usage);
+      if (defaultedFrom?.some((candidate) => candidate.name === word)) fail(`the command \`${word}\` comes first, its flags after it: \`${PROGRAM} ${word} ${words.slice(0, index).join(" ")}\``);
+      if (!command.rest) fail(`\`${path.join(" ")}\` takes no argument \`${word}\``);
       rest.push(...words.slice(index));
       break;
     }
-    if (!word.startsWith("--")) throw new UsageError(`unknown flag \`${word}\` for \`${command.name}\``, usage);
-    const [name, inline] = splitFlag(word.slice(2));
-    const spec = command.flags[name];
-    if (!spec) throw new UsageError(`unknown flag \`--${name}\` for \`${command.name}\``, usage);
+    const [name, inline] = splitFlag(word.replace(/^--?/, ""));
+    const spec = word.startsWith("--") && flagNames.includes(name) ? command.options[name]! : undefined;
+    if (!spec) {
+      const suggestion = didYouMean(`--${name}`, flagNames.map((flag) => `--${flag}`));
+      if (defaultedFrom) fail(`unknown flag \`${word}\`: flags given without a command are start's, and start has no such flag${suggestion}; put a command's flags after it`, GLOBAL_HELP);
+      fail(`unknown flag \`${word}\` for \`${path.join(" ")}\`${suggestion}`);
+    }
+    if (given.has(name)) fail(`flag \`--${name}\` given twice; give it once`);
     if (spec.type === "boolean") {
-      if (inline !== undefined) throw new UsageError(`flag \`--${name}\` takes no value, got \`${inline}\``, usage);
-      flags[name] = true;
+      if (inline !== undefined) fail(`flag \`--${name}\` takes no value, got \`${inline}\``);
+      given.set(name, true);
       continue;
     }
-    const value = inline ?? words[++index];
-    if (value === undefined || (inline === undefined && value.startsWith("--"))) {
-      throw new UsageError(`flag \`--${name}\` expects a value${spec.valueName ? ` (${spec.valueName})` : ""}`, usage);
-    }
+    const valueName = spec.type === "seconds" ? "SECONDS" : spec.valueName;
+    const value = inline ?? words[index + 1];
+    if (inline === undefined) index++;
+    if (value === undefined || (inline === undefined && value.startsWith("--"))) fail(`flag \`--${name}\` expects a value (${valueName})`);
     // `--ssl-dir=` would otherwise mean the current directory.
-    if (value === "") throw new UsageError(`flag \`--${name}\` expects a value${spec.valueName ? ` (${spec.valueName})` : ""}, got an empty one`, usage);
-    flags[name] = value;
+    if (value === "" && !(spec.type === "string" && spec.allowEmpty)) fail(`flag \`--${name}\` expects a value (${valueName}), got an empty one`);
+    given.set(name, value);
   }
-  if (command.rest?.required && rest.length === 0) {
-    throw new UsageError(`\`${command.name}\` needs ${command.rest.name}`, usage);
-  }
-  for (const [name, spec] of Object.entries(command.flags)) {
-    if (flags[name] !== undefined) continue;
-    if (spec.type === "boolean") {
-      flags[name] = false;
-      continue;
-    }
-    const fromEnv = spec.env ? env[spec.env] : undefined;
-    flags[name] = fromEnv !== undefined && fromEnv !== "" ? fromEnv : spec.default;
-  }
-  return { flags, rest };
+  if (command.rest?.required && rest.length === 0) fail(`\`${path.join(" ")}\` needs ${command.rest.name}`);
+  return { given, rest };
 }
 
 function splitFlag(text: string): [string, string | undefined] {
@@ -148,41 +157,22 @@ function splitFlag(text: string): [string, string | undefined] {
   return equals === -1 ? [text, undefined] : [text.slice(0, equals), text.slice(equals + 1)];
 }
 
-export function globalUsage(): string {
-  const width = Math.max(...COMMANDS.map((command) => command.name.length));
-  const lines = COMMANDS.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`);
-  return [
-    `Usage: ${PROGRAM} [COMMAND] [FLAGS]`,
-    "",
-    "Startup for mailcow's Postfix container. Without a command: start.",
-    "",
-    "Commands:",
-    ...lines,
-    "",
-    `Run \`${PROGRAM} COMMAND --help\` for a command's flags; --version prints the version.`,
-    "",
-  ].join("\n");
-}
-
-export function commandUsage(command: CommandSpec): string {
-  const entries = Object.entries(command.flags).map(([name, spec]) => {
-    const left = spec.type === "string" ? `--${name} ${spec.valueName ?? "VALUE"}` : `--${name}`;
-    const extras = [spec.env ? `env ${spec.env}` : "", spec.default !== undefined ? `default ${spec.default}` : ""]
-      .filter(Boolean)
-      .join(", ");
-    return [left, spec.description + (extras ? ` (${extras})` : "")] as const;
-  });
-  const width = Math.max(10, ...entries.map(([left]) => left.length));
-  const rest = command.rest ? ` ${command.rest.required ? command.rest.name : `[${command.rest.name}]`}` : "";
-  return [
-    `Usage: ${PROGRAM} ${command.name} [FLAGS]${rest}`,
-    "",
-    command.summary,
-    ...(command.rest ? ["", `${command.rest.name}: ${command.rest.description}`] : []),
-    "",
-    "Flags:",
-    ...entries.map(([left, description]) => `  ${left.padEnd(width)}  ${description}`),
-    `  ${"--help".padEnd(width)}  Show this help`,
-    "",
-  ].join("\n");
+/** The exit code for a failure, after its lines: usage (2), the admin's input (1), a bug (70). */
+function report(error: unknown, log: Logger): number {
+  if (error instanceof UsageError) {
+    log.error(error.message);
+    log.info(`hint: run \`${error.hint}\``);
+    return error.exitCode;
+  }
+  if (error instanceof UserError) {
+    for (const line of error.lines ?? [error.message]) log.error(line);
+    return error.exitCode;
+  }
+  const filesystem = describeFilesystemError(error);
+  if (filesystem) {
+    log.error(filesystem);
+    return 1;
+  }
+  log.error(`internal error (please report): ${describeErrorChain(error)}`);
+  return 70;
 }

@@ -1,42 +1,48 @@
+import type { Env } from "./env.ts";
 import type { Logger } from "./log.ts";
+import type { OptionTable, Options } from "./options.ts";
 
-// The declaration every subcommand file exports. Help text and parsing come from it, so a
-// subcommand is one object: what it is called, what it takes, and what it does.
+// The declaration every subcommand file exports. Parsing, help text and docs/commands.md come
+// from it, so a subcommand is one object: what it is called, what it takes, and what it does.
 
-export interface FlagSpec {
-  type: "string" | "boolean";
-  description: string;
-  /** Environment variable consulted when the flag is not given (flag > env > default). */
-  env?: string;
-  default?: string;
-  /** Placeholder shown in help, e.g. DIR. */
-  valueName?: string;
-}
-
-export interface CommandSpec {
+export interface CommandSpec<T extends OptionTable = OptionTable, E = undefined> {
   name: string;
   summary: string;
-  flags: Record<string, FlagSpec>;
+  options: T;
   /** Positional words after the flags (e.g. `entrypoint CMD [ARGS...]`); none when absent. */
   rest?: { name: string; description: string; required: boolean };
-  run(context: CommandContext): Promise<number>;
+  /** The mailcow variables this command reads (env.ts): named in --help, validated with the options. */
+  environment?: { variables: Readonly<Record<string, string>>; parse(env: Env): E };
+  run(context: CommandContext<T, E>): Promise<number>;
 }
 
-export type Env = Record<string, string | undefined>;
+/** A command whose first word picks one of its subcommands (`templates extract`). */
+export interface CommandGroup {
+  name: string;
+  summary: string;
+  subcommands: readonly AnyCommand[];
+}
 
-export interface CommandContext {
-  /** String flags resolved flag > env > default; booleans true when given. */
-  flags: Record<string, string | boolean | undefined>;
+/** Any command of the table, whatever its option types. */
+export type AnyCommand = CommandSpec<any, any> | CommandGroup;
+
+export function isGroup(command: AnyCommand): command is CommandGroup {
+  return "subcommands" in command;
+}
+
+export interface CommandContext<T extends OptionTable = OptionTable, E = undefined> {
+  /** Flags, environment and defaults resolved once (options.ts), frozen. */
+  options: Options<T>;
+  environment: E;
   rest: string[];
-  env: Env;
+  /** The environment as received, handed on to the programs this command starts or becomes (hooks, CMD, master). */
+  inherited: Env;
   log: Logger;
   /** Command output (not log lines): the map for --dry-run, the check report. */
   stdout(text: string): void;
 }
 
-/** A string flag's value, for commands that declared it with a default. */
-export function stringFlag(context: CommandContext, name: string): string {
-  const value = context.flags[name];
-  if (typeof value !== "string") throw new Error(`flag --${name} has no value and no default`);
-  return value;
+/** Infers the option table's type, so `run` sees typed options. */
+export function defineCommand<T extends OptionTable, E = undefined>(spec: CommandSpec<T, E>): CommandSpec<T, E> {
+  return spec;
 }

@@ -1,8 +1,7 @@
 import { accessSync, closeSync, constants, openSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import type { Env } from "./command.ts";
 import { UserError } from "./errors.ts";
-import { LOCK_EX, LOCK_NB, LOCK_UN, openLibcFlock } from "./flock.ts";
+import { libc, LOCK_EX, LOCK_NB, LOCK_UN } from "./libc.ts";
 import type { Logger } from "./log.ts";
 
 // One writer at a time in the conf dir. `sni-map`, `reload` and `start` write the same files
@@ -11,10 +10,8 @@ import type { Logger } from "./log.ts";
 // can be flocked through a read-only descriptor) for as long as it writes: no lock file, since
 // mailcow's data/conf/postfix is part of the admin's git checkout and a file of ours there would
 // end up in update.sh's `git add -A`. The kernel drops the lock when its holder dies, SIGKILL
-// included, so a killed run never blocks the next one. flock through libc (flock.ts).
+// included, so a killed run never blocks the next one. flock through libc (libc.ts).
 
-/** How long a run waits for another one to finish its writes (MPI_LOCK_TIMEOUT seconds). */
-export const DEFAULT_LOCK_WAIT_MS = 120_000;
 const POLL_MS = 50;
 
 /** Temp files of our writers: `.NAME.<12 hex>.tmp` (atomic-write.ts), postmap's `.db` beside one, and Berkeley DB's `__db.` scratch file of that. */
@@ -24,18 +21,18 @@ const TEMP_FILE = /^(__db)?\..+\.[0-9a-f]{12}\.tmp(\.db)?$/;
  * Run `write` holding the conf dir's lock. First, with the lock held, temp files of killed runs
  * (which may hold key material) are removed: no other writer can be using them.
  */
-export async function withConfLock<T>(confDir: string, log: Logger, env: Env, write: () => Promise<T>): Promise<T> {
-  using _lock = await lockConfDir(confDir, log, env);
+export async function withConfLock<T>(confDir: string, log: Logger, waitMs: number, write: () => Promise<T>): Promise<T> {
+  using _lock = await lockConfDir(confDir, log, waitMs);
   return await write();
 }
 
 /**
  * The same lock for a whole function body: `using lock = await lockConfDir(...)` holds it until
  * the scope ends (or until exec: the descriptor is close-on-exec, so master does not keep it).
+ * `waitMs`: how long to wait for another run to finish its writes (--lock-timeout).
  */
-export async function lockConfDir(confDir: string, log: Logger, env: Env): Promise<Disposable> {
+export async function lockConfDir(confDir: string, log: Logger, waitMs: number): Promise<Disposable> {
   const path = confDir;
-  const waitMs = lockWaitMs(env);
   let fd: number;
   try {
     fd = openSync(confDir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NONBLOCK);
@@ -52,14 +49,13 @@ export async function lockConfDir(confDir: string, log: Logger, env: Env): Promi
     const code = (error as NodeJS.ErrnoException).code ?? String(error);
     throw new UserError(`cannot create files in ${confDir}: ${code}; the conf dir must be writable (mailcow: data/conf/postfix -> /opt/postfix/conf)`, 1, { cause: error });
   }
-  const libc = openLibcFlock();
+  const { flock } = libc();
   const release = () => {
-    libc.flock(fd, LOCK_UN);
+    flock(fd, LOCK_UN);
     closeSync(fd);
-    libc.close();
   };
   try {
-    await acquire(fd, libc.flock, path, log, waitMs);
+    await acquire(fd, flock, path, log, waitMs);
     removeLeftoverTempFiles(confDir, log);
   } catch (error) {
     release();
@@ -81,7 +77,7 @@ async function acquire(fd: number, flock: (fd: number, operation: number) => num
   while (flock(fd, LOCK_EX | LOCK_NB) !== 0) {
     const waited = Date.now() - started;
     if (waited >= waitMs) {
-      throw new UserError(`another mailcow-postfix-init run (sni-map, reload or start) still holds the lock on ${path} after ${Math.round(waited / 100) / 10}s; nothing was written. Retry when it has finished (MPI_LOCK_TIMEOUT sets the wait)`);
+      throw new UserError(`another mailcow-postfix-init run (sni-map, reload or start) still holds the lock on ${path} after ${Math.round(waited / 100) / 10}s; nothing was written. Retry when it has finished (--lock-timeout / MPI_LOCK_TIMEOUT sets the wait)`);
     }
     if (!announced) {
       log.info(`waiting for another mailcow-postfix-init run to finish writing in the conf dir (${path})`);
@@ -89,14 +85,6 @@ async function acquire(fd: number, flock: (fd: number, operation: number) => num
     }
     await Bun.sleep(Math.min(POLL_MS, waitMs - waited));
   }
-}
-
-function lockWaitMs(env: Env): number {
-  const raw = env.MPI_LOCK_TIMEOUT;
-  if (raw === undefined || raw === "") return DEFAULT_LOCK_WAIT_MS;
-  const seconds = Number(raw);
-  if (!Number.isFinite(seconds) || seconds < 0) throw new UserError(`MPI_LOCK_TIMEOUT: expected a number of seconds, got \`${raw}\``);
-  return seconds * 1000;
 }
 
 /** Called with the lock held: every temp file present was left by a run that died. */

@@ -1,6 +1,8 @@
 import { z } from "zod";
-import type { Env } from "./command.ts";
 import { UserError } from "./errors.ts";
+
+/** A process environment as received: what settings are resolved from and what child processes inherit. */
+export type Env = Record<string, string | undefined>;
 
 // The container's environment, checked once before anything is touched. Values end up inside
 // Postfix config files (`user = ...`, `myhostname = ...`), so a line break or a stray character
@@ -33,7 +35,7 @@ const startSchema = z.object({
   }),
   SPAMHAUS_DQS_KEY: optional(z.string().regex(/^[A-Za-z0-9]+$/, { error: "must be letters and digits only (the key from your Spamhaus DQS account)" })),
   REDIS_SLAVEOF_IP: optional(z.string().regex(/^[A-Za-z0-9.:_-]+$/, { error: "must be an IP address or host name" })),
-  // Read only to be reported: it no longer changes sni.map, so no value may stop Postfix.
+  // Read only to be reported (sni.map maps the default certificate either way), so no value may stop Postfix.
   SKIP_LETS_ENCRYPT: optional(z.string()),
 });
 
@@ -66,6 +68,20 @@ export function parseStartEnv(env: Env): StartEnv {
 
 const entrypointSchema = startSchema.pick({ REDIS_SLAVEOF_IP: true });
 
+/** What each variable of mailcow's that a command reads is for, for its --help. */
+export const MAILCOW_VARIABLES = {
+  DBNAME: "mailcow's database name, written into the SQL maps (required)",
+  DBUSER: "Its user (required)",
+  DBPASS: "Its password (required; never logged, never passed on to Postfix)",
+  MAILCOW_HOSTNAME: "The mail server's name: myhostname, and mapped to the default certificate (required)",
+  SPAMHAUS_DQS_KEY: "Spamhaus DQS key: the DQS blocklists instead of the open ones",
+  REDIS_SLAVEOF_IP: "Set when mailcow's Redis is a replica: the entrypoint picks syslog-ng's config for it",
+  SKIP_LETS_ENCRYPT: "Accepted and logged; the default certificate is mapped either way",
+} as const satisfies Record<keyof z.infer<typeof startSchema>, string>;
+
+/** start's part of the environment: the variables for --help, and their validation. */
+export const START_ENVIRONMENT = { variables: MAILCOW_VARIABLES, parse: parseStartEnv };
+
 /** The entrypoint only needs to know whether syslog-ng forwards to a Redis replica. */
 export function parseEntrypointEnv(env: Env): { redisSlaveofIp?: string } {
   const parsed = entrypointSchema.safeParse(env);
@@ -87,3 +103,5 @@ function describeIssues(error: z.ZodError): string {
   }
   return [...byVariable].map(([name, message]) => `environment variable ${name}: ${message}`).join("\n");
 }
+
+export const ENTRYPOINT_ENVIRONMENT = { variables: { REDIS_SLAVEOF_IP: MAILCOW_VARIABLES.REDIS_SLAVEOF_IP }, parse: parseEntrypointEnv };

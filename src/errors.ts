@@ -28,10 +28,10 @@ export function describeFilesystemError(error: unknown): string | undefined {
   return `filesystem error: ${failure.code}${where}; check that the directories exist, are directories, are writable and have space`;
 }
 
-/** Wrong command line: printed with the usage text, exit 2. */
+/** Wrong command line: one line, then a hint naming the help to read (`hint`, a command line); exit 2. */
 export class UsageError extends UserError {
   override name = "UsageError";
-  constructor(message: string, readonly usage: string) {
+  constructor(message: string, readonly hint: string) {
     super(message, 2);
   }
 }

@@ -3,7 +3,7 @@ import { createRedactor, escapeControl } from "./secrets.ts";
 
 // One logger for every command. Lines go to stderr (stdout carries command output such as
 // `sni-map --dry-run`), written synchronously: the start command execs into Postfix and
-// queued writes would be lost at that moment (see FACTS.md, Bun).
+// queued writes would be lost when the process image is replaced.
 
 export type LogLevel = "info" | "warning" | "error";
 

@@ -1,21 +1,14 @@
-import { dlopen, FFIType } from "bun:ffi";
 import { readdirSync, readFileSync } from "node:fs";
+import { libc, PR_SET_CHILD_SUBREAPER } from "./libc.ts";
 
 // What a hook started may leave its process group (setsid, double fork); a process group kill
 // misses it. Made a child subreaper, this process inherits every orphan among its descendants,
 // so the whole tree stays findable through /proc's parent links and can be ended.
 
-const PR_SET_CHILD_SUBREAPER = 36;
-
 /** Adopt orphaned descendants (Linux prctl); false where that is not possible. */
 export function becomeSubreaper(): boolean {
   try {
-    const libc = dlopen("libc.so.6", { prctl: { args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 } });
-    try {
-      return libc.symbols.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) === 0;
-    } finally {
-      libc.close();
-    }
+    return libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) === 0;
   } catch {
     return false;
   }

@@ -1,4 +1,4 @@
-import type { Env } from "./command.ts";
+import type { Env } from "./env.ts";
 
 // Which environment variables are secrets, and every form in which one could be printed.
 // mailcow passes DBPASS, REDISPASS and SPAMHAUS_DQS_KEY; admins add their own (API keys,

@@ -10,7 +10,7 @@ import type { Logger } from "./log.ts";
 // (file-identity.ts) of every input and of the outputs are recorded; a later start whose
 // inputs and outputs all still have those identities would rebuild the same table, and skips
 // the build. Anything else (a renewed certificate, a new directory, the .db touched or
-// replaced by another startup, a record from another version) means a build as before.
+// replaced by another startup, a record from another version) means a build, as in stock.
 // The record lives beside the validation cache (the spool volume), never in the conf dir.
 
 const RECORD_VERSION = 1;

@@ -1,30 +1,29 @@
-import { stringFlag, type CommandSpec } from "../command.ts";
-import { planSniMapFromTree } from "../sni/index.ts";
+import { defineCommand } from "../command.ts";
 import { UserError } from "../errors.ts";
+import { planSniMapFromTree } from "../sni/index.ts";
 import { buildCheckReport, failedCheckReport, renderCheckJson, renderCheckText } from "../sni/report.ts";
-import { HOSTNAME_FLAG, SSL_DIR_FLAG, hostnameFromFlags } from "./sni-options.ts";
+import { HOSTNAME_OPTION, SSL_DIR_OPTION, hostnameOrWarn } from "./shared-options.ts";
 
-export const checkCommand: CommandSpec = {
+export const checkCommand = defineCommand({
   name: "check",
   summary: "Report every certificate source and mapped name; exit 1 on any error",
-  flags: {
-    "ssl-dir": SSL_DIR_FLAG,
-    hostname: HOSTNAME_FLAG,
+  options: {
+    "ssl-dir": SSL_DIR_OPTION,
+    hostname: HOSTNAME_OPTION,
     json: { type: "boolean", description: "Print one JSON document (fields documented in README)" },
   },
-  async run(context) {
-    const hostname = hostnameFromFlags(context);
-    const sslDir = stringFlag(context, "ssl-dir");
+  async run({ options, log, stdout }) {
+    const hostname = hostnameOrWarn(options.hostname, log);
     let result;
     try {
-      result = planSniMapFromTree({ sslDir, hostname });
+      result = planSniMapFromTree({ sslDir: options.sslDir, hostname });
     } catch (error) {
       // --json always prints a document: a monitoring script parses it even when nothing could be read.
-      if (context.flags.json && error instanceof UserError) context.stdout(renderCheckJson(failedCheckReport(sslDir, hostname, error.message)));
+      if (options.json && error instanceof UserError) stdout(renderCheckJson(failedCheckReport(options.sslDir, hostname, error.message)));
       throw error;
     }
     const report = buildCheckReport(result);
-    context.stdout(context.flags.json ? renderCheckJson(report) : renderCheckText(report));
+    stdout(options.json ? renderCheckJson(report) : renderCheckText(report));
     return report.ok ? 0 : 1;
   },
-};
+});

@@ -1,33 +1,34 @@
-import type { CommandSpec } from "../command.ts";
-import { stringFlag } from "../command.ts";
+import { defineCommand } from "../command.ts";
 import { withConfLock } from "../conf-lock.ts";
-import { postfixReload } from "../postfix.ts";
+import { postfixReload, useDefaultConfigDir } from "../postfix.ts";
 import { mapKeyForHostname, updateSniMap } from "../sni/index.ts";
-import { CACHE_FILE_FLAG, CONF_DIR_FLAG, HOSTNAME_FLAG, SSL_DIR_FLAG, cacheFileFromFlags, hostnameFromFlags } from "./sni-options.ts";
+import { CACHE_FILE_OPTION, CONF_DIR_OPTION, HOSTNAME_OPTION, LOCK_TIMEOUT_OPTION, MAIL_CONFIG_OPTION, SSL_DIR_OPTION, cacheFile, hostnameOrWarn } from "./shared-options.ts";
 
 // `reload`: after a certificate renewal. Certificates are embedded in sni.map.db, so the map
 // must be rebuilt before `postfix reload`, or Postfix keeps serving the old ones.
 
-export const reloadCommand: CommandSpec = {
+export const reloadCommand = defineCommand({
   name: "reload",
   summary: "Rebuild sni.map(.db) from the certificates, then `postfix reload`",
-  flags: {
-    "conf-dir": CONF_DIR_FLAG,
-    "ssl-dir": SSL_DIR_FLAG,
-    hostname: HOSTNAME_FLAG,
-    "cache-file": CACHE_FILE_FLAG,
+  options: {
+    "conf-dir": CONF_DIR_OPTION,
+    "ssl-dir": SSL_DIR_OPTION,
+    hostname: HOSTNAME_OPTION,
+    "cache-file": CACHE_FILE_OPTION,
+    "lock-timeout": LOCK_TIMEOUT_OPTION,
+    "mail-config": MAIL_CONFIG_OPTION,
   },
-  async run(context) {
-    const confDir = stringFlag(context, "conf-dir");
-    const hostname = hostnameFromFlags(context);
+  async run({ options, log }) {
+    const { confDir, sslDir } = options;
+    const hostname = hostnameOrWarn(options.hostname, log);
     mapKeyForHostname(hostname); // a bad hostname is refused before the lock is taken
+    useDefaultConfigDir(options.mailConfig);
     // On failure updateSniMap throws and leaves the previous map pair in place; no reload then.
-    const cacheFile = cacheFileFromFlags(context, confDir);
-    await withConfLock(confDir, context.log, context.env, async () => {
-      await updateSniMap({ sslDir: stringFlag(context, "ssl-dir"), confDir, hostname, log: context.log, cacheFile });
-      await postfixReload(confDir, context.log);
+    await withConfLock(confDir, log, options.lockTimeout, async () => {
+      await updateSniMap({ sslDir, confDir, hostname, log, cacheFile: cacheFile(options, confDir) });
+      await postfixReload(confDir, log);
     });
-    context.log.info("Postfix reloaded with the new SNI map");
+    log.info("Postfix reloaded with the new SNI map");
     return 0;
   },
-};
+});

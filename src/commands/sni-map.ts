@@ -1,32 +1,34 @@
-import { stringFlag, type CommandSpec } from "../command.ts";
+import { defineCommand } from "../command.ts";
 import { withConfLock } from "../conf-lock.ts";
+import { useDefaultConfigDir } from "../postfix.ts";
 import { logProblems, mapKeyForHostname, planSniMapFromTree, summarize, updateSniMap } from "../sni/index.ts";
-import { CACHE_FILE_FLAG, CONF_DIR_FLAG, HOSTNAME_FLAG, SSL_DIR_FLAG, cacheFileFromFlags, hostnameFromFlags } from "./sni-options.ts";
+import { CACHE_FILE_OPTION, CONF_DIR_OPTION, DRY_RUN_OPTION, HOSTNAME_OPTION, LOCK_TIMEOUT_OPTION, MAIL_CONFIG_OPTION, SSL_DIR_OPTION, cacheFile, hostnameOrWarn } from "./shared-options.ts";
 
-export const sniMapCommand: CommandSpec = {
+export const sniMapCommand = defineCommand({
   name: "sni-map",
   summary: "Build sni.map + sni.map.db from the certificate tree (default certificate always mapped)",
-  flags: {
-    "ssl-dir": SSL_DIR_FLAG,
-    "conf-dir": CONF_DIR_FLAG,
-    hostname: HOSTNAME_FLAG,
-    "cache-file": CACHE_FILE_FLAG,
-    "dry-run": { type: "boolean", description: "Print the map as it would be written; change nothing on disk" },
+  options: {
+    "ssl-dir": SSL_DIR_OPTION,
+    "conf-dir": CONF_DIR_OPTION,
+    hostname: HOSTNAME_OPTION,
+    "cache-file": CACHE_FILE_OPTION,
+    "dry-run": DRY_RUN_OPTION,
+    "lock-timeout": LOCK_TIMEOUT_OPTION,
+    "mail-config": MAIL_CONFIG_OPTION,
   },
-  async run(context) {
-    const sslDir = stringFlag(context, "ssl-dir");
-    const hostname = hostnameFromFlags(context);
+  async run({ options, log, stdout }) {
+    const hostname = hostnameOrWarn(options.hostname, log);
     mapKeyForHostname(hostname); // a bad hostname is refused before the lock is taken
-    if (context.flags["dry-run"]) {
-      const result = planSniMapFromTree({ sslDir, hostname });
-      logProblems(result.problems, context.log);
-      context.stdout(result.content);
-      context.log.info(`sni-map --dry-run: ${summarize(result)}`);
+    if (options.dryRun) {
+      const result = planSniMapFromTree({ sslDir: options.sslDir, hostname });
+      logProblems(result.problems, log);
+      stdout(result.content);
+      log.info(`sni-map --dry-run: ${summarize(result)}`);
       return 0;
     }
-    const confDir = stringFlag(context, "conf-dir");
-    const cacheFile = cacheFileFromFlags(context, confDir);
-    await withConfLock(confDir, context.log, context.env, () => updateSniMap({ sslDir, confDir, hostname, log: context.log, cacheFile }));
+    useDefaultConfigDir(options.mailConfig);
+    const { sslDir, confDir } = options;
+    await withConfLock(confDir, log, options.lockTimeout, () => updateSniMap({ sslDir, confDir, hostname, log, cacheFile: cacheFile(options, confDir) }));
     return 0;
   },
-};
+});

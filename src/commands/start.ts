@@ -1,29 +1,29 @@
-import type { CommandContext, CommandSpec } from "../command.ts";
-import { parseStartEnv } from "../env.ts";
 import { join } from "node:path";
+import { defineCommand, type CommandContext } from "../command.ts";
 import { lockConfDir } from "../conf-lock.ts";
-import { masterIsRunning } from "../postfix.ts";
+import { START_ENVIRONMENT, type StartEnv } from "../env.ts";
+import { createPhaseTimer } from "../phase-timer.ts";
+import { masterIsRunning, useDefaultConfigDir } from "../postfix.ts";
+import { updateSniMap } from "../sni/index.ts";
 import { loadTemplates } from "../templates/load.ts";
 import { writeAliases } from "../steps/aliases.ts";
 import { checkAsn, type AsnVerdict } from "../steps/asn-check.ts";
 import { checkBaseImage } from "../steps/base-image.ts";
 import { checkFatal, readCheckFatalValues } from "../steps/check-fatal.ts";
-import { createPhaseTimer } from "../phase-timer.ts";
-import { cacheFileFromFlags } from "./sni-options.ts";
 import type { StepContext } from "../steps/context.ts";
 import { createCustomFiles } from "../steps/custom-files.ts";
 import { prepareDnsbl } from "../steps/dnsbl.ts";
 import { execMaster, realExec, type ExecFunction } from "../steps/exec-master.ts";
 import { updateExtraCf } from "../steps/extra-cf.ts";
-import { START_FLAGS, resolveStartOptions, type StartOptions } from "../steps/flags.ts";
 import { writeMainCf } from "../steps/main-cf.ts";
 import { removeStaleMasterPid } from "../steps/master-pid.ts";
 import { fixPermissions, lookupPostfixIds, readDefaultPostfixFilesVariables } from "../steps/permissions.ts";
-import { buildSniMap } from "../steps/sni.ts";
 import { writeSqlMaps } from "../steps/sql-maps.ts";
 import { interruptionFor, waitUntilReady } from "../steps/wait.ts";
 import { probeDatabase, withClientOptionFile } from "../steps/wait-db.ts";
 import { probeDns } from "../steps/wait-dns.ts";
+import { cacheFile } from "./shared-options.ts";
+import { START_OPTIONS, startPaths, type StartOptions } from "./start-options.ts";
 
 // `start`: mailcow's /opt/postfix.sh as one straight story, ending in exec into Postfix's master.
 
@@ -32,7 +32,6 @@ export interface StartDeps {
   exec: ExecFunction;
   checkAsn(url: string, signal: AbortSignal): Promise<AsnVerdict>;
   signal?: AbortSignal;
-  groupFile?: string;
   retryMs?: { database: number; dns: number };
 }
 
@@ -41,18 +40,18 @@ export const defaultStartDeps: StartDeps = {
   checkAsn: (url, signal) => checkAsn(url, { signal }),
 };
 
-export async function runStart(context: CommandContext, deps: StartDeps, signal: AbortSignal): Promise<number> {
-  const { log } = context;
+type StartContext = CommandContext<typeof START_OPTIONS, StartEnv>;
+
+export async function runStart(context: StartContext, deps: StartDeps, signal: AbortSignal): Promise<number> {
+  const { log, options, environment: env } = context;
   const timer = createPhaseTimer();
   timer.mark("start-up");
-  // Before anything can print it: the password is redacted from every log line.
-  if (context.env.DBPASS) log.addSecret(context.env.DBPASS);
-  const env = parseStartEnv(context.env);
-  const options = resolveStartOptions(context);
-  checkBaseImage(options.baseImage, log);
-  const templates = loadTemplates(options.templatesFile);
-  const ids = lookupPostfixIds(deps.groupFile);
-  const step: StepContext = { paths: options.paths, env, templates, log };
+  useDefaultConfigDir(options.mailConfig);
+  const paths = startPaths(options);
+  checkBaseImage({ builtFromFile: options.baseImageFile, composeFile: options.mailcowComposeFile, unverifiedFile: options.unverifiedBaseFile }, log);
+  const templates = loadTemplates(options.templates);
+  const ids = lookupPostfixIds();
+  const step: StepContext = { paths, env, templates, log };
 
   timer.mark("environment");
   // One Postfix tool run that needs nothing of ours (the image's /etc/postfix): while we wait.
@@ -61,41 +60,41 @@ export async function runStart(context: CommandContext, deps: StartDeps, signal:
   timer.mark("database and DNS waits");
 
   // One writer at a time in the conf dir (sni-map and reload take the same lock).
-  using _lock = await lockConfDir(options.paths.confDir, log, context.env);
+  using _lock = await lockConfDir(paths.confDir, log, options.lockTimeout);
   timer.mark("lock wait");
   // The ASN check (an HTTPS request, only without a DQS key) runs while the maps are built.
   const asnVerdict = env.spamhausDqsKey ? undefined : deps.checkAsn(options.asnCheckUrl, signal);
   asnVerdict?.catch(() => {}); // its failure is reported where it is used
   if (env.skipLetsEncrypt) {
-    log.info("SKIP_LETS_ENCRYPT is set: the default certificate is mapped all the same (it no longer empties sni.map)");
+    log.info("SKIP_LETS_ENCRYPT is set: the default certificate is mapped all the same");
   }
   // Independent files and tools, concurrently: /etc/aliases + postalias, sni.map + postmap -F.
-  const cacheFile = cacheFileFromFlags(context, options.paths.confDir, options.paths.spoolDir);
-  await settleInOrder([writeAliases(step, cacheFile), buildSniMap({ sslDir: options.paths.sslDir, confDir: options.paths.confDir, hostname: env.hostname, log, cacheFile })]);
+  const cache = cacheFile(options, paths.confDir, paths.spoolDir);
+  await settleInOrder([writeAliases(step, cache), updateSniMap({ sslDir: paths.sslDir, confDir: paths.confDir, hostname: env.hostname, log, cacheFile: cache })]);
   timer.mark("aliases and SNI map");
   writeSqlMaps(step, ids);
   const dnsbl = await prepareDnsbl(step, () => asnVerdict ?? deps.checkAsn(options.asnCheckUrl, signal));
   throwIfInterrupted(signal);
-  const extraCf = updateExtraCf(options.paths.confDir, env.hostname);
-  writeMainCf(options.paths.confDir, dnsbl, extraCf);
+  const extraCf = updateExtraCf(paths.confDir, env.hostname);
+  writeMainCf(paths.confDir, dnsbl, extraCf);
   createCustomFiles(step, ids);
   timer.mark("config files");
   // Independent Postfix tool runs, concurrently (set-permissions, when it must run, takes ~0.5 s).
   // The config check's failure is reported first: a broken main.cf should fail with postconf's
   // own words.
-  const [confValues, preparedLayout] = await settleInOrder([readCheckFatalValues(options.paths.confDir, log), fixPermissions(step, ids, defaultVariables)] as const);
+  const [confValues, preparedLayout] = await settleInOrder([readCheckFatalValues(paths.confDir, log), fixPermissions(step, ids, defaultVariables)] as const);
   timer.mark("config and permission checks");
   const masterPath = join(confValues.daemon_directory, "master");
-  await removeStaleMasterPid(options.paths.spoolDir, () => masterIsRunning(masterPath, options.paths.confDir, log), log);
+  await removeStaleMasterPid(paths.spoolDir, () => masterIsRunning(masterPath, paths.confDir, log), log);
   timer.mark("master.pid test");
   // What `postfix start` would check next, queue repair included (after set-permissions, which
   // creates missing queue directories too, so the two never race).
-  await checkFatal(options.paths.confDir, log, preparedLayout, confValues);
+  await checkFatal(paths.confDir, log, preparedLayout, confValues);
   timer.mark("check-fatal");
 
   throwIfInterrupted(signal);
   log.info(`prepared in ${timer.summary()}`);
-  execMaster(masterPath, options.paths.confDir, context.env, log, deps.exec);
+  execMaster(masterPath, paths.confDir, context.inherited, log, deps.exec);
   return 0; // only reached when `exec` is a test double
 }
 
@@ -123,7 +122,7 @@ async function waitForDependencies(step: StepContext, options: StartOptions, dep
   const forward = () => both.abort(signal.reason);
   if (signal.aborted) forward();
   signal.addEventListener("abort", forward, { once: true });
-  const common = { log: step.log, signal: both.signal, timeoutMs: options.waitTimeoutMs };
+  const common = { log: step.log, signal: both.signal, timeoutMs: options.waitTimeout };
   const endTheOther = <T>(wait: Promise<T>) =>
     wait.catch((error: unknown) => {
       both.abort(error);
@@ -133,9 +132,9 @@ async function waitForDependencies(step: StepContext, options: StartOptions, dep
     withClientOptionFile(step.env.dbUser, step.env.dbPass, (optionFile) =>
       waitUntilReady({
         ...common,
-        what: `database on ${options.paths.mysqlSocket}`,
+        what: `database on ${step.paths.mysqlSocket}`,
         retryMs: deps.retryMs?.database ?? 2_000,
-        probe: (abort) => probeDatabase(optionFile, options.paths.mysqlSocket, abort),
+        probe: (abort) => probeDatabase(optionFile, step.paths.mysqlSocket, abort),
       }),
     ),
     waitUntilReady({
@@ -157,7 +156,7 @@ async function waitForDependencies(step: StepContext, options: StartOptions, dep
 }
 
 /** SIGTERM/SIGINT while starting end the start at once (exit 143/130), not after the wait. */
-async function runWithInterrupts(context: CommandContext, deps: StartDeps): Promise<number> {
+async function runWithInterrupts(context: StartContext, deps: StartDeps): Promise<number> {
   if (deps.signal) return runStart(context, deps, deps.signal);
   const controller = new AbortController();
   const onTerm = () => controller.abort(interruptionFor("SIGTERM"));
@@ -182,13 +181,14 @@ async function runWithInterrupts(context: CommandContext, deps: StartDeps): Prom
   }
 }
 
-export function createStartCommand(deps: StartDeps): CommandSpec {
-  return {
+export function createStartCommand(deps: StartDeps) {
+  return defineCommand({
     name: "start",
     summary: "Prepare Postfix's config like mailcow's postfix.sh, then exec into the Postfix master (default command)",
-    flags: START_FLAGS,
+    options: START_OPTIONS,
+    environment: START_ENVIRONMENT,
     run: (context) => runWithInterrupts(context, deps),
-  };
+  });
 }
 
-export const startCommand: CommandSpec = createStartCommand(defaultStartDeps);
+export const startCommand = createStartCommand(defaultStartDeps);

@@ -1,6 +1,6 @@
 import { domainToASCII } from "node:url";
 
-// Names as Postfix looks them up in tls_server_sni_maps (FACTS.md): case-insensitive,
+// Names as Postfix looks them up in tls_server_sni_maps: case-insensitive,
 // no trailing dot, A-labels for internationalized names, and `.parent` as the only
 // wildcard form (a literal `*.parent` key never matches).
 

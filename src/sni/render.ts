@@ -1,7 +1,7 @@
 import type { MapEntry } from "./types.ts";
 
 // Pure: entries -> sni.map text. `NAME KEY CHAIN [KEY CHAIN]`, single spaces, LF; Postfix
-// wants each key before the chain it belongs to (FACTS.md).
+// wants each key before the chain it belongs to (its SNI loader reads key, then chain).
 
 export function renderSniMap(entries: readonly MapEntry[]): string {
   // The names of one source share one `files` array: join it once, not once per name.

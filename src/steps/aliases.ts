@@ -6,7 +6,7 @@ import type { StepContext } from "./context.ts";
 import { writeIfChanged } from "./files.ts";
 
 /**
- * /etc/aliases from mailcow's template, then its .db (today: `newaliases`). A restart of the
+ * /etc/aliases from mailcow's template, then its .db (mailcow's script: `newaliases`). A restart of the
  * same container finds both as the last build left them (table-record.ts, kept where the SNI
  * validation cache is, `cacheFile`) and skips postalias; a new container, an edited
  * /etc/aliases or a touched .db means a build, as in stock.

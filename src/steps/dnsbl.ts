@@ -42,7 +42,7 @@ export function spamhausLines(templates: Templates, dqsKey: string | undefined, 
 
 /**
  * Bring dns_blocklists.cf and dnsbl_reply.map up to date and return the lines for main.cf.
- * `checkAsn` is only called without a DQS key and with active blocklists, as today.
+ * `checkAsn` is only called without a DQS key and with active blocklists, as mailcow's script does.
  */
 export async function prepareDnsbl(context: StepContext, checkAsn: () => Promise<AsnVerdict>): Promise<DnsblLines> {
   const { confDir } = context.paths;

@@ -1,6 +1,6 @@
-import { dlopen, FFIType } from "bun:ffi";
-import type { Env } from "../command.ts";
+import type { Env } from "../env.ts";
 import { UserError } from "../errors.ts";
+import { libc } from "../libc.ts";
 import type { Logger } from "../log.ts";
 import { withoutSecrets } from "../secrets.ts";
 
@@ -31,20 +31,10 @@ export function execMaster(masterPath: string, confDir: string, env: Env, log: L
  * session leader.
  */
 export function leaveOwnProcessGroup(): void {
-  const libc = dlopen("libc.so.6", {
-    getpgid: { args: [FFIType.i32], returns: FFIType.i32 },
-    getsid: { args: [FFIType.i32], returns: FFIType.i32 },
-    getppid: { args: [], returns: FFIType.i32 },
-    setpgid: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
-  });
-  try {
-    const { getpgid, getsid, getppid, setpgid } = libc.symbols;
-    if (getpgid(0) !== process.pid || getsid(0) === process.pid) return;
-    if (setpgid(0, getpgid(getppid())) !== 0) {
-      throw new UserError("cannot leave this process group before starting Postfix (setpgid failed), and `master -s` cannot start as a process-group leader; run this command under supervisord or from a shell, not as a group leader whose parent is in another PID namespace");
-    }
-  } finally {
-    libc.close();
+  const { getpgid, getsid, getppid, setpgid } = libc();
+  if (getpgid(0) !== process.pid || getsid(0) === process.pid) return;
+  if (setpgid(0, getpgid(getppid())) !== 0) {
+    throw new UserError("cannot leave this process group before starting Postfix (setpgid failed), and `master -s` cannot start as a process-group leader; run this command under supervisord or from a shell, not as a group leader whose parent is in another PID namespace");
   }
 }
 

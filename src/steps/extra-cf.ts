@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { readTextIfExists, writeIfChanged } from "./files.ts";
 
 // extra.cf holds the admin's own settings; it must start with `myhostname = MAILCOW_HOSTNAME`.
-// Only `myhostname = ...` assignments are replaced: today's script deletes every line that
+// Only `myhostname = ...` assignments are replaced: mailcow's script deletes every line that
 // mentions myhostname without a `$`, comments and other parameters included.
 
 const MYHOSTNAME_ASSIGNMENT = /^\s*myhostname\s*=/;

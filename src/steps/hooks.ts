@@ -1,12 +1,12 @@
-import { execa } from "execa";
 import { accessSync, constants, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { Env } from "../command.ts";
+import type { Env } from "../env.ts";
+import { execaModule } from "../execa.ts";
 import type { Logger } from "../log.ts";
 import { becomeSubreaper, descendantsOf, killNewDescendants } from "../process-tree.ts";
 
-// Admins' /hooks scripts run before anything else, in name order. As today a failing hook is
-// reported and the start goes on; new: each exit status is logged, and an optional timeout
+// Admins' /hooks scripts run before anything else, in name order. As in mailcow's entrypoint a
+// failing hook is reported and the start goes on; each exit status is logged, and an optional timeout
 // ends a hook that hangs (its whole process group), instead of blocking the container forever.
 
 export interface HookResult {
@@ -59,6 +59,7 @@ async function runHook(path: string, env: Env, timeoutMs?: number, signal?: Abor
   // What ran before this hook (daemons earlier hooks left on purpose) is not this hook's to end.
   const earlier = new Set(descendantsOf(process.pid));
   // Own process group, so a timeout also ends whatever the hook started.
+  const { execa } = await execaModule();
   const child = execa(path, [], { stdio: "inherit", env, extendEnv: false, detached: true, reject: false });
   let timedOut = false;
   const killGroup = (signal: NodeJS.Signals) => {

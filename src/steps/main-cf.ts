@@ -4,7 +4,7 @@ import type { DnsblLines } from "./dnsbl.ts";
 import { readTextIfExists, settleMtime, writeIfChanged } from "./files.ts";
 
 // main.cf is mailcow's file up to the first line containing "Overrides"; everything after it
-// is generated on each start. Without that marker today's script appends again and again, so
+// is generated on each start. Without that marker mailcow's script appends again and again, so
 // main.cf grows on every restart: here it is refused instead.
 
 export const OVERRIDES_MARKER = "Overrides";

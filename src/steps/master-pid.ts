@@ -1,12 +1,12 @@
 import { closeSync, constants, existsSync, openSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../errors.ts";
-import { LOCK_EX, LOCK_NB, openLibcFlock } from "../flock.ts";
+import { libc, LOCK_EX, LOCK_NB } from "../libc.ts";
 import type { Logger } from "../log.ts";
 
-// A master.pid left by a killed container makes Postfix refuse to start; today's script
-// deletes it unconditionally, even when a live master still holds it. Here it goes only when
-// no master holds its lock. A running master keeps an exclusive flock on it (Postfix's
+// A master.pid left by a killed container makes Postfix refuse to start. Deleting it
+// unconditionally (as mailcow's script does) would also delete a live master's; it goes only
+// when no master holds its lock. A running master keeps an exclusive flock on it (Postfix's
 // INTERNAL_LOCK is flock on Linux, sys_defs.h); when this process can take that lock itself, no
 // master runs. Otherwise Postfix's own test (`master -t`, ~20 ms) decides.
 
@@ -32,11 +32,9 @@ export function nobodyHoldsLock(path: string): boolean {
   } catch {
     return false;
   }
-  const libc = openLibcFlock();
   try {
-    return libc.flock(fd, LOCK_EX | LOCK_NB) === 0;
+    return libc().flock(fd, LOCK_EX | LOCK_NB) === 0;
   } finally {
     closeSync(fd); // releases the lock, if taken
-    libc.close();
   }
 }

@@ -3,7 +3,7 @@ import type { Logger } from "../log.ts";
 import { readTextIfExists, writeIfChanged } from "./files.ts";
 
 // Admins who allow TLSv1/1.1 in main.cf or extra.cf need OpenSSL 3's security level lowered
-// system-wide (mailcow community thread 4062). Today's entrypoint appends the section on every
+// system-wide (mailcow community thread 4062). mailcow's entrypoint appends the section on every
 // container start, so a restarted container gets it twice; here it is applied once.
 
 const LEGACY_PROTOCOL_SETTING = /!SSLv2|!SSLv3|>=TLSv1(\.[01])?$/m;

@@ -1,13 +1,13 @@
-import { dlopen, FFIType } from "bun:ffi";
-import { execa } from "execa";
 import { closeSync, existsSync, mkdtempSync, readdirSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeFileAtomic } from "../atomic-write.ts";
+import { execaModule } from "../execa.ts";
+import { libc, MFD_CLOEXEC } from "../libc.ts";
 import { childEnv } from "../secrets.ts";
 
 // The database check: `mariadb-admin status` on the socket with the configured credentials.
-// The password never goes into argv (where today's script shows it to every `ps`), nor into
+// The password never goes into argv (where every `ps` would show it), nor into
 // the child's environment, nor into a file that could outlive us: the option file is a memfd
 // (an anonymous in-memory file, gone with the last process holding it, SIGKILL included),
 // handed to mariadb-admin as its fd 3 and named /dev/fd/3. Where memfd_create is missing, a
@@ -36,7 +36,7 @@ export function renderClientOptions(user: string, password: string): string {
  */
 export async function withClientOptionFile<T>(user: string, password: string, use: (path: string) => Promise<T>): Promise<T> {
   const content = renderClientOptions(user, password);
-  // Before anything else: option files that killed runs (and earlier versions) left behind.
+  // Before anything else: option files that killed runs left behind.
   removeLeftoverOptionDirs();
   const fd = memoryFile(content);
   if (fd !== undefined) {
@@ -58,35 +58,23 @@ export async function withClientOptionFile<T>(user: string, password: string, us
 
 /** A sealed-off in-memory file holding `content` (mode 0600: MariaDB ignores world-writable option files). */
 function memoryFile(content: string): number | undefined {
-  let libc;
+  let calls;
   try {
-    libc = dlopen("libc.so.6", {
-      memfd_create: { args: [FFIType.cstring, FFIType.u32], returns: FFIType.i32 },
-      fchmod: { args: [FFIType.i32, FFIType.u32], returns: FFIType.i32 },
-    });
+    calls = libc();
   } catch {
     return undefined;
   }
-  try {
-    const MFD_CLOEXEC = 1;
-    const fd = libc.symbols.memfd_create(Buffer.from("mariadb-client-options\0"), MFD_CLOEXEC);
-    if (fd < 0) return undefined;
-    if (libc.symbols.fchmod(fd, 0o600) !== 0) {
-      closeSync(fd);
-      return undefined;
-    }
-    writeSync(fd, content);
-    return fd;
-  } finally {
-    libc.close();
+  const fd = calls.memfd_create(Buffer.from("mariadb-client-options\0"), MFD_CLOEXEC);
+  if (fd < 0) return undefined;
+  if (calls.fchmod(fd, 0o600) !== 0) {
+    closeSync(fd);
+    return undefined;
   }
+  writeSync(fd, content);
+  return fd;
 }
 
-/**
- * Option-file dirs of runs that were killed: `mailcow-postfix-init-PID-XXXXXX` whose PID no
- * longer exists, and `mailcow-postfix-init-XXXXXX` of earlier versions (which always used a
- * file, 0600 with the password, left behind by a SIGKILL).
- */
+/** Option-file dirs (`mailcow-postfix-init-PID-XXXXXX`) of runs that were killed: their PID no longer exists. */
 function removeLeftoverOptionDirs(): void {
   let names: string[];
   try {
@@ -96,22 +84,8 @@ function removeLeftoverOptionDirs(): void {
   }
   for (const name of names) {
     const pid = new RegExp(`^${TEMP_PREFIX}(\\d+)-`).exec(name)?.[1];
-    if (pid !== undefined ? existsSync(`/proc/${pid}`) : !isEarlierOptionDir(join(tmpdir(), name))) continue;
+    if (pid === undefined || existsSync(`/proc/${pid}`)) continue;
     rmSync(join(tmpdir(), name), { recursive: true, force: true });
-  }
-}
-
-/**
- * An earlier version's option dir: `mailcow-postfix-init-XXXXXX` holding client.cnf and nothing
- * else. Other temp dirs of ours share the prefix (set-permissions' config dir) and are in use.
- */
-function isEarlierOptionDir(path: string): boolean {
-  if (!new RegExp(`/${TEMP_PREFIX}[A-Za-z0-9]{6}$`).test(path)) return false;
-  try {
-    const names = readdirSync(path);
-    return names.length === 1 && names[0] === "client.cnf";
-  } catch {
-    return false;
   }
 }
 
@@ -119,6 +93,7 @@ function isEarlierOptionDir(path: string): boolean {
 export async function probeDatabase(optionFile: string, socket: string, signal: AbortSignal): Promise<void> {
   const fd = FD_PATH.exec(optionFile)?.[1];
   const childOptionFile = fd === undefined ? optionFile : `/dev/fd/${CHILD_OPTION_FD}`;
+  const { execa } = await execaModule();
   const result = await execa(
     dbTools.mariadbAdmin,
     // --defaults-extra-file must come first; mariadb-admin ignores it anywhere else.

@@ -1,6 +1,6 @@
 import { Resolver } from "node:dns/promises";
 
-// The DNS check: a real query through the configured resolver (like today's `dig`), never
+// The DNS check: a real query through the configured resolver (like mailcow's `dig`), never
 // /etc/hosts. What we wait for is the resolver answering at all, as `dig +short mailcow.email`
 // does in mailcow's script (dig exits 0 on any response): NOERROR, NXDOMAIN, SERVFAIL, REFUSED,
 // FORMERR, NOTIMP all end the wait, so an upstream DNS problem does not keep Postfix down. Only

@@ -1,9 +1,9 @@
 import { UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 
-// Waiting for a dependency (database, DNS): today's script waits forever in silence. Here the
-// admin sees a progress line with the elapsed time and the last error, may set a timeout, and
-// SIGTERM/SIGINT (carried in `signal`) end the wait at once.
+// Waiting for a dependency (database, DNS): the admin sees a progress line with the elapsed
+// time and the last error instead of silence, may set a timeout, and SIGTERM/SIGINT (carried in
+// `signal`) end the wait at once.
 
 export interface WaitOptions {
   /** What we wait for, as shown in log lines ("database", "DNS"). */
@@ -17,6 +17,7 @@ export interface WaitOptions {
   /** Undefined: wait forever. */
   timeoutMs?: number;
   progressEveryMs?: number;
+  /** The clock the progress lines and the timeout decision read; the probe's deadline always runs on real time. */
   now?: () => number;
 }
 
@@ -34,12 +35,13 @@ export async function waitUntilReady(options: WaitOptions): Promise<void> {
   const now = options.now ?? Date.now;
   const progressEvery = options.progressEveryMs ?? 10_000;
   const started = now();
+  const realStarted = Date.now();
   let lastProgress = started;
   let lastError = "";
   for (let attempt = 1; ; attempt++) {
     throwIfInterrupted(options.signal, options.what);
     // A probe blocked in connect() must not outlast the timeout: it is cancelled at the deadline.
-    const deadline = options.timeoutMs === undefined || options.now ? undefined : AbortSignal.timeout(Math.max(1, options.timeoutMs - (now() - started)));
+    const deadline = options.timeoutMs === undefined ? undefined : AbortSignal.timeout(Math.max(1, options.timeoutMs - (Date.now() - realStarted)));
     const attemptSignal = deadline ? AbortSignal.any([options.signal, deadline]) : options.signal;
     try {
       await options.probe(attemptSignal);

@@ -51,8 +51,3 @@ export function renderTemplate(template: Template, values: Partial<Record<Templa
     })
     .join("");
 }
-
-/** Variables a template uses, for validation and tests. */
-export function templateVariables(template: Template): TemplateVariable[] {
-  return [...new Set(template.flatMap((segment) => (typeof segment === "string" ? [] : [segment.var])))];
-}

@@ -22,13 +22,6 @@ export const KNOWN_BASES: KnownBases = knownBases.files;
 /** Written by `templates verify` when MPI_ACCEPT_UNVERIFIED_BASE accepted an unknown base; read by every start. */
 export const DEFAULT_UNVERIFIED_BASE_FILE = "/usr/local/share/mailcow-postfix-init/unverified-base.json";
 
-/** What the admin calls each file in messages. */
-export const BASE_FILE_LABELS: Record<BaseFileKind, string> = {
-  "postfix.sh": "/opt/postfix.sh",
-  "docker-entrypoint.sh": "/docker-entrypoint.sh",
-  "supervisord-program-postfix": "the [program:postfix] section of /etc/supervisor/supervisord.conf",
-};
-
 export interface FileVerdict {
   kind: BaseFileKind;
   path: string;

@@ -259,8 +259,11 @@ function copyTree(from: string, to: string): void {
   if (result.exitCode !== 0) throw new Error(result.stderr.toString());
 }
 
-export const sniArgs = (tree: { sslDir: string; confDir: string }, ...extra: string[]) =>
-  ["sni-map", "--ssl-dir", tree.sslDir, "--conf-dir", tree.confDir, "--hostname", HOSTNAME, ...extra];
+/** `sni-map` on the tree, for HOSTNAME unless `extra` gives its own --hostname (a flag may be given once). */
+export const sniArgs = (tree: { sslDir: string; confDir: string }, ...extra: string[]) => {
+  const hostname = extra.some((word) => word === "--hostname" || word.startsWith("--hostname=")) ? [] : ["--hostname", HOSTNAME];
+  return ["sni-map", "--ssl-dir", tree.sslDir, "--conf-dir", tree.confDir, ...hostname, ...extra];
+};
 
 /** The keys of sni.map (text) and of sni.map.db (postmap -s) are the same, and samples resolve. */
 export function expectMapAgrees(confDir: string, mustContain: string[] = [HOSTNAME]): string[] {

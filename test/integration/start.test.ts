@@ -1,14 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import type { Env } from "../../src/command.ts";
+import type { Env } from "../../src/env.ts";
 import { createStartCommand, defaultStartDeps, type StartDeps } from "../../src/commands/start.ts";
-import { createMemoryLogger } from "../../src/log.ts";
 import { RCODE, startDnsmasq, startRcodeDns, type TestDnsServer } from "../support/dns.ts";
 import { createTestDatabase, startMariadb, TEST_DB, type TestDatabase } from "../support/mariadb.ts";
-import { buildContainerRoot, HOSTNAME, type ContainerRoot } from "../support/namespace-root.ts";
+import { buildContainerRoot, HOSTNAME, withFlags, type ContainerRoot } from "../support/namespace-root.ts";
 import { LIVED_IN } from "../support/lived-in.ts";
-import { runCommand } from "../support/cli.ts";
+import { runCli } from "../support/cli.ts";
 import { writeSettledFile } from "../support/tmp.ts";
 import { testEnv } from "../support/fixture.ts";
 import { handToAdmin, statListing } from "../support/admin-owned.ts";
@@ -42,7 +41,6 @@ const goodEnv = (): Env => testEnv({ DBNAME: TEST_DB.name, DBUSER: TEST_DB.user,
 
 async function start(root: ContainerRoot, env: Env, extraFlags: string[] = [], deps: Partial<StartDeps> = {}) {
   const execs: { path: string; argv: string[]; env: Env }[] = [];
-  const log = createMemoryLogger();
   const command = createStartCommand({
     ...defaultStartDeps,
     exec: (path, argv, childEnv) => void execs.push({ path, argv, env: childEnv }),
@@ -51,9 +49,9 @@ async function start(root: ContainerRoot, env: Env, extraFlags: string[] = [], d
     retryMs: { database: 50, dns: 50 },
     ...deps,
   });
-  const words = [...root.startFlags, `--mysql-socket=${db.socket}`, `--dns-server=${dns.address}`, ...extraFlags];
-  const exitCode = await runCommand(command, words, env, log);
-  return { exitCode, execs, log: log.lines.join("\n") };
+  const words = withFlags([...root.startFlags, `--mysql-socket=${db.socket}`, `--dns-server=${dns.address}`], extraFlags);
+  const result = await runCli(["start", ...words], env, [command]);
+  return { exitCode: result.exitCode, execs, log: result.lines.join("\n") };
 }
 
 /** Every file under the conf dir and the aliases file: path -> bytes, mode, owner. */
@@ -210,10 +208,10 @@ describe("start", () => {
     }
   });
 
-  test("--wait-timeout must be a positive number", async () => {
-    const result = await start(tree(), goodEnv(), ["--wait-timeout=soon"]);
-    expect(result.exitCode).toBe(1);
-    expect(result.log).toContain("--wait-timeout / MPI_WAIT_TIMEOUT: expected a positive number of seconds, got `soon`");
+  test("--wait-timeout must be a positive number (a usage error, before the environment is read)", async () => {
+    const result = await start(tree(), {}, ["--wait-timeout=soon"]);
+    expect(result.exitCode).toBe(2);
+    expect(result.log).toBe("mailcow-postfix-init: error: flag `--wait-timeout` expects a number of seconds greater than 0 (e.g. 30 or 1.5), got `soon`\nmailcow-postfix-init: hint: run `mailcow-postfix-init start --help`");
   });
 });
 

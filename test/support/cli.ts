@@ -1,13 +1,16 @@
-import { parseCommandArgs, run } from "../../src/cli.ts";
-import type { CommandSpec, Env } from "../../src/command.ts";
-import { UserError } from "../../src/errors.ts";
-import type { Logger } from "../../src/log.ts";
+import { COMMANDS, run } from "../../src/cli.ts";
+import { isGroup, type AnyCommand } from "../../src/command.ts";
+import type { Env } from "../../src/env.ts";
 
-/** Run the CLI in-process (src/cli.ts `run`), capturing what it prints. */
-export async function runCli(argv: string[], env: Record<string, string | undefined> = {}) {
+/**
+ * Run the CLI in-process through its real entry path (src/cli.ts `run`: parsing, option
+ * resolution, secret registration, error reporting), capturing what it prints. `commands`
+ * replaces the command table, e.g. with a start built with test doubles for exec.
+ */
+export async function runCli(argv: string[], env: Env = {}, commands: readonly AnyCommand[] = COMMANDS) {
   let stdout = "";
   let stderr = "";
-  const exitCode = await run(argv, env, {
+  const exitCode = await run(argv, env, commands, {
     stdout: (text) => {
       stdout += text;
     },
@@ -15,19 +18,13 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
       stderr += text;
     },
   });
-  return { exitCode, stdout, stderr };
+  return { exitCode, stdout, stderr, lines: stderr === "" ? [] : stderr.replace(/\n$/, "").split("\n") };
 }
 
-/**
- * Run one command object (e.g. one built with test doubles for exec) the way `run` would:
- * a UserError becomes its exit code and an error log line; anything else is thrown.
- */
-export async function runCommand(command: CommandSpec, words: string[], env: Env, log: Logger): Promise<number> {
-  try {
-    return await command.run({ ...parseCommandArgs(command, words, env), env, log, stdout: () => {} });
-  } catch (error) {
-    if (!(error instanceof UserError)) throw error;
-    for (const line of error.lines ?? [error.message]) log.error(line);
-    return error.exitCode;
-  }
+/** Every command path of a table: ["start"], ..., ["templates"], ["templates", "extract"], ... */
+export function commandPaths(commands: readonly AnyCommand[] = COMMANDS, prefix: string[] = []): string[][] {
+  return commands.flatMap((command) => {
+    const path = [...prefix, command.name];
+    return isGroup(command) ? [path, ...commandPaths(command.subcommands, path)] : [path];
+  });
 }

@@ -27,7 +27,7 @@ export interface ContainerRoot {
   logFile: string;
   defaultCert: MadeCertificate;
   otherCert: MadeCertificate;
-  /** Flags for `start` pointing at this tree (only needed outside the namespace). */
+  /** Flags for `start` pointing at this tree (only needed outside the namespace); the database socket is each run's own. */
   startFlags: string[];
 }
 
@@ -65,9 +65,16 @@ export function buildContainerRoot(root: string, options: { prefix: string; smtp
     ...tree,
     startFlags: [
       `--conf-dir=${tree.confDir}`, `--ssl-dir=${tree.sslDir}`, `--spool-dir=${tree.spoolDir}`,
-      `--mysql-socket=${tree.mysqlDir}/mysqld.sock`, `--aliases-file=${tree.aliasesFile}`, `--templates=${tree.templatesFile}`,
+      `--aliases-file=${tree.aliasesFile}`, `--templates=${tree.templatesFile}`,
     ],
   };
+}
+
+/** `flags` (`--name=value` words) with those `overrides` names replaced: a flag may be given once. */
+export function withFlags(flags: readonly string[], overrides: readonly string[]): string[] {
+  const name = (flag: string) => flag.split("=")[0];
+  const replaced = new Set(overrides.map(name));
+  return [...flags.filter((flag) => !replaced.has(name(flag))), ...overrides];
 }
 
 function postfixUid(): number {

@@ -32,7 +32,7 @@ describe("lockConfDir", () => {
     const other = await heldElsewhere(dir);
     const log = createMemoryLogger();
     let acquired = false;
-    const waiting = lockConfDir(dir, log, {}).then((lock) => {
+    const waiting = lockConfDir(dir, log, 120_000).then((lock) => {
       acquired = true;
       return lock;
     });
@@ -44,17 +44,17 @@ describe("lockConfDir", () => {
     expect(log.lines).toEqual([`mailcow-postfix-init: waiting for another mailcow-postfix-init run to finish writing in the conf dir (${dir})`]);
   });
 
-  test("MPI_LOCK_TIMEOUT: gives up after that long with what to do; nothing runs", async () => {
+  test("the lock timeout: gives up after that long with what to do; nothing runs", async () => {
     const dir = tempDir();
     const other = await heldElsewhere(dir);
     try {
       const started = Date.now();
       let ran = false;
-      const failure = await withConfLock(dir, createMemoryLogger(), { MPI_LOCK_TIMEOUT: "0.3" }, async () => {
+      const failure = await withConfLock(dir, createMemoryLogger(), 300, async () => {
         ran = true;
       }).catch((error: unknown) => error);
       expect(failure).toBeInstanceOf(UserError);
-      expect((failure as Error).message).toMatch(/still holds the lock on .* after 0\.3s; nothing was written\. Retry when it has finished \(MPI_LOCK_TIMEOUT sets the wait\)$/);
+      expect((failure as Error).message).toMatch(/still holds the lock on .* after 0\.3s; nothing was written\. Retry when it has finished \(--lock-timeout \/ MPI_LOCK_TIMEOUT sets the wait\)$/);
       expect(Date.now() - started).toBeGreaterThanOrEqual(300);
       expect(ran).toBe(false);
     } finally {
@@ -64,11 +64,11 @@ describe("lockConfDir", () => {
 
   test("held in this process: a second lock waits until the first is disposed", async () => {
     const dir = tempDir();
-    const first = await lockConfDir(dir, createMemoryLogger(), {});
-    const refused = await lockConfDir(dir, createMemoryLogger(), { MPI_LOCK_TIMEOUT: "0" }).catch((error: unknown) => error);
+    const first = await lockConfDir(dir, createMemoryLogger(), 120_000);
+    const refused = await lockConfDir(dir, createMemoryLogger(), 0).catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(UserError);
     first[Symbol.dispose]();
-    using _second = await lockConfDir(dir, createMemoryLogger(), { MPI_LOCK_TIMEOUT: "0" });
+    using _second = await lockConfDir(dir, createMemoryLogger(), 0);
   });
 
   test("temp files of killed runs are removed once the lock is held; everything else stays", async () => {
@@ -78,17 +78,16 @@ describe("lockConfDir", () => {
     const kept = ["main.cf", "sni.map", "notes.tmp", ".sni.map.XYZ.tmp", "sql/mysql_virtual_alias_maps.cf"];
     for (const name of [...leftovers, ...kept]) writeFileSync(join(dir, name), "x");
     const log = createMemoryLogger();
-    using _lock = await lockConfDir(dir, log, {});
+    using _lock = await lockConfDir(dir, log, 120_000);
     const present = [...readdirSync(dir).filter((name) => name !== "sql"), ...readdirSync(join(dir, "sql")).map((name) => `sql/${name}`)];
     expect(present.sort()).toEqual([...kept].sort());
     expect(log.lines).toEqual([`mailcow-postfix-init: removed 4 temp files left by an interrupted run in ${dir}`]);
   });
 
-  test("a missing conf dir, a read-only one, a bad MPI_LOCK_TIMEOUT: one clear error each", async () => {
+  test("a missing conf dir, a read-only one: one clear error each", async () => {
     const dir = tempDir();
-    const errorOf = (path: string, env = {}) => lockConfDir(path, createMemoryLogger(), env).then(() => "locked", (error: Error) => error.message);
+    const errorOf = (path: string) => lockConfDir(path, createMemoryLogger(), 120_000).then(() => "locked", (error: Error) => error.message);
     expect(await errorOf(join(dir, "missing"))).toStartWith(`cannot open the conf dir ${join(dir, "missing")}: ENOENT; it must be an existing, writable directory`);
-    expect(await errorOf(dir, { MPI_LOCK_TIMEOUT: "soon" })).toBe("MPI_LOCK_TIMEOUT: expected a number of seconds, got `soon`");
     const readOnly = join(dir, "ro");
     mkdirSync(readOnly);
     expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", readOnly]).exitCode).toBe(0);

@@ -1,11 +1,10 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Env } from "../../../src/command.ts";
+import type { Env } from "../../../src/env.ts";
 import { createEntrypointCommand, resolveCommand } from "../../../src/commands/entrypoint.ts";
-import { createMemoryLogger } from "../../../src/log.ts";
 import { withLegacyTls } from "../../../src/steps/openssl-legacy.ts";
-import { runCli, runCommand } from "../../support/cli.ts";
+import { runCli } from "../../support/cli.ts";
 import { makeTempDir } from "../../support/tmp.ts";
 
 const temp = makeTempDir("mpi-entrypoint-");
@@ -30,10 +29,9 @@ function layout() {
 
 async function entrypoint(words: string[], env: Env) {
   const execs: { path: string; argv: string[]; env: Env }[] = [];
-  const log = createMemoryLogger();
   const command = createEntrypointCommand({ exec: (path, argv, childEnv) => void execs.push({ path, argv, env: childEnv }) });
-  const exitCode = await runCommand(command, words, env, log);
-  return { exitCode, execs, log: log.lines };
+  const result = await runCli(["entrypoint", ...words], env, [command]);
+  return { exitCode: result.exitCode, execs, log: result.lines };
 }
 
 describe("entrypoint", () => {

@@ -21,11 +21,11 @@ describe("command line", () => {
     expect(commandHelp.stdout).toContain("--dry-run");
     expect(commandHelp.exitCode).toBe(0);
   });
-  test("unknown command or flag: usage on stderr, exit 2", async () => {
+  test("unknown command or flag: one line and a hint on stderr, exit 2", async () => {
     const command = await runCli(["frobnicate"]);
     expect(command.exitCode).toBe(2);
     expect(command.stderr).toContain("unknown command `frobnicate`");
-    expect(command.stderr).toContain("Usage:");
+    expect(command.stderr).toContain("hint: run `mailcow-postfix-init --help`");
     const flag = await runCli(["check", "--colour"]);
     expect(flag.exitCode).toBe(2);
     expect(flag.stderr).toContain("unknown flag `--colour`");

@@ -35,7 +35,7 @@ describe("templates extract", () => {
     expect((await runCli(["templates", "extract", "--from", join(temp.path, "none.sh"), "--out", join(temp.path, "x.json")])).stderr).toContain("cannot read");
     const bad = await runCli(["templates", "list"]);
     expect(bad.exitCode).toBe(2);
-    expect(bad.stderr).toContain("unknown action `list`; expected `templates extract|verify|fingerprint`");
+    expect(bad.stderr).toContain("unknown action `list` of `templates` (expected extract, verify, fingerprint)");
     expect((await runCli(["templates", "extract", "--bogus"])).exitCode).toBe(2);
   });
 });

@@ -42,6 +42,35 @@ describe("waitUntilReady", () => {
     expect(Date.now() - started).toBeLessThan(1_500);
   });
 
+  test("an injected clock does not turn the probe's real deadline off", async () => {
+    let clock = 0;
+    const started = Date.now();
+    let abortedAfterMs: number | undefined;
+    const wait = waitUntilReady({
+      what: "database", log: createMemoryLogger(), signal: neverAborted, retryMs: 0, timeoutMs: 300, now: () => clock,
+      // A probe blocked until its signal aborts (a connect() that never returns); the injected
+      // clock stands still meanwhile, so only the real deadline can end it.
+      probe: (signal) =>
+        new Promise<void>((_, reject) => {
+          const end = (message: string) => {
+            clock = 10_000;
+            reject(new Error(message));
+          };
+          // Without a deadline the probe would block forever: end it here, and fail below.
+          const fallback = setTimeout(() => end("no deadline"), 3_000);
+          signal.addEventListener("abort", () => {
+            abortedAfterMs = Date.now() - started;
+            clearTimeout(fallback);
+            end("aborted");
+          }, { once: true });
+        }),
+    });
+    expect(wait).rejects.toThrow("gave up waiting for database after 10.0s (timeout 0.3s)");
+    await wait.catch(() => {});
+    expect(abortedAfterMs).toBeGreaterThanOrEqual(250);
+    expect(abortedAfterMs).toBeLessThan(1_500);
+  });
+
   test("SIGTERM / SIGINT end the wait at once with 143 / 130", async () => {
     for (const [name, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
       const controller = new AbortController();

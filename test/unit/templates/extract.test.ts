@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { ExtractError, extractTemplates } from "../../../src/templates/extract.ts";
-import { renderTemplate, templateVariables } from "../../../src/templates/template.ts";
+import { renderTemplate } from "../../../src/templates/template.ts";
 import { FIXTURE_SCRIPT } from "../../support/namespace-root.ts";
+import { templateVariables } from "../../support/template-variables.ts";
 
 const fixture = readFileSync(FIXTURE_SCRIPT, "utf8");
 const values = { DBUSER: "u$er", DBPASS: `p#"\\w`, DBNAME: "db", SPAMHAUS_DQS_KEY: "abc123" };
