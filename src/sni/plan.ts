@@ -103,7 +103,7 @@ function reportUnusable(validated: ValidatedSource, names: readonly string[], pr
     const failure = validated.rsa.failure ?? { code: "invalid", reason: "unusable" };
     const consequence = source.kind === "default"
       ? "the default certificate is not mapped (names without a directory get Postfix's default chain)"
-      : `not mapped; ${names.length > 0 ? quoteList(names) : "its names"} get the default certificate`;
+      : `not mapped; ${names.length > 0 ? quoteList(names) : "its names"} ${names.length === 1 ? "gets" : "get"} the default certificate`;
     problems.push({ severity: failure.severity ?? "error", code: failure.code, source: source.dir, message: `${source.dir}: ${failure.reason}; ${consequence}` });
     return false;
   }

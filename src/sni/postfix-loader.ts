@@ -166,7 +166,7 @@ class ChainLoader {
     }
     if (this.state === "key") {
       if (key) crypto.EVP_PKEY_free(key);
-      this.refuse("key-twice", `two private keys in a row (${this.keyWhere}, then ${file}): no certificate follows the first`);
+      this.refuse("key-twice", this.keyWhere === file ? `two private keys in a row in ${file}: no certificate follows the first` : `two private keys in a row (${this.keyWhere}, then ${file}): no certificate follows the first`);
       return;
     }
     // A key after a chain starts the next chain: the previous one is installed first.

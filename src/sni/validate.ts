@@ -134,13 +134,29 @@ function judgeValue(pairs: readonly Extract<PairBytes, { ok: true }>[]): PairRep
   const { value, parts } = composeValue(pairs);
   const verdict: LoadVerdict = loadLikePostfix(value, parts);
   return pairs.map((pair, index) => {
-    if (!verdict.loads) return failed(pair.files, verdict.code, verdict.reason);
+    if (!verdict.loads) return failed(pair.files, verdict.code, `${verdict.reason}${framingHint(pairs)}`);
     const chain = verdict.chains[index];
     // A key file holding two key+chain groups installs more chains than pairs, and the pairs
     // no longer line up: not what the map line says.
     if (!chain || verdict.chains.length !== pairs.length) return failed(pair.files, "chain-count", `Postfix installs ${verdict.chains.length} key+chain group(s) from these ${pairs.length * 2} files`);
     return reportOf(pair.files, chain);
   });
+}
+
+/**
+ * What an admin cannot see in Postfix's words: a file whose first PEM block Postfix never
+ * reads (a UTF-8 byte-order mark or an indent before its BEGIN line), or no PEM at all (DER).
+ */
+function framingHint(pairs: readonly Extract<PairBytes, { ok: true }>[]): string {
+  for (const pair of pairs) {
+    for (const [file, bytes] of [[pair.files.certFile, pair.cert], [pair.files.keyFile, pair.key]] as const) {
+      if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) return ` (${file} starts with a UTF-8 byte-order mark, which hides its first PEM block from Postfix: save it without one)`;
+      const text = bytes.toString("latin1");
+      if (!text.includes("-----BEGIN ")) return bytes.length === 0 ? ` (${file} is empty)` : ` (${file} holds no PEM block: a DER file must be converted to PEM)`;
+      if (/^[ \t]+-----BEGIN /m.test(text) && !/^-----BEGIN /m.test(text)) return ` (${file} has spaces before its BEGIN line, which hides that block from Postfix)`;
+    }
+  }
+  return "";
 }
 
 function reportOf(files: KeyPairFiles, chain: LoadedChain): PairReport {

@@ -69,7 +69,7 @@ describe("sni-map", () => {
     const result = await runCli(["sni-map", "--ssl-dir", sslDir, "--conf-dir", confDir, "--hostname", "mail.example.test"]);
     expect(result.exitCode).toBe(0);
     const errors = result.stderr.split("\n").filter((line) => line.includes("error:"));
-    expect(errors).toEqual([`mailcow-postfix-init: error: ${org.dir}: Postfix would not load this pair: the private key in ${org.keyFile} does not match the certificate in ${org.certFile} (OpenSSL: private key mismatch); not mapped; example.org get the default certificate`]);
+    expect(errors).toEqual([`mailcow-postfix-init: error: ${org.dir}: Postfix would not load this pair: the private key in ${org.keyFile} does not match the certificate in ${org.certFile} (OpenSSL: private key mismatch); not mapped; example.org gets the default certificate`]);
     expect(readFileSync(join(confDir, "sni.map"), "utf8")).not.toContain("example.org");
     expect(existsSync(join(confDir, "sni.map.db"))).toBe(true);
   });

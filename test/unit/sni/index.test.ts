@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdirSync, symlinkSync, writeFileSync, copyFileSync } from "node:fs";
+import { mkdirSync, symlinkSync, writeFileSync, copyFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { planSniMapFromTree } from "../../../src/sni/index.ts";
+import { LARGE_DB_BYTES, planSniMapFromTree, projectedDbBytes } from "../../../src/sni/index.ts";
 import { makeCertificate, makeCertificateDirectory } from "../../support/certs.ts";
 import { makeTempDir } from "../../support/tmp.ts";
 import { mailTrees } from "../../support/fixture.ts";
@@ -224,4 +224,21 @@ test("the same tree gives byte-identical output", () => {
   expect(first.split("\n").filter(Boolean).map((entry) => entry.split(" ")[0])).toEqual([
     "example.test", "mail.example.test", "mid.example", "www.mid.example", "alpha.example", "www.alpha.example", "www.zeta.example", "zeta.example",
   ]);
+});
+
+describe("what an admin cannot see in Postfix's words", () => {
+  test("a cert.pem with a byte-order mark: the error line says so", () => {
+    const { sslDir, dirs } = mailTree({ certificateDirs: { "example.org": ["example.org"] } });
+    const certFile = dirs["example.org"]!.certFile;
+    writeFileSync(certFile, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), readFileSync(certFile)]));
+    const result = planSniMapFromTree({ sslDir, hostname: "mail.example.test" });
+    expect(result.content).not.toContain("example.org ");
+    expect(result.problems.map((problem) => problem.message)).toEqual([expect.stringContaining(`${certFile} starts with a UTF-8 byte-order mark, which hides its first PEM block from Postfix`)]);
+  });
+
+  test("a projected sni.map.db above 100 MB is announced before the build", () => {
+    const entry = (name: string) => ({ name, sourceDir: "/ssl/x", files: [], value: new Uint8Array(6000) });
+    expect(projectedDbBytes([entry("a.test"), entry("b.test")])).toBe(2 * (8000 + 6 + 32));
+    expect(LARGE_DB_BYTES).toBe(100 * 1024 * 1024);
+  });
 });

@@ -4,6 +4,12 @@ import { certificateCovers, normalizeHostname, normalizeName, splitDomainsText }
 const ok = (name: string) => ({ ok: true as const, name });
 
 describe("normalizeName", () => {
+  test("an IPv4 address written as a DNS name and a wildcard on a top-level domain are not names we map", () => {
+    expect(normalizeName("192.0.2.1")).toEqual({ ok: false, reason: "an IP address, not a DNS name (clients never send an address as SNI)" });
+    expect(normalizeName("*.com")).toEqual({ ok: false, reason: "a wildcard directly below a top-level domain" });
+    expect(normalizeName("*.Example.com")).toEqual(ok(".example.com"));
+    expect(normalizeName("1.2.3.example")).toEqual(ok("1.2.3.example"));
+  });
   test("lower-cases and drops one trailing dot", () => {
     expect(normalizeName("Mail.Example.COM.")).toEqual(ok("mail.example.com"));
   });
