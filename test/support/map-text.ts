@@ -1,4 +1,5 @@
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Logger } from "../../src/log.ts";
 import type { MapEntry } from "../../src/sni/types.ts";
 import { writeSniMapFiles } from "../../src/sni/write.ts";
@@ -35,3 +36,17 @@ export function writeMapText(confDir: string, text: string, log?: Logger) {
  * the real postmap: what happens when files vanish mid-build (postmap skips those lines).
  */
 export const POSTMAP_LOSING_ITS_FILES = `#!/bin/bash\nfor last; do :; done\nif [[ "$*" == *" -F "* ]]; then map=\${last#hash:}; rm -rf "$(dirname "$(awk 'NR==1 {print $2}' "$map")")"; fi\nexec /usr/sbin/postmap "$@"\n`;
+
+/** Run `body` with a postmap shim (SCRIPT) first in PATH, kept in DIR/fake-bin. */
+export async function withPostmapShim<T>(dir: string, script: string, body: () => Promise<T>): Promise<T> {
+  const fakeBin = join(dir, "fake-bin");
+  mkdirSync(fakeBin, { recursive: true });
+  writeFileSync(join(fakeBin, "postmap"), script, { mode: 0o755 });
+  const savedPath = process.env.PATH;
+  process.env.PATH = `${fakeBin}:${savedPath}`;
+  try {
+    return await body();
+  } finally {
+    process.env.PATH = savedPath;
+  }
+}

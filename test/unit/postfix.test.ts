@@ -3,7 +3,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createMemoryLogger } from "../../src/log.ts";
 import { mapToolConfigArgs, postaliasBuild, postconfCheckedRecord, postconfValues, useDefaultConfigDir } from "../../src/postfix.ts";
-import { POSTMAP_LOSING_ITS_FILES, writeMapText } from "../support/map-text.ts";
+import { POSTMAP_LOSING_ITS_FILES, withPostmapShim, writeMapText } from "../support/map-text.ts";
 import { UserError } from "../../src/errors.ts";
 import { postmapQuery } from "../support/postmap.ts";
 import { writeImageMainCf } from "../support/lived-in.ts";
@@ -61,17 +61,10 @@ describe("Postfix tools on a lived-in conf dir", () => {
     const { confDir, made } = livedIn();
     await writeMapText(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`);
     const before = readFileSync(join(confDir, "sni.map.db"));
-    const fakeBin = join(confDir, "..", "fake-bin");
-    mkdirSync(fakeBin);
-    writeFileSync(join(fakeBin, "postmap"), POSTMAP_LOSING_ITS_FILES, { mode: 0o755 });
-    const savedPath = process.env.PATH;
-    process.env.PATH = `${fakeBin}:${savedPath}`;
-    try {
+    await withPostmapShim(join(confDir, ".."), POSTMAP_LOSING_ITS_FILES, async () => {
       const attempt = writeMapText(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\ngone.example.test ${made.keyFile} ${made.certFile}\n`);
       await expect(attempt).rejects.toThrow(/could not embed every entry: .*No such file or directory.*left unchanged/s);
-    } finally {
-      process.env.PATH = savedPath;
-    }
+    });
     expect(readFileSync(join(confDir, "sni.map.db"))).toEqual(before);
   });
 
