@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { MAX_CONF_BYTES, readBoundedText } from "../bounded-read.ts";
 import { dirname, join } from "node:path";
 import { writeFileAtomic } from "../atomic-write.ts";
-import type { SourceJudgement } from "./validate.ts";
+import type { SourceJudgement } from "./types.ts";
 
 // Judging 2,000 certificate directories through OpenSSL costs about a second, and every
 // container start sees the same unchanged files. Judgements are remembered by content: the

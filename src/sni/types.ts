@@ -54,6 +54,14 @@ export interface PairReport {
   chainBreak?: number;
 }
 
+/** What judging a source gives, without the bytes: this is what the judgement cache keeps. */
+export interface SourceJudgement {
+  rsa: PairReport;
+  ecdsa?: PairReport;
+  /** The ecdsa pair is part of the embedded value. */
+  withEcdsa: boolean;
+}
+
 export interface ValidatedSource {
   source: CertificateSource;
   rsa: PairReport;

@@ -4,7 +4,7 @@ import { fileIdentity, identityMtimeMs } from "../file-identity.ts";
 import type { PairCache } from "./cache.ts";
 import { readCertificateFacts } from "./certificate.ts";
 import { loadLikePostfix, type LoadedChain, type LoadVerdict, type ValuePart } from "./postfix-loader.ts";
-import type { CertificateSource, KeyPairFiles, PairReport, Problem, ValidatedSource } from "./types.ts";
+import type { CertificateSource, KeyPairFiles, PairReport, Problem, SourceJudgement, ValidatedSource } from "./types.ts";
 
 // A source is judged on exactly the bytes sni.map.db will embed: each file is read once, the
 // bytes are joined as postmap -F joins them, Postfix's own loader rules decide (postfix-loader.ts),
@@ -28,13 +28,6 @@ const CLIENT_KEY_TYPES = new Set(["RSA", "RSA-PSS", "ED25519", "ED448"]);
 /** The bytes of one pair's files, or why they could not be read. */
 type PairBytes = { ok: true; files: KeyPairFiles; key: Buffer; cert: Buffer } | { ok: false; files: KeyPairFiles; report: PairReport };
 
-/** What judging gives, without the bytes: this is what the cache keeps. */
-export interface SourceJudgement {
-  rsa: PairReport;
-  ecdsa?: PairReport;
-  /** The ecdsa pair is part of the embedded value. */
-  withEcdsa: boolean;
-}
 
 /** How long a file must have been left alone before it is judged (a writer may be mid-way). */
 const SETTLE_MS = 50;
