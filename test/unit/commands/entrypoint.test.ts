@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Env } from "../../../src/env.ts";
 import { createEntrypointCommand, resolveCommand } from "../../../src/commands/entrypoint.ts";
 import { withLegacyTls } from "../../../src/steps/openssl-legacy.ts";
+import { TEST_MAIL_CONFIG } from "../../support/host-guard.ts";
 import { runCli } from "../../support/cli.ts";
 import { makeTempDir } from "../../support/tmp.ts";
 
@@ -37,7 +38,7 @@ async function entrypoint(words: string[], env: Env) {
 describe("entrypoint", () => {
   test("hooks in order (a failure goes on), syslog-ng and OpenSSL once, then exec CMD with its arguments", async () => {
     const t = layout();
-    const env = { PATH: process.env.PATH, REDIS_SLAVEOF_IP: "10.0.0.5" };
+    const env = { PATH: process.env.PATH, REDIS_SLAVEOF_IP: "10.0.0.5", MAIL_CONFIG: TEST_MAIL_CONFIG };
     const result = await entrypoint([...t.flags, "sh", "-c", "exit 0"], env);
     expect(result.exitCode).toBe(0);
     expect(readFileSync(t.out, "utf8")).toBe("first\nsecond\n");
