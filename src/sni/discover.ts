@@ -74,7 +74,13 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
     try {
       domainsText = readBoundedText(domainsFile, MAX_DOMAINS_BYTES);
     } catch (error) {
-      if (statEntry(domainsFile) === undefined) continue;
+      const now = statEntry(domainsFile);
+      if (now === undefined) continue;
+      if ((error as NodeJS.ErrnoException).code === "ENOENT" && now !== "") {
+        // There a moment ago, gone now: a directory being replaced (mv), not a broken one.
+        problems.push({ severity: "warning", code: "vanished", source: dir, message: `${dir}: the directory changed while it was being read; not mapped this time, the next start or reload maps it` });
+        continue;
+      }
       problems.push({
         severity: "error",
         code: "domains-unreadable",

@@ -45,8 +45,9 @@ export function validateSource(source: CertificateSource, now: Date, cache?: Pai
     const age = Date.now() - youngest;
     // A renewal writes cert.pem, then key.pem a few ms later, possibly in chunks: wait until the
     // files have been left alone for a moment, a bounded number of times.
-    if (age >= 0 && age < SETTLE_MS && attempt < MAX_READS) {
-      Bun.sleepSync(SETTLE_MS - age);
+    const young = age >= 0 && age < SETTLE_MS;
+    if (young && attempt < MAX_READS) {
+      Bun.sleepSync(Math.ceil(SETTLE_MS - age) + 1); // Date.now() is whole ms, mtimes are not
       continue;
     }
     const main = readPair(source.rsa);
@@ -63,7 +64,8 @@ export function validateSource(source: CertificateSource, now: Date, cache?: Pai
       Bun.sleepSync(SETTLE_MS);
       continue;
     }
-    const racing = !unchanged || rereads > 0;
+    // Files still young after every wait, or changed under the read: a writer is at work.
+    const racing = !unchanged || rereads > 0 || young;
     const vanished = source.kind === "directory" && !main.ok && main.report.failure?.reason.includes("(ENOENT)") && !existsSync(source.dir);
     if (vanished) {
       const report = { ...main.report, failure: { code: "vanished", reason: "the directory disappeared while it was being read", severity: "warning" as const } };

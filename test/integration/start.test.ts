@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { Env } from "../../src/env.ts";
 import { createStartCommand, defaultStartDeps, type StartDeps } from "../../src/commands/start.ts";
@@ -13,6 +13,7 @@ import { testEnv } from "../support/fixture.ts";
 import { handToAdmin, statListing } from "../support/admin-owned.ts";
 import { makeHeldMessageArchive, queueFiles, restoreSpoolFromTar } from "../support/queue.ts";
 import { lookupPostfixIds } from "../../src/steps/permissions.ts";
+import { makeCertificate } from "../support/certs.ts";
 
 // `start` against a container-shaped temp tree, real MariaDB, DNS and Postfix tools; the final
 // exec is replaced so the test sees what would have been executed.
@@ -309,4 +310,42 @@ describe("postfix set-permissions only when something differs from Postfix's pos
       expect({ what, skipped: skipped(again.log) }).toEqual({ what, skipped: true });
     }
   }, 120_000);
+});
+
+describe("a renewal racing start", () => {
+  test("30 starts while a writer swaps a certificate directory: never a mixed or truncated pair, never a failed start", async () => {
+    const root = tree();
+    const name = "race.example.test";
+    const raced = join(root.sslDir, name);
+    const pairs = ["a", "b"].map((label) => {
+      const dir = join(root.root, `pair-${label}`);
+      const made = makeCertificate(dir, { names: [name], keyType: label === "a" ? "rsa" : undefined });
+      writeFileSync(join(dir, "domains"), name);
+      return `${readFileSync(made.keyFile, "utf8")}\n${readFileSync(made.certFile, "utf8")}`;
+    });
+    cpSync(join(root.root, "pair-a"), raced, { recursive: true });
+    const writer = Bun.spawn([process.execPath, join(import.meta.dir, "../support/race-writer.ts"), raced, join(root.root, "pair-a"), join(root.root, "pair-b")], { stdout: "ignore", stderr: "inherit" });
+    const seen = { a: 0, b: 0, dropped: 0 };
+    try {
+      for (let run = 0; run < 30; run++) {
+        const result = await start(root, goodEnv());
+        expect({ run, exitCode: result.exitCode }).toEqual({ run, exitCode: 0 });
+        const query = Bun.spawnSync(["postmap", "-c", root.confDir, "-q", name, `hash:${root.confDir}/sni.map`], { stdout: "pipe", stderr: "pipe", env: testEnv() });
+        if (query.exitCode !== 0) {
+          seen.dropped++;
+          expect(result.log.split("\n").filter((line) => line.includes(raced) && line.includes("not mapped"))).toHaveLength(1);
+          continue;
+        }
+        const value = Buffer.from(query.stdout.toString().trim(), "base64").toString();
+        const which = pairs.indexOf(value);
+        expect({ run, pair: which >= 0 }).toEqual({ run, pair: true });
+        if (which === 0) seen.a++;
+        else seen.b++;
+      }
+    } finally {
+      writer.kill();
+      await writer.exited;
+    }
+    expect(seen.a + seen.b).toBeGreaterThan(20);
+  }, 180_000);
 });
