@@ -8,6 +8,7 @@ import { startCommand } from "./commands/start.ts";
 import { entrypointCommand } from "./commands/entrypoint.ts";
 import { reloadCommand } from "./commands/reload.ts";
 import { templatesCommand } from "./commands/templates.ts";
+import { watchCommand } from "./commands/watch.ts";
 import packageJson from "../package.json" with { type: "json" };
 
 // Argument parsing and dispatch only; each subcommand lives in src/commands/.
@@ -19,6 +20,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   sniMapCommand,
   checkCommand,
   reloadCommand,
+  watchCommand,
   entrypointCommand,
   templatesCommand,
 ];
