@@ -74,6 +74,10 @@ export function retainLastGood(previous: LastGood, result: SniMapResult, now: Da
     if (index >= 0) problems[index] = holding;
     else problems.push(holding);
   }
+  // In the engine's order (sources as discovered, names sorted within each), so a kept pair
+  // renders the same map text as when it was last mapped and the table counts as unchanged.
+  const order = new Map(result.sources.map((validated, index) => [validated.source.dir, index] as const));
+  entries.sort((a, b) => order.get(a.sourceDir)! - order.get(b.sourceDir)!);
   return { entries, problems, next, held, nextExpiry };
 }
 
