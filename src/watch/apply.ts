@@ -4,7 +4,7 @@ import { withConfLock } from "../conf-lock.ts";
 import { MAX_CONF_BYTES, readBoundedTextIfExists } from "../bounded-read.ts";
 import { fileIdentity } from "../file-identity.ts";
 import type { Logger } from "../log.ts";
-import { dbHoldsExactly, postfixReload } from "../postfix.ts";
+import { dbHoldsExactly, masterIsRunning, postconfValue, postfixReload } from "../postfix.ts";
 import { openPairCache, type PairCache } from "../sni/cache.ts";
 import type { SourceJudgement } from "../sni/validate.ts";
 import { embeddedValueDigests, logProblems, planSniMapFromTree, type SniMapResult } from "../sni/index.ts";
@@ -103,9 +103,11 @@ export async function writeApply(planned: PlannedApply, options: ApplyOptions, s
       await (options.reload ?? postfixReload)(options.confDir, options.log);
       reloaded = true;
     } catch (error) {
-      // Not running yet (the container is starting) or stopping: smtpd reads the new table
-      // when it starts, and a running smtpd notices a changed table on its next connection.
-      options.log.warn(`sni.map.db is rebuilt but postfix reload failed: ${(error as Error).message}`);
+      // Not running yet (the container is starting, or stopping): it loads the new table when
+      // it starts. Any other failure: a running smtpd still notices the changed table on its
+      // next connection.
+      if (await postfixStopped(options)) options.log.info("watch: Postfix is not running (yet); it loads the new sni.map.db when it starts");
+      else options.log.warn(`sni.map.db is rebuilt but postfix reload failed: ${(error as Error).message}`);
     }
   }
   return { rebuilt, reloaded, changedNames, names: planned.retained.entries.length };
@@ -124,6 +126,16 @@ function inPlace(planned: PlannedApply, options: ApplyOptions, state: ApplyState
   const recordFile = tableRecordFileFor(options.cacheFile, "sni.map");
   const record = recordFile === undefined ? undefined : readTableRecord(recordFile);
   return tableIsCurrent(record, planned.inputs, outputs) && readBoundedTextIfExists(mapFile, MAX_CONF_BYTES) === planned.content && dbHoldsExactly(mapFile, mapKeys(planned.content));
+}
+
+/** Whether no master runs for the conf dir's queue (Postfix's own test, master -t). */
+async function postfixStopped(options: ApplyOptions): Promise<boolean> {
+  try {
+    const daemonDirectory = await postconfValue(options.confDir, "daemon_directory");
+    return !(await masterIsRunning(join(daemonDirectory, "master"), options.confDir));
+  } catch {
+    return false;
+  }
 }
 
 /** Names added, removed or mapped to other bytes, sorted. Pure. */

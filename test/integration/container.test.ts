@@ -70,9 +70,13 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
       engine!.docker(["run", "--rm", "--network", "none", "--entrypoint", "cat", tag, "/etc/supervisor/supervisord.conf"]);
     const ours = (await cat(image.image)).stdout.split("\n");
     const theirs = (await cat(standIns.postfixBase)).stdout.split("\n");
-    const changed = ours.filter((line, i) => line !== theirs[i]);
-    expect(ours.length).toBe(theirs.length);
+    // The base's lines, one changed, then the watcher's program appended.
+    const changed = ours.slice(0, theirs.length).filter((line, i) => line !== theirs[i]);
     expect(changed).toEqual(["command=/usr/local/bin/mailcow-postfix-init start"]);
+    const appended = ours.slice(theirs.length);
+    expect(appended[0]).toBe("[program:mailcow-postfix-init-watch]");
+    expect(appended).toContain("command=/usr/local/bin/mailcow-postfix-init watch");
+    expect(appended.filter((line) => line.startsWith("["))).toHaveLength(1);
   }, 60_000);
 
   /** Dockerfile.postfix on the stand-in base with one RUN line changed; the build's output, colours removed. */

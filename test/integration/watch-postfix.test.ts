@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { copyFileSync, cpSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeCertificate, makeCertificateDirectory, type MadeCertificate } from "../support/certs.ts";
-import { startTestPostfix, writePostfixConfig, type TestPostfix } from "../support/postfix-server.ts";
+import type { TestPostfix } from "../support/postfix-server.ts";
 import { probeStartTls, SmtpSession, type ProbeResult } from "../support/smtp-client.ts";
 import { servedCertificate } from "../support/tls.ts";
 import { makeTempDir } from "../support/tmp.ts";
-import { startWatchProcess, type WatchProcess } from "../support/watch-process.ts";
+import { startWatchedPostfix, type WatchedPostfix, type WatchProcess } from "../support/watch-process.ts";
 
 // `watch` beside a real Postfix on loopback: certificates written by an outside writer (no
 // command run) are served by new connections within 3 s; sessions open across an apply
@@ -19,33 +19,21 @@ const SERVED_WITHIN_MS = 3_000;
 
 const temp = makeTempDir("mpi-watch-");
 const sslDir = join(temp.path, "ssl");
-const confDir = join(temp.path, "conf");
 let postfix: TestPostfix;
 let watcher: WatchProcess;
 let fallback: MadeCertificate;
+let running: WatchedPostfix;
 
 beforeAll(async () => {
   makeCertificate(sslDir, { names: ["mail.example.test"] });
   makeCertificateDirectory(sslDir, "a.example.test", ["a.example.test"]);
-  mkdirSync(confDir);
-  fallback = makeCertificate(join(temp.path, "fallback"), { names: ["fallback.invalid"] });
-  const options = {
-    root: temp.path,
-    confDir,
-    defaultKey: fallback.keyFile,
-    defaultCert: fallback.certFile,
-    // A session that reaches DATA needs cleanup and trivial-rewrite; without qmgr the message stays queued.
-    extraServices: ["cleanup unix n - n - 0 cleanup", "rewrite unix - - n - - trivial-rewrite"],
-  };
-  writePostfixConfig(options, 1);
-  postfix = await startTestPostfix(options);
-  watcher = startWatchProcess(["--ssl-dir", sslDir, "--conf-dir", confDir, "--hostname", "mail.example.test"]);
-  await watcher.waitFor(/watch: (applied|checked) in/, 0);
+  // A session that reaches DATA needs cleanup and trivial-rewrite; without qmgr the message stays queued.
+  running = await startWatchedPostfix(temp.path, sslDir, ["cleanup unix n - n - 0 cleanup", "rewrite unix - - n - - trivial-rewrite"]);
+  ({ postfix, watcher, fallback } = running);
 }, 60_000);
 
 afterAll(async () => {
-  await watcher?.stop();
-  await postfix?.stop();
+  await running?.stop();
   temp.cleanup();
 });
 
@@ -57,9 +45,12 @@ function stagedPair(label: string, names: string[]): MadeCertificate & { dir: st
 /** Poll with new s_client connections until `name` is served `fingerprint`; the time it took from `since`. */
 async function servedAfter(name: string, fingerprint: string, since: number, limitMs = 10_000): Promise<number> {
   for (;;) {
-    const served = await servedCertificate(postfix.port, name).catch(() => undefined);
+    let failure = "";
+    const served = await servedCertificate(postfix.port, name).catch((error: Error) => void (failure = error.message));
     if (served?.fingerprint === fingerprint) return Date.now() - since;
-    if (Date.now() - since > limitMs) throw new Error(`${name}: still not served the new certificate after ${limitMs} ms (got ${served?.subject})\n${watcher.lines.slice(-10).join("\n")}`);
+    if (Date.now() - since > limitMs) {
+      throw new Error(`${name}: still not served the new certificate after ${limitMs} ms (got ${served?.subject ?? failure})\n${watcher.lines.slice(-10).join("\n")}\n${postfix.log().split("\n").slice(-15).join("\n")}`);
+    }
     await Bun.sleep(50);
   }
 }

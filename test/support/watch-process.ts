@@ -1,5 +1,7 @@
-import { readdirSync, readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { makeCertificate, type MadeCertificate } from "./certs.ts";
+import { startTestPostfix, writePostfixConfig, type TestPostfix } from "./postfix-server.ts";
 
 // `mailcow-postfix-init watch` as its own process (it runs until a signal), with its log lines
 // collected so a test can wait for the next apply.
@@ -9,11 +11,14 @@ export interface WatchProcess {
   lines: string[];
   /** Resolves with the first line after `fromLine` matching `pattern`; rejects after `timeoutMs`. */
   waitFor(pattern: RegExp, fromLine: number, timeoutMs?: number): Promise<string>;
+  /** The exit status, once the process has ended and its log is read to the end. */
+  exited: Promise<number>;
   stop(): Promise<number>;
 }
 
-export function startWatchProcess(args: string[], env: Record<string, string> = {}): WatchProcess {
-  const proc = Bun.spawn([process.execPath, resolve(import.meta.dir, "../../src/main.ts"), "watch", ...args], {
+/** `command`: how to run the program (default: this Bun on src/main.ts; a bench passes the compiled binary). */
+export function startWatchProcess(args: string[], env: Record<string, string> = {}, command = [process.execPath, resolve(import.meta.dir, "../../src/main.ts")]): WatchProcess {
+  const proc = Bun.spawn([...command, "watch", ...args], {
     stdout: "ignore",
     stderr: "pipe",
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", BUN_GC_TIMER_DISABLE: "1", ...env },
@@ -21,7 +26,7 @@ export function startWatchProcess(args: string[], env: Record<string, string> = 
   const lines: string[] = [];
   let partial = "";
   const listeners = new Set<() => void>();
-  void (async () => {
+  const drained = (async () => {
     const decoder = new TextDecoder();
     for await (const chunk of proc.stderr) {
       const parts = (partial + decoder.decode(chunk)).split("\n");
@@ -30,9 +35,11 @@ export function startWatchProcess(args: string[], env: Record<string, string> = 
       for (const listener of listeners) listener();
     }
   })();
+  const exited = Promise.all([proc.exited, drained]).then(([code]) => code);
   return {
     pid: proc.pid,
     lines,
+    exited,
     waitFor(pattern, fromLine, timeoutMs = 10_000) {
       return new Promise((resolvePromise, reject) => {
         const check = () => {
@@ -52,21 +59,59 @@ export function startWatchProcess(args: string[], env: Record<string, string> = 
     },
     async stop() {
       proc.kill("SIGTERM");
-      return await proc.exited;
+      return await exited;
     },
   };
 }
 
-/** VmRSS (kB), open descriptors and CPU time (user + system, ms) of a process we started. */
-export function processFootprint(pid: number): { rssKb: number; fds: number; cpuMs: number } {
+/**
+ * VmRSS (kB) and its anonymous part (the process's own memory; the rest is pages of the
+ * executable file, shared and reclaimable), open descriptors and CPU time (user + system, ms).
+ */
+export function processFootprint(pid: number): { rssKb: number; anonKb: number; fds: number; cpuMs: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const rssKb = Number(status.match(/^VmRSS:\s+(\d+)/m)?.[1] ?? NaN);
+  const anonKb = Number(status.match(/^RssAnon:\s+(\d+)/m)?.[1] ?? NaN);
   // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   const ticks = Number(fields[11]) + Number(fields[12]);
-  return { rssKb, fds: readdirSync(`/proc/${pid}/fd`).length, cpuMs: (ticks * 1000) / CLOCK_TICKS_PER_SECOND };
+  return { rssKb, anonKb, fds: readdirSync(`/proc/${pid}/fd`).length, cpuMs: (ticks * 1000) / CLOCK_TICKS_PER_SECOND };
 }
 
 /** USER_HZ: 100 on every Linux build this runs on (getconf CLK_TCK). */
 const CLOCK_TICKS_PER_SECOND = 100;
+
+export interface WatchedPostfix {
+  confDir: string;
+  postfix: TestPostfix;
+  watcher: WatchProcess;
+  /** Postfix's own default chain: what a name without a map entry is served. */
+  fallback: MadeCertificate;
+  stop(): Promise<void>;
+}
+
+/**
+ * A test Postfix on loopback whose sni.map the watcher keeps (`ROOT/conf`), and the watcher on
+ * `sslDir` (prepared by the test), started once its first apply is logged.
+ */
+export async function startWatchedPostfix(root: string, sslDir: string, extraServices?: string[]): Promise<WatchedPostfix> {
+  const confDir = join(root, "conf");
+  mkdirSync(confDir);
+  const fallback = makeCertificate(join(root, "fallback"), { names: ["fallback.invalid"] });
+  const options = { root, confDir, defaultKey: fallback.keyFile, defaultCert: fallback.certFile, extraServices };
+  writePostfixConfig(options, 1);
+  const postfix = await startTestPostfix(options);
+  const watcher = startWatchProcess(["--ssl-dir", sslDir, "--conf-dir", confDir, "--hostname", "mail.example.test"]);
+  await watcher.waitFor(/watch: (applied|checked) in/, 0);
+  return {
+    confDir,
+    postfix,
+    watcher,
+    fallback,
+    async stop() {
+      await watcher.stop();
+      await postfix.stop();
+    },
+  };
+}
