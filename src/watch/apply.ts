@@ -37,6 +37,8 @@ export interface ApplyState {
   judged: Map<string, SourceJudgement>;
   /** What the last apply left in place: map text, value digest per name, and the two files' identities. */
   applied?: { content: string; digests: Map<string, string>; identities: string[] };
+  /** Problem lines logged so far that still hold; undefined before the first apply. */
+  reported?: Set<string>;
 }
 
 export interface PlannedApply {
@@ -55,6 +57,8 @@ export interface ApplyOutcome {
   /** Names added, removed or given another value; undefined on a first build without a previous state. */
   changedNames?: string[];
   names: number;
+  /** On the first apply: problems found in the tree and not logged again (the build at start logged them). */
+  unlogged?: number;
 }
 
 /** Read and judge the tree, keeping last good pairs. Writes nothing. */
@@ -83,7 +87,7 @@ export function planApply(options: ApplyOptions, state: ApplyState, now = new Da
 export async function writeApply(planned: PlannedApply, options: ApplyOptions, state: ApplyState): Promise<ApplyOutcome> {
   const mapFile = join(options.confDir, SNI_MAP_FILE);
   const outputs = [mapFile, `${mapFile}.db`];
-  logProblems(planned.retained.problems as Problem[], options.log);
+  const unlogged = logNewProblems(planned.retained.problems, options.log, state);
   const previous = state.applied;
   const changedNames = previous ? namesChanged(previous.digests, planned.digests) : undefined;
   let rebuilt = false;
@@ -110,7 +114,20 @@ export async function writeApply(planned: PlannedApply, options: ApplyOptions, s
       else options.log.warn(`sni.map.db is rebuilt but postfix reload failed: ${(error as Error).message}`);
     }
   }
-  return { rebuilt, reloaded, changedNames, names: planned.retained.entries.length };
+  return { rebuilt, reloaded, changedNames, names: planned.retained.entries.length, unlogged };
+}
+
+/**
+ * A problem is logged when it appears, not at every apply: a broken directory left alone for a
+ * month is one line, not one per renewal elsewhere. The first apply logs none: the container's
+ * start has just logged the same tree's problems (returned as a count for the apply line).
+ */
+function logNewProblems(problems: readonly Problem[], log: Logger, state: ApplyState): number | undefined {
+  const messages = new Set(problems.map((problem) => problem.message));
+  const first = state.reported === undefined;
+  if (!first) logProblems(problems.filter((problem) => !state.reported!.has(problem.message)), log);
+  state.reported = messages;
+  return first ? messages.size : undefined;
 }
 
 /**

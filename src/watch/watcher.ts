@@ -134,9 +134,10 @@ function pairsNotLoading(planned: PlannedApply, dirs: ReadonlySet<string>): stri
 /** The one line an apply logs: what changed, whether Postfix was reloaded, how long it took. */
 export function applyLine(outcome: ApplyOutcome, planned: PlannedApply, ms: number): string {
   const took = `${Math.round(ms)} ms`;
+  const known = outcome.unlogged ? `; ${outcome.unlogged} problem${outcome.unlogged === 1 ? "" : "s"} in the tree, not repeated here (\`mailcow-postfix-init check\` lists them)` : "";
   const held = planned.retained.held.length > 0 ? `; last good pair kept for ${planned.retained.held.length} source${planned.retained.held.length === 1 ? "" : "s"}` : "";
-  if (!outcome.rebuilt) return `watch: checked in ${took}: sni.map.db unchanged (${outcome.names} names mapped${held})`;
+  if (!outcome.rebuilt) return `watch: checked in ${took}: sni.map.db unchanged (${outcome.names} names mapped${held})${known}`;
   const names = outcome.changedNames;
   const what = names === undefined ? `${outcome.names} names mapped` : `${names.length} name${names.length === 1 ? "" : "s"} changed${names.length > 0 ? ` (${names.slice(0, 5).join(", ")}${names.length > 5 ? ` and ${names.length - 5} more` : ""})` : ""}`;
-  return `watch: applied in ${took}: sni.map.db rebuilt, ${what}${held}; ${outcome.reloaded ? "postfix reloaded" : "postfix not reloaded"}`;
+  return `watch: applied in ${took}: sni.map.db rebuilt, ${what}${held}; ${outcome.reloaded ? "postfix reloaded" : "postfix not reloaded"}${known}`;
 }

@@ -67,7 +67,7 @@ function linesPerApply(mark: number, text: string): { mentions: number; applies:
   return { mentions: upToLastApply.filter((line) => line.includes(text)).length, applies: upToLastApply.filter(isApply).length };
 }
 
-test("a FIFO as cert.pem: one error line per apply, no hang", async () => {
+test("a FIFO as cert.pem: one error line, not repeated by later applies, no hang", async () => {
   const dir = join(sslDir, "fifo.example.test");
   mkdirSync(dir);
   writeFileSync(join(dir, "domains"), "fifo.example.test");
@@ -76,9 +76,10 @@ test("a FIFO as cert.pem: one error line per apply, no hang", async () => {
   expect(Bun.spawnSync(["mkfifo", join(dir, "cert.pem")]).exitCode).toBe(0);
   await watcher.waitFor(/fifo\.example\.test.*(not a regular file|FIFO|fifo)/i, mark, 10_000);
   expect(await stillApplies()).toBeLessThan(3_000);
+  // Logged when it appeared; the applies after it do not repeat it.
   const { mentions, applies } = linesPerApply(mark, join(dir, "cert.pem"));
-  expect(mentions).toBeGreaterThanOrEqual(1);
-  expect(mentions).toBeLessThanOrEqual(applies);
+  expect(applies).toBeGreaterThanOrEqual(2);
+  expect(mentions).toBe(1);
   rmSync(dir, { recursive: true });
 }, 30_000);
 

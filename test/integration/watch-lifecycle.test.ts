@@ -1,5 +1,5 @@
 import { afterAll, expect, test } from "bun:test";
-import { mkdirSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { makeCertificate, makeCertificateDirectory } from "../support/certs.ts";
 import { startTestPostfix, writePostfixConfig } from "../support/postfix-server.ts";
@@ -30,6 +30,9 @@ test("started before Postfix, idle without wake-ups, applies once Postfix runs, 
   const confDir = join(temp.path, "conf");
   makeCertificate(sslDir, { names: ["mail.example.test"] });
   makeCertificateDirectory(sslDir, "a.example.test", ["a.example.test"]);
+  // Broken before the watcher starts: the container's start has logged it; the watcher counts it.
+  const broken = makeCertificateDirectory(sslDir, "broken.example.test", ["broken.example.test"]);
+  copyFileSync(makeCertificate(join(temp.path, "stray"), { names: ["stray.test"] }).keyFile, broken.keyFile);
   mkdirSync(confDir);
   const fallback = makeCertificate(join(temp.path, "fallback"), { names: ["fallback.invalid"] });
   const options = { root: temp.path, confDir, defaultKey: fallback.keyFile, defaultCert: fallback.certFile };
@@ -37,7 +40,8 @@ test("started before Postfix, idle without wake-ups, applies once Postfix runs, 
   const watcher = startWatchProcess(["--ssl-dir", sslDir, "--conf-dir", confDir, "--hostname", "mail.example.test"]);
   try {
     await watcher.waitFor(/watch: Postfix is not running \(yet\); it loads the new sni\.map\.db when it starts/, 0);
-    await watcher.waitFor(/watch: applied in .*postfix not reloaded/, 0);
+    await watcher.waitFor(/watch: applied in .*postfix not reloaded; 1 problem in the tree, not repeated here/, 0);
+    expect(watcher.lines.filter((line) => line.includes("broken.example.test"))).toEqual([]);
 
     // Idle: inotify (one descriptor, a watch per directory), no thread wakes up.
     const fds = readdirSync(`/proc/${watcher.pid}/fd`).map((fd) => {
