@@ -102,7 +102,11 @@ export async function writeApply(planned: PlannedApply, options: ApplyOptions, s
   state.lastGood = planned.retained.next;
   state.applied = { content: planned.content, digests: planned.digests, identities: outputs.map(fileIdentity) };
   let reloaded = false;
-  if (rebuilt) {
+  // Not after the first build: the watcher starts with the container, beside `start`, and a
+  // SIGHUP that reached master before it set up its signal handlers would end it. Postfix
+  // reads the table when it starts, and a running smtpd notices a rebuilt table by itself
+  // before its next connection (a watcher restarted while Postfix runs).
+  if (rebuilt && previous !== undefined) {
     try {
       await (options.reload ?? postfixReload)(options.confDir, options.log);
       reloaded = true;

@@ -139,5 +139,5 @@ export function applyLine(outcome: ApplyOutcome, planned: PlannedApply, ms: numb
   if (!outcome.rebuilt) return `watch: checked in ${took}: sni.map.db unchanged (${outcome.names} names mapped${held})${known}`;
   const names = outcome.changedNames;
   const what = names === undefined ? `${outcome.names} names mapped` : `${names.length} name${names.length === 1 ? "" : "s"} changed${names.length > 0 ? ` (${names.slice(0, 5).join(", ")}${names.length > 5 ? ` and ${names.length - 5} more` : ""})` : ""}`;
-  return `watch: applied in ${took}: sni.map.db rebuilt, ${what}${held}; ${outcome.reloaded ? "postfix reloaded" : "postfix not reloaded"}${known}`;
+  return `watch: applied in ${took}: sni.map.db rebuilt, ${what}${held}; ${outcome.reloaded ? "postfix reloaded" : names === undefined ? "postfix not reloaded (first build: Postfix loads it when it starts, a running smtpd before its next connection)" : "postfix not reloaded"}${known}`;
 }
