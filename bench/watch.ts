@@ -18,11 +18,10 @@ import { copyFileSync, readdirSync, readFileSync } from "node:fs";
 import { cpus, release } from "node:os";
 import { join, resolve } from "node:path";
 import { makeCertificate, makeCertificateDirectory } from "../test/support/certs.ts";
-import { startTestPostfix, writePostfixConfig } from "../test/support/postfix-server.ts";
 import { probeStartTls, type ProbeResult } from "../test/support/smtp-client.ts";
 import { servedCertificate } from "../test/support/tls.ts";
 import { makeTempDir } from "../test/support/tmp.ts";
-import { processFootprint, startWatchProcess } from "../test/support/watch-process.ts";
+import { processFootprint, startWatchedPostfix } from "../test/support/watch-process.ts";
 
 const flag = (name: string, fallback: number) => {
   const index = process.argv.indexOf(`--${name}`);
@@ -54,18 +53,13 @@ try {
   if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
 
   const sslDir = join(temp.path, "ssl");
-  const confDir = join(temp.path, "conf");
   makeCertificate(sslDir, { names: ["mail.example.test"] });
   for (let index = 0; index < DIRECTORIES; index++) makeCertificateDirectory(sslDir, `d${index}.example.test`, [`d${index}.example.test`]);
   const pairs = ["a", "b"].map((label) => makeCertificateDirectory(join(temp.path, "staging", label), "d0.example.test", ["d0.example.test"]));
-  Bun.spawnSync(["mkdir", confDir]);
-  const fallback = makeCertificate(join(temp.path, "fallback"), { names: ["fallback.invalid"] });
-  const options = { root: temp.path, confDir, defaultKey: fallback.keyFile, defaultCert: fallback.certFile };
-  writePostfixConfig(options, 1);
-  const postfix = await startTestPostfix(options);
-  const watcher = startWatchProcess(["--ssl-dir", sslDir, "--conf-dir", confDir, "--hostname", "mail.example.test"], EXTRA_ENV, [binary]);
+  // As in the container: the map is built before Postfix starts (an smtpd started without
+  // sni.map.db fails every SNI handshake until it exits), then the watcher starts beside it.
+  const { postfix, watcher, stop } = await startWatchedPostfix(temp.path, sslDir, undefined, [binary]);
   try {
-    await watcher.waitFor(/watch: (applied|checked) in/, 0, 30_000);
     await Bun.sleep(30_000);
     const idleStart = processFootprint(watcher.pid);
     const switchesStart = contextSwitches(watcher.pid);
@@ -74,9 +68,16 @@ try {
     const idle = { seconds: IDLE_SECONDS, cpuMs: idleEnd.cpuMs - idleStart.cpuMs, contextSwitches: contextSwitches(watcher.pid) - switchesStart, rssKb: idleEnd.rssKb, fds: idleEnd.fds };
 
     const tally: Record<ProbeResult, number> = { ok: 0, refused: 0, "handshake-failed": 0, "other-failure": 0 };
+    const failures: string[] = [];
     const probes: Promise<void>[] = [];
     let timer: ReturnType<typeof setInterval> | undefined = setInterval(() => {
-      probes.push(probeStartTls(postfix.port, "d0.example.test").then((probe) => void tally[probe.result]++));
+      const at = Date.now();
+      probes.push(
+        probeStartTls(postfix.port, "d0.example.test").then((probe) => {
+          tally[probe.result]++;
+          if (probe.result !== "ok" && failures.length < 10) failures.push(`${probe.result} after ${Date.now() - at} ms: ${probe.detail}`);
+        }),
+      );
     }, 100);
     const applyMs: number[] = [];
     const servedMs: number[] = [];
@@ -130,7 +131,7 @@ try {
             applyMs: { median: percentile(applyMs, 0.5), p95: percentile(applyMs, 0.95), max: Math.max(...applyMs) },
             servedAfterWriteMs: { median: percentile(servedMs, 0.5), max: Math.max(...servedMs), samples: servedMs.length },
           },
-          graceful: { applies: Math.min(GRACEFUL, APPLIES), seconds: gracefulSeconds, probes: tally },
+          graceful: { applies: Math.min(GRACEFUL, APPLIES), seconds: gracefulSeconds, probes: tally, failures },
           footprint: { idle: idleEnd, afterApplies: checkpoints, after30sRest: rested },
         },
         null,
@@ -138,8 +139,7 @@ try {
       ),
     );
   } finally {
-    await watcher.stop();
-    await postfix.stop();
+    await stop();
   }
 } finally {
   temp.cleanup();

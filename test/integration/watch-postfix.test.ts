@@ -150,6 +150,7 @@ test(`during ${APPLIES} applies in a row, a client connecting every 100 ms is ne
   await Promise.all(probes);
   const seconds = (Date.now() - started) / 1000;
   console.log(`graceful: ${applied} applies in ${seconds.toFixed(1)} s, probes ${JSON.stringify(tally)}`);
+  if (details.length > 0) console.log(postfix.log().split("\n").filter((line) => /warning|error|fatal|abort/.test(line)).slice(0, 20).join("\n"));
   expect(applied).toBe(APPLIES);
   expect(details).toEqual([]);
   expect(tally.refused).toBe(0);

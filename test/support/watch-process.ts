@@ -95,9 +95,10 @@ export interface WatchedPostfix {
 
 /**
  * A test Postfix on loopback whose sni.map the watcher keeps (`ROOT/conf`), and the watcher on
- * `sslDir` (prepared by the test), started once its first apply is logged.
+ * `sslDir` (prepared by the test), started once its first apply is logged. `command`: see
+ * startWatchProcess.
  */
-export async function startWatchedPostfix(root: string, sslDir: string, extraServices?: string[]): Promise<WatchedPostfix> {
+export async function startWatchedPostfix(root: string, sslDir: string, extraServices?: string[], command?: string[]): Promise<WatchedPostfix> {
   const confDir = join(root, "conf");
   mkdirSync(confDir);
   const fallback = makeCertificate(join(root, "fallback"), { names: ["fallback.invalid"] });
@@ -106,8 +107,8 @@ export async function startWatchedPostfix(root: string, sslDir: string, extraSer
   // As in the container: `start` builds the map, then Postfix starts, and the watcher beside it.
   await updateSniMap({ sslDir, confDir, hostname: "mail.example.test", log: createMemoryLogger() });
   const postfix = await startTestPostfix(options);
-  const watcher = startWatchProcess(["--ssl-dir", sslDir, "--conf-dir", confDir, "--hostname", "mail.example.test"]);
-  await watcher.waitFor(/watch: (applied|checked) in/, 0);
+  const watcher = startWatchProcess(["--ssl-dir", sslDir, "--conf-dir", confDir, "--hostname", "mail.example.test"], {}, command);
+  await watcher.waitFor(/watch: (applied|checked) in/, 0, 30_000);
   return {
     confDir,
     postfix,
