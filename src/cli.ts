@@ -12,13 +12,14 @@ import { startCommand } from "./commands/start.ts";
 import { entrypointCommand } from "./commands/entrypoint.ts";
 import { reloadCommand } from "./commands/reload.ts";
 import { templatesCommand } from "./commands/templates.ts";
+import { watchCommand } from "./commands/watch.ts";
 import packageJson from "../package.json" with { type: "json" };
 
 // Argument parsing and dispatch only; each subcommand lives in src/commands/.
 
 export const VERSION: string = packageJson.version;
 
-export const COMMANDS: readonly AnyCommand[] = [startCommand, sniMapCommand, checkCommand, reloadCommand, entrypointCommand, templatesCommand];
+export const COMMANDS: readonly AnyCommand[] = [startCommand, sniMapCommand, checkCommand, reloadCommand, watchCommand, entrypointCommand, templatesCommand];
 
 /** With no command the binary starts Postfix, so it can stand as supervisord's program. */
 const DEFAULT_COMMAND = "start";

@@ -70,9 +70,13 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
       engine!.docker(["run", "--rm", "--network", "none", "--entrypoint", "cat", tag, "/etc/supervisor/supervisord.conf"]);
     const ours = (await cat(image.image)).stdout.split("\n");
     const theirs = (await cat(standIns.postfixBase)).stdout.split("\n");
-    const changed = ours.filter((line, i) => line !== theirs[i]);
-    expect(ours.length).toBe(theirs.length);
+    // The base's lines, one changed, then the watcher's program appended.
+    const changed = ours.slice(0, theirs.length).filter((line, i) => line !== theirs[i]);
     expect(changed).toEqual(["command=/usr/local/bin/mailcow-postfix-init start"]);
+    const appended = ours.slice(theirs.length);
+    expect(appended[0]).toBe("[program:mailcow-postfix-init-watch]");
+    expect(appended).toContain("command=/usr/local/bin/mailcow-postfix-init watch");
+    expect(appended.filter((line) => line.startsWith("["))).toHaveLength(1);
   }, 60_000);
 
   /** Dockerfile.postfix on the stand-in base with one RUN line changed; the build's output, colours removed. */
@@ -299,6 +303,37 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
       for (const name of dirs["example.org"]!) expect({ name, served: served.get(name) }).toEqual({ name, served: renewed.fingerprint });
       expect(JSON.parse((await engine!.docker(["inspect", id])).stdout)[0].State.StartedAt).toBe(startedAt);
     }, 120_000);
+
+    test("certificates apply themselves: a renewal written on the host side is served within 3 s, no command, no restart, and a session open across it goes on", async () => {
+      const id = await multi.containerId();
+      const startedAt = JSON.parse((await engine!.docker(["inspect", id])).stdout)[0].State.StartedAt;
+      const session = multi.exec(["bash", "-c", HELD_SESSION, "held-session", "mail.example.net"], { timeoutMs: 120_000, allowFailure: true });
+      for (let waited = 0; (await multi.exec(["test", "-e", "/tmp/session-open"], { allowFailure: true })).exitCode !== 0; waited += 200) {
+        if (waited > 30_000) throw new Error(`the held session did not open: ${JSON.stringify(await Promise.race([session, Bun.sleep(10).then(() => "still running")]))}`);
+        await Bun.sleep(200);
+      }
+      const mark = (await multi.logs()).split("\n").length;
+      // The external writer: openssl writing key.pem and cert.pem straight into the host's data/assets/ssl.
+      const renewed = makeCertificateDirectory(multi.sslDir, "example.net", dirs["example.net"]!);
+      const wrote = Date.now();
+      let took = -1;
+      while (Date.now() - wrote < 10_000) {
+        if ((await multi.served(["mail.example.net"])).get("mail.example.net") === renewed.fingerprint) {
+          took = Date.now() - wrote;
+          break;
+        }
+      }
+      console.log(`container: renewal on the host served after ${took} ms`);
+      expect(took).toBeGreaterThanOrEqual(0);
+      expect(took).toBeLessThan(3_000);
+      await multi.exec(["touch", "/tmp/session-go"]);
+      const held = await session;
+      expect(held.stdout).toContain("EHLO 250 ");
+      expect(held.stdout).toContain("NOOP 250 ");
+      const applied = (await multi.logs()).split("\n").slice(mark).filter((line) => line.includes("watch: applied in"));
+      expect(applied.some((line) => line.includes("mail.example.net") && line.endsWith("postfix reloaded"))).toBe(true);
+      expect(JSON.parse((await engine!.docker(["inspect", id])).stdout)[0].State.StartedAt).toBe(startedAt);
+    }, 180_000);
   });
 
   describe("the README's admin steps, verbatim (Compose v2, BuildKit, a mailcow git checkout)", () => {
@@ -428,3 +463,9 @@ function processesInContainer(id: string): number[] {
   }
   return pids;
 }
+
+/**
+ * An SMTP session held open inside the namespace: STARTTLS with SNI $1, EHLO, then it waits
+ * for /tmp/session-go and sends NOOP. Prints "EHLO <reply>" and "NOOP <reply>".
+ */
+const HELD_SESSION = readFileSync(join(import.meta.dir, "../support/held-session.sh"), "utf8");

@@ -21,6 +21,8 @@ export interface TestPostfixOptions {
   defaultCert: string;
   /** Config dir holding sni.map(.db); `tls_server_sni_maps = hash:CONF/sni.map`. */
   confDir: string;
+  /** master.cf lines added to the minimal set (e.g. cleanup and rewrite, for a session that reaches DATA). */
+  extraServices?: string[];
 }
 
 export function daemonDirectory(): string {
@@ -61,7 +63,7 @@ export function writePostfixConfig(options: TestPostfixOptions, port: number): v
       "",
     ].join("\n"),
   );
-  writeSettledFile(join(confDir, "master.cf"), minimalMasterCf(`127.0.0.1:${port}`));
+  writeSettledFile(join(confDir, "master.cf"), minimalMasterCf(`127.0.0.1:${port}`) + (options.extraServices ?? []).map((line) => `${line}\n`).join(""));
 }
 
 /** master.cf with smtpd on `listen` and only the services a TLS handshake needs. */

@@ -87,7 +87,7 @@ describe("usage errors: one line, one hint, exit 2", () => {
 
 describe("--help", () => {
   test("the paths cover every command and action", () => {
-    expect(commandPaths(COMMANDS).map((path) => path.join(" "))).toEqual(["start", "sni-map", "check", "reload", "entrypoint", "templates", "templates extract", "templates verify", "templates fingerprint"]);
+    expect(commandPaths(COMMANDS).map((path) => path.join(" "))).toEqual(["start", "sni-map", "check", "reload", "watch", "entrypoint", "templates", "templates extract", "templates verify", "templates fingerprint"]);
   });
 
   for (const path of commandPaths(COMMANDS)) {

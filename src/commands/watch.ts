@@ -1,0 +1,68 @@
+import { defineCommand } from "../command.ts";
+import type { Env } from "../env.ts";
+import { UserError } from "../errors.ts";
+import { useDefaultConfigDir } from "../postfix.ts";
+import { mapKeyForHostname } from "../sni/index.ts";
+import { startWatcher } from "../watch/watcher.ts";
+import { CACHE_FILE_OPTION, CONF_DIR_OPTION, HOSTNAME_OPTION, LOCK_TIMEOUT_OPTION, MAIL_CONFIG_OPTION, SSL_DIR_OPTION, cacheFile, hostnameOrWarn } from "./shared-options.ts";
+
+// `watch`: runs beside Postfix (a supervisord program in the image) and applies certificates
+// as they change on disk, as `reload` would, without a restart: see src/watch/.
+
+const SLEEP = "/bin/sleep";
+
+export const watchCommand = defineCommand({
+  name: "watch",
+  summary: "Apply changed certificates as they land (inotify): rebuild sni.map.db, `postfix reload` when it changed",
+  options: {
+    "ssl-dir": SSL_DIR_OPTION,
+    "conf-dir": CONF_DIR_OPTION,
+    hostname: HOSTNAME_OPTION,
+    "cache-file": CACHE_FILE_OPTION,
+    "lock-timeout": LOCK_TIMEOUT_OPTION,
+    "mail-config": MAIL_CONFIG_OPTION,
+    debounce: { type: "seconds", env: "MPI_WATCH_DEBOUNCE", default: "0.25", description: "Quiet time after the last change before applying" },
+    "max-delay": { type: "seconds", env: "MPI_WATCH_MAX_DELAY", default: "2", description: "Longest wait after the first change of a burst" },
+    "pair-wait": { type: "seconds", env: "MPI_WATCH_PAIR_WAIT", default: "3", description: "How long a changed key and certificate that do not load together are waited for" },
+    enabled: { type: "string", valueName: "y|n", env: "MPI_WATCH", default: "y", description: "n: do not watch (certificates then apply at the next restart or with `reload`)" },
+  },
+  async run({ options, log, inherited }) {
+    if (!isEnabled(options.enabled)) {
+      // supervisord's event listener in mailcow's image stops the whole container when any
+      // program exits, so a disabled watcher must stay: as `sleep`, which never wakes and
+      // holds ~1 MB instead of a JavaScript runtime.
+      log.info("watch: disabled (MPI_WATCH=n); changed certificates apply at the next restart or with `mailcow-postfix-init reload`");
+      const execve = (process as unknown as { execve?: (path: string, argv: string[], env: Env) => never }).execve;
+      execve?.(SLEEP, [SLEEP, "infinity"], inherited);
+      return 0;
+    }
+    const { confDir } = options;
+    const hostname = hostnameOrWarn(options.hostname, log);
+    mapKeyForHostname(hostname); // a bad hostname is refused before anything is watched
+    useDefaultConfigDir(options.mailConfig);
+    const watcher = startWatcher({
+      sslDir: options.sslDir,
+      confDir,
+      hostname,
+      cacheFile: cacheFile(options, confDir),
+      log,
+      lockTimeoutMs: options.lockTimeout,
+      quietMs: options.debounce,
+      maxDelayMs: options.maxDelay,
+      pairWaitMs: options.pairWait,
+    });
+    const signal = await new Promise<string>((resolve) => {
+      for (const name of ["SIGTERM", "SIGINT"] as const) process.once(name, () => resolve(name));
+    });
+    log.info(`watch: ${signal}: finishing the apply under way, then stopping`);
+    await watcher.stop();
+    return 0;
+  },
+});
+
+function isEnabled(raw: string): boolean {
+  const value = raw.toLowerCase();
+  if (value === "y" || value === "yes") return true;
+  if (value === "n" || value === "no") return false;
+  throw new UserError(`--enabled (MPI_WATCH in mailcow.conf): expected y or n, got \`${raw}\``);
+}

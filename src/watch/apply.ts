@@ -1,0 +1,184 @@
+import { join } from "node:path";
+import { withConfLock } from "../conf-lock.ts";
+import { MAX_CONF_BYTES, readBoundedTextIfExists } from "../bounded-read.ts";
+import { fileIdentity } from "../file-identity.ts";
+import type { Logger } from "../log.ts";
+import { dbHoldsExactly, masterIsRunning, postconfValues, postfixReload } from "../postfix.ts";
+import { openPairCache, type PairCache } from "../sni/cache.ts";
+import type { SourceJudgement } from "../sni/types.ts";
+import { embeddedValueDigests, logProblems, planSniMapFromTree, type SniMapResult } from "../sni/index.ts";
+import { renderSniMap } from "../sni/render.ts";
+import type { MapEntry, Problem } from "../sni/types.ts";
+import { mapKeys, SNI_MAP_FILE, writeSniMapFiles } from "../sni/write.ts";
+import { forgetTableRecord, readTableRecord, saveTableRecord, tableIsCurrent, tableRecordFileFor } from "../table-record.ts";
+import { retainLastGood, type KeptPair, type Retained } from "./last-good.ts";
+
+// One apply: what `reload` does (plan the map from the certificate tree, build sni.map.db from
+// the judged bytes, `postfix reload`), with two differences a long-running watcher needs. The
+// last good pair of a source whose new files do not load stays mapped (last-good.ts), and
+// nothing is written and Postfix is not reloaded when the table would come out the same.
+
+export interface ApplyOptions {
+  sslDir: string;
+  confDir: string;
+  hostname?: string;
+  cacheFile?: string;
+  log: Logger;
+  /** How long to wait for another writer's lock on the conf dir (--lock-timeout). */
+  lockTimeoutMs: number;
+  /** `postfix reload` by default; tests of the watcher alone pass a stand-in. */
+  reload?: (confDir: string, log: Logger) => Promise<void>;
+}
+
+/** What the watcher remembers between applies. */
+export interface ApplyState {
+  lastGood: Map<string, KeptPair>;
+  /** Judgements of the last apply, by content key: an unchanged pair is not judged again. */
+  judged: Map<string, SourceJudgement>;
+  /** What the last apply left in place: map text, value digest per name, and the two files' identities. */
+  applied?: { content: string; digests: Map<string, string>; identities: string[] };
+  /** Problem lines logged so far that still hold; undefined before the first apply. */
+  reported?: Set<string>;
+}
+
+export interface PlannedApply {
+  result: SniMapResult;
+  retained: Retained;
+  content: string;
+  /** Table-record inputs (index.ts's embeddedValueDigests). */
+  inputs: Map<string, string>;
+  /** Value digest per mapped name. */
+  digests: Map<string, string>;
+}
+
+export interface ApplyOutcome {
+  rebuilt: boolean;
+  reloaded: boolean;
+  /** Names added, removed or given another value; undefined on a first build without a previous state. */
+  changedNames?: string[];
+  names: number;
+  /** On the first apply: problems found in the tree and not logged again (the build at start logged them). */
+  unlogged?: number;
+}
+
+/** Read and judge the tree, keeping last good pairs. Writes nothing. */
+export function planApply(options: ApplyOptions, state: ApplyState, now = new Date()): PlannedApply {
+  const persistent = openPairCache(options.cacheFile);
+  // Only the judgements this apply used are kept for the next: memory follows the tree, not
+  // the number of renewals seen.
+  const judged = new Map<string, SourceJudgement>();
+  const cache: PairCache = {
+    judge(key, judge) {
+      const judgement = persistent.judge(key, () => state.judged.get(key) ?? judge());
+      judged.set(key, judgement);
+      return judgement;
+    },
+  };
+  const result = planSniMapFromTree({ sslDir: options.sslDir, hostname: options.hostname, now, cache });
+  state.judged = judged;
+  saveQuietly(persistent, options);
+  const retained = retainLastGood(state.lastGood, result, now);
+  const inputs = embeddedValueDigests(retained.entries);
+  const digests = new Map(retained.entries.map((entry) => [entry.name, inputs.get(inputKey(entry))!] as const));
+  return { result, retained, content: renderSniMap(retained.entries), inputs, digests };
+}
+
+/** Build and install the table when it differs from the one in place, then `postfix reload`. */
+export async function writeApply(planned: PlannedApply, options: ApplyOptions, state: ApplyState): Promise<ApplyOutcome> {
+  const mapFile = join(options.confDir, SNI_MAP_FILE);
+  const outputs = [mapFile, `${mapFile}.db`];
+  const unlogged = logNewProblems(planned.retained.problems, options.log, state);
+  const previous = state.applied;
+  const changedNames = previous ? namesChanged(previous.digests, planned.digests) : undefined;
+  let rebuilt = false;
+  await withConfLock(options.confDir, options.log, options.lockTimeoutMs, async () => {
+    if (inPlace(planned, options, state, mapFile, outputs)) return;
+    const recordFile = tableRecordFileFor(options.cacheFile, "sni.map");
+    if (recordFile !== undefined) forgetTableRecord(recordFile);
+    await writeSniMapFiles(options.confDir, planned.content, planned.retained.entries, options.log);
+    if (recordFile !== undefined) saveTableRecord(recordFile, planned.inputs, outputs, options.log);
+    rebuilt = true;
+  });
+  state.lastGood = planned.retained.next;
+  state.applied = { content: planned.content, digests: planned.digests, identities: outputs.map(fileIdentity) };
+  let reloaded = false;
+  // Not after the first build: the watcher starts with the container, beside `start`, and a
+  // SIGHUP that reached master before it set up its signal handlers would end it. Postfix
+  // reads the table when it starts, and a running smtpd notices a rebuilt table by itself
+  // before its next connection (a watcher restarted while Postfix runs).
+  if (rebuilt && previous !== undefined) {
+    try {
+      await (options.reload ?? postfixReload)(options.confDir, options.log);
+      reloaded = true;
+    } catch (error) {
+      // Not running yet (the container is starting, or stopping): it loads the new table when
+      // it starts. Any other failure: a running smtpd still notices the changed table on its
+      // next connection.
+      if (await postfixStopped(options)) options.log.info("watch: Postfix is not running (yet); it loads the new sni.map.db when it starts");
+      else options.log.warn(`sni.map.db is rebuilt but postfix reload failed: ${(error as Error).message}`);
+    }
+  }
+  return { rebuilt, reloaded, changedNames, names: planned.retained.entries.length, unlogged };
+}
+
+/**
+ * A problem is logged when it appears, not at every apply: a broken directory left alone for a
+ * month is one line, not one per renewal elsewhere. The first apply logs none: the container's
+ * start has just logged the same tree's problems (returned as a count for the apply line).
+ */
+function logNewProblems(problems: readonly Problem[], log: Logger, state: ApplyState): number | undefined {
+  const messages = new Set(problems.map((problem) => problem.message));
+  const first = state.reported === undefined;
+  if (!first) logProblems(problems.filter((problem) => !state.reported!.has(problem.message)), log);
+  state.reported = messages;
+  return first ? messages.size : undefined;
+}
+
+/**
+ * Whether the table in place is the one planned: as this watcher left it (same text, same
+ * values, files untouched since), or, on the first apply, as the table record of the last
+ * build says (the same check `sni-map` makes).
+ */
+function inPlace(planned: PlannedApply, options: ApplyOptions, state: ApplyState, mapFile: string, outputs: string[]): boolean {
+  const applied = state.applied;
+  if (applied) {
+    return applied.content === planned.content && sameMap(applied.digests, planned.digests) && outputs.every((path, index) => fileIdentity(path) === applied.identities[index]);
+  }
+  const recordFile = tableRecordFileFor(options.cacheFile, "sni.map");
+  const record = recordFile === undefined ? undefined : readTableRecord(recordFile);
+  return tableIsCurrent(record, planned.inputs, outputs) && readBoundedTextIfExists(mapFile, MAX_CONF_BYTES) === planned.content && dbHoldsExactly(mapFile, mapKeys(planned.content));
+}
+
+/** Whether no master runs for the conf dir's queue (Postfix's own test, master -t). */
+async function postfixStopped(options: ApplyOptions): Promise<boolean> {
+  try {
+    const [daemonDirectory] = await postconfValues(options.confDir, ["daemon_directory"]);
+    return !(await masterIsRunning(join(daemonDirectory!, "master"), options.confDir));
+  } catch {
+    return false;
+  }
+}
+
+/** Names added, removed or mapped to other bytes, sorted. Pure. */
+export function namesChanged(before: ReadonlyMap<string, string>, after: ReadonlyMap<string, string>): string[] {
+  const changed = new Set<string>();
+  for (const [name, digest] of after) if (before.get(name) !== digest) changed.add(name);
+  for (const name of before.keys()) if (!after.has(name)) changed.add(name);
+  return [...changed].sort();
+}
+
+function sameMap(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
+  return a.size === b.size && [...a].every(([key, value]) => b.get(key) === value);
+}
+
+function inputKey(entry: MapEntry): string {
+  return `${entry.name} ${entry.files.join(" ")}`;
+}
+
+function saveQuietly(cache: { save(): void }, options: ApplyOptions): void {
+  try {
+    cache.save();
+  } catch (error) {
+    options.log.warn(`could not save the validation cache ${options.cacheFile}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+  }
+}
