@@ -38,6 +38,8 @@ export interface ProjectOptions {
    * docker/test/arm64.yml, which builds and runs postfix-mailcow for linux/arm64.
    */
   extraComposeFiles?: string[];
+  /** Write MPI_POSTFIX_TAG into mailcow.conf (default); off: left to mailcow-postfix-init-hook. */
+  postfixTagInConf?: boolean;
 }
 
 export class MailcowProject {
@@ -82,7 +84,7 @@ export class MailcowProject {
       MAILCOW_HOSTNAME: options.hostname,
       COMPOSE_PROJECT_NAME: name,
       // The one place the override takes mailcow's postfix tag from (mailcow-postfix-init-hook sets it).
-      MPI_POSTFIX_TAG: tagOf(dockerfileArg("MAILCOW_POSTFIX_IMAGE")),
+      ...(options.postfixTagInConf === false ? {} : { MPI_POSTFIX_TAG: tagOf(dockerfileArg("MAILCOW_POSTFIX_IMAGE")) }),
       // The checkout Dockerfile.postfix builds from; another one only when debugging the harness.
       ...(options.projectDirInEnv === false ? {} : { MAILCOW_POSTFIX_INIT_DIR: process.env.MPI_PROJECT_DIR ?? REPO }),
       ...(options.extraComposeFiles ? { COMPOSE_FILE: ["docker-compose.yml", "docker-compose.override.yml", ...options.extraComposeFiles].join(":") } : {}),

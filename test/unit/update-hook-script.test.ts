@@ -75,6 +75,6 @@ describe("mailcow-postfix-init-hook install/remove", () => {
       stderr: `mailcow-postfix-init-hook: error: ${dir.path} has no docker-compose.yml: give mailcow's directory (e.g. /opt/mailcow-dockerized)\n`,
     });
     const unknown = await hook("update");
-    expect(unknown.stderr).toBe("mailcow-postfix-init-hook: error: unknown command 'update': install, run or remove\n");
+    expect(unknown.stderr).toBe("mailcow-postfix-init-hook: error: unknown command 'update': install, run, remove or uninstall\n");
   });
 });
