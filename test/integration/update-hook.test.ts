@@ -5,8 +5,7 @@ import { DOCKER, run, startEngine, stopEngine, type Engine } from "../support/do
 import { buildStandIns, ensureBaseImage, REPO, type StandIns } from "../support/docker-images.ts";
 import { MailcowProject, tagOf } from "../support/docker-compose.ts";
 import { makeCertificate, makeCertificateDirectory, type MadeCertificate } from "../support/certs.ts";
-import { FIXTURE_SCRIPT } from "../support/namespace-root.ts";
-import { verifyBase } from "../../src/templates/verify.ts";
+import { buildBase, DRIFT, driftedFingerprint } from "../support/new-base.ts";
 
 // mailcow-postfix-init-hook across three mailcow updates, with no command typed between them:
 // a newer base of a known shape, a base whose startup logic this release does not know, a known
@@ -18,8 +17,6 @@ const enabled = process.env.MPI_SKIP_CONTAINER_TESTS !== "1";
 const HOSTNAME = "mail.example.test";
 const HOOK = join(REPO, "docker", "mailcow-postfix-init-hook");
 const OURS = "local/mailcow-postfix-init";
-/** A one-line logic change of the stand-in's postfix.sh (its DNS wait), as a mailcow update might make. */
-const DRIFT = String.raw`RUN sed -i 's/^  sleep 1$/  sleep 2/' /opt/postfix.sh`;
 
 let engine: Engine | undefined;
 let standIns: StandIns;
@@ -46,8 +43,7 @@ async function running() {
 
 /** An upstream mailcow commit that moves docker-compose.yml to a new postfix base, then ./update.sh. */
 async function mailcowUpdate(tag: string, change = "") {
-  const base = `ghcr.io/mailcow/postfix:${tag}`;
-  await engine!.docker(["build", "--network", "host", "--tag", base, "-"], { stdin: `FROM ${standIns.postfixBase}\n${change}\nLABEL test.mailcow.version=${tag}\n` });
+  const base = await buildBase(engine!, standIns.postfixBase, tag, change);
   const compose = join(mailcow.dir, "docker-compose.yml");
   writeFileSync(compose, readFileSync(compose, "utf8").replace(/ghcr\.io\/mailcow\/postfix:\S+/, base));
   await git(["commit", "-qam", `mailcow: postfix ${tag}`]);
@@ -134,13 +130,7 @@ describe.skipIf(!enabled)("mailcow-postfix-init-hook after mailcow's update.sh",
   }, 900_000);
 
   test("update 2, a base with startup logic this release does not know: mailcow's own image and startup, one message", async () => {
-    const drifted = readFileSync(FIXTURE_SCRIPT, "utf8").replace(/^ {2}sleep 1$/m, "  sleep 2");
-    const standIn = join(REPO, "docker", "test", "images", "postfix-base");
-    const { fingerprint } = verifyBase({
-      "postfix.sh": { path: "/opt/postfix.sh", text: drifted },
-      "docker-entrypoint.sh": { path: "/docker-entrypoint.sh", text: readFileSync(join(standIn, "docker-entrypoint.sh"), "utf8") },
-      "supervisord-program-postfix": { path: "/etc/supervisor/supervisord.conf", text: readFileSync(join(standIn, "supervisord.conf"), "utf8") },
-    });
+    const fingerprint = driftedFingerprint();
     const { base, output } = await mailcowUpdate("3.10.14-1", DRIFT);
     const lines = hookLines(output);
     expect(lines).toHaveLength(1);
