@@ -155,6 +155,18 @@ describe.skipIf(!enabled)("mailcow-postfix-init-hook after mailcow's update.sh",
     await expectOnlyTheHookInGit();
   }, 900_000);
 
+  test("MPI_KEEP_OURS_ON_UNKNOWN_BASE=y (opt-in): on an unknown base ours stays, on the older base, and says so", async () => {
+    writeFileSync(join(mailcow.dir, "mailcow.conf"), `${readFileSync(join(mailcow.dir, "mailcow.conf"), "utf8")}MPI_KEEP_OURS_ON_UNKNOWN_BASE=y\n`);
+    const { base, output } = await mailcowUpdate("3.10.16-1", DRIFT);
+    expect(hookLines(output)).toEqual([
+      expect.stringMatching(new RegExp(`^mailcow-postfix-init-hook: not built on ${base.replaceAll(".", "\\.")} \\(.*base fingerprint ${driftedFingerprint()}.*\\); MPI_KEEP_OURS_ON_UNKNOWN_BASE=y: postfix-mailcow stays on ours, built from 3\\.10\\.15-1, the older base; build log \\S+$`)),
+    ]);
+    expect(await running()).toEqual({ ref: `${OURS}:3.10.15-1`, id: expect.any(String), version: "3.10.15-1" });
+    expect(await mailcow.waitForBanner()).toStartWith("220 ");
+    await expectRightCertificates();
+    expect(await mailcow.logs()).toContain(`this image was built from ghcr.io/mailcow/postfix:3.10.15-1, but mailcow's docker-compose.yml now names ${base}`);
+  }, 900_000);
+
   test("remove: only our block goes; the admin's hook is as it was", async () => {
     await run([HOOK, "remove"], { cwd: mailcow.dir, env: hostEnv });
     expect(readFileSync(join(mailcow.dir, "post_update_hook.sh"), "utf8")).toBe("#!/bin/bash\necho admin-hook-ran\nexit 0\n");
