@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO } from "../support/docker-images.ts";
 import { makeTempDir } from "../support/tmp.ts";
@@ -27,6 +27,7 @@ beforeEach(() => {
   mkdirSync(mailcow);
   writeFileSync(join(mailcow, "docker-compose.yml"), "services:\n  postfix-mailcow:\n    image: ghcr.io/mailcow/postfix:3.10.13-1\n");
   writeFileSync(join(mailcow, "mailcow.conf"), "MAILCOW_HOSTNAME=mail.example.test\n", { mode: 0o600 });
+  copyFileSync(join(REPO, "docker", "docker-compose.override.yml"), join(mailcow, "docker-compose.override.yml"));
   const bin = join(dir.path, "bin");
   mkdirSync(bin);
   writeFileSync(join(bin, "docker"), "#!/bin/sh\necho 'no engine here' >&2\nexit 1\n", { mode: 0o755 });
@@ -74,7 +75,23 @@ describe("mailcow-postfix-init-hook install/remove", () => {
       exitCode: 1,
       stderr: `mailcow-postfix-init-hook: error: ${dir.path} has no docker-compose.yml: give mailcow's directory (e.g. /opt/mailcow-dockerized)\n`,
     });
+    rmSync(join(mailcow, "docker-compose.override.yml"));
+    expect((await hook("run")).stderr).toBe(`mailcow-postfix-init-hook: error: ${mailcow}/docker-compose.override.yml does not name local/mailcow-postfix-init: copy the override there first (README, Install step 2)\n`);
     const unknown = await hook("update");
     expect(unknown.stderr).toBe("mailcow-postfix-init-hook: error: unknown command 'update': install, run, remove or uninstall\n");
+  });
+
+  test("uninstall leaves a merged override (and everything else) alone, with one error line", async () => {
+    await hook("install");
+    const merged = `${readFileSync(join(mailcow, "docker-compose.override.yml"), "utf8")}  ofelia-mailcow: # yours\n    environment:\n      - TZ=Europe/Berlin\n`;
+    writeFileSync(join(mailcow, "docker-compose.override.yml"), merged);
+    const before = readFileSync(hookFile(), "utf8");
+    const uninstall = await hook("uninstall");
+    expect({ exitCode: uninstall.exitCode, stderr: uninstall.stderr }).toEqual({
+      exitCode: 1,
+      stderr: `mailcow-postfix-init-hook: error: ${mailcow}/docker-compose.override.yml holds more than ours: take its postfix-mailcow keys of ours out by hand (README, Merging into an existing override), then run uninstall again\n`,
+    });
+    expect(readFileSync(hookFile(), "utf8")).toBe(before);
+    expect(readFileSync(join(mailcow, "docker-compose.override.yml"), "utf8")).toBe(merged);
   });
 });
