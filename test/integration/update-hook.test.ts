@@ -159,7 +159,7 @@ describe.skipIf(!enabled)("mailcow-postfix-init-hook after mailcow's update.sh",
     writeFileSync(join(mailcow.dir, "mailcow.conf"), `${readFileSync(join(mailcow.dir, "mailcow.conf"), "utf8")}MPI_KEEP_OURS_ON_UNKNOWN_BASE=y\n`);
     const { base, output } = await mailcowUpdate("3.10.16-1", DRIFT);
     expect(hookLines(output)).toEqual([
-      expect.stringMatching(new RegExp(`^mailcow-postfix-init-hook: not built on ${base.replaceAll(".", "\\.")} \\(.*base fingerprint ${driftedFingerprint()}.*\\); MPI_KEEP_OURS_ON_UNKNOWN_BASE=y: postfix-mailcow stays on ours, built from 3\\.10\\.15-1, the older base; build log \\S+$`)),
+      expect.stringMatching(new RegExp(`^mailcow-postfix-init-hook: not built on ${base.replaceAll(".", "\\.")}: this release refused it \\(base fingerprint ${driftedFingerprint()}: .*\\); MPI_KEEP_OURS_ON_UNKNOWN_BASE=y: postfix-mailcow stays on ours, built from 3\\.10\\.15-1, the older base; build log \\S+$`)),
     ]);
     expect(await running()).toEqual({ ref: `${OURS}:3.10.15-1`, id: expect.any(String), version: "3.10.15-1" });
     expect(await mailcow.waitForBanner()).toStartWith("220 ");
