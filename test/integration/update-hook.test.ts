@@ -108,7 +108,7 @@ describe.skipIf(!enabled)("mailcow-postfix-init-hook after mailcow's update.sh",
     expect(hook.filter((line) => line.includes(HOOK)).length).toBe(1);
     expect(hook.slice(4)).toEqual(["echo admin-hook-ran", "exit 0", ""]);
     expect(hookLines(install.stdout).at(-1)).toMatch(
-      new RegExp(`^mailcow-postfix-init-hook: ours on ${standIns.postfixBase.replaceAll(".", "\\.")} in \\d+ s \\(banner \\d+ s after the switch\\); serves example\\.test mail\\.example\\.test other\\.example\\.test; built from release [0-9a-f]+ \\(not pulled: MPI_HOOK_GIT_PULL is not y\\), build image \\S+ = sha256:[0-9a-f]{64} \\(no registry digest\\), npm packages by bun\\.lock [0-9a-f]{12}$`),
+      new RegExp(`^mailcow-postfix-init-hook: ours on ${standIns.postfixBase.replaceAll(".", "\\.")} in \\d+ s \\(banner \\d+ s after the switch\\); serves example\\.test mail\\.example\\.test other\\.example\\.test; built from release [0-9a-f]+ \\(not pulled: MPI_HOOK_GIT_PULL is not y\\), build image \\S+ \\(sha256:[0-9a-f]{64}, no registry digest: not pinned\\), npm packages by bun\\.lock [0-9a-f]{12}$`),
     );
     expect(hookLines(again.stdout).at(-1)).toBe(`mailcow-postfix-init-hook: ours on ${standIns.postfixBase} already; nothing to do`);
     expect((await running()).ref).toBe(`${OURS}:${tagOf(standIns.postfixBase)}`);
