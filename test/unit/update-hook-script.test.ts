@@ -26,7 +26,7 @@ beforeEach(() => {
   mailcow = join(dir.path, "mailcow-dockerized");
   mkdirSync(mailcow);
   writeFileSync(join(mailcow, "docker-compose.yml"), "services:\n  postfix-mailcow:\n    image: ghcr.io/mailcow/postfix:3.10.13-1\n");
-  writeFileSync(join(mailcow, "mailcow.conf"), "MAILCOW_HOSTNAME=mail.example.test\n", { mode: 0o600 });
+  writeFileSync(join(mailcow, "mailcow.conf"), `MAILCOW_HOSTNAME=mail.example.test\nMAILCOW_POSTFIX_INIT_DIR=${REPO}\n`, { mode: 0o600 });
   copyFileSync(join(REPO, "docker", "docker-compose.override.yml"), join(mailcow, "docker-compose.override.yml"));
   const bin = join(dir.path, "bin");
   mkdirSync(bin);
@@ -75,6 +75,10 @@ describe("mailcow-postfix-init-hook install/remove", () => {
       exitCode: 1,
       stderr: `mailcow-postfix-init-hook: error: ${dir.path} has no docker-compose.yml: give mailcow's directory (e.g. /opt/mailcow-dockerized)\n`,
     });
+    writeFileSync(join(mailcow, "mailcow.conf"), "MAILCOW_HOSTNAME=mail.example.test\n");
+    expect((await hook("run")).stderr).toBe(
+      `mailcow-postfix-init-hook: error: the override builds from a directory that does not exist (MAILCOW_POSTFIX_INIT_DIR, default ../mailcow-postfix-init), but this hook belongs to ${REPO}: run that clone's hook, or set MAILCOW_POSTFIX_INIT_DIR=${REPO} in mailcow.conf\n`,
+    );
     rmSync(join(mailcow, "docker-compose.override.yml"));
     expect((await hook("run")).stderr).toBe(`mailcow-postfix-init-hook: error: ${mailcow}/docker-compose.override.yml does not name local/mailcow-postfix-init: copy the override there first (README, Install step 2)\n`);
     const unknown = await hook("update");
