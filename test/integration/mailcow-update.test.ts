@@ -50,6 +50,13 @@ async function measuredUpdate(name: string): Promise<string> {
   return output;
 }
 
+/** A new base (the stand-in plus CHANGE), an upstream commit naming it, then the measured update.sh. */
+async function upstreamUpdate(tag: string, name: string, change = "") {
+  const base = await buildBase(engine!, STAND_IN, tag, change);
+  await upstreamMovesPostfixTo(checkout, base);
+  return { base, output: await measuredUpdate(name) };
+}
+
 /** What runs as postfix-mailcow: image reference, image ID, the stand-in's version label. */
 async function running() {
   const container = await inspect(await project.containerId());
@@ -107,9 +114,7 @@ describe.skipIf(!enabled)("mailcow's real update.sh, offline, with mailcow-postf
   }, 180_000);
 
   test("stock: update.sh to a newer postfix image; mailcow's image runs it; SMTP outage measured", async () => {
-    const base = await buildBase(engine!, STAND_IN, "3.10.13-1");
-    await upstreamMovesPostfixTo(checkout, base);
-    await measuredUpdate("stock");
+    const { base } = await upstreamUpdate("3.10.13-1", "stock");
     expect(await running()).toEqual({ ref: base, id: (await inspect(base)).Id, version: "3.10.13-1" });
     expect(measured.stock!.longestOutageMs).toBeGreaterThan(0);
   }, 900_000);
@@ -125,17 +130,13 @@ describe.skipIf(!enabled)("mailcow's real update.sh, offline, with mailcow-postf
   }, 900_000);
 
   test("update 1, a base of a known shape: ours rebuilt on it, switched, checked", async () => {
-    const base = await buildBase(engine!, STAND_IN, "3.10.14-1");
-    await upstreamMovesPostfixTo(checkout, base);
-    const output = await measuredUpdate("ours, known base");
+    const { base, output } = await upstreamUpdate("3.10.14-1", "ours, known base");
     expect(hookLines(output).at(-1)).toMatch(/^mailcow-postfix-init-hook: ours on ghcr\.io\/mailcow\/postfix:3\.10\.14-1 in \d+ s \(banner \d+ s after the switch\); serves example\.test mail\.example\.test other\.example\.test; /);
     await expectOursOn(base);
   }, 900_000);
 
   test("update 2, a base this release does not know: mailcow's own image and startup, one message", async () => {
-    const base = await buildBase(engine!, STAND_IN, "3.10.15-1", DRIFT);
-    await upstreamMovesPostfixTo(checkout, base);
-    const output = await measuredUpdate("ours, unknown base -> stock");
+    const { base, output } = await upstreamUpdate("3.10.15-1", "ours, unknown base -> stock", DRIFT);
     const lines = hookLines(output);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toStartWith(`mailcow-postfix-init-hook: mailcow's own image and startup on ${base} in `);
@@ -149,9 +150,7 @@ describe.skipIf(!enabled)("mailcow's real update.sh, offline, with mailcow-postf
   }, 900_000);
 
   test("update 3, a known base again: back to ours with no command typed", async () => {
-    const base = await buildBase(engine!, STAND_IN, "3.10.16-1");
-    await upstreamMovesPostfixTo(checkout, base);
-    const output = await measuredUpdate("ours, back from stock");
+    const { base, output } = await upstreamUpdate("3.10.16-1", "ours, back from stock");
     expect(hookLines(output).at(-1)).toStartWith(`mailcow-postfix-init-hook: ours on ${base} in `);
     await expectOursOn(base);
   }, 900_000);
