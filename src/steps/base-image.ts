@@ -28,7 +28,7 @@ export function describeBaseImage(
 ): { level: "info" | "warn"; message: string } | undefined {
   // Not in our image (tests, a hand-made install): nothing to compare.
   if (builtFrom === undefined || builtFrom === "") return undefined;
-  const rebuild = "set that tag in docker-compose.override.yml (MAILCOW_POSTFIX_IMAGE and image:) and run `docker compose build postfix-mailcow && docker compose up -d postfix-mailcow`";
+  const rebuild = "run mailcow-postfix-init-hook (`../mailcow-postfix-init/docker/mailcow-postfix-init-hook run` in the mailcow directory; `install` makes it run after every update.sh)";
   if (composeText === undefined) {
     return { level: "info", message: `built from ${builtFrom}; mailcow's docker-compose.yml is not mounted at ${composeFile}, so a mailcow update that changes the postfix image is not detected (see docker/docker-compose.override.yml)` };
   }

@@ -1,9 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO } from "../support/docker-images.ts";
-import { adaptStep, readmeStep, readmeStepNames } from "../support/readme-steps.ts";
-import { makeTempDir } from "../support/tmp.ts";
+import { readmeStep, readmeStepNames, readmeTable } from "../support/readme-steps.ts";
 
 // The README's copy-paste blocks, checked without Docker: the container suite runs the shell
 // blocks for real (slow); here every block it asks for must exist, every marked shell block
@@ -15,6 +14,8 @@ const CONTAINER_SUITE = readFileSync(join(REPO, "test", "integration", "containe
 const SHIPPED_OVERRIDE = readFileSync(join(REPO, "docker", "docker-compose.override.yml"), "utf8");
 /** The README blocks that are YAML, checked by this file instead of run by the container suite. */
 const YAML_BLOCKS = ["merged-override"];
+/** Blocks that repeat a row of the life table (which the container suite runs): checked equal here. */
+const ROW_BLOCKS: Record<string, string> = { "hook-install": "install", "hook-run": "back to ours", "back-to-stock": "back to stock" };
 
 type Service = Record<string, unknown>;
 const postfixService = (yaml: string): Service => (Bun.YAML.parse(yaml) as { services: Record<string, Service> }).services["postfix-mailcow"]!;
@@ -24,9 +25,14 @@ function containerSuiteSteps(): string[] {
   return [...new Set([...CONTAINER_SUITE.matchAll(/\bstep\("([a-z0-9-]+)"/g)].map((match) => match[1]!))];
 }
 
+/** The life-table rows the container suite runs through its `row(...)` helper. */
+function containerSuiteRows(): string[] {
+  return [...new Set([...CONTAINER_SUITE.matchAll(/\brow\("([a-z ]+)"\)/g)].map((match) => match[1]!))];
+}
+
 describe("README suite blocks", () => {
   test("the container suite runs README blocks (the name pattern still finds them)", () => {
-    expect(containerSuiteSteps()).toEqual(expect.arrayContaining(["clone", "override", "build-and-up", "did-it-work", "update-check", "update-catch-up", "back-to-stock"]));
+    expect(containerSuiteSteps()).toEqual(expect.arrayContaining(["clone", "override", "did-it-work", "allow-pull"]));
   });
 
   test("every block the container suite runs is a shell block right after its marker", () => {
@@ -38,7 +44,22 @@ describe("README suite blocks", () => {
   test("every marked block is run by the container suite or checked here", () => {
     const markers = readmeStepNames(README);
     expect(new Set(markers).size).toBe(markers.length);
-    expect(markers.filter((name) => !YAML_BLOCKS.includes(name)).sort()).toEqual(containerSuiteSteps().sort());
+    const checkedHere = [...YAML_BLOCKS, ...Object.keys(ROW_BLOCKS)];
+    expect(markers.filter((name) => !checkedHere.includes(name)).sort()).toEqual(containerSuiteSteps().filter((name) => !checkedHere.includes(name)).sort());
+  });
+
+  test("the life table: every row is run by the container suite, in the table's order", () => {
+    const rows = readmeTable("life", README).map((entry) => entry.step);
+    expect(rows).toEqual(["install", "check", "mailcow update", "unknown base", "back to ours", "remove the hook", "back to stock"]);
+    expect(containerSuiteRows()).toEqual(rows);
+  });
+
+  test("a block that repeats a table row is exactly that row's command, in the mailcow directory", () => {
+    const rows = readmeTable("life", README);
+    for (const [block, step] of Object.entries(ROW_BLOCKS)) {
+      const command = rows.find((entry) => entry.step === step)?.command;
+      expect({ block, script: readmeStep(block, README) }).toEqual({ block, script: `cd /opt/mailcow-dockerized\n${command}` });
+    }
   });
 
   test("an unknown name and a marker without its block are errors, not an empty script", () => {
@@ -65,25 +86,4 @@ describe("README: merging into an existing override", () => {
     }
   });
 
-  test("the update commands move both tags in it to mailcow's new one and leave the admin's lines", async () => {
-    const dir = makeTempDir("mpi-readme-");
-    try {
-      writeFileSync(join(dir.path, "docker-compose.yml"), "services:\n  postfix-mailcow:\n    image: ghcr.io/mailcow/postfix:3.10.99-7\n");
-      writeFileSync(join(dir.path, "docker-compose.override.yml"), merged);
-      // The tag edit of the catch-up block (its `new=` and `sed` lines; the rest needs Docker).
-      const catchUp = adaptStep(readmeStep("update-catch-up", README), { mailcowDir: dir.path, parentDir: dir.path, repositoryUrl: "" });
-      const tagEdit = catchUp.split("\n").filter((line) => /^(cd |new=|sed )/.test(line));
-      expect(tagEdit.length).toBe(3);
-      const proc = Bun.spawn(["bash", "-euo", "pipefail", "-c", tagEdit.join("\n")], { cwd: dir.path, stdout: "pipe", stderr: "pipe" });
-      expect({ exitCode: await proc.exited, stderr: await new Response(proc.stderr).text() }).toEqual({ exitCode: 0, stderr: "" });
-      const edited = readFileSync(join(dir.path, "docker-compose.override.yml"), "utf8");
-      const service = postfixService(edited);
-      expect(service.image).toBe("local/mailcow-postfix-init:3.10.99-7");
-      expect((service.build as { args: Record<string, string> }).args.MAILCOW_POSTFIX_IMAGE).toBe("ghcr.io/mailcow/postfix:3.10.99-7");
-      const tagLine = /ghcr\.io\/mailcow\/postfix:|local\/mailcow-postfix-init:/;
-      expect(edited.split("\n").filter((line) => !tagLine.test(line))).toEqual(merged.split("\n").filter((line) => !tagLine.test(line)));
-    } finally {
-      dir.cleanup();
-    }
-  });
 });

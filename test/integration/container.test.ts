@@ -4,9 +4,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, copyFileSync,
 import { join } from "node:path";
 import { startEngine, stopEngine, type Engine } from "../support/docker.ts";
 import { buildStandIns, ensureBaseImage, REPO, type ProjectBuild, type ServiceBuild, type StandIns } from "../support/docker-images.ts";
-import { MailcowProject, POSTFIX } from "../support/docker-compose.ts";
+import { MailcowProject, POSTFIX, tagOf } from "../support/docker-compose.ts";
 import { run } from "../support/docker.ts";
-import { adaptStep, readmeStep, type StepPlaces } from "../support/readme-steps.ts";
+import { adaptStep, readmeStep, readmeTable, type StepPlaces } from "../support/readme-steps.ts";
 import { makeCertificate, makeCertificateDirectory, type MadeCertificate } from "../support/certs.ts";
 import { FIXTURE_SCRIPT } from "../support/namespace-root.ts";
 import { verifyBase } from "../../src/templates/verify.ts";
@@ -336,41 +336,63 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
     }, 180_000);
   });
 
-  describe("the README's admin steps, verbatim (Compose v2, BuildKit, a mailcow git checkout)", () => {
-    // Runs after the describe above (same engine and images). Each README block marked
-    // `<!-- suite: NAME -->` runs in bash with only mailcow's location and the repository URL
-    // replaced (test/support/readme-steps.ts).
+  describe("the README's admin steps and its life-of-an-install table, verbatim (Compose v2, BuildKit, a mailcow git checkout)", () => {
+    // Runs after the describes above (same engine and images). Each README block marked
+    // `<!-- suite: NAME -->` and each row of the `<!-- suite-table: life -->` table runs in bash
+    // with only mailcow's location and the repository URL replaced (test/support/readme-steps.ts).
+    // The project is cloned from a bare copy of this repository, so that a release can be pushed.
     let admin: MailcowProject;
     let places: StepPlaces;
     let defaultCert: MadeCertificate;
     let other: MadeCertificate;
     const NEWER_BASE = "ghcr.io/mailcow/postfix:3.10.13-1";
+    const UNKNOWN_BASE = "ghcr.io/mailcow/postfix:3.10.14-1";
+    const life = readmeTable("life");
 
-    /** One README block, as the admin pastes it; `build` steps see the engine's host-network layer. */
-    const step = async (name: string, options: { allowFailure?: boolean } = {}) => {
-      const script = adaptStep(readmeStep(name), places);
-      const composeFile = script.includes("docker compose build")
+    /** One README block or table command, as the admin pastes it; the hook's builds see the engine's host-network layer. */
+    const shell = async (script: string, options: { allowFailure?: boolean } = {}) => {
+      const builds = /hook (install|run)|update\.sh/.test(script);
+      const composeFile = builds
         ? { COMPOSE_FILE: ["docker-compose.yml", "docker-compose.override.yml", join(REPO, "docker", "test", "build-host-network.yml")].join(":") }
         : {};
-      return run(["bash", "-euo", "pipefail", "-c", script], {
+      return run(["bash", "-euo", "pipefail", "-c", adaptStep(script, places)], {
         cwd: places.mailcowDir, env: { ...engine!.env, ...composeFile }, timeoutMs: 900_000, allowFailure: options.allowFailure,
       });
     };
-    const git = (args: string[]) => run(["git", "-C", places.mailcowDir, ...args], { env: { GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@t", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@t" } });
+    const step = (name: string, options: { allowFailure?: boolean } = {}) => shell(readmeStep(name), options);
+    /** A row of the life table: its command in the mailcow directory; the last line printed. */
+    const row = async (name: string) => {
+      const found = life.find((entry) => entry.step === name);
+      if (!found) throw new Error(`README life table has no row "${name}"`);
+      const result = await shell(`cd /opt/mailcow-dockerized\n${found.command}`);
+      return result.stdout.trim().split("\n").at(-1) ?? "";
+    };
+    const git = (args: string[], dir = places.mailcowDir) =>
+      run(["git", "-C", dir, ...args], { env: { GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@t", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@t" } });
+    const runningImage = async () => JSON.parse((await engine!.docker(["inspect", await admin.containerId()])).stdout)[0].Config.Image as string;
     const expectRightCertificates = async () => {
       const served = await admin.served([HOSTNAME, "example.test", "other.example.test"]);
       expect(Object.fromEntries(served)).toEqual({ [HOSTNAME]: defaultCert.fingerprint, "example.test": defaultCert.fingerprint, "other.example.test": other.fingerprint });
     };
-    /** Nothing of ours in mailcow's git status: only main.cf, whose tail every start (stock too) rewrites. */
-    const expectCleanCheckout = async () => {
+    /** Nothing of ours in mailcow's git status but the hook file mailcow documents (main.cf: every start rewrites its tail). */
+    const expectCleanCheckout = async (hook: boolean) => {
       const status = (await git(["status", "--porcelain", "--untracked-files=all"])).stdout.split("\n").filter(Boolean);
-      expect(status.filter((line) => line !== " M data/conf/postfix/main.cf")).toEqual([]);
+      expect(status.filter((line) => line !== " M data/conf/postfix/main.cf")).toEqual(hook ? ["?? post_update_hook.sh"] : []);
+    };
+    /** What update.sh's git pull does: docker-compose.yml names a new postfix image, built here just before. */
+    const upstreamMovesTo = async (base: string, change = "") => {
+      await engine!.docker(["build", "--network", "host", "--tag", base, "-"], { stdin: `FROM ${standIns.postfixBase}\n${change}\nLABEL test.mailcow.version=${tagOf(base)}\n` });
+      const compose = join(places.mailcowDir, "docker-compose.yml");
+      writeFileSync(compose, readFileSync(compose, "utf8").replace(/ghcr\.io\/mailcow\/postfix:\S+/, base));
+      await git(["commit", "-qm", "mailcow update", "docker-compose.yml"]);
     };
 
     beforeAll(async () => {
       const parentDir = mkdtempSync(join(engine!.root, "readme-"));
-      places = { parentDir, mailcowDir: join(parentDir, "mailcow-dockerized"), repositoryUrl: REPO };
-      admin = MailcowProject.create(engine!, "mailcowdockerized", { hostname: HOSTNAME, stock: true, dir: places.mailcowDir, projectDirInEnv: false });
+      const origin = join(parentDir, "origin.git");
+      await run(["git", "clone", "-q", "--bare", REPO, origin]);
+      places = { parentDir, mailcowDir: join(parentDir, "mailcow-dockerized"), repositoryUrl: origin };
+      admin = MailcowProject.create(engine!, "mailcowdockerized", { hostname: HOSTNAME, stock: true, dir: places.mailcowDir, projectDirInEnv: false, postfixTagInConf: false });
       projects.push(admin);
       defaultCert = makeCertificate(admin.sslDir, { names: [HOSTNAME, "example.test"], keyType: "rsa" });
       other = makeCertificateDirectory(admin.sslDir, "other.example.test", ["other.example.test"]);
@@ -384,18 +406,17 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
       await git(["commit", "-qam", "after the stock start"]);
     }, 240_000);
 
-    test("install: clone next to mailcow, copy the override, tags agree, build, up; the right certificates", async () => {
+    test("install: clone next to mailcow, copy the override, the hook's install; ours runs, the right certificates", async () => {
       await step("clone");
-      const tags = (await step("override")).stdout.trim().split("\n");
-      expect(tags).toEqual([standIns.postfixBase, standIns.postfixBase]);
-      await step("build-and-up");
+      await step("override");
+      expect(await row("install")).toMatch(/^mailcow-postfix-init-hook: ours on ghcr\.io\/mailcow\/postfix:3\.10\.12-1 in \d+ s \(banner \d+ s after the switch\); serves example\.test mail\.example\.test other\.example\.test; built from release [0-9a-f]+ /);
+      expect(await runningImage()).toBe(`local/mailcow-postfix-init:${tagOf(standIns.postfixBase)}`);
       await admin.waitForBanner();
-      const image = JSON.parse((await engine!.docker(["inspect", await admin.containerId()])).stdout)[0].Config.Image;
-      expect(image).toBe(`local/mailcow-postfix-init:${standIns.postfixBase.split(":")[1]}`);
       await expectRightCertificates();
     }, 900_000);
 
-    test("did it work: `check` passes, the log has the summary line and no error line", async () => {
+    test("did it work, check: `check` passes, the log has the summary line and no error line", async () => {
+      expect(await row("check")).toBe("OK: 0 errors, 0 warnings");
       const result = await step("did-it-work");
       expect(result.stdout).toMatch(/mailcow-postfix-init: sni-map: \d+ names mapped .*; 0 errors, 0 warnings -> \/opt\/postfix\/conf\/sni\.map/);
       // The troubleshooting block on a clean install: our warnings and waits, if any; no error.
@@ -406,43 +427,61 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
         errors: lines.filter((line) => line.includes("mailcow-postfix-init: error:")),
         others: lines.filter((line) => !/mailcow-postfix-init: (warning:|waiting|still waiting)/.test(line)),
       }).toEqual({ exitCode: lines.length > 0 ? 0 : 1, errors: [], others: [] });
+      await expectCleanCheckout(true);
     }, 120_000);
 
-    test("nothing of ours shows in mailcow's git status", async () => {
-      await expectCleanCheckout();
-    }, 60_000);
-
-    test("update cycle as update.sh runs it: pull skips our image, the warning, then the catch-up clears it", async () => {
-      await engine!.docker(["build", "--network", "host", "--tag", NEWER_BASE, "-"], { stdin: `FROM ${standIns.postfixBase}\nLABEL test.mailcow.version=3.10.13-1\n` });
-      // What update.sh's git pull does to docker-compose.yml.
-      const compose = join(places.mailcowDir, "docker-compose.yml");
-      writeFileSync(compose, readFileSync(compose, "utf8").replace(standIns.postfixBase, NEWER_BASE));
-      await git(["commit", "-qam", "mailcow update"]);
-      const pull = await admin.compose(["pull"]);
-      expect(pull.stdout + pull.stderr).toContain("postfix-mailcow Skipped");
-      await run(["./update.sh"], { cwd: places.mailcowDir, env: engine!.env, timeoutMs: 300_000 });
+    test("mailcow update: ./update.sh ends with ours on the new base; nothing of ours in git but the hook", async () => {
+      await upstreamMovesTo(NEWER_BASE);
+      expect(await row("mailcow update")).toMatch(/^mailcow-postfix-init-hook: ours on ghcr\.io\/mailcow\/postfix:3\.10\.13-1 in \d+ s /);
+      expect(await runningImage()).toBe("local/mailcow-postfix-init:3.10.13-1");
       await admin.waitForBanner();
-      const warned = await step("update-check");
-      expect(warned.stdout).toContain(`this image was built from ${standIns.postfixBase}, but mailcow's docker-compose.yml now names ${NEWER_BASE}`);
-      await expectRightCertificates();
-
-      await step("update-catch-up");
-      await admin.waitForBanner();
-      const after = await step("update-check", { allowFailure: true });
-      expect({ exitCode: after.exitCode, stdout: after.stdout }).toEqual({ exitCode: 1, stdout: "" });
       expect(await admin.logs()).toContain(`built from ${NEWER_BASE}, the postfix image mailcow's docker-compose.yml names`);
       await expectRightCertificates();
-      await expectCleanCheckout();
+      await expectCleanCheckout(true);
     }, 900_000);
 
-    test("going back to stock: mailcow's image runs again, every local tag of ours is gone", async () => {
-      await step("back-to-stock");
+    test("unknown base: ./update.sh ends on mailcow's own image; a release that knows it, pulled by the hook, brings ours back", async () => {
+      const drift = readFileSync(FIXTURE_SCRIPT, "utf8").replace(/^ {2}sleep 1$/m, "  sleep 2");
+      await upstreamMovesTo(UNKNOWN_BASE, String.raw`RUN sed -i 's/^  sleep 1$/  sleep 2/' /opt/postfix.sh`);
+      expect(await row("unknown base")).toMatch(/^mailcow-postfix-init-hook: mailcow's own image and startup on ghcr\.io\/mailcow\/postfix:3\.10\.14-1 in \d+ s, because this release refused it \(base fingerprint [0-9a-f]{16}: /);
+      expect(JSON.parse((await engine!.docker(["inspect", await admin.containerId()])).stdout)[0].Image).toBe(JSON.parse((await engine!.docker(["image", "inspect", UNKNOWN_BASE])).stdout)[0].Id);
       await admin.waitForBanner();
-      const image = JSON.parse((await engine!.docker(["inspect", await admin.containerId()])).stdout)[0].Config.Image;
-      expect(image).toBe(NEWER_BASE);
+      await expectRightCertificates();
+
+      // A release that knows the base: its fingerprint entry in known-bases.json, pushed to the remote the admin cloned.
+      const release = join(places.parentDir, "release");
+      await run(["git", "clone", "-q", places.repositoryUrl, release]);
+      const scratch = mkdtempSync(join(engine!.root, "drift-"));
+      writeFileSync(join(scratch, "postfix.sh"), drift);
+      const standIn = join(REPO, "docker", "test", "images", "postfix-base");
+      const entry = JSON.parse((await run(["node_modules/.bin/bun", "src/main.ts", "templates", "fingerprint", "--from", join(scratch, "postfix.sh"), "--entrypoint", join(standIn, "docker-entrypoint.sh"), "--supervisord", join(standIn, "supervisord.conf")], { cwd: REPO })).stdout)["postfix.sh"];
+      const knownFile = join(release, "src", "templates", "known-bases.json");
+      const known = JSON.parse(readFileSync(knownFile, "utf8"));
+      known.files["postfix.sh"].push({ ...entry, sources: ["test release"], verified: "test release" });
+      writeFileSync(knownFile, `${JSON.stringify(known, null, 2)}\n`);
+      await git(["commit", "-qam", "knows 3.10.14-1"], release);
+      await git(["push", "-q"], release);
+
+      await step("allow-pull");
+      expect(await row("back to ours")).toMatch(/^mailcow-postfix-init-hook: ours on ghcr\.io\/mailcow\/postfix:3\.10\.14-1 in \d+ s .*; built from release [0-9a-f]+ \(pulled [0-9a-f]+\.\.[0-9a-f]+\), /);
+      expect(await runningImage()).toBe("local/mailcow-postfix-init:3.10.14-1");
+      await admin.waitForBanner();
+      await expectRightCertificates();
+      expect((await step("hook-run")).stdout.trim()).toBe("mailcow-postfix-init-hook: ours on ghcr.io/mailcow/postfix:3.10.14-1 already; nothing to do");
+      await expectCleanCheckout(true);
+    }, 900_000);
+
+    test("remove the hook, then back to stock: mailcow's image runs again, nothing of ours left", async () => {
+      expect(await row("remove the hook")).toBe(`mailcow-postfix-init-hook: removed ${places.mailcowDir}/post_update_hook.sh (it held only our block)`);
+      expect(await runningImage()).toBe("local/mailcow-postfix-init:3.10.14-1");
+      expect(await row("back to stock")).toBe(`mailcow-postfix-init-hook: stock: postfix-mailcow runs ${UNKNOWN_BASE} with mailcow's own startup; our hook block, override, settings and images are gone`);
+      await admin.waitForBanner();
+      expect(await runningImage()).toBe(UNKNOWN_BASE);
       expect((await engine!.docker(["images", "--format", "{{.Repository}}:{{.Tag}}", "local/mailcow-postfix-init"])).stdout.trim()).toBe("");
+      expect(readFileSync(join(places.mailcowDir, "mailcow.conf"), "utf8")).not.toContain("MPI_POSTFIX_");
       const served = await admin.served(["other.example.test"]);
       expect(served.get("other.example.test")).toBe(other.fingerprint);
+      await expectCleanCheckout(false);
     }, 300_000);
   });
 

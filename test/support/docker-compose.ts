@@ -1,8 +1,8 @@
 import { X509Certificate } from "node:crypto";
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DOCKER, run, type Engine, type RunOptions, type RunResult } from "./docker.ts";
-import { REPO, type ProjectBuild, type ServiceBuild } from "./docker-images.ts";
+import { dockerfileArg, REPO, type ProjectBuild, type ServiceBuild } from "./docker-images.ts";
 import { writeLivedInConf } from "./lived-in.ts";
 
 // One mailcow-like compose project per scenario, driven as an admin drives mailcow: a fresh
@@ -38,6 +38,8 @@ export interface ProjectOptions {
    * docker/test/arm64.yml, which builds and runs postfix-mailcow for linux/arm64.
    */
   extraComposeFiles?: string[];
+  /** Write MPI_POSTFIX_TAG into mailcow.conf (default); off: left to mailcow-postfix-init-hook. */
+  postfixTagInConf?: boolean;
 }
 
 export class MailcowProject {
@@ -81,12 +83,17 @@ export class MailcowProject {
       TZ: "UTC",
       MAILCOW_HOSTNAME: options.hostname,
       COMPOSE_PROJECT_NAME: name,
+      // The one place the override takes mailcow's postfix tag from (mailcow-postfix-init-hook sets it).
+      ...(options.postfixTagInConf === false ? {} : { MPI_POSTFIX_TAG: tagOf(dockerfileArg("MAILCOW_POSTFIX_IMAGE")) }),
       // The checkout Dockerfile.postfix builds from; another one only when debugging the harness.
       ...(options.projectDirInEnv === false ? {} : { MAILCOW_POSTFIX_INIT_DIR: process.env.MPI_PROJECT_DIR ?? REPO }),
       ...(options.extraComposeFiles ? { COMPOSE_FILE: ["docker-compose.yml", "docker-compose.override.yml", ...options.extraComposeFiles].join(":") } : {}),
       ...options.env,
     };
-    writeFileSync(join(dir, ".env"), Object.entries(env).map(([k, v]) => `${k}=${v}\n`).join(""));
+    // As in mailcow: the settings live in mailcow.conf, and .env links to it for compose.
+    writeFileSync(join(dir, "mailcow.conf"), Object.entries(env).map(([k, v]) => `${k}=${v}\n`).join(""));
+    rmSync(join(dir, ".env"), { force: true });
+    symlinkSync("mailcow.conf", join(dir, ".env"));
     const project = new MailcowProject(engine, name, dir, options);
     if (!options.stock) project.useOverride();
     return project;
@@ -186,6 +193,9 @@ export class MailcowProject {
     return served;
   }
 }
+
+/** The tag of an image reference (after the last colon). */
+export const tagOf = (image: string): string => image.slice(image.lastIndexOf(":") + 1);
 
 const BANNER_PROBE = "exec 3<>/dev/tcp/127.0.0.1/25 && read -r -t 5 line <&3 && printf '%s\\n' \"$line\"";
 

@@ -24,6 +24,8 @@ declare -A needed=(
   [debootstrap]=debootstrap
   [curl]=curl
   [strace]=strace
+  [jq]=jq
+  [docker-registry]=docker-registry
 )
 
 # Another apt/dpkg (unattended-upgrades on a new VM) may hold the lock: wait for it, bounded.
@@ -54,6 +56,10 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   apt_get update -qq
   # shellcheck disable=SC2086
   apt_get install -y -qq --no-install-recommends $packages >/dev/null
+  # Debian starts a registry on :5000 for all interfaces; the tests start their own on loopback.
+  if [[ " $packages" == *" docker-registry "* ]] && command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
 fi
 
 bash "$(dirname "$0")/ensure-compose-v2.sh"

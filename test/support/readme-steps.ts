@@ -44,3 +44,28 @@ export function adaptStep(script: string, places: StepPlaces): string {
     .replace(/^cd \/opt$/m, `cd ${places.parentDir}`)
     .replaceAll("<this repository's URL>", places.repositoryUrl);
 }
+
+export interface TableRow {
+  step: string;
+  /** The one command of the row (its backticked cell). */
+  command: string;
+  lastLine: string;
+}
+
+/**
+ * The rows of the table right after `<!-- suite-table: name -->`: step, command (one
+ * backticked line), the last line it prints. Pure.
+ */
+export function readmeTable(name: string, readme = readFileSync(join(REPO, "README.md"), "utf8")): TableRow[] {
+  const marker = `<!-- suite-table: ${name} -->`;
+  const at = readme.indexOf(marker);
+  if (at === -1) throw new Error(`README.md has no ${marker} table`);
+  const lines = readme.slice(at + marker.length).trimStart().split("\n");
+  const table = lines.slice(0, lines.findIndex((line) => !line.startsWith("|")));
+  return table.slice(2).map((line) => {
+    const [step = "", command = "", lastLine = ""] = line.slice(1, -1).split(" | ").map((cell) => cell.trim());
+    const code = command.match(/^`([^`]+)`$/)?.[1];
+    if (!code) throw new Error(`README.md ${marker}: row "${step}" has no single backticked command: ${command}`);
+    return { step, command: code, lastLine };
+  });
+}

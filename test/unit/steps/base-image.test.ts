@@ -23,7 +23,7 @@ describe("describeBaseImage", () => {
     const verdict = describeBaseImage("ghcr.io/mailcow/postfix:3.10.12-1", compose("3.10.13-1"), FILE);
     expect(verdict?.level).toBe("warn");
     expect(verdict?.message).toContain("built from ghcr.io/mailcow/postfix:3.10.12-1, but mailcow's docker-compose.yml now names ghcr.io/mailcow/postfix:3.10.13-1");
-    expect(verdict?.message).toContain("docker compose build postfix-mailcow");
+    expect(verdict?.message).toContain("`../mailcow-postfix-init/docker/mailcow-postfix-init-hook run`");
   });
   test("a mirror registry with the same tag is current", () => {
     expect(describeBaseImage("registry.example.net/mailcow/postfix:3.10.12-1", compose("3.10.12-1"), FILE)?.level).toBe("info");

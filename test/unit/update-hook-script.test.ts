@@ -1,0 +1,101 @@
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { REPO } from "../support/docker-images.ts";
+import { makeTempDir } from "../support/tmp.ts";
+
+// docker/mailcow-postfix-init-hook's edits of mailcow's post_update_hook.sh, run with dash (a
+// strict POSIX sh) and no Docker engine: a `docker` that always fails stands in, so `install`
+// adds its block and then stops at the build with one error line. The container suite runs
+// the same script against a real engine.
+
+const HOOK = join(REPO, "docker", "mailcow-postfix-init-hook");
+let dir: { path: string; cleanup: () => void };
+let mailcow: string;
+let env: Record<string, string>;
+
+async function hook(...args: string[]) {
+  const proc = Bun.spawn(["dash", HOOK, ...args], { cwd: mailcow, env, stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { stdout, stderr, exitCode };
+}
+const hookFile = () => join(mailcow, "post_update_hook.sh");
+
+beforeEach(() => {
+  dir = makeTempDir("mpi-hook-");
+  mailcow = join(dir.path, "mailcow-dockerized");
+  mkdirSync(mailcow);
+  writeFileSync(join(mailcow, "docker-compose.yml"), "services:\n  postfix-mailcow:\n    image: ghcr.io/mailcow/postfix:3.10.13-1\n");
+  writeFileSync(join(mailcow, "mailcow.conf"), `MAILCOW_HOSTNAME=mail.example.test\nMAILCOW_POSTFIX_INIT_DIR=${REPO}\n`, { mode: 0o600 });
+  copyFileSync(join(REPO, "docker", "docker-compose.override.yml"), join(mailcow, "docker-compose.override.yml"));
+  const bin = join(dir.path, "bin");
+  mkdirSync(bin);
+  writeFileSync(join(bin, "docker"), "#!/bin/sh\necho 'no engine here' >&2\nexit 1\n", { mode: 0o755 });
+  env = { PATH: `${bin}:/usr/bin:/bin`, TMPDIR: dir.path };
+});
+afterEach(() => dir.cleanup());
+
+describe("mailcow-postfix-init-hook install/remove", () => {
+  test("no hook yet: a new executable bash hook with our block; remove deletes the file again", async () => {
+    const install = await hook("install");
+    expect(install.stderr).toEndWith("\nmailcow-postfix-init-hook: error: cannot pull ghcr.io/mailcow/postfix:3.10.13-1\n");
+    expect(readFileSync(hookFile(), "utf8")).toBe(
+      `#!/bin/bash\n# >>> mailcow-postfix-init >>>\n'${HOOK}' run '${mailcow}'\n# <<< mailcow-postfix-init <<<\n`,
+    );
+    expect(statSync(hookFile()).mode & 0o777).toBe(0o755);
+    expect((await hook("remove")).stdout).toBe(`mailcow-postfix-init-hook: removed ${hookFile()} (it held only our block)\n`);
+    expect(existsSync(hookFile())).toBe(false);
+  });
+
+  test("an admin's hook: ours goes after the shebang (before an `exit`), once however often install runs; remove restores it byte for byte", async () => {
+    const admins = "#!/bin/bash\nset -e\necho backup done\nexit 0\n";
+    writeFileSync(hookFile(), admins, { mode: 0o750 });
+    await hook("install");
+    await hook("install");
+    const lines = readFileSync(hookFile(), "utf8").split("\n");
+    expect(lines.slice(0, 2)).toEqual(["#!/bin/bash", "# >>> mailcow-postfix-init >>>"]);
+    expect(lines.slice(4)).toEqual(["set -e", "echo backup done", "exit 0", ""]);
+    expect(lines.filter((line) => line.includes(" run ")).length).toBe(1);
+    expect(statSync(hookFile()).mode & 0o777).toBe(0o750);
+    // The installed hook runs ours, then the admin's lines, under bash as update.sh runs it.
+    const ran = Bun.spawnSync(["bash", hookFile()], { cwd: mailcow, env });
+    expect(ran.stdout.toString()).toBe("backup done\n");
+    expect(ran.stderr.toString()).toContain("mailcow-postfix-init-hook: error: cannot pull");
+    expect(ran.exitCode).toBe(0);
+    await hook("remove");
+    expect(readFileSync(hookFile(), "utf8")).toBe(admins);
+    expect((await hook("remove")).stdout).toBe(`mailcow-postfix-init-hook: no block of ours in ${hookFile()}; nothing to remove\n`);
+  });
+
+  test("mailcow.conf keeps its mode; a directory without docker-compose.yml or a bad command is one error line", async () => {
+    await hook("install");
+    expect(statSync(join(mailcow, "mailcow.conf")).mode & 0o777).toBe(0o600);
+    const elsewhere = await hook("run", dir.path);
+    expect({ exitCode: elsewhere.exitCode, stderr: elsewhere.stderr }).toEqual({
+      exitCode: 1,
+      stderr: `mailcow-postfix-init-hook: error: ${dir.path} has no docker-compose.yml: give mailcow's directory (e.g. /opt/mailcow-dockerized)\n`,
+    });
+    writeFileSync(join(mailcow, "mailcow.conf"), "MAILCOW_HOSTNAME=mail.example.test\n");
+    expect((await hook("run")).stderr).toBe(
+      `mailcow-postfix-init-hook: error: the override builds from a directory that does not exist (MAILCOW_POSTFIX_INIT_DIR, default ../mailcow-postfix-init), but this hook belongs to ${REPO}: run that clone's hook, or set MAILCOW_POSTFIX_INIT_DIR=${REPO} in mailcow.conf\n`,
+    );
+    rmSync(join(mailcow, "docker-compose.override.yml"));
+    expect((await hook("run")).stderr).toBe(`mailcow-postfix-init-hook: error: ${mailcow}/docker-compose.override.yml does not name local/mailcow-postfix-init: copy the override there first (README, Install step 2)\n`);
+    const unknown = await hook("update");
+    expect(unknown.stderr).toBe("mailcow-postfix-init-hook: error: unknown command 'update': install, run, remove or uninstall\n");
+  });
+
+  test("uninstall leaves a merged override (and everything else) alone, with one error line", async () => {
+    await hook("install");
+    const merged = `${readFileSync(join(mailcow, "docker-compose.override.yml"), "utf8")}  ofelia-mailcow: # yours\n    environment:\n      - TZ=Europe/Berlin\n`;
+    writeFileSync(join(mailcow, "docker-compose.override.yml"), merged);
+    const before = readFileSync(hookFile(), "utf8");
+    const uninstall = await hook("uninstall");
+    expect({ exitCode: uninstall.exitCode, stderr: uninstall.stderr }).toEqual({
+      exitCode: 1,
+      stderr: `mailcow-postfix-init-hook: error: ${mailcow}/docker-compose.override.yml holds more than ours: take its postfix-mailcow keys of ours out by hand (README, Merging into an existing override), then run uninstall again\n`,
+    });
+    expect(readFileSync(hookFile(), "utf8")).toBe(before);
+    expect(readFileSync(join(mailcow, "docker-compose.override.yml"), "utf8")).toBe(merged);
+  });
+});
