@@ -90,6 +90,7 @@ function logToolWarnings(run: ToolRun, log: Logger | undefined): void {
   // The same note about the same setting, whatever line of main.cf it is on by now (main.cf
   // is rewritten during the start, which moves the Overrides tail).
   for (const warning of run.messages.warnings) log.warnOnce(warning, warning.replace(/, line \d+: /, ": "));
+  for (const notice of run.messages.notices) log.info(notice);
 }
 
 /** The failure with the tool's words, its "overriding earlier entry" notes last (summarizeReasonFirst). */

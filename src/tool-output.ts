@@ -7,18 +7,23 @@ export interface ToolMessages {
   all: string[];
   /** fatal, panic and error lines: the tool gave up (its exit status says so too). */
   errors: string[];
-  /** Everything else, without the "PROGRAM: warning: " prefix: configuration notes and such. */
+  /** warning lines, without the "PROGRAM: warning: " prefix: configuration notes and such. */
   warnings: string[];
+  /** Lines with no severity ("postfix/postlog: refreshing the Postfix mail system"): progress, not a problem. */
+  notices: string[];
 }
 
 const SEVERE = /^\S+: (fatal|panic|error): /;
 const WARNING_PREFIX = /^\S+: warning: /;
+/** "postfix/postlog: refreshing ...": a program name, then no severity. */
+const NOTICE = /^[a-z][\w/-]*: (?!(fatal|panic|error|warning): )/;
 
 export function toolMessages(stderr: string): ToolMessages {
   const all = stderr.split("\n").map((line) => line.trimEnd()).filter((line) => line.trim() !== "");
   const errors = all.filter((line) => SEVERE.test(line));
-  const warnings = all.filter((line) => !SEVERE.test(line)).map((line) => `Postfix: ${line.replace(WARNING_PREFIX, "")}`);
-  return { all, errors, warnings };
+  const notices = all.filter((line) => !SEVERE.test(line) && !WARNING_PREFIX.test(line) && NOTICE.test(line)).map((line) => `Postfix: ${line}`);
+  const warnings = all.filter((line) => !SEVERE.test(line) && !(NOTICE.test(line) && !WARNING_PREFIX.test(line))).map((line) => `Postfix: ${line.replace(WARNING_PREFIX, "")}`);
+  return { all, errors, warnings, notices };
 }
 
 /**

@@ -3,13 +3,14 @@ import { compareKeys } from "../../src/postfix.ts";
 import { summarizeToolOutput, toolMessages } from "../../src/tool-output.ts";
 
 describe("toolMessages", () => {
-  test("configuration warnings are warnings; fatal, panic and error lines are errors", () => {
+  test("configuration warnings are warnings; fatal, panic and error lines are errors; lines without a severity are notices", () => {
     const stderr = [
       "postalias: warning: /opt/postfix/conf/main.cf, line 197: overriding earlier entry: milter_default_action=tempfail",
       "postfix/postfix-script: fatal: the Postfix mail system is already running",
       "postmap: panic: something broke",
       "postconf: error: bad things",
       "a line of no known shape",
+      "postfix/postlog: refreshing the Postfix mail system",
       "",
     ].join("\n");
     expect(toolMessages(stderr)).toEqual({
@@ -23,6 +24,7 @@ describe("toolMessages", () => {
         "Postfix: /opt/postfix/conf/main.cf, line 197: overriding earlier entry: milter_default_action=tempfail",
         "Postfix: a line of no known shape",
       ],
+      notices: ["Postfix: postfix/postlog: refreshing the Postfix mail system"],
     });
   });
 
