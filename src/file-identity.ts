@@ -8,13 +8,8 @@ import { statSync, type Stats } from "node:fs";
  * Milliseconds as floats keep sub-microsecond digits, and a plain stat costs about half of a
  * bigint one (4,000 files per start).
  */
-export function statIdentity(stat: Stats): string {
+function statIdentity(stat: Stats): string {
   return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
-}
-
-/** The ctime (ms) an identity carries: when the file's data or metadata last changed. */
-export function identityCtimeMs(identity: string): number {
-  return Number(identity.slice(identity.lastIndexOf(":") + 1));
 }
 
 /** The mtime (ms) an identity carries: when the file's data last changed. */

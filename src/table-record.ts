@@ -2,14 +2,14 @@ import { mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { writeFileAtomic } from "./atomic-write.ts";
 import { MAX_CONF_BYTES, readBoundedText } from "./bounded-read.ts";
-import { fileIdentity, identityCtimeMs } from "./file-identity.ts";
+import { fileIdentity } from "./file-identity.ts";
 import type { Logger } from "./log.ts";
 
 // A Postfix hash table (.db) is a function of its source file and, for `postmap -F`, of the
-// files its lines name, whose contents it embeds. After a build that succeeded, the identities
-// (file-identity.ts) of every input and of the outputs are recorded; a later start whose
-// inputs and outputs all still have those identities would rebuild the same table, and skips
-// the build. Anything else (a renewed certificate, a new directory, the .db touched or
+// files its lines name, whose contents it embeds. After a build that succeeded, its inputs
+// (for /etc/aliases the file's identity, file-identity.ts; for sni.map a digest of every
+// embedded value) and the identities of its outputs are recorded; a later start whose inputs
+// and outputs are all still the same would rebuild the same table, and skips the build. Anything else (a renewed certificate, a new directory, the .db touched or
 // replaced by another startup, a record from another version) means a build, as in stock.
 // The record lives beside the validation cache (the spool volume), never in the conf dir.
 
@@ -42,15 +42,6 @@ export function readTableRecord(file: string): TableRecord | undefined {
 }
 
 /**
- * Whether every recorded file (outputs and inputs) still has its identity: one stat each, taken
- * before planning to decide whether a build is likely needed at all. The plan still decides
- * (tableIsCurrent: the same set of inputs, the same map text).
- */
-export function recordedFilesUnchanged(record: TableRecord | undefined, outputs: readonly string[]): boolean {
-  return record !== undefined && sameIdentities(record.outputs, outputs) && sameIdentities(record.inputs, Object.keys(record.inputs));
-}
-
-/**
  * Whether a build would give the table already in place: the same input files with the same
  * identities as at the last build (`inputs`: snapshotIdentities of this run), and outputs
  * untouched since.
@@ -59,30 +50,20 @@ export function tableIsCurrent(record: TableRecord | undefined, inputs: Readonly
   return record !== undefined && sameIdentities(record.outputs, outputs) && sameIdentities(record.inputs, [...inputs.keys()], inputs);
 }
 
-/** Identities of PATHS now (`known`: taken earlier this run), to record once the build succeeded. */
-export function snapshotIdentities(paths: readonly string[], known?: ReadonlyMap<string, string>): Map<string, string> {
-  return new Map([...new Set(paths)].map((path) => [path, known?.get(path) ?? fileIdentity(path)]));
+/** Identities of PATHS now, to record once the build succeeded. */
+export function snapshotIdentities(paths: readonly string[]): Map<string, string> {
+  return new Map([...new Set(paths)].map((path) => [path, fileIdentity(path)]));
 }
 
 /**
- * A file changed this shortly before the build started may have been read by the build before
- * or after the change: no record then (the next start builds once more). File times come from
- * the kernel's coarse clock, a few ms behind; one second is far more than that.
+ * Record a build that succeeded: `inputs` as taken before the build read them (a file changed
+ * after that then differs from the record next time; for sni.map, content digests of exactly
+ * what was embedded), outputs as they are now. Nothing is recorded when an input was missing.
+ * Returns whether it was recorded; a failure to write it is one warning (it only costs a build
+ * on the next start).
  */
-const SETTLE_MS = 1_000;
-
-/**
- * Record a build that succeeded: `inputs` as snapshot before the build read them (a file
- * changed after the snapshot then differs from the record next time), outputs as they are now.
- * Nothing is recorded when an input was missing, or, with `settledBefore` (Date.now() when the
- * build may first have read its inputs, e.g. postmap -F started before discovery took the
- * snapshot), changed less than a second before it. Returns whether it was recorded; a failure
- * to write it is one warning (it only costs a build on the next start).
- */
-export function saveTableRecord(file: string, inputs: ReadonlyMap<string, string>, outputs: readonly string[], log: Pick<Logger, "warn">, settledBefore?: number): boolean {
-  for (const identity of inputs.values()) {
-    if (identity === "" || (settledBefore !== undefined && !(identityCtimeMs(identity) < settledBefore - SETTLE_MS))) return false;
-  }
+export function saveTableRecord(file: string, inputs: ReadonlyMap<string, string>, outputs: readonly string[], log: Pick<Logger, "warn">): boolean {
+  if ([...inputs.values()].includes("")) return false;
   const outputIdentities = snapshotIdentities(outputs);
   if ([...outputIdentities.values()].includes("")) return false;
   const record = { version: RECORD_VERSION, inputs: Object.fromEntries(inputs), outputs: Object.fromEntries(outputIdentities) };

@@ -2,7 +2,6 @@ import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from "node
 import { join, resolve, sep } from "node:path";
 import { MAX_DOMAINS_BYTES, describeReadFailure, readBoundedText } from "../bounded-read.ts";
 import { UserError } from "../errors.ts";
-import { statIdentity } from "../file-identity.ts";
 import { escapeBytes } from "./certificate.ts";
 import type { CertificateSource, KeyPairFiles, Problem } from "./types.ts";
 
@@ -21,11 +20,6 @@ export interface Discovery {
   /** The default pair first (when present), then directories in byte order of their names. */
   sources: CertificateSource[];
   problems: Problem[];
-  /**
-   * Identity (cache.ts) of every cert and key file of a directory, from the stat that showed
-   * the file is there: the validation cache needs no second stat of the same 4,000 files.
-   */
-  identities: Map<string, string>;
 }
 
 /** List the certificate sources below `sslDir` without parsing any certificate. */
@@ -44,13 +38,8 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
   }
   const sources: CertificateSource[] = [];
   const problems: Problem[] = [];
-  const identities = new Map<string, string>();
   const entries = sortBytewise(utf8Names(sslDir, rawEntries, problems));
-  const present = (path: string) => {
-    const found = statEntry(path);
-    if (typeof found === "string") identities.set(path, found);
-    return found !== undefined;
-  };
+  const present = (path: string) => statEntry(path) !== undefined;
 
   if (existsSync(join(sslDir, DEFAULT_CERT)) && existsSync(join(sslDir, DEFAULT_KEY))) {
     sources.push({ kind: "default", dir: sslDir, rsa: pairIn(sslDir, DEFAULT_KEY, DEFAULT_CERT), ecdsa: ecdsaPairIn(sslDir) });
@@ -65,8 +54,8 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
 
   for (const entry of entries) {
     const dir = join(sslDir, entry);
-    // The stats the cache needs anyway tell which directories hold a pair (files at the top,
-    // such as dhparams.pem, answer ENOTDIR); 2,000 directories are common.
+    // One stat per file tells which directories hold a pair (files at the top, such as
+    // dhparams.pem, answer ENOTDIR); 2,000 directories are common.
     // Quietly skipped, as mailcow does: acme/, backups/, half-written directories.
     if (!present(join(dir, DEFAULT_CERT)) || !present(join(dir, DEFAULT_KEY))) continue;
     const domainsFile = join(dir, DOMAINS_FILE);
@@ -76,7 +65,7 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
     } catch (error) {
       const now = statEntry(domainsFile);
       if (now === undefined) continue;
-      if ((error as NodeJS.ErrnoException).code === "ENOENT" && now !== "") {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT" && now === "followed") {
         // There a moment ago, gone now: a directory being replaced (mv), not a broken one.
         problems.push({ severity: "warning", code: "vanished", source: dir, message: `${dir}: the directory changed while it was being read; not mapped this time, the next start or reload maps it` });
         continue;
@@ -93,7 +82,7 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
     const domainsOutside = !isInside(domainsFile, sslDir) || undefined;
     sources.push({ kind: "directory", dir, rsa: pairIn(dir, DEFAULT_KEY, DEFAULT_CERT), ecdsa, domainsFile, domainsText, domainsOutside });
   }
-  return { sslDir, sources, problems, identities };
+  return { sslDir, sources, problems };
 }
 
 /**
@@ -136,18 +125,18 @@ function ecdsaPairIn(dir: string): KeyPairFiles | undefined {
 }
 
 /**
- * Whether a directory entry exists: its identity when stat follows it, "" when the entry is
- * there but cannot be followed (a dangling link: validation then reports it), else undefined.
+ * Whether a directory entry exists: "followed" when stat follows it, "unfollowable" when the
+ * entry is there but cannot be followed (a dangling link: validation then reports it), else
+ * undefined.
  */
-function statEntry(path: string): string | undefined {
+function statEntry(path: string): "followed" | "unfollowable" | undefined {
   try {
     // No exception for the common miss (no ecdsa-key.pem): 2,000 of them cost ~20 ms.
-    const stat = statSync(path, { throwIfNoEntry: false });
-    if (stat) return statIdentity(stat);
-    return lstatSync(path, { throwIfNoEntry: false }) ? "" : undefined;
+    if (statSync(path, { throwIfNoEntry: false })) return "followed";
+    return lstatSync(path, { throwIfNoEntry: false }) ? "unfollowable" : undefined;
   } catch (error) {
     // A symlink loop (ELOOP) is an entry that cannot be followed: validation reports it.
-    if ((error as NodeJS.ErrnoException).code === "ELOOP") return "";
+    if ((error as NodeJS.ErrnoException).code === "ELOOP") return "unfollowable";
     return undefined; // the parent is a file (ENOTDIR), or unreadable
   }
 }
