@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import { MAX_CONF_BYTES, readBoundedText } from "../bounded-read.ts";
 import { dirname, join } from "node:path";
 import { writeFileAtomic } from "../atomic-write.ts";
+import type { Logger } from "../log.ts";
 import type { SourceJudgement } from "./types.ts";
 
 // Judging 2,000 certificate directories through OpenSSL costs about a second, and every
@@ -73,6 +74,15 @@ export function openPairCache(path?: string): PersistentPairCache {
       return misses;
     },
   };
+}
+
+/** Save the cache; failing only costs time on the next start, so it is one warning. */
+export function saveJudgements(cache: PersistentPairCache, path: string | undefined, log: Pick<Logger, "warn">): void {
+  try {
+    cache.save();
+  } catch (error) {
+    log.warn(`could not save the validation cache ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+  }
 }
 
 function loadEntries(path: string): Map<string, SourceJudgement> {

@@ -1,7 +1,7 @@
 // Public face of the SNI engine, used by `sni-map`, `check`, `reload` and `start`:
 // discover (fs) -> validate (read + parse) -> plan (pure) -> render (pure) -> write (fs + postmap).
 import type { Logger } from "../log.ts";
-import { openPairCache, type PairCache } from "./cache.ts";
+import { openPairCache, saveJudgements, type PairCache } from "./cache.ts";
 import { UserError } from "../errors.ts";
 import { collectCertificateSources } from "./discover.ts";
 import { normalizeHostname } from "./names.ts";
@@ -70,28 +70,40 @@ export function planSniMapFromTree(options: PlanOptions): SniMapResult {
 export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult> {
   mapKeyForHostname(options.hostname); // a bad hostname is reported before any work
   const mapFile = join(options.confDir, SNI_MAP_FILE);
-  const outputs = [mapFile, `${mapFile}.db`];
-  const recordFile = tableRecordFileFor(options.cacheFile, "sni.map");
-  const record = recordFile === undefined ? undefined : readTableRecord(recordFile);
   const cache = openPairCache(options.cacheFile);
   const result = planSniMapFromTree({ ...options, cache });
   logProblems(result.problems, options.log);
   const inputs = embeddedValueDigests(result.entries);
-  if (tableIsCurrent(record, inputs, outputs) && mapInPlaceIs(mapFile, result.content)) {
+  if (sniTableInPlace(options.confDir, options.cacheFile, result.content, inputs)) {
     options.log.info(`sni-map: ${summarize(result)} -> ${mapFile} (unchanged: no certificate, key or map file changed since sni.map.db was built)`);
   } else {
-    if (recordFile !== undefined) forgetTableRecord(recordFile);
-    await writeSniMapFiles(options.confDir, result.content, result.entries, options.log);
+    await buildSniTable(options.confDir, options.cacheFile, result.content, result.entries, inputs, options.log);
     options.log.info(`sni-map: ${summarize(result)} -> ${mapFile}`);
-    if (recordFile !== undefined) saveTableRecord(recordFile, inputs, outputs, options.log);
   }
-  try {
-    cache.save();
-  } catch (error) {
-    // Only costs time on the next start; the map itself is in place.
-    options.log.warn(`could not save the validation cache ${options.cacheFile}: ${(error as NodeJS.ErrnoException).code ?? error}`);
-  }
+  saveJudgements(cache, options.cacheFile, options.log);
   return result;
+}
+
+/**
+ * Whether the table in place is the one CONTENT and INPUTS (embeddedValueDigests) would build:
+ * the table record of the last build says so, the map text is CONTENT, and the .db holds
+ * exactly its keys (read from the .db's pages; a .db that read cannot confirm is rebuilt
+ * rather than trusted).
+ */
+export function sniTableInPlace(confDir: string, cacheFile: string | undefined, content: string, inputs: ReadonlyMap<string, string>): boolean {
+  const mapFile = join(confDir, SNI_MAP_FILE);
+  const recordFile = tableRecordFileFor(cacheFile, "sni.map");
+  const record = recordFile === undefined ? undefined : readTableRecord(recordFile);
+  return tableIsCurrent(record, inputs, [mapFile, `${mapFile}.db`]) && readBoundedTextIfExists(mapFile, MAX_CONF_BYTES) === content && dbHoldsExactly(mapFile, mapKeys(content));
+}
+
+/** Build sni.map(.db) (write.ts); the table record is dropped first and written after a good build. */
+export async function buildSniTable(confDir: string, cacheFile: string | undefined, content: string, entries: readonly MapEntry[], inputs: ReadonlyMap<string, string>, log: Logger): Promise<void> {
+  const mapFile = join(confDir, SNI_MAP_FILE);
+  const recordFile = tableRecordFileFor(cacheFile, "sni.map");
+  if (recordFile !== undefined) forgetTableRecord(recordFile);
+  await writeSniMapFiles(confDir, content, entries, log);
+  if (recordFile !== undefined) saveTableRecord(recordFile, inputs, [mapFile, `${mapFile}.db`], log);
 }
 
 /**
@@ -108,9 +120,14 @@ export function embeddedValueDigests(entries: readonly MapEntry[]): Map<string, 
       digest = `sha256:${new Bun.CryptoHasher("sha256").update(entry.value).digest("hex")}`;
       digests.set(entry.value, digest);
     }
-    inputs.set(`${entry.name} ${entry.files.join(" ")}`, digest);
+    inputs.set(embeddedValueKey(entry), digest);
   }
   return inputs;
+}
+
+/** An entry's key in embeddedValueDigests: its map line. */
+export function embeddedValueKey(entry: MapEntry): string {
+  return `${entry.name} ${entry.files.join(" ")}`;
 }
 
 /** Above this projected size of sni.map.db the build is announced with a warning. */
@@ -132,14 +149,6 @@ function largeTableWarning(projected: number, entries: readonly MapEntry[]): Pro
     source: largest,
     message: `sni.map.db will be about ${mb(projected)} (Postfix stores the whole chain under every name); ${largest} alone adds ${mb(bytes)}. Fewer names per certificate or a wildcard name keeps it small`,
   };
-}
-
-/**
- * The map text in place is the one planned, and the .db beside it holds exactly its keys (read
- * from the .db's pages; a .db that read cannot confirm is rebuilt rather than trusted).
- */
-function mapInPlaceIs(mapFile: string, content: string): boolean {
-  return readBoundedTextIfExists(mapFile, MAX_CONF_BYTES) === content && dbHoldsExactly(mapFile, mapKeys(content));
 }
 
 /** The hostname as a map key; a UserError when it is not a DNS name (checked before any lock or work). */

@@ -1,16 +1,14 @@
 import { join } from "node:path";
 import { withConfLock } from "../conf-lock.ts";
-import { MAX_CONF_BYTES, readBoundedTextIfExists } from "../bounded-read.ts";
 import { fileIdentity } from "../file-identity.ts";
 import type { Logger } from "../log.ts";
-import { dbHoldsExactly, masterIsRunning, postconfValues, postfixReload } from "../postfix.ts";
-import { openPairCache, type PairCache } from "../sni/cache.ts";
+import { masterIsRunning, postconfValues, postfixReload } from "../postfix.ts";
+import { openPairCache, saveJudgements, type PairCache } from "../sni/cache.ts";
 import type { SourceJudgement } from "../sni/types.ts";
-import { embeddedValueDigests, logProblems, planSniMapFromTree, type SniMapResult } from "../sni/index.ts";
+import { buildSniTable, embeddedValueDigests, embeddedValueKey, logProblems, planSniMapFromTree, sniTableInPlace, type SniMapResult } from "../sni/index.ts";
 import { renderSniMap } from "../sni/render.ts";
-import type { MapEntry, Problem } from "../sni/types.ts";
-import { mapKeys, SNI_MAP_FILE, writeSniMapFiles } from "../sni/write.ts";
-import { forgetTableRecord, readTableRecord, saveTableRecord, tableIsCurrent, tableRecordFileFor } from "../table-record.ts";
+import type { Problem } from "../sni/types.ts";
+import { SNI_MAP_FILE } from "../sni/write.ts";
 import { retainLastGood, type KeptPair, type Retained } from "./last-good.ts";
 
 // One apply: what `reload` does (plan the map from the certificate tree, build sni.map.db from
@@ -76,10 +74,10 @@ export function planApply(options: ApplyOptions, state: ApplyState, now = new Da
   };
   const result = planSniMapFromTree({ sslDir: options.sslDir, hostname: options.hostname, now, cache });
   state.judged = judged;
-  saveQuietly(persistent, options);
+  saveJudgements(persistent, options.cacheFile, options.log);
   const retained = retainLastGood(state.lastGood, result, now);
   const inputs = embeddedValueDigests(retained.entries);
-  const digests = new Map(retained.entries.map((entry) => [entry.name, inputs.get(inputKey(entry))!] as const));
+  const digests = new Map(retained.entries.map((entry) => [entry.name, inputs.get(embeddedValueKey(entry))!] as const));
   return { result, retained, content: renderSniMap(retained.entries), inputs, digests };
 }
 
@@ -92,11 +90,8 @@ export async function writeApply(planned: PlannedApply, options: ApplyOptions, s
   const changedNames = previous ? namesChanged(previous.digests, planned.digests) : undefined;
   let rebuilt = false;
   await withConfLock(options.confDir, options.log, options.lockTimeoutMs, async () => {
-    if (inPlace(planned, options, state, mapFile, outputs)) return;
-    const recordFile = tableRecordFileFor(options.cacheFile, "sni.map");
-    if (recordFile !== undefined) forgetTableRecord(recordFile);
-    await writeSniMapFiles(options.confDir, planned.content, planned.retained.entries, options.log);
-    if (recordFile !== undefined) saveTableRecord(recordFile, planned.inputs, outputs, options.log);
+    if (inPlace(planned, options, state, outputs)) return;
+    await buildSniTable(options.confDir, options.cacheFile, planned.content, planned.retained.entries, planned.inputs, options.log);
     rebuilt = true;
   });
   state.lastGood = planned.retained.next;
@@ -139,14 +134,12 @@ function logNewProblems(problems: readonly Problem[], log: Logger, state: ApplyS
  * values, files untouched since), or, on the first apply, as the table record of the last
  * build says (the same check `sni-map` makes).
  */
-function inPlace(planned: PlannedApply, options: ApplyOptions, state: ApplyState, mapFile: string, outputs: string[]): boolean {
+function inPlace(planned: PlannedApply, options: ApplyOptions, state: ApplyState, outputs: string[]): boolean {
   const applied = state.applied;
   if (applied) {
     return applied.content === planned.content && sameMap(applied.digests, planned.digests) && outputs.every((path, index) => fileIdentity(path) === applied.identities[index]);
   }
-  const recordFile = tableRecordFileFor(options.cacheFile, "sni.map");
-  const record = recordFile === undefined ? undefined : readTableRecord(recordFile);
-  return tableIsCurrent(record, planned.inputs, outputs) && readBoundedTextIfExists(mapFile, MAX_CONF_BYTES) === planned.content && dbHoldsExactly(mapFile, mapKeys(planned.content));
+  return sniTableInPlace(options.confDir, options.cacheFile, planned.content, planned.inputs);
 }
 
 /** Whether no master runs for the conf dir's queue (Postfix's own test, master -t). */
@@ -171,14 +164,4 @@ function sameMap(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>)
   return a.size === b.size && [...a].every(([key, value]) => b.get(key) === value);
 }
 
-function inputKey(entry: MapEntry): string {
-  return `${entry.name} ${entry.files.join(" ")}`;
-}
 
-function saveQuietly(cache: { save(): void }, options: ApplyOptions): void {
-  try {
-    cache.save();
-  } catch (error) {
-    options.log.warn(`could not save the validation cache ${options.cacheFile}: ${(error as NodeJS.ErrnoException).code ?? error}`);
-  }
-}
