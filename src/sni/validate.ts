@@ -26,7 +26,7 @@ const CLIENT_CURVES = new Set(["prime256v1", "secp384r1", "secp521r1"]);
 const CLIENT_KEY_TYPES = new Set(["RSA", "RSA-PSS", "ED25519", "ED448"]);
 
 /** The bytes of one pair's files, or why they could not be read. */
-type PairBytes = { ok: true; files: KeyPairFiles; key: Buffer; cert: Buffer } | { ok: false; files: KeyPairFiles; report: PairReport };
+type PairBytes = { ok: true; files: KeyPairFiles; key: Buffer; cert: Buffer } | { ok: false; files: KeyPairFiles; report: PairReport; missing: boolean };
 
 
 /** How long a file must have been left alone before it is judged (a writer may be mid-way). */
@@ -58,7 +58,7 @@ export function validateSource(source: CertificateSource, now: Date, cache?: Pai
       continue;
     }
     // A directory swapped with mv is missing for a moment: look again before giving up on it.
-    const missing = [main, ecdsa].some((pair) => pair?.ok === false && pair.report.failure?.reason.endsWith("(ENOENT)"));
+    const missing = [main, ecdsa].some((pair) => pair?.ok === false && pair.missing);
     if (missing && source.kind === "directory" && attempt < MAX_READS) {
       rereads++;
       Bun.sleepSync(SETTLE_MS);
@@ -66,7 +66,7 @@ export function validateSource(source: CertificateSource, now: Date, cache?: Pai
     }
     // Files still young after every wait, or changed under the read: a writer is at work.
     const racing = !unchanged || rereads > 0 || young;
-    const vanished = source.kind === "directory" && !main.ok && main.report.failure?.reason.includes("(ENOENT)") && !existsSync(source.dir);
+    const vanished = source.kind === "directory" && !main.ok && main.missing && !existsSync(source.dir);
     if (vanished) {
       const report = { ...main.report, failure: { code: "vanished", reason: "the directory disappeared while it was being read", severity: "warning" as const } };
       return { validated: { source, rsa: report, usable: false }, problems };
@@ -81,9 +81,8 @@ export function validateSource(source: CertificateSource, now: Date, cache?: Pai
       judgement = { ...judgement, rsa: { ...judgement.rsa, valid: false, failure } };
     }
     problems.push(...pairWarnings(judgement.rsa, source.dir, now), ...(judgement.ecdsa && judgement.withEcdsa ? pairWarnings(judgement.ecdsa, source.dir, now) : []));
-    const usable = judgement.rsa.valid && main.ok;
-    const value = usable && main.ok ? composeValue(judgement.withEcdsa && ecdsa?.ok ? [main, ecdsa] : [main]).value : undefined;
-    return { validated: { source, rsa: judgement.rsa, ecdsa: judgement.ecdsa, usable, value }, problems };
+    const value = judgement.rsa.valid && main.ok ? composeValue(judgement.withEcdsa && ecdsa?.ok ? [main, ecdsa] : [main]).value : undefined;
+    return { validated: { source, rsa: judgement.rsa, ecdsa: judgement.ecdsa, usable: value !== undefined, value }, problems };
   }
 }
 
@@ -184,17 +183,18 @@ function failed(files: KeyPairFiles, code: string, reason: string): PairReport {
 
 /** Read both files of a pair once, bounded (bounded-read.ts): a FIFO or /dev/zero is one error. */
 export function readPair(files: KeyPairFiles): PairBytes {
-  const read = (path: string, code: string): Buffer | PairReport => {
+  const read = (path: string, code: string): Buffer | Extract<PairBytes, { ok: false }> => {
     try {
       return readBoundedBytes(path, MAX_PEM_BYTES);
     } catch (error) {
-      return { files, certificateNames: [], keyMatches: false, valid: false, failure: { code, reason: `cannot read ${path} (${describeReadFailure(error)})` } };
+      const report = { files, certificateNames: [], keyMatches: false, valid: false, failure: { code, reason: `cannot read ${path} (${describeReadFailure(error)})` } };
+      return { ok: false, files, report, missing: (error as { code?: string }).code === "ENOENT" };
     }
   };
   const cert = read(files.certFile, "cert-unreadable");
-  if (!Buffer.isBuffer(cert)) return { ok: false, files, report: cert };
+  if (!Buffer.isBuffer(cert)) return cert;
   const key = read(files.keyFile, "key-unreadable");
-  if (!Buffer.isBuffer(key)) return { ok: false, files, report: key };
+  if (!Buffer.isBuffer(key)) return key;
   return { ok: true, files, key, cert };
 }
 
