@@ -15,14 +15,14 @@ export interface ToolMessages {
 
 const SEVERE = /^\S+: (fatal|panic|error): /;
 const WARNING_PREFIX = /^\S+: warning: /;
-/** "postfix/postlog: refreshing ...": a program name, then no severity. */
+/** "postfix/postlog: refreshing ...": a program name, then no severity (never a severe or warning line). */
 const NOTICE = /^[a-z][\w/-]*: (?!(fatal|panic|error|warning): )/;
 
 export function toolMessages(stderr: string): ToolMessages {
   const all = stderr.split("\n").map((line) => line.trimEnd()).filter((line) => line.trim() !== "");
   const errors = all.filter((line) => SEVERE.test(line));
-  const notices = all.filter((line) => !SEVERE.test(line) && !WARNING_PREFIX.test(line) && NOTICE.test(line)).map((line) => `Postfix: ${line}`);
-  const warnings = all.filter((line) => !SEVERE.test(line) && !(NOTICE.test(line) && !WARNING_PREFIX.test(line))).map((line) => `Postfix: ${line.replace(WARNING_PREFIX, "")}`);
+  const notices = all.filter((line) => NOTICE.test(line)).map((line) => `Postfix: ${line}`);
+  const warnings = all.filter((line) => !SEVERE.test(line) && !NOTICE.test(line)).map((line) => `Postfix: ${line.replace(WARNING_PREFIX, "")}`);
   return { all, errors, warnings, notices };
 }
 
