@@ -118,7 +118,14 @@ test("an SMTP session opened before an apply (EHLO, STARTTLS, MAIL, RCPT, half o
 
 test(`during ${APPLIES} applies in a row, a client connecting every 100 ms is never refused and never fails a handshake`, async () => {
   const pairs = [stagedPair("graceful-a", ["g.example.test"]), stagedPair("graceful-b", ["g.example.test"])];
+  // Wait for the watcher's own line too, not only for the certificate served: smtpd serves the
+  // new table as soon as it is renamed in place, before `postfix reload` returns and the line is
+  // logged. A line still on its way would satisfy the first apply's wait below, the loop would
+  // copy the next pair over the one not yet applied, and wait for an apply of a net change of
+  // nothing (the files end as they were: "sni.map.db unchanged").
+  const before = watcher.lines.length;
   cpSync(pairs[0]!.dir, join(sslDir, "g.example.test"), { recursive: true });
+  await watcher.waitFor(/watch: applied in .*g\.example\.test/, before);
   await servedAfter("g.example.test", pairs[0]!.fingerprint, Date.now());
   const tally: Record<ProbeResult, number> = { ok: 0, refused: 0, "handshake-failed": 0, "other-failure": 0 };
   const details: string[] = [];
