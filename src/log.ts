@@ -74,7 +74,11 @@ export function writeAll(fd: number, text: string): void {
     try {
       offset += writeSync(fd, buffer, offset, buffer.length - offset);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "EAGAIN") continue;
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "EAGAIN") continue;
+      // Nobody reads the log any more (the reading end of a pipe closed): the line is lost,
+      // and a program that must keep running (watch) must not end over it.
+      if (code === "EPIPE") return;
       throw error;
     }
   }

@@ -3,7 +3,7 @@ import type { Env } from "../env.ts";
 import { UserError } from "../errors.ts";
 import { useDefaultConfigDir } from "../postfix.ts";
 import { mapKeyForHostname } from "../sni/index.ts";
-import { startWatcher } from "../watch/watcher.ts";
+import { startWatcher, untilStopSignal } from "../watch/watcher.ts";
 import { CACHE_FILE_OPTION, CONF_DIR_OPTION, HOSTNAME_OPTION, LOCK_TIMEOUT_OPTION, MAIL_CONFIG_OPTION, SSL_DIR_OPTION, cacheFile, hostnameOrWarn } from "./shared-options.ts";
 
 // `watch`: runs beside Postfix (a supervisord program in the image) and applies certificates
@@ -51,9 +51,7 @@ export const watchCommand = defineCommand({
       maxDelayMs: options.maxDelay,
       pairWaitMs: options.pairWait,
     });
-    const signal = await new Promise<string>((resolve) => {
-      for (const name of ["SIGTERM", "SIGINT"] as const) process.once(name, () => resolve(name));
-    });
+    const signal = await untilStopSignal(watcher, log);
     log.info(`watch: ${signal}: finishing the apply under way, then stopping`);
     await watcher.stop();
     return 0;

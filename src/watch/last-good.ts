@@ -82,7 +82,7 @@ export function retainLastGood(previous: LastGood, result: SniMapResult, now: Da
 }
 
 /** The earliest notAfter of the pairs whose bytes the value holds. */
-function expiryOf(validated: ValidatedSource): number {
+export function expiryOf(validated: ValidatedSource): number {
   const reports = [validated.rsa, ...(validated.ecdsa?.valid ? [validated.ecdsa] : [])];
   const times = reports.map((report) => (report.notAfter ? Date.parse(report.notAfter) : Infinity)).filter((time) => !Number.isNaN(time));
   return times.length === 0 ? Infinity : Math.min(...times);

@@ -1,6 +1,5 @@
 import { expect, test } from "bun:test";
-import { namesChanged, type PlannedApply } from "../../../src/watch/apply.ts";
-import { applyLine } from "../../../src/watch/watcher.ts";
+import { applyLine, namesChanged, type PlannedApply } from "../../../src/watch/apply.ts";
 
 const planned = (held: string[]) => ({ retained: { held } }) as unknown as PlannedApply;
 
