@@ -54,6 +54,6 @@ export function expiryLine(item: ExpiringCertificate, now: number): string {
   const day = new Date(item.expiresAt).toISOString().slice(0, 10);
   const left = item.expiresAt - now;
   const when = left <= 0 ? `expired on ${day}` : `expires on ${day} (in ${Math.floor(left / DAY_MS)} days)`;
-  const what = item.kept ? "the last good certificate kept for" : "the certificate served for";
-  return `watch: ${what} ${item.names.join(", ")} ${when} (${item.sourceDir}); renewal has stopped or is failing: renew it before clients refuse it`;
+  const what = item.kept ? "the last good certificate kept for" : "the certificate for";
+  return `watch: ${what} ${item.names.join(", ")} ${when}: ${item.sourceDir}; renew it before clients refuse it (mailcow's acme container renews 30 days ahead)`;
 }
