@@ -14,8 +14,11 @@ import type { Logger } from "./log.ts";
 
 const POLL_MS = 50;
 
-/** Temp files of our writers: `.NAME.<12 hex>.tmp` (atomic-write.ts), postmap's `.db` beside one, and Berkeley DB's `__db.` scratch file of that. */
-const TEMP_FILE = /^(__db)?\..+\.[0-9a-f]{12}\.tmp(\.db)?$/;
+/**
+ * Temp files of our writers: `.NAME.<12 hex>.tmp` (atomic-write.ts), postmap's `.db` beside one,
+ * Berkeley DB's `__db.` scratch file of that, and the private copy of the keys (`.d`, write.ts).
+ */
+const TEMP_FILE = /^(__db)?\..+\.[0-9a-f]{12}\.tmp(\.db|\.d)?$/;
 
 /**
  * Run `write` holding the conf dir's lock. First, with the lock held, temp files of killed runs
@@ -100,7 +103,7 @@ function removeLeftoverTempFiles(confDir: string, log: Logger): void {
     for (const name of names) {
       if (!TEMP_FILE.test(name)) continue;
       try {
-        rmSync(join(dir, name), { force: true });
+        rmSync(join(dir, name), { force: true, recursive: true });
         removed++;
       } catch {
         // Reported by the write that follows if it matters.

@@ -63,26 +63,16 @@ export const SIGNAL_ACTIONS = {
  * supervisord's event listener takes the whole container down when a program exits.
  */
 export function untilStopSignal(watcher: Pick<Watcher, "applyNow">, log: Logger): Promise<string> {
+  // The handlers stay for the life of the process: a second SIGTERM while the apply under way
+  // finishes must not end it half-way (supervisord sends SIGKILL after stopwaitsecs anyway).
   return new Promise((resolve) => {
-    const handlers = new Map<NodeJS.Signals, () => void>();
-    const remove = () => {
-      for (const [name, handler] of handlers) process.off(name, handler);
-    };
     for (const [name, action] of Object.entries(SIGNAL_ACTIONS) as [NodeJS.Signals, string][]) {
-      const handler =
-        action === "stop"
-          ? () => {
-              remove();
-              resolve(name);
-            }
-          : action === "apply"
-            ? () => {
-                log.info(`watch: ${name}: applying the certificates on disk now`);
-                watcher.applyNow();
-              }
-            : () => log.info(`watch: ${name} ignored (SIGHUP applies now, SIGTERM stops)`);
-      handlers.set(name, handler);
-      process.on(name, handler);
+      process.on(name, () => {
+        if (action === "stop") return resolve(name);
+        if (action === "ignore") return log.info(`watch: ${name} ignored (SIGHUP applies now, SIGTERM stops)`);
+        log.info(`watch: ${name}: applying the certificates on disk now`);
+        watcher.applyNow();
+      });
     }
   });
 }
