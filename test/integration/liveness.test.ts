@@ -122,6 +122,7 @@ async function watchTrials(way: RenewalWay): Promise<Tally> {
         await Bun.sleep(40);
       }
       const took = Date.now() - landed;
+      progress(`watch ${way}`, trial, tally);
       tally.trials++;
       tally.totalMs += took;
       tally.maxMs = Math.max(tally.maxMs, took);
@@ -169,6 +170,7 @@ async function runTrials(way: RenewalWay): Promise<Tally & { racing: number }> {
       const started = Date.now();
       const after = await run();
       const took = Date.now() - started;
+      progress(`runs ${way}`, trial, tally);
       tally.trials++;
       tally.totalMs += took;
       tally.maxMs = Math.max(tally.maxMs, took);
@@ -181,6 +183,11 @@ async function runTrials(way: RenewalWay): Promise<Tally & { racing: number }> {
     await b.close();
   }
   return tally;
+}
+
+/** Every 100 trials of a long run, where it stands (a run of 1,000 takes most of an hour). */
+function progress(label: string, trial: number, tally: Tally): void {
+  if (trial % 100 === 0) console.log(`liveness progress ${label}: ${trial} trials, ${tally.late} late, ${tally.mixed} mixed, max ${tally.maxMs} ms`);
 }
 
 async function all<T extends Record<string, Promise<unknown>>>(promises: T): Promise<{ [K in keyof T]: Awaited<T[K]> }> {
