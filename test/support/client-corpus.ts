@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Variant } from "./pem-corpus.ts";
 
@@ -11,6 +11,11 @@ function openssl(args: string[], input?: Buffer): Buffer {
   const result = Bun.spawnSync(["openssl", ...args], { stdin: input ?? "ignore", stdout: "pipe", stderr: "pipe" });
   if (result.exitCode !== 0) throw new Error(`openssl ${args.join(" ")} failed: ${result.stderr.toString()}`);
   return result.stdout;
+}
+
+/** A variant, and whether verifying clients should be warned about (EKU without serverAuth, an MD5 or SHA-1 signature). */
+export interface ClientVariant extends Variant {
+  verifierWarning?: boolean;
 }
 
 interface Pair {
@@ -72,11 +77,12 @@ function derLength(pem: Buffer): number {
  * Build the corpus in DIR. `largeRsaKey`: a cached RSA-16384 key (PEM) when the run has one
  * (its generation takes minutes: see client-handshake-corpus.test.ts).
  */
-export async function makeClientCorpus(dir: string, largeRsaKey?: Buffer): Promise<Variant[]> {
+export async function makeClientCorpus(dir: string, largeRsaKey?: Buffer): Promise<ClientVariant[]> {
   const make = new Maker(dir);
   const rsa8192 = Bun.spawn(["openssl", "genpkey", ...rsa(8192)], { stdout: "pipe", stderr: "ignore" });
-  const variants: Variant[] = [];
+  const variants: ClientVariant[] = [];
   const add = (id: string, main: Pair, ecdsa?: Pair) => variants.push({ id, main, ...(ecdsa ? { ecdsa } : {}) });
+  const warned = (id: string, main: Pair, ecdsa?: Pair) => variants.push({ id, main, ...(ecdsa ? { ecdsa } : {}), verifierWarning: true });
 
   // RSA key sizes around RSA-PSS-SHA256's minimum (66 bytes of modulus) and up.
   const rsaKeys = new Map<number, Buffer>();
@@ -102,7 +108,7 @@ export async function makeClientCorpus(dir: string, largeRsaKey?: Buffer): Promi
     ["eku-any", "extendedKeyUsage=anyExtendedKeyUsage"],
     ["ca-leaf", "basicConstraints=critical,CA:true"],
   ];
-  for (const [id, extension] of rsaUsages) add(`rsa-${id}`, make.leaf(`rsa-${id}`, rsa2048, `${extension}\n`));
+  for (const [id, extension] of rsaUsages) (/eku-(client|email)$/.test(id) ? warned : add)(`rsa-${id}`, make.leaf(`rsa-${id}`, rsa2048, `${extension}\n`));
   // ... and on EC leaves.
   const ecUsages: [string, string][] = [
     ["ku-ds", "keyUsage=critical,digitalSignature"],
@@ -113,15 +119,20 @@ export async function makeClientCorpus(dir: string, largeRsaKey?: Buffer): Promi
     ["eku-client", "extendedKeyUsage=clientAuth"],
     ["eku-server", "extendedKeyUsage=serverAuth"],
   ];
-  for (const [id, extension] of ecUsages) add(`ec-${id}`, make.leaf(`ec-${id}`, p256, `${extension}\n`));
+  for (const [id, extension] of ecUsages) (/eku-client$/.test(id) ? warned : add)(`ec-${id}`, make.leaf(`ec-${id}`, p256, `${extension}\n`));
+  add("ed25519-ku-ds", make.leaf("ed25519-ku-ds", make.key(["-algorithm", "ED25519"]), "keyUsage=critical,digitalSignature\n"));
+  add("ed448", make.leaf("ed448", make.key(["-algorithm", "ED448"])));
+  add("p521", make.leaf("p521", make.key(ec("P-521"))));
+  add("rsa-pss-key-512", make.leaf("rsa-pss-key-512", make.key(["-algorithm", "RSA-PSS", "-pkeyopt", "rsa_keygen_bits:512"])));
+  add("rsa-pss-key-2048", make.leaf("rsa-pss-key-2048", make.key(["-algorithm", "RSA-PSS", "-pkeyopt", "rsa_keygen_bits:2048"])));
   add("ec-p384-ku-ka", make.leaf("ec-p384-ku-ka", p384, "keyUsage=critical,keyAgreement\n"));
 
   // Signature algorithms of the certificate itself.
-  add("sig-sha1", make.leaf("sig-sha1", rsa2048, "", ["-sha1"]));
-  add("sig-md5", make.leaf("sig-md5", rsa2048, "", ["-md5"]));
+  warned("sig-sha1", make.leaf("sig-sha1", rsa2048, "", ["-sha1"]));
+  warned("sig-md5", make.leaf("sig-md5", rsa2048, "", ["-md5"]));
   add("sig-sha512", make.leaf("sig-sha512", rsa2048, "", ["-sha512"]));
   add("sig-rsa-pss", make.leaf("sig-rsa-pss", rsa2048, "", ["-sha256", "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32"]));
-  add("ec-sig-sha1", make.leaf("ec-sig-sha1", p256, "", ["-sha1"]));
+  warned("ec-sig-sha1", make.leaf("ec-sig-sha1", p256, "", ["-sha1"]));
 
   // Chains around the clients' limits: the leaf and N copies of the intermediate.
   const base = make.leaf("chain", rsa2048);
@@ -144,7 +155,7 @@ export async function makeClientCorpus(dir: string, largeRsaKey?: Buffer): Promi
   add("dual-rsa-ec-ku-ka", goodRsa, make.leaf("dual-ec-ka", p256, "keyUsage=critical,keyAgreement\n"));
   add("dual-rsa-ke-ec", make.leaf("dual-rsa-ke", rsa2048, "keyUsage=critical,keyEncipherment\n"), goodEc);
   add("dual-rsa512-ec-ku-ka", make.leaf("dual-rsa512b", rsaKeys.get(512)!), make.leaf("dual-ec-kab", p256, "keyUsage=critical,keyAgreement\n"));
-  add("dual-rsa-ec-eku-client", goodRsa, make.leaf("dual-ec-client", p256, "extendedKeyUsage=clientAuth\n"));
+  warned("dual-rsa-ec-eku-client", goodRsa, make.leaf("dual-ec-client", p256, "extendedKeyUsage=clientAuth\n"));
   add("dual-rsa-ec-big-chain", goodRsa, chainedEc(make, p256, intermediate, fits + 2));
 
   const big = Buffer.from(await new Response(rsa8192.stdout).text());
@@ -158,9 +169,4 @@ function chainedEc(make: Maker, key: Buffer, intermediate: Buffer, copies: numbe
   const leaf = make.leaf("dual-ec-chain", key);
   const leafPem = leaf.cert.subarray(0, leaf.cert.indexOf("-----END CERTIFICATE-----") + 26);
   return { key, cert: Buffer.concat([leafPem, Buffer.from("\n"), ...Array.from({ length: copies }, () => intermediate)]) };
-}
-
-/** An RSA-16384 key kept at PATH across runs of one machine is not allowed (tests leave nothing behind): generate it, or read it when the caller cached it for this run. */
-export function cachedKey(path: string): Buffer | undefined {
-  return existsSync(path) ? readFileSync(path) : undefined;
 }
