@@ -74,10 +74,10 @@ describe("certificate directories", () => {
     expect(result.problems[0]!.message).toContain(`shared.example.org is a name of the default certificate (or the hostname) and listed by ${org.dir}: mapped to ${org.dir}`);
   });
 
-  test("a name claimed by two directories goes to the first in byte order, with one warning", () => {
+  test("a name claimed by two directories goes to the one valid longer, with one warning", () => {
     const { sslDir } = sslTree();
     const a = makeCertificateDirectory(sslDir, "a.example", ["a.example", "both.example", "twice.example"]);
-    const b = makeCertificateDirectory(sslDir, "b.example", ["b.example", "both.example", "twice.example"]);
+    const b = makeCertificateDirectory(sslDir, "b.example", ["b.example", "both.example", "twice.example"], { days: 300 });
     const result = planSniMapFromTree({ sslDir, hostname: "mail.example.test" });
     expect(result.entries.filter((entry) => entry.name === "both.example").map((entry) => entry.sourceDir)).toEqual([a.dir]);
     expect(result.entries.find((entry) => entry.name === "b.example")?.sourceDir).toBe(b.dir);
