@@ -147,6 +147,12 @@ export async function makeClientCorpus(dir: string, largeRsaKey?: Buffer): Promi
   while (tls13Body(fits + 1) <= 102_400) fits++;
   const chained = (copies: number): Pair => ({ key: rsa2048, cert: Buffer.concat([leafPem, Buffer.from("\n"), ...Array.from({ length: copies }, () => intermediate)]) });
   for (const copies of [14, 15, 16, 30, fits - 1, fits, fits + 1, fits + 2, fits + 40]) add(`chain-${copies}`, chained(copies));
+  // Exactly at the limit and one byte over: the leaf padded with a comment to the byte.
+  for (const [id, target] of [["chain-at-limit", 102_400], ["chain-one-byte-over", 102_401]] as const) {
+    const copies = fits - 1;
+    const padded = paddedLeaf(make, rsa2048, id, (leafBytes) => target - (4 + (leafBytes + 5) + copies * (intermediateDer + 5)));
+    add(id, { key: rsa2048, cert: Buffer.concat([padded, Buffer.from("\n"), ...Array.from({ length: copies }, () => intermediate)]) });
+  }
 
   // RSA + ECDSA values where one half is unfit for one protocol.
   const goodRsa = make.leaf("dual-rsa", rsa2048);
@@ -163,6 +169,19 @@ export async function makeClientCorpus(dir: string, largeRsaKey?: Buffer): Promi
   add("rsa8192", make.leaf("rsa8192", big));
   if (largeRsaKey) add("rsa16384", make.leaf("rsa16384", largeRsaKey));
   return variants;
+}
+
+/** A leaf whose DER size makes `missing(size)` zero: a comment extension grown or shrunk until it does. */
+function paddedLeaf(make: Maker, key: Buffer, name: string, missing: (leafBytes: number) => number): Buffer {
+  let comment = 600;
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const leaf = make.leaf(name, key, `nsComment="${"x".repeat(comment)}"\n`).cert;
+    const pem = leaf.subarray(0, leaf.indexOf("-----END CERTIFICATE-----") + 26);
+    const gap = missing(derLength(pem));
+    if (gap === 0) return pem;
+    comment += gap;
+  }
+  throw new Error(`could not pad the leaf ${name} to the byte`);
 }
 
 function chainedEc(make: Maker, key: Buffer, intermediate: Buffer, copies: number): Pair {
