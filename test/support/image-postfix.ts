@@ -39,6 +39,9 @@ export function startImageServers(image: string, root: string): ImageServers {
       writePostfixConfig(options, port);
       const chown = exec(["chown", "postfix", join(options.root, "data")]);
       if (chown.exitCode !== 0) throw new Error(`chown in the container failed: ${chown.stderr}`);
+      // As startTestPostfix: `postfix check` first, which also creates the queue's directories.
+      const check = exec(["postfix", "-c", options.confDir, "check"]);
+      if (check.exitCode !== 0) throw new Error(`postfix check in the container failed: ${check.stderr}`);
       const master = docker(["exec", "-d", name, join(daemonDirectory, "master"), "-s", "-c", options.confDir]);
       if (master.exitCode !== 0) throw new Error(`master in the container failed: ${master.stderr}`);
       const log = () => {
