@@ -25,11 +25,6 @@ export function withoutSecrets(env: Env): Record<string, string> {
   );
 }
 
-/** The environment for a helper child process (postmap, postconf, mariadb-admin, ...). */
-export function childEnv(): Record<string, string> {
-  return withoutSecrets(process.env);
-}
-
 /**
  * Control characters (C0, DEL, C1, line and paragraph separators) as visible escapes, so one
  * message is one line and nothing from a file can move the cursor or forge a log line. Pure.

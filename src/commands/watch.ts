@@ -1,7 +1,7 @@
 import { defineCommand } from "../command.ts";
 import type { Env } from "../env.ts";
 import { UserError } from "../errors.ts";
-import { useDefaultConfigDir } from "../postfix.ts";
+import { createPostfixTools } from "../postfix/index.ts";
 import { mapKeyForHostname } from "../sni/index.ts";
 import { startWatcher } from "../watch/watcher.ts";
 import { CACHE_FILE_OPTION, CONF_DIR_OPTION, HOSTNAME_OPTION, LOCK_TIMEOUT_OPTION, MAIL_CONFIG_OPTION, SSL_DIR_OPTION, cacheFile, hostnameOrWarn } from "./shared-options.ts";
@@ -39,8 +39,8 @@ export const watchCommand = defineCommand({
     const { confDir } = options;
     const hostname = hostnameOrWarn(options.hostname, log);
     mapKeyForHostname(hostname); // a bad hostname is refused before anything is watched
-    useDefaultConfigDir(options.mailConfig);
     const watcher = startWatcher({
+      tools: createPostfixTools({ configDir: options.mailConfig, env: inherited }),
       sslDir: options.sslDir,
       confDir,
       hostname,

@@ -3,7 +3,7 @@ import { basename, dirname, join } from "node:path";
 import { tempPathFor, writeFileAtomic, writeNewFile } from "../atomic-write.ts";
 import { UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { postmapEmbedFiles } from "../postfix.ts";
+import { postmapEmbedFiles, type PostfixTools } from "../postfix/index.ts";
 import type { MapEntry } from "./types.ts";
 
 // sni.map.db embeds the private keys (postmap -F), and postmap gives the .db the mode of its
@@ -25,7 +25,7 @@ export const SNI_MAP_MODE = 0o600;
  * private map text naming those files. What the .db embeds is therefore exactly what was
  * judged. sni.map itself keeps naming the real files, as an admin reads it.
  */
-export async function writeSniMapFiles(confDir: string, content: string, entries: readonly MapEntry[], log?: Logger): Promise<{ mapFile: string; dbFile: string }> {
+export async function writeSniMapFiles(tools: PostfixTools, confDir: string, content: string, entries: readonly MapEntry[], log?: Logger): Promise<{ mapFile: string; dbFile: string }> {
   const mapFile = join(confDir, SNI_MAP_FILE);
   removeStaleTempFiles(confDir);
   const tempMap = tempPathFor(mapFile);
@@ -33,7 +33,7 @@ export async function writeSniMapFiles(confDir: string, content: string, entries
   try {
     snapshot = writeSnapshot(entries, `${tempMap}.d`, confDir);
     writePrivateFile(tempMap, snapshot.text, confDir);
-    await postmapEmbedFiles(tempMap, confDir, mapKeys(snapshot.text), log);
+    await postmapEmbedFiles(tools, tempMap, confDir, mapKeys(snapshot.text), log);
     installTable(tempMap, mapFile, content);
   } catch (error) {
     removeTempPair(tempMap);

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { writeFileAtomic } from "../atomic-write.ts";
 import { execaModule } from "../execa.ts";
 import { libc, MFD_CLOEXEC } from "../libc.ts";
-import { childEnv } from "../secrets.ts";
+import type { Env } from "../env.ts";
+import { withoutSecrets } from "../secrets.ts";
 
 // The database check: `mariadb-admin status` on the socket with the configured credentials.
 // The password never goes into argv (where every `ps` would show it), nor into
@@ -13,7 +14,15 @@ import { childEnv } from "../secrets.ts";
 // handed to mariadb-admin as its fd 3 and named /dev/fd/3. Where memfd_create is missing, a
 // 0600 file in a private dir is used, and leftovers of killed runs are removed first.
 
-export const dbTools = { mariadbAdmin: "mariadb-admin" };
+/** The database client a start runs: which program, with the command's environment minus secrets. */
+export interface DatabaseClient {
+  readonly program: string;
+  readonly env: Readonly<Record<string, string>>;
+}
+
+export function databaseClient(env: Env, program = "mariadb-admin"): DatabaseClient {
+  return { program, env: withoutSecrets(env) };
+}
 
 /** The child's descriptor for the option file; `withClientOptionFile` names ours as /dev/fd/N. */
 const CHILD_OPTION_FD = 3;
@@ -90,19 +99,19 @@ function removeLeftoverOptionDirs(): void {
 }
 
 /** One connection attempt; throws with mariadb-admin's own message while the DB is not ready. */
-export async function probeDatabase(optionFile: string, socket: string, signal: AbortSignal): Promise<void> {
+export async function probeDatabase(client: DatabaseClient, optionFile: string, socket: string, signal: AbortSignal): Promise<void> {
   const fd = FD_PATH.exec(optionFile)?.[1];
   const childOptionFile = fd === undefined ? optionFile : `/dev/fd/${CHILD_OPTION_FD}`;
   const { execa } = await execaModule();
   const result = await execa(
-    dbTools.mariadbAdmin,
+    client.program,
     // --defaults-extra-file must come first; mariadb-admin ignores it anywhere else.
     [`--defaults-extra-file=${childOptionFile}`, `--socket=${socket}`, "--ssl=false", "--connect-timeout=5", "status"],
     {
       reject: false,
       // execa passes a number through to spawn as an inherited descriptor; its types omit that.
       stdio: (fd === undefined ? ["ignore", "pipe", "pipe"] : ["ignore", "pipe", "pipe", Number(fd)]) as ["ignore", "pipe", "pipe"],
-      env: childEnv(),
+      env: client.env,
       extendEnv: false,
       timeout: 15_000,
       cancelSignal: signal,

@@ -14,6 +14,8 @@ import { handToAdmin, statListing } from "../support/admin-owned.ts";
 import { makeHeldMessageArchive, queueFiles, restoreSpoolFromTar } from "../support/queue.ts";
 import { lookupPostfixIds } from "../../src/steps/permissions.ts";
 import { makeCertificate } from "../support/certs.ts";
+import { TEST_MAIL_CONFIG } from "../support/host-guard.ts";
+import { recordingToolsDir } from "../support/postfix-tools.ts";
 
 // `start` against a container-shaped temp tree, real MariaDB, DNS and Postfix tools; the final
 // exec is replaced so the test sees what would have been executed.
@@ -106,6 +108,25 @@ describe("start", () => {
     const second = await start(root, goodEnv());
     expect(second.exitCode).toBe(0);
     expect(snapshot(root)).toEqual(before);
+  });
+
+  test("every Postfix tool it runs gets the MAIL_CONFIG start received, not this process's", async () => {
+    const root = tree();
+    const configDir = mkdtempSync("/tmp/mpi-start-mail-config-");
+    roots.push(configDir);
+    const tools = recordingToolsDir(root.root);
+    const env = { ...goodEnv(), PATH: `${tools.bin}:${process.env.PATH}`, MAIL_CONFIG: configDir };
+    delete process.env.MAIL_CONFIG;
+    let result;
+    try {
+      result = await start(root, env);
+    } finally {
+      process.env.MAIL_CONFIG = TEST_MAIL_CONFIG;
+    }
+    expect(result.exitCode).toBe(0);
+    const calls = tools.calls();
+    expect([...new Set(calls.map((call) => call.program))]).toEqual(expect.arrayContaining(["postalias", "postconf", "postmap", "postsuper"]));
+    expect(calls.filter((call) => call.mailConfig !== configDir)).toEqual([]);
   });
 
   test("missing or bad environment: one line per variable, exit 1, nothing written", async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, chmodSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { POSTMAP_LOSING_ITS_FILES, withPostmapShim, writeMapText } from "../../support/map-text.ts";
+import { POSTMAP_LOSING_ITS_FILES, toolsWithPostmapShim, writeMapText } from "../../support/map-text.ts";
 import { UserError } from "../../../src/errors.ts";
 import { makeCertificate } from "../../support/certs.ts";
 import { mailTrees } from "../../support/fixture.ts";
@@ -38,14 +38,13 @@ describe("writeSniMapFiles", () => {
     const { confDir, made } = confWithCert();
     await writeMapText(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`);
     const before = { map: readFileSync(join(confDir, "sni.map")), db: readFileSync(join(confDir, "sni.map.db")) };
-    await withPostmapShim(join(confDir, ".."), POSTMAP_LOSING_ITS_FILES, async () => {
-      const attempt = writeMapText(confDir, `gone.example.test ${made.keyFile} ${made.certFile}\n`);
-      await expect(attempt).rejects.toThrow(UserError);
-      await attempt.catch((error: Error) => {
-        expect(error.message).toContain("postmap: warning");
-        expect(error.message).toContain("No such file or directory");
-        expect(error.message).toContain("left unchanged");
-      });
+    const shim = toolsWithPostmapShim(join(confDir, ".."), POSTMAP_LOSING_ITS_FILES);
+    const attempt = writeMapText(confDir, `gone.example.test ${made.keyFile} ${made.certFile}\n`, undefined, shim);
+    await expect(attempt).rejects.toThrow(UserError);
+    await attempt.catch((error: Error) => {
+      expect(error.message).toContain("postmap: warning");
+      expect(error.message).toContain("No such file or directory");
+      expect(error.message).toContain("left unchanged");
     });
     expect(readFileSync(join(confDir, "sni.map"))).toEqual(before.map);
     expect(readFileSync(join(confDir, "sni.map.db"))).toEqual(before.db);

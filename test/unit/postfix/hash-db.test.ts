@@ -1,10 +1,11 @@
 import { afterAll, expect, test } from "bun:test";
 import { readFileSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { hashDbKeys, readHashDbKeys } from "../../src/hash-db.ts";
-import { postmapKeys, tableKeysDiffer } from "../../src/postfix.ts";
-import { makeCertificate } from "../support/certs.ts";
-import { makeTempDir, writeSettledFile } from "../support/tmp.ts";
+import { hashDbKeys, readHashDbKeys } from "../../../src/postfix/hash-db.ts";
+import { postmapKeys, tableKeysDiffer } from "../../../src/postfix/keys.ts";
+import { makeCertificate } from "../../support/certs.ts";
+import { testTools } from "../../support/postfix-tools.ts";
+import { makeTempDir, writeSettledFile } from "../../support/tmp.ts";
 
 // Tables built by the real postmap on this machine; the reader must give exactly the keys
 // `postmap -s` gives, or say it is unsure (undefined), never a wrong list.
@@ -28,7 +29,7 @@ test("3,000 keys (bucket splits, chained bucket pages): the same keys as postmap
   const mapFile = buildTable("many", Array.from({ length: 3000 }, (_, index) => `name${index}.example.test value${index}`));
   const keys = readHashDbKeys(`${mapFile}.db`);
   expect(keys).toHaveLength(3000);
-  expect(sorted(keys)).toEqual(sorted(await postmapKeys(`hash:${mapFile}`, configArgs)));
+  expect(sorted(keys)).toEqual(sorted(await postmapKeys(testTools(), `hash:${mapFile}`, configArgs)));
 });
 
 test("postmap -F (embedded files on overflow pages): keys only, values never read", async () => {
@@ -71,9 +72,9 @@ test("pages it does not know, a looping chain, a key on overflow pages: unsure",
 
 test("tableKeysDiffer: the direct read confirms; when it cannot, postmap -s decides", async () => {
   const mapFile = buildTable("compare", ["one.example.test x", "two.example.test y"]);
-  expect(await tableKeysDiffer(mapFile, configArgs, ["one.example.test", "two.example.test"])).toBeUndefined();
-  expect(await tableKeysDiffer(mapFile, configArgs, ["one.example.test"])).toBe("2 of 1 names stored; unexpected 1 (two.example.test)");
+  expect(await tableKeysDiffer(testTools(), mapFile, configArgs, ["one.example.test", "two.example.test"])).toBeUndefined();
+  expect(await tableKeysDiffer(testTools(), mapFile, configArgs, ["one.example.test"])).toBe("2 of 1 names stored; unexpected 1 (two.example.test)");
   const longName = `${"a".repeat(1500)}.example.test`;
   const longKey = buildTable("long-compare", [`${longName} x`]);
-  expect(await tableKeysDiffer(longKey, configArgs, [longName])).toBeUndefined();
+  expect(await tableKeysDiffer(testTools(), longKey, configArgs, [longName])).toBeUndefined();
 });

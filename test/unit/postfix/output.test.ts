@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { compareKeys } from "../../src/postfix.ts";
-import { summarizeToolOutput, toolMessages } from "../../src/tool-output.ts";
+import { compareKeys } from "../../../src/postfix/keys.ts";
+import { summarizeToolOutput, toolMessages } from "../../../src/postfix/output.ts";
 
 describe("toolMessages", () => {
   test("configuration warnings are warnings; fatal, panic and error lines are errors; lines without a severity are notices", () => {

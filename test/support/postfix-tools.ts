@@ -1,0 +1,47 @@
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createPostfixTools, type PostfixProgram, type PostfixTools } from "../../src/postfix/index.ts";
+import { TEST_MAIL_CONFIG } from "./host-guard.ts";
+
+/**
+ * Postfix's tools for a test that calls src/ functions directly (a command builds its own from
+ * MAIL_CONFIG): the run's empty default config dir unless `configDir` names another, this
+ * process's environment (PATH) at the time of the call, and any program replaced.
+ */
+export function testTools(options: { configDir?: string; programs?: Partial<Record<PostfixProgram, string>> } = {}): PostfixTools {
+  return createPostfixTools({ configDir: options.configDir ?? TEST_MAIL_CONFIG, env: process.env, programs: options.programs });
+}
+
+export interface ToolCall {
+  program: string;
+  /** MAIL_CONFIG as the program saw it ("(unset)" when absent). */
+  mailConfig: string;
+  argv: string;
+}
+
+/**
+ * A directory to put first in a command's PATH: every Postfix program in it records its name,
+ * its MAIL_CONFIG and its arguments, then runs the real one (`postfix reload` is only recorded:
+ * no Postfix runs for it in a test). `calls()` reads what was recorded.
+ */
+export function recordingToolsDir(dir: string): { bin: string; calls(): ToolCall[] } {
+  const bin = join(dir, "recording-bin");
+  const record = join(dir, "tool-calls");
+  mkdirSync(bin, { recursive: true });
+  writeFileSync(record, "");
+  for (const program of ["postmap", "postalias", "postconf", "postfix", "postsuper"]) {
+    const real = Bun.which(program, { PATH: `${process.env.PATH}:/usr/sbin:/sbin` });
+    if (!real) throw new Error(`${program} is not installed (test/support/ensure-deps.sh installs Postfix)`);
+    const reload = program === "postfix" ? `case " $* " in *" reload "*) exit 0;; esac\n` : "";
+    writeFileSync(join(bin, program), `#!/bin/sh\nprintf '%s\\t%s\\t%s\\n' ${program} "\${MAIL_CONFIG-(unset)}" "$*" >> '${record}'\n${reload}exec '${real}' "$@"\n`, { mode: 0o755 });
+  }
+  const calls = () =>
+    readFileSync(record, "utf8")
+      .split("\n")
+      .filter((line) => line !== "")
+      .map((line) => {
+        const [program, mailConfig, argv] = line.split("\t");
+        return { program: program!, mailConfig: mailConfig!, argv: argv! };
+      });
+  return { bin, calls };
+}
