@@ -30,7 +30,8 @@ export function withoutSecrets(env: Env): Record<string, string> {
  * message is one line and nothing from a file can move the cursor or forge a log line. Pure.
  */
 export function escapeControl(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, (char) => {
+  // \p{Cc}: C0, DEL and C1.
+  return text.replace(/[\p{Cc}\u2028\u2029]/gu, (char) => {
     if (char === "\n") return "\\n";
     if (char === "\r") return "\\r";
     if (char === "\t") return "\\t";

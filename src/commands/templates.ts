@@ -68,7 +68,7 @@ export const templatesCommand: CommandGroup = {
 
 function extract(log: Logger, from: string, out: string): number {
   const script = readInput(from);
-  let templates;
+  let templates: ReturnType<typeof extractTemplates>;
   try {
     templates = extractTemplates(script, from);
   } catch (error) {

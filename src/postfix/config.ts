@@ -12,7 +12,12 @@ import { runChecked, runTool, type PostfixTools } from "./tools.ts";
  * diagnosis. A failure is "Postfix configuration error, refusing to start" with postconf's own
  * lines, one log line each (at most five: summarizeToolOutput).
  */
-export async function postconfCheckedRecord<N extends string>(tools: PostfixTools, confDir: string, names: readonly N[], log?: Logger): Promise<Record<N, string>> {
+export async function postconfCheckedRecord<N extends string>(
+  tools: PostfixTools,
+  confDir: string,
+  names: readonly N[],
+  log?: Logger,
+): Promise<Record<N, string>> {
   const run = await runTool(tools, "postconf", ["-c", confDir, "-hx", ...names]);
   if (run.failed) {
     // The fatal line first, its warnings after it (summarizeReasonFirst).
@@ -31,13 +36,24 @@ export async function postconfValues(tools: PostfixTools, confDir: string, names
 }
 
 /** The same, keyed by name (one `postconf -hx` run). */
-export async function postconfRecord<N extends string>(tools: PostfixTools, confDir: string, names: readonly N[], log?: Logger): Promise<Record<N, string>> {
+export async function postconfRecord<N extends string>(
+  tools: PostfixTools,
+  confDir: string,
+  names: readonly N[],
+  log?: Logger,
+): Promise<Record<N, string>> {
   const run = await runChecked(tools, `postconf -c ${confDir} -hx ${names.join(" ")}`, "postconf", ["-c", confDir, "-hx", ...names], log);
   return recordOf(`postconf -c ${confDir} -hx`, names, run.stdout);
 }
 
 /** Whether master.cf defines the `postlog` unix-dgram service (`postconf -M postlog/unix-dgram`). */
 export async function postlogServiceDefined(tools: PostfixTools, confDir: string, log?: Logger): Promise<boolean> {
-  const run = await runChecked(tools, `postconf -c ${confDir} -M postlog/unix-dgram`, "postconf", ["-c", confDir, "-M", "postlog/unix-dgram"], log);
+  const run = await runChecked(
+    tools,
+    `postconf -c ${confDir} -M postlog/unix-dgram`,
+    "postconf",
+    ["-c", confDir, "-M", "postlog/unix-dgram"],
+    log,
+  );
   return run.stdout.trim() !== "";
 }

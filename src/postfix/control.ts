@@ -29,7 +29,13 @@ export const QUEUE_LAYOUT = ["queue_directory", "data_directory", "mail_owner", 
  * says), changes nothing that exists.
  */
 export async function postfixCreateMissing(tools: PostfixTools, confDir: string, log?: Logger): Promise<void> {
-  await runChecked(tools, `postfix -c ${confDir} post-install create-missing`, "postfix", ["-c", confDir, "post-install", "create-missing"], log);
+  await runChecked(
+    tools,
+    `postfix -c ${confDir} post-install create-missing`,
+    "postfix",
+    ["-c", confDir, "post-install", "create-missing"],
+    log,
+  );
 }
 
 /**

@@ -54,7 +54,8 @@ export function hashDbKeys(readPage: PageReader): string[] | undefined {
   if (!head) return undefined;
   const u32 = (offset: number) => head.readUInt32LE(offset);
   // Little-endian files only (the magic reads swapped otherwise), no checksums, no encryption.
-  if (u32(12) !== HASH_MAGIC || !HASH_VERSIONS.has(u32(16)) || head[25] !== P_HASHMETA || head[24] !== 0 || head[26] !== 0) return undefined;
+  if (u32(12) !== HASH_MAGIC || !HASH_VERSIONS.has(u32(16)) || head[25] !== P_HASHMETA || head[24] !== 0 || head[26] !== 0)
+    return undefined;
   const pageSize = u32(20);
   const lastPage = u32(32);
   const maxBucket = u32(72);

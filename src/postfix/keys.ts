@@ -12,7 +12,12 @@ import type { PostfixTools } from "./tools.ts";
  * What differs between `expectedKeys` and the keys of hash:MAP_FILE, or undefined when they are
  * equal: the .db read directly, else `postmap -s`.
  */
-export async function tableKeysDiffer(tools: PostfixTools, mapFile: string, configArgs: string[], expectedKeys: readonly string[]): Promise<string | undefined> {
+export async function tableKeysDiffer(
+  tools: PostfixTools,
+  mapFile: string,
+  configArgs: string[],
+  expectedKeys: readonly string[],
+): Promise<string | undefined> {
   if (dbHoldsExactly(mapFile, expectedKeys)) return undefined;
   return compareKeys(expectedKeys, await postmapKeys(tools, `hash:${mapFile}`, configArgs));
 }
@@ -45,10 +50,19 @@ export function compareKeys(expected: readonly string[], stored: readonly string
 export async function postmapKeys(tools: PostfixTools, map: string, configArgs: string[]): Promise<string[]> {
   const { execa } = await execaModule();
   // stdout unbuffered (read below as it comes), stderr kept for the error message.
-  const child = execa(tools.programs.postmap, [...configArgs, "-s", map], { stdin: "ignore", buffer: { stdout: false, stderr: true }, reject: false, env: tools.env, extendEnv: false });
+  const child = execa(tools.programs.postmap, [...configArgs, "-s", map], {
+    stdin: "ignore",
+    buffer: { stdout: false, stderr: true },
+    reject: false,
+    env: tools.env,
+    extendEnv: false,
+  });
   const reader = createKeyReader();
   for await (const chunk of child.stdout as AsyncIterable<Buffer>) reader.push(chunk);
   const result = await child;
-  if (result.failed) throw new UserError(`postmap -s ${map} failed (exit ${result.exitCode ?? "none"}): ${summarizeToolOutput(String(result.stderr)) || result.shortMessage || "no output"}`);
+  if (result.failed)
+    throw new UserError(
+      `postmap -s ${map} failed (exit ${result.exitCode ?? "none"}): ${summarizeToolOutput(String(result.stderr)) || result.shortMessage || "no output"}`,
+    );
   return reader.keys;
 }

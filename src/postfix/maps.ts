@@ -25,13 +25,21 @@ export function mapToolConfigArgs(tools: PostfixTools, confDir: string): string[
  * even when it skips an entry whose file it cannot read, so the build counts as good only when
  * postmap said nothing about FILE's own lines and the .db holds exactly `expectedKeys`.
  */
-export async function postmapEmbedFiles(tools: PostfixTools, mapFile: string, confDir: string, expectedKeys: readonly string[], log?: Logger, signal?: AbortSignal): Promise<void> {
+export async function postmapEmbedFiles(
+  tools: PostfixTools,
+  mapFile: string,
+  confDir: string,
+  expectedKeys: readonly string[],
+  log?: Logger,
+  signal?: AbortSignal,
+): Promise<void> {
   const configArgs = mapToolConfigArgs(tools, confDir);
   const run = await runTool(tools, "postmap", [...configArgs, "-F", `hash:${mapFile}`], { signal });
   if (run.failed) throw new UserError(toolFailure("postmap -F", run));
   // "postmap: warning: FILE, line N: open PATH: ...: skipping this entry" and its kin.
   const aboutEntries = run.messages.all.filter((line) => line.includes(`${mapFile}, line `) || line.includes("skipping this entry"));
-  if (aboutEntries.length > 0) throw new UserError(`postmap -F could not embed every entry: ${summarizeToolOutput(aboutEntries.join("\n"))}`);
+  if (aboutEntries.length > 0)
+    throw new UserError(`postmap -F could not embed every entry: ${summarizeToolOutput(aboutEntries.join("\n"))}`);
   const difference = await tableKeysDiffer(tools, mapFile, configArgs, expectedKeys);
   if (difference) throw new UserError(`postmap -F built a table that does not match the map: ${difference}`);
   logToolWarnings(run, log);

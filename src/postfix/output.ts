@@ -22,10 +22,15 @@ const WARNING_PREFIX = /^\S+: warning: /;
 const NOTICE = /^[a-z][\w/-]*: (?!(fatal|panic|error|warning): )/;
 
 export function toolMessages(stderr: string): ToolMessages {
-  const all = stderr.split("\n").map((line) => line.trimEnd()).filter((line) => line.trim() !== "");
+  const all = stderr
+    .split("\n")
+    .map((line) => line.trimEnd())
+    .filter((line) => line.trim() !== "");
   const errors = all.filter((line) => SEVERE.test(line));
   const notices = all.filter((line) => NOTICE.test(line)).map((line) => `Postfix: ${line}`);
-  const warnings = all.filter((line) => !SEVERE.test(line) && !NOTICE.test(line)).map((line) => `Postfix: ${line.replace(WARNING_PREFIX, "")}`);
+  const warnings = all
+    .filter((line) => !SEVERE.test(line) && !NOTICE.test(line))
+    .map((line) => `Postfix: ${line.replace(WARNING_PREFIX, "")}`);
   return { all, errors, warnings, notices };
 }
 
@@ -41,7 +46,10 @@ export function summarizeReasonFirst(text: string, isNote: (line: string) => boo
 
 /** At most `limit` lines of a tool's output, distinct ones first, then how many were left out. */
 export function summarizeToolOutput(text: string, limit = 5): string {
-  const lines = text.split("\n").map((line) => line.trimEnd()).filter((line) => line.trim() !== "");
+  const lines = text
+    .split("\n")
+    .map((line) => line.trimEnd())
+    .filter((line) => line.trim() !== "");
   const distinct = [...new Set(lines)];
   if (distinct.length <= limit) return distinct.join("\n");
   return `${distinct.slice(0, limit).join("\n")}\n(${lines.length - limit} more lines left out)`;
@@ -75,7 +83,8 @@ export function toolFailure(what: string, run: ToolRun): string {
 /** postconf -h's lines keyed by the names asked, in order; a UserError when the count differs. */
 export function recordOf<N extends string>(what: string, names: readonly N[], stdout: string): Record<N, string> {
   const values = stdout.replace(/\n$/, "").split("\n");
-  if (values.length !== names.length) throw new UserError(`${what} ${names.join(" ")} printed ${values.length} lines for ${names.length} parameters`);
+  if (values.length !== names.length)
+    throw new UserError(`${what} ${names.join(" ")} printed ${values.length} lines for ${names.length} parameters`);
   return Object.fromEntries(names.map((name, index) => [name, values[index]!.trim()])) as Record<N, string>;
 }
 

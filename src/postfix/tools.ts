@@ -36,12 +36,19 @@ export interface PostfixToolsOptions {
   programs?: Partial<Record<PostfixProgram, string>>;
 }
 
-const PROGRAMS: Record<PostfixProgram, string> = { postmap: "postmap", postalias: "postalias", postconf: "postconf", postfix: "postfix", postsuper: "postsuper" };
+const PROGRAMS: Record<PostfixProgram, string> = {
+  postmap: "postmap",
+  postalias: "postalias",
+  postconf: "postconf",
+  postfix: "postfix",
+  postsuper: "postsuper",
+};
 
 /** The tools value of one command; refuses to exist without a config dir. */
 export function createPostfixTools(options: PostfixToolsOptions): PostfixTools {
   const { configDir } = options;
-  if (typeof configDir !== "string" || configDir === "") throw new TypeError("Postfix's tools need their config dir (MAIL_CONFIG); none was given");
+  if (typeof configDir !== "string" || configDir === "")
+    throw new TypeError("Postfix's tools need their config dir (MAIL_CONFIG); none was given");
   return Object.freeze({
     configDir,
     env: Object.freeze({ ...withoutSecrets(options.env), MAIL_CONFIG: configDir }),
@@ -62,25 +69,52 @@ export function programPath(tools: PostfixTools, tool: ToolName): string {
 }
 
 /** Run a Postfix tool; resolves to its result and parsed stderr, never throws for exit status. */
-export async function runTool(tools: PostfixTools, tool: ToolName, argv: string[], options: { input?: string; signal?: AbortSignal } = {}): Promise<ToolRun> {
+export async function runTool(
+  tools: PostfixTools,
+  tool: ToolName,
+  argv: string[],
+  options: { input?: string; signal?: AbortSignal } = {},
+): Promise<ToolRun> {
   const program = programPath(tools, tool);
-  let result;
-  try {
-    const stdin = options.input === undefined ? { stdin: "ignore" as const } : { input: options.input };
-    const { execa } = await execaModule();
-    result = await execa(program, argv, { reject: false, env: tools.env, extendEnv: false, ...stdin, ...(options.signal ? { cancelSignal: options.signal } : {}) });
-  } catch (error) {
-    throw new UserError(`cannot run ${program}: ${(error as Error).message}; install Postfix or put ${program} on PATH`, 1, { cause: error });
-  }
-  if (result.failed && result.exitCode === undefined && /ENOENT/.test(String(result.shortMessage ?? "") + String((result as { code?: string }).code ?? ""))) {
+  const stdin = options.input === undefined ? { stdin: "ignore" as const } : { input: options.input };
+  const { execa } = await execaModule();
+  const result = await execa(program, argv, {
+    reject: false,
+    env: tools.env,
+    extendEnv: false,
+    ...stdin,
+    ...(options.signal ? { cancelSignal: options.signal } : {}),
+  }).catch((error: unknown) => {
+    throw new UserError(`cannot run ${program}: ${(error as Error).message}; install Postfix or put ${program} on PATH`, 1, {
+      cause: error,
+    });
+  });
+  if (
+    result.failed &&
+    result.exitCode === undefined &&
+    /ENOENT/.test(String(result.shortMessage ?? "") + String((result as { code?: string }).code ?? ""))
+  ) {
     throw new UserError(`${program} not found; install Postfix or put ${program} on PATH`);
   }
   const stderr = String(result.stderr);
-  return { exitCode: result.exitCode, failed: result.failed, stdout: String(result.stdout), stderr, shortMessage: result.shortMessage, messages: toolMessages(stderr) };
+  return {
+    exitCode: result.exitCode,
+    failed: result.failed,
+    stdout: String(result.stdout),
+    stderr,
+    shortMessage: result.shortMessage,
+    messages: toolMessages(stderr),
+  };
 }
 
 /** A run that exited 0 succeeded; its warnings are logged. Otherwise one error with its words. */
-export async function runChecked(tools: PostfixTools, what: string, tool: ToolName, argv: string[], log: Logger | undefined): Promise<ToolRun> {
+export async function runChecked(
+  tools: PostfixTools,
+  what: string,
+  tool: ToolName,
+  argv: string[],
+  log: Logger | undefined,
+): Promise<ToolRun> {
   const run = await runTool(tools, tool, argv);
   if (run.failed) throw new UserError(toolFailure(what, run));
   logToolWarnings(run, log);

@@ -67,7 +67,7 @@ export async function withClientOptionFile<T>(user: string, password: string, us
 
 /** A sealed-off in-memory file holding `content` (mode 0600: MariaDB ignores world-writable option files). */
 function memoryFile(content: string): number | undefined {
-  let calls;
+  let calls: ReturnType<typeof libc>;
   try {
     calls = libc();
   } catch {

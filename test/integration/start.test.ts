@@ -117,7 +117,7 @@ describe("start", () => {
     const tools = recordingToolsDir(root.root);
     const env = { ...goodEnv(), PATH: `${tools.bin}:${process.env.PATH}`, MAIL_CONFIG: configDir };
     delete process.env.MAIL_CONFIG;
-    let result;
+    let result: Awaited<ReturnType<typeof start>>;
     try {
       result = await start(root, env);
     } finally {
@@ -257,7 +257,7 @@ describe("start does what `postfix start` checks first, and leaves the admin's f
     expect(Object.fromEntries(Object.keys(before).map((path) => [path, after[path]]))).toEqual(before);
     // What the stock script itself writes there is root-owned, the SQL maps root:postfix 0640.
     const { postfixGid } = lookupPostfixIds();
-    expect(after["sql"]).toBe(`d 0755 0:${postfixGid}`);
+    expect(after.sql).toBe(`d 0755 0:${postfixGid}`);
     expect(after["sql/mysql_virtual_domains_maps.cf"]).toBe(`f 0640 0:${postfixGid}`);
     expect(after["custom_transport.pcre"]).toBe(`f 0640 0:${postfixGid}`);
   });

@@ -33,7 +33,11 @@ export function recordingToolsDir(dir: string): { bin: string; calls(): ToolCall
     const real = Bun.which(program, { PATH: `${process.env.PATH}:/usr/sbin:/sbin` });
     if (!real) throw new Error(`${program} is not installed (test/support/ensure-deps.sh installs Postfix)`);
     const reload = program === "postfix" ? `case " $* " in *" reload "*) exit 0;; esac\n` : "";
-    writeFileSync(join(bin, program), `#!/bin/sh\nprintf '%s\\t%s\\t%s\\n' ${program} "\${MAIL_CONFIG-(unset)}" "$*" >> '${record}'\n${reload}exec '${real}' "$@"\n`, { mode: 0o755 });
+    writeFileSync(
+      join(bin, program),
+      `#!/bin/sh\nprintf '%s\\t%s\\t%s\\n' ${program} "\${MAIL_CONFIG-(unset)}" "$*" >> '${record}'\n${reload}exec '${real}' "$@"\n`,
+      { mode: 0o755 },
+    );
   }
   const calls = () =>
     readFileSync(record, "utf8")

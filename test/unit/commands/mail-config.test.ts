@@ -72,7 +72,12 @@ describe("each command runs Postfix's tools with the config dir it resolved", ()
     const result = await runWithoutProcessMailConfig(["watch", `--ssl-dir=${sslDir}`, `--conf-dir=${confDir}`], env, async (lines) => {
       // Its first apply builds the table; then it is stopped as supervisord stops it.
       for (let waited = 0; waited < 15_000 && !existsSync(join(confDir, "sni.map.db")); waited += 50) await Bun.sleep(50);
-      for (let waited = 0; waited < 5_000 && !lines.some((line) => line.includes("watch: applied") || line.includes("sni-map")); waited += 50) await Bun.sleep(50);
+      for (
+        let waited = 0;
+        waited < 5_000 && !lines.some((line) => line.includes("watch: applied") || line.includes("sni-map"));
+        waited += 50
+      )
+        await Bun.sleep(50);
       process.emit("SIGTERM");
     });
     expect(result.exitCode).toBe(0);

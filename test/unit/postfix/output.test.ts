@@ -48,6 +48,8 @@ describe("compareKeys", () => {
     expect(compareKeys(["a.test", "b.test"], ["b.test", "a.test"])).toBeUndefined();
   });
   test("a key postmap dropped, one it invented, a duplicate: all named", () => {
-    expect(compareKeys(["a.test", "b.test"], ["a.test", "c.test", "c.test"])).toBe("2 of 2 names stored; missing 1 (b.test); unexpected 1 (c.test); 1 duplicate keys");
+    expect(compareKeys(["a.test", "b.test"], ["a.test", "c.test", "c.test"])).toBe(
+      "2 of 2 names stored; missing 1 (b.test); unexpected 1 (c.test); 1 duplicate keys",
+    );
   });
 });

@@ -14,7 +14,9 @@ import { makeTempDir } from "../../support/tmp.ts";
 // root; the postfix command needs the queue directory itself to exist).
 
 const cleanups: (() => void)[] = [];
-afterAll(() => cleanups.forEach((cleanup) => cleanup()));
+afterAll(() => {
+  for (const cleanup of cleanups) cleanup();
+});
 
 function livedIn() {
   const temp = makeTempDir("mpi-check-fatal-");
@@ -35,7 +37,7 @@ describe("checkFatal", () => {
   });
 
   test("create-missing is left out when set-permissions just worked on the same queue layout", async () => {
-    const { confDir, spool } = livedIn();
+    const { confDir } = livedIn();
     const layout = await postconfValues(testTools(), confDir, QUEUE_LAYOUT);
     // Nothing created the queue's subdirectories: postsuper, which needs them, says so.
     expect(checkFatal(testTools(), confDir, createMemoryLogger(), layout)).rejects.toThrow(`postsuper -c ${confDir} (queue repair) failed (exit 1): postsuper: fatal: scan_dir_push: open directory`);

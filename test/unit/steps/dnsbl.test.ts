@@ -13,7 +13,9 @@ import { makeTempDir } from "../../support/tmp.ts";
 
 const templates = extractTemplates(readFileSync(FIXTURE_SCRIPT, "utf8"), FIXTURE_SCRIPT);
 const cleanups: (() => void)[] = [];
-afterAll(() => cleanups.forEach((cleanup) => cleanup()));
+afterAll(() => {
+  for (const cleanup of cleanups) cleanup();
+});
 
 function context(spamhausDqsKey?: string) {
   const temp = makeTempDir("mpi-dnsbl-");
