@@ -19,7 +19,8 @@ import { writeMainCf } from "../steps/main-cf.ts";
 import { removeStaleMasterPid } from "../steps/master-pid.ts";
 import { fixPermissions, lookupPostfixIds, readDefaultPostfixFilesVariables } from "../steps/permissions.ts";
 import { writeSqlMaps } from "../steps/sql-maps.ts";
-import { interruptionFor, waitUntilReady } from "../steps/wait.ts";
+import { waitUntilReady } from "../steps/wait.ts";
+import { interruptionFor, listenForStopSignals } from "../signals.ts";
 import { databaseClient, probeDatabase, withClientOptionFile, type DatabaseClient } from "../steps/wait-db.ts";
 import { probeDns } from "../steps/wait-dns.ts";
 import { cacheFile } from "./shared-options.ts";
@@ -158,27 +159,15 @@ async function waitForDependencies(step: StepContext, options: StartOptions, dep
 /** SIGTERM/SIGINT while starting end the start at once (exit 143/130), not after the wait. */
 async function runWithInterrupts(context: StartContext, deps: StartDeps): Promise<number> {
   if (deps.signal) return runStart(context, deps, deps.signal);
-  const controller = new AbortController();
-  const onTerm = () => controller.abort(interruptionFor("SIGTERM"));
-  const onInt = () => controller.abort(interruptionFor("SIGINT"));
-  const restoreDefaults = () => {
-    process.off("SIGTERM", onTerm);
-    process.off("SIGINT", onInt);
-  };
-  process.on("SIGTERM", onTerm);
-  process.on("SIGINT", onInt);
+  using stopSignals = listenForStopSignals();
   // Right before the exec the default actions come back: a SIGTERM in that last instant
   // kills us instead of being swallowed while master starts anyway.
   const exec: ExecFunction = (path, argv, env) => {
-    restoreDefaults();
-    throwIfInterrupted(controller.signal);
+    stopSignals.stop();
+    throwIfInterrupted(stopSignals.signal);
     return deps.exec(path, argv, env);
   };
-  try {
-    return await runStart(context, { ...deps, exec }, controller.signal);
-  } finally {
-    restoreDefaults();
-  }
+  return await runStart(context, { ...deps, exec }, stopSignals.signal);
 }
 
 export function createStartCommand(deps: StartDeps) {

@@ -1,7 +1,8 @@
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { tempPathFor, writeFileAtomic, writeNewFile } from "../atomic-write.ts";
-import { UserError } from "../errors.ts";
+import { errnoText, UserError } from "../errors.ts";
+import { olderThan, removeLeftovers } from "../leftovers.ts";
 import type { Logger } from "../log.ts";
 import { postmapEmbedFiles, type PostfixTools } from "../postfix/index.ts";
 import type { MapEntry } from "./types.ts";
@@ -27,7 +28,6 @@ export const SNI_MAP_MODE = 0o600;
  */
 export async function writeSniMapFiles(tools: PostfixTools, confDir: string, content: string, entries: readonly MapEntry[], log?: Logger): Promise<{ mapFile: string; dbFile: string }> {
   const mapFile = join(confDir, SNI_MAP_FILE);
-  removeStaleTempFiles(confDir);
   const tempMap = tempPathFor(mapFile);
   let snapshot: { dir: string; text: string } | undefined;
   try {
@@ -67,7 +67,7 @@ function writeSnapshot(entries: readonly MapEntry[], fallbackDir: string, confDi
     mkdirSync(fallbackDir, { mode: 0o700 });
     return writeSnapshotIn(fallbackDir, entries);
   } catch (error) {
-    throw new UserError(`cannot create files in ${confDir}: ${describeFsError(error)}; the conf dir must exist and be writable (mailcow: data/conf/postfix -> /opt/postfix/conf)`, 1, { cause: error });
+    throw new UserError(`cannot create files in ${confDir}: ${errnoText(error)}; the conf dir must exist and be writable (mailcow: data/conf/postfix -> /opt/postfix/conf)`, 1, { cause: error });
   }
 }
 
@@ -94,22 +94,15 @@ function writeSnapshotIn(dir: string, entries: readonly MapEntry[]): { dir: stri
   }
 }
 
-/** Snapshots a killed run left in shared memory (they hold key material). */
+/**
+ * Snapshots a killed run left in shared memory (they hold key material). /dev/shm may be shared
+ * beyond this conf dir's lock and this PID namespace, so age decides: a live build needs well
+ * under a minute. (Leftovers in the conf dir go when the lock is taken: conf-lock.ts.)
+ */
+const STALE_SNAPSHOT_MS = 10 * 60 * 1000;
+
 function removeStaleSnapshots(): void {
-  let names: string[];
-  try {
-    names = readdirSync(MEMORY_DIR).filter((name) => name.startsWith(MEMORY_PREFIX));
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const path = join(MEMORY_DIR, name);
-    try {
-      if (Date.now() - statSync(path).mtimeMs > STALE_TEMP_MS) rmSync(path, { recursive: true, force: true });
-    } catch {
-      // Gone already: fine.
-    }
-  }
+  removeLeftovers(MEMORY_DIR, olderThan(new RegExp(`^${MEMORY_PREFIX}`), STALE_SNAPSHOT_MS));
 }
 
 /** Rename the built .db over sni.map.db, then put the map text (written anew) over sni.map. */
@@ -144,32 +137,10 @@ function wrapWriteError(error: unknown, mapFile: string): UserError {
     return new UserError(`${error.message}; ${mapFile} and ${dbFile} left unchanged`, error.exitCode, { cause: error });
   }
   return new UserError(
-    `cannot write ${mapFile}: ${describeFsError(error)}; the conf dir must be writable (mailcow: data/conf/postfix -> /opt/postfix/conf); sni.map and sni.map.db left unchanged`,
+    `cannot write ${mapFile}: ${errnoText(error)}; the conf dir must be writable (mailcow: data/conf/postfix -> /opt/postfix/conf); sni.map and sni.map.db left unchanged`,
     1,
     { cause: error },
   );
-}
-
-/** Temp files older than this were left by a killed run (a live run needs well under a minute). */
-const STALE_TEMP_MS = 10 * 60 * 1000;
-
-/** A run killed mid-way leaves `.sni.map.*.tmp(.db|.d)` behind, holding key material: remove them. */
-function removeStaleTempFiles(confDir: string): void {
-  let names: string[];
-  try {
-    names = readdirSync(confDir);
-  } catch {
-    return; // reported by the write that follows
-  }
-  for (const name of names) {
-    if (!/^\.sni\.map\.[0-9a-f]+\.tmp(\.db|\.d)?$/.test(name)) continue;
-    const path = join(confDir, name);
-    try {
-      if (Date.now() - statSync(path).mtimeMs > STALE_TEMP_MS) rmSync(path, { force: true, recursive: true });
-    } catch {
-      // Gone already, or not ours to judge: leave it.
-    }
-  }
 }
 
 /** The new map, 0600 from the moment it exists (postmap then gives the .db the same mode). */
@@ -179,7 +150,7 @@ function writePrivateFile(path: string, content: string, confDir: string): void 
     writeNewFile(path, content, { mode: SNI_MAP_MODE, durable: false });
   } catch (error) {
     throw new UserError(
-      `cannot create files in ${confDir}: ${describeFsError(error)}; the conf dir must exist and be writable (mailcow: data/conf/postfix -> /opt/postfix/conf)`,
+      `cannot create files in ${confDir}: ${errnoText(error)}; the conf dir must exist and be writable (mailcow: data/conf/postfix -> /opt/postfix/conf)`,
       1,
       { cause: error },
     );
@@ -194,9 +165,4 @@ export function mapKeys(content: string): string[] {
     if (key && !key.startsWith("#")) keys.push(key.toLowerCase());
   }
   return keys;
-}
-
-function describeFsError(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  return code ? `${code}` : String(error);
 }

@@ -1,7 +1,7 @@
 import { chownSync, chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { UserError } from "../errors.ts";
+import { errnoText, UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { hasDefaultMainCf, postconfRecord, postconfValues, postfixSetPermissions, QUEUE_LAYOUT, type PostfixTools } from "../postfix/index.ts";
 import type { PostfixIds, StepContext } from "./context.ts";
@@ -20,7 +20,7 @@ export function lookupPostfixIds(groupFilePath = "/etc/group"): PostfixIds {
   try {
     text = readFileSync(groupFilePath, "utf8");
   } catch (error) {
-    throw new UserError(`cannot read ${groupFilePath}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 1, { cause: error });
+    throw new UserError(`cannot read ${groupFilePath}: ${errnoText(error)}`, 1, { cause: error });
   }
   const ids = parseIdTable(text);
   const gid = (name: string) => {
@@ -72,8 +72,8 @@ export async function fixPermissions(context: StepContext, ids: PostfixIds, defa
     }
   } catch (error) {
     if (error instanceof UserError) throw error;
-    const failure = error as NodeJS.ErrnoException;
-    throw new UserError(`cannot fix ownership of ${failure.path ?? "a Postfix file"}: ${failure.code ?? failure.message}`, 1, { cause: error });
+    const path = (error as { path?: string }).path ?? "a Postfix file";
+    throw new UserError(`cannot fix ownership of ${path}: ${errnoText(error)}`, 1, { cause: error });
   }
   return setPermissionsAsStock(context.tools, confDir, context.log, defaultVariables);
 }
@@ -126,7 +126,7 @@ async function setPermissionsWhenNeeded(tools: PostfixTools, configDir: string |
   try {
     drift = findPermissionDrift(readPostfixFiles(variables.meta_directory!), variables, idLookupFromFiles());
   } catch (error) {
-    drift = `postfix-files could not be checked (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`;
+    drift = `postfix-files could not be checked (${errnoText(error)})`;
   }
   if (drift === undefined) {
     log.info("postfix set-permissions skipped: every entry of Postfix's postfix-files list already has its owner, group and mode");

@@ -1,8 +1,9 @@
-import { closeSync, existsSync, mkdtempSync, readdirSync, rmSync, writeSync } from "node:fs";
+import { closeSync, mkdtempSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeFileAtomic } from "../atomic-write.ts";
 import { execaModule } from "../execa.ts";
+import { ofGoneProcess, removeLeftovers } from "../leftovers.ts";
 import { libc, MFD_CLOEXEC } from "../libc.ts";
 import type { Env } from "../env.ts";
 import { withoutSecrets } from "../secrets.ts";
@@ -85,17 +86,7 @@ function memoryFile(content: string): number | undefined {
 
 /** Option-file dirs (`mailcow-postfix-init-PID-XXXXXX`) of runs that were killed: their PID no longer exists. */
 function removeLeftoverOptionDirs(): void {
-  let names: string[];
-  try {
-    names = readdirSync(tmpdir());
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const pid = new RegExp(`^${TEMP_PREFIX}(\\d+)-`).exec(name)?.[1];
-    if (pid === undefined || existsSync(`/proc/${pid}`)) continue;
-    rmSync(join(tmpdir(), name), { recursive: true, force: true });
-  }
+  removeLeftovers(tmpdir(), ofGoneProcess(new RegExp(`^${TEMP_PREFIX}(\\d+)-`)));
 }
 
 /** One connection attempt; throws with mariadb-admin's own message while the DB is not ready. */

@@ -189,7 +189,7 @@ describe("start", () => {
   test("an interrupt during the wait ends start with 143", async () => {
     const root = tree();
     const controller = new AbortController();
-    const { interruptionFor } = await import("../../src/steps/wait.ts");
+    const { interruptionFor } = await import("../../src/signals.ts");
     setTimeout(() => controller.abort(interruptionFor("SIGTERM")), 200);
     const result = await start(root, { ...goodEnv(), DBPASS: "wrong" }, [], { signal: controller.signal });
     expect(result.exitCode).toBe(143);

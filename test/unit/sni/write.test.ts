@@ -51,18 +51,6 @@ describe("writeSniMapFiles", () => {
     expect(readdirSync(confDir).sort()).toEqual(["main.cf", "sni.map", "sni.map.db"]);
   });
 
-  test("stale temp files of a killed run are removed; fresh ones are left alone", async () => {
-    const { confDir, made } = confWithCert();
-    const stale = join(confDir, ".sni.map.0123456789ab.tmp.db");
-    const fresh = join(confDir, ".sni.map.ba9876543210.tmp");
-    writeFileSync(stale, "old key material");
-    writeFileSync(fresh, "a concurrent run");
-    const old = new Date(Date.now() - 3600_000);
-    Bun.spawnSync(["touch", "-d", old.toISOString(), stale]);
-    await writeMapText(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`);
-    expect(existsSync(stale)).toBe(false);
-    expect(existsSync(fresh)).toBe(true);
-  });
 });
 
 describe("sni-map as a process", () => {
