@@ -18,7 +18,7 @@ import { errnoText } from "../errors.ts";
 
 /** mailcow's conf dir inside the container: the cache is kept by default only there. */
 const MAILCOW_CONF_DIR = "/opt/postfix/conf";
-const CACHE_VERSION = 3;
+const CACHE_VERSION = 4;
 
 /**
  * The cache file for a run: the one asked for (--cache-file / MPI_CACHE_FILE), else the spool

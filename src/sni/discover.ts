@@ -42,7 +42,7 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
   const present = (path: string) => statEntry(path) !== undefined;
 
   if (existsSync(join(sslDir, DEFAULT_CERT)) && existsSync(join(sslDir, DEFAULT_KEY))) {
-    sources.push({ kind: "default", dir: sslDir, rsa: pairIn(sslDir, DEFAULT_KEY, DEFAULT_CERT), ecdsa: ecdsaPairIn(sslDir) });
+    sources.push({ kind: "default", dir: sslDir, main: pairIn(sslDir, DEFAULT_KEY, DEFAULT_CERT), ecdsa: ecdsaPairIn(sslDir) });
   } else {
     problems.push({
       severity: "error",
@@ -80,7 +80,7 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
     }
     const ecdsa = present(join(dir, ECDSA_KEY)) && present(join(dir, ECDSA_CERT)) ? pairIn(dir, ECDSA_KEY, ECDSA_CERT) : undefined;
     const domainsOutside = !isInside(domainsFile, sslDir) || undefined;
-    sources.push({ kind: "directory", dir, rsa: pairIn(dir, DEFAULT_KEY, DEFAULT_CERT), ecdsa, domainsFile, domainsText, domainsOutside });
+    sources.push({ kind: "directory", dir, main: pairIn(dir, DEFAULT_KEY, DEFAULT_CERT), ecdsa, domainsFile, domainsText, domainsOutside });
   }
   return { sslDir, sources, problems };
 }
