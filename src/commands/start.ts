@@ -80,7 +80,7 @@ export async function runStart(context: StartContext, deps: StartDeps, signal: A
   writeMainCf(paths.confDir, dnsbl, extraCf);
   createCustomFiles(step, ids);
   timer.mark("config files");
-  // Independent Postfix tool runs, concurrently (set-permissions, when it must run, takes ~0.5 s).
+  // Independent Postfix tool runs, concurrently (set-permissions, when it must run, is the slow one).
   // The config check's failure is reported first: a broken main.cf should fail with postconf's
   // own words.
   const [confValues, preparedLayout] = await settleInOrder([readCheckFatalValues(tools, paths.confDir, log), fixPermissions(step, ids, defaultVariables)] as const);

@@ -31,7 +31,7 @@ export const watchCommand = defineCommand({
     if (!isEnabled(options.enabled)) {
       // supervisord's event listener in mailcow's image stops the whole container when any
       // program exits, so a disabled watcher must stay: as `sleep`, which never wakes and
-      // holds ~1 MB instead of a JavaScript runtime.
+      // holds a fraction of a JavaScript runtime's memory.
       log.info("watch: disabled (MPI_WATCH=n); changed certificates apply at the next restart or with `mailcow-postfix-init reload`");
       execInto(SLEEP, [SLEEP, "infinity"], inherited);
     }

@@ -90,8 +90,8 @@ export function recordOf<N extends string>(what: string, names: readonly N[], st
 
 /**
  * The keys of `postmap -s` output fed chunk by chunk: a key ends at the first tab, a line at
- * its newline (values never contain one). Values (with -F the embedded files in base64, ~4 KB
- * per entry) are skipped, never held.
+ * its newline (values never contain one). Values (with -F the embedded files in base64) are
+ * skipped, never held.
  */
 export function createKeyReader(): { push(chunk: Uint8Array): void; keys: string[] } {
   const keys: string[] = [];

@@ -16,7 +16,8 @@ import { postconfCheckedRecord, postfixCreateMissing, postlogServiceDefined, pos
 /**
  * `preparedLayout`: the QUEUE_LAYOUT values the set-permissions just run worked with. It implies
  * create-missing, so when CONF names the same directories, owner and group (as in mailcow's
- * image) create-missing would change nothing and is skipped (it costs ~0.3-0.8 s).
+ * image) create-missing would change nothing and is skipped (it is one of the slowest runs of a
+ * start: docs/performance.md).
  */
 export async function checkFatal(tools: PostfixTools, confDir: string, log: Logger, preparedLayout?: readonly string[], known?: CheckFatalValues): Promise<void> {
   const values = known ?? (await readCheckFatalValues(tools, confDir, log));
@@ -25,7 +26,7 @@ export async function checkFatal(tools: PostfixTools, confDir: string, log: Logg
   if (!sameValues(layout, preparedLayout)) await postfixCreateMissing(tools, confDir, log);
   const masterCf = join(confDir, "master.cf");
   if (!existsSync(masterCf)) throw new UserError(`no ${masterCf} file found; Postfix cannot start without it`);
-  // The postlog check and the queue repair are independent: side by side (~20 ms each). As in
+  // The postlog check and the queue repair are independent: side by side. As in
   // postfix-script, a missing postlog service is the failure reported.
   const postlogCheck = maillogFile === "" || masterCfNamesPostlog(masterCf) ? Promise.resolve(true) : postlogServiceDefined(tools, confDir, log);
   const [postlog, repair] = await Promise.allSettled([postlogCheck, postsuperRepair(tools, confDir, log)]);

@@ -117,7 +117,7 @@ async function postfixFilesVariables(tools: PostfixTools, configDir: string, log
 }
 
 /**
- * The real `postfix set-permissions` (a shell script spawning a process per entry, ~0.5 s)
+ * The real `postfix set-permissions` (a shell script spawning a process per entry)
  * only when a read-only walk of the same postfix-files list finds something it would change,
  * or something the walk does not understand (permissions-check.ts).
  */
