@@ -5,7 +5,10 @@ import { interruptionFor, listenForStopSignals, WaitInterrupted } from "../../sr
 // handlers without the kernel (a real SIGTERM would end the test run once they are removed).
 
 describe("listenForStopSignals", () => {
-  for (const [name, exitCode] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
+  for (const [name, exitCode] of [
+    ["SIGTERM", 143],
+    ["SIGINT", 130],
+  ] as const) {
     test(`${name}: aborted with exit ${exitCode}, received names it; the handlers go with stop()`, async () => {
       const before = process.listenerCount(name);
       const stop = listenForStopSignals();
