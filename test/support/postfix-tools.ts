@@ -1,15 +1,22 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createPostfixTools, type PostfixProgram, type PostfixTools } from "../../src/postfix/index.ts";
-import { TEST_MAIL_CONFIG } from "./host-guard.ts";
 
 /**
  * Postfix's tools for a test that calls src/ functions directly (a command builds its own from
- * MAIL_CONFIG): the run's empty default config dir unless `configDir` names another, this
- * process's environment (PATH) at the time of the call, and any program replaced.
+ * MAIL_CONFIG): this process's MAIL_CONFIG (host-guard.ts points it at the run's empty config
+ * dir; a helper process gets it from testEnv) unless `configDir` names another, this process's
+ * environment (PATH) at the time of the call, and any program replaced. No import of
+ * host-guard.ts here: helper scripts outside `bun test` use this too.
  */
 export function testTools(options: { configDir?: string; programs?: Partial<Record<PostfixProgram, string>> } = {}): PostfixTools {
-  return createPostfixTools({ configDir: options.configDir ?? TEST_MAIL_CONFIG, env: process.env, programs: options.programs });
+  return createPostfixTools({ configDir: options.configDir ?? mailConfigOfThisRun(), env: process.env, programs: options.programs });
+}
+
+function mailConfigOfThisRun(): string {
+  const dir = process.env.MAIL_CONFIG;
+  if (!dir) throw new Error("MAIL_CONFIG is not set: tests run with host-guard.ts preloaded, helper processes with testEnv()");
+  return dir;
 }
 
 export interface ToolCall {
