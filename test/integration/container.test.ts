@@ -89,7 +89,8 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
     );
     // The message itself: without colours (legacy builder) and BuildKit's "#15 0.380 " step prefix.
     // biome-ignore lint/suspicious/noControlCharactersInRegex: ESC starts the colour sequences removed
-    return { exitCode: build.exitCode, output: (build.stdout + build.stderr).replace(/\x1b\[[0-9;]*m/g, "").replace(/^#\d+ \d+\.\d+ /gm, "") };
+    const colours = /\x1b\[[0-9;]*m/g;
+    return { exitCode: build.exitCode, output: (build.stdout + build.stderr).replace(colours, "").replace(/^#\d+ \d+\.\d+ /gm, "") };
   }
 
   // A one-line logic change of the stand-in's postfix.sh (its DNS wait), as a mailcow update might make.
