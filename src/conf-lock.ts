@@ -17,8 +17,7 @@ const POLL_MS = 50;
 
 /**
  * Temp files of our writers: `.NAME.<12 hex>.tmp` (atomic-write.ts), postmap's `.db` beside one,
- * Berkeley DB's `__db.` scratch file of that, and the `.d` directory of an SNI build's private
- * copy of the judged values (sni/write.ts, where /dev/shm is not usable).
+ * Berkeley DB's `__db.` scratch file of that, and the private copy of the keys (`.d`, write.ts).
  */
 const TEMP_FILE = /^(__db)?\..+\.[0-9a-f]{12}\.tmp(\.db|\.d)?$/;
 

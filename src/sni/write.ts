@@ -1,8 +1,7 @@
-import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { tempPathFor, writeFileAtomic, writeNewFile } from "../atomic-write.ts";
-import { errnoText, UserError } from "../errors.ts";
-import { olderThan, removeLeftovers } from "../leftovers.ts";
+import { errnoCode, UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { postmapEmbedFiles, type PostfixTools } from "../postfix/index.ts";
 import type { MapEntry } from "./types.ts";
@@ -46,8 +45,8 @@ export async function writeSniMapFiles(tools: PostfixTools, confDir: string, con
 
 /**
  * Where the private copy goes first: shared memory, many times faster than a disk for thousands
- * of small files (docs/performance.md), and nothing of them reaches the admin's disk (in a container /dev/shm is
- * the container's own tmpfs). Full or absent: the conf dir instead.
+ * of small files (docs/performance.md), and nothing of them reaches the admin's disk (in a
+ * container /dev/shm is the container's own tmpfs). Full or absent: the conf dir instead.
  */
 const MEMORY_DIR = "/dev/shm";
 const MEMORY_PREFIX = "mailcow-postfix-init-sni-";
@@ -67,7 +66,7 @@ function writeSnapshot(entries: readonly MapEntry[], fallbackDir: string, confDi
     mkdirSync(fallbackDir, { mode: 0o700 });
     return writeSnapshotIn(fallbackDir, entries);
   } catch (error) {
-    throw new UserError(`cannot create files in ${confDir}: ${errnoText(error)}; the conf dir must exist and be writable (mailcow: data/conf/postfix -> /opt/postfix/conf)`, 1, { cause: error });
+    throw new UserError(`cannot create files in ${confDir}: ${describeFsError(error)}; the conf dir must exist and be writable (mailcow: data/conf/postfix -> /opt/postfix/conf)`, 1, { cause: error });
   }
 }
 
@@ -94,15 +93,22 @@ function writeSnapshotIn(dir: string, entries: readonly MapEntry[]): { dir: stri
   }
 }
 
-/**
- * Snapshots a killed run left in shared memory (they hold key material). /dev/shm may be shared
- * beyond this conf dir's lock and this PID namespace, so age decides: a live build needs well
- * under a minute. (Leftovers in the conf dir go when the lock is taken: conf-lock.ts.)
- */
-const STALE_SNAPSHOT_MS = 10 * 60 * 1000;
-
+/** Snapshots a killed run left in shared memory (they hold key material). */
 function removeStaleSnapshots(): void {
-  removeLeftovers(MEMORY_DIR, olderThan(new RegExp(`^${MEMORY_PREFIX}`), STALE_SNAPSHOT_MS));
+  let names: string[];
+  try {
+    names = readdirSync(MEMORY_DIR).filter((name) => name.startsWith(MEMORY_PREFIX));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const path = join(MEMORY_DIR, name);
+    try {
+      if (Date.now() - statSync(path).mtimeMs > STALE_TEMP_MS) rmSync(path, { recursive: true, force: true });
+    } catch {
+      // Gone already: fine.
+    }
+  }
 }
 
 /** Rename the built .db over sni.map.db, then put the map text (written anew) over sni.map. */
@@ -137,11 +143,17 @@ function wrapWriteError(error: unknown, mapFile: string): UserError {
     return new UserError(`${error.message}; ${mapFile} and ${dbFile} left unchanged`, error.exitCode, { cause: error });
   }
   return new UserError(
-    `cannot write ${mapFile}: ${errnoText(error)}; the conf dir must be writable (mailcow: data/conf/postfix -> /opt/postfix/conf); sni.map and sni.map.db left unchanged`,
+    `cannot write ${mapFile}: ${describeFsError(error)}; the conf dir must be writable (mailcow: data/conf/postfix -> /opt/postfix/conf); sni.map and sni.map.db left unchanged`,
     1,
     { cause: error },
   );
 }
+
+/**
+ * Snapshots in shared memory older than this were left by a killed run (a live run needs well
+ * under a minute). Leftovers in the conf dir go when its lock is taken (conf-lock.ts).
+ */
+const STALE_TEMP_MS = 10 * 60 * 1000;
 
 /** The new map, 0600 from the moment it exists (postmap then gives the .db the same mode). */
 function writePrivateFile(path: string, content: string, confDir: string): void {
@@ -150,7 +162,7 @@ function writePrivateFile(path: string, content: string, confDir: string): void 
     writeNewFile(path, content, { mode: SNI_MAP_MODE, durable: false });
   } catch (error) {
     throw new UserError(
-      `cannot create files in ${confDir}: ${errnoText(error)}; the conf dir must exist and be writable (mailcow: data/conf/postfix -> /opt/postfix/conf)`,
+      `cannot create files in ${confDir}: ${describeFsError(error)}; the conf dir must exist and be writable (mailcow: data/conf/postfix -> /opt/postfix/conf)`,
       1,
       { cause: error },
     );
@@ -165,4 +177,8 @@ export function mapKeys(content: string): string[] {
     if (key && !key.startsWith("#")) keys.push(key.toLowerCase());
   }
   return keys;
+}
+
+function describeFsError(error: unknown): string {
+  return errnoCode(error) ?? String(error);
 }

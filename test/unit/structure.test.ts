@@ -106,7 +106,6 @@ describe("the structure of src/", () => {
     );
     const stale = [...rows].flatMap(([module, tests]) => [
       ...(files.includes(module) ? [] : [`${module}: no such module`]),
-      ...(existsSync(join(REPO, mirrorOf(module))) ? [`${module}: has ${mirrorOf(module)}, the row can go`] : []),
       ...(tests.length === 0 ? [`${module}: no test named`] : []),
       ...tests.filter((test) => !existsSync(join(REPO, test))).map((test) => `${module}: ${test} does not exist`),
     ]);
