@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { dirname, join, relative, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
+import { importsOf } from "../support/imports.ts";
 
 // The shape of src/ that CONTRIBUTING promises: no import cycle, no file over MAX_LINES, and
 // every module either has its own test file (test/unit/ at the same relative path) or a row in
@@ -17,14 +18,6 @@ function sourceFiles(dir = SRC): string[] {
     if (entry.isDirectory()) return sourceFiles(path);
     return entry.name.endsWith(".ts") ? [relative(REPO, path)] : [];
   });
-}
-
-/** Relative imports (static, type-only, re-exports and dynamic) of one file, as repo paths. */
-export function importsOf(file: string, text: string): string[] {
-  const specifiers = [...text.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|^import\s+)"(\.{1,2}\/[^"]+)"/gm)].map((match) => match[1]!);
-  return specifiers
-    .filter((specifier) => specifier.endsWith(".ts"))
-    .map((specifier) => relative(REPO, resolve(REPO, dirname(file), specifier)));
 }
 
 /** Every cycle of the graph, each once, as a path that starts and ends at the same node. */

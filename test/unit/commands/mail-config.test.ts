@@ -1,17 +1,22 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { run } from "../../../src/cli.ts";
+import { COMMANDS, run } from "../../../src/cli.ts";
 import { createPostfixTools } from "../../../src/postfix/index.ts";
 import { mailTrees } from "../../support/fixture.ts";
 import { TEST_MAIL_CONFIG } from "../../support/host-guard.ts";
 import { writeImageMainCf } from "../../support/lived-in.ts";
+import { importClosure, REPO } from "../../support/imports.ts";
 import { recordingToolsDir, type ToolCall } from "../../support/postfix-tools.ts";
 import { makeTempDir } from "../../support/tmp.ts";
 
 // Every command that runs a Postfix tool gives it the config dir the command resolved
 // (MAIL_CONFIG as the command received it), whatever this process's own environment says.
-// `start` is checked the same way in test/integration/start.test.ts (it needs MariaDB).
+// `start` is checked the same way in test/integration/start.test.ts (it needs MariaDB). A
+// command whose code can reach src/postfix/tools.ts must be checked here or there.
+
+/** Commands run with a recorder in front of Postfix's programs: here, and start in start.test.ts. */
+const CHECKED = ["sni-map", "reload", "watch", "check", "start"];
 
 const mailTree = mailTrees("mpi-mail-config-");
 
@@ -63,6 +68,27 @@ describe("each command runs Postfix's tools with the config dir it resolved", ()
       expectAllConfigured(tools.calls(), configDir, name === "reload" ? ["postfix", "postmap"] : ["postmap"]);
     });
   }
+
+  test("check (judges pairs in-process; no Postfix tool at all)", async () => {
+    const { root, sslDir } = mailTree({ defaultNames: ["mail.example.test"] });
+    const tools = recordingToolsDir(root);
+    const env = { PATH: `${tools.bin}:${process.env.PATH}`, MAIL_CONFIG: configuredDir(), MAILCOW_HOSTNAME: "mail.example.test" };
+    const result = await runWithoutProcessMailConfig(["check", `--ssl-dir=${sslDir}`], env);
+    expect(result.exitCode).toBe(0);
+    expect(tools.calls()).toEqual([]);
+  });
+
+  test("every command whose code reaches Postfix's tools is one of those checked", () => {
+    const files = readdirSync(join(REPO, "src/commands")).map((name) => `src/commands/${name}`);
+    const reaching = files
+      .filter((file) => importClosure(file).has("src/postfix/tools.ts"))
+      .map((file) => file.replace(/^src\/commands\/|\.ts$/g, ""));
+    const commands = COMMANDS.map((command) => command.name);
+    expect(reaching.filter((name) => commands.includes(name)).sort()).toEqual(
+      expect.arrayContaining(["reload", "sni-map", "start", "watch"]),
+    );
+    expect(reaching.filter((name) => commands.includes(name) && !CHECKED.includes(name))).toEqual([]);
+  });
 
   test("watch", async () => {
     const { root, sslDir, confDir } = mailTree({ defaultNames: ["mail.example.test"] });
