@@ -4,6 +4,7 @@ import { dirname, join } from "node:path";
 import { writeFileAtomic } from "../atomic-write.ts";
 import type { Logger } from "../log.ts";
 import type { SourceJudgement } from "./types.ts";
+import { errnoText } from "../errors.ts";
 
 // Judging 2,000 certificate directories through OpenSSL costs about a second, and every
 // container start sees the same unchanged files. Judgements are remembered by content: the
@@ -81,7 +82,7 @@ export function saveJudgements(cache: PersistentPairCache, path: string | undefi
   try {
     cache.save();
   } catch (error) {
-    log.warn(`could not save the validation cache ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+    log.warn(`could not save the validation cache ${path}: ${errnoText(error)}`);
   }
 }
 

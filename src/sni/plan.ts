@@ -30,11 +30,11 @@ export function planSniMap(sources: readonly ValidatedSource[], hostname: string
 
   const entries: MapEntry[] = [];
   if (defaultSource) {
-    const certificateKeys = normalizedCertificateNames(defaultSource.rsa, problems, defaultSource.source.dir);
+    const certificateKeys = normalizedCertificateNames(defaultSource.main, problems, defaultSource.source.dir);
     const names = unique([...(hostname ? [hostname] : []), ...certificateKeys]);
     if (reportUnusable(defaultSource, names, problems)) {
       if (hostname && !certificateCovers(certificateKeys, hostname)) {
-        problems.push(warning("hostname-not-covered", defaultSource.source.dir, `${defaultSource.rsa.files.certFile}: the default certificate does not cover the hostname ${hostname}`));
+        problems.push(warning("hostname-not-covered", defaultSource.source.dir, `${defaultSource.main.files.certFile}: the default certificate does not cover the hostname ${hostname}`));
       }
       const claimed = names.filter((name) => claimedBy.has(name));
       for (const [dir, overlap] of groupByClaimer(claimed, claimedBy)) {
@@ -64,7 +64,7 @@ function claimDirectoryNames(directories: readonly ValidatedSource[], now: Date,
   for (const validated of directories) {
     const names = directoryNames(validated, problems);
     if (!reportUnusable(validated, names, problems)) continue;
-    certificateKeysOf.set(validated, normalizedCertificateNames(validated.rsa));
+    certificateKeysOf.set(validated, normalizedCertificateNames(validated.main));
     for (const name of names) claimants.set(name, [...(claimants.get(name) ?? []), validated]);
   }
   const usable = (validated: ValidatedSource, name: string) => usableFor(validated, certificateKeysOf.get(validated) ?? [], name, now);
@@ -89,7 +89,7 @@ function claimDirectoryNames(directories: readonly ValidatedSource[], now: Date,
 
 /** A directory wins the default certificate's names, unless the default is usable for a name and the directory is not: those go back to the default. */
 function keepDefaultNames(defaultSource: ValidatedSource, hostname: string | undefined, claims: Claims, now: Date, problems: Problem[]): void {
-  const defaultKeys = normalizedCertificateNames(defaultSource.rsa);
+  const defaultKeys = normalizedCertificateNames(defaultSource.main);
   const kept = new Map<string, string[]>();
   for (const [name, winner] of claims.claimedBy) {
     if (name !== hostname && !defaultKeys.includes(name)) continue;
@@ -119,13 +119,13 @@ function pickClaimant(candidates: readonly ValidatedSource[], usable: (candidate
 
 /** Valid at `now` and covering `name`: what a verifying client accepts for it. */
 function usableFor(validated: ValidatedSource, certificateKeys: readonly string[], name: string, now: Date): boolean {
-  const { notBefore, notAfter } = validated.rsa;
+  const { notBefore, notAfter } = validated.main;
   const time = now.getTime();
   return (!notBefore || Date.parse(notBefore) <= time) && (!notAfter || Date.parse(notAfter) > time) && certificateCovers(certificateKeys, name);
 }
 
 function notAfterOf(validated: ValidatedSource): number {
-  return validated.rsa.notAfter ? Date.parse(validated.rsa.notAfter) : 0;
+  return validated.main.notAfter ? Date.parse(validated.main.notAfter) : 0;
 }
 
 /** Names a directory's domains file lists, normalized; rejected values become one warning. */
@@ -154,13 +154,13 @@ function directoryNames(validated: ValidatedSource, problems: Problem[]): string
 /** One error line for an unusable source, naming its consequence; true when the source can be mapped. */
 function reportUnusable(validated: ValidatedSource, names: readonly string[], problems: Problem[]): boolean {
   const { source } = validated;
-  const badPath = [source.rsa, source.ecdsa].flatMap((pair) => (pair ? [pair.keyFile, pair.certFile] : [])).find((path) => /[\s,]/.test(path));
+  const badPath = [source.main, source.ecdsa].flatMap((pair) => (pair ? [pair.keyFile, pair.certFile] : [])).find((path) => /[\s,]/.test(path));
   if (badPath) {
     problems.push(error("path-unusable", source.dir, `${source.dir}: path ${printable(badPath)} contains whitespace or a comma, which Postfix map values cannot hold; rename the directory`));
     return false;
   }
   if (!validated.usable) {
-    const failure = validated.rsa.failure ?? { code: "invalid", reason: "unusable" };
+    const failure = validated.main.failure ?? { code: "invalid", reason: "unusable" };
     const consequence = source.kind === "default"
       ? "the default certificate is not mapped (names without a directory get Postfix's default chain)"
       : `not mapped; ${names.length > 0 ? quoteList(names) : "its names"} ${names.length === 1 ? "gets" : "get"} the default certificate`;
@@ -177,7 +177,7 @@ function reportUnusable(validated: ValidatedSource, names: readonly string[], pr
 function entriesFor(validated: ValidatedSource, names: readonly string[]): MapEntry[] {
   const value = validated.value;
   if (!value) return [];
-  const pairs = [validated.rsa, ...(validated.ecdsa?.valid ? [validated.ecdsa] : [])];
+  const pairs = [validated.main, ...(validated.ecdsa?.valid ? [validated.ecdsa] : [])];
   const files = pairs.flatMap((pair) => [pair.files.keyFile, pair.files.certFile]);
   return [...names].sort(compareNames).map((name) => ({ name, sourceDir: validated.source.dir, files, value }));
 }
