@@ -30,8 +30,15 @@ const KU_DIGITAL_SIGNATURE = 0x80;
 const XKU_SSL_SERVER = 0x1;
 const XKU_ANYEKU = 0x100;
 const KEY_USAGE_NAMES: [number, string][] = [
-  [0x80, "digitalSignature"], [0x40, "nonRepudiation"], [0x20, "keyEncipherment"], [0x10, "dataEncipherment"],
-  [0x08, "keyAgreement"], [0x04, "keyCertSign"], [0x02, "cRLSign"], [0x01, "encipherOnly"], [0x8000, "decipherOnly"],
+  [0x80, "digitalSignature"],
+  [0x40, "nonRepudiation"],
+  [0x20, "keyEncipherment"],
+  [0x10, "dataEncipherment"],
+  [0x08, "keyAgreement"],
+  [0x04, "keyCertSign"],
+  [0x02, "cRLSign"],
+  [0x01, "encipherOnly"],
+  [0x8000, "decipherOnly"],
 ];
 
 export type Protocol = "TLS 1.3" | "TLS 1.2";
@@ -61,21 +68,41 @@ export function clientFitFailure(chains: readonly { chain: LoadedChain; files: K
 function fitFor(chain: LoadedChain, files: KeyPairFiles, protocol: Protocol): Fit {
   const rsa = chain.keyType === "RSA" || chain.keyType === "RSA-PSS";
   if (rsa && chain.bits < RSA_PSS_TRIED_BITS && (protocol === "TLS 1.3" || chain.keyType === "RSA-PSS")) {
-    return { kind: "skipped", code: "rsa-key-too-small", reason: `${files.keyFile} is a ${chain.bits}-bit ${chain.keyType} key, too small for an RSA-PSS-SHA256 signature (at least ${RSA_PSS_MIN_BITS} bits): every ${protocol} handshake fails (OpenSSL: no suitable signature algorithm)` };
+    return {
+      kind: "skipped",
+      code: "rsa-key-too-small",
+      reason: `${files.keyFile} is a ${chain.bits}-bit ${chain.keyType} key, too small for an RSA-PSS-SHA256 signature (at least ${RSA_PSS_MIN_BITS} bits): every ${protocol} handshake fails (OpenSSL: no suitable signature algorithm)`,
+    };
   }
   if (rsa && chain.bits < RSA_PSS_MIN_BITS && chain.bits >= RSA_PSS_TRIED_BITS) {
-    return { kind: "refused", code: "rsa-key-too-small", reason: `${files.keyFile} is a ${chain.bits}-bit ${chain.keyType} key: smtpd picks RSA-PSS-SHA256 and cannot make the signature (OpenSSL: data too large for key size), every handshake fails; use at least 2048 bits` };
+    return {
+      kind: "refused",
+      code: "rsa-key-too-small",
+      reason: `${files.keyFile} is a ${chain.bits}-bit ${chain.keyType} key: smtpd picks RSA-PSS-SHA256 and cannot make the signature (OpenSSL: data too large for key size), every handshake fails; use at least 2048 bits`,
+    };
   }
   if (chain.keyUsage !== undefined && (chain.keyUsage & KU_DIGITAL_SIGNATURE) === 0) {
     const usage = `${files.certFile}: the certificate's keyUsage (${keyUsageNames(chain.keyUsage)}) lacks digitalSignature`;
     if (chain.keyType === "EC" && protocol === "TLS 1.2") {
-      return { kind: "skipped", code: "key-usage", reason: `${usage}: TLS 1.2 clients find no cipher for it (OpenSSL: no shared cipher) and GnuTLS clients abort (key usage violation)` };
+      return {
+        kind: "skipped",
+        code: "key-usage",
+        reason: `${usage}: TLS 1.2 clients find no cipher for it (OpenSSL: no shared cipher) and GnuTLS clients abort (key usage violation)`,
+      };
     }
-    return { kind: "refused", code: "key-usage", reason: `${usage}: GnuTLS clients abort the handshake (key usage violation)${chain.keyType === "EC" ? " and TLS 1.2 clients find no cipher (OpenSSL: no shared cipher)" : ""}` };
+    return {
+      kind: "refused",
+      code: "key-usage",
+      reason: `${usage}: GnuTLS clients abort the handshake (key usage violation)${chain.keyType === "EC" ? " and TLS 1.2 clients find no cipher (OpenSSL: no shared cipher)" : ""}`,
+    };
   }
   const size = certificateMessageBytes(chain, protocol);
   if (size > MAX_CERTIFICATE_MESSAGE) {
-    return { kind: "refused", code: "chain-too-large", reason: `${files.certFile} holds ${1 + chain.issuers.length} certificates, a ${size}-byte ${protocol} Certificate message: OpenSSL-based clients accept at most ${MAX_CERTIFICATE_MESSAGE} (OpenSSL: excessive message size); keep the leaf and its intermediates only` };
+    return {
+      kind: "refused",
+      code: "chain-too-large",
+      reason: `${files.certFile} holds ${1 + chain.issuers.length} certificates, a ${size}-byte ${protocol} Certificate message: OpenSSL-based clients accept at most ${MAX_CERTIFICATE_MESSAGE} (OpenSSL: excessive message size); keep the leaf and its intermediates only`,
+    };
   }
   return { kind: "fine" };
 }
@@ -91,15 +118,25 @@ export function certificateMessageBytes(chain: LoadedChain, protocol: Protocol):
 export function verifierWarnings(chain: LoadedChain, files: KeyPairFiles): { code: string; message: string }[] {
   const warnings: { code: string; message: string }[] = [];
   if (chain.extendedKeyUsage !== undefined && (chain.extendedKeyUsage & (XKU_SSL_SERVER | XKU_ANYEKU)) === 0) {
-    warnings.push({ code: "not-for-servers", message: `${files.certFile}: the certificate's extendedKeyUsage lacks serverAuth; handshakes complete, but clients that verify will reject it` });
+    warnings.push({
+      code: "not-for-servers",
+      message: `${files.certFile}: the certificate's extendedKeyUsage lacks serverAuth; handshakes complete, but clients that verify will reject it`,
+    });
   }
   for (const { index, digest } of chain.weakSignatures) {
     const which = index === 1 ? "the certificate" : `certificate ${index} of the chain`;
-    warnings.push({ code: "weak-signature", message: `${files.certFile}: ${which} is signed with ${digest}; handshakes complete, but clients that verify will reject it` });
+    warnings.push({
+      code: "weak-signature",
+      message: `${files.certFile}: ${which} is signed with ${digest}; handshakes complete, but clients that verify will reject it`,
+    });
   }
   return warnings;
 }
 
 function keyUsageNames(bits: number): string {
-  return KEY_USAGE_NAMES.filter(([bit]) => (bits & bit) !== 0).map(([, name]) => name).join(", ") || "none";
+  return (
+    KEY_USAGE_NAMES.filter(([bit]) => (bits & bit) !== 0)
+      .map(([, name]) => name)
+      .join(", ") || "none"
+  );
 }

@@ -41,8 +41,12 @@ const details = new Map<string, string>();
 let defaultFamilies: ClientFamily[] = [];
 
 const directoryOf = (variant: ClientVariant) => join(sslDir, `${variant.id}.client.test`);
-const files = (dir: string, pairs: { prefix: string; pair: PairFiles }[]) => pairs.flatMap(({ prefix }) => [join(dir, `${prefix}key.pem`), join(dir, `${prefix}cert.pem`)]);
-const pairsOf = (variant: ClientVariant) => [{ prefix: "", pair: variant.main }, ...(variant.ecdsa ? [{ prefix: "ecdsa-", pair: variant.ecdsa }] : [])];
+const files = (dir: string, pairs: { prefix: string; pair: PairFiles }[]) =>
+  pairs.flatMap(({ prefix }) => [join(dir, `${prefix}key.pem`), join(dir, `${prefix}cert.pem`)]);
+const pairsOf = (variant: ClientVariant) => [
+  { prefix: "", pair: variant.main },
+  ...(variant.ecdsa ? [{ prefix: "ecdsa-", pair: variant.ecdsa }] : []),
+];
 
 async function handshakes(postfix: TestPostfix, names: string[]): Promise<void> {
   const jobs = names.flatMap((name) => CLIENT_FAMILIES.map((family) => ({ name, family })));
@@ -65,7 +69,10 @@ const runOurs = (argv: string[], env: Record<string, string>) => (image ? image.
 
 beforeAll(async () => {
   if (process.env.MPI_CLIENT_CORPUS_IMAGE) image = startImageServers(process.env.MPI_CLIENT_CORPUS_IMAGE, temp.path);
-  const largeKey = process.env.MPI_CLIENT_CORPUS_RSA16384 === "1" ? Bun.spawn(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:16384"], { stdout: "pipe", stderr: "ignore" }) : undefined;
+  const largeKey =
+    process.env.MPI_CLIENT_CORPUS_RSA16384 === "1"
+      ? Bun.spawn(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:16384"], { stdout: "pipe", stderr: "ignore" })
+      : undefined;
   const largeKeyPem = largeKey ? Buffer.from(await new Response(largeKey.stdout).arrayBuffer()) : undefined;
   corpus = await makeClientCorpus(join(temp.path, "scratch"), largeKeyPem);
   makeCertificate(sslDir, { names: ["mail.client.test"], keyType: "rsa" });
@@ -84,7 +91,12 @@ beforeAll(async () => {
   // The oracle: each whole value, and each ECDSA pair alone, mapped by hand with postmap -F.
   const oracleConf = join(temp.path, "oracle");
   mkdirSync(oracleConf);
-  const oracleOptions = { root: join(temp.path, "oracle-root"), confDir: oracleConf, defaultKey: fallback.keyFile, defaultCert: fallback.certFile };
+  const oracleOptions = {
+    root: join(temp.path, "oracle-root"),
+    confDir: oracleConf,
+    defaultKey: fallback.keyFile,
+    defaultCert: fallback.certFile,
+  };
   mkdirSync(oracleOptions.root);
   writePostfixConfig(oracleOptions, 1);
   const lines = corpus.flatMap((variant) => {
@@ -99,7 +111,12 @@ beforeAll(async () => {
 
   const oursConf = join(temp.path, "ours");
   mkdirSync(oursConf);
-  const oursOptions = { root: join(temp.path, "ours-root"), confDir: oursConf, defaultKey: fallback.keyFile, defaultCert: fallback.certFile };
+  const oursOptions = {
+    root: join(temp.path, "ours-root"),
+    confDir: oursConf,
+    defaultKey: fallback.keyFile,
+    defaultCert: fallback.certFile,
+  };
   mkdirSync(oursOptions.root);
   writePostfixConfig(oursOptions, 1);
   const run = await runOurs(["sni-map", "--ssl-dir", sslDir, "--conf-dir", oursConf], image ? { ...env, MAIL_CONFIG: oursConf } : env);
@@ -109,9 +126,15 @@ beforeAll(async () => {
 
   const start = (options: typeof oracleOptions) => (image ? image.startPostfix(options) : startTestPostfix(options));
   [oracle, ours] = await Promise.all([start(oracleOptions), start(oursOptions)]);
-  const oracleNames = corpus.flatMap((variant) => [`${variant.id}.oracle.test`, ...(variant.ecdsa ? [`${variant.id}-ecdsa.oracle.test`] : [])]);
+  const oracleNames = corpus.flatMap((variant) => [
+    `${variant.id}.oracle.test`,
+    ...(variant.ecdsa ? [`${variant.id}-ecdsa.oracle.test`] : []),
+  ]);
   await handshakes(oracle, ["default.oracle.test", ...oracleNames]);
-  await handshakes(ours, corpus.map((variant) => `${variant.id}.ours.test`));
+  await handshakes(
+    ours,
+    corpus.map((variant) => `${variant.id}.ours.test`),
+  );
   defaultFamilies = CLIENT_FAMILIES.filter((family) => completed.get(`default.oracle.test ${family}`));
 }, 600_000);
 
@@ -133,7 +156,9 @@ test("the corpus is large, the default certificate serves every family, and both
 test("every name we map (and every one we leave to the default certificate) completes a handshake with every family", () => {
   const failures = corpus.flatMap((variant) => {
     const name = `${variant.id}.ours.test`;
-    return abortedFamilies(name).map((family) => `${variant.id} (${mapLine(name) ? "mapped" : "not mapped"}): ${family} aborted: ${details.get(`${name} ${family}`)}`);
+    return abortedFamilies(name).map(
+      (family) => `${variant.id} (${mapLine(name) ? "mapped" : "not mapped"}): ${family} aborted: ${details.get(`${name} ${family}`)}`,
+    );
   });
   expect(failures).toEqual([]);
 });
@@ -142,7 +167,8 @@ test("whatever we leave out, at least one client family aborts when it is mapped
   const needless: string[] = [];
   for (const variant of corpus) {
     const line = mapLine(`${variant.id}.ours.test`);
-    if (!line && abortedFamilies(`${variant.id}.oracle.test`).length === 0) needless.push(`${variant.id}: left out, yet every family completes with it`);
+    if (!line && abortedFamilies(`${variant.id}.oracle.test`).length === 0)
+      needless.push(`${variant.id}: left out, yet every family completes with it`);
     if (line && variant.ecdsa && !line.includes("ecdsa-key.pem") && abortedFamilies(`${variant.id}-ecdsa.oracle.test`).length === 0) {
       needless.push(`${variant.id}: ECDSA pair left out, yet every family completes with it alone`);
     }
@@ -167,10 +193,12 @@ test("each variant left out gets one error naming its file; verifying clients' o
     const line = mapLine(`${variant.id}.ours.test`);
     const errors = oursStderr.split("\n").filter((text) => text.startsWith("mailcow-postfix-init: error: ") && text.includes(`${dir}: `));
     const leftOut = !line || (variant.ecdsa && !line.includes("ecdsa-key.pem"));
-    if (leftOut && (errors.length !== 1 || !errors[0]!.includes(`${dir}/`))) problems.push(`${variant.id}: ${errors.length} error lines: ${errors.join(" | ")}`);
+    if (leftOut && (errors.length !== 1 || !errors[0]!.includes(`${dir}/`)))
+      problems.push(`${variant.id}: ${errors.length} error lines: ${errors.join(" | ")}`);
     if (!leftOut && errors.length > 0) problems.push(`${variant.id}: mapped, with an error: ${errors.join(" | ")}`);
     const warned = oursStderr.split("\n").some((text) => text.includes(`${dir}: `) && /clients that verify will reject it/.test(text));
-    if (Boolean(variant.verifierWarning) !== warned) problems.push(`${variant.id}: ${warned ? "unexpected" : "no"} warning for verifying clients`);
+    if (Boolean(variant.verifierWarning) !== warned)
+      problems.push(`${variant.id}: ${warned ? "unexpected" : "no"} warning for verifying clients`);
   }
   expect(problems).toEqual([]);
 });
@@ -178,14 +206,29 @@ test("each variant left out gets one error naming its file; verifying clients' o
 test("the known edges land where OpenSSL's and GnuTLS's checks put them", () => {
   const outcome = (id: string) => {
     const line = mapLine(`${id}.ours.test`);
-    return line === undefined ? "left out" : line.includes("ecdsa-key.pem") || !corpus.find((variant) => variant.id === id)?.ecdsa ? "mapped" : "main pair only";
+    return line === undefined
+      ? "left out"
+      : line.includes("ecdsa-key.pem") || !corpus.find((variant) => variant.id === id)?.ecdsa
+        ? "mapped"
+        : "main pair only";
   };
   const expected: Record<string, string> = {
-    rsa512: "left out", rsa520: "left out", rsa521: "left out", rsa528: "mapped", rsa1024: "mapped",
-    "rsa-ku-ke": "left out", "rsa-ku-ds": "mapped", "ec-ku-ka": "left out", "ec-ku-ds-ka": "mapped",
-    "chain-at-limit": "mapped", "chain-one-byte-over": "left out",
-    "dual-rsa512-ec": "mapped", "dual-rsa-ec-ku-ka": "main pair only", "dual-rsa-ke-ec": "left out",
-    "rsa-eku-client": "mapped", "sig-md5": "mapped",
+    rsa512: "left out",
+    rsa520: "left out",
+    rsa521: "left out",
+    rsa528: "mapped",
+    rsa1024: "mapped",
+    "rsa-ku-ke": "left out",
+    "rsa-ku-ds": "mapped",
+    "ec-ku-ka": "left out",
+    "ec-ku-ds-ka": "mapped",
+    "chain-at-limit": "mapped",
+    "chain-one-byte-over": "left out",
+    "dual-rsa512-ec": "mapped",
+    "dual-rsa-ec-ku-ka": "main pair only",
+    "dual-rsa-ke-ec": "left out",
+    "rsa-eku-client": "mapped",
+    "sig-md5": "mapped",
   };
   expect(Object.fromEntries(Object.keys(expected).map((id) => [id, outcome(id)]))).toEqual(expected);
   expect(abortedFamilies("chain-one-byte-over.oracle.test")).toContain("openssl-tls1.3");

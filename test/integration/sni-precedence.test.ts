@@ -31,7 +31,10 @@ beforeAll(async () => {
   const options = { root: temp.path, confDir, defaultKey: fallback.keyFile, defaultCert: fallback.certFile };
   writePostfixConfig(options, 1);
   await Bun.sleep(100); // files left alone long enough for the judge
-  const run = runBinary(["sni-map", "--ssl-dir", sslDir, "--conf-dir", confDir], testEnv({ MAILCOW_HOSTNAME: "mail.example.test", MAIL_CONFIG: confDir }));
+  const run = runBinary(
+    ["sni-map", "--ssl-dir", sslDir, "--conf-dir", confDir],
+    testEnv({ MAILCOW_HOSTNAME: "mail.example.test", MAIL_CONFIG: confDir }),
+  );
   if (run.exitCode !== 0) throw new Error(`sni-map failed: ${run.stderr}`);
   stderr = run.stderr;
   postfix = await startTestPostfix(options);
@@ -50,5 +53,7 @@ test("a hidden .example.test.old/ with an expired copy does not take example.tes
 
 test("an expired 0ld-shop.example.test/ that sorts first does not take the name from the live shop.example.test/", async () => {
   expect((await servedCertificate(postfix.port, "shop.example.test")).fingerprint).toBe(liveShop.fingerprint);
-  expect(stderr).toMatch(/shop\.example\.test listed by both \S+\/shop\.example\.test and \S+\/0ld-shop\.example\.test; mapped to \S+ \(valid now and covering the name\)/);
+  expect(stderr).toMatch(
+    /shop\.example\.test listed by both \S+\/shop\.example\.test and \S+\/0ld-shop\.example\.test; mapped to \S+ \(valid now and covering the name\)/,
+  );
 });

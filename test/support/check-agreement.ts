@@ -1,12 +1,25 @@
 import { expect } from "bun:test";
 import { runCli } from "./cli.ts";
 
-type Runner = (argv: string[], env: Record<string, string>) => Promise<{ exitCode: number; stdout: string; stderr: string }> | { exitCode: number; stdout: string; stderr: string };
+type Runner = (
+  argv: string[],
+  env: Record<string, string>,
+) => Promise<{ exitCode: number; stdout: string; stderr: string }> | { exitCode: number; stdout: string; stderr: string };
 
 /** `check --json` and `check` (run by RUN: in-process by default) report exactly the problems sni-map logged (STDERR) and the map it wrote (MAP) for the same tree. */
-export async function expectCheckAgreesWithSniMap(sslDir: string, env: Record<string, string>, map: string, stderr: string, run: Runner = runCli): Promise<void> {
+export async function expectCheckAgreesWithSniMap(
+  sslDir: string,
+  env: Record<string, string>,
+  map: string,
+  stderr: string,
+  run: Runner = runCli,
+): Promise<void> {
   const json = await run(["check", "--json", "--ssl-dir", sslDir], env);
-  const report = JSON.parse(json.stdout) as { ok: boolean; problems: { severity: string; message: string }[]; entries: { name: string; files: string[] }[] };
+  const report = JSON.parse(json.stdout) as {
+    ok: boolean;
+    problems: { severity: string; message: string }[];
+    entries: { name: string; files: string[] }[];
+  };
   const logged = stderr
     .split("\n")
     .map((line) => /^mailcow-postfix-init: (error|warning): (.*)$/.exec(line))

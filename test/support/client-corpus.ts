@@ -34,9 +34,35 @@ class Maker {
   constructor(readonly dir: string) {
     mkdirSync(dir, { recursive: true });
     this.rootKey = this.file("root.key", openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]));
-    this.rootCert = this.file("root.pem", openssl(["req", "-x509", "-new", "-key", this.rootKey, "-subj", "/CN=Client Corpus Root", "-days", "30", "-addext", "basicConstraints=critical,CA:true", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]));
+    this.rootCert = this.file(
+      "root.pem",
+      openssl([
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        this.rootKey,
+        "-subj",
+        "/CN=Client Corpus Root",
+        "-days",
+        "30",
+        "-addext",
+        "basicConstraints=critical,CA:true",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+      ]),
+    );
     this.intermediateKey = this.file("intermediate.key", openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]));
-    this.intermediateCert = this.file("intermediate.pem", this.sign(this.intermediateKey, "/CN=Client Corpus Intermediate", "basicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign\n", this.rootCert, this.rootKey));
+    this.intermediateCert = this.file(
+      "intermediate.pem",
+      this.sign(
+        this.intermediateKey,
+        "/CN=Client Corpus Intermediate",
+        "basicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign\n",
+        this.rootCert,
+        this.rootKey,
+      ),
+    );
   }
 
   file(name: string, content: Buffer | string): string {
@@ -50,17 +76,34 @@ class Maker {
   }
 
   /** Sign a certificate for keyFile with exactly `extensions` (extfile text), by the intermediate unless told. */
-  sign(keyFile: string, subject: string, extensions: string, ca = this.intermediateCert, caKey = this.intermediateKey, digest: string[] = ["-sha256"]): Buffer {
+  sign(
+    keyFile: string,
+    subject: string,
+    extensions: string,
+    ca = this.intermediateCert,
+    caKey = this.intermediateKey,
+    digest: string[] = ["-sha256"],
+  ): Buffer {
     const n = ++this.counter;
     const csr = openssl(["req", "-new", "-key", keyFile, "-subj", subject]);
     const ext = this.file(`ext-${n}.cnf`, extensions);
-    return openssl(["x509", "-req", "-CA", ca, "-CAkey", caKey, "-set_serial", String(1000 + n), "-days", "30", "-extfile", ext, ...digest], csr);
+    return openssl(
+      ["x509", "-req", "-CA", ca, "-CAkey", caKey, "-set_serial", String(1000 + n), "-days", "30", "-extfile", ext, ...digest],
+      csr,
+    );
   }
 
   /** A leaf for `name` with `key`, extra extension lines, chain = leaf + intermediate. */
   leaf(name: string, key: Buffer, extraExtensions = "", digest?: string[]): Pair {
     const keyFile = this.file(`${name}.key`, key);
-    const leafCert = this.sign(keyFile, `/CN=${name}.client.test`, `subjectAltName=DNS:${name}.client.test\n${extraExtensions}`, undefined, undefined, digest);
+    const leafCert = this.sign(
+      keyFile,
+      `/CN=${name}.client.test`,
+      `subjectAltName=DNS:${name}.client.test\n${extraExtensions}`,
+      undefined,
+      undefined,
+      digest,
+    );
     return { key, cert: Buffer.concat([leafCert, readFileSync(this.intermediateCert)]) };
   }
 }
@@ -108,7 +151,8 @@ export async function makeClientCorpus(dir: string, largeRsaKey?: Buffer): Promi
     ["eku-any", "extendedKeyUsage=anyExtendedKeyUsage"],
     ["ca-leaf", "basicConstraints=critical,CA:true"],
   ];
-  for (const [id, extension] of rsaUsages) (/eku-(client|email)$/.test(id) ? warned : add)(`rsa-${id}`, make.leaf(`rsa-${id}`, rsa2048, `${extension}\n`));
+  for (const [id, extension] of rsaUsages)
+    (/eku-(client|email)$/.test(id) ? warned : add)(`rsa-${id}`, make.leaf(`rsa-${id}`, rsa2048, `${extension}\n`));
   // ... and on EC leaves.
   const ecUsages: [string, string][] = [
     ["ku-ds", "keyUsage=critical,digitalSignature"],
@@ -119,7 +163,8 @@ export async function makeClientCorpus(dir: string, largeRsaKey?: Buffer): Promi
     ["eku-client", "extendedKeyUsage=clientAuth"],
     ["eku-server", "extendedKeyUsage=serverAuth"],
   ];
-  for (const [id, extension] of ecUsages) (/eku-client$/.test(id) ? warned : add)(`ec-${id}`, make.leaf(`ec-${id}`, p256, `${extension}\n`));
+  for (const [id, extension] of ecUsages)
+    (/eku-client$/.test(id) ? warned : add)(`ec-${id}`, make.leaf(`ec-${id}`, p256, `${extension}\n`));
   add("ed25519-ku-ds", make.leaf("ed25519-ku-ds", make.key(["-algorithm", "ED25519"]), "keyUsage=critical,digitalSignature\n"));
   add("ed448", make.leaf("ed448", make.key(["-algorithm", "ED448"])));
   add("p521", make.leaf("p521", make.key(ec("P-521"))));
@@ -131,7 +176,10 @@ export async function makeClientCorpus(dir: string, largeRsaKey?: Buffer): Promi
   warned("sig-sha1", make.leaf("sig-sha1", rsa2048, "", ["-sha1"]));
   warned("sig-md5", make.leaf("sig-md5", rsa2048, "", ["-md5"]));
   add("sig-sha512", make.leaf("sig-sha512", rsa2048, "", ["-sha512"]));
-  add("sig-rsa-pss", make.leaf("sig-rsa-pss", rsa2048, "", ["-sha256", "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32"]));
+  add(
+    "sig-rsa-pss",
+    make.leaf("sig-rsa-pss", rsa2048, "", ["-sha256", "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32"]),
+  );
   warned("ec-sig-sha1", make.leaf("ec-sig-sha1", p256, "", ["-sha1"]));
 
   // Chains around the clients' limits: the leaf and N copies of the intermediate.
@@ -145,10 +193,16 @@ export async function makeClientCorpus(dir: string, largeRsaKey?: Buffer): Promi
   const tls13Body = (copies: number) => 4 + (leafDer + 5) + copies * (intermediateDer + 5);
   let fits = 0;
   while (tls13Body(fits + 1) <= 102_400) fits++;
-  const chained = (copies: number): Pair => ({ key: rsa2048, cert: Buffer.concat([leafPem, Buffer.from("\n"), ...Array.from({ length: copies }, () => intermediate)]) });
+  const chained = (copies: number): Pair => ({
+    key: rsa2048,
+    cert: Buffer.concat([leafPem, Buffer.from("\n"), ...Array.from({ length: copies }, () => intermediate)]),
+  });
   for (const copies of [14, 15, 16, 30, fits - 1, fits, fits + 1, fits + 2, fits + 40]) add(`chain-${copies}`, chained(copies));
   // Exactly at the limit and one byte over: the leaf padded with a comment to the byte.
-  for (const [id, target] of [["chain-at-limit", 102_400], ["chain-one-byte-over", 102_401]] as const) {
+  for (const [id, target] of [
+    ["chain-at-limit", 102_400],
+    ["chain-one-byte-over", 102_401],
+  ] as const) {
     const copies = fits - 1;
     const padded = paddedLeaf(make, rsa2048, id, (leafBytes) => target - (4 + (leafBytes + 5) + copies * (intermediateDer + 5)));
     add(id, { key: rsa2048, cert: Buffer.concat([padded, Buffer.from("\n"), ...Array.from({ length: copies }, () => intermediate)]) });
@@ -160,7 +214,11 @@ export async function makeClientCorpus(dir: string, largeRsaKey?: Buffer): Promi
   add("dual-rsa512-ec", make.leaf("dual-rsa512", rsaKeys.get(512)!), goodEc);
   add("dual-rsa-ec-ku-ka", goodRsa, make.leaf("dual-ec-ka", p256, "keyUsage=critical,keyAgreement\n"));
   add("dual-rsa-ke-ec", make.leaf("dual-rsa-ke", rsa2048, "keyUsage=critical,keyEncipherment\n"), goodEc);
-  add("dual-rsa512-ec-ku-ka", make.leaf("dual-rsa512b", rsaKeys.get(512)!), make.leaf("dual-ec-kab", p256, "keyUsage=critical,keyAgreement\n"));
+  add(
+    "dual-rsa512-ec-ku-ka",
+    make.leaf("dual-rsa512b", rsaKeys.get(512)!),
+    make.leaf("dual-ec-kab", p256, "keyUsage=critical,keyAgreement\n"),
+  );
   warned("dual-rsa-ec-eku-client", goodRsa, make.leaf("dual-ec-client", p256, "extendedKeyUsage=clientAuth\n"));
   add("dual-rsa-ec-big-chain", goodRsa, chainedEc(make, p256, intermediate, fits + 2));
 

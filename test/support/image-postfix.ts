@@ -27,9 +27,26 @@ function docker(args: string[]): { exitCode: number; stdout: string; stderr: str
 export function startImageServers(image: string, root: string): ImageServers {
   const binary = builtBinary();
   const name = `judge-corpus-${process.pid}`;
-  const started = docker(["run", "-d", "--rm", "--name", name, "--network", "host", "-v", `${root}:${root}`, "-v", `${binary}:/usr/local/bin/mailcow-postfix-init:ro`, "--entrypoint", "sleep", image, "infinity"]);
+  const started = docker([
+    "run",
+    "-d",
+    "--rm",
+    "--name",
+    name,
+    "--network",
+    "host",
+    "-v",
+    `${root}:${root}`,
+    "-v",
+    `${binary}:/usr/local/bin/mailcow-postfix-init:ro`,
+    "--entrypoint",
+    "sleep",
+    image,
+    "infinity",
+  ]);
   if (started.exitCode !== 0) throw new Error(`docker run ${image} failed: ${started.stderr}`);
-  const exec = (argv: string[], env: Record<string, string> = {}) => docker(["exec", ...Object.entries(env).flatMap(([key, value]) => ["-e", `${key}=${value}`]), name, ...argv]);
+  const exec = (argv: string[], env: Record<string, string> = {}) =>
+    docker(["exec", ...Object.entries(env).flatMap(([key, value]) => ["-e", `${key}=${value}`]), name, ...argv]);
   const daemonDirectory = exec(["postconf", "-d", "-h", "daemon_directory"]).stdout.trim();
   return {
     exec,

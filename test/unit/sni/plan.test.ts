@@ -11,7 +11,8 @@ import { mailTrees } from "../../support/fixture.ts";
 const mailTree = mailTrees("mpi-plan-");
 const DAY = 24 * 60 * 60 * 1000;
 const later = () => new Date(Date.now() + 60 * DAY);
-const sourceOf = (result: ReturnType<typeof planSniMapFromTree>, name: string) => result.entries.filter((entry) => entry.name === name).map((entry) => entry.sourceDir);
+const sourceOf = (result: ReturnType<typeof planSniMapFromTree>, name: string) =>
+  result.entries.filter((entry) => entry.name === name).map((entry) => entry.sourceDir);
 
 describe("precedence by usability", () => {
   test("a live example.test/ beats an expired 0ld-example.test/ that sorts first, with one warning saying why", () => {
@@ -22,7 +23,9 @@ describe("precedence by usability", () => {
     expect(sourceOf(result, "example.test")).toEqual([live.dir]);
     expect(sourceOf(result, "old-only.example.test")).toEqual([old.dir]);
     const conflicts = result.problems.filter((problem) => problem.code === "name-conflict");
-    expect(conflicts.map((problem) => problem.message)).toEqual([`example.test listed by both ${live.dir} and ${old.dir}; mapped to ${live.dir} (valid now and covering the name)`]);
+    expect(conflicts.map((problem) => problem.message)).toEqual([
+      `example.test listed by both ${live.dir} and ${old.dir}; mapped to ${live.dir} (valid now and covering the name)`,
+    ]);
   });
 
   test("a certificate covering the name beats one that does not, whatever the order", () => {
@@ -45,17 +48,25 @@ describe("precedence by usability", () => {
     const result = planSniMapFromTree({ sslDir, hostname: "mail.example.test" });
     expect(sourceOf(result, "both.example.test")).toEqual([long.dir]);
     expect(sourceOf(result, "copy.example.test")).toEqual([first.dir]);
-    expect(result.problems.map((problem) => problem.message)).toContain(`copy.example.test listed by both ${first.dir} and ${copy}; mapped to ${first.dir} (first in name order)`);
+    expect(result.problems.map((problem) => problem.message)).toContain(
+      `copy.example.test listed by both ${first.dir} and ${copy}; mapped to ${first.dir} (first in name order)`,
+    );
   });
 
   test("the default certificate keeps its name from an expired directory, and a live directory still wins over it", () => {
-    const { sslDir } = mailTree({ defaultNames: ["mail.example.test", "example.test", "www.example.test"], defaultCertificate: { days: 400 }, mainCf: null });
+    const { sslDir } = mailTree({
+      defaultNames: ["mail.example.test", "example.test", "www.example.test"],
+      defaultCertificate: { days: 400 },
+      mainCf: null,
+    });
     const expired = makeCertificateDirectory(sslDir, "example.test", ["example.test"], { days: 30 });
     const live = makeCertificateDirectory(sslDir, "www.example.test", ["www.example.test"], { days: 400 });
     const result = planSniMapFromTree({ sslDir, hostname: "mail.example.test", now: later() });
     expect(sourceOf(result, "example.test")).toEqual([sslDir]);
     expect(sourceOf(result, "www.example.test")).toEqual([live.dir]);
-    expect(result.problems.filter((problem) => problem.code === "default-name-kept").map((problem) => problem.source)).toEqual([expired.dir]);
+    expect(result.problems.filter((problem) => problem.code === "default-name-kept").map((problem) => problem.source)).toEqual([
+      expired.dir,
+    ]);
   });
 });
 
@@ -68,7 +79,9 @@ describe("dot-directories", () => {
     const result = planSniMapFromTree({ sslDir, hostname: "mail.example.test", now: later() });
     expect(sourceOf(result, "example.test")).toEqual([live.dir]);
     expect(result.sources.map((source) => source.source.dir)).not.toContain(hidden.dir);
-    expect(result.notes).toEqual([`${hidden.dir}: holds cert.pem but is not a certificate directory (its name starts with a dot, as mailcow's SSL/*/ glob skips); not mapped`]);
+    expect(result.notes).toEqual([
+      `${hidden.dir}: holds cert.pem but is not a certificate directory (its name starts with a dot, as mailcow's SSL/*/ glob skips); not mapped`,
+    ]);
     expect(result.problems).toEqual([]);
   });
 });
