@@ -197,6 +197,13 @@ describe("validation", () => {
     expect(error.code).toBe("key-unreadable");
     expect(error.message).toContain("a directory, not a regular file");
   });
+  test("a pair Postfix loads but clients abort on (RSA-512: no TLS 1.3 signature): one error naming the key file", () => {
+    const error = brokenDirectory((dir) => {
+      Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "rsa:512", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "30", "-subj", "/CN=example.org"], { stderr: "ignore" });
+    });
+    expect(error.code).toBe("rsa-key-too-small");
+    expect(error.message).toContain(`Postfix loads it, but ${error.source}/key.pem is a 512-bit RSA key`);
+  });
   test("broken default pair: not mapped, directories still are", () => {
     const { sslDir } = sslTree();
     const org = makeCertificateDirectory(sslDir, "example.org", ["example.org"]);
