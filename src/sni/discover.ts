@@ -57,16 +57,17 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
 
   for (const entry of entries) {
     const dir = join(sslDir, entry);
+    // mailcow's own `SSL/*/` glob never sees a dot-directory, and ACME clients stage renewals
+    // or keep old copies in them (`.example.org.old/`): never a certificate directory.
+    if (entry.startsWith(".")) {
+      if (!present(join(dir, DEFAULT_CERT))) continue;
+      notes.push(`${dir}: holds ${DEFAULT_CERT} but is not a certificate directory (its name starts with a dot, as mailcow's SSL/*/ glob skips); not mapped`);
+      continue;
+    }
     // One stat per file tells which directories hold a pair (files at the top, such as
     // dhparams.pem, answer ENOTDIR); 2,000 directories are common.
     // Quietly skipped, as mailcow does: acme/, backups/, half-written directories.
     if (!present(join(dir, DEFAULT_CERT)) || !present(join(dir, DEFAULT_KEY))) continue;
-    // mailcow's own `SSL/*/` glob never sees a dot-directory, and ACME clients stage renewals
-    // or keep old copies in them (`.example.org.old/`): never a certificate directory.
-    if (entry.startsWith(".")) {
-      notes.push(`${dir}: holds ${DEFAULT_CERT} but is not a certificate directory (its name starts with a dot, as mailcow's SSL/*/ glob skips); not mapped`);
-      continue;
-    }
     const domainsFile = join(dir, DOMAINS_FILE);
     let domainsText: string;
     try {

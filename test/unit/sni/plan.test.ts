@@ -76,12 +76,15 @@ describe("dot-directories", () => {
     const hidden = makeCertificateDirectory(sslDir, ".example.test.old", ["example.test"], { days: 30 });
     const live = makeCertificateDirectory(sslDir, "example.test", ["example.test"], { days: 400 });
     mkdirSync(join(sslDir, ".staging")); // no cert.pem: not worth a line
+    const certOnly = join(sslDir, ".cert-only");
+    mkdirSync(certOnly);
+    copyFileSync(join(live.dir, "cert.pem"), join(certOnly, "cert.pem"));
     const result = planSniMapFromTree({ sslDir, hostname: "mail.example.test", now: later() });
     expect(sourceOf(result, "example.test")).toEqual([live.dir]);
     expect(result.sources.map((source) => source.source.dir)).not.toContain(hidden.dir);
-    expect(result.notes).toEqual([
-      `${hidden.dir}: holds cert.pem but is not a certificate directory (its name starts with a dot, as mailcow's SSL/*/ glob skips); not mapped`,
-    ]);
+    const note = (dir: string) =>
+      `${dir}: holds cert.pem but is not a certificate directory (its name starts with a dot, as mailcow's SSL/*/ glob skips); not mapped`;
+    expect(result.notes).toEqual([note(certOnly), note(hidden.dir)]);
     expect(result.problems).toEqual([]);
   });
 });
