@@ -166,6 +166,7 @@ export async function makeClientCorpus(dir: string, largeRsaKey?: Buffer): Promi
   for (const [id, extension] of ecUsages)
     (/eku-client$/.test(id) ? warned : add)(`ec-${id}`, make.leaf(`ec-${id}`, p256, `${extension}\n`));
   add("ed25519-ku-ds", make.leaf("ed25519-ku-ds", make.key(["-algorithm", "ED25519"]), "keyUsage=critical,digitalSignature\n"));
+  add("ed25519-ku-ka", make.leaf("ed25519-ku-ka", make.key(["-algorithm", "ED25519"]), "keyUsage=critical,keyAgreement\n"));
   add("ed448", make.leaf("ed448", make.key(["-algorithm", "ED448"])));
   add("p521", make.leaf("p521", make.key(ec("P-521"))));
   add("rsa-pss-key-512", make.leaf("rsa-pss-key-512", make.key(["-algorithm", "RSA-PSS", "-pkeyopt", "rsa_keygen_bits:512"])));
@@ -212,6 +213,7 @@ export async function makeClientCorpus(dir: string, largeRsaKey?: Buffer): Promi
   const goodRsa = make.leaf("dual-rsa", rsa2048);
   const goodEc = make.leaf("dual-ec", p256);
   add("dual-rsa512-ec", make.leaf("dual-rsa512", rsaKeys.get(512)!), goodEc);
+  add("dual-rsa521-ec", make.leaf("dual-rsa521", rsaKeys.get(521)!), goodEc);
   add("dual-rsa-ec-ku-ka", goodRsa, make.leaf("dual-ec-ka", p256, "keyUsage=critical,keyAgreement\n"));
   add("dual-rsa-ke-ec", make.leaf("dual-rsa-ke", rsa2048, "keyUsage=critical,keyEncipherment\n"), goodEc);
   add(
