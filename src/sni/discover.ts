@@ -1,7 +1,7 @@
 import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import { MAX_DOMAINS_BYTES, describeReadFailure, readBoundedText } from "../bounded-read.ts";
-import { UserError } from "../errors.ts";
+import { errnoCode, UserError } from "../errors.ts";
 import { escapeBytes } from "./certificate.ts";
 import type { CertificateSource, KeyPairFiles, Problem } from "./types.ts";
 
@@ -20,6 +20,8 @@ export interface Discovery {
   /** The default pair first (when present), then directories in byte order of their names. */
   sources: CertificateSource[];
   problems: Problem[];
+  /** Information for the log, not problems: dot-directories that hold a cert.pem. */
+  notes: string[];
 }
 
 /** List the certificate sources below `sslDir` without parsing any certificate. */
@@ -29,7 +31,7 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
   try {
     rawEntries = readdirSync(sslDir, { encoding: "buffer" });
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? "error";
+    const code = errnoCode(error) ?? "error";
     throw new UserError(
       `cannot read the SSL directory ${sslDir} (${code}); check the path and that it is mounted (mailcow: data/assets/ssl -> /etc/ssl/mail)`,
       1,
@@ -38,11 +40,12 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
   }
   const sources: CertificateSource[] = [];
   const problems: Problem[] = [];
+  const notes: string[] = [];
   const entries = sortBytewise(utf8Names(sslDir, rawEntries, problems));
   const present = (path: string) => statEntry(path) !== undefined;
 
   if (existsSync(join(sslDir, DEFAULT_CERT)) && existsSync(join(sslDir, DEFAULT_KEY))) {
-    sources.push({ kind: "default", dir: sslDir, rsa: pairIn(sslDir, DEFAULT_KEY, DEFAULT_CERT), ecdsa: ecdsaPairIn(sslDir) });
+    sources.push({ kind: "default", dir: sslDir, main: pairIn(sslDir, DEFAULT_KEY, DEFAULT_CERT), ecdsa: ecdsaPairIn(sslDir) });
   } else {
     problems.push({
       severity: "error",
@@ -54,6 +57,13 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
 
   for (const entry of entries) {
     const dir = join(sslDir, entry);
+    // mailcow's own `SSL/*/` glob never sees a dot-directory, and ACME clients stage renewals
+    // or keep old copies in them (`.example.org.old/`): never a certificate directory.
+    if (entry.startsWith(".")) {
+      if (!present(join(dir, DEFAULT_CERT))) continue;
+      notes.push(`${dir}: holds ${DEFAULT_CERT} but is not a certificate directory (its name starts with a dot, as mailcow's SSL/*/ glob skips); not mapped`);
+      continue;
+    }
     // One stat per file tells which directories hold a pair (files at the top, such as
     // dhparams.pem, answer ENOTDIR); 2,000 directories are common.
     // Quietly skipped, as mailcow does: acme/, backups/, half-written directories.
@@ -65,7 +75,7 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
     } catch (error) {
       const now = statEntry(domainsFile);
       if (now === undefined) continue;
-      if ((error as NodeJS.ErrnoException).code === "ENOENT" && now === "followed") {
+      if (errnoCode(error) === "ENOENT" && now === "followed") {
         // There a moment ago, gone now: a directory being replaced (mv), not a broken one.
         problems.push({ severity: "warning", code: "vanished", source: dir, message: `${dir}: the directory changed while it was being read; not mapped this time, the next start or reload maps it` });
         continue;
@@ -80,9 +90,9 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
     }
     const ecdsa = present(join(dir, ECDSA_KEY)) && present(join(dir, ECDSA_CERT)) ? pairIn(dir, ECDSA_KEY, ECDSA_CERT) : undefined;
     const domainsOutside = !isInside(domainsFile, sslDir) || undefined;
-    sources.push({ kind: "directory", dir, rsa: pairIn(dir, DEFAULT_KEY, DEFAULT_CERT), ecdsa, domainsFile, domainsText, domainsOutside });
+    sources.push({ kind: "directory", dir, main: pairIn(dir, DEFAULT_KEY, DEFAULT_CERT), ecdsa, domainsFile, domainsText, domainsOutside });
   }
-  return { sslDir, sources, problems };
+  return { sslDir, sources, problems, notes };
 }
 
 /**
@@ -131,12 +141,12 @@ function ecdsaPairIn(dir: string): KeyPairFiles | undefined {
  */
 function statEntry(path: string): "followed" | "unfollowable" | undefined {
   try {
-    // No exception for the common miss (no ecdsa-key.pem): 2,000 of them cost ~20 ms.
+    // No exception for the common miss (no ecdsa-key.pem): thrown and caught, thousands add up.
     if (statSync(path, { throwIfNoEntry: false })) return "followed";
     return lstatSync(path, { throwIfNoEntry: false }) ? "unfollowable" : undefined;
   } catch (error) {
     // A symlink loop (ELOOP) is an entry that cannot be followed: validation reports it.
-    if ((error as NodeJS.ErrnoException).code === "ELOOP") return "unfollowable";
+    if (errnoCode(error) === "ELOOP") return "unfollowable";
     return undefined; // the parent is a file (ENOTDIR), or unreadable
   }
 }

@@ -12,10 +12,12 @@ import { validateSource } from "./validate.ts";
 import { mapKeys, SNI_MAP_FILE, writeSniMapFiles } from "./write.ts";
 import { join } from "node:path";
 import { MAX_CONF_BYTES, readBoundedTextIfExists } from "../bounded-read.ts";
-import { dbHoldsExactly } from "../postfix.ts";
+import { dbHoldsExactly, type PostfixTools } from "../postfix/index.ts";
 import { forgetTableRecord, readTableRecord, saveTableRecord, tableIsCurrent, tableRecordFileFor } from "../table-record.ts";
 
 export interface SniMapOptions {
+  /** Postfix's tools with the command's MAIL_CONFIG (postmap -F). */
+  tools: PostfixTools;
   sslDir: string;
   confDir: string;
   /** MAILCOW_HOSTNAME, mapped to the default certificate (normalized here: case, trailing dot, IDN). */
@@ -35,6 +37,8 @@ export interface SniMapResult {
   entries: MapEntry[];
   sources: ValidatedSource[];
   problems: Problem[];
+  /** Information lines for the log (not problems): e.g. a dot-directory holding a cert.pem. */
+  notes: string[];
 }
 
 export interface PlanOptions {
@@ -55,11 +59,11 @@ export function planSniMapFromTree(options: PlanOptions): SniMapResult {
     problems.push(...found);
     return validated;
   });
-  const plan = planSniMap(sources, hostname);
+  const plan = planSniMap(sources, hostname, now);
   problems.push(...plan.problems);
   const projected = projectedDbBytes(plan.entries);
   if (projected > LARGE_DB_BYTES) problems.push(largeTableWarning(projected, plan.entries));
-  return { sslDir: discovery.sslDir, hostname, content: renderSniMap(plan.entries), entries: plan.entries, sources, problems };
+  return { sslDir: discovery.sslDir, hostname, content: renderSniMap(plan.entries), entries: plan.entries, sources, problems, notes: discovery.notes };
 }
 
 /**
@@ -72,12 +76,13 @@ export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult
   const mapFile = join(options.confDir, SNI_MAP_FILE);
   const cache = openPairCache(options.cacheFile);
   const result = planSniMapFromTree({ ...options, cache });
+  logNotes(result.notes, options.log);
   logProblems(result.problems, options.log);
   const inputs = embeddedValueDigests(result.entries);
   if (sniTableInPlace(options.confDir, options.cacheFile, result.content, inputs)) {
     options.log.info(`sni-map: ${summarize(result)} -> ${mapFile} (unchanged: no certificate, key or map file changed since sni.map.db was built)`);
   } else {
-    await buildSniTable(options.confDir, options.cacheFile, result.content, result.entries, inputs, options.log);
+    await buildSniTable(options.tools, options.confDir, options.cacheFile, result.content, result.entries, inputs, options.log);
     options.log.info(`sni-map: ${summarize(result)} -> ${mapFile}`);
   }
   saveJudgements(cache, options.cacheFile, options.log);
@@ -98,11 +103,11 @@ export function sniTableInPlace(confDir: string, cacheFile: string | undefined, 
 }
 
 /** Build sni.map(.db) (write.ts); the table record is dropped first and written after a good build. */
-export async function buildSniTable(confDir: string, cacheFile: string | undefined, content: string, entries: readonly MapEntry[], inputs: ReadonlyMap<string, string>, log: Logger): Promise<void> {
+export async function buildSniTable(tools: PostfixTools, confDir: string, cacheFile: string | undefined, content: string, entries: readonly MapEntry[], inputs: ReadonlyMap<string, string>, log: Logger): Promise<void> {
   const mapFile = join(confDir, SNI_MAP_FILE);
   const recordFile = tableRecordFileFor(cacheFile, "sni.map");
   if (recordFile !== undefined) forgetTableRecord(recordFile);
-  await writeSniMapFiles(confDir, content, entries, log);
+  await writeSniMapFiles(tools, confDir, content, entries, log);
   if (recordFile !== undefined) saveTableRecord(recordFile, inputs, [mapFile, `${mapFile}.db`], log);
 }
 
@@ -158,6 +163,10 @@ export function mapKeyForHostname(raw: string | undefined): string | undefined {
     throw new UserError(`hostname ${JSON.stringify(raw)} (--hostname or MAILCOW_HOSTNAME) is not a valid DNS name: ${normalized.reason}; set MAILCOW_HOSTNAME in mailcow.conf to the server's FQDN`);
   }
   return normalized?.name;
+}
+
+export function logNotes(notes: readonly string[], log: Logger): void {
+  for (const note of notes) log.info(note);
 }
 
 export function logProblems(problems: readonly Problem[], log: Logger): void {

@@ -19,12 +19,14 @@ const CRYPTO_SYMBOLS = {
   PEM_read_bio: { args: [P, P, P, P, P], returns: I },
   CRYPTO_free: { args: [P, P, I], returns: V },
   ERR_peek_last_error: { args: [], returns: U },
-  ERR_get_error: { args: [], returns: U },
   ERR_clear_error: { args: [], returns: V },
   ERR_reason_error_string: { args: [U], returns: P },
   d2i_X509: { args: [P, P, L], returns: P },
   X509_free: { args: [P], returns: V },
   X509_check_issued: { args: [P, P], returns: I },
+  X509_get_key_usage: { args: [P], returns: "u32" },
+  X509_get_extended_key_usage: { args: [P], returns: "u32" },
+  X509_get_signature_info: { args: [P, P, P, P, P], returns: I },
   d2i_PrivateKey: { args: [I, P, P, L], returns: P },
   d2i_PKCS8_PRIV_KEY_INFO: { args: [P, P, L], returns: P },
   PKCS8_PRIV_KEY_INFO_free: { args: [P], returns: V },
@@ -36,7 +38,6 @@ const CRYPTO_SYMBOLS = {
   OBJ_nid2sn: { args: [I], returns: P },
   OPENSSL_sk_new_null: { args: [], returns: P },
   OPENSSL_sk_push: { args: [P, P], returns: I },
-  OPENSSL_sk_pop: { args: [P], returns: P },
   OPENSSL_sk_free: { args: [P], returns: V },
 } as const;
 

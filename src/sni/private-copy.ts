@@ -1,5 +1,6 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { removeLeftovers } from "../leftovers.ts";
 
 // The private copy of the judged bytes that postmap -F embeds (write.ts) holds private keys:
 // it must not outlive the run that made it. Its directory is named after its owner (PID and
@@ -74,30 +75,21 @@ export function createPrivateCopyDir(fallbackDir: string, memoryDir: string | un
 
 /** Remove the copies in `memoryDir` whose owner is gone; the number removed. */
 export function removeDeadCopies(memoryDir = MEMORY_DIR, now = Date.now()): number {
-  let names: string[];
+  return removeLeftovers(
+    memoryDir,
+    (name) => name.startsWith(COPY_PREFIX) && !live.has(join(memoryDir, name)) && ownerGone(memoryDir, name, now),
+  );
+}
+
+/** Whether the run that made the copy NAME no longer exists (the same PID now names another process counts). */
+function ownerGone(memoryDir: string, name: string, now: number): boolean {
+  const owner = /^(\d+)-(\d+)-/.exec(name.slice(COPY_PREFIX.length));
+  if (owner) return processTag(Number(owner[1])) !== `${owner[1]}-${owner[2]}`;
   try {
-    names = readdirSync(memoryDir).filter((name) => name.startsWith(COPY_PREFIX));
+    return now - statSync(join(memoryDir, name)).mtimeMs > UNOWNED_STALE_MS;
   } catch {
-    return 0;
+    return false;
   }
-  let removed = 0;
-  for (const name of names) {
-    const path = join(memoryDir, name);
-    const owner = /^(\d+)-(\d+)-/.exec(name.slice(COPY_PREFIX.length));
-    let dead: boolean;
-    if (owner) dead = processTag(Number(owner[1])) !== `${owner[1]}-${owner[2]}`;
-    else {
-      try {
-        dead = now - statSync(path).mtimeMs > UNOWNED_STALE_MS;
-      } catch {
-        continue;
-      }
-    }
-    if (!dead || live.has(path)) continue;
-    removeQuietly(path);
-    removed++;
-  }
-  return removed;
 }
 
 function removeQuietly(path: string): void {

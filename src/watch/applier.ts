@@ -124,7 +124,9 @@ export function createApplier(options: ApplierOptions): Applier {
       const wait = retryDelay(failures, options.retryFirstMs, options.retryMaxMs);
       const reason = error instanceof UserError ? error.message : (describeFilesystemError(error) ?? describeErrorChain(error));
       if (failureLogged(failures, reason !== lastFailure)) {
-        log.error(`watch: apply failed after ${Math.round(performance.now() - started)} ms: ${reason}; sni.map.db left as it was, trying again in ${formatWait(wait)} (failure ${failures})`);
+        log.error(
+          `watch: apply failed after ${Math.round(performance.now() - started)} ms: ${reason}; sni.map.db left as it was, trying again in ${formatWait(wait)} (failure ${failures})`,
+        );
       }
       lastFailure = reason;
       timers.retry.in(wait, () => void runApply());
@@ -133,12 +135,16 @@ export function createApplier(options: ApplierOptions): Applier {
 
   /** Whether a changed source does not load yet and is given until the pair-wait deadline to be completed. */
   const waitForPair = (planned: PlannedApply, dirs: ReadonlySet<string>): boolean => {
-    const waitingFor = planned.result.sources.filter((validated) => !validated.usable && dirs.has(validated.source.dir)).map((validated) => validated.source.dir);
+    const waitingFor = planned.result.sources
+      .filter((validated) => !validated.usable && dirs.has(validated.source.dir))
+      .map((validated) => validated.source.dir);
     const now = Date.now();
     if (waitingFor.length === 0 || (pairDeadline !== undefined && now >= pairDeadline)) return false;
     if (pairDeadline === undefined) {
       pairDeadline = now + options.pairWaitMs;
-      log.info(`watch: ${waitingFor.join(", ")}: key and certificate do not load together yet; waiting up to ${options.pairWaitMs} ms for the rest of the renewal`);
+      log.info(
+        `watch: ${waitingFor.join(", ")}: key and certificate do not load together yet; waiting up to ${options.pairWaitMs} ms for the rest of the renewal`,
+      );
     }
     for (const dir of dirs) changedDirs.add(dir);
     timers.pair.in(pairDeadline - now, () => void runApply());
@@ -151,7 +157,8 @@ export function createApplier(options: ApplierOptions): Applier {
     if (now < reportDueAt) return;
     reportDueAt = now + (options.expiryReportMs ?? DAY_MS);
     const { retained, result } = planned;
-    for (const item of expiringCertificates(retained.entries, result.sources, retained.next, retained.held, now)) log.warn(expiryLine(item, now));
+    for (const item of expiringCertificates(retained.entries, result.sources, retained.next, retained.held, now))
+      log.warn(expiryLine(item, now));
     // The report reads the tree as it is then: a full check, as a kept pair's expiry does.
     timers.report.at(reportDueAt, () => void runApply());
   };
@@ -200,11 +207,14 @@ function timer() {
       self.clear();
       if (when === undefined || !Number.isFinite(when)) return;
       const wait = Math.max(0, when - Date.now());
-      handle = setTimeout(() => {
-        handle = undefined;
-        if (wait > MAX_TIMER_MS) self.at(when, fire);
-        else fire();
-      }, Math.min(wait, MAX_TIMER_MS));
+      handle = setTimeout(
+        () => {
+          handle = undefined;
+          if (wait > MAX_TIMER_MS) self.at(when, fire);
+          else fire();
+        },
+        Math.min(wait, MAX_TIMER_MS),
+      );
     },
   };
   return self;

@@ -2,10 +2,18 @@ import { join } from "node:path";
 import { withConfLock } from "../conf-lock.ts";
 import { fileIdentity } from "../file-identity.ts";
 import type { Logger } from "../log.ts";
-import { masterIsRunning, postconfValues, postfixReload } from "../postfix.ts";
+import { masterIsRunning, postconfValues, postfixReload, type PostfixTools } from "../postfix/index.ts";
 import { openPairCache, saveJudgements, type PairCache } from "../sni/cache.ts";
 import type { SourceJudgement } from "../sni/types.ts";
-import { buildSniTable, embeddedValueDigests, embeddedValueKey, logProblems, planSniMapFromTree, sniTableInPlace, type SniMapResult } from "../sni/index.ts";
+import {
+  buildSniTable,
+  embeddedValueDigests,
+  embeddedValueKey,
+  logProblems,
+  planSniMapFromTree,
+  sniTableInPlace,
+  type SniMapResult,
+} from "../sni/index.ts";
 import { renderSniMap } from "../sni/render.ts";
 import type { Problem } from "../sni/types.ts";
 import { SNI_MAP_FILE } from "../sni/write.ts";
@@ -17,6 +25,8 @@ import { retainLastGood, type KeptPair, type Retained } from "./last-good.ts";
 // nothing is written and Postfix is not reloaded when the table would come out the same.
 
 export interface ApplyOptions {
+  /** Postfix's tools with the command's MAIL_CONFIG. */
+  tools: PostfixTools;
   sslDir: string;
   confDir: string;
   hostname?: string;
@@ -84,7 +94,11 @@ export function planApply(options: ApplyOptions, state: Readonly<ApplyState>, no
  * Build and install the table when it differs from the one in place, then `postfix reload`.
  * Returns the state to remember after it (the caller owns the state; this reads it only).
  */
-export async function writeApply(planned: PlannedApply, options: ApplyOptions, state: Readonly<ApplyState>): Promise<{ outcome: ApplyOutcome; next: ApplyState }> {
+export async function writeApply(
+  planned: PlannedApply,
+  options: ApplyOptions,
+  state: Readonly<ApplyState>,
+): Promise<{ outcome: ApplyOutcome; next: ApplyState }> {
   const mapFile = join(options.confDir, SNI_MAP_FILE);
   const outputs = [mapFile, `${mapFile}.db`];
   const previous = state.applied;
@@ -92,7 +106,15 @@ export async function writeApply(planned: PlannedApply, options: ApplyOptions, s
   let rebuilt = false;
   await withConfLock(options.confDir, options.log, options.lockTimeoutMs, async () => {
     if (inPlace(planned, options, state, outputs)) return;
-    await buildSniTable(options.confDir, options.cacheFile, planned.content, planned.retained.entries, planned.inputs, options.log);
+    await buildSniTable(
+      options.tools,
+      options.confDir,
+      options.cacheFile,
+      planned.content,
+      planned.retained.entries,
+      planned.inputs,
+      options.log,
+    );
     rebuilt = true;
   });
   // Problems are logged once the table is in place: a failed write is retried, and its
@@ -111,13 +133,14 @@ export async function writeApply(planned: PlannedApply, options: ApplyOptions, s
   // before its next connection (a watcher restarted while Postfix runs).
   if (rebuilt && previous !== undefined) {
     try {
-      await (options.reload ?? postfixReload)(options.confDir, options.log);
+      await (options.reload ?? ((confDir, log) => postfixReload(options.tools, confDir, log)))(options.confDir, options.log);
       reloaded = true;
     } catch (error) {
       // Not running yet (the container is starting, or stopping): it loads the new table when
       // it starts. Any other failure: a running smtpd still notices the changed table on its
       // next connection.
-      if (await postfixStopped(options)) options.log.info("watch: Postfix is not running (yet); it loads the new sni.map.db when it starts");
+      if (await postfixStopped(options))
+        options.log.info("watch: Postfix is not running (yet); it loads the new sni.map.db when it starts");
       else options.log.warn(`sni.map.db is rebuilt but postfix reload failed: ${(error as Error).message}`);
     }
   }
@@ -129,10 +152,17 @@ export async function writeApply(planned: PlannedApply, options: ApplyOptions, s
  * month is one line, not one per renewal elsewhere. The first apply logs none: the container's
  * start has just logged the same tree's problems (returned as a count for the apply line).
  */
-function logNewProblems(problems: readonly Problem[], log: Logger, reported: ReadonlySet<string> | undefined): { unlogged?: number; reported: Set<string> } {
+function logNewProblems(
+  problems: readonly Problem[],
+  log: Logger,
+  reported: ReadonlySet<string> | undefined,
+): { unlogged?: number; reported: Set<string> } {
   const messages = new Set(problems.map((problem) => problem.message));
   if (reported === undefined) return { unlogged: messages.size, reported: messages };
-  logProblems(problems.filter((problem) => !reported.has(problem.message)), log);
+  logProblems(
+    problems.filter((problem) => !reported.has(problem.message)),
+    log,
+  );
   return { reported: messages };
 }
 
@@ -144,7 +174,11 @@ function logNewProblems(problems: readonly Problem[], log: Logger, reported: Rea
 function inPlace(planned: PlannedApply, options: ApplyOptions, state: Readonly<ApplyState>, outputs: string[]): boolean {
   const applied = state.applied;
   if (applied) {
-    return applied.content === planned.content && sameMap(applied.digests, planned.digests) && outputs.every((path, index) => fileIdentity(path) === applied.identities[index]);
+    return (
+      applied.content === planned.content &&
+      sameMap(applied.digests, planned.digests) &&
+      outputs.every((path, index) => fileIdentity(path) === applied.identities[index])
+    );
   }
   return sniTableInPlace(options.confDir, options.cacheFile, planned.content, planned.inputs);
 }
@@ -152,8 +186,8 @@ function inPlace(planned: PlannedApply, options: ApplyOptions, state: Readonly<A
 /** Whether no master runs for the conf dir's queue (Postfix's own test, master -t). */
 async function postfixStopped(options: ApplyOptions): Promise<boolean> {
   try {
-    const [daemonDirectory] = await postconfValues(options.confDir, ["daemon_directory"]);
-    return !(await masterIsRunning(join(daemonDirectory!, "master"), options.confDir));
+    const [daemonDirectory] = await postconfValues(options.tools, options.confDir, ["daemon_directory"]);
+    return !(await masterIsRunning(options.tools, join(daemonDirectory!, "master"), options.confDir));
   } catch {
     return false;
   }
@@ -174,10 +208,18 @@ function sameMap(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>)
 /** The one line an apply logs: what changed, whether Postfix was reloaded, how long it took. */
 export function applyLine(outcome: ApplyOutcome, planned: PlannedApply, ms: number): string {
   const took = `${Math.round(ms)} ms`;
-  const known = outcome.unlogged ? `; ${outcome.unlogged} problem${outcome.unlogged === 1 ? "" : "s"} in the tree, not repeated here (\`mailcow-postfix-init check\` lists them)` : "";
-  const held = planned.retained.held.length > 0 ? `; last good pair kept for ${planned.retained.held.length} source${planned.retained.held.length === 1 ? "" : "s"}` : "";
+  const known = outcome.unlogged
+    ? `; ${outcome.unlogged} problem${outcome.unlogged === 1 ? "" : "s"} in the tree, not repeated here (\`mailcow-postfix-init check\` lists them)`
+    : "";
+  const held =
+    planned.retained.held.length > 0
+      ? `; last good pair kept for ${planned.retained.held.length} source${planned.retained.held.length === 1 ? "" : "s"}`
+      : "";
   if (!outcome.rebuilt) return `watch: checked in ${took}: sni.map.db unchanged (${outcome.names} names mapped${held})${known}`;
   const names = outcome.changedNames;
-  const what = names === undefined ? `${outcome.names} names mapped` : `${names.length} name${names.length === 1 ? "" : "s"} changed${names.length > 0 ? ` (${names.slice(0, 5).join(", ")}${names.length > 5 ? ` and ${names.length - 5} more` : ""})` : ""}`;
+  const what =
+    names === undefined
+      ? `${outcome.names} names mapped`
+      : `${names.length} name${names.length === 1 ? "" : "s"} changed${names.length > 0 ? ` (${names.slice(0, 5).join(", ")}${names.length > 5 ? ` and ${names.length - 5} more` : ""})` : ""}`;
   return `watch: applied in ${took}: sni.map.db rebuilt, ${what}${held}; ${outcome.reloaded ? "postfix reloaded" : names === undefined ? "postfix not reloaded (first build: Postfix loads it when it starts, a running smtpd before its next connection)" : "postfix not reloaded"}${known}`;
 }

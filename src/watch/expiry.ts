@@ -41,7 +41,10 @@ export function expiringCertificates(
     const served = expiry.get(entry.sourceDir);
     if (!served || !Number.isFinite(served.at) || served.at - now >= days * DAY_MS) continue;
     let found = bySource.get(entry.sourceDir);
-    if (!found) bySource.set(entry.sourceDir, (found = { sourceDir: entry.sourceDir, names: [], expiresAt: served.at, kept: served.kept }));
+    if (!found) {
+      found = { sourceDir: entry.sourceDir, names: [], expiresAt: served.at, kept: served.kept };
+      bySource.set(entry.sourceDir, found);
+    }
     found.names.push(entry.name);
   }
   const list = [...bySource.values()];

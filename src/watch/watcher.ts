@@ -37,12 +37,15 @@ export function startWatcher(options: WatcherOptions): Watcher {
   };
 }
 
-/** What a signal does to the watcher: see docs/watch.md ("Signals"). */
-export const SIGNAL_ACTIONS = {
-  SIGTERM: "stop",
-  SIGINT: "stop",
-  SIGQUIT: "stop",
+/**
+ * What the signals other than SIGTERM and SIGINT (src/signals.ts: stop after the apply under
+ * way) do to the watcher: see docs/watch.md ("Signals"). It must not end on a signal an admin
+ * or a tool may send: in mailcow's image supervisord's event listener takes the whole
+ * container down when a program exits.
+ */
+export const OTHER_SIGNALS = {
   SIGHUP: "apply",
+  SIGQUIT: "ignore",
   SIGUSR1: "ignore",
   SIGUSR2: "ignore",
   SIGPIPE: "ignore",
@@ -55,24 +58,24 @@ export const SIGNAL_ACTIONS = {
   SIGTSTP: "ignore",
   SIGTTIN: "ignore",
   SIGTTOU: "ignore",
-} as const satisfies Partial<Record<NodeJS.Signals, "stop" | "apply" | "ignore">>;
+} as const satisfies Partial<Record<NodeJS.Signals, "apply" | "ignore">>;
 
-/**
- * Install the watcher's signal handlers; resolves with the name of the signal that asks it to
- * stop. The watcher must not end on a signal an admin or a tool may send: in mailcow's image
- * supervisord's event listener takes the whole container down when a program exits.
- */
-export function untilStopSignal(watcher: Pick<Watcher, "applyNow">, log: Logger): Promise<string> {
-  // The handlers stay for the life of the process: a second SIGTERM while the apply under way
-  // finishes must not end it half-way (supervisord sends SIGKILL after stopwaitsecs anyway).
-  return new Promise((resolve) => {
-    for (const [name, action] of Object.entries(SIGNAL_ACTIONS) as [NodeJS.Signals, string][]) {
-      process.on(name, () => {
-        if (action === "stop") return resolve(name);
-        if (action === "ignore") return log.info(`watch: ${name} ignored (SIGHUP applies now, SIGTERM stops)`);
-        log.info(`watch: ${name}: applying the certificates on disk now`);
-        watcher.applyNow();
-      });
-    }
+/** Install the handlers of OTHER_SIGNALS until the returned value is disposed. */
+export function handleOtherSignals(watcher: Pick<Watcher, "applyNow">, log: Logger): Disposable {
+  const handlers = (Object.entries(OTHER_SIGNALS) as [NodeJS.Signals, string][]).map(([name, action]) => {
+    const handler =
+      action === "apply"
+        ? () => {
+            log.info(`watch: ${name}: applying the certificates on disk now`);
+            watcher.applyNow();
+          }
+        : () => log.info(`watch: ${name} ignored (SIGHUP applies now, SIGTERM stops)`);
+    process.on(name, handler);
+    return { name, handler };
   });
+  return {
+    [Symbol.dispose]() {
+      for (const { name, handler } of handlers) process.off(name, handler);
+    },
+  };
 }

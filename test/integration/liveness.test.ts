@@ -5,6 +5,7 @@ import { createMemoryLogger } from "../../src/log.ts";
 import { updateSniMap } from "../../src/sni/index.ts";
 import { startWatcher } from "../../src/watch/watcher.ts";
 import { makeCertificate } from "../support/certs.ts";
+import { testTools } from "../support/postfix-tools.ts";
 import { RENEWAL_WAYS, type Renewal, type RenewalWay } from "../support/renewal-writer.ts";
 import { makeTempDir } from "../support/tmp.ts";
 
@@ -101,7 +102,18 @@ interface Tally {
 async function watchTrials(way: RenewalWay): Promise<Tally> {
   const b = bench(`watch-${way}`);
   const log = createMemoryLogger();
-  const watcher = startWatcher({ sslDir: b.sslDir, confDir: b.confDir, hostname: "mail.example.test", log, lockTimeoutMs: 10_000, quietMs: 250, maxDelayMs: 2_000, pairWaitMs: 3_000, reload: async () => {} });
+  const watcher = startWatcher({
+    tools: testTools(),
+    sslDir: b.sslDir,
+    confDir: b.confDir,
+    hostname: "mail.example.test",
+    log,
+    lockTimeoutMs: 10_000,
+    quietMs: 250,
+    maxDelayMs: 2_000,
+    pairWaitMs: 3_000,
+    reload: async () => {},
+  });
   const tally: Tally = { trials: 0, mixed: 0, late: 0, maxMs: 0, totalMs: 0, failures: [] };
   try {
     await until(async () => (await b.embedded()) === b.pairs[0]!.value, 10_000).catch((error: Error) => {
@@ -130,7 +142,9 @@ async function watchTrials(way: RenewalWay): Promise<Tally> {
       tally.maxMs = Math.max(tally.maxMs, took);
       if (seen !== next.value || took > SERVED_WITHIN_MS) {
         tally.late++;
-        tally.failures.push(`watch ${way} trial ${trial}: new pair ${seen === next.value ? `after ${took} ms` : "not embedded"}; log:\n${log.lines.slice(-8).join("\n")}`);
+        tally.failures.push(
+          `watch ${way} trial ${trial}: new pair ${seen === next.value ? `after ${took} ms` : "not embedded"}; log:\n${log.lines.slice(-8).join("\n")}`,
+        );
         if (seen !== next.value) break; // the next trial would start from an unknown state
       }
     }
@@ -138,7 +152,9 @@ async function watchTrials(way: RenewalWay): Promise<Tally> {
     await watcher.stop();
     await b.close();
   }
-  console.log(`liveness done watch ${way}: ${tally.trials - tally.late}/${tally.trials} within ${SERVED_WITHIN_MS} ms, mean ${Math.round(tally.totalMs / Math.max(tally.trials, 1))} ms, max ${tally.maxMs} ms, ${tally.mixed} mixed`);
+  console.log(
+    `liveness done watch ${way}: ${tally.trials - tally.late}/${tally.trials} within ${SERVED_WITHIN_MS} ms, mean ${Math.round(tally.totalMs / Math.max(tally.trials, 1))} ms, max ${tally.maxMs} ms, ${tally.mixed} mixed`,
+  );
   return tally;
 }
 
@@ -148,7 +164,7 @@ async function runTrials(way: RenewalWay): Promise<Tally & { racing: number }> {
   const cacheFile = join(b.confDir, "..", "cache.json");
   const run = async () => {
     const log = createMemoryLogger();
-    await updateSniMap({ sslDir: b.sslDir, confDir: b.confDir, hostname: "mail.example.test", log, cacheFile });
+    await updateSniMap({ tools: testTools(), sslDir: b.sslDir, confDir: b.confDir, hostname: "mail.example.test", log, cacheFile });
     return await b.embedded();
   };
   const tally = { trials: 0, mixed: 0, late: 0, maxMs: 0, totalMs: 0, failures: [] as string[], racing: 0 };
@@ -179,19 +195,24 @@ async function runTrials(way: RenewalWay): Promise<Tally & { racing: number }> {
       tally.maxMs = Math.max(tally.maxMs, took);
       if (after !== next.value) {
         tally.late++;
-        tally.failures.push(`runs ${way} trial ${trial}: the run after the writer stopped embedded ${after === undefined ? "nothing" : known.has(after) ? "the old pair" : "a mixed value"}`);
+        tally.failures.push(
+          `runs ${way} trial ${trial}: the run after the writer stopped embedded ${after === undefined ? "nothing" : known.has(after) ? "the old pair" : "a mixed value"}`,
+        );
       }
     }
   } finally {
     await b.close();
   }
-  console.log(`liveness done runs ${way}: ${tally.trials - tally.late}/${tally.trials} next run maps the new pair, ${tally.racing} runs raced the writer, ${tally.mixed} mixed`);
+  console.log(
+    `liveness done runs ${way}: ${tally.trials - tally.late}/${tally.trials} next run maps the new pair, ${tally.racing} runs raced the writer, ${tally.mixed} mixed`,
+  );
   return tally;
 }
 
 /** Every 100 trials of a long run, where it stands (a run of 1,000 takes most of an hour). */
 function progress(label: string, trial: number, tally: Tally): void {
-  if (trial % 100 === 0) console.log(`liveness progress ${label}: ${trial} trials, ${tally.late} late, ${tally.mixed} mixed, max ${tally.maxMs} ms`);
+  if (trial % 100 === 0)
+    console.log(`liveness progress ${label}: ${trial} trials, ${tally.late} late, ${tally.mixed} mixed, max ${tally.maxMs} ms`);
 }
 
 async function all<T extends Record<string, Promise<unknown>>>(promises: T): Promise<{ [K in keyof T]: Awaited<T[K]> }> {
@@ -207,19 +228,25 @@ async function until(check: () => Promise<boolean>, ms: number): Promise<void> {
   }
 }
 
-test(`liveness and safety, ${TRIALS} renewals per way: watch within 3 s, the next sni-map/reload/start run`, async () => {
-  const results = await Promise.all(WAYS.map(async (way) => ({ way, ...(await all({ watch: watchTrials(way), runs: runTrials(way) })) })));
-  for (const { way, watch, runs } of results) {
-    expect(RENEWAL_WAYS).toContain(way);
-    console.log(
-      `liveness ${way}: watch ${watch.trials - watch.late}/${watch.trials} within ${SERVED_WITHIN_MS} ms (mean ${Math.round(watch.totalMs / Math.max(watch.trials, 1))} ms, max ${watch.maxMs} ms), ${watch.mixed} mixed; ` +
-        `runs ${runs.trials - runs.late}/${runs.trials} next run maps the new pair, ${runs.racing} runs raced the writer, ${runs.mixed} mixed`,
+test(
+  `liveness and safety, ${TRIALS} renewals per way: watch within 3 s, the next sni-map/reload/start run`,
+  async () => {
+    const results = await Promise.all(
+      WAYS.map(async (way) => ({ way, ...(await all({ watch: watchTrials(way), runs: runTrials(way) })) })),
     );
-  }
-  const failures = results.flatMap(({ watch, runs }) => [...watch.failures, ...runs.failures]);
-  expect(failures).toEqual([]);
-  for (const { watch, runs } of results) {
-    expect(watch.trials).toBe(TRIALS);
-    expect(runs.trials).toBe(TRIALS);
-  }
-}, Math.max(300_000, TRIALS * 12_000));
+    for (const { way, watch, runs } of results) {
+      expect(RENEWAL_WAYS).toContain(way);
+      console.log(
+        `liveness ${way}: watch ${watch.trials - watch.late}/${watch.trials} within ${SERVED_WITHIN_MS} ms (mean ${Math.round(watch.totalMs / Math.max(watch.trials, 1))} ms, max ${watch.maxMs} ms), ${watch.mixed} mixed; ` +
+          `runs ${runs.trials - runs.late}/${runs.trials} next run maps the new pair, ${runs.racing} runs raced the writer, ${runs.mixed} mixed`,
+      );
+    }
+    const failures = results.flatMap(({ watch, runs }) => [...watch.failures, ...runs.failures]);
+    expect(failures).toEqual([]);
+    for (const { watch, runs } of results) {
+      expect(watch.trials).toBe(TRIALS);
+      expect(runs.trials).toBe(TRIALS);
+    }
+  },
+  Math.max(300_000, TRIALS * 12_000),
+);

@@ -46,10 +46,14 @@ function stagedPair(label: string, names: string[]): MadeCertificate & { dir: st
 async function servedAfter(name: string, fingerprint: string, since: number, limitMs = 10_000): Promise<number> {
   for (;;) {
     let failure = "";
-    const served = await servedCertificate(postfix.port, name).catch((error: Error) => void (failure = error.message));
+    const served = await servedCertificate(postfix.port, name).catch((error: Error) => {
+      failure = error.message;
+    });
     if (served?.fingerprint === fingerprint) return Date.now() - since;
     if (Date.now() - since > limitMs) {
-      throw new Error(`${name}: still not served the new certificate after ${limitMs} ms (got ${served?.subject ?? failure})\n${watcher.lines.slice(-10).join("\n")}\n${postfix.log().split("\n").slice(-15).join("\n")}`);
+      throw new Error(
+        `${name}: still not served the new certificate after ${limitMs} ms (got ${served?.subject ?? failure})\n${watcher.lines.slice(-10).join("\n")}\n${postfix.log().split("\n").slice(-15).join("\n")}`,
+      );
     }
     await Bun.sleep(50);
   }
@@ -157,7 +161,15 @@ test(`during ${APPLIES} applies in a row, a client connecting every 100 ms is ne
   await Promise.all(probes);
   const seconds = (Date.now() - started) / 1000;
   console.log(`graceful: ${applied} applies in ${seconds.toFixed(1)} s, probes ${JSON.stringify(tally)}`);
-  if (details.length > 0) console.log(postfix.log().split("\n").filter((line) => /warning|error|fatal|abort/.test(line)).slice(0, 20).join("\n"));
+  if (details.length > 0)
+    console.log(
+      postfix
+        .log()
+        .split("\n")
+        .filter((line) => /warning|error|fatal|abort/.test(line))
+        .slice(0, 20)
+        .join("\n"),
+    );
   expect(applied).toBe(APPLIES);
   expect(details).toEqual([]);
   expect(tally.refused).toBe(0);

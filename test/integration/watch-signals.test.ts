@@ -55,16 +55,35 @@ test("SIGHUP applies now (a change inotify cannot see); other signals are ignore
     let mark = watcher.lines.length;
     process.kill(watcher.pid, "SIGHUP");
     await watcher.waitFor(/watch: applied in .*1 name changed \(b\.example\.test\)/, mark);
-    expect(watcher.lines.slice(mark).filter((line) => line.includes("SIGHUP"))).toEqual(["mailcow-postfix-init: watch: SIGHUP: applying the certificates on disk now"]);
+    expect(watcher.lines.slice(mark).filter((line) => line.includes("SIGHUP"))).toEqual([
+      "mailcow-postfix-init: watch: SIGHUP: applying the certificates on disk now",
+    ]);
     expect(embedded(confDir, "b.example.test")).toBe(`${readFileSync(renewed.keyFile, "utf8")}\n${readFileSync(renewed.certFile, "utf8")}`);
 
-    for (const signal of ["SIGHUP", "SIGUSR1", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGVTALRM", "SIGPROF", "SIGIO", "SIGXCPU", "SIGXFSZ", "SIGTTIN", "SIGTTOU", "SIGTSTP", "SIGHUP"] as const) {
+    for (const signal of [
+      "SIGHUP",
+      "SIGUSR1",
+      "SIGUSR2",
+      "SIGPIPE",
+      "SIGALRM",
+      "SIGVTALRM",
+      "SIGPROF",
+      "SIGIO",
+      "SIGXCPU",
+      "SIGXFSZ",
+      "SIGTTIN",
+      "SIGTTOU",
+      "SIGTSTP",
+      "SIGHUP",
+    ] as const) {
       mark = watcher.lines.length;
       process.kill(watcher.pid, signal);
       await watcher.waitFor(new RegExp(`watch: ${signal}`), mark);
     }
     await watcher.waitFor(/watch: checked in .*unchanged/, mark);
-    expect(watcher.lines.filter((line) => /SIGUSR1/.test(line))).toEqual(["mailcow-postfix-init: watch: SIGUSR1 ignored (SIGHUP applies now, SIGTERM stops)"]);
+    expect(watcher.lines.filter((line) => /SIGUSR1/.test(line))).toEqual([
+      "mailcow-postfix-init: watch: SIGUSR1 ignored (SIGHUP applies now, SIGTERM stops)",
+    ]);
     expect(() => process.kill(watcher.pid, 0)).not.toThrow();
     mark = watcher.lines.length;
     process.kill(watcher.pid, "SIGTERM");

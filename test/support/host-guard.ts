@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeEach } from "bun:test";
 import { createHash } from "node:crypto";
-import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, type Stats } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { processTag } from "../../src/sni/private-copy.ts";
@@ -19,7 +19,16 @@ import { processTag } from "../../src/sni/private-copy.ts";
 //    this run (TMPDIR), and anything still there when the run ends fails the run, naming it.
 
 /** Host paths no test may change. Directories are walked (the spool: directories only). */
-export const HOST_POSTFIX_PATHS = ["/etc/postfix", "/var/spool/postfix", "/var/lib/postfix", "/etc/aliases", "/etc/aliases.db", "/etc/mailname", "/etc/ssl/mail", "/opt/postfix"];
+export const HOST_POSTFIX_PATHS = [
+  "/etc/postfix",
+  "/var/spool/postfix",
+  "/var/lib/postfix",
+  "/etc/aliases",
+  "/etc/aliases.db",
+  "/etc/mailname",
+  "/etc/ssl/mail",
+  "/opt/postfix",
+];
 
 const testDefaultConfig = mkdtempSync(join(tmpdir(), "mpi-test-mail-config-"));
 chmodSync(testDefaultConfig, 0o755);
@@ -58,7 +67,7 @@ beforeEach(() => {
 export function hostPostfixState(paths: readonly string[] = HOST_POSTFIX_PATHS): Map<string, string> {
   const state = new Map<string, string>();
   const visit = (path: string, filesToo: boolean) => {
-    let stat;
+    let stat: Stats;
     try {
       stat = lstatSync(path);
     } catch {
@@ -103,18 +112,24 @@ afterEach(() => {
   const leftCopies = orphanedKeyCopies().filter((name) => !copiesBefore.has(name));
   for (const name of leftCopies) rmSync(join(SHM, name), { recursive: true, force: true });
   if (leftCopies.length > 0) {
-    throw new Error(`this test left copies of private keys in ${SHM} from runs that have ended (every exit path must remove them):\n  ${leftCopies.join("\n  ")}`);
+    throw new Error(
+      `this test left copies of private keys in ${SHM} from runs that have ended (every exit path must remove them):\n  ${leftCopies.join("\n  ")}`,
+    );
   }
   const now = hostPostfixState();
   const differences = stateDifferences(baseline, now);
   const mailConfig = process.env.MAIL_CONFIG;
   baseline = now; // report a change once, in the test that made it
   if (differences.length > 0) {
-    throw new Error(`this test changed the host's Postfix (tests must use temp dirs or a namespace, see test/support/fixture.ts):\n  ${differences.join("\n  ")}`);
+    throw new Error(
+      `this test changed the host's Postfix (tests must use temp dirs or a namespace, see test/support/fixture.ts):\n  ${differences.join("\n  ")}`,
+    );
   }
   if (mailConfig !== testDefaultConfig) {
     process.env.MAIL_CONFIG = testDefaultConfig;
-    throw new Error(`this test left MAIL_CONFIG at ${mailConfig ?? "(unset)"}: Postfix's tools would read that config dir in the next tests`);
+    throw new Error(
+      `this test left MAIL_CONFIG at ${mailConfig ?? "(unset)"}: Postfix's tools would read that config dir in the next tests`,
+    );
   }
   if (readdirSync(testDefaultConfig).length > 0) {
     throw new Error(`this test left files in the run's empty default config dir ${testDefaultConfig}`);
@@ -125,5 +140,6 @@ afterAll(() => {
   rmSync(testDefaultConfig, { recursive: true, force: true });
   const left = readdirSync(TEST_TMPDIR);
   rmSync(TEST_TMPDIR, { recursive: true, force: true });
-  if (left.length > 0) throw new Error(`tests left these in the temp dir (remove what a test creates, in the test or its afterAll):\n  ${left.join("\n  ")}`);
+  if (left.length > 0)
+    throw new Error(`tests left these in the temp dir (remove what a test creates, in the test or its afterAll):\n  ${left.join("\n  ")}`);
 });

@@ -77,7 +77,7 @@ describe("lockConfDir", () => {
     const leftovers = [".sni.map.0123456789ab.tmp", ".sni.map.0123456789ab.tmp.db", "__db..sni.map.0123456789ab.tmp.db", "sql/.mysql_virtual_alias_maps.cf.abcdef012345.tmp"];
     const kept = ["main.cf", "sni.map", "notes.tmp", ".sni.map.XYZ.tmp", "sql/mysql_virtual_alias_maps.cf"];
     for (const name of [...leftovers, ...kept]) writeFileSync(join(dir, name), "x");
-    // The private copy of the keys a killed build made beside its temp map (write.ts), just now.
+    // An SNI build's private copy of the judged values (key material), where /dev/shm was not usable.
     mkdirSync(join(dir, ".sni.map.0123456789ab.tmp.d"));
     writeFileSync(join(dir, ".sni.map.0123456789ab.tmp.d", "0"), "key material");
     const log = createMemoryLogger();

@@ -46,7 +46,11 @@ async function untilExists(path: string): Promise<void> {
   }
 }
 
-for (const [signal, status] of [["SIGTERM", 143], ["SIGINT", 130], ["SIGHUP", 129]] as const) {
+for (const [signal, status] of [
+  ["SIGTERM", 143],
+  ["SIGINT", 130],
+  ["SIGHUP", 129],
+] as const) {
   test(`${signal} during the build: the private copy is removed, the run ends as the signal ends it (${status})`, async () => {
     const { marker, env, args } = fixture(signal);
     const run = Bun.spawn([process.execPath, MAIN, ...args], { env, stdout: "ignore", stderr: "pipe" });
