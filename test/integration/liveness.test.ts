@@ -17,7 +17,7 @@ import { makeTempDir } from "../support/tmp.ts";
 //   never a mix or a truncated file;
 // - liveness: once the writer has stopped, the watcher has the new pair in sni.map.db within
 //   3 s, and the next run maps it.
-// MPI_LIVENESS_TRIALS trials per way and per side (default 20, about two minutes; the full 1,000 is run by hand,
+// MPI_LIVENESS_TRIALS trials per way and per side (default 20, about a minute; the full 1,000 is run by hand,
 // results in docs/watch.md).
 
 const TRIALS = Number(process.env.MPI_LIVENESS_TRIALS ?? 20);
