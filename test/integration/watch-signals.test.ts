@@ -1,5 +1,5 @@
 import { afterAll, expect, test } from "bun:test";
-import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { mountTmpfs, cleanUp } from "../adversarial/harness.ts";
 import { makeCertificate, makeCertificateDirectory } from "../support/certs.ts";
@@ -135,5 +135,45 @@ test("at start, every mapped name whose certificate expires within 14 days is lo
     expect(expiring[0]).toContain(`soon.example.test, www.soon.example.test expires on ${day} (in 2 days)`);
   } finally {
     await watcher.stop();
+  }
+}, 60_000);
+
+test("a second SIGTERM during the build ends the watcher at once, and its copy of the keys goes with it", async () => {
+  const { sslDir, confDir, root } = tree();
+  const watcher = watch(sslDir, confDir);
+  try {
+    await watcher.waitFor(/watch: applied in/, 0, 30_000);
+  } finally {
+    await watcher.stop();
+  }
+  // Again with a postmap that takes 5 s to start: the build is under way when the signals come.
+  const bin = join(root, "bin");
+  mkdirSync(bin);
+  const marker = join(root, "postmap-started");
+  writeFileSync(
+    join(bin, "postmap"),
+    `#!/bin/sh\ncase " $* " in *" -F "*) : > '${marker}'; sleep 5;; esac\nexec '${Bun.which("postmap")}' "$@"\n`,
+  );
+  chmodSync(join(bin, "postmap"), 0o755);
+  const slow = startWatchProcess(["--ssl-dir", sslDir, "--conf-dir", confDir, "--hostname", "mail.example.test"], {
+    PATH: `${bin}:${process.env.PATH}`,
+  });
+  try {
+    await slow.waitFor(/watch: (applied|checked) in/, 0, 30_000);
+    rmSync(marker, { force: true });
+    const renewed = makeCertificate(join(root, "renewed"), { names: ["a.example.test"] });
+    cpSync(renewed.certFile, join(sslDir, "a.example.test", "cert.pem"));
+    cpSync(renewed.keyFile, join(sslDir, "a.example.test", "key.pem"));
+    const started = Date.now();
+    while (!existsSync(marker) && Date.now() - started < 10_000) await Bun.sleep(20);
+    expect(readdirSync("/dev/shm").filter((name) => name.startsWith(`mailcow-postfix-init-sni-${slow.pid}-`))).toHaveLength(1);
+    process.kill(slow.pid, "SIGTERM");
+    await slow.waitFor(/watch: SIGTERM: finishing the apply under way/, 0);
+    process.kill(slow.pid, "SIGTERM");
+    expect(await slow.exited).toBe(143);
+    expect(Date.now() - started).toBeLessThan(4_000); // not after postmap's 5 s
+    expect(readdirSync("/dev/shm").filter((name) => name.startsWith(`mailcow-postfix-init-sni-${slow.pid}-`))).toEqual([]);
+  } finally {
+    await slow.stop();
   }
 }, 60_000);
