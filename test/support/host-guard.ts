@@ -17,6 +17,8 @@ import { processTag } from "../../src/sni/private-copy.ts";
 // 3. Nothing is left behind: a test after which a copy of private keys made by a finished run
 //    is still in /dev/shm fails, naming it (and it is removed); temp dirs go to a directory of
 //    this run (TMPDIR), and anything still there when the run ends fails the run, naming it.
+//    (/tmp itself is shared with every other run on the machine, so a test that names /tmp
+//    directly instead of tmpdir() is not checked: use tmpdir().)
 
 /** Host paths no test may change. Directories are walked (the spool: directories only). */
 export const HOST_POSTFIX_PATHS = [
