@@ -125,6 +125,26 @@ export async function postmapEmbedFiles(mapFile: string, confDir: string, expect
 }
 
 /**
+ * Change hash:MAP_FILE's .db in place, as postmap does when told to: `postmap -d -` removes
+ * `remove` (keys on stdin), then `postmap -r -i` adds or replaces the entries of `upsert`
+ * ("KEY VALUE" lines on stdin; the values as they are to be stored, so no -F). A line postmap
+ * warns about (a malformed line, a duplicate) counts as a failure, as in postmapEmbedFiles.
+ */
+export async function postmapUpdate(mapFile: string, confDir: string, remove: readonly string[], upsert: string, log?: Logger): Promise<void> {
+  const configArgs = mapToolConfigArgs(confDir);
+  const steps: [string, string[], string][] = [];
+  if (remove.length > 0) steps.push(["postmap -d", ["-d", "-"], remove.map((key) => `${key}\n`).join("")]);
+  if (upsert.length > 0) steps.push(["postmap -r -i", ["-r", "-i"], upsert]);
+  for (const [what, flags, input] of steps) {
+    const run = await runPostfixTool(postfixTools.postmap, [...configArgs, ...flags, `hash:${mapFile}`], { input });
+    if (run.failed) throw new UserError(toolFailure(what, run));
+    const aboutEntries = run.messages.all.filter((line) => /\bstdin, line \d+:|duplicate entry/.test(line));
+    if (aboutEntries.length > 0) throw new UserError(`${what} did not take every entry: ${summarizeToolOutput(aboutEntries.join("\n"))}`);
+    logToolWarnings(run, log);
+  }
+}
+
+/**
  * What differs between `expectedKeys` and the keys of hash:MAP_FILE, or undefined when they are
  * equal. The .db is read directly first (hash-db.ts: ~130 pages, 18-45 ms measured at 10,000
  * names); only when that read cannot confirm the keys, `postmap -s` (~40 MB of output with -F,

@@ -9,7 +9,8 @@ import { planSniMap } from "./plan.ts";
 import { renderSniMap } from "./render.ts";
 import type { MapEntry, Problem, ValidatedSource } from "./types.ts";
 import { validateSource } from "./validate.ts";
-import { mapKeys, SNI_MAP_FILE, writeSniMapFiles } from "./write.ts";
+import { incrementalDelta, postmapStamp, writeSniTable, type TableDelta } from "./table-update.ts";
+import { mapKeys, SNI_MAP_FILE } from "./write.ts";
 import { join } from "node:path";
 import { MAX_CONF_BYTES, readBoundedTextIfExists } from "../bounded-read.ts";
 import { dbHoldsExactly } from "../postfix.ts";
@@ -77,8 +78,10 @@ export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult
   if (sniTableInPlace(options.confDir, options.cacheFile, result.content, inputs)) {
     options.log.info(`sni-map: ${summarize(result)} -> ${mapFile} (unchanged: no certificate, key or map file changed since sni.map.db was built)`);
   } else {
-    await buildSniTable(options.confDir, options.cacheFile, result.content, result.entries, inputs, options.log);
-    options.log.info(`sni-map: ${summarize(result)} -> ${mapFile}`);
+    const updated = await buildSniTable(options.confDir, options.cacheFile, result.content, result.entries, inputs, options.log);
+    const count = (items: readonly unknown[]) => `${items.length} ${items.length === 1 ? "name" : "names"}`;
+    const how = updated ? ` (sni.map.db updated in place: ${count(updated.upserts)} written, ${updated.removals.length} removed)` : "";
+    options.log.info(`sni-map: ${summarize(result)} -> ${mapFile}${how}`);
   }
   saveJudgements(cache, options.cacheFile, options.log);
   return result;
@@ -97,13 +100,21 @@ export function sniTableInPlace(confDir: string, cacheFile: string | undefined, 
   return tableIsCurrent(record, inputs, [mapFile, `${mapFile}.db`]) && readBoundedTextIfExists(mapFile, MAX_CONF_BYTES) === content && dbHoldsExactly(mapFile, mapKeys(content));
 }
 
-/** Build sni.map(.db) (write.ts); the table record is dropped first and written after a good build. */
-export async function buildSniTable(confDir: string, cacheFile: string | undefined, content: string, entries: readonly MapEntry[], inputs: ReadonlyMap<string, string>, log: Logger): Promise<void> {
+/**
+ * Build sni.map(.db): only the changed names when the table record of the last build vouches
+ * for the table in place (table-update.ts), else in full (write.ts). The record is dropped
+ * first and written after a good build. Returns the changes made in place, or undefined after a
+ * full build.
+ */
+export async function buildSniTable(confDir: string, cacheFile: string | undefined, content: string, entries: readonly MapEntry[], inputs: ReadonlyMap<string, string>, log: Logger): Promise<TableDelta | undefined> {
   const mapFile = join(confDir, SNI_MAP_FILE);
   const recordFile = tableRecordFileFor(cacheFile, "sni.map");
+  const builtBy = postmapStamp();
+  const delta = recordFile === undefined ? undefined : incrementalDelta(readTableRecord(recordFile), confDir, entries, inputs, builtBy);
   if (recordFile !== undefined) forgetTableRecord(recordFile);
-  await writeSniMapFiles(confDir, content, entries, log);
-  if (recordFile !== undefined) saveTableRecord(recordFile, inputs, [mapFile, `${mapFile}.db`], log);
+  const updated = await writeSniTable(confDir, content, entries, delta, log);
+  if (recordFile !== undefined) saveTableRecord(recordFile, inputs, [mapFile, `${mapFile}.db`], log, builtBy);
+  return updated;
 }
 
 /**

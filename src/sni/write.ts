@@ -113,7 +113,7 @@ function removeStaleSnapshots(): void {
 }
 
 /** Rename the built .db over sni.map.db, then put the map text (written anew) over sni.map. */
-function installTable(tempMap: string, mapFile: string, content: string): void {
+export function installTable(tempMap: string, mapFile: string, content: string): void {
   // The .db first: it is what smtpd reads. A crash between the two leaves a current .db
   // beside an old text file, which the next run rewrites.
   chmodSync(`${tempMap}.db`, SNI_MAP_MODE);
@@ -123,7 +123,7 @@ function installTable(tempMap: string, mapFile: string, content: string): void {
 }
 
 /** The temp pair, its snapshot and Berkeley DB's own scratch file (`__db.NAME`), which stays behind when postmap dies of ENOSPC. */
-function removeTempPair(tempMap: string): void {
+export function removeTempPair(tempMap: string): void {
   removeQuietly([tempMap, `${tempMap}.db`, `${tempMap}.d`, join(dirname(tempMap), `__db.${basename(tempMap)}.db`)]);
 }
 
@@ -138,7 +138,7 @@ function removeQuietly(paths: readonly string[]): void {
   }
 }
 
-function wrapWriteError(error: unknown, mapFile: string): UserError {
+export function wrapWriteError(error: unknown, mapFile: string): UserError {
   const dbFile = `${mapFile}.db`;
   if (error instanceof UserError) {
     return new UserError(`${error.message}; ${mapFile} and ${dbFile} left unchanged`, error.exitCode, { cause: error });
@@ -154,7 +154,7 @@ function wrapWriteError(error: unknown, mapFile: string): UserError {
 const STALE_TEMP_MS = 10 * 60 * 1000;
 
 /** A run killed mid-way leaves `.sni.map.*.tmp(.db|.d)` behind, holding key material: remove them. */
-function removeStaleTempFiles(confDir: string): void {
+export function removeStaleTempFiles(confDir: string): void {
   let names: string[];
   try {
     names = readdirSync(confDir);
