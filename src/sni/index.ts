@@ -3,12 +3,13 @@
 import type { Logger } from "../log.ts";
 import { openPairCache, saveJudgements, type PairCache } from "./cache.ts";
 import { UserError } from "../errors.ts";
-import { collectCertificateSources } from "./discover.ts";
+import { collectCertificateSources, type Discovery } from "./discover.ts";
 import { normalizeHostname } from "./names.ts";
 import { planSniMap } from "./plan.ts";
 import { renderSniMap } from "./render.ts";
 import type { MapEntry, Problem, ValidatedSource } from "./types.ts";
 import { validateSource } from "./validate.ts";
+import { validateOnAllCores, type Validation } from "./validate-parallel.ts";
 import { incrementalDelta, postmapStamp, writeSniTable, type TableDelta } from "./table-update.ts";
 import { mapKeys, SNI_MAP_FILE } from "./write.ts";
 import { join } from "node:path";
@@ -50,9 +51,20 @@ export function planSniMapFromTree(options: PlanOptions): SniMapResult {
   const now = options.now ?? new Date();
   const hostname = mapKeyForHostname(options.hostname);
   const discovery = collectCertificateSources(options.sslDir);
+  return planFromValidations(discovery, hostname, discovery.sources.map((source) => validateSource(source, now, options.cache)));
+}
+
+/** planSniMapFromTree with the sources validated on every core (validate-parallel.ts); workers consult CACHE_FILE. */
+export async function planSniMapOnAllCores(options: PlanOptions & { cacheFile?: string; log?: Logger }): Promise<SniMapResult> {
+  const now = options.now ?? new Date();
+  const hostname = mapKeyForHostname(options.hostname);
+  const discovery = collectCertificateSources(options.sslDir);
+  return planFromValidations(discovery, hostname, await validateOnAllCores(discovery.sources, now, options.cache, options.cacheFile, options.log));
+}
+
+function planFromValidations(discovery: Discovery, hostname: string | undefined, validations: readonly Validation[]): SniMapResult {
   const problems = [...discovery.problems];
-  const sources = discovery.sources.map((source) => {
-    const { validated, problems: found } = validateSource(source, now, options.cache);
+  const sources = validations.map(({ validated, problems: found }) => {
     problems.push(...found);
     return validated;
   });
@@ -72,7 +84,7 @@ export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult
   mapKeyForHostname(options.hostname); // a bad hostname is reported before any work
   const mapFile = join(options.confDir, SNI_MAP_FILE);
   const cache = openPairCache(options.cacheFile);
-  const result = planSniMapFromTree({ ...options, cache });
+  const result = await planSniMapOnAllCores({ ...options, cache });
   logProblems(result.problems, options.log);
   const inputs = embeddedValueDigests(result.entries);
   if (sniTableInPlace(options.confDir, options.cacheFile, result.content, inputs)) {
