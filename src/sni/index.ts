@@ -15,7 +15,8 @@ import { mapKeys, SNI_MAP_FILE } from "./write.ts";
 import { join } from "node:path";
 import { MAX_CONF_BYTES, readBoundedTextIfExists } from "../bounded-read.ts";
 import { dbHoldsExactly } from "../postfix.ts";
-import { forgetTableRecord, readTableRecord, saveTableRecord, tableIsCurrent, tableRecordFileFor } from "../table-record.ts";
+import { fileIdentity } from "../file-identity.ts";
+import { forgetTableRecord, readTableRecord, saveTableRecord, tableIsCurrent, tableRecordFileFor, type TableRecord } from "../table-record.ts";
 
 export interface SniMapOptions {
   sslDir: string;
@@ -108,7 +109,7 @@ export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult
 export function sniTableInPlace(confDir: string, cacheFile: string | undefined, content: string, inputs: ReadonlyMap<string, string>): boolean {
   const mapFile = join(confDir, SNI_MAP_FILE);
   const recordFile = tableRecordFileFor(cacheFile, "sni.map");
-  const record = recordFile === undefined ? undefined : readTableRecord(recordFile);
+  const record = recordFile === undefined ? undefined : tableRecord(recordFile);
   return tableIsCurrent(record, inputs, [mapFile, `${mapFile}.db`]) && readBoundedTextIfExists(mapFile, MAX_CONF_BYTES) === content && dbHoldsExactly(mapFile, mapKeys(content));
 }
 
@@ -122,11 +123,25 @@ export async function buildSniTable(confDir: string, cacheFile: string | undefin
   const mapFile = join(confDir, SNI_MAP_FILE);
   const recordFile = tableRecordFileFor(cacheFile, "sni.map");
   const builtBy = postmapStamp();
-  const delta = recordFile === undefined ? undefined : incrementalDelta(readTableRecord(recordFile), confDir, entries, inputs, builtBy);
+  const delta = recordFile === undefined ? undefined : incrementalDelta(tableRecord(recordFile), confDir, entries, inputs, builtBy);
   if (recordFile !== undefined) forgetTableRecord(recordFile);
   const updated = await writeSniTable(confDir, content, entries, delta, log);
   if (recordFile !== undefined) saveTableRecord(recordFile, inputs, [mapFile, `${mapFile}.db`], log, builtBy);
   return updated;
+}
+
+let recordRead: { file: string; identity: string; record: TableRecord | undefined } | undefined;
+
+/**
+ * The table record in FILE, parsed once per run while the file stays the same (the check
+ * and the build that follows it both need it: ~2 MB of JSON at 10,000 names).
+ */
+function tableRecord(file: string): TableRecord | undefined {
+  const identity = fileIdentity(file);
+  if (identity !== "" && recordRead?.file === file && recordRead.identity === identity) return recordRead.record;
+  const record = readTableRecord(file);
+  recordRead = { file, identity, record };
+  return record;
 }
 
 /**

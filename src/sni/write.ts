@@ -113,7 +113,7 @@ function removeStaleSnapshots(): void {
 }
 
 /** Rename the built .db over sni.map.db, then put the map text (written anew) over sni.map. */
-export function installTable(tempMap: string, mapFile: string, content: string): void {
+function installTable(tempMap: string, mapFile: string, content: string): void {
   // The .db first: it is what smtpd reads. A crash between the two leaves a current .db
   // beside an old text file, which the next run rewrites.
   chmodSync(`${tempMap}.db`, SNI_MAP_MODE);
