@@ -15,6 +15,9 @@ import { validateSource } from "./validate.ts";
 /** Below this many sources per thread a worker's start-up (~5-15 ms) costs more than it saves. */
 const MIN_SOURCES_PER_THREAD = 128;
 const MAX_THREADS = 8;
+/** Sources validated here first, to see whether most need judging (no cached judgement). */
+const PROBE_SOURCES = 64;
+const JUDGED_SHARE = 0.25;
 
 export interface Validation {
   validated: ValidatedSource;
@@ -37,22 +40,35 @@ export interface SliceResult {
 }
 
 /**
- * validateSource for every source, on every core when there are enough of them. CACHE is
+ * validateSource for every source, on every core when there are enough of them to judge. CACHE is
  * this run's judgement cache; workers consult CACHE_FILE (the same cache as saved) and the
  * judgements they used are recorded in CACHE, so it is saved as if one thread had judged.
+ * USED (tests) counts the slices workers validated.
  */
-export async function validateOnAllCores(sources: readonly CertificateSource[], now: Date, cache: PairCache | undefined, cacheFile: string | undefined, log?: Pick<Logger, "warn">, threads = availableParallelism()): Promise<Validation[]> {
-  const count = Math.min(MAX_THREADS, threads, Math.floor(sources.length / MIN_SOURCES_PER_THREAD));
-  const validateHere = (slice: readonly CertificateSource[]) => slice.map((source) => validateSource(source, now, cache));
-  if (count <= 1) return validateHere(sources);
-  const size = Math.ceil(sources.length / count);
-  const slices = Array.from({ length: count }, (_, index) => sources.slice(index * size, (index + 1) * size));
+export async function validateOnAllCores(sources: readonly CertificateSource[], now: Date, cache: PairCache | undefined, cacheFile: string | undefined, log?: Pick<Logger, "warn">, threads = availableParallelism(), used?: { workerSlices: number }): Promise<Validation[]> {
+  // A remembered judgement costs ~0.06 ms per source (reads and a digest), less than a worker
+  // costs to start and to hand its results back: workers pay off only when pairs are judged.
+  // The first sources tell how many will be (a restart after a renewal judges one or two).
+  let judged = 0;
+  const counting: PairCache | undefined = cache && { judge: (key, judge) => cache.judge(key, () => (judged++, judge())) };
+  const validateHere = (slice: readonly CertificateSource[]) => slice.map((source) => validateSource(source, now, counting));
+  const results = validateHere(sources.slice(0, PROBE_SOURCES));
+  const rest = sources.slice(results.length);
+  const mostlyJudged = cache === undefined || judged > results.length * JUDGED_SHARE;
+  const count = mostlyJudged ? Math.min(MAX_THREADS, threads, Math.floor(rest.length / MIN_SOURCES_PER_THREAD)) : 1;
+  if (count <= 1) return [...results, ...validateHere(rest)];
+  const size = Math.ceil(rest.length / count);
+  const slices = Array.from({ length: count }, (_, index) => rest.slice(index * size, (index + 1) * size));
   let failure: string | undefined;
   const answers = slices.slice(1).map((slice) => validateInWorker({ sources: slice, now: now.getTime(), cacheFile }, (reason) => (failure ??= reason)));
-  const results = validateHere(slices[0]!);
+  results.push(...validateHere(slices[0]!));
   for (const [index, answer] of (await Promise.all(answers)).entries()) {
-    if (answer === undefined) results.push(...validateHere(slices[index + 1]!));
-    else results.push(...adopt(answer, cache));
+    if (answer === undefined) {
+      results.push(...validateHere(slices[index + 1]!));
+      continue;
+    }
+    results.push(...adopt(answer, cache));
+    if (used) used.workerSlices++;
   }
   if (failure !== undefined) log?.warn(`validation threads: ${failure}; validated on one thread instead (slower, same result)`);
   return results;

@@ -14,7 +14,8 @@ import { mailTrees, testEnv } from "../../support/fixture.ts";
 
 afterAll(cleanupBuiltBinary);
 const mailTree = mailTrees("mpi-parallel-");
-const DIRECTORIES = 300;
+// Enough for two threads after the first sources (validate-parallel.ts: 128 or more per thread).
+const DIRECTORIES = 400;
 
 /** DIRECTORIES certificate directories: mostly good pairs, some broken (mismatched key, no PEM, missing key). */
 function bigTree() {
@@ -48,17 +49,49 @@ describe("validateOnAllCores", () => {
     const cacheFile = join(tree.root, "cache.json");
     const cache = openPairCache(cacheFile);
     const warnings: string[] = [];
-    const two = await validateOnAllCores(sources, now, cache, cacheFile, { warn: (line: string) => warnings.push(line) }, 2);
+    const used = { workerSlices: 0 };
+    const two = await validateOnAllCores(sources, now, cache, cacheFile, { warn: (line: string) => warnings.push(line) }, 2, used);
     expect(warnings).toEqual([]);
+    expect(used.workerSlices).toBe(1);
     expect(comparable(two)).toEqual(comparable(one));
     expect(one.filter((result) => !result.validated.usable).length).toBeGreaterThan(10);
     expect(cache.misses).toBe(sources.length);
     cache.save();
-    // The saved cache answers every pair on the next run, in the workers too.
+    // Every judgement cached: the same results (one thread does it: nothing to judge).
     const again = openPairCache(cacheFile);
-    const cached = await validateOnAllCores(sources, now, again, cacheFile, undefined, 2);
+    const cachedRun = { workerSlices: 0 };
+    expect(comparable(await validateOnAllCores(sources, now, again, cacheFile, undefined, 2, cachedRun))).toEqual(comparable(one));
     expect(again.hits).toBe(sources.length);
-    expect(comparable(cached)).toEqual(comparable(one));
+    expect(cachedRun.workerSlices).toBe(0);
+  }, 60_000);
+
+  test("workers answer from the cache file for the pairs it knows", async () => {
+    const tree = bigTree();
+    await Bun.sleep(60);
+    const { sources } = collectCertificateSources(tree.sslDir);
+    const now = new Date();
+    const one = await validateOnAllCores(sources, now, undefined, undefined, undefined, 1);
+    // A cache of the back half only: the first sources need judging, so workers start, and
+    // their slices are mostly cached.
+    const cacheFile = join(tree.root, "cache.json");
+    const half = openPairCache(cacheFile);
+    await validateOnAllCores(sources.slice(150), now, half, undefined, undefined, 1);
+    half.save();
+    // Mark one remembered judgement (of the last directory, in a worker's slice): a worker that
+    // consults the cache file returns the marked one.
+    const saved = JSON.parse(readFileSync(cacheFile, "utf8")) as { entries: Record<string, { rsa: { files: { certFile: string }; notAfter?: string } }> };
+    const marked = Object.values(saved.entries).find((judgement) => judgement.rsa.files.certFile.includes("/d399.example.test/"))!;
+    marked.rsa.notAfter = "2099-01-01T00:00:00.000Z";
+    writeFileSync(cacheFile, JSON.stringify(saved));
+    const cache = openPairCache(cacheFile);
+    const warnings: string[] = [];
+    const used = { workerSlices: 0 };
+    const two = await validateOnAllCores(sources, now, cache, cacheFile, { warn: (line: string) => warnings.push(line) }, 2, used);
+    expect(warnings).toEqual([]);
+    expect(used.workerSlices).toBe(1);
+    expect(two.at(-1)!.validated.rsa.notAfter).toBe("2099-01-01T00:00:00.000Z");
+    expect(comparable(two).slice(0, -1)).toEqual(comparable(one).slice(0, -1));
+    expect(cache.hits).toBe(sources.slice(150).length);
   }, 60_000);
 
   test("the compiled binary starts its validation threads (no fallback to one thread)", async () => {
