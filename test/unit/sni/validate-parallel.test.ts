@@ -39,6 +39,16 @@ function comparable(results: readonly Validation[]) {
   return results.map(({ validated, problems }) => ({ ...validated, value: validated.value && Buffer.from(validated.value).toString("base64"), problems }));
 }
 
+/** Two threads, the second a worker that must start and answer (no fallback warning). */
+async function inWorker(sources: Parameters<typeof validateOnAllCores>[0], now: Date, cache: ReturnType<typeof openPairCache>, cacheFile: string): Promise<Validation[]> {
+  const warnings: string[] = [];
+  const used = { workerSlices: 0 };
+  const results = await validateOnAllCores(sources, now, cache, cacheFile, { warn: (line: string) => warnings.push(line) }, 2, used);
+  expect(warnings).toEqual([]);
+  expect(used.workerSlices).toBe(1);
+  return results;
+}
+
 describe("validateOnAllCores", () => {
   test("two threads give what one thread gives, and record the judgements they used", async () => {
     const tree = bigTree();
@@ -48,11 +58,7 @@ describe("validateOnAllCores", () => {
     const one = await validateOnAllCores(sources, now, undefined, undefined, undefined, 1);
     const cacheFile = join(tree.root, "cache.json");
     const cache = openPairCache(cacheFile);
-    const warnings: string[] = [];
-    const used = { workerSlices: 0 };
-    const two = await validateOnAllCores(sources, now, cache, cacheFile, { warn: (line: string) => warnings.push(line) }, 2, used);
-    expect(warnings).toEqual([]);
-    expect(used.workerSlices).toBe(1);
+    const two = await inWorker(sources, now, cache, cacheFile);
     expect(comparable(two)).toEqual(comparable(one));
     expect(one.filter((result) => !result.validated.usable).length).toBeGreaterThan(10);
     expect(cache.misses).toBe(sources.length);
@@ -84,11 +90,7 @@ describe("validateOnAllCores", () => {
     marked.rsa.notAfter = "2099-01-01T00:00:00.000Z";
     writeFileSync(cacheFile, JSON.stringify(saved));
     const cache = openPairCache(cacheFile);
-    const warnings: string[] = [];
-    const used = { workerSlices: 0 };
-    const two = await validateOnAllCores(sources, now, cache, cacheFile, { warn: (line: string) => warnings.push(line) }, 2, used);
-    expect(warnings).toEqual([]);
-    expect(used.workerSlices).toBe(1);
+    const two = await inWorker(sources, now, cache, cacheFile);
     expect(two.at(-1)!.validated.rsa.notAfter).toBe("2099-01-01T00:00:00.000Z");
     expect(comparable(two).slice(0, -1)).toEqual(comparable(one).slice(0, -1));
     expect(cache.hits).toBe(sources.slice(150).length);
