@@ -14,11 +14,13 @@ import { incrementalDelta, postmapStamp, writeSniTable, type TableDelta } from "
 import { mapKeys, SNI_MAP_FILE } from "./write.ts";
 import { join } from "node:path";
 import { MAX_CONF_BYTES, readBoundedTextIfExists } from "../bounded-read.ts";
-import { dbHoldsExactly } from "../postfix.ts";
+import { dbHoldsExactly, type PostfixTools } from "../postfix/index.ts";
 import { fileIdentity } from "../file-identity.ts";
 import { forgetTableRecord, readTableRecord, saveTableRecord, tableIsCurrent, tableRecordFileFor, type TableRecord } from "../table-record.ts";
 
 export interface SniMapOptions {
+  /** Postfix's tools with the command's MAIL_CONFIG (postmap). */
+  tools: PostfixTools;
   sslDir: string;
   confDir: string;
   /** MAILCOW_HOSTNAME, mapped to the default certificate (normalized here: case, trailing dot, IDN). */
@@ -91,7 +93,7 @@ export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult
   if (sniTableInPlace(options.confDir, options.cacheFile, result.content, inputs)) {
     options.log.info(`sni-map: ${summarize(result)} -> ${mapFile} (unchanged: no certificate, key or map file changed since sni.map.db was built)`);
   } else {
-    const updated = await buildSniTable(options.confDir, options.cacheFile, result.content, result.entries, inputs, options.log);
+    const updated = await buildSniTable(options.tools, options.confDir, options.cacheFile, result.content, result.entries, inputs, options.log);
     const count = (items: readonly unknown[]) => `${items.length} ${items.length === 1 ? "name" : "names"}`;
     const how = updated ? ` (sni.map.db updated in place: ${count(updated.upserts)} written, ${updated.removals.length} removed)` : "";
     options.log.info(`sni-map: ${summarize(result)} -> ${mapFile}${how}`);
@@ -119,13 +121,13 @@ export function sniTableInPlace(confDir: string, cacheFile: string | undefined, 
  * first and written after a good build. Returns the changes made in place, or undefined after a
  * full build.
  */
-export async function buildSniTable(confDir: string, cacheFile: string | undefined, content: string, entries: readonly MapEntry[], inputs: ReadonlyMap<string, string>, log: Logger): Promise<TableDelta | undefined> {
+export async function buildSniTable(tools: PostfixTools, confDir: string, cacheFile: string | undefined, content: string, entries: readonly MapEntry[], inputs: ReadonlyMap<string, string>, log: Logger): Promise<TableDelta | undefined> {
   const mapFile = join(confDir, SNI_MAP_FILE);
   const recordFile = tableRecordFileFor(cacheFile, "sni.map");
-  const builtBy = postmapStamp();
+  const builtBy = postmapStamp(tools);
   const delta = recordFile === undefined ? undefined : incrementalDelta(tableRecord(recordFile), confDir, entries, inputs, builtBy);
   if (recordFile !== undefined) forgetTableRecord(recordFile);
-  const updated = await writeSniTable(confDir, content, entries, delta, log);
+  const updated = await writeSniTable(tools, confDir, content, entries, delta, log);
   if (recordFile !== undefined) saveTableRecord(recordFile, inputs, [mapFile, `${mapFile}.db`], log, builtBy);
   return updated;
 }
@@ -134,7 +136,7 @@ let recordRead: { file: string; identity: string; record: TableRecord | undefine
 
 /**
  * The table record in FILE, parsed once per run while the file stays the same (the check
- * and the build that follows it both need it: ~2 MB of JSON at 10,000 names).
+ * and the build that follows it both need it; it holds a line per name).
  */
 function tableRecord(file: string): TableRecord | undefined {
   const identity = fileIdentity(file);

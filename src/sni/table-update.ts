@@ -4,10 +4,10 @@ import { tempPathFor, writeFileAtomic } from "../atomic-write.ts";
 import { MAX_CONF_BYTES, readBoundedTextIfExists } from "../bounded-read.ts";
 import { UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { dbHoldsExactly, mapToolConfigArgs, postfixTools, postmapUpdate, tableKeysDiffer } from "../postfix.ts";
+import { dbHoldsExactly, mapToolConfigArgs, postmapUpdate, tableKeysDiffer, type PostfixTools } from "../postfix/index.ts";
 import { outputsUnchanged, type TableRecord } from "../table-record.ts";
 import type { MapEntry } from "./types.ts";
-import { removeStaleTempFiles, removeTempPair, SNI_MAP_FILE, SNI_MAP_MODE, wrapWriteError, writeSniMapFiles } from "./write.ts";
+import { removeTempPair, SNI_MAP_FILE, SNI_MAP_MODE, wrapWriteError, writeSniMapFiles } from "./write.ts";
 
 // A renewal changes a handful of names of a table that may hold 10,000; rebuilding all of it
 // with postmap -F costs as much as the table is large. When the record of the last build
@@ -32,8 +32,8 @@ export interface TableDelta {
  * What built a table: the postmap binary (path, size, mtime). A new Postfix or a new image
  * brings another one, whose .db format need not be the recorded build's: then a full build.
  */
-export function postmapStamp(): string | undefined {
-  const path = Bun.which(postfixTools.postmap);
+export function postmapStamp(tools: PostfixTools): string | undefined {
+  const path = Bun.which(tools.programs.postmap, { PATH: tools.env.PATH ?? "" });
   if (path === null) return undefined;
   try {
     const real = realpathSync(path);
@@ -51,7 +51,10 @@ export function digestsByName(byLine: Readonly<Record<string, string>> | Readonl
 }
 
 /** The names whose value is new or changed, and the names no longer mapped. Pure. */
-export function tableDelta(previous: ReadonlyMap<string, string>, next: ReadonlyMap<string, string>): { changed: string[]; removed: string[] } {
+export function tableDelta(
+  previous: ReadonlyMap<string, string>,
+  next: ReadonlyMap<string, string>,
+): { changed: string[]; removed: string[] } {
   const changed = [...next].filter(([name, digest]) => previous.get(name) !== digest).map(([name]) => name);
   const removed = [...previous.keys()].filter((name) => !next.has(name));
   return { changed, removed };
@@ -62,7 +65,13 @@ export function tableDelta(previous: ReadonlyMap<string, string>, next: Readonly
  * digests by map line), or undefined when the table in place is not known to be the recorded
  * one, or when most names change (a full build is then as cheap).
  */
-export function incrementalDelta(record: TableRecord | undefined, confDir: string, entries: readonly MapEntry[], inputs: ReadonlyMap<string, string>, builtBy: string | undefined): TableDelta | undefined {
+export function incrementalDelta(
+  record: TableRecord | undefined,
+  confDir: string,
+  entries: readonly MapEntry[],
+  inputs: ReadonlyMap<string, string>,
+  builtBy: string | undefined,
+): TableDelta | undefined {
   if (record === undefined || builtBy === undefined || record.builtBy !== builtBy) return undefined;
   const mapFile = join(confDir, SNI_MAP_FILE);
   if (!outputsUnchanged(record, [mapFile, `${mapFile}.db`])) return undefined;
@@ -80,29 +89,47 @@ export function incrementalDelta(record: TableRecord | undefined, confDir: strin
  * place when DELTA says how, else (or when the update fails) by a full build (write.ts).
  * Returns the delta applied in place, or undefined after a full build.
  */
-export async function writeSniTable(confDir: string, content: string, entries: readonly MapEntry[], delta: TableDelta | undefined, log: Logger): Promise<TableDelta | undefined> {
+export async function writeSniTable(
+  tools: PostfixTools,
+  confDir: string,
+  content: string,
+  entries: readonly MapEntry[],
+  delta: TableDelta | undefined,
+  log: Logger,
+): Promise<TableDelta | undefined> {
   if (delta !== undefined) {
     try {
-      await updateSniMapFiles(confDir, content, entries, delta, log);
+      await updateSniMapFiles(tools, confDir, content, entries, delta, log);
       return delta;
     } catch (error) {
       // The table in place stays as it was; a full build is always correct.
       log.info(`sni-map: updating sni.map.db in place failed (${(error as Error).message}); building it in full`);
     }
   }
-  await writeSniMapFiles(confDir, content, entries, log);
+  await writeSniMapFiles(tools, confDir, content, entries, log);
   return undefined;
 }
 
 /** Copy sni.map.db, apply DELTA to the copy with postmap, check its keys, rename it over sni.map.db. */
-async function updateSniMapFiles(confDir: string, content: string, entries: readonly MapEntry[], delta: TableDelta, log: Logger): Promise<void> {
+async function updateSniMapFiles(
+  tools: PostfixTools,
+  confDir: string,
+  content: string,
+  entries: readonly MapEntry[],
+  delta: TableDelta,
+  log: Logger,
+): Promise<void> {
   const mapFile = join(confDir, SNI_MAP_FILE);
-  removeStaleTempFiles(confDir);
   const tempMap = tempPathFor(mapFile);
   try {
     copyPrivate(`${mapFile}.db`, `${tempMap}.db`);
-    await postmapUpdate(tempMap, confDir, delta.removals, storedLines(delta.upserts), log);
-    const difference = await tableKeysDiffer(tempMap, mapToolConfigArgs(confDir), entries.map((entry) => entry.name));
+    await postmapUpdate(tools, tempMap, confDir, delta.removals, storedLines(delta.upserts), log);
+    const difference = await tableKeysDiffer(
+      tools,
+      tempMap,
+      mapToolConfigArgs(tools, confDir),
+      entries.map((entry) => entry.name),
+    );
     if (difference) throw new UserError(`postmap left a table that does not match the map: ${difference}`);
     installUpdated(tempMap, mapFile, content);
   } catch (error) {
@@ -118,7 +145,8 @@ async function updateSniMapFiles(confDir: string, content: string, entries: read
 function installUpdated(tempMap: string, mapFile: string, content: string): void {
   chmodSync(`${tempMap}.db`, SNI_MAP_MODE);
   renameSync(`${tempMap}.db`, `${mapFile}.db`);
-  if (readBoundedTextIfExists(mapFile, MAX_CONF_BYTES) !== content) writeFileAtomic(mapFile, content, { mode: SNI_MAP_MODE, durable: false });
+  if (readBoundedTextIfExists(mapFile, MAX_CONF_BYTES) !== content)
+    writeFileAtomic(mapFile, content, { mode: SNI_MAP_MODE, durable: false });
 }
 
 /** `NAME VALUE` lines with each value as postmap -F stores it: base64 of the bytes, one encoding per shared value. Pure. */

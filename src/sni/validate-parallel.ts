@@ -4,15 +4,15 @@ import type { PairCache } from "./cache.ts";
 import type { CertificateSource, Problem, SourceJudgement, ValidatedSource } from "./types.ts";
 import { validateSource } from "./validate.ts";
 
-// Judging a pair through OpenSSL costs ~0.5-0.8 ms, reading and digesting it ~0.05 ms: 2,000
-// directories are a second of one core on a first start. Each source is judged on its own, so
-// the sources are split into one contiguous slice per core: this thread validates the first
-// slice while worker threads (validate-worker.ts) validate the others, each with its own
-// OpenSSL handles. Results keep the sources' order, so the map and the problem lines are the
+// Judging a pair through OpenSSL costs ten times what reading and digesting it does, and
+// thousands of directories are judged on a first start (docs/performance.md). Each source is
+// judged on its own, so the sources are split into one contiguous slice per core: this thread
+// validates the first slice while worker threads (validate-worker.ts) validate the others,
+// each with its own OpenSSL handles. Results keep the sources' order, so the map and the problem lines are the
 // same as from one thread. A worker that cannot start or fails (a build without the worker's
 // entrypoint, a crash) costs only time: its slice is validated here instead.
 
-/** Below this many sources per thread a worker's start-up (~5-15 ms) costs more than it saves. */
+/** Below this many sources per thread a worker's start-up costs more than it saves (docs/performance.md). */
 const MIN_SOURCES_PER_THREAD = 128;
 const MAX_THREADS = 8;
 /** Sources validated here first, to see whether most need judging (no cached judgement). */
@@ -45,12 +45,26 @@ export interface SliceResult {
  * judgements they used are recorded in CACHE, so it is saved as if one thread had judged.
  * USED (tests) counts the slices workers validated.
  */
-export async function validateOnAllCores(sources: readonly CertificateSource[], now: Date, cache: PairCache | undefined, cacheFile: string | undefined, log?: Pick<Logger, "warn">, threads = availableParallelism(), used?: { workerSlices: number }): Promise<Validation[]> {
-  // A remembered judgement costs ~0.06 ms per source (reads and a digest), less than a worker
-  // costs to start and to hand its results back: workers pay off only when pairs are judged.
-  // The first sources tell how many will be (a restart after a renewal judges one or two).
+export async function validateOnAllCores(
+  sources: readonly CertificateSource[],
+  now: Date,
+  cache: PairCache | undefined,
+  cacheFile: string | undefined,
+  log?: Pick<Logger, "warn">,
+  threads = availableParallelism(),
+  used?: { workerSlices: number },
+): Promise<Validation[]> {
+  // A remembered judgement (reads and a digest) costs less than a worker costs to start and to
+  // hand its results back: workers pay off only when pairs are judged. The first sources tell
+  // how many will be (a restart after a renewal judges one or two).
   let judged = 0;
-  const counting: PairCache | undefined = cache && { judge: (key, judge) => cache.judge(key, () => (judged++, judge())) };
+  const counting: PairCache | undefined = cache && {
+    judge: (key, judge) =>
+      cache.judge(key, () => {
+        judged++;
+        return judge();
+      }),
+  };
   const validateHere = (slice: readonly CertificateSource[]) => slice.map((source) => validateSource(source, now, counting));
   const results = validateHere(sources.slice(0, PROBE_SOURCES));
   const rest = sources.slice(results.length);
@@ -60,7 +74,9 @@ export async function validateOnAllCores(sources: readonly CertificateSource[], 
   const size = Math.ceil(rest.length / count);
   const slices = Array.from({ length: count }, (_, index) => rest.slice(index * size, (index + 1) * size));
   let failure: string | undefined;
-  const answers = slices.slice(1).map((slice) => validateInWorker({ sources: slice, now: now.getTime(), cacheFile }, (reason) => (failure ??= reason)));
+  const answers = slices
+    .slice(1)
+    .map((slice) => validateInWorker({ sources: slice, now: now.getTime(), cacheFile }, (reason) => (failure ??= reason)));
   results.push(...validateHere(slices[0]!));
   for (const [index, answer] of (await Promise.all(answers)).entries()) {
     if (answer === undefined) {
@@ -80,7 +96,9 @@ function adopt(answer: SliceResult, cache: PairCache | undefined): Validation[] 
   const bytes = new Uint8Array(answer.values);
   return answer.results.map((result, index) => {
     const span = answer.spans[index];
-    return span === undefined ? result : { ...result, validated: { ...result.validated, value: bytes.subarray(span[0], span[0] + span[1]) } };
+    return span === undefined
+      ? result
+      : { ...result, validated: { ...result.validated, value: bytes.subarray(span[0], span[0] + span[1]) } };
   });
 }
 

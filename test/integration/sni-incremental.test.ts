@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { createMemoryLogger } from "../../src/log.ts";
 import { updateSniMap } from "../../src/sni/index.ts";
 import { makeCertificate, type MadeCertificate } from "../support/certs.ts";
+import { testTools } from "../support/postfix-tools.ts";
 import { MINIMAL_MAIN_CF } from "../support/fixture.ts";
 import { makeTempDir, writeSettledFile } from "../support/tmp.ts";
 
@@ -37,7 +38,10 @@ function settle(path: string): void {
 }
 
 function place(pair: MadeCertificate, dir: string, prefix = ""): void {
-  for (const [from, to] of [[pair.certFile, `${prefix}cert.pem`], [pair.keyFile, `${prefix}key.pem`]] as const) {
+  for (const [from, to] of [
+    [pair.certFile, `${prefix}cert.pem`],
+    [pair.keyFile, `${prefix}key.pem`],
+  ] as const) {
     // Replaced, as acme and certbot do (a new file renamed over the old one).
     const temp = join(dir, `.${to}.new`);
     copyFileSync(from, temp);
@@ -60,7 +64,9 @@ describe("sni.map.db updated in place", () => {
   test(`equals a full postmap -F build after every step of ${SEQUENCES} random sequences`, async () => {
     const temp = makeTempDir("mpi-incremental-");
     try {
-      const pool = Array.from({ length: POOL }, (_, index) => makeCertificate(join(temp.path, "pool", String(index)), { names: [`pool${index}.example.test`] }));
+      const pool = Array.from({ length: POOL }, (_, index) =>
+        makeCertificate(join(temp.path, "pool", String(index)), { names: [`pool${index}.example.test`] }),
+      );
       let updatedSteps = 0;
       let steps = 0;
       let removalSteps = 0;
@@ -94,7 +100,7 @@ describe("sni.map.db updated in place", () => {
         for (let index = 0; index < 8; index++) add();
         for (let step = 0; step < STEPS; step++) {
           const log = createMemoryLogger();
-          await updateSniMap({ sslDir, confDir, hostname: "mail.example.test", log, cacheFile });
+          await updateSniMap({ tools: testTools(), sslDir, confDir, hostname: "mail.example.test", log, cacheFile });
           const summary = log.lines.find((line) => line.includes("sni-map: ")) ?? "";
           if (summary.includes("updated in place")) updatedSteps++;
           if (/updated in place: \d+ names? written, [1-9]/.test(summary)) removalSteps++;
@@ -103,7 +109,10 @@ describe("sni.map.db updated in place", () => {
           const full = Bun.spawnSync(["postmap", "-c", fullDir, "-F", `hash:${join(fullDir, "sni.map")}`], { stderr: "pipe" });
           expect(full.exitCode).toBe(0);
           const context = `sequence ${sequence} (seed ${1_000 + sequence}), step ${step}`;
-          expect({ context, table: dump(confDir, join(confDir, "sni.map")) }).toEqual({ context, table: dump(fullDir, join(fullDir, "sni.map")) });
+          expect({ context, table: dump(confDir, join(confDir, "sni.map")) }).toEqual({
+            context,
+            table: dump(fullDir, join(fullDir, "sni.map")),
+          });
           // The next change: 1-3 of renewals, additions, removals, domains edits, default renewals.
           const changes = 1 + Math.floor(next() * 3);
           for (let change = 0; change < changes; change++) {
@@ -148,7 +157,7 @@ describe("the in-place update is not trusted blindly", () => {
       const cacheFile = join(temp.path, "spool", "cache.json");
       const run = async () => {
         const log = createMemoryLogger();
-        await updateSniMap({ sslDir, confDir, hostname: "mail.example.test", log, cacheFile });
+        await updateSniMap({ tools: testTools(), sslDir, confDir, hostname: "mail.example.test", log, cacheFile });
         return log.lines.join("\n");
       };
       place(pairs[0]!, sslDir);
@@ -160,7 +169,10 @@ describe("the in-place update is not trusted blindly", () => {
       const foreign = join(temp.path, "foreign");
       mkdirSync(foreign);
       writeSettledFile(join(foreign, "main.cf"), MINIMAL_MAIN_CF);
-      const names = readFileSync(join(confDir, "sni.map"), "utf8").split("\n").filter(Boolean).map((line) => line.split(" ")[0]);
+      const names = readFileSync(join(confDir, "sni.map"), "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((line) => line.split(" ")[0]);
       writeFileSync(join(foreign, "sni.map"), names.map((name) => `${name} ${pairs[1]!.keyFile} ${pairs[1]!.certFile}\n`).join(""));
       expect(Bun.spawnSync(["postmap", "-c", foreign, "-F", `hash:${join(foreign, "sni.map")}`]).exitCode).toBe(0);
       copyFileSync(join(foreign, "sni.map.db"), join(confDir, "sni.map.db"));

@@ -9,14 +9,25 @@ const entry = (name: string, value: Uint8Array): MapEntry => ({ name, sourceDir:
 
 describe("tableDelta", () => {
   test("names with a new or changed value are written, names gone are removed, the rest left alone", () => {
-    const previous = new Map([["a.test", "sha256:1"], ["b.test", "sha256:2"], ["c.test", "sha256:3"]]);
-    const next = new Map([["a.test", "sha256:1"], ["b.test", "sha256:9"], ["d.test", "sha256:4"]]);
+    const previous = new Map([
+      ["a.test", "sha256:1"],
+      ["b.test", "sha256:2"],
+      ["c.test", "sha256:3"],
+    ]);
+    const next = new Map([
+      ["a.test", "sha256:1"],
+      ["b.test", "sha256:9"],
+      ["d.test", "sha256:4"],
+    ]);
     expect(tableDelta(previous, next)).toEqual({ changed: ["b.test", "d.test"], removed: ["c.test"] });
   });
 
   test("map lines are keyed by their name (the first word)", () => {
     const byLine = { "a.test /ssl/key.pem /ssl/cert.pem": "sha256:1", ".b.test /ssl/b/key.pem /ssl/b/cert.pem": "sha256:2" };
-    expect([...digestsByName(byLine)]).toEqual([["a.test", "sha256:1"], [".b.test", "sha256:2"]]);
+    expect([...digestsByName(byLine)]).toEqual([
+      ["a.test", "sha256:1"],
+      [".b.test", "sha256:2"],
+    ]);
     expect([...digestsByName(new Map(Object.entries(byLine)))]).toEqual([...digestsByName(byLine)]);
   });
 });
@@ -29,6 +40,11 @@ describe("storedLines", () => {
     backing.set(Buffer.from("key\n\ncert"), 2);
     const view = backing.subarray(2, 2 + 9);
     const lines = storedLines([entry("a.test", shared), entry("b.test", shared), entry("c.test", view)]).split("\n");
-    expect(lines).toEqual([`a.test ${shared.toString("base64")}`, `b.test ${shared.toString("base64")}`, `c.test ${Buffer.from("key\n\ncert").toString("base64")}`, ""]);
+    expect(lines).toEqual([
+      `a.test ${shared.toString("base64")}`,
+      `b.test ${shared.toString("base64")}`,
+      `c.test ${Buffer.from("key\n\ncert").toString("base64")}`,
+      "",
+    ]);
   });
 });

@@ -36,11 +36,20 @@ function bigTree() {
 
 /** Results with values as text, so that views and buffers compare by content. */
 function comparable(results: readonly Validation[]) {
-  return results.map(({ validated, problems }) => ({ ...validated, value: validated.value && Buffer.from(validated.value).toString("base64"), problems }));
+  return results.map(({ validated, problems }) => ({
+    ...validated,
+    value: validated.value && Buffer.from(validated.value).toString("base64"),
+    problems,
+  }));
 }
 
 /** Two threads, the second a worker that must start and answer (no fallback warning). */
-async function inWorker(sources: Parameters<typeof validateOnAllCores>[0], now: Date, cache: ReturnType<typeof openPairCache>, cacheFile: string): Promise<Validation[]> {
+async function inWorker(
+  sources: Parameters<typeof validateOnAllCores>[0],
+  now: Date,
+  cache: ReturnType<typeof openPairCache>,
+  cacheFile: string,
+): Promise<Validation[]> {
   const warnings: string[] = [];
   const used = { workerSlices: 0 };
   const results = await validateOnAllCores(sources, now, cache, cacheFile, { warn: (line: string) => warnings.push(line) }, 2, used);
@@ -85,13 +94,15 @@ describe("validateOnAllCores", () => {
     half.save();
     // Mark one remembered judgement (of the last directory, in a worker's slice): a worker that
     // consults the cache file returns the marked one.
-    const saved = JSON.parse(readFileSync(cacheFile, "utf8")) as { entries: Record<string, { rsa: { files: { certFile: string }; notAfter?: string } }> };
-    const marked = Object.values(saved.entries).find((judgement) => judgement.rsa.files.certFile.includes("/d399.example.test/"))!;
-    marked.rsa.notAfter = "2099-01-01T00:00:00.000Z";
+    const saved = JSON.parse(readFileSync(cacheFile, "utf8")) as {
+      entries: Record<string, { main: { files: { certFile: string }; notAfter?: string } }>;
+    };
+    const marked = Object.values(saved.entries).find((judgement) => judgement.main.files.certFile.includes("/d399.example.test/"))!;
+    marked.main.notAfter = "2099-01-01T00:00:00.000Z";
     writeFileSync(cacheFile, JSON.stringify(saved));
     const cache = openPairCache(cacheFile);
     const two = await inWorker(sources, now, cache, cacheFile);
-    expect(two.at(-1)!.validated.rsa.notAfter).toBe("2099-01-01T00:00:00.000Z");
+    expect(two.at(-1)!.validated.main.notAfter).toBe("2099-01-01T00:00:00.000Z");
     expect(comparable(two).slice(0, -1)).toEqual(comparable(one).slice(0, -1));
     expect(cache.hits).toBe(sources.slice(150).length);
   }, 60_000);
@@ -99,7 +110,10 @@ describe("validateOnAllCores", () => {
   test("the compiled binary starts its validation threads (no fallback to one thread)", async () => {
     const tree = bigTree();
     await Bun.sleep(60);
-    const run = Bun.spawnSync([builtBinary(), "sni-map", "--ssl-dir", tree.sslDir, "--conf-dir", tree.confDir, "--hostname", "mail.example.test"], { env: testEnv(), stderr: "pipe", stdout: "pipe", cwd: "/" });
+    const run = Bun.spawnSync(
+      [builtBinary(), "sni-map", "--ssl-dir", tree.sslDir, "--conf-dir", tree.confDir, "--hostname", "mail.example.test"],
+      { env: testEnv(), stderr: "pipe", stdout: "pipe", cwd: "/" },
+    );
     const stderr = run.stderr.toString();
     expect(stderr).not.toContain("validation threads");
     expect(run.exitCode).toBe(0);
