@@ -40,6 +40,8 @@ export interface SniMapResult {
   entries: MapEntry[];
   sources: ValidatedSource[];
   problems: Problem[];
+  /** Information lines for the log (not problems): e.g. a dot-directory holding a cert.pem. */
+  notes: string[];
 }
 
 export interface PlanOptions {
@@ -54,7 +56,7 @@ export function planSniMapFromTree(options: PlanOptions): SniMapResult {
   const now = options.now ?? new Date();
   const hostname = mapKeyForHostname(options.hostname);
   const discovery = collectCertificateSources(options.sslDir);
-  return planFromValidations(discovery, hostname, discovery.sources.map((source) => validateSource(source, now, options.cache)));
+  return planFromValidations(discovery, hostname, now, discovery.sources.map((source) => validateSource(source, now, options.cache)));
 }
 
 /** planSniMapFromTree with the sources validated on every core (validate-parallel.ts); workers consult CACHE_FILE. */
@@ -62,20 +64,20 @@ export async function planSniMapOnAllCores(options: PlanOptions & { cacheFile?: 
   const now = options.now ?? new Date();
   const hostname = mapKeyForHostname(options.hostname);
   const discovery = collectCertificateSources(options.sslDir);
-  return planFromValidations(discovery, hostname, await validateOnAllCores(discovery.sources, now, options.cache, options.cacheFile, options.log));
+  return planFromValidations(discovery, hostname, now, await validateOnAllCores(discovery.sources, now, options.cache, options.cacheFile, options.log));
 }
 
-function planFromValidations(discovery: Discovery, hostname: string | undefined, validations: readonly Validation[]): SniMapResult {
+function planFromValidations(discovery: Discovery, hostname: string | undefined, now: Date, validations: readonly Validation[]): SniMapResult {
   const problems = [...discovery.problems];
   const sources = validations.map(({ validated, problems: found }) => {
     problems.push(...found);
     return validated;
   });
-  const plan = planSniMap(sources, hostname);
+  const plan = planSniMap(sources, hostname, now);
   problems.push(...plan.problems);
   const projected = projectedDbBytes(plan.entries);
   if (projected > LARGE_DB_BYTES) problems.push(largeTableWarning(projected, plan.entries));
-  return { sslDir: discovery.sslDir, hostname, content: renderSniMap(plan.entries), entries: plan.entries, sources, problems };
+  return { sslDir: discovery.sslDir, hostname, content: renderSniMap(plan.entries), entries: plan.entries, sources, problems, notes: discovery.notes };
 }
 
 /**
@@ -88,6 +90,7 @@ export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult
   const mapFile = join(options.confDir, SNI_MAP_FILE);
   const cache = openPairCache(options.cacheFile);
   const result = await planSniMapOnAllCores({ ...options, cache });
+  logNotes(result.notes, options.log);
   logProblems(result.problems, options.log);
   const inputs = embeddedValueDigests(result.entries);
   if (sniTableInPlace(options.confDir, options.cacheFile, result.content, inputs)) {
@@ -198,6 +201,10 @@ export function mapKeyForHostname(raw: string | undefined): string | undefined {
     throw new UserError(`hostname ${JSON.stringify(raw)} (--hostname or MAILCOW_HOSTNAME) is not a valid DNS name: ${normalized.reason}; set MAILCOW_HOSTNAME in mailcow.conf to the server's FQDN`);
   }
   return normalized?.name;
+}
+
+export function logNotes(notes: readonly string[], log: Logger): void {
+  for (const note of notes) log.info(note);
 }
 
 export function logProblems(problems: readonly Problem[], log: Logger): void {
