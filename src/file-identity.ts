@@ -1,4 +1,4 @@
-import { statSync, type Stats } from "node:fs";
+import { fstatSync, statSync, type Stats } from "node:fs";
 
 // A file's identity: device, inode, size, mtime and ctime. Any write, rename over it, chmod or
 // chown changes at least one of them (ctime cannot be set back by a user), so an equal identity
@@ -24,4 +24,9 @@ export function fileIdentity(path: string): string {
   } catch {
     return "";
   }
+}
+
+/** The identity of the file open as FD: the very file read through it, whatever its path names by now. */
+export function openFileIdentity(fd: number): string {
+  return statIdentity(fstatSync(fd));
 }

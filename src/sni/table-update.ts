@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { tempPathFor, writeFileAtomic } from "../atomic-write.ts";
 import { MAX_CONF_BYTES, readBoundedTextIfExists } from "../bounded-read.ts";
 import { UserError } from "../errors.ts";
+import { openFileIdentity } from "../file-identity.ts";
 import type { Logger } from "../log.ts";
 import { dbHoldsExactly, mapToolConfigArgs, postmapUpdate, tableKeysDiffer, type PostfixTools } from "../postfix/index.ts";
 import { outputsUnchanged, type TableRecord } from "../table-record.ts";
@@ -26,6 +27,8 @@ const MAX_CHANGED_SHARE = 0.5;
 export interface TableDelta {
   upserts: MapEntry[];
   removals: string[];
+  /** The identity of the sni.map.db the record vouches for: the only one the update may start from. */
+  base: string;
 }
 
 /**
@@ -81,7 +84,7 @@ export function incrementalDelta(
   // The .db's own keys (read from its bucket pages) must be the recorded names.
   if (!dbHoldsExactly(mapFile, [...previous.keys()])) return undefined;
   const wanted = new Set(changed);
-  return { upserts: entries.filter((entry) => wanted.has(entry.name)), removals: removed };
+  return { upserts: entries.filter((entry) => wanted.has(entry.name)), removals: removed, base: record.outputs[`${mapFile}.db`]! };
 }
 
 /**
@@ -122,7 +125,7 @@ async function updateSniMapFiles(
   const mapFile = join(confDir, SNI_MAP_FILE);
   const tempMap = tempPathFor(mapFile);
   try {
-    copyPrivate(`${mapFile}.db`, `${tempMap}.db`);
+    copyPrivate(`${mapFile}.db`, `${tempMap}.db`, delta.base);
     await postmapUpdate(tools, tempMap, confDir, delta.removals, storedLines(delta.upserts), log);
     const difference = await tableKeysDiffer(
       tools,
@@ -164,11 +167,18 @@ export function storedLines(entries: readonly MapEntry[]): string {
   return text;
 }
 
-/** A copy of FROM at TO, created 0600 (it holds private keys) and never wider. */
-function copyPrivate(from: string, to: string): void {
+/**
+ * A copy of FROM at TO, created 0600 (it holds private keys) and never wider, of exactly the
+ * file whose identity is BASE. The record was checked against the path a moment ago; another
+ * build may have renamed its own .db over it (or written into it) since, and a copy of that
+ * one would carry values this run never judged under every name it leaves alone.
+ */
+function copyPrivate(from: string, to: string, base: string): void {
   const source = openSync(from, "r");
   let target: number | undefined;
+  const replaced = () => new UserError(`${from} was replaced or rewritten since the recorded build`);
   try {
+    if (openFileIdentity(source) !== base) throw replaced();
     target = openSync(to, "wx", SNI_MAP_MODE);
     const chunk = Buffer.allocUnsafe(1 << 20);
     for (;;) {
@@ -177,6 +187,7 @@ function copyPrivate(from: string, to: string): void {
       let written = 0;
       while (written < read) written += writeSync(target, chunk, written, read - written);
     }
+    if (openFileIdentity(source) !== base) throw replaced();
   } finally {
     closeSync(source);
     if (target !== undefined) closeSync(target);

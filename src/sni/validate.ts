@@ -35,13 +35,17 @@ const SETTLE_MS = 50;
 /** Reads of one source before its last bytes are judged as they are. */
 const MAX_READS = 4;
 
-export function validateSource(source: CertificateSource, now: Date, cache?: PairCache): { validated: ValidatedSource; problems: Problem[] } {
+/**
+ * Read and judge one source. IDENTITY (fileIdentity; a test may stand in for a writer that
+ * never stops) tells whether a file changed while it was read.
+ */
+export function validateSource(source: CertificateSource, now: Date, cache?: PairCache, identity: (path: string) => string = fileIdentity): { validated: ValidatedSource; problems: Problem[] } {
   const problems: Problem[] = [];
   const pairs = [source.main, ...(source.ecdsa ? [source.ecdsa] : [])];
   const paths = pairs.flatMap((files) => [files.certFile, files.keyFile]);
   let rereads = 0;
   for (let attempt = 1; ; attempt++) {
-    const before = paths.map(fileIdentity);
+    const before = paths.map(identity);
     const youngest = Math.max(...before.map((identity) => (identity === "" ? 0 : identityMtimeMs(identity))));
     const age = Date.now() - youngest;
     // A renewal writes cert.pem, then key.pem a few ms later, possibly in chunks: wait until the
@@ -53,7 +57,7 @@ export function validateSource(source: CertificateSource, now: Date, cache?: Pai
     }
     const main = readPair(source.main);
     const ecdsa = source.ecdsa ? readPair(source.ecdsa) : undefined;
-    const unchanged = paths.every((path, index) => fileIdentity(path) === before[index]);
+    const unchanged = paths.every((path, index) => identity(path) === before[index]);
     if (!unchanged && attempt < MAX_READS) {
       rereads++;
       continue;
@@ -74,7 +78,10 @@ export function validateSource(source: CertificateSource, now: Date, cache?: Pai
     }
     const readable = main.ok && (ecdsa === undefined || ecdsa.ok);
     let judgement = cache && readable ? cache.judge(judgementKey(main, ecdsa), () => judgeSource(main, ecdsa)) : judgeSource(main, ecdsa);
-    if (racing && judgement.main.valid) {
+    // Bytes read while a file changed may be parts of two versions (the old file's bytes, then
+    // the new one's past that offset: a whole PEM block and a tail Postfix skips, which loads):
+    // never mapped, however well they load. Files that changed only between reads were read whole.
+    if (racing && judgement.main.valid && unchanged) {
       problems.push({ severity: "warning", code: "changed-while-read", source: source.dir, message: `${source.dir}: certificate or key files changed while being read; mapped as they were once they had settled` });
     } else if (racing) {
       // A renewal still under way, not a broken pair: say that, once, instead of the loader's words.

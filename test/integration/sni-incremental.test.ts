@@ -2,7 +2,9 @@ import { describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createMemoryLogger } from "../../src/log.ts";
-import { updateSniMap } from "../../src/sni/index.ts";
+import { embeddedValueDigests, planSniMapFromTree, updateSniMap } from "../../src/sni/index.ts";
+import { incrementalDelta, postmapStamp, writeSniTable } from "../../src/sni/table-update.ts";
+import { readTableRecord, tableRecordFileFor } from "../../src/table-record.ts";
 import { makeCertificate, type MadeCertificate } from "../support/certs.ts";
 import { testTools } from "../support/postfix-tools.ts";
 import { MINIMAL_MAIN_CF } from "../support/fixture.ts";
@@ -140,6 +142,24 @@ describe("sni.map.db updated in place", () => {
   }, 600_000);
 });
 
+/** A directory with names of its own beside the default pair, so that a renewal of the default pair is a small change. */
+function placeOtherDirectory(sslDir: string, pair: MadeCertificate): void {
+  const other = join(sslDir, "other.example.test");
+  mkdirSync(other);
+  place(pair, other);
+  writeFileSync(join(other, "domains"), "a.other.example.test b.other.example.test c.other.example.test");
+  settle(join(other, "domains"));
+}
+
+/** CONF_DIR's sni.map.db holds, key by key and value by value, what a plain postmap -F of its sni.map builds (in FULL). */
+function expectFullBuildOf(confDir: string, full: string): void {
+  mkdirSync(full);
+  writeSettledFile(join(full, "main.cf"), MINIMAL_MAIN_CF);
+  copyFileSync(join(confDir, "sni.map"), join(full, "sni.map"));
+  expect(Bun.spawnSync(["postmap", "-c", full, "-F", `hash:${join(full, "sni.map")}`]).exitCode).toBe(0);
+  expect(dump(confDir, join(confDir, "sni.map"))).toEqual(dump(full, join(full, "sni.map")));
+}
+
 describe("the in-place update is not trusted blindly", () => {
   test("a .db replaced since the recorded build gets a full build", async () => {
     const temp = makeTempDir("mpi-incremental-");
@@ -148,12 +168,7 @@ describe("the in-place update is not trusted blindly", () => {
       for (const dir of [sslDir, confDir]) mkdirSync(dir);
       writeSettledFile(join(confDir, "main.cf"), MINIMAL_MAIN_CF);
       const pairs = [0, 1].map((index) => makeCertificate(join(temp.path, "pool", String(index)), { names: ["mail.example.test"] }));
-      // A directory with names of its own, so that a renewal of the default pair is a small change.
-      const other = join(sslDir, "other.example.test");
-      mkdirSync(other);
-      place(pairs[0]!, other);
-      writeFileSync(join(other, "domains"), "a.other.example.test b.other.example.test c.other.example.test");
-      settle(join(other, "domains"));
+      placeOtherDirectory(sslDir, pairs[0]!);
       const cacheFile = join(temp.path, "spool", "cache.json");
       const run = async () => {
         const log = createMemoryLogger();
@@ -178,12 +193,39 @@ describe("the in-place update is not trusted blindly", () => {
       copyFileSync(join(foreign, "sni.map.db"), join(confDir, "sni.map.db"));
       place(pairs[0]!, sslDir);
       expect(await run()).not.toContain("updated in place");
-      const full = join(temp.path, "full");
-      mkdirSync(full);
-      writeSettledFile(join(full, "main.cf"), MINIMAL_MAIN_CF);
-      copyFileSync(join(confDir, "sni.map"), join(full, "sni.map"));
-      expect(Bun.spawnSync(["postmap", "-c", full, "-F", `hash:${join(full, "sni.map")}`]).exitCode).toBe(0);
-      expect(dump(confDir, join(confDir, "sni.map"))).toEqual(dump(full, join(full, "sni.map")));
+      expectFullBuildOf(confDir, join(temp.path, "full"));
+    } finally {
+      temp.cleanup();
+    }
+  }, 60_000);
+
+  test("a .db replaced after the record was checked, before it is copied, gets a full build", async () => {
+    const temp = makeTempDir("mpi-incremental-");
+    try {
+      const [sslDir, confDir, foreign] = ["ssl", "conf", "foreign"].map((dir) => join(temp.path, dir)) as [string, string, string];
+      for (const dir of [sslDir, confDir, foreign]) mkdirSync(dir);
+      for (const dir of [confDir, foreign]) writeSettledFile(join(dir, "main.cf"), MINIMAL_MAIN_CF);
+      const pairs = [0, 1].map((index) => makeCertificate(join(temp.path, "pool", String(index)), { names: ["mail.example.test"] }));
+      placeOtherDirectory(sslDir, pairs[0]!);
+      place(pairs[0]!, sslDir);
+      const cacheFile = join(temp.path, "spool", "cache.json");
+      const tools = testTools();
+      await updateSniMap({ tools, sslDir, confDir, hostname: "mail.example.test", log: createMemoryLogger(), cacheFile });
+      // A renewal of the default pair: the record vouches for the .db in place, one name changes.
+      place(pairs[1]!, sslDir);
+      const plan = planSniMapFromTree({ sslDir, hostname: "mail.example.test" });
+      const record = readTableRecord(tableRecordFileFor(cacheFile, "sni.map")!);
+      const delta = incrementalDelta(record, confDir, plan.entries, embeddedValueDigests(plan.entries), postmapStamp(tools));
+      expect(delta?.upserts.map((entry) => entry.name)).toEqual(["mail.example.test"]);
+      // Now another build (a plain postmap -F, which embeds whatever the files hold) puts its
+      // own .db in place: every name on the second pair, a value this run never judged for them.
+      writeFileSync(join(foreign, "sni.map"), plan.entries.map((entry) => `${entry.name} ${pairs[1]!.keyFile} ${pairs[1]!.certFile}\n`).join(""));
+      expect(Bun.spawnSync(["postmap", "-c", foreign, "-F", `hash:${join(foreign, "sni.map")}`]).exitCode).toBe(0);
+      copyFileSync(join(foreign, "sni.map.db"), join(confDir, "sni.map.db"));
+      const log = createMemoryLogger();
+      expect(await writeSniTable(tools, confDir, plan.content, plan.entries, delta, log)).toBeUndefined();
+      expect(log.lines.join("\n")).toContain("sni.map.db was replaced or rewritten since the recorded build;");
+      expectFullBuildOf(confDir, join(temp.path, "full"));
     } finally {
       temp.cleanup();
     }

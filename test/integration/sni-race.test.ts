@@ -61,6 +61,33 @@ function embeddedValue(): string | undefined {
   return query.exitCode === 0 ? Buffer.from(query.stdout.toString().trim(), "base64").toString() : undefined;
 }
 
+/** Which parts of a value are A's or B's, and its head and tail, for a failure message. */
+function describeValue(value: string): string {
+  const part = (text: string, of: "key" | "cert") => {
+    const [a, b] = pairs.map((pair) => readFileSync(pair.made[`${of}File`], "utf8")) as [string, string];
+    const label = (file: string) => (file === a ? "A" : "B");
+    for (const file of [a, b]) {
+      if (text === file) return `${of} ${label(file)}`;
+      if (file.startsWith(text)) return `${of} ${label(file)} truncated to ${text.length} bytes`;
+      // Read across a rewrite: the old file whole, then the new one's bytes past that offset.
+      const other = file === a ? b : a;
+      if (text === file + other.slice(file.length)) return `${of} torn: ${label(file)}'s ${file.length} bytes, then ${label(other)}'s from there`;
+    }
+    return `${of} unknown (${text.length} bytes)`;
+  };
+  const split = value.indexOf("\n-----BEGIN CERTIFICATE-----");
+  const classes = split < 0 ? "no certificate block" : `${part(value.slice(0, split), "key")} + ${part(value.slice(split + 1), "cert")}`;
+  return `${value.length} bytes (${classes}); head ${JSON.stringify(value.slice(0, 80))}; tail ${JSON.stringify(value.slice(-80))}`;
+}
+
+/** Whether the run updated sni.map.db in place or built it in full, from its summary line. */
+function buildPath(stderr: string): string {
+  if (stderr.includes("updated in place")) return "in-place update (postmap -r -i)";
+  if (stderr.includes("building it in full")) return "in-place update failed, then full build";
+  if (stderr.includes("(unchanged:")) return "unchanged (no build)";
+  return "full build (postmap -F over the private copy)";
+}
+
 test("a renewal racing sni-map, the command and reload never leaves a mixed or truncated pair", async () => {
   const tally = { runs: 0, failed: 0, bad: 0, a: 0, b: 0, dropped: 0, served: 0, aborted: 0, changedWarnings: 0 };
   const failures: string[] = [];
@@ -86,7 +113,7 @@ test("a renewal racing sni-map, the command and reload never leaves a mixed or t
     else if (value === pairs[1]!.value) tally.b++;
     else {
       tally.bad++;
-      failures.push(`${label}: embedded value is neither pair (${value.length} bytes)`);
+      failures.push(`${label}: embedded value for ${NAME} is neither pair: ${describeValue(value)}; path: ${buildPath(result.stderr)}; log: ${result.stderr.split("\n").filter((line) => line.includes(raced) || line.includes("sni-map:")).join(" | ").slice(0, 600)}`);
     }
   };
   const engine = async () => {
