@@ -107,6 +107,7 @@ test("a renewal racing sni-map, the command and reload never leaves a mixed or t
       tally.dropped++;
       const lines = result.stderr.split("\n").filter((line) => line.includes(raced));
       const reason = lines.length === 1 && /not mapped/.test(lines[0]!) ? lines[0]!.slice(lines[0]!.indexOf(raced) + raced.length + 2, lines[0]!.indexOf(";")) : `${lines.length} lines`;
+      if (/ lines$/.test(reason)) failures.push(`${label}: ${NAME} left out with ${reason} naming ${raced}: ${JSON.stringify(lines).slice(0, 1200)}`);
       dropReasons.set(reason, (dropReasons.get(reason) ?? 0) + 1);
     }
     else if (value === pairs[0]!.value) tally.a++;
