@@ -13,7 +13,7 @@ import type { CertificateSource, KeyPairFiles, Problem, ValidatedSource } from "
 
 /** How long a file must have been left alone before it is judged (a writer may be mid-way). */
 const SETTLE_MS = 50;
-/** Reads of one source before its last bytes are judged as they are. */
+/** Reads of one source before its last bytes are judged as they are (mapped only when nothing changed under that read). */
 const MAX_READS = 4;
 
 /**
@@ -27,7 +27,7 @@ export function validateSource(source: CertificateSource, now: Date, cache?: Pai
   let rereads = 0;
   for (let attempt = 1; ; attempt++) {
     const before = paths.map(identity);
-    const youngest = Math.max(...before.map((identity) => (identity === "" ? 0 : identityMtimeMs(identity))));
+    const youngest = Math.max(...before.map((taken) => (taken === "" ? 0 : identityMtimeMs(taken))));
     const age = Date.now() - youngest;
     // A renewal writes cert.pem, then key.pem a few ms later, possibly in chunks: wait until the
     // files have been left alone for a moment, a bounded number of times.
