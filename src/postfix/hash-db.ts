@@ -72,6 +72,9 @@ export function hashDbKeys(readPage: PageReader): string[] | undefined {
       seen.add(pgno);
       const page = readPage(pgno, pageSize);
       if (!page) return undefined;
+      // Berkeley DB writes a bucket's first page only once a key lands in it: until then the
+      // file holds zeros there (a small table often has such a bucket), and the bucket is empty.
+      if (pgno === bucket + spares[ceilLog2(bucket + 1)]! && page.every((byte) => byte === 0)) break;
       const next = pageKeys(page, pgno, keys);
       if (next === undefined) return undefined;
       pgno = next;

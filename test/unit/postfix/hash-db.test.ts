@@ -35,6 +35,15 @@ test("3,000 keys (bucket splits, chained bucket pages): the same keys as postmap
   expect(sorted(keys)).toEqual(sorted(await postmapKeys(testTools(), `hash:${mapFile}`, configArgs)));
 });
 
+test("a bucket no key fell into (its page never written: all zero bytes) holds no keys", async () => {
+  // One key, two buckets: this key lands in the second, and the first bucket's page stays a hole.
+  const mapFile = buildTable("one-bucket-empty", ["mail.example.tes value"]);
+  const page = readFileSync(`${mapFile}.db`).subarray(4096, 8192);
+  expect(page.every((byte) => byte === 0)).toBe(true);
+  expect(readHashDbKeys(`${mapFile}.db`)).toEqual(await postmapKeys(testTools(), `hash:${mapFile}`, configArgs));
+  expect(readHashDbKeys(`${mapFile}.db`)).toEqual(["mail.example.tes"]);
+});
+
 test("postmap -F (embedded files on overflow pages): keys only, values never read", async () => {
   const made = makeCertificate(join(temp.path, "cert"), { names: ["a.example.test"], keyType: "rsa" });
   const mapFile = buildTable(
