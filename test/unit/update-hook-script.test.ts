@@ -64,6 +64,7 @@ describe("mailcow-postfix-init-hook install/remove", () => {
     expect(ran.exitCode).toBe(0);
     await hook("remove");
     expect(readFileSync(hookFile(), "utf8")).toBe(admins);
+    expect(statSync(hookFile()).mode & 0o777).toBe(0o750); // the admin's own mode, not mktemp's 0600
     expect((await hook("remove")).stdout).toBe(`mailcow-postfix-init-hook: no block of ours in ${hookFile()}; nothing to remove\n`);
   });
 
