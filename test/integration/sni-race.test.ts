@@ -13,7 +13,8 @@ import { makeTempDir } from "../support/tmp.ts";
 // non-atomically, in chunks and by mv, while sni-map (the engine, and the command) and reload
 // run again and again. After every run the value sni.map.db embeds for the raced name is
 // decoded: it must be exactly A's or B's key and chain (or the name left out with a warning),
-// never a mixed or truncated pair; and a running Postfix must serve A or B, never abort.
+// never a mixed or truncated pair; and a running Postfix must serve A or B, never abort. Once
+// the writer stops, the pair it left is the one mapped and served (liveness, not only safety).
 
 const RUNS_ENGINE = 440;
 const RUNS_COMMAND = 60;
@@ -24,6 +25,7 @@ const temp = makeTempDir("mpi-race-");
 const sslDir = join(temp.path, "ssl");
 const confDir = join(temp.path, "conf");
 const raced = join(sslDir, NAME);
+const stopFile = join(temp.path, "stop-writing");
 let postfix: TestPostfix;
 let writer: ReturnType<typeof Bun.spawn>;
 let pairs: { value: string; made: MadeCertificate }[];
@@ -45,7 +47,7 @@ beforeAll(async () => {
   await Bun.sleep(100);
   await updateSniMap({ sslDir, confDir, hostname: "mail.example.test", log: createMemoryLogger() });
   postfix = await startTestPostfix(options);
-  writer = Bun.spawn([process.execPath, resolve(import.meta.dir, "../support/race-writer.ts"), raced, join(temp.path, "a"), join(temp.path, "b")], { stdout: "ignore", stderr: "inherit" });
+  writer = Bun.spawn([process.execPath, resolve(import.meta.dir, "../support/race-writer.ts"), raced, join(temp.path, "a"), join(temp.path, "b"), stopFile], { stdout: "ignore", stderr: "inherit" });
 }, 60_000);
 
 afterAll(async () => {
@@ -118,3 +120,17 @@ test("a renewal racing sni-map, the command and reload never leaves a mixed or t
   expect(tally.b).toBeGreaterThan(20);
   expect(postfix.log()).not.toContain(`SNI data for ${NAME}: aborting`);
 }, 600_000);
+
+test("once the writer stops, the pair it left is mapped by the engine, sni-map and reload, and served", async () => {
+  writeFileSync(stopFile, "");
+  expect(await writer.exited).toBe(0);
+  const left = pairs.find((pair) => readFileSync(join(raced, "cert.pem")).equals(readFileSync(pair.made.certFile)))!;
+  expect(readFileSync(join(raced, "key.pem")).equals(readFileSync(left.made.keyFile))).toBe(true);
+  await updateSniMap({ sslDir, confDir, hostname: "mail.example.test", log: createMemoryLogger() });
+  expect(embeddedValue()).toBe(left.value);
+  for (const command of ["sni-map", "reload"]) {
+    expect((await runCli([command, "--ssl-dir", sslDir, "--conf-dir", confDir], { MAILCOW_HOSTNAME: "mail.example.test" })).exitCode).toBe(0);
+    expect(embeddedValue()).toBe(left.value);
+  }
+  expect((await servedCertificate(postfix.port, NAME)).fingerprint).toBe(left.made.fingerprint);
+}, 30_000);
