@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO } from "../support/docker-images.ts";
 import { makeTempDir } from "../support/tmp.ts";
@@ -38,6 +38,7 @@ afterEach(() => dir.cleanup());
 describe("mailcow-postfix-init-hook install/remove", () => {
   test("no hook yet: a new executable bash hook with our block; remove deletes the file again", async () => {
     const install = await hook("install");
+    expect(install.stdout).toBe(`mailcow-postfix-init-hook: installed in ${hookFile()}: every ./update.sh ends with \`${HOOK} run ${mailcow}\`\n`);
     expect(install.stderr).toEndWith("\nmailcow-postfix-init-hook: error: cannot pull ghcr.io/mailcow/postfix:3.10.13-1\n");
     expect(readFileSync(hookFile(), "utf8")).toBe(
       `#!/bin/bash\n# >>> mailcow-postfix-init >>>\n'${HOOK}' run '${mailcow}'\n# <<< mailcow-postfix-init <<<\n`,
@@ -62,10 +63,13 @@ describe("mailcow-postfix-init-hook install/remove", () => {
     expect(ran.stdout.toString()).toBe("backup done\n");
     expect(ran.stderr.toString()).toContain("mailcow-postfix-init-hook: error: cannot pull");
     expect(ran.exitCode).toBe(0);
-    await hook("remove");
+    expect(readdirSync(mailcow).filter((name) => name.startsWith("."))).toEqual([]); // no temp file left
+    const removed = await hook("remove");
+    expect({ exitCode: removed.exitCode, stdout: removed.stdout }).toEqual({ exitCode: 0, stdout: `mailcow-postfix-init-hook: removed our block from ${hookFile()}; the rest of it is kept\n` });
     expect(readFileSync(hookFile(), "utf8")).toBe(admins);
     expect(statSync(hookFile()).mode & 0o777).toBe(0o750); // the admin's own mode, not mktemp's 0600
-    expect((await hook("remove")).stdout).toBe(`mailcow-postfix-init-hook: no block of ours in ${hookFile()}; nothing to remove\n`);
+    const again = await hook("remove");
+    expect({ exitCode: again.exitCode, stdout: again.stdout }).toEqual({ exitCode: 0, stdout: `mailcow-postfix-init-hook: no block of ours in ${hookFile()}; nothing to remove\n` });
   });
 
   test("mailcow.conf keeps its mode; a directory without docker-compose.yml or a bad command is one error line", async () => {
