@@ -90,6 +90,20 @@ describe("mailcow-postfix-init-hook install/remove", () => {
     expect(unknown.stderr).toBe("mailcow-postfix-init-hook: error: unknown command 'update': install, run, remove or uninstall\n");
   });
 
+  test("uninstall of an unchanged install: our block, the override and our settings go (mailcow.conf keeps its mode), then compose up", async () => {
+    await hook("install");
+    const conf = join(mailcow, "mailcow.conf");
+    writeFileSync(conf, `${readFileSync(conf, "utf8")}MPI_POSTFIX_TAG=3.10.13-1\nMPI_POSTFIX_STOCK=\nMPI_BUN_IMAGE_PIN=oven/bun@sha256:00\nMPI_WATCH=n\n`);
+    const uninstall = await hook("uninstall");
+    // The stand-in docker fails: the last step, bringing stock back up, says so.
+    expect({ exitCode: uninstall.exitCode, stderr: uninstall.stderr }).toEqual({ exitCode: 1, stderr: "mailcow-postfix-init-hook: error: docker compose up -d postfix-mailcow failed: run it to see why\n" });
+    expect(existsSync(hookFile())).toBe(false);
+    expect(existsSync(join(mailcow, "docker-compose.override.yml"))).toBe(false);
+    expect(readFileSync(conf, "utf8")).toBe(`MAILCOW_HOSTNAME=mail.example.test\nMAILCOW_POSTFIX_INIT_DIR=${REPO}\nMPI_WATCH=n\n`);
+    expect(statSync(conf).mode & 0o777).toBe(0o600);
+    expect(readdirSync(mailcow).filter((name) => name.startsWith("."))).toEqual([]);
+  });
+
   test("uninstall leaves a merged override (and everything else) alone, with one error line", async () => {
     await hook("install");
     const merged = `${readFileSync(join(mailcow, "docker-compose.override.yml"), "utf8")}  ofelia-mailcow: # yours\n    environment:\n      - TZ=Europe/Berlin\n`;
