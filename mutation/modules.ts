@@ -16,7 +16,7 @@ export const MODULES: Record<string, string[]> = {
   "src/sni/der.ts": ["test/unit/sni/certificate.test.ts", ...SNI_ENGINE],
   "src/sni/discover.ts": ["test/unit/sni/discover.test.ts", ...SNI_ENGINE],
   "src/sni/index.ts": [...SNI_ENGINE, "test/unit/commands/sni-map.test.ts", "test/unit/commands/reload.test.ts", "test/unit/sni/write.test.ts"],
-  "src/sni/names.ts": ["test/unit/sni/names.test.ts", ...SNI_ENGINE],
+  "src/sni/names.ts": ["test/unit/sni/names.test.ts", "test/unit/sni/name-rules.test.ts", ...SNI_ENGINE],
   "src/sni/openssl.ts": ["test/unit/sni/postfix-loader.test.ts", ...SNI_ENGINE],
   "src/sni/plan.ts": [...SNI_ENGINE, "test/e2e/seed-condition.test.ts"],
   "src/sni/postfix-loader.ts": ["test/unit/sni/postfix-loader.test.ts", ...SNI_ENGINE],

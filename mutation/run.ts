@@ -1,7 +1,6 @@
 // `npm run mutation [-- PREFIX...]`: StrykerJS once per source file (mutation/modules.ts), each
 // mutant run against that file's tests by Stryker's command runner, then the score per module
-// from the JSON reports in reports/mutation/. Results are incremental: a file whose code and
-// tests did not change since its last run is not run again.
+// from the JSON reports in reports/mutation/ (the last run of each module).
 //   npm run mutation                      every module (about an hour and more on 2 cores)
 //   npm run mutation -- src/sni/names.ts  one module; src/watch/ a directory
 //   npm run mutation -- --report          only the table, from the reports there are
