@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO } from "../support/docker-images.ts";
 import { makeTempDir } from "../support/tmp.ts";
@@ -90,17 +90,19 @@ describe("mailcow-postfix-init-hook install/remove", () => {
     expect(unknown.stderr).toBe("mailcow-postfix-init-hook: error: unknown command 'update': install, run, remove or uninstall\n");
   });
 
-  test("uninstall of an unchanged install: our block, the override and our settings go (mailcow.conf keeps its mode), then compose up", async () => {
+  test("uninstall of an unchanged install: our block, the override and our settings go (mailcow.conf keeps mode and owner), then compose up", async () => {
     await hook("install");
     const conf = join(mailcow, "mailcow.conf");
     writeFileSync(conf, `${readFileSync(conf, "utf8")}MPI_POSTFIX_TAG=3.10.13-1\nMPI_POSTFIX_STOCK=\nMPI_BUN_IMAGE_PIN=oven/bun@sha256:00\nMPI_WATCH=n\n`);
+    chmodSync(conf, 0o640);
+    chownSync(conf, 1000, 1000); // the admin's checkout
     const uninstall = await hook("uninstall");
     // The stand-in docker fails: the last step, bringing stock back up, says so.
     expect({ exitCode: uninstall.exitCode, stderr: uninstall.stderr }).toEqual({ exitCode: 1, stderr: "mailcow-postfix-init-hook: error: docker compose up -d postfix-mailcow failed: run it to see why\n" });
     expect(existsSync(hookFile())).toBe(false);
     expect(existsSync(join(mailcow, "docker-compose.override.yml"))).toBe(false);
     expect(readFileSync(conf, "utf8")).toBe(`MAILCOW_HOSTNAME=mail.example.test\nMAILCOW_POSTFIX_INIT_DIR=${REPO}\nMPI_WATCH=n\n`);
-    expect(statSync(conf).mode & 0o777).toBe(0o600);
+    expect({ mode: statSync(conf).mode & 0o777, uid: statSync(conf).uid, gid: statSync(conf).gid }).toEqual({ mode: 0o640, uid: 1000, gid: 1000 });
     expect(readdirSync(mailcow).filter((name) => name.startsWith("."))).toEqual([]);
   });
 
