@@ -68,6 +68,10 @@ describe("mailcow-postfix-init-hook install/remove", () => {
     expect({ exitCode: removed.exitCode, stdout: removed.stdout }).toEqual({ exitCode: 0, stdout: `mailcow-postfix-init-hook: removed our block from ${hookFile()}; the rest of it is kept\n` });
     expect(readFileSync(hookFile(), "utf8")).toBe(admins);
     expect(statSync(hookFile()).mode & 0o777).toBe(0o750); // the admin's own mode, not mktemp's 0600
+    // A line that only mentions our marker is not our block.
+    writeFileSync(hookFile(), `${admins}echo '# >>> mailcow-postfix-init >>>'\n`, { mode: 0o750 });
+    expect((await hook("remove")).stdout).toBe(`mailcow-postfix-init-hook: no block of ours in ${hookFile()}; nothing to remove\n`);
+    writeFileSync(hookFile(), admins, { mode: 0o750 });
     const again = await hook("remove");
     expect({ exitCode: again.exitCode, stdout: again.stdout }).toEqual({ exitCode: 0, stdout: `mailcow-postfix-init-hook: no block of ours in ${hookFile()}; nothing to remove\n` });
   });
