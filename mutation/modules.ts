@@ -21,7 +21,7 @@ export const MODULES: Record<string, string[]> = {
   "src/sni/plan.ts": [...SNI_ENGINE, "test/e2e/seed-condition.test.ts"],
   "src/sni/postfix-loader.ts": ["test/unit/sni/postfix-loader.test.ts", ...SNI_ENGINE],
   "src/sni/render.ts": ["test/unit/sni/index.test.ts", "test/unit/sni/write.test.ts"],
-  "src/sni/report.ts": ["test/unit/commands/check.test.ts"],
+  "src/sni/report.ts": ["test/unit/commands/check-report.test.ts", "test/unit/commands/check.test.ts"],
   "src/sni/validate.ts": [...SNI_ENGINE, "test/unit/sni/postfix-loader.test.ts", "test/integration/sni-renewal.test.ts"],
   "src/sni/write.ts": ["test/unit/sni/write.test.ts", "test/unit/commands/sni-map.test.ts"],
 
