@@ -26,7 +26,7 @@ export const MODULES: Record<string, string[]> = {
   "src/sni/write.ts": ["test/unit/sni/write.test.ts", "test/unit/commands/sni-map.test.ts"],
 
   "src/watch/apply.ts": ["test/unit/watch/apply-line.test.ts", ...WATCH_PROCESS],
-  "src/watch/last-good.ts": ["test/unit/watch/last-good.test.ts", "test/integration/watch-reloads.test.ts"],
+  "src/watch/last-good.ts": ["test/unit/watch/last-good.test.ts", "test/unit/watch/last-good-rules.test.ts", "test/integration/watch-reloads.test.ts"],
   "src/watch/settle.ts": ["test/unit/watch/settle.test.ts"],
   "src/watch/tree.ts": WATCH_PROCESS,
   "src/watch/watcher.ts": ["test/unit/watch/apply-line.test.ts", ...WATCH_PROCESS],
