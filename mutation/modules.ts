@@ -31,7 +31,7 @@ export const MODULES: Record<string, string[]> = {
   "src/watch/tree.ts": WATCH_PROCESS,
   "src/watch/watcher.ts": ["test/unit/watch/apply-line.test.ts", ...WATCH_PROCESS],
 
-  "src/options.ts": ["test/unit/cli.test.ts", "test/unit/commands/flag-over-env.test.ts", "test/unit/commands/sni-map.test.ts", "test/unit/steps/wait-dns.test.ts"],
+  "src/options.ts": ["test/unit/options.test.ts", "test/unit/cli.test.ts", "test/unit/commands/flag-over-env.test.ts", "test/unit/commands/sni-map.test.ts", "test/unit/steps/wait-dns.test.ts"],
 
   "src/steps/aliases.ts": START,
   "src/steps/asn-check.ts": ["test/unit/steps/dnsbl.test.ts"],

@@ -26,6 +26,7 @@ test("only a whole IPv4 address is refused as one; names that merely contain num
   expect(key("a.192.0.2.1")).toBe("a.192.0.2.1");
   expect(key("10.0.0.1.nip.example")).toBe("10.0.0.1.nip.example");
   expect(key("*.com")).toBe("rejected: a wildcard directly below a top-level domain");
+  expect(key("localhost")).toBe("localhost"); // one label, no wildcard: a name
 });
 
 test("internationalized names: one trailing dot dropped, A-labels checked, an invalid one named as such", () => {
@@ -62,4 +63,9 @@ test("a rejected value is shown quoted and cut at 80 characters", () => {
   const warning = result.problems.find((problem) => problem.message.includes("ignored 1 invalid name"));
   expect(warning?.message).toContain(JSON.stringify(`${junk.slice(0, 80)}…`));
   expect(warning!.message).not.toContain(junk);
+  // Exactly 80 characters: shown whole.
+  const eighty = `a/${label(78, "c")}`;
+  writeFileSync(join(sslDir, "example.org", "domains"), `example.org ${eighty}`);
+  const whole = planSniMapFromTree({ sslDir, hostname: "mail.example.test" }).problems.find((problem) => problem.message.includes("ignored 1 invalid name"));
+  expect(whole?.message).toContain(JSON.stringify(eighty));
 });
