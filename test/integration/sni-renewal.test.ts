@@ -53,7 +53,10 @@ test("cert.pem written, key.pem 20 ms later, the map built in between: the new p
   for (let trial = 1; ; trial++) {
     const { sslDir, current, next } = renewalTree();
     planSniMapFromTree({ sslDir, hostname: HOSTNAME }); // warm: OpenSSL loaded, the tree in the page cache
-    const writer = Bun.spawn([process.execPath, join(import.meta.dir, "../support/late-key-writer.ts"), next.keyFile, current.keyFile, String(GAP_MS)], { stdout: "pipe", stderr: "inherit" });
+    const writer = Bun.spawn(
+      [process.execPath, join(import.meta.dir, "../support/late-key-writer.ts"), next.keyFile, current.keyFile, String(GAP_MS)],
+      { stdout: "pipe", stderr: "inherit" },
+    );
     const nextLine = lineReader(writer.stdout);
     expect(await nextLine()).toBe("ready");
     writeFileSync(current.certFile, readFileSync(next.certFile));
@@ -76,8 +79,26 @@ test("a renewal landing between the read of cert.pem and of key.pem: read again,
   const { sslDir, confDir, current, next } = renewalTree();
   const trace = Bun.spawn(
     [
-      "strace", "-f", "-qq", "-P", current.certFile, "-P", current.keyFile, "-e", "trace=openat", "-e", "inject=openat:delay_enter=2000000:when=2",
-      process.execPath, join(REPO, "src/main.ts"), "sni-map", "--ssl-dir", sslDir, "--conf-dir", confDir, "--hostname", HOSTNAME,
+      "strace",
+      "-f",
+      "-qq",
+      "-P",
+      current.certFile,
+      "-P",
+      current.keyFile,
+      "-e",
+      "trace=openat",
+      "-e",
+      "inject=openat:delay_enter=2000000:when=2",
+      process.execPath,
+      join(REPO, "src/main.ts"),
+      "sni-map",
+      "--ssl-dir",
+      sslDir,
+      "--conf-dir",
+      confDir,
+      "--hostname",
+      HOSTNAME,
     ],
     { stdout: "pipe", stderr: "pipe", env: testEnv() },
   );
@@ -86,7 +107,10 @@ test("a renewal landing between the read of cert.pem and of key.pem: read again,
   for (let line = await nextLine(); line !== undefined; line = await nextLine()) {
     log.push(line);
     if (line.includes(`openat(AT_FDCWD, "${current.certFile}"`) && log.filter((seen) => seen.includes("openat(")).length === 1) {
-      for (const [from, to] of [[next.certFile, current.certFile], [next.keyFile, current.keyFile]] as const) {
+      for (const [from, to] of [
+        [next.certFile, current.certFile],
+        [next.keyFile, current.keyFile],
+      ] as const) {
         writeFileSync(`${to}.new`, readFileSync(from));
         renameSync(`${to}.new`, to);
       }

@@ -30,7 +30,11 @@ afterAll(async () => {
 });
 
 /** master's "reload" lines in Postfix's log: one per `postfix reload` that reached it. */
-const reloads = () => running.postfix.log().split("\n").filter((line) => /postfix\/master\[\d+\]: reload /.test(line)).length;
+const reloads = () =>
+  running.postfix
+    .log()
+    .split("\n")
+    .filter((line) => /postfix\/master\[\d+\]: reload /.test(line)).length;
 
 async function reloadsSettled(atLeast: number): Promise<number> {
   for (let waited = 0; reloads() < atLeast && waited < 5_000; waited += 50) await Bun.sleep(50);

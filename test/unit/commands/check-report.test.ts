@@ -32,7 +32,9 @@ test("the text report: every source and pair, mapped names, problems, and the co
   expect(lines).toContain(`  ${both.dir} [directory]`);
   expect(lines).toContain(`    ecdsa: ${both.dir}/ecdsa-cert.pem + ${both.dir}/ecdsa-key.pem: key matches`);
   expect(lines).toContain(`  ${broken.dir} [directory, NOT MAPPED]`);
-  const unusable = lines.findIndex((line) => line.startsWith(`    main: ${broken.certFile} + ${broken.keyFile}: unusable: Postfix would not load this pair: `));
+  const unusable = lines.findIndex((line) =>
+    line.startsWith(`    main: ${broken.certFile} + ${broken.keyFile}: unusable: Postfix would not load this pair: `),
+  );
   expect(unusable).toBeGreaterThan(0);
   expect(lines[unusable + 1]).toBe("      names: (none); not after: unknown");
   const mapped = lines.indexOf("Mapped names:");
@@ -40,22 +42,32 @@ test("the text report: every source and pair, mapped names, problems, and the co
   expect(lines.slice(mapped + 1, mapped + 3)).toEqual([`  mail.example.test -> ${sslDir}`, `  both.example -> ${both.dir}`]);
   const problems = lines.indexOf("Problems:");
   expect(lines[problems - 1]).toBe("");
-  expect(lines.slice(problems + 1, -3).map((line) => line.slice(0, line.indexOf(": ", 12)))).toEqual([`  warning: ${sslDir}/soon.example`, `  error: ${broken.dir}`]);
+  expect(lines.slice(problems + 1, -3).map((line) => line.slice(0, line.indexOf(": ", 12)))).toEqual([
+    `  warning: ${sslDir}/soon.example`,
+    `  error: ${broken.dir}`,
+  ]);
   expect(lines.slice(-3)).toEqual(["", "FAILED: 1 error, 1 warning", ""]);
 });
 
 test("an empty tree: no sources, no names (the default chain for all), one error", async () => {
   const sslDir = tempDir();
   const result = await runCli(["check", "--ssl-dir", sslDir]);
-  expect(result.stdout).toStartWith(`Certificate sources in ${sslDir} (hostname: not set)\n  (none)\n\nMapped names:\n  (none: every name gets Postfix's default chain)\n\nProblems:\n  error: `);
+  expect(result.stdout).toStartWith(
+    `Certificate sources in ${sslDir} (hostname: not set)\n  (none)\n\nMapped names:\n  (none: every name gets Postfix's default chain)\n\nProblems:\n  error: `,
+  );
   expect(result.stdout).toEndWith("\n\nFAILED: 1 error, 0 warnings\n");
   expect(result.exitCode).toBe(1);
 });
 
 test("a clean tree counts in the plural and says OK", async () => {
-  const { sslDir } = mailTree({ defaultNames: ["mail.example.test"], certificateDirs: { "a.example": ["a.example"], "b.example": ["b.example"] } });
+  const { sslDir } = mailTree({
+    defaultNames: ["mail.example.test"],
+    certificateDirs: { "a.example": ["a.example"], "b.example": ["b.example"] },
+  });
   const result = await runCli(["check", "--ssl-dir", sslDir, "--hostname", "mail.example.test"]);
-  expect(result.stdout).toEndWith(`\nMapped names:\n  mail.example.test -> ${sslDir}\n  a.example -> ${sslDir}/a.example\n  b.example -> ${sslDir}/b.example\n\nOK: 0 errors, 0 warnings\n`);
+  expect(result.stdout).toEndWith(
+    `\nMapped names:\n  mail.example.test -> ${sslDir}\n  a.example -> ${sslDir}/a.example\n  b.example -> ${sslDir}/b.example\n\nOK: 0 errors, 0 warnings\n`,
+  );
   expect(result.stdout).not.toContain("Problems:");
 });
 
@@ -72,7 +84,14 @@ test("--json when the SSL dir cannot be read: the one error, nothing else", asyn
     warnings: 0,
     sources: [],
     entries: [],
-    problems: [{ severity: "error", code: "ssl-dir-unreadable", source: "/nonexistent/ssl", message: expect.stringContaining("cannot read the SSL directory /nonexistent/ssl") }],
+    problems: [
+      {
+        severity: "error",
+        code: "ssl-dir-unreadable",
+        source: "/nonexistent/ssl",
+        message: expect.stringContaining("cannot read the SSL directory /nonexistent/ssl"),
+      },
+    ],
   });
   const withoutHostname = JSON.parse((await runCli(["check", "--json", "--ssl-dir", "/nonexistent/ssl"])).stdout);
   expect(withoutHostname.hostname).toBeNull();

@@ -15,11 +15,16 @@ test("--conf-dir A with MPI_CONF_DIR=B writes into A and leaves B alone", async 
   const fromEnv = join(root, "conf-from-env");
   mkdirSync(fromEnv);
   writeSettledFile(join(fromEnv, "main.cf"), MINIMAL_MAIN_CF);
-  const run = await runCli(["sni-map", "--ssl-dir", sslDir, "--conf-dir", flagged], { MPI_CONF_DIR: fromEnv, MAILCOW_HOSTNAME: "mail.example.test" });
+  const run = await runCli(["sni-map", "--ssl-dir", sslDir, "--conf-dir", flagged], {
+    MPI_CONF_DIR: fromEnv,
+    MAILCOW_HOSTNAME: "mail.example.test",
+  });
   expect(run.exitCode).toBe(0);
   expect(existsSync(join(flagged, "sni.map.db"))).toBe(true);
   expect(existsSync(join(fromEnv, "sni.map"))).toBe(false);
   // Without the flag the variable is used.
-  expect((await runCli(["sni-map", "--ssl-dir", sslDir], { MPI_CONF_DIR: fromEnv, MAILCOW_HOSTNAME: "mail.example.test" })).exitCode).toBe(0);
+  expect((await runCli(["sni-map", "--ssl-dir", sslDir], { MPI_CONF_DIR: fromEnv, MAILCOW_HOSTNAME: "mail.example.test" })).exitCode).toBe(
+    0,
+  );
   expect(existsSync(join(fromEnv, "sni.map.db"))).toBe(true);
 });

@@ -50,9 +50,24 @@ function certificate(parts: Parts = {}): Uint8Array {
 
 test("validity: UTCTime years 00-49 are 20xx and 50-99 are 19xx; GeneralizedTime as written; anything else unknown", () => {
   const facts = (validity: number[]) => readCertificateFacts(certificate({ validity: tlv(TAG.SEQUENCE, ...validity) }));
-  expect(facts([utc("500101000000Z"), utc("491231235959Z")])).toMatchObject({ notBefore: "1950-01-01T00:00:00.000Z", notAfter: "2049-12-31T23:59:59.000Z" });
-  expect(facts([utc("991231120000Z"), generalized("20540102030405Z")])).toMatchObject({ notBefore: "1999-12-31T12:00:00.000Z", notAfter: "2054-01-02T03:04:05.000Z" });
-  for (const bad of [utc("2601010000Z"), utc("260101000000"), utc("x260101000000Z"), utc("260101000000Zx"), generalized("260101000000Z"), generalized("2054010203040Z"), generalized("205401020304a5Z"), text(TAG.UTF8_STRING, "20540102030405Z")]) {
+  expect(facts([utc("500101000000Z"), utc("491231235959Z")])).toMatchObject({
+    notBefore: "1950-01-01T00:00:00.000Z",
+    notAfter: "2049-12-31T23:59:59.000Z",
+  });
+  expect(facts([utc("991231120000Z"), generalized("20540102030405Z")])).toMatchObject({
+    notBefore: "1999-12-31T12:00:00.000Z",
+    notAfter: "2054-01-02T03:04:05.000Z",
+  });
+  for (const bad of [
+    utc("2601010000Z"),
+    utc("260101000000"),
+    utc("x260101000000Z"),
+    utc("260101000000Zx"),
+    generalized("260101000000Z"),
+    generalized("2054010203040Z"),
+    generalized("205401020304a5Z"),
+    text(TAG.UTF8_STRING, "20540102030405Z"),
+  ]) {
     expect(facts([bad, bad]).notAfter).toBeUndefined();
   }
   // Without a version field ([0] absent: a v1 certificate) the fields sit one place earlier.
@@ -62,7 +77,11 @@ test("validity: UTCTime years 00-49 are 20xx and 50-99 are 19xx; GeneralizedTime
 test("names: dNSNames only, the CN ignored beside them; without them every CN of the subject, other attributes not", () => {
   const withSan = readCertificateFacts(certificate({ extensions: [san(dns("a.test"), text(0x87, [192, 0, 2, 1]), dns("b.test"))] }));
   expect(withSan.names).toEqual(["a.test", "b.test"]);
-  const subject = name(rdn(attribute(OID_O, text(TAG.UTF8_STRING, "org.test"))), rdn(attribute(OID_CN, text(TAG.PRINTABLE_STRING, "one.test")), attribute(OID_CN, text(TAG.IA5_STRING, "two.test"))), rdn(tlv(TAG.SEQUENCE, OID_CN)));
+  const subject = name(
+    rdn(attribute(OID_O, text(TAG.UTF8_STRING, "org.test"))),
+    rdn(attribute(OID_CN, text(TAG.PRINTABLE_STRING, "one.test")), attribute(OID_CN, text(TAG.IA5_STRING, "two.test"))),
+    rdn(tlv(TAG.SEQUENCE, OID_CN)),
+  );
   expect(readCertificateFacts(certificate({ subject })).names).toEqual(["one.test", "two.test"]);
   // Another extension first, and a v1 certificate's CN.
   const other = tlv(TAG.SEQUENCE, [0x06, 0x03, 0x55, 0x1d, 0x13], tlv(TAG.OCTET_STRING, tlv(TAG.SEQUENCE)));

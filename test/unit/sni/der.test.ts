@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { hasTags, readItems, readSingle, sameBytes, TAG } from "../../../src/sni/der.ts";
+import { readItems, readSingle, sameBytes, TAG } from "../../../src/sni/der.ts";
 
 // The DER reader certificate.ts reads names and dates with: exact framing or undefined, never
 // an exception and never a guess, on the inputs a damaged or hostile certificate holds.
@@ -8,7 +8,10 @@ const bytes = (...values: number[]) => Uint8Array.of(...values);
 const items = (input: Uint8Array) => readItems(input)?.map((item) => [item.tag, [...item.content]]);
 
 test("short and long form lengths; items that exactly fill the input, in order", () => {
-  expect(items(bytes(0x02, 0x01, 0x05, 0x04, 0x00))).toEqual([[0x02, [5]], [0x04, []]]);
+  expect(items(bytes(0x02, 0x01, 0x05, 0x04, 0x00))).toEqual([
+    [0x02, [5]],
+    [0x04, []],
+  ]);
   expect(items(bytes(0x04, 0x81, 0x02, 0xaa, 0xbb))).toEqual([[0x04, [0xaa, 0xbb]]]);
   expect(items(bytes(0x04, 0x81, 0x00))).toEqual([[0x04, []]]);
   const long = new Uint8Array(4 + 300);
@@ -37,17 +40,6 @@ test("readSingle: the items inside exactly one item of the tag asked for", () =>
   expect(readSingle(bytes(...sequence, 0x05, 0x00), TAG.SEQUENCE)).toBeUndefined(); // a second item after it
   expect(readSingle(bytes(0x30, 0x02, 0x02, 0x05), TAG.SEQUENCE)).toBeUndefined(); // its inside does not parse
   expect(readSingle(bytes(0x30), TAG.SEQUENCE)).toBeUndefined();
-});
-
-test("hasTags: as many items as tags, each with its tag", () => {
-  const parsed = readItems(bytes(0x02, 0x00, 0x04, 0x00));
-  expect(hasTags(parsed, [0x02, 0x04])).toBe(true);
-  expect(hasTags(parsed, [0x02])).toBe(false);
-  expect(hasTags(parsed, [0x02, 0x04, 0x05])).toBe(false);
-  expect(hasTags(parsed, [0x04, 0x02])).toBe(false);
-  expect(hasTags(parsed, [0x02, 0x05])).toBe(false);
-  expect(hasTags(undefined, [])).toBe(false);
-  expect(hasTags([], [])).toBe(true);
 });
 
 test("sameBytes compares length and content", () => {

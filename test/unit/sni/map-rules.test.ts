@@ -34,14 +34,25 @@ function planFor(domains: string[], rewrite: (files: Files) => Partial<Files> & 
 }
 
 /** The DER inside a one-block PEM file, and a PEM block of `label` around some DER. */
-const derOf = (block: Buffer) => Buffer.from(block.toString().replace(/-----[^-]+-----/g, "").replace(/\s/g, ""), "base64");
-const pem = (label: string, der: Buffer) => Buffer.from(`-----BEGIN ${label}-----\n${der.toString("base64").replace(/.{64}/g, "$&\n").replace(/\n$/, "")}\n-----END ${label}-----\n`);
+const derOf = (block: Buffer) =>
+  Buffer.from(
+    block
+      .toString()
+      .replace(/-----[^-]+-----/g, "")
+      .replace(/\s/g, ""),
+    "base64",
+  );
+const pem = (label: string, der: Buffer) =>
+  Buffer.from(`-----BEGIN ${label}-----\n${der.toString("base64").replace(/.{64}/g, "$&\n").replace(/\n$/, "")}\n-----END ${label}-----\n`);
 
 test("the value is read as a C string: with a NUL byte in both files, it ends at the first one", () => {
   // Read up to the LAST NUL, the certificate after the key file's junk would load; Postfix stops
   // at the first, in the key file, and finds no certificate.
   const nul = Buffer.from("\0 junk after a NUL byte\n");
-  const { mapped, about } = planFor(["nul.example.test"], ({ key, cert }) => ({ key: Buffer.concat([key, nul]), cert: Buffer.concat([cert, nul]) }));
+  const { mapped, about } = planFor(["nul.example.test"], ({ key, cert }) => ({
+    key: Buffer.concat([key, nul]),
+    cert: Buffer.concat([cert, nul]),
+  }));
   expect(mapped).toEqual([]);
   expect(about.map((problem) => problem.severity)).toEqual(["error"]);
   expect(about[0]!.message).toContain("no certificate follows the private key");
@@ -50,7 +61,9 @@ test("the value is read as a C string: with a NUL byte in both files, it ends at
 });
 
 test("bytes after a certificate's DER inside its PEM block are an error: not mapped", () => {
-  const { mapped, about } = planFor(["extra.example.test"], ({ cert }) => ({ cert: pem("CERTIFICATE", Buffer.concat([derOf(cert), Buffer.from([0x05, 0x00])])) }));
+  const { mapped, about } = planFor(["extra.example.test"], ({ cert }) => ({
+    cert: pem("CERTIFICATE", Buffer.concat([derOf(cert), Buffer.from([0x05, 0x00])])),
+  }));
   expect(mapped).toEqual([]);
   expect(about.map((problem) => problem.severity)).toEqual(["error"]);
   expect(about[0]!.message).toContain("extra bytes after its end");
@@ -60,7 +73,8 @@ test("bytes after a certificate's DER inside its PEM block are an error: not map
 
 test("chain order is checked along the whole chain: leaf, intermediate, root is in order; leaf, root, intermediate warns", () => {
   const tree = chain(tempDir());
-  const withChain = (...issuers: Buffer[]) => planFor(["leaf.corpus.test"], () => ({ key: tree.leaf.key, cert: Buffer.concat([tree.leaf.cert, ...issuers]) }));
+  const withChain = (...issuers: Buffer[]) =>
+    planFor(["leaf.corpus.test"], () => ({ key: tree.leaf.key, cert: Buffer.concat([tree.leaf.cert, ...issuers]) }));
   const ordered = withChain(tree.intermediate, tree.root);
   expect(ordered.mapped).toEqual(["leaf.corpus.test"]);
   expect(ordered.about).toEqual([]);

@@ -66,6 +66,8 @@ test("a rejected value is shown quoted and cut at 80 characters", () => {
   // Exactly 80 characters: shown whole.
   const eighty = `a/${label(78, "c")}`;
   writeFileSync(join(sslDir, "example.org", "domains"), `example.org ${eighty}`);
-  const whole = planSniMapFromTree({ sslDir, hostname: "mail.example.test" }).problems.find((problem) => problem.message.includes("ignored 1 invalid name"));
+  const whole = planSniMapFromTree({ sslDir, hostname: "mail.example.test" }).problems.find((problem) =>
+    problem.message.includes("ignored 1 invalid name"),
+  );
   expect(whole?.message).toContain(JSON.stringify(eighty));
 });

@@ -24,7 +24,8 @@ function setUp(domains: string[]) {
   return { ...tree, held, stranger, plan, breakIt: () => copyFileSync(stranger.keyFile, held.keyFile) };
 }
 
-const names = (entries: { name: string; sourceDir: string }[]) => entries.map((entry) => `${entry.name} <- ${entry.sourceDir.replace(/.*\//, "")}`);
+const names = (entries: { name: string; sourceDir: string }[]) =>
+  entries.map((entry) => `${entry.name} <- ${entry.sourceDir.replace(/.*\//, "")}`);
 
 test("a held pair's names stay in the engine's order, its one line names up to five and counts the rest", () => {
   const domains = ["held.example.test", ...["a", "b", "c", "d", "e", "f", "g"].map((label) => `${label}.held.example.test`)];
@@ -36,18 +37,30 @@ test("a held pair's names stay in the engine's order, its one line names up to f
   expect(names(kept.entries)).toEqual(names(before.entries));
   const lines = kept.problems.filter((problem) => problem.source === held.dir);
   expect(lines.map((problem) => [problem.severity, problem.code])).toEqual([["error", "kept-last-good"]]);
-  expect(lines[0]!.message).toStartWith(`${held.dir}: Postfix would not load this pair: the private key in ${held.keyFile} does not match the certificate`);
-  expect(lines[0]!.message).toContain("stays mapped for a.held.example.test, b.held.example.test, c.held.example.test, d.held.example.test, e.held.example.test and 3 more until it expires (");
+  expect(lines[0]!.message).toStartWith(
+    `${held.dir}: Postfix would not load this pair: the private key in ${held.keyFile} does not match the certificate`,
+  );
+  expect(lines[0]!.message).toContain(
+    "stays mapped for a.held.example.test, b.held.example.test, c.held.example.test, d.held.example.test, e.held.example.test and 3 more until it expires (",
+  );
   expect(lines[0]!.message).toEndWith(") or the files load again. Fix or renew the certificate there");
 });
 
 test("five names are listed without a count", () => {
-  const { held, plan, breakIt } = setUp(["held.example.test", "a.held.example.test", "b.held.example.test", "c.held.example.test", "d.held.example.test"]);
+  const { held, plan, breakIt } = setUp([
+    "held.example.test",
+    "a.held.example.test",
+    "b.held.example.test",
+    "c.held.example.test",
+    "d.held.example.test",
+  ]);
   const now = new Date();
   const before = retainLastGood(new Map(), plan(now), now);
   breakIt();
   const kept = retainLastGood(before.next, plan(now), now);
-  expect(kept.problems.find((problem) => problem.source === held.dir)!.message).toContain("stays mapped for a.held.example.test, b.held.example.test, c.held.example.test, d.held.example.test, held.example.test until");
+  expect(kept.problems.find((problem) => problem.source === held.dir)!.message).toContain(
+    "stays mapped for a.held.example.test, b.held.example.test, c.held.example.test, d.held.example.test, held.example.test until",
+  );
 });
 
 test("a name the default certificate also carries stays with the held pair; one another directory took goes there", () => {
@@ -61,7 +74,9 @@ test("a name the default certificate also carries stays with the held pair; one 
   expect(owner("shared.example.test")).toEqual([held.dir]);
   expect(owner("held.example.test")).toEqual([held.dir]);
   expect(owner("moved.example.test")).toEqual([join(sslDir, "b-taker.example.test")]);
-  expect(kept.problems.find((problem) => problem.source === held.dir)!.message).toContain("stays mapped for held.example.test, shared.example.test until");
+  expect(kept.problems.find((problem) => problem.source === held.dir)!.message).toContain(
+    "stays mapped for held.example.test, shared.example.test until",
+  );
 });
 
 test("kept until the earliest expiry of the pairs in its value (main and ECDSA), not a moment longer", () => {
@@ -81,7 +96,11 @@ test("kept until the earliest expiry of the pairs in its value (main and ECDSA),
   const expired = retainLastGood(kept.next, plan(atExpiry), atExpiry);
   expect(expired.held).toEqual([]);
   expect(expired.entries.some((entry) => entry.name === "held.example.test")).toBe(false);
-  expect(expired.problems.filter((problem) => problem.source === held.dir).map((problem) => problem.message.endsWith(`(the last pair that loaded expired on ${atExpiry.toISOString()})`))).toContain(true);
+  expect(
+    expired.problems
+      .filter((problem) => problem.source === held.dir)
+      .map((problem) => problem.message.endsWith(`(the last pair that loaded expired on ${atExpiry.toISOString()})`)),
+  ).toContain(true);
   const justBefore = new Date(ecdsaExpiry - 1);
   expect(retainLastGood(kept.next, plan(justBefore), justBefore).held).toEqual([held.dir]);
 });
