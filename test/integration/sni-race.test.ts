@@ -128,7 +128,7 @@ test("once the writer stops, each renewal after it is mapped by the next engine 
   // With a cache file, as in the container (the spool volume's): the table record may skip a build.
   const cacheFile = join(temp.path, "cache.json");
   const runs: [string, () => Promise<unknown>][] = [
-    ["engine", () => updateSniMap({ sslDir, confDir, hostname: "mail.example.test", log: createMemoryLogger(), cacheFile })],
+    ["engine", () => updateSniMap({ tools: testTools(), sslDir, confDir, hostname: "mail.example.test", log: createMemoryLogger(), cacheFile })],
     ...["sni-map", "reload", "sni-map"].map((command) => [command, () => runCli([command, "--ssl-dir", sslDir, "--conf-dir", confDir, "--cache-file", cacheFile], { MAILCOW_HOSTNAME: "mail.example.test" })] as [string, () => Promise<unknown>]),
   ];
   for (const [label, run] of runs) {

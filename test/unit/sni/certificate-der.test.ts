@@ -6,6 +6,9 @@ import { TAG } from "../../../src/sni/der.ts";
 // certificates, BMPString and UniversalString names, UTCTime around its 1950/2049 pivot,
 // GeneralizedTime, malformed extensions. Only the parts the reader looks at are filled in.
 
+/** Tags the reader never looks at, only skips. */
+const INTEGER = 0x02;
+const BIT_STRING = 0x03;
 const OID_CN = [0x06, 0x03, 0x55, 0x04, 0x03];
 const OID_O = [0x06, 0x03, 0x55, 0x04, 0x0a];
 const OID_SAN = [0x06, 0x03, 0x55, 0x1d, 0x11];
@@ -36,8 +39,8 @@ interface Parts {
 function certificate(parts: Parts = {}): Uint8Array {
   const tbs = tlv(
     TAG.SEQUENCE,
-    parts.version === false ? [] : tlv(TAG.CONTEXT_0, tlv(TAG.INTEGER, [2])),
-    tlv(TAG.INTEGER, [1]),
+    parts.version === false ? [] : tlv(TAG.CONTEXT_0, tlv(INTEGER, [2])),
+    tlv(INTEGER, [1]),
     tlv(TAG.SEQUENCE, [0x06, 0x01, 0x00]),
     name(rdn(attribute(OID_CN, text(TAG.UTF8_STRING, "issuer.test")))),
     parts.validity ?? tlv(TAG.SEQUENCE, utc("260101000000Z"), utc("270101000000Z")),
@@ -45,11 +48,11 @@ function certificate(parts: Parts = {}): Uint8Array {
     tlv(TAG.SEQUENCE, [0x05, 0x00]),
     ...(parts.extensions ? [tlv(TAG.CONTEXT_3, tlv(TAG.SEQUENCE, ...parts.extensions))] : []),
   );
-  return Uint8Array.from(tlv(TAG.SEQUENCE, tbs, tlv(TAG.SEQUENCE, [0x05, 0x00]), tlv(TAG.BIT_STRING, [0x00])));
+  return Uint8Array.from(tlv(TAG.SEQUENCE, tbs, tlv(TAG.SEQUENCE, [0x05, 0x00]), tlv(BIT_STRING, [0x00])));
 }
 
 test("validity: UTCTime years 00-49 are 20xx and 50-99 are 19xx; GeneralizedTime as written; anything else unknown", () => {
-  const facts = (validity: number[]) => readCertificateFacts(certificate({ validity: tlv(TAG.SEQUENCE, ...validity) }));
+  const facts = (validity: number[][]) => readCertificateFacts(certificate({ validity: tlv(TAG.SEQUENCE, ...validity) }));
   expect(facts([utc("500101000000Z"), utc("491231235959Z")])).toMatchObject({
     notBefore: "1950-01-01T00:00:00.000Z",
     notAfter: "2049-12-31T23:59:59.000Z",
@@ -90,7 +93,7 @@ test("names: dNSNames only, the CN ignored beside them; without them every CN of
 });
 
 test("a subjectAltName that is not an OCTET STRING holds no dNSName: the CN counts", () => {
-  const broken = tlv(TAG.SEQUENCE, OID_SAN, tlv(TAG.INTEGER, [1]));
+  const broken = tlv(TAG.SEQUENCE, OID_SAN, tlv(INTEGER, [1]));
   expect(readCertificateFacts(certificate({ extensions: [broken] })).names).toEqual(["cn.test"]);
 });
 
@@ -120,6 +123,6 @@ test("escaped values: backslash and bytes outside printable ASCII as \\xHH, cut 
 });
 
 test("DER that is no certificate: empty facts", () => {
-  expect(readCertificateFacts(Uint8Array.from(tlv(TAG.SEQUENCE, tlv(TAG.INTEGER, [1]))))).toEqual({ names: [], rejectedNames: [] });
+  expect(readCertificateFacts(Uint8Array.from(tlv(TAG.SEQUENCE, tlv(INTEGER, [1]))))).toEqual({ names: [], rejectedNames: [] });
   expect(readCertificateFacts(Uint8Array.from(tlv(TAG.SET, tlv(TAG.SEQUENCE))))).toEqual({ names: [], rejectedNames: [] });
 });
