@@ -96,3 +96,16 @@ test("--json when the SSL dir cannot be read: the one error, nothing else", asyn
   const withoutHostname = JSON.parse((await runCli(["check", "--json", "--ssl-dir", "/nonexistent/ssl"])).stdout);
   expect(withoutHostname.hostname).toBeNull();
 });
+
+test("a certificate's names joined by spaces, no (none) line beside real sources; JSON with the key type and line separators escaped", async () => {
+  const { sslDir } = mailTree({ defaultNames: ["mail.example.test", "www.example.test"] });
+  const odd = makeCertificateDirectory(sslDir, "odd\u2028dir.example", ["odd.example"]);
+  const text = await runCli(["check", "--ssl-dir", sslDir, "--hostname", "mail.example.test"]);
+  expect(text.stdout).toContain("      names: mail.example.test www.example.test; not after: ");
+  expect(text.stdout.split("\n")).not.toContain("  (none)");
+  const json = await runCli(["check", "--json", "--ssl-dir", sslDir, "--hostname", "mail.example.test"]);
+  expect(json.stdout).toContain("odd\\u2028dir.example");
+  expect(json.stdout).not.toContain("\u2028");
+  const report = JSON.parse(json.stdout);
+  expect(report.sources.find((source: { dir: string }) => source.dir === odd.dir).pairs[0].keyType).toBe("EC");
+});
