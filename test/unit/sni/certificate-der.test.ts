@@ -30,6 +30,8 @@ const dns = (value: string) => text(TAG.CONTEXT_2_PRIMITIVE, value);
 
 interface Parts {
   version?: boolean;
+  /** issuerUniqueID [1] before the extensions. */
+  uniqueId?: boolean;
   validity?: number[];
   subject?: number[];
   extensions?: number[][];
@@ -46,6 +48,7 @@ function certificate(parts: Parts = {}): Uint8Array {
     parts.validity ?? tlv(TAG.SEQUENCE, utc("260101000000Z"), utc("270101000000Z")),
     parts.subject ?? name(rdn(attribute(OID_CN, text(TAG.UTF8_STRING, "cn.test")))),
     tlv(TAG.SEQUENCE, [0x05, 0x00]),
+    parts.uniqueId ? tlv(0xa1, [0x03, 0x01, 0x00]) : [],
     ...(parts.extensions ? [tlv(TAG.CONTEXT_3, tlv(TAG.SEQUENCE, ...parts.extensions))] : []),
   );
   return Uint8Array.from(tlv(TAG.SEQUENCE, tbs, tlv(TAG.SEQUENCE, [0x05, 0x00]), tlv(BIT_STRING, [0x00])));
@@ -68,6 +71,8 @@ test("validity: UTCTime years 00-49 are 20xx and 50-99 are 19xx; GeneralizedTime
     utc("260101000000Zx"),
     generalized("260101000000Z"),
     generalized("2054010203040Z"),
+    generalized("x20540102030405Z"),
+    generalized("20540102030405Zx"),
     generalized("205401020304a5Z"),
     text(TAG.UTF8_STRING, "20540102030405Z"),
   ]) {
@@ -111,6 +116,7 @@ test("string types: BMPString and UniversalString decoded when ASCII; odd length
   expect(asciiText(Uint8Array.of(0x61, 0x1f), TAG.IA5_STRING)).toEqual({ ok: false, value: "a\\x1f" });
   expect(asciiText(Uint8Array.of(0x61, 0x7f), TAG.UTF8_STRING)).toEqual({ ok: false, value: "a\\x7f" });
   expect(asciiText(Buffer.from("a.test"), TAG.OCTET_STRING)).toEqual({ ok: false, value: "a.test" });
+  expect(asciiText(Uint8Array.of(0, 0, 0, 0x61), TAG.OCTET_STRING).ok).toBe(false); // not a string type, whatever its length
   const subject = name(rdn(attribute(OID_CN, text(TAG.BMP_STRING, wide("bmp.test", 2)))));
   expect(readCertificateFacts(certificate({ subject })).names).toEqual(["bmp.test"]);
 });
@@ -120,6 +126,32 @@ test("escaped values: backslash and bytes outside printable ASCII as \\xHH, cut 
   expect(escapeBytes(Buffer.from("x".repeat(80)))).toBe("x".repeat(80));
   expect(escapeBytes(Buffer.from("x".repeat(81)))).toBe(`${"x".repeat(80)}…`);
   expect(escapeBytes(Buffer.from("abcd"), 2)).toBe("ab…");
+});
+
+test("a TBSCertificate cut short anywhere, or an empty validity: no names or dates, never an exception", () => {
+  const fields = [
+    tlv(TAG.CONTEXT_0, tlv(INTEGER, [2])),
+    tlv(INTEGER, [1]),
+    tlv(TAG.SEQUENCE, [0x06, 0x01, 0x00]),
+    name(rdn(attribute(OID_CN, text(TAG.UTF8_STRING, "issuer.test")))),
+  ];
+  for (let count = 0; count <= fields.length; count++) {
+    const der = Uint8Array.from(tlv(TAG.SEQUENCE, tlv(TAG.SEQUENCE, ...fields.slice(0, count))));
+    expect(readCertificateFacts(der)).toEqual({ names: [], rejectedNames: [], notBefore: undefined, notAfter: undefined });
+  }
+  expect(readCertificateFacts(certificate({ validity: tlv(TAG.SEQUENCE) }))).toMatchObject({
+    names: ["cn.test"],
+    notBefore: undefined,
+    notAfter: undefined,
+  });
+  // An extension list holding an empty extension, and a subjectAltName with nothing after its OID.
+  expect(
+    readCertificateFacts(certificate({ extensions: [tlv(TAG.SEQUENCE), tlv(TAG.SEQUENCE, OID_SAN), san(dns("d.test"))] })).names,
+  ).toEqual(["cn.test"]);
+});
+
+test("the extensions are the [3] field, also after an issuerUniqueID", () => {
+  expect(readCertificateFacts(certificate({ uniqueId: true, extensions: [san(dns("u.test"))] })).names).toEqual(["u.test"]);
 });
 
 test("DER that is no certificate: empty facts", () => {
