@@ -115,3 +115,45 @@ test("nothing kept, nothing held: a source never seen loading is not invented", 
   expect(result.nextExpiry).toBeUndefined();
   expect(result.entries.some((entry) => entry.name === "held.example.test")).toBe(false);
 });
+
+test("the held source's own line replaces its own error only; other sources' lines stay", () => {
+  const { sslDir, held, plan, breakIt } = setUp(["held.example.test"]);
+  makeCertificateDirectory(sslDir, "a-soon.example.test", ["a-soon.example.test"], { days: 3 }); // a warning listed first
+  const now = new Date();
+  const before = retainLastGood(new Map(), plan(now), now);
+  breakIt();
+  const broken = plan(now);
+  const kept = retainLastGood(before.next, broken, now);
+  expect(kept.problems.map((problem) => [problem.source.replace(/.*\//, ""), problem.code])).toEqual(
+    broken.problems.map((problem) => [problem.source.replace(/.*\//, ""), problem.source === held.dir ? "kept-last-good" : problem.code]),
+  );
+  expect(kept.problems.filter((problem) => problem.code === "expires-soon")).toHaveLength(1);
+});
+
+test("a broken source whose names all went to another directory holds nothing", () => {
+  const { sslDir, held, plan, breakIt } = setUp(["held.example.test"]);
+  const now = new Date();
+  const before = retainLastGood(new Map(), plan(now), now);
+  breakIt();
+  makeCertificateDirectory(sslDir, "b-taker.example.test", ["held.example.test"]);
+  const kept = retainLastGood(before.next, plan(now), now);
+  expect(kept.held).toEqual([]);
+  expect(kept.problems.some((problem) => problem.source === held.dir && problem.code === "kept-last-good")).toBe(false);
+  expect(kept.entries.filter((entry) => entry.name === "held.example.test").map((entry) => entry.sourceDir)).toEqual([
+    join(sslDir, "b-taker.example.test"),
+  ]);
+});
+
+test("a held name the default maps first in its list replaces that entry, never doubles it", () => {
+  const tree = mailTree({ defaultNames: [HOSTNAME, "alpha.example.test"] });
+  const held = makeCertificateDirectory(tree.sslDir, "held.example.test", ["alpha.example.test"]);
+  const stranger = makeCertificate(join(tree.root, "stranger"), { names: ["stranger.test"] });
+  const plan = (now: Date) => planSniMapFromTree({ sslDir: tree.sslDir, hostname: HOSTNAME, now });
+  const now = new Date();
+  const before = retainLastGood(new Map(), plan(now), now);
+  copyFileSync(stranger.keyFile, held.keyFile);
+  const broken = plan(now);
+  expect(broken.entries[0]!.name).toBe("alpha.example.test"); // the default's, first
+  const kept = retainLastGood(before.next, broken, now);
+  expect(kept.entries.filter((entry) => entry.name === "alpha.example.test").map((entry) => entry.sourceDir)).toEqual([held.dir]);
+});
