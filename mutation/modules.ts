@@ -11,7 +11,7 @@ const WATCH_PROCESS = ["test/integration/watch-reloads.test.ts", "test/integrati
 const START = ["test/integration/start.test.ts", "-t", "^(start|start does|postfix set-permissions)"];
 
 export const MODULES: Record<string, string[]> = {
-  "src/sni/cache.ts": ["test/unit/sni/cache.test.ts", "test/unit/commands/sni-map.test.ts"],
+  "src/sni/cache.ts": ["test/unit/sni/cache-file.test.ts", "test/unit/sni/cache.test.ts", "test/unit/commands/sni-map.test.ts"],
   "src/sni/certificate.ts": ["test/unit/sni/certificate-der.test.ts", "test/unit/sni/certificate.test.ts", ...SNI_ENGINE],
   "src/sni/der.ts": ["test/unit/sni/der.test.ts", "test/unit/sni/certificate.test.ts", ...SNI_ENGINE],
   "src/sni/discover.ts": ["test/unit/sni/discover.test.ts", ...SNI_ENGINE],
