@@ -52,7 +52,7 @@ export const MODULES: Record<string, string[]> = {
   "src/steps/syslog-ng.ts": ["test/unit/steps/syslog-ng.test.ts"],
   "src/steps/wait-db.ts": ["test/integration/wait-db.test.ts"],
   "src/steps/wait-dns.ts": ["test/unit/steps/wait-dns.test.ts"],
-  "src/steps/wait.ts": ["test/unit/steps/wait.test.ts", "test/unit/steps/wait-limit.test.ts"],
+  "src/steps/wait.ts": ["test/unit/steps/wait.test.ts", "test/unit/steps/wait-limit.test.ts", "test/unit/steps/wait-lines.test.ts"],
 };
 
 /** The modules of the score targets: at least 90% for src/sni/ and src/watch/, 80% for the others. */
