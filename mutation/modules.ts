@@ -11,6 +11,7 @@ const WATCH_PROCESS = ["test/integration/watch-reloads.test.ts", "test/integrati
 const START = ["test/integration/start.test.ts", "-t", "^(start|start does|postfix set-permissions)"];
 
 export const MODULES: Record<string, string[]> = {
+  "src/sni/client-fit.ts": ["test/unit/sni/client-fit.test.ts", ...SNI_ENGINE],
   "src/sni/cache.ts": ["test/unit/sni/cache-file.test.ts", "test/unit/sni/cache.test.ts", "test/unit/commands/sni-map.test.ts"],
   "src/sni/certificate.ts": ["test/unit/sni/certificate-der.test.ts", "test/unit/sni/certificate.test.ts", ...SNI_ENGINE],
   "src/sni/der.ts": ["test/unit/sni/der.test.ts", "test/unit/sni/certificate.test.ts", ...SNI_ENGINE],
@@ -18,18 +19,24 @@ export const MODULES: Record<string, string[]> = {
   "src/sni/index.ts": [...SNI_ENGINE, "test/unit/commands/sni-map.test.ts", "test/unit/commands/reload.test.ts", "test/unit/sni/write.test.ts"],
   "src/sni/names.ts": ["test/unit/sni/names.test.ts", "test/unit/sni/name-rules.test.ts", ...SNI_ENGINE],
   "src/sni/openssl.ts": ["test/unit/sni/postfix-loader.test.ts", ...SNI_ENGINE],
-  "src/sni/plan.ts": [...SNI_ENGINE, "test/e2e/seed-condition.test.ts"],
+  "src/sni/plan.ts": ["test/unit/sni/plan.test.ts", ...SNI_ENGINE, "test/e2e/seed-condition.test.ts"],
+  "src/sni/private-copy.ts": ["test/unit/sni/private-copy.test.ts", "test/unit/sni/write.test.ts"],
   "src/sni/postfix-loader.ts": ["test/unit/sni/postfix-loader.test.ts", ...SNI_ENGINE],
   "src/sni/render.ts": ["test/unit/sni/index.test.ts", "test/unit/sni/write.test.ts"],
   "src/sni/report.ts": ["test/unit/commands/check-report.test.ts", "test/unit/commands/check.test.ts"],
+  "src/sni/table-update.ts": ["test/unit/sni/table-update.test.ts", "test/unit/sni/write.test.ts"],
+  "src/sni/validate-parallel.ts": ["test/unit/sni/validate-parallel.test.ts", ...SNI_ENGINE],
+  "src/sni/validate-worker.ts": ["test/unit/sni/validate-parallel.test.ts"],
   "src/sni/validate.ts": [...SNI_ENGINE, "test/unit/sni/postfix-loader.test.ts", "test/integration/sni-renewal.test.ts"],
   "src/sni/write.ts": ["test/unit/sni/write.test.ts", "test/unit/commands/sni-map.test.ts"],
 
-  "src/watch/apply.ts": ["test/unit/watch/apply-line.test.ts", ...WATCH_PROCESS],
+  "src/watch/applier.ts": ["test/unit/watch/applier.test.ts", ...WATCH_PROCESS],
+  "src/watch/apply.ts": ["test/unit/watch/applier.test.ts", "test/unit/watch/apply-line.test.ts", ...WATCH_PROCESS],
+  "src/watch/expiry.ts": ["test/unit/watch/applier.test.ts", "test/integration/watch-signals.test.ts"],
   "src/watch/last-good.ts": ["test/unit/watch/last-good.test.ts", "test/unit/watch/last-good-rules.test.ts", "test/integration/watch-reloads.test.ts"],
   "src/watch/settle.ts": ["test/unit/watch/settle.test.ts"],
   "src/watch/tree.ts": WATCH_PROCESS,
-  "src/watch/watcher.ts": ["test/unit/watch/apply-line.test.ts", ...WATCH_PROCESS],
+  "src/watch/watcher.ts": ["test/unit/watch/applier.test.ts", "test/unit/watch/apply-line.test.ts", ...WATCH_PROCESS],
 
   "src/options.ts": ["test/unit/options.test.ts", "test/unit/cli.test.ts", "test/unit/commands/flag-over-env.test.ts", "test/unit/commands/sni-map.test.ts", "test/unit/steps/wait-dns.test.ts"],
 

@@ -20,6 +20,8 @@ export interface Discovery {
   /** The default pair first (when present), then directories in byte order of their names. */
   sources: CertificateSource[];
   problems: Problem[];
+  /** Information for the log, not problems: dot-directories that hold a cert.pem. */
+  notes: string[];
 }
 
 /** List the certificate sources below `sslDir` without parsing any certificate. */
@@ -38,8 +40,14 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
   }
   const sources: CertificateSource[] = [];
   const problems: Problem[] = [];
+  const notes: string[] = [];
   const entries = sortBytewise(utf8Names(sslDir, rawEntries, problems));
   const present = (path: string) => statEntry(path) !== undefined;
+  // A domains file that is no symlink, in a directory that is no symlink, lies inside the SSL
+  // dir: only the others are resolved (two realpath calls per directory add up at thousands).
+  const plainDirectories = plainDirectoryNames(sslDir);
+  let resolvedRoot: string | undefined;
+  const root = () => (resolvedRoot ??= realpathOrSelf(sslDir));
 
   if (existsSync(join(sslDir, DEFAULT_CERT)) && existsSync(join(sslDir, DEFAULT_KEY))) {
     sources.push({ kind: "default", dir: sslDir, main: pairIn(sslDir, DEFAULT_KEY, DEFAULT_CERT), ecdsa: ecdsaPairIn(sslDir) });
@@ -54,6 +62,13 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
 
   for (const entry of entries) {
     const dir = join(sslDir, entry);
+    // mailcow's own `SSL/*/` glob never sees a dot-directory, and ACME clients stage renewals
+    // or keep old copies in them (`.example.org.old/`): never a certificate directory.
+    if (entry.startsWith(".")) {
+      if (!present(join(dir, DEFAULT_CERT))) continue;
+      notes.push(`${dir}: holds ${DEFAULT_CERT} but is not a certificate directory (its name starts with a dot, as mailcow's SSL/*/ glob skips); not mapped`);
+      continue;
+    }
     // One stat per file tells which directories hold a pair (files at the top, such as
     // dhparams.pem, answer ENOTDIR); 2,000 directories are common.
     // Quietly skipped, as mailcow does: acme/, backups/, half-written directories.
@@ -79,10 +94,10 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
       continue;
     }
     const ecdsa = present(join(dir, ECDSA_KEY)) && present(join(dir, ECDSA_CERT)) ? pairIn(dir, ECDSA_KEY, ECDSA_CERT) : undefined;
-    const domainsOutside = !isInside(domainsFile, sslDir) || undefined;
+    const domainsOutside = !(plainDirectories.has(entry) && !lstatSync(domainsFile, { throwIfNoEntry: false })?.isSymbolicLink()) && !isInside(domainsFile, root()) ? true : undefined;
     sources.push({ kind: "directory", dir, main: pairIn(dir, DEFAULT_KEY, DEFAULT_CERT), ecdsa, domainsFile, domainsText, domainsOutside });
   }
-  return { sslDir, sources, problems };
+  return { sslDir, sources, problems, notes };
 }
 
 /**
@@ -105,13 +120,29 @@ function utf8Names(sslDir: string, raw: readonly Buffer[], problems: Problem[]):
   return names;
 }
 
-/** Whether `path`, symlinks resolved, lies inside `dir` (resolved too). */
-function isInside(path: string, dir: string): boolean {
+/** Whether `path`, symlinks resolved, lies inside `root` (already resolved). */
+function isInside(path: string, root: string): boolean {
   try {
-    const root = realpathSync(dir);
     return realpathSync(path).startsWith(root.endsWith(sep) ? root : root + sep);
   } catch {
     return false;
+  }
+}
+
+function realpathOrSelf(dir: string): string {
+  try {
+    return realpathSync(dir);
+  } catch {
+    return dir;
+  }
+}
+
+/** Names of the entries of DIR that are directories, not symlinks (the type readdir reports). */
+function plainDirectoryNames(dir: string): Set<string> {
+  try {
+    return new Set(readdirSync(dir, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name));
+  } catch {
+    return new Set();
   }
 }
 
