@@ -84,6 +84,7 @@ test("--json when the SSL dir cannot be read: the one error, nothing else", asyn
     warnings: 0,
     sources: [],
     entries: [],
+    notes: [],
     problems: [
       {
         severity: "error",
