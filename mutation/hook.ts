@@ -79,7 +79,16 @@ function sandbox(): string {
 }
 
 function testsPass(dir: string): "pass" | "fail" | "timeout" {
-  const run = Bun.spawnSync([join(REPO, "node_modules/.bin/bun"), "test", "--bail", "--timeout", "20000", ...TESTS.map((file) => `./${file}`)], { cwd: dir, stdout: "ignore", stderr: "ignore", timeout: TIMEOUT_MS });
+  // A run that bails or times out skips the tests' cleanup: their temp dirs stay in the sandbox.
+  const tmp = join(dir, ".tmp");
+  mkdirSync(tmp, { recursive: true, mode: 0o755 });
+  const run = Bun.spawnSync([join(REPO, "node_modules/.bin/bun"), "test", "--bail", "--timeout", "20000", ...TESTS.map((file) => `./${file}`)], {
+    cwd: dir,
+    env: { ...process.env, TMPDIR: tmp },
+    stdout: "ignore",
+    stderr: "ignore",
+    timeout: TIMEOUT_MS,
+  });
   if (run.signalCode) return "timeout";
   return run.exitCode === 0 ? "pass" : "fail";
 }

@@ -6,7 +6,8 @@
 //   npm run mutation -- --report          only the table, from the reports there are
 //   npm run mutation -- --survivors ...   also list each surviving mutant
 // Concurrency: MPI_MUTATION_CONCURRENCY (default 1: the tests start Postfix, MariaDB and such).
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { MODULES, TARGETS } from "./modules.ts";
 
@@ -35,12 +36,20 @@ const quote = (word: string) => (/^[\w./-]+$/.test(word) ? word : `'${word.repla
 function runStryker(module: string): number {
   const tests = MODULES[module]!.map((word) => (word.endsWith(".ts") ? `./${word}` : word));
   console.log(`\n== ${module}: bun test ${tests.join(" ")}`);
-  const run = Bun.spawnSync(["node", STRYKER, "run", "mutation/stryker.config.mjs"], {
-    cwd: REPO,
-    stdio: ["ignore", "inherit", "inherit"],
-    env: { ...process.env, MPI_MUTATE: module, MPI_MUTATION_TESTS: tests.map(quote).join(" "), MPI_MUTATION_NAME: reportName(module) },
-  });
-  return run.exitCode ?? 1;
+  // A mutant's run that bails at its first failure, or is killed at its timeout, skips the
+  // tests' cleanup: their temp dirs go into this one (0755: Postfix's users traverse it), removed after.
+  const tmp = mkdtempSync(join(tmpdir(), "mpi-mutation-"));
+  chmodSync(tmp, 0o755);
+  try {
+    const run = Bun.spawnSync(["node", STRYKER, "run", "mutation/stryker.config.mjs"], {
+      cwd: REPO,
+      stdio: ["ignore", "inherit", "inherit"],
+      env: { ...process.env, TMPDIR: tmp, MPI_MUTATE: module, MPI_MUTATION_TESTS: tests.map(quote).join(" "), MPI_MUTATION_NAME: reportName(module) },
+    });
+    return run.exitCode ?? 1;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 function mutantsOf(module: string): Mutant[] | undefined {
