@@ -11,7 +11,8 @@
 
 # reload-configurations.sh of mailcow-dockerized 06424670f (ghcr.io/mailcow/acme:1.98).
 mpi_known_reload_scripts='0fce9c045b941052b5cacac2022acbf668651f3c376269f3f8606b88f37f652b'
-mpi_reload_script=/srv/reload-configurations.sh
+# MPI_ACME_SRV: where acme's scripts are (its image: /srv); for the hook's unit test.
+mpi_reload_script=${MPI_ACME_SRV:-/srv}/reload-configurations.sh
 
 mpi_reload_known() {
   mpi_sum=$(sha256sum "$mpi_reload_script" 2>/dev/null | cut -d ' ' -f 1)
@@ -19,7 +20,7 @@ mpi_reload_known() {
 }
 
 case "$0" in
-  /srv/acme.sh)
+  "${MPI_ACME_SRV:-/srv}/acme.sh")
     if [ "${MPI_WATCH:-y}" != y ]; then
       echo "mailcow-postfix-init: MPI_WATCH=${MPI_WATCH}: after a renewal acme restarts postfix-mailcow, as stock" >&2
     elif mpi_reload_known; then
@@ -30,7 +31,7 @@ case "$0" in
     ;;
   "$mpi_reload_script")
     if [ "${MPI_WATCH:-y}" = y ] && mpi_reload_known; then
-      mpi_copy=$(mktemp /tmp/mpi-reload-configurations.XXXXXX) || return 0
+      mpi_copy=$(mktemp "${TMPDIR:-/tmp}/mpi-reload-configurations.XXXXXX") || return 0
       {
         head -n 1 "$mpi_reload_script"
         cat <<'MPI_FUNCTION'
@@ -42,6 +43,8 @@ mpi_postfix_after_renewal() {
     && jq -e '.Config.Env | index("MPI_WATCH=y")' <<<"${MPI_POSTFIX_JSON}" >/dev/null; then
     echo "Postfix runs mailcow-postfix-init's watcher: reloading, not restarting"
     reload_postfix
+    # reload_postfix's last test is false on success; the script's status stays the restart's.
+    return 0
   else
     restart_container ${POSTFIX}
   fi
