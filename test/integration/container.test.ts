@@ -369,6 +369,14 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
     };
     const git = (args: string[], dir = places.mailcowDir) =>
       run(["git", "-C", dir, ...args], { env: { GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@t", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@t" } });
+    /** What of ours acme-mailcow's container holds: environment entries and mounts. */
+    const acmeKeysOfOurs = async () => {
+      const acme = JSON.parse((await engine!.docker(["inspect", await admin.containerId("acme-mailcow")])).stdout)[0];
+      return {
+        env: (acme.Config.Env as string[]).filter((entry) => /^(BASH_ENV|MPI_)/.test(entry)).sort(),
+        mounts: (acme.Mounts as { Destination: string }[]).map((mount) => mount.Destination).filter((path) => path.includes("mailcow-postfix-init")),
+      };
+    };
     const runningImage = async () => JSON.parse((await engine!.docker(["inspect", await admin.containerId()])).stdout)[0].Config.Image as string;
     const expectRightCertificates = async () => {
       const served = await admin.served([HOSTNAME, "example.test", "other.example.test"]);
@@ -377,7 +385,7 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
     /** Nothing of ours in mailcow's git status but the hook file mailcow documents (main.cf: every start rewrites its tail). */
     const expectCleanCheckout = async (hook: boolean) => {
       const status = (await git(["status", "--porcelain", "--untracked-files=all"])).stdout.split("\n").filter(Boolean);
-      expect(status.filter((line) => line !== " M data/conf/postfix/main.cf")).toEqual(hook ? ["?? post_update_hook.sh"] : []);
+      expect(status.filter((line) => line !== " M data/conf/postfix/main.cf")).toEqual(hook ? ["?? post_update_hook.sh", "?? pre_update_hook.sh"] : []);
     };
     /** What update.sh's git pull does: docker-compose.yml names a new postfix image, built here just before. */
     const upstreamMovesTo = async (base: string, change = "") => {
@@ -413,6 +421,7 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
       expect(await runningImage()).toBe(`local/mailcow-postfix-init:${tagOf(standIns.postfixBase)}`);
       await admin.waitForBanner();
       await expectRightCertificates();
+      expect(await acmeKeysOfOurs()).toEqual({ env: ["BASH_ENV=/usr/local/share/mailcow-postfix-init/acme-bash-env.sh", "MPI_WATCH=y"], mounts: ["/usr/local/share/mailcow-postfix-init/acme-bash-env.sh"] });
     }, 900_000);
 
     test("did it work, check: `check` passes, the log has the summary line and no error line", async () => {
@@ -479,6 +488,7 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
       expect(await runningImage()).toBe(UNKNOWN_BASE);
       expect((await engine!.docker(["images", "--format", "{{.Repository}}:{{.Tag}}", "local/mailcow-postfix-init"])).stdout.trim()).toBe("");
       expect(readFileSync(join(places.mailcowDir, "mailcow.conf"), "utf8")).not.toContain("MPI_POSTFIX_");
+      expect(await acmeKeysOfOurs()).toEqual({ env: [], mounts: [] });
       const served = await admin.served(["other.example.test"]);
       expect(served.get("other.example.test")).toBe(other.fingerprint);
       await expectCleanCheckout(false);
