@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startEngine, stopEngine, run, type Engine } from "../support/docker.ts";
 import { buildAcmeStandIns, buildStandIns, ensureBaseImage, REPO, type StandIns } from "../support/docker-images.ts";
@@ -50,6 +50,9 @@ const otherNames = ["other.example.test"];
  */
 const measured: Record<string, Availability & { updateMs: number; postfixStarts: number; pipelineMs?: number; startupMs?: number }> = {};
 const renewals: Record<string, Omit<Renewal, "output">> = {};
+/** Restarts of postfix-mailcow alone, paired: port 25 without a banner, per image. */
+const RESTART_ROUNDS = Number(process.env.MPI_UPDATE_RESTART_ROUNDS ?? 3);
+const restarts: Record<"ours" | "stock", number[]> = { ours: [], stock: [] };
 let acmeSrv: string;
 
 const inspect = async (ref: string) => JSON.parse((await engine!.docker(["inspect", ref])).stdout)[0];
@@ -126,19 +129,18 @@ async function expectAllRunningAndOnlyTheHook() {
 }
 
 /**
- * An update costs no more SMTP downtime than stock's: one outage and one start of
- * postfix-mailcow (update.sh's; no switch of ours after it), that container ending the outage
- * it started inside, and its startup to the banner no longer than stock's. The stop-and-start
- * of the stack before it is update.sh's own (the same script, timed by a machine whose load
- * others share: the totals are reported, not compared). With mailcow's own image (an unknown
- * base) the startup is stock's by construction: one outage and one start are what is ours.
+ * An update costs no more SMTP downtime than stock's: its outage is update.sh's own stop and
+ * start of the stack (the same script either way) plus the startup of the postfix-mailcow it
+ * starts. Asserted here: one outage and one start of postfix-mailcow, update.sh's (no switch of
+ * ours after it), that container ending the outage it started inside. The startups are
+ * compared paired at the end (timed one update apart on a machine others load, the same startup
+ * moves by seconds): here they are reported, with the totals. On mailcow's own image (an
+ * unknown base) the startup is stock's.
  */
-function expectNoMoreDowntimeThanStock(name: string, image: "ours" | "mailcow's") {
-  const stock = measured.stock!;
+function expectNoMoreDowntimeThanStock(name: string) {
   const ours = measured[name]!;
   expect({ name, outages: ours.outages, postfixStarts: ours.postfixStarts }).toEqual({ name, outages: 1, postfixStarts: 1 });
   expect({ name, startedInsideTheOutage: ours.pipelineMs! > 0 && ours.startupMs! > 0 }).toEqual({ name, startedInsideTheOutage: true });
-  if (image === "ours") expect({ name, startupNoLongerThanStock: ours.startupMs! <= stock.startupMs!, ours: ours.startupMs, stock: stock.startupMs }).toMatchObject({ name, startupNoLongerThanStock: true });
 }
 
 /** After an update to a known base: ours built on it runs, greets, serves, logs that it is current. */
@@ -177,7 +179,8 @@ describe.skipIf(!enabled)("mailcow's real update.sh, offline, with mailcow-postf
     if (project) await project.compose(["down", "-v", "--timeout", "5"], { env: checkout?.env, allowFailure: true });
     if (engine) await stopEngine(engine);
     for (const [name, { windows, ...result }] of Object.entries(measured)) console.log(`SMTP during update.sh, ${name}: ${JSON.stringify(result)}`);
-    for (const [name, result] of Object.entries(renewals)) console.log(`SMTP during acme's renewal, ${name}: ${JSON.stringify(result)}`);
+    for (const [name, { windows, ...result }] of Object.entries(renewals)) console.log(`SMTP during acme's renewal, ${name}: ${JSON.stringify(result)}`);
+    if (restarts.ours.length > 0) console.log(`SMTP during postfix-mailcow's recreation (ms, alternating rounds): ${JSON.stringify(restarts)}`);
   }, 180_000);
 
   test("stock: a renewal by mailcow's acme restarts postfix-mailcow: port 25 closes, the session held open is cut", async () => {
@@ -214,7 +217,7 @@ describe.skipIf(!enabled)("mailcow's real update.sh, offline, with mailcow-postf
 
   test("update 1, a base of a known shape: ours rebuilt on it, switched, checked", async () => {
     const { base, output } = await upstreamUpdate("3.10.14-1", "ours, known base");
-    expectNoMoreDowntimeThanStock("ours, known base", "ours");
+    expectNoMoreDowntimeThanStock("ours, known base");
     expect(hookLines(output)).toEqual([
       expect.stringMatching(/^mailcow-postfix-init-hook: ours built on ghcr\.io\/mailcow\/postfix:3\.10\.14-1 in \d+ s, before update\.sh stops the stack: its restart starts it; built from release /),
       "mailcow-postfix-init-hook: ours on ghcr.io/mailcow/postfix:3.10.14-1 already; nothing to do",
@@ -224,7 +227,7 @@ describe.skipIf(!enabled)("mailcow's real update.sh, offline, with mailcow-postf
 
   test("update 2, a base this release does not know: mailcow's own image and startup, one message", async () => {
     const { base, output } = await upstreamUpdate("3.10.15-1", "ours, unknown base -> stock", DRIFT);
-    expectNoMoreDowntimeThanStock("ours, unknown base -> stock", "mailcow's");
+    expectNoMoreDowntimeThanStock("ours, unknown base -> stock");
     const lines = hookLines(output);
     expect(lines).toHaveLength(2);
     expect(lines[0]).toStartWith(`mailcow-postfix-init-hook: not built on ${base}, because this release refused it (base fingerprint ${driftedFingerprint()}: `);
@@ -240,7 +243,7 @@ describe.skipIf(!enabled)("mailcow's real update.sh, offline, with mailcow-postf
 
   test("update 3, a known base again: back to ours with no command typed", async () => {
     const { base, output } = await upstreamUpdate("3.10.16-1", "ours, back from stock");
-    expectNoMoreDowntimeThanStock("ours, back from stock", "ours");
+    expectNoMoreDowntimeThanStock("ours, back from stock");
     expect(hookLines(output)).toEqual([
       expect.stringMatching(new RegExp(`^mailcow-postfix-init-hook: ours built on ${base.replaceAll(".", "\\.")} in \\d+ s, before update\\.sh stops the stack`)),
       `mailcow-postfix-init-hook: ours on ${base} already; nothing to do`,
@@ -259,5 +262,35 @@ describe.skipIf(!enabled)("mailcow's real update.sh, offline, with mailcow-postf
     expect(renewal.output).toMatch(/Restarting [0-9a-f]{64}\.\.\./);
     await expectRightCertificates();
     expect(await project.logs()).toMatch(/mailcow-postfix-init: watch: applied in \d+ ms: sni\.map\.db rebuilt, 2 names changed/);
+  }, 900_000);
+  test("the startup update.sh's restart waits for, paired: ours greets no later than mailcow's own image on the same base", async () => {
+    // What differs between an update with ours and one with stock is the image update.sh starts:
+    // postfix-mailcow recreated on the current base, ours and mailcow's own image (the -stock
+    // tag, as the hook sets it) alternating, the rest of the stack up, port 25 probed.
+    const tag = "3.10.16-1";
+    await engine!.docker(["tag", `ghcr.io/mailcow/postfix:${tag}`, `${OURS}:${tag}-stock`]);
+    const conf = join(project.dir, "mailcow.conf");
+    const withStock = (suffix: string) => writeFileSync(conf, `${readFileSync(conf, "utf8").replace(/^MPI_POSTFIX_STOCK=.*\n/m, "")}MPI_POSTFIX_STOCK=${suffix}\n`);
+    try {
+      for (let round = 0; round < RESTART_ROUNDS; round++) {
+        for (const image of ["stock", "ours"] as const) {
+          withStock(image === "stock" ? "-stock" : "");
+          await project.waitForBanner();
+          const probe = new BannerProbe(engine!, `${project.name}-unbound-mailcow-1`);
+          await Bun.sleep(300);
+          await project.compose(["up", "-d", "--no-build", "postfix-mailcow"], { env: checkout.env });
+          await project.waitForBanner();
+          restarts[image].push((await probe.stop()).longestOutageMs);
+        }
+      }
+    } finally {
+      withStock("");
+      await project.compose(["up", "-d", "--no-build", "postfix-mailcow"], { env: checkout.env });
+      await engine!.docker(["image", "rm", `${OURS}:${tag}-stock`], { allowFailure: true });
+    }
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+    expect({ ours: median(restarts.ours), stock: median(restarts.stock), oursNoLater: median(restarts.ours) <= median(restarts.stock) }).toMatchObject({ oursNoLater: true });
+    expect((await running()).ref).toBe(`${OURS}:${tag}`);
+    expect(await project.waitForBanner()).toStartWith("220 ");
   }, 900_000);
 });
