@@ -117,6 +117,15 @@ describe("mailcow-postfix-init-hook install/remove", () => {
     );
   });
 
+  test("a post block without the pre block (an install by a release before it): run says how to add it, first", async () => {
+    writeFileSync(hookFile(), `#!/bin/bash\n# >>> mailcow-postfix-init >>>\n'${HOOK}' run '${mailcow}'\n# <<< mailcow-postfix-init <<<\n`, { mode: 0o755 });
+    expect((await hook("run")).stdout).toBe(
+      `mailcow-postfix-init-hook: ${mailcow}/pre_update_hook.sh has no block of ours: each ./update.sh restarts postfix-mailcow twice until \`${HOOK} install\` adds it\n`,
+    );
+    await hook("install");
+    expect((await hook("run")).stdout).toBe("");
+  });
+
   test("mailcow.conf keeps its mode; a directory without docker-compose.yml or a bad command is one error line", async () => {
     await hook("install");
     expect(statSync(join(mailcow, "mailcow.conf")).mode & 0o777).toBe(0o600);
