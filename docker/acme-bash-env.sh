@@ -11,7 +11,7 @@
 
 # reload-configurations.sh of mailcow-dockerized 06424670f (ghcr.io/mailcow/acme:1.98).
 mpi_known_reload_scripts='0fce9c045b941052b5cacac2022acbf668651f3c376269f3f8606b88f37f652b'
-# MPI_ACME_SRV: where acme's scripts are (its image: /srv); for the hook's unit test.
+# MPI_ACME_SRV: where acme's scripts are (its image: /srv); test/unit/acme-bash-env.test.ts sets it.
 mpi_reload_script=${MPI_ACME_SRV:-/srv}/reload-configurations.sh
 
 mpi_reload_known() {
