@@ -11,8 +11,7 @@
 import { cpus } from "node:os";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, copyFileSync, utimesSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { readHashDbKeys } from "../src/hash-db.ts";
-import { compareKeys, postmapKeys } from "../src/postfix.ts";
+import { compareKeys, createPostfixTools, postmapKeys, readHashDbKeys } from "../src/postfix/index.ts";
 import { mapKeys } from "../src/sni/write.ts";
 
 const REPO = resolve(import.meta.dir, "..");
@@ -194,7 +193,7 @@ for (let run = 0; run < runs; run++) {
     if (!direct || compareKeys(expected, direct)) throw new Error(`direct key read did not confirm ${mapFile}.db`);
     tree.keysDirect.push(performance.now() - started);
     started = performance.now();
-    if (compareKeys(expected, await postmapKeys(`hash:${mapFile}`, ["-c", tree.floor]))) throw new Error(`postmap -s disagrees on ${mapFile}.db`);
+    if (compareKeys(expected, await postmapKeys(createPostfixTools({ configDir: tree.floor, env: process.env }), `hash:${mapFile}`, ["-c", tree.floor]))) throw new Error(`postmap -s disagrees on ${mapFile}.db`);
     tree.keysPostmapS.push(performance.now() - started);
   }
 }

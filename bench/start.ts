@@ -12,7 +12,7 @@
 // /etc as the previous run left it (a container restarted, not created anew).
 
 import { cpus } from "node:os";
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createTestDatabase, startMariadb, TEST_DB, type TestDatabase } from "../test/support/mariadb.ts";
 import { startContainerNamespace, type ContainerNamespace } from "../test/support/namespace.ts";

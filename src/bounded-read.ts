@@ -1,4 +1,5 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import { errnoCode, errnoText } from "./errors.ts";
 
 // Every file read from the certificate tree or the conf dir comes through here. Admins (and
 // attackers with write access to the volume) can put anything there: a FIFO blocks a plain
@@ -23,7 +24,7 @@ export class BoundedReadError extends Error {
 /** Short reason for a log line: "a FIFO, not a regular file", "larger than 1 MB", or the errno name. */
 export function describeReadFailure(error: unknown): string {
   if (error instanceof BoundedReadError) return error.code === "ENOTREG" || error.code === "EFBIG" ? error.message : error.code;
-  return (error as NodeJS.ErrnoException).code ?? String(error);
+  return errnoText(error);
 }
 
 /**
@@ -41,7 +42,7 @@ export function readBoundedBytes(path: string, maxBytes: number): Buffer {
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? "EIO";
+    const code = errnoCode(error) ?? "EIO";
     // open(2) of a unix socket fails with ENXIO.
     if (code === "ENXIO") throw new BoundedReadError("ENOTREG", path, "a socket, not a regular file");
     throw new BoundedReadError(code, path, code);
@@ -61,7 +62,7 @@ export function readBoundedBytes(path: string, maxBytes: number): Buffer {
       try {
         read = readSync(fd, buffer, 0, room, null);
       } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code ?? "EIO";
+        const code = errnoCode(error) ?? "EIO";
         throw new BoundedReadError(code, path, code);
       }
       if (read === 0) break;

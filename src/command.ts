@@ -23,7 +23,8 @@ export interface CommandGroup {
   subcommands: readonly AnyCommand[];
 }
 
-/** Any command of the table, whatever its option types. */
+/** Any command of the table, whatever its option types (a table holds commands of different types). */
+// biome-ignore lint/suspicious/noExplicitAny: each command's own types are checked by defineCommand; the table only dispatches
 export type AnyCommand = CommandSpec<any, any> | CommandGroup;
 
 export function isGroup(command: AnyCommand): command is CommandGroup {

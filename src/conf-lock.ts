@@ -1,6 +1,7 @@
-import { accessSync, closeSync, constants, openSync, readdirSync, rmSync } from "node:fs";
+import { accessSync, closeSync, constants, openSync } from "node:fs";
 import { join } from "node:path";
-import { UserError } from "./errors.ts";
+import { errnoText, UserError } from "./errors.ts";
+import { anyMatching, removeLeftovers } from "./leftovers.ts";
 import { libc, LOCK_EX, LOCK_NB, LOCK_UN } from "./libc.ts";
 import type { Logger } from "./log.ts";
 
@@ -14,8 +15,11 @@ import type { Logger } from "./log.ts";
 
 const POLL_MS = 50;
 
-/** Temp files of our writers: `.NAME.<12 hex>.tmp` (atomic-write.ts), postmap's `.db` beside one, and Berkeley DB's `__db.` scratch file of that. */
-const TEMP_FILE = /^(__db)?\..+\.[0-9a-f]{12}\.tmp(\.db)?$/;
+/**
+ * Temp files of our writers: `.NAME.<12 hex>.tmp` (atomic-write.ts), postmap's `.db` beside one,
+ * Berkeley DB's `__db.` scratch file of that, and the private copy of the keys (`.d`, write.ts).
+ */
+const TEMP_FILE = /^(__db)?\..+\.[0-9a-f]{12}\.tmp(\.db|\.d)?$/;
 
 /**
  * Run `write` holding the conf dir's lock. First, with the lock held, temp files of killed runs
@@ -37,7 +41,7 @@ export async function lockConfDir(confDir: string, log: Logger, waitMs: number):
   try {
     fd = openSync(confDir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NONBLOCK);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    const code = errnoText(error);
     throw new UserError(`cannot open the conf dir ${confDir}: ${code}; it must be an existing, writable directory (mailcow: data/conf/postfix -> /opt/postfix/conf)`, 1, { cause: error });
   }
   // A read-only descriptor takes the lock even where nothing can be written: say so now, in
@@ -46,7 +50,7 @@ export async function lockConfDir(confDir: string, log: Logger, waitMs: number):
     accessSync(confDir, constants.W_OK);
   } catch (error) {
     closeSync(fd);
-    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    const code = errnoText(error);
     throw new UserError(`cannot create files in ${confDir}: ${code}; the conf dir must be writable (mailcow: data/conf/postfix -> /opt/postfix/conf)`, 1, { cause: error });
   }
   const { flock } = libc();
@@ -90,22 +94,6 @@ async function acquire(fd: number, flock: (fd: number, operation: number) => num
 /** Called with the lock held: every temp file present was left by a run that died. */
 function removeLeftoverTempFiles(confDir: string, log: Logger): void {
   let removed = 0;
-  for (const dir of [confDir, join(confDir, "sql")]) {
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch {
-      continue;
-    }
-    for (const name of names) {
-      if (!TEMP_FILE.test(name)) continue;
-      try {
-        rmSync(join(dir, name), { force: true });
-        removed++;
-      } catch {
-        // Reported by the write that follows if it matters.
-      }
-    }
-  }
+  for (const dir of [confDir, join(confDir, "sql")]) removed += removeLeftovers(dir, anyMatching(TEMP_FILE));
   if (removed > 0) log.info(`removed ${removed} temp file${removed === 1 ? "" : "s"} left by an interrupted run in ${confDir}`);
 }

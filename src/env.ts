@@ -19,6 +19,7 @@ export function isFqdn(value: string): boolean {
 const singleLine = (rule: string) =>
   z.string({ error: "required, must be set" })
     .min(1, { error: "required, must not be empty" })
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
     .refine((value) => !/[\0-\x1f\x7f]/.test(value), { error: `${rule}: must not contain line breaks or control characters` })
     // Postfix trims values in its map files, so the SQL maps would carry a different value.
     .refine((value) => value.trim() === value, { error: `${rule}: must not start or end with a space (Postfix's SQL map files would drop it)` });

@@ -17,15 +17,27 @@ export class UserError extends Error {
   }
 }
 
+/** The errno code a failed system call carries ("ENOENT"), or undefined for any other error. */
+export function errnoCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null | undefined)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+/** A failed file operation in one word for a message: its errno code, else the error's message. */
+export function errnoText(error: unknown): string {
+  return errnoCode(error) ?? (error instanceof Error ? error.message : String(error));
+}
+
 /** errno codes a user can cause with the paths and files they give us (not bugs). */
 const USER_FS_ERRORS = new Set(["EACCES", "EPERM", "EROFS", "ENOTDIR", "EISDIR", "ENOENT", "ENOSPC", "EDQUOT", "ELOOP", "ENAMETOOLONG", "EEXIST", "EXDEV", "EBUSY", "EMFILE", "ENFILE", "EFBIG", "ENOTEMPTY", "EINVAL", "EIO"]);
 
 /** A filesystem error the admin caused (read-only conf dir, a file where a dir belongs) as one line, else undefined. */
 export function describeFilesystemError(error: unknown): string | undefined {
-  const failure = error as (NodeJS.ErrnoException & { dest?: string }) | undefined;
-  if (!failure || typeof failure.code !== "string" || !USER_FS_ERRORS.has(failure.code)) return undefined;
+  const code = errnoCode(error);
+  if (code === undefined || !USER_FS_ERRORS.has(code)) return undefined;
+  const failure = error as { path?: string; dest?: string };
   const where = failure.path ? ` (${failure.path}${failure.dest ? ` -> ${failure.dest}` : ""})` : "";
-  return `filesystem error: ${failure.code}${where}; check that the directories exist, are directories, are writable and have space`;
+  return `filesystem error: ${code}${where}; check that the directories exist, are directories, are writable and have space`;
 }
 
 /** Wrong command line: one line, then a hint naming the help to read (`hint`, a command line); exit 2. */

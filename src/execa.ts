@@ -1,8 +1,6 @@
 // execa runs every child process (argv arrays, exit status and output checked, cancellation).
-// Loaded on first use: imported at start-up it cost the compiled binary ~4 ms of every run,
-// which `--version`, `--help`, `check` and the usage errors never need (`--version`, 150
-// alternating runs on a shared 2-core machine: median 22.0 ms imported at start-up, 18.0 ms
-// loaded on first use).
+// Loaded on first use: imported at start-up it costs the compiled binary time on every run,
+// which `--version`, `--help`, `check` and the usage errors never need (docs/performance.md).
 
 let loading: Promise<typeof import("execa")> | undefined;
 

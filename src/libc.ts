@@ -4,7 +4,7 @@ import { dlopen, FFIType } from "bun:ffi";
 // conf dir's writer lock and the master.pid test, memfd_create(2) and fchmod(2) for the MariaDB
 // option file, prctl(2) to adopt what hooks leave behind, and the process-group calls made
 // before exec. Opened on first use and kept for the life of the process (one dlopen of all
-// eight symbols measured 0.2-0.4 ms, about the same as one of a single symbol).
+// the symbols costs about what one of a single symbol does: docs/performance.md).
 
 export const LOCK_EX = 2;
 export const LOCK_NB = 4;

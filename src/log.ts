@@ -1,5 +1,6 @@
 import { writeSync } from "node:fs";
 import { createRedactor, escapeControl } from "./secrets.ts";
+import { errnoCode } from "./errors.ts";
 
 // One logger for every command. Lines go to stderr (stdout carries command output such as
 // `sni-map --dry-run`), written synchronously: the start command execs into Postfix and
@@ -74,7 +75,7 @@ export function writeAll(fd: number, text: string): void {
     try {
       offset += writeSync(fd, buffer, offset, buffer.length - offset);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "EAGAIN") continue;
+      if (errnoCode(error) === "EAGAIN") continue;
       throw error;
     }
   }

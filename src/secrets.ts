@@ -25,17 +25,13 @@ export function withoutSecrets(env: Env): Record<string, string> {
   );
 }
 
-/** The environment for a helper child process (postmap, postconf, mariadb-admin, ...). */
-export function childEnv(): Record<string, string> {
-  return withoutSecrets(process.env);
-}
-
 /**
  * Control characters (C0, DEL, C1, line and paragraph separators) as visible escapes, so one
  * message is one line and nothing from a file can move the cursor or forge a log line. Pure.
  */
 export function escapeControl(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, (char) => {
+  // \p{Cc}: C0, DEL and C1.
+  return text.replace(/[\p{Cc}\u2028\u2029]/gu, (char) => {
     if (char === "\n") return "\\n";
     if (char === "\r") return "\\r";
     if (char === "\t") return "\\t";

@@ -4,6 +4,7 @@ import { writeFileAtomic } from "./atomic-write.ts";
 import { MAX_CONF_BYTES, readBoundedText } from "./bounded-read.ts";
 import { fileIdentity } from "./file-identity.ts";
 import type { Logger } from "./log.ts";
+import { errnoText } from "./errors.ts";
 
 // A Postfix hash table (.db) is a function of its source file and, for `postmap -F`, of the
 // files its lines name, whose contents it embeds. After a build that succeeded, its inputs
@@ -72,7 +73,7 @@ export function saveTableRecord(file: string, inputs: ReadonlyMap<string, string
     writeFileAtomic(file, JSON.stringify(record), { mode: 0o600, durable: false });
     return true;
   } catch (error) {
-    log.warn(`could not save ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+    log.warn(`could not save ${file}: ${errnoText(error)}`);
     return false;
   }
 }

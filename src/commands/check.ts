@@ -1,6 +1,6 @@
 import { defineCommand } from "../command.ts";
 import { UserError } from "../errors.ts";
-import { planSniMapFromTree } from "../sni/index.ts";
+import { planSniMapFromTree, type SniMapResult } from "../sni/index.ts";
 import { buildCheckReport, failedCheckReport, renderCheckJson, renderCheckText } from "../sni/report.ts";
 import { HOSTNAME_OPTION, SSL_DIR_OPTION, hostnameOrWarn } from "./shared-options.ts";
 
@@ -14,7 +14,7 @@ export const checkCommand = defineCommand({
   },
   async run({ options, log, stdout }) {
     const hostname = hostnameOrWarn(options.hostname, log);
-    let result;
+    let result: SniMapResult;
     try {
       result = planSniMapFromTree({ sslDir: options.sslDir, hostname });
     } catch (error) {

@@ -3,7 +3,7 @@ import { ENTRYPOINT_ENVIRONMENT, type Env } from "../env.ts";
 import { UserError } from "../errors.ts";
 import { realExec, type ExecFunction } from "../steps/exec-master.ts";
 import { runHooks } from "../steps/hooks.ts";
-import { interruptionFor } from "../steps/wait.ts";
+import { interruptionFor, listenForStopSignals } from "../signals.ts";
 import { applyLegacyTls } from "../steps/openssl-legacy.ts";
 import { selectSyslogNgConfig } from "../steps/syslog-ng.ts";
 import { CONF_DIR_OPTION, pathOption } from "./shared-options.ts";
@@ -36,39 +36,22 @@ export async function runEntrypoint(context: CommandContext<typeof ENTRYPOINT_OP
   if (!path) throw new UserError(`entrypoint: command \`${command}\` not found on PATH`, 127);
 
   // SIGTERM/SIGINT during the hooks end them (and all they started), then us: no orphans.
-  const controller = new AbortController();
-  let stopListening = () => {};
-  const interrupted = new Promise<never>((_, reject) => {
-    const onSignal = (name: "SIGTERM" | "SIGINT") => () => {
-      controller.abort();
-      reject(interruptionFor(name));
-    };
-    const term = onSignal("SIGTERM");
-    const int = onSignal("SIGINT");
-    process.once("SIGTERM", term);
-    process.once("SIGINT", int);
-    stopListening = () => {
-      process.off("SIGTERM", term);
-      process.off("SIGINT", int);
-    };
-  });
-  interrupted.catch(() => {});
-  try {
-    const hooks = runHooks(options.hooksDir, context.inherited, log, options.hookTimeout, controller.signal);
+  {
+    using stopSignals = listenForStopSignals();
+    const interrupted = stopSignals.received.then((name) => Promise.reject(interruptionFor(name)));
+    interrupted.catch(() => {});
+    const hooks = runHooks(options.hooksDir, context.inherited, log, options.hookTimeout, stopSignals.signal);
     await Promise.race([hooks, interrupted]);
-    if (controller.signal.aborted) {
+    if (stopSignals.signal.aborted) {
       await hooks.catch(() => {});
       await interrupted;
     }
-  } finally {
-    stopListening();
   }
   selectSyslogNgConfig(options.syslogNgDir, context.environment.redisSlaveofIp, log);
   applyLegacyTls(options.confDir, options.opensslCnf, log);
 
   log.info(`exec ${[command, ...args].join(" ")}`);
-  const childEnv = Object.fromEntries(Object.entries(context.inherited).filter(([, value]) => value !== undefined));
-  deps.exec(path, [command!, ...args], childEnv);
+  deps.exec(path, [command!, ...args], context.inherited);
   return 0; // only reached with a test double for exec
 }
 

@@ -1,6 +1,6 @@
 import { defineCommand } from "../command.ts";
 import { withConfLock } from "../conf-lock.ts";
-import { postfixReload, useDefaultConfigDir } from "../postfix.ts";
+import { createPostfixTools, postfixReload } from "../postfix/index.ts";
 import { mapKeyForHostname, updateSniMap } from "../sni/index.ts";
 import { CACHE_FILE_OPTION, CONF_DIR_OPTION, HOSTNAME_OPTION, LOCK_TIMEOUT_OPTION, MAIL_CONFIG_OPTION, SSL_DIR_OPTION, cacheFile, hostnameOrWarn } from "./shared-options.ts";
 
@@ -18,15 +18,15 @@ export const reloadCommand = defineCommand({
     "lock-timeout": LOCK_TIMEOUT_OPTION,
     "mail-config": MAIL_CONFIG_OPTION,
   },
-  async run({ options, log }) {
+  async run({ options, log, inherited }) {
     const { confDir, sslDir } = options;
     const hostname = hostnameOrWarn(options.hostname, log);
     mapKeyForHostname(hostname); // a bad hostname is refused before the lock is taken
-    useDefaultConfigDir(options.mailConfig);
+    const tools = createPostfixTools({ configDir: options.mailConfig, env: inherited });
     // On failure updateSniMap throws and leaves the previous map pair in place; no reload then.
     await withConfLock(confDir, log, options.lockTimeout, async () => {
-      await updateSniMap({ sslDir, confDir, hostname, log, cacheFile: cacheFile(options, confDir) });
-      await postfixReload(confDir, log);
+      await updateSniMap({ tools, sslDir, confDir, hostname, log, cacheFile: cacheFile(options, confDir) });
+      await postfixReload(tools, confDir, log);
     });
     log.info("Postfix reloaded with the new SNI map");
     return 0;

@@ -1,6 +1,6 @@
 import { defineCommand } from "../command.ts";
 import { withConfLock } from "../conf-lock.ts";
-import { useDefaultConfigDir } from "../postfix.ts";
+import { createPostfixTools } from "../postfix/index.ts";
 import { logProblems, mapKeyForHostname, planSniMapFromTree, summarize, updateSniMap } from "../sni/index.ts";
 import { CACHE_FILE_OPTION, CONF_DIR_OPTION, DRY_RUN_OPTION, HOSTNAME_OPTION, LOCK_TIMEOUT_OPTION, MAIL_CONFIG_OPTION, SSL_DIR_OPTION, cacheFile, hostnameOrWarn } from "./shared-options.ts";
 
@@ -16,7 +16,7 @@ export const sniMapCommand = defineCommand({
     "lock-timeout": LOCK_TIMEOUT_OPTION,
     "mail-config": MAIL_CONFIG_OPTION,
   },
-  async run({ options, log, stdout }) {
+  async run({ options, log, stdout, inherited }) {
     const hostname = hostnameOrWarn(options.hostname, log);
     mapKeyForHostname(hostname); // a bad hostname is refused before the lock is taken
     if (options.dryRun) {
@@ -26,9 +26,9 @@ export const sniMapCommand = defineCommand({
       log.info(`sni-map --dry-run: ${summarize(result)}`);
       return 0;
     }
-    useDefaultConfigDir(options.mailConfig);
+    const tools = createPostfixTools({ configDir: options.mailConfig, env: inherited });
     const { sslDir, confDir } = options;
-    await withConfLock(confDir, log, options.lockTimeout, () => updateSniMap({ sslDir, confDir, hostname, log, cacheFile: cacheFile(options, confDir) }));
+    await withConfLock(confDir, log, options.lockTimeout, () => updateSniMap({ tools, sslDir, confDir, hostname, log, cacheFile: cacheFile(options, confDir) }));
     return 0;
   },
 });

@@ -3,7 +3,7 @@ import { defineCommand, type CommandContext } from "../command.ts";
 import { lockConfDir } from "../conf-lock.ts";
 import { START_ENVIRONMENT, type StartEnv } from "../env.ts";
 import { createPhaseTimer } from "../phase-timer.ts";
-import { masterIsRunning, useDefaultConfigDir } from "../postfix.ts";
+import { createPostfixTools, masterIsRunning } from "../postfix/index.ts";
 import { updateSniMap } from "../sni/index.ts";
 import { loadTemplates } from "../templates/load.ts";
 import { writeAliases } from "../steps/aliases.ts";
@@ -19,8 +19,9 @@ import { writeMainCf } from "../steps/main-cf.ts";
 import { removeStaleMasterPid } from "../steps/master-pid.ts";
 import { fixPermissions, lookupPostfixIds, readDefaultPostfixFilesVariables } from "../steps/permissions.ts";
 import { writeSqlMaps } from "../steps/sql-maps.ts";
-import { interruptionFor, waitUntilReady } from "../steps/wait.ts";
-import { probeDatabase, withClientOptionFile } from "../steps/wait-db.ts";
+import { waitUntilReady } from "../steps/wait.ts";
+import { interruptionFor, listenForStopSignals } from "../signals.ts";
+import { databaseClient, probeDatabase, withClientOptionFile, type DatabaseClient } from "../steps/wait-db.ts";
 import { probeDns } from "../steps/wait-dns.ts";
 import { cacheFile } from "./shared-options.ts";
 import { START_OPTIONS, startPaths, type StartOptions } from "./start-options.ts";
@@ -46,17 +47,17 @@ export async function runStart(context: StartContext, deps: StartDeps, signal: A
   const { log, options, environment: env } = context;
   const timer = createPhaseTimer();
   timer.mark("start-up");
-  useDefaultConfigDir(options.mailConfig);
   const paths = startPaths(options);
   checkBaseImage({ builtFromFile: options.baseImageFile, composeFile: options.mailcowComposeFile, unverifiedFile: options.unverifiedBaseFile }, log);
   const templates = loadTemplates(options.templates);
   const ids = lookupPostfixIds();
-  const step: StepContext = { paths, env, templates, log };
+  const tools = createPostfixTools({ configDir: options.mailConfig, env: context.inherited });
+  const step: StepContext = { paths, env, templates, log, tools };
 
   timer.mark("environment");
   // One Postfix tool run that needs nothing of ours (the image's /etc/postfix): while we wait.
-  const defaultVariables = readDefaultPostfixFilesVariables(log);
-  await waitForDependencies(step, options, deps, signal);
+  const defaultVariables = readDefaultPostfixFilesVariables(tools, log);
+  await waitForDependencies(step, options, deps, signal, databaseClient(context.inherited));
   timer.mark("database and DNS waits");
 
   // One writer at a time in the conf dir (sni-map and reload take the same lock).
@@ -70,7 +71,7 @@ export async function runStart(context: StartContext, deps: StartDeps, signal: A
   }
   // Independent files and tools, concurrently: /etc/aliases + postalias, sni.map + postmap -F.
   const cache = cacheFile(options, paths.confDir, paths.spoolDir);
-  await settleInOrder([writeAliases(step, cache), updateSniMap({ sslDir: paths.sslDir, confDir: paths.confDir, hostname: env.hostname, log, cacheFile: cache })]);
+  await settleInOrder([writeAliases(step, cache), updateSniMap({ tools, sslDir: paths.sslDir, confDir: paths.confDir, hostname: env.hostname, log, cacheFile: cache })]);
   timer.mark("aliases and SNI map");
   writeSqlMaps(step, ids);
   const dnsbl = await prepareDnsbl(step, () => asnVerdict ?? deps.checkAsn(options.asnCheckUrl, signal));
@@ -79,17 +80,17 @@ export async function runStart(context: StartContext, deps: StartDeps, signal: A
   writeMainCf(paths.confDir, dnsbl, extraCf);
   createCustomFiles(step, ids);
   timer.mark("config files");
-  // Independent Postfix tool runs, concurrently (set-permissions, when it must run, takes ~0.5 s).
+  // Independent Postfix tool runs, concurrently (set-permissions, when it must run, is the slow one).
   // The config check's failure is reported first: a broken main.cf should fail with postconf's
   // own words.
-  const [confValues, preparedLayout] = await settleInOrder([readCheckFatalValues(paths.confDir, log), fixPermissions(step, ids, defaultVariables)] as const);
+  const [confValues, preparedLayout] = await settleInOrder([readCheckFatalValues(tools, paths.confDir, log), fixPermissions(step, ids, defaultVariables)] as const);
   timer.mark("config and permission checks");
   const masterPath = join(confValues.daemon_directory, "master");
-  await removeStaleMasterPid(paths.spoolDir, () => masterIsRunning(masterPath, paths.confDir, log), log);
+  await removeStaleMasterPid(paths.spoolDir, () => masterIsRunning(tools, masterPath, paths.confDir, log), log);
   timer.mark("master.pid test");
   // What `postfix start` would check next, queue repair included (after set-permissions, which
   // creates missing queue directories too, so the two never race).
-  await checkFatal(paths.confDir, log, preparedLayout, confValues);
+  await checkFatal(tools, paths.confDir, log, preparedLayout, confValues);
   timer.mark("check-fatal");
 
   throwIfInterrupted(signal);
@@ -117,7 +118,7 @@ function throwIfInterrupted(signal: AbortSignal): void {
  * The database and DNS waits, side by side (each with its own progress lines); the first to
  * fail (a timeout, an interrupt) ends the other.
  */
-async function waitForDependencies(step: StepContext, options: StartOptions, deps: StartDeps, signal: AbortSignal): Promise<void> {
+async function waitForDependencies(step: StepContext, options: StartOptions, deps: StartDeps, signal: AbortSignal, database: DatabaseClient): Promise<void> {
   const both = new AbortController();
   const forward = () => both.abort(signal.reason);
   if (signal.aborted) forward();
@@ -134,7 +135,7 @@ async function waitForDependencies(step: StepContext, options: StartOptions, dep
         ...common,
         what: `database on ${step.paths.mysqlSocket}`,
         retryMs: deps.retryMs?.database ?? 2_000,
-        probe: (abort) => probeDatabase(optionFile, step.paths.mysqlSocket, abort),
+        probe: (abort) => probeDatabase(database, optionFile, step.paths.mysqlSocket, abort),
       }),
     ),
     waitUntilReady({
@@ -158,27 +159,15 @@ async function waitForDependencies(step: StepContext, options: StartOptions, dep
 /** SIGTERM/SIGINT while starting end the start at once (exit 143/130), not after the wait. */
 async function runWithInterrupts(context: StartContext, deps: StartDeps): Promise<number> {
   if (deps.signal) return runStart(context, deps, deps.signal);
-  const controller = new AbortController();
-  const onTerm = () => controller.abort(interruptionFor("SIGTERM"));
-  const onInt = () => controller.abort(interruptionFor("SIGINT"));
-  const restoreDefaults = () => {
-    process.off("SIGTERM", onTerm);
-    process.off("SIGINT", onInt);
-  };
-  process.on("SIGTERM", onTerm);
-  process.on("SIGINT", onInt);
+  using stopSignals = listenForStopSignals();
   // Right before the exec the default actions come back: a SIGTERM in that last instant
   // kills us instead of being swallowed while master starts anyway.
   const exec: ExecFunction = (path, argv, env) => {
-    restoreDefaults();
-    throwIfInterrupted(controller.signal);
+    stopSignals.stop();
+    throwIfInterrupted(stopSignals.signal);
     return deps.exec(path, argv, env);
   };
-  try {
-    return await runStart(context, { ...deps, exec }, controller.signal);
-  } finally {
-    restoreDefaults();
-  }
+  return await runStart(context, { ...deps, exec }, stopSignals.signal);
 }
 
 export function createStartCommand(deps: StartDeps) {

@@ -1,7 +1,7 @@
 import { readFileSync, rmSync } from "node:fs";
 import { defineCommand, type CommandGroup } from "../command.ts";
 import type { Logger } from "../log.ts";
-import { UserError } from "../errors.ts";
+import { errnoText, UserError } from "../errors.ts";
 import { writeFileAtomic } from "../atomic-write.ts";
 import { ExtractError, extractTemplates } from "../templates/extract.ts";
 import { BASE_FILE_KINDS, fingerprintFile, type BaseFileKind } from "../templates/fingerprint.ts";
@@ -68,7 +68,7 @@ export const templatesCommand: CommandGroup = {
 
 function extract(log: Logger, from: string, out: string): number {
   const script = readInput(from);
-  let templates;
+  let templates: ReturnType<typeof extractTemplates>;
   try {
     templates = extractTemplates(script, from);
   } catch (error) {
@@ -100,7 +100,7 @@ function readInput(path: string): string {
   try {
     return readFileSync(path, "utf8");
   } catch (error) {
-    throw new UserError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 1, { cause: error });
+    throw new UserError(`cannot read ${path}: ${errnoText(error)}`, 1, { cause: error });
   }
 }
 
@@ -108,6 +108,6 @@ function writeOutput(path: string, text: string): void {
   try {
     writeFileAtomic(path, text, { mode: 0o644 });
   } catch (error) {
-    throw new UserError(`cannot write ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 1, { cause: error });
+    throw new UserError(`cannot write ${path}: ${errnoText(error)}`, 1, { cause: error });
   }
 }

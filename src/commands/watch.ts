@@ -1,8 +1,9 @@
 import { defineCommand } from "../command.ts";
-import type { Env } from "../env.ts";
 import { UserError } from "../errors.ts";
-import { useDefaultConfigDir } from "../postfix.ts";
+import { execInto } from "../exec.ts";
+import { createPostfixTools } from "../postfix/index.ts";
 import { mapKeyForHostname } from "../sni/index.ts";
+import { listenForStopSignals } from "../signals.ts";
 import { startWatcher } from "../watch/watcher.ts";
 import { CACHE_FILE_OPTION, CONF_DIR_OPTION, HOSTNAME_OPTION, LOCK_TIMEOUT_OPTION, MAIL_CONFIG_OPTION, SSL_DIR_OPTION, cacheFile, hostnameOrWarn } from "./shared-options.ts";
 
@@ -30,17 +31,15 @@ export const watchCommand = defineCommand({
     if (!isEnabled(options.enabled)) {
       // supervisord's event listener in mailcow's image stops the whole container when any
       // program exits, so a disabled watcher must stay: as `sleep`, which never wakes and
-      // holds ~1 MB instead of a JavaScript runtime.
+      // holds a fraction of a JavaScript runtime's memory.
       log.info("watch: disabled (MPI_WATCH=n); changed certificates apply at the next restart or with `mailcow-postfix-init reload`");
-      const execve = (process as unknown as { execve?: (path: string, argv: string[], env: Env) => never }).execve;
-      execve?.(SLEEP, [SLEEP, "infinity"], inherited);
-      return 0;
+      execInto(SLEEP, [SLEEP, "infinity"], inherited);
     }
     const { confDir } = options;
     const hostname = hostnameOrWarn(options.hostname, log);
     mapKeyForHostname(hostname); // a bad hostname is refused before anything is watched
-    useDefaultConfigDir(options.mailConfig);
     const watcher = startWatcher({
+      tools: createPostfixTools({ configDir: options.mailConfig, env: inherited }),
       sslDir: options.sslDir,
       confDir,
       hostname,
@@ -51,9 +50,10 @@ export const watchCommand = defineCommand({
       maxDelayMs: options.maxDelay,
       pairWaitMs: options.pairWait,
     });
-    const signal = await new Promise<string>((resolve) => {
-      for (const name of ["SIGTERM", "SIGINT"] as const) process.once(name, () => resolve(name));
-    });
+    const stopSignals = listenForStopSignals();
+    const signal = await stopSignals.received;
+    // A second signal while the apply under way finishes ends us at once.
+    stopSignals.stop();
     log.info(`watch: ${signal}: finishing the apply under way, then stopping`);
     await watcher.stop();
     return 0;

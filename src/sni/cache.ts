@@ -4,6 +4,7 @@ import { dirname, join } from "node:path";
 import { writeFileAtomic } from "../atomic-write.ts";
 import type { Logger } from "../log.ts";
 import type { SourceJudgement } from "./types.ts";
+import { errnoText } from "../errors.ts";
 
 // Judging 2,000 certificate directories through OpenSSL costs about a second, and every
 // container start sees the same unchanged files. Judgements are remembered by content: the
@@ -17,7 +18,7 @@ import type { SourceJudgement } from "./types.ts";
 
 /** mailcow's conf dir inside the container: the cache is kept by default only there. */
 const MAILCOW_CONF_DIR = "/opt/postfix/conf";
-const CACHE_VERSION = 3;
+const CACHE_VERSION = 4;
 
 /**
  * The cache file for a run: the one asked for (--cache-file / MPI_CACHE_FILE), else the spool
@@ -81,7 +82,7 @@ export function saveJudgements(cache: PersistentPairCache, path: string | undefi
   try {
     cache.save();
   } catch (error) {
-    log.warn(`could not save the validation cache ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+    log.warn(`could not save the validation cache ${path}: ${errnoText(error)}`);
   }
 }
 

@@ -3,10 +3,7 @@
 // throwing on input it does not accept (indefinite or overlong lengths, truncated items).
 
 export const TAG = {
-  INTEGER: 0x02,
-  BIT_STRING: 0x03,
   OCTET_STRING: 0x04,
-  NULL: 0x05,
   OID: 0x06,
   UTF8_STRING: 0x0c,
   PRINTABLE_STRING: 0x13,
@@ -18,9 +15,8 @@ export const TAG = {
   BMP_STRING: 0x1e,
   SEQUENCE: 0x30,
   SET: 0x31,
-  /** [0] and [1], constructed (EXPLICIT, or IMPLICIT over a constructed type). */
+  /** [0], constructed (EXPLICIT, or IMPLICIT over a constructed type). */
   CONTEXT_0: 0xa0,
-  CONTEXT_1: 0xa1,
   /** [3] EXPLICIT: a certificate's extensions. */
   CONTEXT_3: 0xa3,
   /** GeneralName's dNSName: [2] IMPLICIT IA5String. */
@@ -63,11 +59,6 @@ export function readSingle(bytes: Uint8Array, tag: number): Tlv[] | undefined {
   const outer = readItems(bytes);
   if (outer?.length !== 1 || outer[0]!.tag !== tag) return undefined;
   return readItems(outer[0]!.content);
-}
-
-/** There are as many `items` as `tags`, each with its tag. */
-export function hasTags(items: readonly Tlv[] | undefined, tags: readonly number[]): items is Tlv[] {
-  return items !== undefined && items.length === tags.length && items.every((item, index) => item.tag === tags[index]);
 }
 
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

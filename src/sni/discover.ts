@@ -1,7 +1,7 @@
 import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import { MAX_DOMAINS_BYTES, describeReadFailure, readBoundedText } from "../bounded-read.ts";
-import { UserError } from "../errors.ts";
+import { errnoCode, UserError } from "../errors.ts";
 import { escapeBytes } from "./certificate.ts";
 import type { CertificateSource, KeyPairFiles, Problem } from "./types.ts";
 
@@ -29,7 +29,7 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
   try {
     rawEntries = readdirSync(sslDir, { encoding: "buffer" });
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? "error";
+    const code = errnoCode(error) ?? "error";
     throw new UserError(
       `cannot read the SSL directory ${sslDir} (${code}); check the path and that it is mounted (mailcow: data/assets/ssl -> /etc/ssl/mail)`,
       1,
@@ -42,7 +42,7 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
   const present = (path: string) => statEntry(path) !== undefined;
 
   if (existsSync(join(sslDir, DEFAULT_CERT)) && existsSync(join(sslDir, DEFAULT_KEY))) {
-    sources.push({ kind: "default", dir: sslDir, rsa: pairIn(sslDir, DEFAULT_KEY, DEFAULT_CERT), ecdsa: ecdsaPairIn(sslDir) });
+    sources.push({ kind: "default", dir: sslDir, main: pairIn(sslDir, DEFAULT_KEY, DEFAULT_CERT), ecdsa: ecdsaPairIn(sslDir) });
   } else {
     problems.push({
       severity: "error",
@@ -65,7 +65,7 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
     } catch (error) {
       const now = statEntry(domainsFile);
       if (now === undefined) continue;
-      if ((error as NodeJS.ErrnoException).code === "ENOENT" && now === "followed") {
+      if (errnoCode(error) === "ENOENT" && now === "followed") {
         // There a moment ago, gone now: a directory being replaced (mv), not a broken one.
         problems.push({ severity: "warning", code: "vanished", source: dir, message: `${dir}: the directory changed while it was being read; not mapped this time, the next start or reload maps it` });
         continue;
@@ -80,7 +80,7 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
     }
     const ecdsa = present(join(dir, ECDSA_KEY)) && present(join(dir, ECDSA_CERT)) ? pairIn(dir, ECDSA_KEY, ECDSA_CERT) : undefined;
     const domainsOutside = !isInside(domainsFile, sslDir) || undefined;
-    sources.push({ kind: "directory", dir, rsa: pairIn(dir, DEFAULT_KEY, DEFAULT_CERT), ecdsa, domainsFile, domainsText, domainsOutside });
+    sources.push({ kind: "directory", dir, main: pairIn(dir, DEFAULT_KEY, DEFAULT_CERT), ecdsa, domainsFile, domainsText, domainsOutside });
   }
   return { sslDir, sources, problems };
 }
@@ -131,12 +131,12 @@ function ecdsaPairIn(dir: string): KeyPairFiles | undefined {
  */
 function statEntry(path: string): "followed" | "unfollowable" | undefined {
   try {
-    // No exception for the common miss (no ecdsa-key.pem): 2,000 of them cost ~20 ms.
+    // No exception for the common miss (no ecdsa-key.pem): thrown and caught, thousands add up.
     if (statSync(path, { throwIfNoEntry: false })) return "followed";
     return lstatSync(path, { throwIfNoEntry: false }) ? "unfollowable" : undefined;
   } catch (error) {
     // A symlink loop (ELOOP) is an entry that cannot be followed: validation reports it.
-    if ((error as NodeJS.ErrnoException).code === "ELOOP") return "unfollowable";
+    if (errnoCode(error) === "ELOOP") return "unfollowable";
     return undefined; // the parent is a file (ENOTDIR), or unreadable
   }
 }

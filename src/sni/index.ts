@@ -12,10 +12,12 @@ import { validateSource } from "./validate.ts";
 import { mapKeys, SNI_MAP_FILE, writeSniMapFiles } from "./write.ts";
 import { join } from "node:path";
 import { MAX_CONF_BYTES, readBoundedTextIfExists } from "../bounded-read.ts";
-import { dbHoldsExactly } from "../postfix.ts";
+import { dbHoldsExactly, type PostfixTools } from "../postfix/index.ts";
 import { forgetTableRecord, readTableRecord, saveTableRecord, tableIsCurrent, tableRecordFileFor } from "../table-record.ts";
 
 export interface SniMapOptions {
+  /** Postfix's tools with the command's MAIL_CONFIG (postmap -F). */
+  tools: PostfixTools;
   sslDir: string;
   confDir: string;
   /** MAILCOW_HOSTNAME, mapped to the default certificate (normalized here: case, trailing dot, IDN). */
@@ -77,7 +79,7 @@ export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult
   if (sniTableInPlace(options.confDir, options.cacheFile, result.content, inputs)) {
     options.log.info(`sni-map: ${summarize(result)} -> ${mapFile} (unchanged: no certificate, key or map file changed since sni.map.db was built)`);
   } else {
-    await buildSniTable(options.confDir, options.cacheFile, result.content, result.entries, inputs, options.log);
+    await buildSniTable(options.tools, options.confDir, options.cacheFile, result.content, result.entries, inputs, options.log);
     options.log.info(`sni-map: ${summarize(result)} -> ${mapFile}`);
   }
   saveJudgements(cache, options.cacheFile, options.log);
@@ -98,11 +100,11 @@ export function sniTableInPlace(confDir: string, cacheFile: string | undefined, 
 }
 
 /** Build sni.map(.db) (write.ts); the table record is dropped first and written after a good build. */
-export async function buildSniTable(confDir: string, cacheFile: string | undefined, content: string, entries: readonly MapEntry[], inputs: ReadonlyMap<string, string>, log: Logger): Promise<void> {
+export async function buildSniTable(tools: PostfixTools, confDir: string, cacheFile: string | undefined, content: string, entries: readonly MapEntry[], inputs: ReadonlyMap<string, string>, log: Logger): Promise<void> {
   const mapFile = join(confDir, SNI_MAP_FILE);
   const recordFile = tableRecordFileFor(cacheFile, "sni.map");
   if (recordFile !== undefined) forgetTableRecord(recordFile);
-  await writeSniMapFiles(confDir, content, entries, log);
+  await writeSniMapFiles(tools, confDir, content, entries, log);
   if (recordFile !== undefined) saveTableRecord(recordFile, inputs, [mapFile, `${mapFile}.db`], log);
 }
 

@@ -55,7 +55,7 @@ function normalizeUnusualName(raw: string): NormalizedName {
   }
   if (name.includes("*")) return { ok: false, reason: "`*` is only allowed as the whole first label" };
 
-  const ascii = /^[\x00-\x7f]*$/.test(name) ? name.toLowerCase() : domainToASCII(name);
+  const ascii = /^\p{ASCII}*$/u.test(name) ? name.toLowerCase() : domainToASCII(name);
   if (ascii === "") return { ok: false, reason: "not a valid internationalized domain name" };
   const key = (wildcard ? "." : "") + ascii;
   if (key.length > MAX_NAME_LENGTH) return { ok: false, reason: `longer than ${MAX_NAME_LENGTH} characters` };

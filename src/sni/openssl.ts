@@ -19,7 +19,6 @@ const CRYPTO_SYMBOLS = {
   PEM_read_bio: { args: [P, P, P, P, P], returns: I },
   CRYPTO_free: { args: [P, P, I], returns: V },
   ERR_peek_last_error: { args: [], returns: U },
-  ERR_get_error: { args: [], returns: U },
   ERR_clear_error: { args: [], returns: V },
   ERR_reason_error_string: { args: [U], returns: P },
   d2i_X509: { args: [P, P, L], returns: P },
@@ -36,7 +35,6 @@ const CRYPTO_SYMBOLS = {
   OBJ_nid2sn: { args: [I], returns: P },
   OPENSSL_sk_new_null: { args: [], returns: P },
   OPENSSL_sk_push: { args: [P, P], returns: I },
-  OPENSSL_sk_pop: { args: [P], returns: P },
   OPENSSL_sk_free: { args: [P], returns: V },
 } as const;
 

@@ -35,7 +35,7 @@ export function planSniMap(sources: readonly ValidatedSource[], hostname: string
       own.push(name);
     }
     namesOf.set(validated, own);
-    const certificateKeys = normalizedCertificateNames(validated.rsa);
+    const certificateKeys = normalizedCertificateNames(validated.main);
     const uncovered = own.filter((name) => !certificateCovers(certificateKeys, name));
     if (uncovered.length > 0) {
       problems.push(warning("name-not-covered", validated.source.dir, `${validated.source.dir}: the certificate does not cover ${quoteList(uncovered)}; clients that verify names will reject it for them`));
@@ -48,11 +48,11 @@ export function planSniMap(sources: readonly ValidatedSource[], hostname: string
   const entries: MapEntry[] = [];
   const defaultSource = sources.find((candidate) => candidate.source.kind === "default");
   if (defaultSource) {
-    const certificateKeys = normalizedCertificateNames(defaultSource.rsa, problems, defaultSource.source.dir);
+    const certificateKeys = normalizedCertificateNames(defaultSource.main, problems, defaultSource.source.dir);
     const names = unique([...(hostname ? [hostname] : []), ...certificateKeys]);
     if (reportUnusable(defaultSource, names, problems)) {
       if (hostname && !certificateCovers(certificateKeys, hostname)) {
-        problems.push(warning("hostname-not-covered", defaultSource.source.dir, `${defaultSource.rsa.files.certFile}: the default certificate does not cover the hostname ${hostname}`));
+        problems.push(warning("hostname-not-covered", defaultSource.source.dir, `${defaultSource.main.files.certFile}: the default certificate does not cover the hostname ${hostname}`));
       }
       const claimed = names.filter((name) => claimedBy.has(name));
       for (const [dir, overlap] of groupByClaimer(claimed, claimedBy)) {
@@ -94,13 +94,13 @@ function directoryNames(validated: ValidatedSource, problems: Problem[]): string
 /** One error line for an unusable source, naming its consequence; true when the source can be mapped. */
 function reportUnusable(validated: ValidatedSource, names: readonly string[], problems: Problem[]): boolean {
   const { source } = validated;
-  const badPath = [source.rsa, source.ecdsa].flatMap((pair) => (pair ? [pair.keyFile, pair.certFile] : [])).find((path) => /[\s,]/.test(path));
+  const badPath = [source.main, source.ecdsa].flatMap((pair) => (pair ? [pair.keyFile, pair.certFile] : [])).find((path) => /[\s,]/.test(path));
   if (badPath) {
     problems.push(error("path-unusable", source.dir, `${source.dir}: path ${printable(badPath)} contains whitespace or a comma, which Postfix map values cannot hold; rename the directory`));
     return false;
   }
   if (!validated.usable) {
-    const failure = validated.rsa.failure ?? { code: "invalid", reason: "unusable" };
+    const failure = validated.main.failure ?? { code: "invalid", reason: "unusable" };
     const consequence = source.kind === "default"
       ? "the default certificate is not mapped (names without a directory get Postfix's default chain)"
       : `not mapped; ${names.length > 0 ? quoteList(names) : "its names"} ${names.length === 1 ? "gets" : "get"} the default certificate`;
@@ -117,7 +117,7 @@ function reportUnusable(validated: ValidatedSource, names: readonly string[], pr
 function entriesFor(validated: ValidatedSource, names: readonly string[]): MapEntry[] {
   const value = validated.value;
   if (!value) return [];
-  const pairs = [validated.rsa, ...(validated.ecdsa?.valid ? [validated.ecdsa] : [])];
+  const pairs = [validated.main, ...(validated.ecdsa?.valid ? [validated.ecdsa] : [])];
   const files = pairs.flatMap((pair) => [pair.files.keyFile, pair.files.certFile]);
   return [...names].sort(compareNames).map((name) => ({ name, sourceDir: validated.source.dir, files, value }));
 }

@@ -60,7 +60,7 @@ export function buildCheckReport(result: SniMapResult): CheckReport {
       kind: validated.source.kind,
       mapped: mapped.has(validated.source.dir),
       domainsFile: validated.source.domainsFile ?? null,
-      pairs: [pair("main", validated.rsa), ...(validated.ecdsa ? [pair("ecdsa", validated.ecdsa)] : [])],
+      pairs: [pair("main", validated.main), ...(validated.ecdsa ? [pair("ecdsa", validated.ecdsa)] : [])],
     })),
     entries: result.entries.map((entry) => ({ name: entry.name, source: entry.sourceDir, files: entry.files })),
     problems: result.problems.map((problem) => ({ ...problem })),

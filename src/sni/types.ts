@@ -22,7 +22,8 @@ export interface CertificateSource {
   kind: "default" | "directory";
   /** The directory holding the files (the SSL dir itself for the default pair). */
   dir: string;
-  rsa: KeyPairFiles;
+  /** key.pem + cert.pem: the main pair, whatever its key type (RSA in mailcow, EC or Ed25519 where admins put their own). */
+  main: KeyPairFiles;
   /** ecdsa-key.pem + ecdsa-cert.pem beside the main pair, when both exist. */
   ecdsa?: KeyPairFiles;
   /** Raw text of `domains` (directories only). */
@@ -56,7 +57,7 @@ export interface PairReport {
 
 /** What judging a source gives, without the bytes: this is what the judgement cache keeps. */
 export interface SourceJudgement {
-  rsa: PairReport;
+  main: PairReport;
   ecdsa?: PairReport;
   /** The ecdsa pair is part of the embedded value. */
   withEcdsa: boolean;
@@ -64,7 +65,7 @@ export interface SourceJudgement {
 
 export interface ValidatedSource {
   source: CertificateSource;
-  rsa: PairReport;
+  main: PairReport;
   ecdsa?: PairReport;
   /** Usable for the map: Postfix's loader takes the main pair. */
   usable: boolean;

@@ -36,7 +36,7 @@ const MAX_READS = 4;
 
 export function validateSource(source: CertificateSource, now: Date, cache?: PairCache): { validated: ValidatedSource; problems: Problem[] } {
   const problems: Problem[] = [];
-  const pairs = [source.rsa, ...(source.ecdsa ? [source.ecdsa] : [])];
+  const pairs = [source.main, ...(source.ecdsa ? [source.ecdsa] : [])];
   const paths = pairs.flatMap((files) => [files.certFile, files.keyFile]);
   let rereads = 0;
   for (let attempt = 1; ; attempt++) {
@@ -50,7 +50,7 @@ export function validateSource(source: CertificateSource, now: Date, cache?: Pai
       Bun.sleepSync(Math.ceil(SETTLE_MS - age) + 1); // Date.now() is whole ms, mtimes are not
       continue;
     }
-    const main = readPair(source.rsa);
+    const main = readPair(source.main);
     const ecdsa = source.ecdsa ? readPair(source.ecdsa) : undefined;
     const unchanged = paths.every((path, index) => fileIdentity(path) === before[index]);
     if (!unchanged && attempt < MAX_READS) {
@@ -69,39 +69,39 @@ export function validateSource(source: CertificateSource, now: Date, cache?: Pai
     const vanished = source.kind === "directory" && !main.ok && main.missing && !existsSync(source.dir);
     if (vanished) {
       const report = { ...main.report, failure: { code: "vanished", reason: "the directory disappeared while it was being read", severity: "warning" as const } };
-      return { validated: { source, rsa: report, usable: false }, problems };
+      return { validated: { source, main: report, usable: false }, problems };
     }
     const readable = main.ok && (ecdsa === undefined || ecdsa.ok);
     let judgement = cache && readable ? cache.judge(judgementKey(main, ecdsa), () => judgeSource(main, ecdsa)) : judgeSource(main, ecdsa);
-    if (racing && judgement.rsa.valid) {
+    if (racing && judgement.main.valid) {
       problems.push({ severity: "warning", code: "changed-while-read", source: source.dir, message: `${source.dir}: certificate or key files changed while being read; mapped as they were once they had settled` });
     } else if (racing) {
       // A renewal still under way, not a broken pair: say that, once, instead of the loader's words.
       const failure = { code: "changed-while-read", reason: `certificate or key files kept changing while being read (${attempt} reads)`, severity: "warning" as const };
-      judgement = { ...judgement, rsa: { ...judgement.rsa, valid: false, failure } };
+      judgement = { ...judgement, main: { ...judgement.main, valid: false, failure } };
     }
-    problems.push(...pairWarnings(judgement.rsa, source.dir, now), ...(judgement.ecdsa && judgement.withEcdsa ? pairWarnings(judgement.ecdsa, source.dir, now) : []));
-    const value = judgement.rsa.valid && main.ok ? composeValue(judgement.withEcdsa && ecdsa?.ok ? [main, ecdsa] : [main]).value : undefined;
-    return { validated: { source, rsa: judgement.rsa, ecdsa: judgement.ecdsa, usable: value !== undefined, value }, problems };
+    problems.push(...pairWarnings(judgement.main, source.dir, now), ...(judgement.ecdsa && judgement.withEcdsa ? pairWarnings(judgement.ecdsa, source.dir, now) : []));
+    const value = judgement.main.valid && main.ok ? composeValue(judgement.withEcdsa && ecdsa?.ok ? [main, ecdsa] : [main]).value : undefined;
+    return { validated: { source, main: judgement.main, ecdsa: judgement.ecdsa, usable: value !== undefined, value }, problems };
   }
 }
 
 /** Judge the main pair, and the ecdsa pair beside it, by Postfix's loader. Never throws. */
 export function judgeSource(main: PairBytes, ecdsa: PairBytes | undefined): SourceJudgement {
-  if (!main.ok) return { rsa: main.report, ecdsa: ecdsa?.ok === false ? ecdsa.report : undefined, withEcdsa: false };
+  if (!main.ok) return { main: main.report, ecdsa: ecdsa?.ok === false ? ecdsa.report : undefined, withEcdsa: false };
   let both: PairReport[] | undefined;
   if (ecdsa?.ok) {
     both = judgeValue([main, ecdsa]);
-    if (both.every((report) => report.valid)) return { rsa: both[0]!, ecdsa: both[1], withEcdsa: true };
+    if (both.every((report) => report.valid)) return { main: both[0]!, ecdsa: both[1], withEcdsa: true };
   }
-  const rsa = judgeValue([main])[0]!;
-  if (!ecdsa) return { rsa, withEcdsa: false };
-  if (!ecdsa.ok) return { rsa, ecdsa: ecdsa.report, withEcdsa: false };
+  const alone = judgeValue([main])[0]!;
+  if (!ecdsa) return { main: alone, withEcdsa: false };
+  if (!ecdsa.ok) return { main: alone, ecdsa: ecdsa.report, withEcdsa: false };
   // Why the pair is left out: its own fault if it fails alone, else that the two do not go together.
   const single = judgeValue([ecdsa])[0]!;
   const together = both?.[1]?.failure;
   const failure = single.failure ?? { code: together?.code ?? "pair-conflict", reason: `beside the main pair, ${together?.reason ?? "Postfix refuses the two together"}` };
-  return { rsa, ecdsa: { ...single, valid: false, failure }, withEcdsa: false };
+  return { main: alone, ecdsa: { ...single, valid: false, failure }, withEcdsa: false };
 }
 
 /** Join pairs as postmap -F joins the files of a map value: key, chain, key, chain with "\n" between. */

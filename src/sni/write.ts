@@ -1,9 +1,9 @@
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { tempPathFor, writeFileAtomic, writeNewFile } from "../atomic-write.ts";
-import { UserError } from "../errors.ts";
+import { errnoCode, UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { postmapEmbedFiles } from "../postfix.ts";
+import { postmapEmbedFiles, type PostfixTools } from "../postfix/index.ts";
 import type { MapEntry } from "./types.ts";
 
 // sni.map.db embeds the private keys (postmap -F), and postmap gives the .db the mode of its
@@ -25,15 +25,14 @@ export const SNI_MAP_MODE = 0o600;
  * private map text naming those files. What the .db embeds is therefore exactly what was
  * judged. sni.map itself keeps naming the real files, as an admin reads it.
  */
-export async function writeSniMapFiles(confDir: string, content: string, entries: readonly MapEntry[], log?: Logger): Promise<{ mapFile: string; dbFile: string }> {
+export async function writeSniMapFiles(tools: PostfixTools, confDir: string, content: string, entries: readonly MapEntry[], log?: Logger): Promise<{ mapFile: string; dbFile: string }> {
   const mapFile = join(confDir, SNI_MAP_FILE);
-  removeStaleTempFiles(confDir);
   const tempMap = tempPathFor(mapFile);
   let snapshot: { dir: string; text: string } | undefined;
   try {
     snapshot = writeSnapshot(entries, `${tempMap}.d`, confDir);
     writePrivateFile(tempMap, snapshot.text, confDir);
-    await postmapEmbedFiles(tempMap, confDir, mapKeys(snapshot.text), log);
+    await postmapEmbedFiles(tools, tempMap, confDir, mapKeys(snapshot.text), log);
     installTable(tempMap, mapFile, content);
   } catch (error) {
     removeTempPair(tempMap);
@@ -45,9 +44,9 @@ export async function writeSniMapFiles(confDir: string, content: string, entries
 }
 
 /**
- * Where the private copy goes first: shared memory. 2,000 small files cost ~30 ms there and
- * 0.2-0.9 s on a disk, and nothing of them reaches the admin's disk (in a container /dev/shm is
- * the container's own tmpfs). Full or absent: the conf dir instead.
+ * Where the private copy goes first: shared memory, many times faster than a disk for thousands
+ * of small files (docs/performance.md), and nothing of them reaches the admin's disk (in a
+ * container /dev/shm is the container's own tmpfs). Full or absent: the conf dir instead.
  */
 const MEMORY_DIR = "/dev/shm";
 const MEMORY_PREFIX = "mailcow-postfix-init-sni-";
@@ -150,27 +149,11 @@ function wrapWriteError(error: unknown, mapFile: string): UserError {
   );
 }
 
-/** Temp files older than this were left by a killed run (a live run needs well under a minute). */
+/**
+ * Snapshots in shared memory older than this were left by a killed run (a live run needs well
+ * under a minute). Leftovers in the conf dir go when its lock is taken (conf-lock.ts).
+ */
 const STALE_TEMP_MS = 10 * 60 * 1000;
-
-/** A run killed mid-way leaves `.sni.map.*.tmp(.db|.d)` behind, holding key material: remove them. */
-function removeStaleTempFiles(confDir: string): void {
-  let names: string[];
-  try {
-    names = readdirSync(confDir);
-  } catch {
-    return; // reported by the write that follows
-  }
-  for (const name of names) {
-    if (!/^\.sni\.map\.[0-9a-f]+\.tmp(\.db|\.d)?$/.test(name)) continue;
-    const path = join(confDir, name);
-    try {
-      if (Date.now() - statSync(path).mtimeMs > STALE_TEMP_MS) rmSync(path, { force: true, recursive: true });
-    } catch {
-      // Gone already, or not ours to judge: leave it.
-    }
-  }
-}
 
 /** The new map, 0600 from the moment it exists (postmap then gives the .db the same mode). */
 function writePrivateFile(path: string, content: string, confDir: string): void {
@@ -197,6 +180,5 @@ export function mapKeys(content: string): string[] {
 }
 
 function describeFsError(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  return code ? `${code}` : String(error);
+  return errnoCode(error) ?? String(error);
 }

@@ -1,5 +1,4 @@
-import { readHashDbKeys } from "../hash-db.ts";
-import { postaliasBuild } from "../postfix.ts";
+import { postaliasBuild, readHashDbKeys } from "../postfix/index.ts";
 import { forgetTableRecord, readTableRecord, saveTableRecord, snapshotIdentities, tableIsCurrent, tableRecordFileFor } from "../table-record.ts";
 import { renderTemplate } from "../templates/template.ts";
 import type { StepContext } from "./context.ts";
@@ -25,6 +24,6 @@ export async function writeAliases(context: StepContext, cacheFile?: string): Pr
     }
     forgetTableRecord(recordFile);
   }
-  await postaliasBuild(aliasesFile, confDir, context.log);
+  await postaliasBuild(context.tools, aliasesFile, confDir, context.log);
   if (recordFile !== undefined) saveTableRecord(recordFile, inputs, outputs, context.log);
 }

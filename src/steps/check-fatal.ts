@@ -3,7 +3,7 @@ import { MAX_CONF_BYTES, readBoundedText } from "../bounded-read.ts";
 import { join } from "node:path";
 import { UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { postconfCheckedRecord, postfixCreateMissing, postlogServiceDefined, postsuperRepair, QUEUE_LAYOUT } from "../postfix.ts";
+import { postconfCheckedRecord, postfixCreateMissing, postlogServiceDefined, postsuperRepair, QUEUE_LAYOUT, type PostfixTools } from "../postfix/index.ts";
 
 // What `postfix start` checks before it starts master (postfix-script's check-fatal), with the
 // same Postfix tools, since we exec master ourselves: missing queue directories created, master.cf
@@ -16,19 +16,20 @@ import { postconfCheckedRecord, postfixCreateMissing, postlogServiceDefined, pos
 /**
  * `preparedLayout`: the QUEUE_LAYOUT values the set-permissions just run worked with. It implies
  * create-missing, so when CONF names the same directories, owner and group (as in mailcow's
- * image) create-missing would change nothing and is skipped (it costs ~0.3-0.8 s).
+ * image) create-missing would change nothing and is skipped (it is one of the slowest runs of a
+ * start: docs/performance.md).
  */
-export async function checkFatal(confDir: string, log: Logger, preparedLayout?: readonly string[], known?: CheckFatalValues): Promise<void> {
-  const values = known ?? (await readCheckFatalValues(confDir, log));
+export async function checkFatal(tools: PostfixTools, confDir: string, log: Logger, preparedLayout?: readonly string[], known?: CheckFatalValues): Promise<void> {
+  const values = known ?? (await readCheckFatalValues(tools, confDir, log));
   const maillogFile = values.maillog_file;
   const layout = QUEUE_LAYOUT.map((name) => values[name]);
-  if (!sameValues(layout, preparedLayout)) await postfixCreateMissing(confDir, log);
+  if (!sameValues(layout, preparedLayout)) await postfixCreateMissing(tools, confDir, log);
   const masterCf = join(confDir, "master.cf");
   if (!existsSync(masterCf)) throw new UserError(`no ${masterCf} file found; Postfix cannot start without it`);
-  // The postlog check and the queue repair are independent: side by side (~20 ms each). As in
+  // The postlog check and the queue repair are independent: side by side. As in
   // postfix-script, a missing postlog service is the failure reported.
-  const postlogCheck = maillogFile === "" || masterCfNamesPostlog(masterCf) ? Promise.resolve(true) : postlogServiceDefined(confDir, log);
-  const [postlog, repair] = await Promise.allSettled([postlogCheck, postsuperRepair(confDir, log)]);
+  const postlogCheck = maillogFile === "" || masterCfNamesPostlog(masterCf) ? Promise.resolve(true) : postlogServiceDefined(tools, confDir, log);
+  const [postlog, repair] = await Promise.allSettled([postlogCheck, postsuperRepair(tools, confDir, log)]);
   if (postlog.status === "rejected") throw postlog.reason;
   if (!postlog.value) {
     throw new UserError(
@@ -63,8 +64,8 @@ export type CheckFatalValues = Record<(typeof PARAMETERS)[number], string>;
  * postconf that is also the start's configuration check (a broken main.cf or master.cf fails it
  * with postconf's own words).
  */
-export async function readCheckFatalValues(confDir: string, log: Logger): Promise<CheckFatalValues> {
-  return postconfCheckedRecord(confDir, PARAMETERS, log);
+export async function readCheckFatalValues(tools: PostfixTools, confDir: string, log: Logger): Promise<CheckFatalValues> {
+  return postconfCheckedRecord(tools, confDir, PARAMETERS, log);
 }
 
 function sameValues(a: readonly string[], b: readonly string[] | undefined): boolean {

@@ -1,5 +1,6 @@
 import type { StartEnv } from "../env.ts";
 import type { Logger } from "../log.ts";
+import type { PostfixTools } from "../postfix/index.ts";
 import type { Templates } from "../templates/template.ts";
 
 // What every startup step receives: one object instead of a dozen parameters.
@@ -23,4 +24,6 @@ export interface StepContext {
   env: StartEnv;
   templates: Templates;
   log: Logger;
+  /** Postfix's tools with the command's MAIL_CONFIG and environment. */
+  tools: PostfixTools;
 }

@@ -1,5 +1,6 @@
 import type { Env } from "../env.ts";
 import { UserError } from "../errors.ts";
+import { execInto } from "../exec.ts";
 import { libc } from "../libc.ts";
 import type { Logger } from "../log.ts";
 import { withoutSecrets } from "../secrets.ts";
@@ -38,10 +39,8 @@ export function leaveOwnProcessGroup(): void {
   }
 }
 
-/** process.execve, which Bun provides; never returns on success. */
+/** Become PATH (exec.ts), out of supervisord's process group first; never returns on success. */
 export const realExec: ExecFunction = (path, argv, env) => {
   leaveOwnProcessGroup();
-  const execve = (process as unknown as { execve?: (path: string, argv: string[], env: Env) => never }).execve;
-  if (!execve) throw new Error("process.execve is not available in this runtime");
-  execve(path, argv, env);
+  execInto(path, argv, env);
 };

@@ -1,7 +1,7 @@
 import { statSync, utimesSync } from "node:fs";
 import { MAX_CONF_BYTES, describeReadFailure, readBoundedTextIfExists } from "../bounded-read.ts";
 import { writeFileAtomic, type AtomicWriteOptions } from "../atomic-write.ts";
-import { UserError } from "../errors.ts";
+import { errnoText, UserError } from "../errors.ts";
 
 // File helpers shared by the steps: every write is atomic, and a file whose bytes, mode and
 // owner are already right is left alone, so a second start changes nothing on disk.
@@ -41,7 +41,7 @@ export function writeIfChanged(path: string, content: string, options: AtomicWri
   try {
     writeFileAtomic(path, content, wanted);
   } catch (error) {
-    throw new UserError(`cannot write ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 1, { cause: error });
+    throw new UserError(`cannot write ${path}: ${errnoText(error)}`, 1, { cause: error });
   }
   return true;
 }

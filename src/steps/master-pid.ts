@@ -8,7 +8,7 @@ import type { Logger } from "../log.ts";
 // unconditionally (as mailcow's script does) would also delete a live master's; it goes only
 // when no master holds its lock. A running master keeps an exclusive flock on it (Postfix's
 // INTERNAL_LOCK is flock on Linux, sys_defs.h); when this process can take that lock itself, no
-// master runs. Otherwise Postfix's own test (`master -t`, ~20 ms) decides.
+// master runs. Otherwise Postfix's own test (`master -t`, a process start) decides.
 
 export async function removeStaleMasterPid(spoolDir: string, isMasterRunning: () => Promise<boolean>, log: Logger): Promise<void> {
   const pidFile = join(spoolDir, "pid", "master.pid");

@@ -1,8 +1,9 @@
 import { lstatSync, readdirSync, readFileSync, statSync, type Stats } from "node:fs";
 import { join } from "node:path";
+import { errnoText } from "../errors.ts";
 
 // `postfix set-permissions` is a shell script that spawns a process per entry of Postfix's own
-// file list ($meta_directory/postfix-files and postfix-files.d/*): ~0.5 s on every start. This
+// file list ($meta_directory/postfix-files and postfix-files.d/*), slow on every start. This
 // reads the same list and checks, without changing anything, whether every entry already has
 // the owner, group and mode set-permissions would give it. Only when something differs (or an
 // entry is not understood) the real tool runs, exactly as the stock start runs it. The rules
@@ -128,7 +129,7 @@ function driftBelow(dir: string, expected: Expected): string | undefined {
   try {
     names = readdirSync(dir);
   } catch (error) {
-    return `${dir}: cannot list (${(error as NodeJS.ErrnoException).code ?? error})`;
+    return `${dir}: cannot list (${errnoText(error)})`;
   }
   for (const name of names) {
     const path = join(dir, name);

@@ -1,9 +1,9 @@
 import { chownSync, chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { UserError } from "../errors.ts";
+import { errnoText, UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { defaultConfigDir, hasDefaultMainCf, postconfRecord, postconfValues, postfixSetPermissions, QUEUE_LAYOUT } from "../postfix.ts";
+import { hasDefaultMainCf, postconfRecord, postconfValues, postfixSetPermissions, QUEUE_LAYOUT, type PostfixTools } from "../postfix/index.ts";
 import type { PostfixIds, StepContext } from "./context.ts";
 import { settleMtime } from "./files.ts";
 import { findPermissionDrift, idLookupFromFiles, parseIdTable, POSTFIX_FILES_VARIABLES, readPostfixFiles } from "./permissions-check.ts";
@@ -20,7 +20,7 @@ export function lookupPostfixIds(groupFilePath = "/etc/group"): PostfixIds {
   try {
     text = readFileSync(groupFilePath, "utf8");
   } catch (error) {
-    throw new UserError(`cannot read ${groupFilePath}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 1, { cause: error });
+    throw new UserError(`cannot read ${groupFilePath}: ${errnoText(error)}`, 1, { cause: error });
   }
   const ids = parseIdTable(text);
   const gid = (name: string) => {
@@ -44,9 +44,9 @@ function walk(path: string, visit: (path: string, isDirectory: boolean) => void)
  * does not write), read ahead: `start` begins this while it waits for the database and DNS.
  * Undefined where there is no default main.cf (then CONF's values are read later instead).
  */
-export function readDefaultPostfixFilesVariables(log: Logger): Promise<Record<string, string>> | undefined {
-  if (!hasDefaultMainCf()) return undefined;
-  const variables = postfixFilesVariables(defaultConfigDir(), log);
+export function readDefaultPostfixFilesVariables(tools: PostfixTools, log: Logger): Promise<Record<string, string>> | undefined {
+  if (!hasDefaultMainCf(tools)) return undefined;
+  const variables = postfixFilesVariables(tools, tools.configDir, log);
   variables.catch(() => {}); // awaited (and reported) by fixPermissions
   return variables;
 }
@@ -72,10 +72,10 @@ export async function fixPermissions(context: StepContext, ids: PostfixIds, defa
     }
   } catch (error) {
     if (error instanceof UserError) throw error;
-    const failure = error as NodeJS.ErrnoException;
-    throw new UserError(`cannot fix ownership of ${failure.path ?? "a Postfix file"}: ${failure.code ?? failure.message}`, 1, { cause: error });
+    const path = (error as { path?: string }).path ?? "a Postfix file";
+    throw new UserError(`cannot fix ownership of ${path}: ${errnoText(error)}`, 1, { cause: error });
   }
-  return setPermissionsAsStock(confDir, context.log, defaultVariables);
+  return setPermissionsAsStock(context.tools, confDir, context.log, defaultVariables);
 }
 
 /**
@@ -87,14 +87,14 @@ export async function fixPermissions(context: StepContext, ids: PostfixIds, defa
  * (queue and data directories, owner and group), so the queue master will use is still put
  * right and CONF is not touched. Returns the queue layout it worked with.
  */
-async function setPermissionsAsStock(confDir: string, log: Logger, defaultVariables?: Promise<Record<string, string>>): Promise<string[]> {
-  if (hasDefaultMainCf()) {
-    const variables = await (defaultVariables ?? postfixFilesVariables(defaultConfigDir(), log));
-    await setPermissionsWhenNeeded(undefined, variables, log);
+async function setPermissionsAsStock(tools: PostfixTools, confDir: string, log: Logger, defaultVariables?: Promise<Record<string, string>>): Promise<string[]> {
+  if (hasDefaultMainCf(tools)) {
+    const variables = await (defaultVariables ?? postfixFilesVariables(tools, tools.configDir, log));
+    await setPermissionsWhenNeeded(tools, undefined, variables, log);
     return QUEUE_LAYOUT.map((name) => variables[name]!);
   }
   const names = [...QUEUE_LAYOUT, "compatibility_level"];
-  const values = await postconfValues(confDir, names, log);
+  const values = await postconfValues(tools, confDir, names, log);
   // Not the option files' prefix: a start's clean-up of killed runs' option dirs must not take it.
   const privateDir = mkdtempSync(join(tmpdir(), "mpi-set-permissions-config-"));
   try {
@@ -104,7 +104,7 @@ async function setPermissionsAsStock(confDir: string, log: Logger, defaultVariab
     writeFileSync(mainCf, names.map((name, index) => `${name} = ${values[index]}\n`).join(""));
     settleMtime(mainCf);
     writeFileSync(join(privateDir, "master.cf"), "");
-    await setPermissionsWhenNeeded(privateDir, await postfixFilesVariables(privateDir, log), log);
+    await setPermissionsWhenNeeded(tools, privateDir, await postfixFilesVariables(tools, privateDir, log), log);
   } finally {
     rmSync(privateDir, { recursive: true, force: true });
   }
@@ -112,26 +112,26 @@ async function setPermissionsAsStock(confDir: string, log: Logger, defaultVariab
 }
 
 /** Every variable postfix-files uses (and the queue layout), as that config dir expands them: one postconf. */
-async function postfixFilesVariables(configDir: string, log: Logger): Promise<Record<string, string>> {
-  return postconfRecord<string>(configDir, [...new Set([...QUEUE_LAYOUT, ...POSTFIX_FILES_VARIABLES])], log);
+async function postfixFilesVariables(tools: PostfixTools, configDir: string, log: Logger): Promise<Record<string, string>> {
+  return postconfRecord<string>(tools, configDir, [...new Set([...QUEUE_LAYOUT, ...POSTFIX_FILES_VARIABLES])], log);
 }
 
 /**
- * The real `postfix set-permissions` (a shell script spawning a process per entry, ~0.5 s)
+ * The real `postfix set-permissions` (a shell script spawning a process per entry)
  * only when a read-only walk of the same postfix-files list finds something it would change,
  * or something the walk does not understand (permissions-check.ts).
  */
-async function setPermissionsWhenNeeded(configDir: string | undefined, variables: Record<string, string>, log: Logger): Promise<void> {
+async function setPermissionsWhenNeeded(tools: PostfixTools, configDir: string | undefined, variables: Record<string, string>, log: Logger): Promise<void> {
   let drift: string | undefined;
   try {
     drift = findPermissionDrift(readPostfixFiles(variables.meta_directory!), variables, idLookupFromFiles());
   } catch (error) {
-    drift = `postfix-files could not be checked (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`;
+    drift = `postfix-files could not be checked (${errnoText(error)})`;
   }
   if (drift === undefined) {
     log.info("postfix set-permissions skipped: every entry of Postfix's postfix-files list already has its owner, group and mode");
     return;
   }
   log.info(`running postfix set-permissions: ${drift}`);
-  await postfixSetPermissions(configDir, log);
+  await postfixSetPermissions(tools, configDir, log);
 }

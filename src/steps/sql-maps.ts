@@ -1,6 +1,6 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { UserError } from "../errors.ts";
+import { errnoText, UserError } from "../errors.ts";
 import type { StartEnv } from "../env.ts";
 import { renderTemplate, type Templates } from "../templates/template.ts";
 import type { PostfixIds, StepContext } from "./context.ts";
@@ -20,7 +20,7 @@ export function writeSqlMaps(context: StepContext, ids: PostfixIds): string[] {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o755 });
   } catch (error) {
-    throw new UserError(`cannot create ${dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 1, { cause: error });
+    throw new UserError(`cannot create ${dir}: ${errnoText(error)}`, 1, { cause: error });
   }
   const written: string[] = [];
   for (const [name, content] of renderSqlMaps(context.templates, context.env)) {

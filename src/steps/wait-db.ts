@@ -1,10 +1,12 @@
-import { closeSync, existsSync, mkdtempSync, readdirSync, rmSync, writeSync } from "node:fs";
+import { closeSync, mkdtempSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeFileAtomic } from "../atomic-write.ts";
 import { execaModule } from "../execa.ts";
+import { ofGoneProcess, removeLeftovers } from "../leftovers.ts";
 import { libc, MFD_CLOEXEC } from "../libc.ts";
-import { childEnv } from "../secrets.ts";
+import type { Env } from "../env.ts";
+import { withoutSecrets } from "../secrets.ts";
 
 // The database check: `mariadb-admin status` on the socket with the configured credentials.
 // The password never goes into argv (where every `ps` would show it), nor into
@@ -13,7 +15,15 @@ import { childEnv } from "../secrets.ts";
 // handed to mariadb-admin as its fd 3 and named /dev/fd/3. Where memfd_create is missing, a
 // 0600 file in a private dir is used, and leftovers of killed runs are removed first.
 
-export const dbTools = { mariadbAdmin: "mariadb-admin" };
+/** The database client a start runs: which program, with the command's environment minus secrets. */
+export interface DatabaseClient {
+  readonly program: string;
+  readonly env: Readonly<Record<string, string>>;
+}
+
+export function databaseClient(env: Env, program = "mariadb-admin"): DatabaseClient {
+  return { program, env: withoutSecrets(env) };
+}
 
 /** The child's descriptor for the option file; `withClientOptionFile` names ours as /dev/fd/N. */
 const CHILD_OPTION_FD = 3;
@@ -58,7 +68,7 @@ export async function withClientOptionFile<T>(user: string, password: string, us
 
 /** A sealed-off in-memory file holding `content` (mode 0600: MariaDB ignores world-writable option files). */
 function memoryFile(content: string): number | undefined {
-  let calls;
+  let calls: ReturnType<typeof libc>;
   try {
     calls = libc();
   } catch {
@@ -76,33 +86,23 @@ function memoryFile(content: string): number | undefined {
 
 /** Option-file dirs (`mailcow-postfix-init-PID-XXXXXX`) of runs that were killed: their PID no longer exists. */
 function removeLeftoverOptionDirs(): void {
-  let names: string[];
-  try {
-    names = readdirSync(tmpdir());
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const pid = new RegExp(`^${TEMP_PREFIX}(\\d+)-`).exec(name)?.[1];
-    if (pid === undefined || existsSync(`/proc/${pid}`)) continue;
-    rmSync(join(tmpdir(), name), { recursive: true, force: true });
-  }
+  removeLeftovers(tmpdir(), ofGoneProcess(new RegExp(`^${TEMP_PREFIX}(\\d+)-`)));
 }
 
 /** One connection attempt; throws with mariadb-admin's own message while the DB is not ready. */
-export async function probeDatabase(optionFile: string, socket: string, signal: AbortSignal): Promise<void> {
+export async function probeDatabase(client: DatabaseClient, optionFile: string, socket: string, signal: AbortSignal): Promise<void> {
   const fd = FD_PATH.exec(optionFile)?.[1];
   const childOptionFile = fd === undefined ? optionFile : `/dev/fd/${CHILD_OPTION_FD}`;
   const { execa } = await execaModule();
   const result = await execa(
-    dbTools.mariadbAdmin,
+    client.program,
     // --defaults-extra-file must come first; mariadb-admin ignores it anywhere else.
     [`--defaults-extra-file=${childOptionFile}`, `--socket=${socket}`, "--ssl=false", "--connect-timeout=5", "status"],
     {
       reject: false,
       // execa passes a number through to spawn as an inherited descriptor; its types omit that.
       stdio: (fd === undefined ? ["ignore", "pipe", "pipe"] : ["ignore", "pipe", "pipe", Number(fd)]) as ["ignore", "pipe", "pipe"],
-      env: childEnv(),
+      env: client.env,
       extendEnv: false,
       timeout: 15_000,
       cancelSignal: signal,

@@ -1,4 +1,5 @@
 import { Resolver } from "node:dns/promises";
+import { errnoCode } from "../errors.ts";
 
 // The DNS check: a real query through the configured resolver (like mailcow's `dig`), never
 // /etc/hosts. What we wait for is the resolver answering at all, as `dig +short mailcow.email`
@@ -21,7 +22,7 @@ export async function probeDns(name: string, server: string | undefined, signal:
   try {
     await resolver.resolve4(name);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? "";
+    const code = errnoCode(error) ?? "";
     if (ANSWERED.has(code)) return;
     throw new Error(`DNS query for ${name}${server ? ` via ${server}` : ""} failed: ${code || (error as Error).message}`);
   } finally {

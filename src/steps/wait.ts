@@ -1,5 +1,6 @@
 import { UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { interruptionFor, WaitInterrupted } from "../signals.ts";
 
 // Waiting for a dependency (database, DNS): the admin sees a progress line with the elapsed
 // time and the last error instead of silence, may set a timeout, and SIGTERM/SIGINT (carried in
@@ -19,16 +20,6 @@ export interface WaitOptions {
   progressEveryMs?: number;
   /** The clock the progress lines and the timeout decision read; the probe's deadline always runs on real time. */
   now?: () => number;
-}
-
-/** Thrown when a signal ends a wait; exitCode 143 for SIGTERM, 130 for SIGINT. */
-export class WaitInterrupted extends UserError {
-  override name = "WaitInterrupted";
-}
-
-/** The reason an AbortSignal carries when a process signal interrupted us. */
-export function interruptionFor(signalName: "SIGTERM" | "SIGINT"): WaitInterrupted {
-  return new WaitInterrupted(`interrupted by ${signalName}`, signalName === "SIGTERM" ? 143 : 130);
 }
 
 export async function waitUntilReady(options: WaitOptions): Promise<void> {

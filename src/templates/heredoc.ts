@@ -22,7 +22,7 @@ export function expandHeredocBody(body: string, allowed: readonly TemplateVariab
   const pushVariable = (name: string) => {
     if (!(TEMPLATE_VARIABLES as readonly string[]).includes(name) || !allowed.includes(name as TemplateVariable)) {
       const expected = allowed.length ? allowed.map((v) => `\${${v}}`).join(", ") : "no variables";
-      throw new HeredocShapeError(`${where}: unknown variable \$${name}; expected ${expected}`);
+      throw new HeredocShapeError(`${where}: unknown variable $${name}; expected ${expected}`);
     }
     if (text) segments.push(text);
     text = "";
@@ -59,7 +59,7 @@ export function expandHeredocBody(body: string, allowed: readonly TemplateVariab
       continue;
     }
     if (next !== undefined && /[0-9@*#?$!-]/.test(next)) {
-      throw new HeredocShapeError(`${where}: special parameter \$${next} is not supported`);
+      throw new HeredocShapeError(`${where}: special parameter $${next} is not supported`);
     }
     const name = NAME.exec(body.slice(index + 1))?.[0];
     if (name) {

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { UserError } from "../errors.ts";
+import { errnoText, UserError } from "../errors.ts";
 import { PROGRAM } from "../log.ts";
 import { templatesSchema, type Templates } from "./template.ts";
 
@@ -13,7 +13,7 @@ export function loadTemplates(path: string): Templates {
   try {
     text = readFileSync(path, "utf8");
   } catch (error) {
-    throw new UserError(`cannot read templates ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}; ${hint}`, 1, { cause: error });
+    throw new UserError(`cannot read templates ${path}: ${errnoText(error)}; ${hint}`, 1, { cause: error });
   }
   let json: unknown;
   try {

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { withConfLock } from "../conf-lock.ts";
 import { fileIdentity } from "../file-identity.ts";
 import type { Logger } from "../log.ts";
-import { masterIsRunning, postconfValues, postfixReload } from "../postfix.ts";
+import { masterIsRunning, postconfValues, postfixReload, type PostfixTools } from "../postfix/index.ts";
 import { openPairCache, saveJudgements, type PairCache } from "../sni/cache.ts";
 import type { SourceJudgement } from "../sni/types.ts";
 import { buildSniTable, embeddedValueDigests, embeddedValueKey, logProblems, planSniMapFromTree, sniTableInPlace, type SniMapResult } from "../sni/index.ts";
@@ -17,6 +17,8 @@ import { retainLastGood, type KeptPair, type Retained } from "./last-good.ts";
 // nothing is written and Postfix is not reloaded when the table would come out the same.
 
 export interface ApplyOptions {
+  /** Postfix's tools with the command's MAIL_CONFIG. */
+  tools: PostfixTools;
   sslDir: string;
   confDir: string;
   hostname?: string;
@@ -91,7 +93,7 @@ export async function writeApply(planned: PlannedApply, options: ApplyOptions, s
   let rebuilt = false;
   await withConfLock(options.confDir, options.log, options.lockTimeoutMs, async () => {
     if (inPlace(planned, options, state, outputs)) return;
-    await buildSniTable(options.confDir, options.cacheFile, planned.content, planned.retained.entries, planned.inputs, options.log);
+    await buildSniTable(options.tools, options.confDir, options.cacheFile, planned.content, planned.retained.entries, planned.inputs, options.log);
     rebuilt = true;
   });
   state.lastGood = planned.retained.next;
@@ -103,7 +105,7 @@ export async function writeApply(planned: PlannedApply, options: ApplyOptions, s
   // before its next connection (a watcher restarted while Postfix runs).
   if (rebuilt && previous !== undefined) {
     try {
-      await (options.reload ?? postfixReload)(options.confDir, options.log);
+      await (options.reload ?? ((confDir, log) => postfixReload(options.tools, confDir, log)))(options.confDir, options.log);
       reloaded = true;
     } catch (error) {
       // Not running yet (the container is starting, or stopping): it loads the new table when
@@ -145,8 +147,8 @@ function inPlace(planned: PlannedApply, options: ApplyOptions, state: ApplyState
 /** Whether no master runs for the conf dir's queue (Postfix's own test, master -t). */
 async function postfixStopped(options: ApplyOptions): Promise<boolean> {
   try {
-    const [daemonDirectory] = await postconfValues(options.confDir, ["daemon_directory"]);
-    return !(await masterIsRunning(join(daemonDirectory!, "master"), options.confDir));
+    const [daemonDirectory] = await postconfValues(options.tools, options.confDir, ["daemon_directory"]);
+    return !(await masterIsRunning(options.tools, join(daemonDirectory!, "master"), options.confDir));
   } catch {
     return false;
   }

@@ -46,7 +46,7 @@ export function retainLastGood(previous: LastGood, result: SniMapResult, now: Da
     }
     const kept = previous.get(dir);
     if (!kept || kept.entries.length === 0) continue;
-    const failure = validated.rsa.failure;
+    const failure = validated.main.failure;
     const index = problems.findIndex((problem) => problem.source === dir && problem.code === failure?.code);
     const reason = failure?.reason ?? "the pair does not load";
     if (kept.expiresAt <= now.getTime()) {
@@ -83,7 +83,7 @@ export function retainLastGood(previous: LastGood, result: SniMapResult, now: Da
 
 /** The earliest notAfter of the pairs whose bytes the value holds. */
 function expiryOf(validated: ValidatedSource): number {
-  const reports = [validated.rsa, ...(validated.ecdsa?.valid ? [validated.ecdsa] : [])];
+  const reports = [validated.main, ...(validated.ecdsa?.valid ? [validated.ecdsa] : [])];
   const times = reports.map((report) => (report.notAfter ? Date.parse(report.notAfter) : Infinity)).filter((time) => !Number.isNaN(time));
   return times.length === 0 ? Infinity : Math.min(...times);
 }

@@ -1,6 +1,7 @@
 import { readdirSync, statSync, watch, type FSWatcher } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { Logger } from "../log.ts";
+import { errnoText } from "../errors.ts";
 
 // inotify watches (node:fs watch is inotify on Linux; nothing here polls) on the SSL dir and
 // on each directory directly below it: a directory watch reports writes, renames and removals
@@ -44,7 +45,7 @@ export function watchCertificateTree(sslDirInput: string, onEvent: (dir: string)
       watched.set(dir, { watcher, inode });
       return true;
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? String(error);
+      const code = errnoText(error);
       if (code === "ENOSPC") problems.set("ENOSPC", `inotify watch limit reached (fs.inotify.max_user_watches on the host): changes inside some certificate directories are seen only with the next change elsewhere in ${sslDir}; raise the limit (sysctl fs.inotify.max_user_watches)`);
       else if (code !== "ENOENT") problems.set(`${dir}:${code}`, `cannot watch ${dir} (${code}); changes there are seen only with the next change elsewhere in ${sslDir}`);
       return code !== "ENOSPC";
@@ -114,7 +115,7 @@ function listDirectories(dir: string, problems: Map<string, string>): string[] {
       .map((entry) => entry.name)
       .sort();
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    const code = errnoText(error);
     problems.set(`${dir}:readdir:${code}`, `cannot list ${dir} (${code}); new certificate directories are not watched until it can be read`);
     return [];
   }
@@ -126,7 +127,7 @@ function inodeOf(path: string): string | { code: string } {
     const stat = statSync(path);
     return stat.isDirectory() ? `${stat.dev}:${stat.ino}` : { code: "ENOTDIR" };
   } catch (error) {
-    return { code: (error as NodeJS.ErrnoException).code ?? String(error) };
+    return { code: errnoText(error) };
   }
 }
 

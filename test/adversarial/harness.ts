@@ -223,6 +223,7 @@ export function expectRun(result: RunResult, expected: Expectations): void {
     expect(everything.includes(planted), `planted ${JSON.stringify(planted)} leaked:\n${everything}`).toBe(false);
   }
   for (const line of result.lines) {
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
     expect(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/.test(line), `control character in ${JSON.stringify(line)}`).toBe(false);
     expect(line, "a stack trace").not.toMatch(/^\s+at |internal error/);
   }

@@ -33,6 +33,7 @@ function plantedFile(lines = 5): string {
 interface TreeCase {
   name: string;
   /** Break the tree; returns extra planted strings that must not appear. */
+  // biome-ignore lint/suspicious/noConfusingVoidType: most cases only break the tree and return nothing
   arrange(tree: Tree): string[] | void;
   /** Log lines of `sni-map` besides its summary line. */
   problemLines: number;
@@ -69,7 +70,10 @@ const cases: TreeCase[] = [
     problemLines: 1,
     unmapped: ["other.example.test"],
   },
-  { name: "domains is a directory", says: "a directory, not a regular file", arrange: (t) => (remove(other(t, "domains")), mkdirSync(other(t, "domains"))), problemLines: 1, unmapped: ["other.example.test"] },
+  { name: "domains is a directory", says: "a directory, not a regular file", arrange: (t) => {
+      remove(other(t, "domains"));
+      mkdirSync(other(t, "domains"));
+    }, problemLines: 1, unmapped: ["other.example.test"] },
   {
     name: "domains is a unix socket", says: "a socket, not a regular file",
     arrange: (t) => {
@@ -81,7 +85,10 @@ const cases: TreeCase[] = [
     unmapped: ["other.example.test"],
   },
   // A cert.pem that cannot be stat'ed (ELOOP) is one problem line; its names get the default certificate.
-  { name: "cert.pem is a symlink loop", says: "ELOOP", arrange: (t) => (link("loop-b", other(t, "cert.pem")), link("cert.pem", other(t, "loop-b"))), problemLines: 1, unmapped: ["other.example.test"] },
+  { name: "cert.pem is a symlink loop", says: "ELOOP", arrange: (t) => {
+      link("loop-b", other(t, "cert.pem"));
+      link("cert.pem", other(t, "loop-b"));
+    }, problemLines: 1, unmapped: ["other.example.test"] },
   { name: "key.pem is a dangling symlink", arrange: (t) => link("/nonexistent/key.pem", other(t, "key.pem")), problemLines: 1, unmapped: ["other.example.test"] },
   {
     name: "domains -> a secret file outside the SSL dir: counted, not one byte quoted", says: "values not shown",
@@ -177,6 +184,7 @@ describe("certificate tree: check and --json", () => {
     // A newline is whitespace, which a Postfix map value cannot hold: that source is an error.
     expectRun(result, { exitCode: 1, lines: 0 });
     expect(result.stdout.split("\n").filter((line) => line.includes("path-unusable") || line.includes("contains whitespace"))).toHaveLength(1);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
     expect(result.stdout).not.toMatch(/[\x00-\x09\x0b-\x1f]/);
     expect(result.stdout).toContain("x\\ny\\x1b[2J");
   });

@@ -88,11 +88,13 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
       { allowFailure: true, timeoutMs: 300_000 },
     );
     // The message itself: without colours (legacy builder) and BuildKit's "#15 0.380 " step prefix.
-    return { exitCode: build.exitCode, output: (build.stdout + build.stderr).replace(/\x1b\[[0-9;]*m/g, "").replace(/^#\d+ \d+\.\d+ /gm, "") };
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: ESC starts the colour sequences removed
+    const colours = /\x1b\[[0-9;]*m/g;
+    return { exitCode: build.exitCode, output: (build.stdout + build.stderr).replace(colours, "").replace(/^#\d+ \d+\.\d+ /gm, "") };
   }
 
   // A one-line logic change of the stand-in's postfix.sh (its DNS wait), as a mailcow update might make.
-  const DRIFT = String.raw`RUN sed -i 's/^  sleep 1$/  sleep 2/' /opt/postfix.sh`;
+  const DRIFT = "RUN sed -i 's/^  sleep 1$/  sleep 2/' /opt/postfix.sh";
   const driftLine = readFileSync(FIXTURE_SCRIPT, "utf8").split("\n").indexOf("  sleep 1") + 1;
 
   test.each([
@@ -451,7 +453,7 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
 
     test("unknown base: ./update.sh ends on mailcow's own image; a release that knows it, pulled by the hook, brings ours back", async () => {
       const drift = readFileSync(FIXTURE_SCRIPT, "utf8").replace(/^ {2}sleep 1$/m, "  sleep 2");
-      await upstreamMovesTo(UNKNOWN_BASE, String.raw`RUN sed -i 's/^  sleep 1$/  sleep 2/' /opt/postfix.sh`);
+      await upstreamMovesTo(UNKNOWN_BASE, "RUN sed -i 's/^  sleep 1$/  sleep 2/' /opt/postfix.sh");
       expect(await row("unknown base")).toMatch(/^mailcow-postfix-init-hook: mailcow's own image and startup on ghcr\.io\/mailcow\/postfix:3\.10\.14-1 in \d+ s, because this release refused it \(base fingerprint [0-9a-f]{16}: /);
       expect(JSON.parse((await engine!.docker(["inspect", await admin.containerId()])).stdout)[0].Image).toBe(JSON.parse((await engine!.docker(["image", "inspect", UNKNOWN_BASE])).stdout)[0].Id);
       await admin.waitForBanner();

@@ -3,6 +3,7 @@ import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createMemoryLogger } from "../../src/log.ts";
 import { updateSniMap } from "../../src/sni/index.ts";
+import { testTools } from "../support/postfix-tools.ts";
 import { makeCertificate, type MadeCertificate } from "../support/certs.ts";
 import { runCli } from "../support/cli.ts";
 import { startTestPostfix, writePostfixConfig, type TestPostfix } from "../support/postfix-server.ts";
@@ -43,7 +44,7 @@ beforeAll(async () => {
   const options = { root: temp.path, confDir, defaultKey: fallback.keyFile, defaultCert: fallback.certFile };
   writePostfixConfig(options, 1);
   await Bun.sleep(100);
-  await updateSniMap({ sslDir, confDir, hostname: "mail.example.test", log: createMemoryLogger() });
+  await updateSniMap({ tools: testTools(), sslDir, confDir, hostname: "mail.example.test", log: createMemoryLogger() });
   postfix = await startTestPostfix(options);
   writer = Bun.spawn([process.execPath, resolve(import.meta.dir, "../support/race-writer.ts"), raced, join(temp.path, "a"), join(temp.path, "b")], { stdout: "ignore", stderr: "inherit" });
 }, 60_000);
@@ -90,7 +91,7 @@ test("a renewal racing sni-map, the command and reload never leaves a mixed or t
   };
   const engine = async () => {
     const log = createMemoryLogger();
-    await updateSniMap({ sslDir, confDir, hostname: "mail.example.test", log });
+    await updateSniMap({ tools: testTools(), sslDir, confDir, hostname: "mail.example.test", log });
     return { ok: true, stderr: log.lines.join("\n") };
   };
   const command = (name: string) => async () => {

@@ -14,6 +14,8 @@ import { handToAdmin, statListing } from "../support/admin-owned.ts";
 import { makeHeldMessageArchive, queueFiles, restoreSpoolFromTar } from "../support/queue.ts";
 import { lookupPostfixIds } from "../../src/steps/permissions.ts";
 import { makeCertificate } from "../support/certs.ts";
+import { TEST_MAIL_CONFIG } from "../support/host-guard.ts";
+import { recordingToolsDir } from "../support/postfix-tools.ts";
 
 // `start` against a container-shaped temp tree, real MariaDB, DNS and Postfix tools; the final
 // exec is replaced so the test sees what would have been executed.
@@ -108,6 +110,25 @@ describe("start", () => {
     expect(snapshot(root)).toEqual(before);
   });
 
+  test("every Postfix tool it runs gets the MAIL_CONFIG start received, not this process's", async () => {
+    const root = tree();
+    const configDir = mkdtempSync("/tmp/mpi-start-mail-config-");
+    roots.push(configDir);
+    const tools = recordingToolsDir(root.root);
+    const env = { ...goodEnv(), PATH: `${tools.bin}:${process.env.PATH}`, MAIL_CONFIG: configDir };
+    delete process.env.MAIL_CONFIG;
+    let result: Awaited<ReturnType<typeof start>>;
+    try {
+      result = await start(root, env);
+    } finally {
+      process.env.MAIL_CONFIG = TEST_MAIL_CONFIG;
+    }
+    expect(result.exitCode).toBe(0);
+    const calls = tools.calls();
+    expect([...new Set(calls.map((call) => call.program))]).toEqual(expect.arrayContaining(["postalias", "postconf", "postmap", "postsuper"]));
+    expect(calls.filter((call) => call.mailConfig !== configDir)).toEqual([]);
+  });
+
   test("missing or bad environment: one line per variable, exit 1, nothing written", async () => {
     const root = tree();
     const before = snapshot(root);
@@ -168,7 +189,7 @@ describe("start", () => {
   test("an interrupt during the wait ends start with 143", async () => {
     const root = tree();
     const controller = new AbortController();
-    const { interruptionFor } = await import("../../src/steps/wait.ts");
+    const { interruptionFor } = await import("../../src/signals.ts");
     setTimeout(() => controller.abort(interruptionFor("SIGTERM")), 200);
     const result = await start(root, { ...goodEnv(), DBPASS: "wrong" }, [], { signal: controller.signal });
     expect(result.exitCode).toBe(143);
@@ -236,7 +257,7 @@ describe("start does what `postfix start` checks first, and leaves the admin's f
     expect(Object.fromEntries(Object.keys(before).map((path) => [path, after[path]]))).toEqual(before);
     // What the stock script itself writes there is root-owned, the SQL maps root:postfix 0640.
     const { postfixGid } = lookupPostfixIds();
-    expect(after["sql"]).toBe(`d 0755 0:${postfixGid}`);
+    expect(after.sql).toBe(`d 0755 0:${postfixGid}`);
     expect(after["sql/mysql_virtual_domains_maps.cf"]).toBe(`f 0640 0:${postfixGid}`);
     expect(after["custom_transport.pcre"]).toBe(`f 0640 0:${postfixGid}`);
   });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { dbTools, optionFileValue, probeDatabase, withClientOptionFile } from "../../src/steps/wait-db.ts";
+import { databaseClient, optionFileValue, probeDatabase, withClientOptionFile } from "../../src/steps/wait-db.ts";
 import { createTestDatabase, startMariadb, TEST_DB, type TestDatabase } from "../support/mariadb.ts";
 import { makeTempDir } from "../support/tmp.ts";
 
@@ -21,17 +21,17 @@ describe("database probe", () => {
   });
 
   test("the right credentials (an awkward password) connect", async () => {
-    await withClientOptionFile(TEST_DB.user, TEST_DB.password, (file) => probeDatabase(file, db.socket, neverAborted));
+    await withClientOptionFile(TEST_DB.user, TEST_DB.password, (file) => probeDatabase(databaseClient(process.env), file, db.socket, neverAborted));
   });
 
   test("a wrong password is an error naming the cause, not the password", async () => {
-    const error = await withClientOptionFile(TEST_DB.user, "wrong-secret", (file) => probeDatabase(file, db.socket, neverAborted)).catch((caught) => caught);
+    const error = await withClientOptionFile(TEST_DB.user, "wrong-secret", (file) => probeDatabase(databaseClient(process.env), file, db.socket, neverAborted)).catch((caught) => caught);
     expect(error.message).toContain("Access denied for user");
     expect(error.message).not.toContain("wrong-secret");
   });
 
   test("a missing socket is an error", async () => {
-    const error = await withClientOptionFile(TEST_DB.user, TEST_DB.password, (file) => probeDatabase(file, join(temp.path, "none.sock"), neverAborted)).catch((caught) => caught);
+    const error = await withClientOptionFile(TEST_DB.user, TEST_DB.password, (file) => probeDatabase(databaseClient(process.env), file, join(temp.path, "none.sock"), neverAborted)).catch((caught) => caught);
     expect(error.message).toContain("Can't connect");
   });
 
@@ -40,8 +40,6 @@ describe("database probe", () => {
     const record = join(temp.path, "record");
     writeFileSync(recorder, `#!/bin/sh\nfile="\${1#--defaults-extra-file=}"\n{ echo "$*"; stat -L -c %a "$file"; readlink "$file"; env | grep -c secret; cat "$file"; } > ${record}\n`);
     chmodSync(recorder, 0o755);
-    const original = dbTools.mariadbAdmin;
-    dbTools.mariadbAdmin = recorder;
     const before = readdirSync(tmpdir()).filter((name) => name.startsWith("mailcow-postfix-init-"));
     let optionFile = "";
     const savedEnv = process.env.DBPASS;
@@ -50,10 +48,9 @@ describe("database probe", () => {
       await withClientOptionFile("user", "top\"secret", async (file) => {
         optionFile = file;
         expect(readdirSync(tmpdir()).filter((name) => name.startsWith("mailcow-postfix-init-"))).toEqual(before);
-        await probeDatabase(file, "/run/x.sock", neverAborted);
+        await probeDatabase(databaseClient(process.env, recorder), file, "/run/x.sock", neverAborted);
       });
     } finally {
-      dbTools.mariadbAdmin = original;
       if (savedEnv === undefined) delete process.env.DBPASS;
       else process.env.DBPASS = savedEnv;
     }

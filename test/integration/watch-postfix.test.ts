@@ -46,7 +46,9 @@ function stagedPair(label: string, names: string[]): MadeCertificate & { dir: st
 async function servedAfter(name: string, fingerprint: string, since: number, limitMs = 10_000): Promise<number> {
   for (;;) {
     let failure = "";
-    const served = await servedCertificate(postfix.port, name).catch((error: Error) => void (failure = error.message));
+    const served = await servedCertificate(postfix.port, name).catch((error: Error) => {
+      failure = error.message;
+    });
     if (served?.fingerprint === fingerprint) return Date.now() - since;
     if (Date.now() - since > limitMs) {
       throw new Error(`${name}: still not served the new certificate after ${limitMs} ms (got ${served?.subject ?? failure})\n${watcher.lines.slice(-10).join("\n")}\n${postfix.log().split("\n").slice(-15).join("\n")}`);

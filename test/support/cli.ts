@@ -7,10 +7,13 @@ import { TEST_MAIL_CONFIG } from "./host-guard.ts";
  * Run the CLI in-process through its real entry path (src/cli.ts `run`: parsing, option
  * resolution, secret registration, error reporting), capturing what it prints. `commands`
  * replaces the command table, e.g. with a start built with test doubles for exec. Unless ENV
- * names one, Postfix's default config dir is the run's empty one, never the host's /etc/postfix.
+ * names one, Postfix's default config dir is the run's empty one, never the host's /etc/postfix,
+ * and PATH is this process's.
  */
 export async function runCli(argv: string[], env: Env = {}, commands: readonly AnyCommand[] = COMMANDS) {
   env = "MAIL_CONFIG" in env ? env : { ...env, MAIL_CONFIG: TEST_MAIL_CONFIG };
+  // Commands hand their environment to the programs they run: PATH as the test process has it.
+  env = "PATH" in env ? env : { ...env, PATH: process.env.PATH };
   let stdout = "";
   let stderr = "";
   const exitCode = await run(argv, env, commands, {

@@ -37,7 +37,9 @@ export interface MailTree {
  */
 export function tempDirs(prefix = "mpi-test-"): () => string {
   const cleanups: (() => void)[] = [];
-  afterAll(() => cleanups.splice(0).forEach((cleanup) => cleanup()));
+  afterAll(() => {
+    for (const cleanup of cleanups.splice(0)) cleanup();
+  });
   return () => {
     const temp = makeTempDir(prefix);
     cleanups.push(temp.cleanup);

@@ -1,6 +1,6 @@
 import { afterAll, afterEach } from "bun:test";
 import { createHash } from "node:crypto";
-import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, type Stats } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -27,7 +27,7 @@ process.env.MAIL_CONFIG = testDefaultConfig;
 export function hostPostfixState(paths: readonly string[] = HOST_POSTFIX_PATHS): Map<string, string> {
   const state = new Map<string, string>();
   const visit = (path: string, filesToo: boolean) => {
-    let stat;
+    let stat: Stats;
     try {
       stat = lstatSync(path);
     } catch {

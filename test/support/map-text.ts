@@ -1,8 +1,10 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../../src/log.ts";
+import type { PostfixTools } from "../../src/postfix/index.ts";
 import type { MapEntry } from "../../src/sni/types.ts";
 import { writeSniMapFiles } from "../../src/sni/write.ts";
+import { testTools } from "./postfix-tools.ts";
 
 /**
  * Map entries for a hand-written sni.map text (`NAME KEY CHAIN ...` per line): each value is
@@ -27,8 +29,8 @@ export function entriesFromMapText(text: string): MapEntry[] {
 }
 
 /** writeSniMapFiles for a hand-written map text. */
-export function writeMapText(confDir: string, text: string, log?: Logger) {
-  return writeSniMapFiles(confDir, text, entriesFromMapText(text), log);
+export function writeMapText(confDir: string, text: string, log?: Logger, tools = testTools()) {
+  return writeSniMapFiles(tools, confDir, text, entriesFromMapText(text), log);
 }
 
 /**
@@ -37,16 +39,10 @@ export function writeMapText(confDir: string, text: string, log?: Logger) {
  */
 export const POSTMAP_LOSING_ITS_FILES = `#!/bin/bash\nfor last; do :; done\nif [[ "$*" == *" -F "* ]]; then map=\${last#hash:}; rm -rf "$(dirname "$(awk 'NR==1 {print $2}' "$map")")"; fi\nexec /usr/sbin/postmap "$@"\n`;
 
-/** Run `body` with a postmap shim (SCRIPT) first in PATH, kept in DIR/fake-bin. */
-export async function withPostmapShim<T>(dir: string, script: string, body: () => Promise<T>): Promise<T> {
+/** Postfix's tools with a postmap shim (SCRIPT, kept in DIR/fake-bin) in place of postmap. */
+export function toolsWithPostmapShim(dir: string, script: string): PostfixTools {
   const fakeBin = join(dir, "fake-bin");
   mkdirSync(fakeBin, { recursive: true });
   writeFileSync(join(fakeBin, "postmap"), script, { mode: 0o755 });
-  const savedPath = process.env.PATH;
-  process.env.PATH = `${fakeBin}:${savedPath}`;
-  try {
-    return await body();
-  } finally {
-    process.env.PATH = savedPath;
-  }
+  return testTools({ programs: { postmap: join(fakeBin, "postmap") } });
 }

@@ -10,7 +10,7 @@ import { verifyBase } from "../../src/templates/verify.ts";
 // postfix.sh logic changed by one line (its DNS wait), which this release does not know.
 
 /** The one-line logic change, as a Dockerfile line. */
-export const DRIFT = String.raw`RUN sed -i 's/^  sleep 1$/  sleep 2/' /opt/postfix.sh`;
+export const DRIFT = "RUN sed -i 's/^  sleep 1$/  sleep 2/' /opt/postfix.sh";
 
 /** `ghcr.io/mailcow/postfix:TAG` built FROM the stand-in plus CHANGE, labelled test.mailcow.version=TAG. */
 export async function buildBase(engine: Engine, standIn: string, tag: string, change = ""): Promise<string> {

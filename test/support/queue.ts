@@ -1,4 +1,4 @@
-import { chownSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chownSync, type Dirent, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join, relative } from "node:path";
 import { daemonDirectory, freePort, minimalMasterCf, postfixUid, waitForBanner } from "./postfix-server.ts";
@@ -31,7 +31,7 @@ export function nameMatchesInode(name: string, inode: number | bigint): boolean 
 export function queueFiles(spool: string): QueueFile[] {
   const found: QueueFile[] = [];
   const visit = (dir: string, queue: string) => {
-    let entries;
+    let entries: Dirent[];
     try {
       entries = readdirSync(dir, { withFileTypes: true });
     } catch {
@@ -131,8 +131,7 @@ export async function sendMessage(port: number, from: string, to: string, messag
   const waiters: ((line: string) => void)[] = [];
   socket.on("data", (data) => {
     buffer += data.toString();
-    let end;
-    while ((end = buffer.indexOf("\r\n")) !== -1) {
+    for (let end = buffer.indexOf("\r\n"); end !== -1; end = buffer.indexOf("\r\n")) {
       const line = buffer.slice(0, end);
       buffer = buffer.slice(end + 2);
       if (/^\d{3} /.test(line)) waiters.shift()?.(line);

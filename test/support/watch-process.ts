@@ -2,6 +2,7 @@ import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createMemoryLogger } from "../../src/log.ts";
 import { updateSniMap } from "../../src/sni/index.ts";
+import { testTools } from "./postfix-tools.ts";
 import { makeCertificate, type MadeCertificate } from "./certs.ts";
 import { startTestPostfix, writePostfixConfig, type TestPostfix } from "./postfix-server.ts";
 
@@ -105,7 +106,7 @@ export async function startWatchedPostfix(root: string, sslDir: string, extraSer
   const options = { root, confDir, defaultKey: fallback.keyFile, defaultCert: fallback.certFile, extraServices };
   writePostfixConfig(options, 1);
   // As in the container: `start` builds the map, then Postfix starts, and the watcher beside it.
-  await updateSniMap({ sslDir, confDir, hostname: "mail.example.test", log: createMemoryLogger() });
+  await updateSniMap({ tools: testTools(), sslDir, confDir, hostname: "mail.example.test", log: createMemoryLogger() });
   const postfix = await startTestPostfix(options);
   const watcher = startWatchProcess(["--ssl-dir", sslDir, "--conf-dir", confDir, "--hostname", "mail.example.test"], {}, command);
   await watcher.waitFor(/watch: (applied|checked) in/, 0, 30_000);

@@ -77,11 +77,14 @@ describe("lockConfDir", () => {
     const leftovers = [".sni.map.0123456789ab.tmp", ".sni.map.0123456789ab.tmp.db", "__db..sni.map.0123456789ab.tmp.db", "sql/.mysql_virtual_alias_maps.cf.abcdef012345.tmp"];
     const kept = ["main.cf", "sni.map", "notes.tmp", ".sni.map.XYZ.tmp", "sql/mysql_virtual_alias_maps.cf"];
     for (const name of [...leftovers, ...kept]) writeFileSync(join(dir, name), "x");
+    // An SNI build's private copy of the judged values (key material), where /dev/shm was not usable.
+    mkdirSync(join(dir, ".sni.map.0123456789ab.tmp.d"));
+    writeFileSync(join(dir, ".sni.map.0123456789ab.tmp.d", "0"), "key material");
     const log = createMemoryLogger();
     using _lock = await lockConfDir(dir, log, 120_000);
     const present = [...readdirSync(dir).filter((name) => name !== "sql"), ...readdirSync(join(dir, "sql")).map((name) => `sql/${name}`)];
     expect(present.sort()).toEqual([...kept].sort());
-    expect(log.lines).toEqual([`mailcow-postfix-init: removed 4 temp files left by an interrupted run in ${dir}`]);
+    expect(log.lines).toEqual([`mailcow-postfix-init: removed 5 temp files left by an interrupted run in ${dir}`]);
   });
 
   test("a missing conf dir, a read-only one: one clear error each", async () => {

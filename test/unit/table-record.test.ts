@@ -3,6 +3,7 @@ import { copyFileSync, existsSync, readFileSync, statSync, utimesSync, writeFile
 import { join } from "node:path";
 import { createMemoryLogger } from "../../src/log.ts";
 import { updateSniMap } from "../../src/sni/index.ts";
+import { testTools } from "../support/postfix-tools.ts";
 import { forgetTableRecord, readTableRecord, saveTableRecord, snapshotIdentities, tableIsCurrent, tableRecordFileFor } from "../../src/table-record.ts";
 import { makeCertificate, makeCertificateDirectory } from "../support/certs.ts";
 import { mailTrees, tempDirs } from "../support/fixture.ts";
@@ -26,7 +27,7 @@ async function settledTree() {
 
 async function run(tree: Awaited<ReturnType<typeof settledTree>>) {
   const log = createMemoryLogger();
-  await updateSniMap({ sslDir: tree.sslDir, confDir: tree.confDir, hostname: "mail.example.test", log, cacheFile: tree.cacheFile });
+  await updateSniMap({ tools: testTools(), sslDir: tree.sslDir, confDir: tree.confDir, hostname: "mail.example.test", log, cacheFile: tree.cacheFile });
   const db = statSync(join(tree.confDir, "sni.map.db"));
   return { lines: log.lines, unchanged: log.lines.some((line) => line.endsWith(UNCHANGED)), dbInode: db.ino };
 }
@@ -118,7 +119,7 @@ describe("a restart with nothing changed keeps sni.map.db", () => {
   test("without a cache file (sni-map outside a container), every run builds", async () => {
     const tree = await settledTree();
     const log = createMemoryLogger();
-    const options = { sslDir: tree.sslDir, confDir: tree.confDir, hostname: "mail.example.test", log };
+    const options = { tools: testTools(), sslDir: tree.sslDir, confDir: tree.confDir, hostname: "mail.example.test", log };
     await updateSniMap(options);
     const inode = statSync(join(tree.confDir, "sni.map.db")).ino;
     await updateSniMap(options);

@@ -9,7 +9,9 @@ import { mailTrees } from "../../support/fixture.ts";
 // The engine on real certificate trees generated per test (discover -> validate -> plan -> render).
 
 const cleanups: (() => void)[] = [];
-afterAll(() => cleanups.forEach((cleanup) => cleanup()));
+afterAll(() => {
+  for (const cleanup of cleanups) cleanup();
+});
 
 const mailTree = mailTrees("mpi-engine-");
 

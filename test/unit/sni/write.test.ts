@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, chmodSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { POSTMAP_LOSING_ITS_FILES, withPostmapShim, writeMapText } from "../../support/map-text.ts";
+import { POSTMAP_LOSING_ITS_FILES, toolsWithPostmapShim, writeMapText } from "../../support/map-text.ts";
 import { UserError } from "../../../src/errors.ts";
 import { makeCertificate } from "../../support/certs.ts";
 import { mailTrees } from "../../support/fixture.ts";
@@ -38,32 +38,19 @@ describe("writeSniMapFiles", () => {
     const { confDir, made } = confWithCert();
     await writeMapText(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`);
     const before = { map: readFileSync(join(confDir, "sni.map")), db: readFileSync(join(confDir, "sni.map.db")) };
-    await withPostmapShim(join(confDir, ".."), POSTMAP_LOSING_ITS_FILES, async () => {
-      const attempt = writeMapText(confDir, `gone.example.test ${made.keyFile} ${made.certFile}\n`);
-      await expect(attempt).rejects.toThrow(UserError);
-      await attempt.catch((error: Error) => {
-        expect(error.message).toContain("postmap: warning");
-        expect(error.message).toContain("No such file or directory");
-        expect(error.message).toContain("left unchanged");
-      });
+    const shim = toolsWithPostmapShim(join(confDir, ".."), POSTMAP_LOSING_ITS_FILES);
+    const attempt = writeMapText(confDir, `gone.example.test ${made.keyFile} ${made.certFile}\n`, undefined, shim);
+    await expect(attempt).rejects.toThrow(UserError);
+    await attempt.catch((error: Error) => {
+      expect(error.message).toContain("postmap: warning");
+      expect(error.message).toContain("No such file or directory");
+      expect(error.message).toContain("left unchanged");
     });
     expect(readFileSync(join(confDir, "sni.map"))).toEqual(before.map);
     expect(readFileSync(join(confDir, "sni.map.db"))).toEqual(before.db);
     expect(readdirSync(confDir).sort()).toEqual(["main.cf", "sni.map", "sni.map.db"]);
   });
 
-  test("stale temp files of a killed run are removed; fresh ones are left alone", async () => {
-    const { confDir, made } = confWithCert();
-    const stale = join(confDir, ".sni.map.0123456789ab.tmp.db");
-    const fresh = join(confDir, ".sni.map.ba9876543210.tmp");
-    writeFileSync(stale, "old key material");
-    writeFileSync(fresh, "a concurrent run");
-    const old = new Date(Date.now() - 3600_000);
-    Bun.spawnSync(["touch", "-d", old.toISOString(), stale]);
-    await writeMapText(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`);
-    expect(existsSync(stale)).toBe(false);
-    expect(existsSync(fresh)).toBe(true);
-  });
 });
 
 describe("sni-map as a process", () => {

@@ -2,7 +2,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createMemoryLogger } from "../../../src/log.ts";
-import { postconfValues, QUEUE_LAYOUT } from "../../../src/postfix.ts";
+import { postconfValues, QUEUE_LAYOUT } from "../../../src/postfix/index.ts";
+import { testTools } from "../../support/postfix-tools.ts";
 import { checkFatal, masterCfNamesPostlog } from "../../../src/steps/check-fatal.ts";
 import { writeLivedInConf } from "../../support/lived-in.ts";
 import { postfixUid } from "../../support/postfix-server.ts";
@@ -13,7 +14,9 @@ import { makeTempDir } from "../../support/tmp.ts";
 // root; the postfix command needs the queue directory itself to exist).
 
 const cleanups: (() => void)[] = [];
-afterAll(() => cleanups.forEach((cleanup) => cleanup()));
+afterAll(() => {
+  for (const cleanup of cleanups) cleanup();
+});
 
 function livedIn() {
   const temp = makeTempDir("mpi-check-fatal-");
@@ -27,23 +30,23 @@ function livedIn() {
 describe("checkFatal", () => {
   test("creates the missing queue (create-missing with the conf dir), then postsuper runs on it", async () => {
     const { confDir, spool } = livedIn();
-    await checkFatal(confDir, createMemoryLogger(), undefined);
+    await checkFatal(testTools(), confDir, createMemoryLogger(), undefined);
     const hold = statSync(join(spool, "hold"));
     expect({ uid: hold.uid, mode: hold.mode & 0o7777 }).toEqual({ uid: postfixUid(), mode: 0o700 });
     expect(statSync(join(spool, "maildrop")).mode & 0o7777).toBe(0o730);
   });
 
   test("create-missing is left out when set-permissions just worked on the same queue layout", async () => {
-    const { confDir, spool } = livedIn();
-    const layout = await postconfValues(confDir, QUEUE_LAYOUT);
+    const { confDir } = livedIn();
+    const layout = await postconfValues(testTools(), confDir, QUEUE_LAYOUT);
     // Nothing created the queue's subdirectories: postsuper, which needs them, says so.
-    expect(checkFatal(confDir, createMemoryLogger(), layout)).rejects.toThrow(`postsuper -c ${confDir} (queue repair) failed (exit 1): postsuper: fatal: scan_dir_push: open directory`);
+    expect(checkFatal(testTools(), confDir, createMemoryLogger(), layout)).rejects.toThrow(`postsuper -c ${confDir} (queue repair) failed (exit 1): postsuper: fatal: scan_dir_push: open directory`);
   });
 
   test("no master.cf: refused, as `postfix start` refuses", async () => {
     const { confDir } = livedIn();
     rmSync(join(confDir, "master.cf"));
-    expect(checkFatal(confDir, createMemoryLogger(), undefined)).rejects.toThrow(`no ${confDir}/master.cf file found`);
+    expect(checkFatal(testTools(), confDir, createMemoryLogger(), undefined)).rejects.toThrow(`no ${confDir}/master.cf file found`);
   });
 });
 

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { createMemoryLogger } from "../../../src/log.ts";
 import { checkAsn, type AsnVerdict } from "../../../src/steps/asn-check.ts";
 import type { StepContext } from "../../../src/steps/context.ts";
+import { testTools } from "../../support/postfix-tools.ts";
 import { activeLines, prepareDnsbl, removeDiscontinued } from "../../../src/steps/dnsbl.ts";
 import { extractTemplates } from "../../../src/templates/extract.ts";
 import { startAsnServer } from "../../support/http.ts";
@@ -12,7 +13,9 @@ import { makeTempDir } from "../../support/tmp.ts";
 
 const templates = extractTemplates(readFileSync(FIXTURE_SCRIPT, "utf8"), FIXTURE_SCRIPT);
 const cleanups: (() => void)[] = [];
-afterAll(() => cleanups.forEach((cleanup) => cleanup()));
+afterAll(() => {
+  for (const cleanup of cleanups) cleanup();
+});
 
 function context(spamhausDqsKey?: string) {
   const temp = makeTempDir("mpi-dnsbl-");
@@ -23,6 +26,7 @@ function context(spamhausDqsKey?: string) {
     env: { dbName: "d", dbUser: "u", dbPass: "p", hostname: "m.example", spamhausDqsKey },
     templates,
     log,
+    tools: testTools(),
   };
   return { step, log, dir: temp.path };
 }

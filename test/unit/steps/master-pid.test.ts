@@ -2,7 +2,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createMemoryLogger } from "../../../src/log.ts";
-import { masterIsRunning } from "../../../src/postfix.ts";
+import { masterIsRunning } from "../../../src/postfix/index.ts";
+import { testTools } from "../../support/postfix-tools.ts";
 import { nobodyHoldsLock, removeStaleMasterPid } from "../../../src/steps/master-pid.ts";
 import { daemonDirectory } from "../../support/postfix-server.ts";
 import { makeTempDir, writeSettledFile } from "../../support/tmp.ts";
@@ -16,7 +17,7 @@ mkdirSync(conf);
 mkdirSync(join(spool, "pid"), { recursive: true });
 writeSettledFile(join(conf, "main.cf"), `queue_directory = ${spool}\n`);
 const master = join(daemonDirectory(), "master");
-const isRunning = () => masterIsRunning(master, conf);
+const isRunning = () => masterIsRunning(testTools(), master, conf);
 
 describe("master.pid", () => {
   test("absent: nothing to do", async () => {

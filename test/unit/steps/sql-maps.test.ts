@@ -8,6 +8,7 @@ import { parseIdTable } from "../../../src/steps/permissions-check.ts";
 import { renderSqlMaps, writeSqlMaps } from "../../../src/steps/sql-maps.ts";
 import { extractTemplates } from "../../../src/templates/extract.ts";
 import { FIXTURE_SCRIPT } from "../../support/namespace-root.ts";
+import { testTools } from "../../support/postfix-tools.ts";
 import { makeTempDir } from "../../support/tmp.ts";
 
 const templates = extractTemplates(readFileSync(FIXTURE_SCRIPT, "utf8"), FIXTURE_SCRIPT);
@@ -27,7 +28,7 @@ describe("SQL maps", () => {
 
   test("written root:postfix 0640, byte-identical and untouched on a second run", () => {
     const ids = lookupPostfixIds();
-    const step: StepContext = { paths: { confDir: temp.path, sslDir: "", spoolDir: "", mysqlSocket: "", aliasesFile: "" }, env, templates, log: createMemoryLogger() };
+    const step: StepContext = { paths: { confDir: temp.path, sslDir: "", spoolDir: "", mysqlSocket: "", aliasesFile: "" }, env, templates, log: createMemoryLogger(), tools: testTools() };
     const written = writeSqlMaps(step, ids);
     expect(written).toHaveLength(4);
     const snapshot = () => written.map((path) => [readFileSync(path, "utf8"), statSync(path).mtimeMs, statSync(path).ino] as const);

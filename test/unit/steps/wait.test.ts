@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { UserError } from "../../../src/errors.ts";
 import { createMemoryLogger } from "../../../src/log.ts";
-import { interruptionFor, waitUntilReady, WaitInterrupted } from "../../../src/steps/wait.ts";
+import { interruptionFor, WaitInterrupted } from "../../../src/signals.ts";
+import { waitUntilReady } from "../../../src/steps/wait.ts";
 
 const neverAborted = new AbortController().signal;
 

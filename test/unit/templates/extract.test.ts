@@ -31,7 +31,7 @@ describe("extractTemplates", () => {
   const broken: [string, string, string][] = [
     ["missing aliases block", fixture.replace("cat <<EOF > /etc/aliases", "cat <<EOF > /dev/null"), "unexpected heredoc target /dev/null"],
     ["aliases block removed", fixture.replace(/cat <<EOF > \/etc\/aliases\n[\s\S]*?\nEOF\n/, ""), "missing a heredoc writing /etc/aliases"],
-    ["no open Spamhaus block", fixture.replace(/SPAMHAUS_DNSBL_CONFIG=\$\(cat <<EOF\n  open[\s\S]*?\nEOF\n/, ""), "block without a key (open lists)"],
+    ["no open Spamhaus block", fixture.replace(/SPAMHAUS_DNSBL_CONFIG=\$\(cat <<EOF\n {2}open[\s\S]*?\nEOF\n/, ""), "block without a key (open lists)"],
     ["command substitution in a map", fixture.replace("dbname = ${DBNAME}", "dbname = $(cat /run/db)"), "command substitution"],
     ["unknown variable", fixture.replace("dbname = ${DBNAME}", "dbname = ${DB_NAME}"), "unknown variable $DB_NAME"],
     ["other sed on the blocklists", fixture.replace("sed -i '/gone", "sed -E -i '/gone"), "unrecognized edit of /opt/postfix/conf/dns_blocklists.cf"],

@@ -26,7 +26,7 @@ const base = (changes: Partial<Record<BaseFileKind, string>> = {}) =>
 /** The fixture with one line replaced; returns the text and that line's number. */
 function editLine(text: string, from: string, to: string): { text: string; line: number } {
   const lines = text.split("\n");
-  const index = lines.findIndex((line) => line === from);
+  const index = lines.indexOf(from);
   if (index === -1) throw new Error(`no line ${JSON.stringify(from)}`);
   lines[index] = to;
   return { text: lines.join("\n"), line: index + 1 };

@@ -2,11 +2,10 @@ import { closeSync, openSync, readSync } from "node:fs";
 
 // The keys of a `hash:` table as postmap writes it (Berkeley DB 4.6+ hash format, the one
 // Debian's Postfix links), read straight from the .db. `postmap -s` gives the same keys but
-// prints every value too: with -F that is 40 MB of base64 for 10,000 names, which cost about
-// half as much as the postmap -F build itself. Here only the bucket pages are read (~130 of
-// ~11,000 pages at 10,000 names; the embedded files sit on overflow pages that are never
-// touched). Any page this reader does not recognize makes it answer undefined: callers then
-// ask `postmap -s`, which stays the authority.
+// prints every value too, which with -F is every embedded file in base64 (costs in
+// docs/performance.md). Here only the bucket pages are read: the embedded files sit on
+// overflow pages that are never touched. Any page this reader does not recognize makes it
+// answer undefined: callers then ask `postmap -s`, which stays the authority.
 
 const HASH_MAGIC = 0x061561;
 /** Hash versions with this page layout: 8 (BDB 4.4-4.5, unsorted pages) and 9 (4.6 to 18.1). */
@@ -54,7 +53,8 @@ export function hashDbKeys(readPage: PageReader): string[] | undefined {
   if (!head) return undefined;
   const u32 = (offset: number) => head.readUInt32LE(offset);
   // Little-endian files only (the magic reads swapped otherwise), no checksums, no encryption.
-  if (u32(12) !== HASH_MAGIC || !HASH_VERSIONS.has(u32(16)) || head[25] !== P_HASHMETA || head[24] !== 0 || head[26] !== 0) return undefined;
+  if (u32(12) !== HASH_MAGIC || !HASH_VERSIONS.has(u32(16)) || head[25] !== P_HASHMETA || head[24] !== 0 || head[26] !== 0)
+    return undefined;
   const pageSize = u32(20);
   const lastPage = u32(32);
   const maxBucket = u32(72);

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { compareKeys } from "../../src/postfix.ts";
-import { summarizeToolOutput, toolMessages } from "../../src/tool-output.ts";
+import { compareKeys } from "../../../src/postfix/keys.ts";
+import { summarizeToolOutput, toolMessages } from "../../../src/postfix/output.ts";
 
 describe("toolMessages", () => {
   test("configuration warnings are warnings; fatal, panic and error lines are errors; lines without a severity are notices", () => {
@@ -48,6 +48,8 @@ describe("compareKeys", () => {
     expect(compareKeys(["a.test", "b.test"], ["b.test", "a.test"])).toBeUndefined();
   });
   test("a key postmap dropped, one it invented, a duplicate: all named", () => {
-    expect(compareKeys(["a.test", "b.test"], ["a.test", "c.test", "c.test"])).toBe("2 of 2 names stored; missing 1 (b.test); unexpected 1 (c.test); 1 duplicate keys");
+    expect(compareKeys(["a.test", "b.test"], ["a.test", "c.test", "c.test"])).toBe(
+      "2 of 2 names stored; missing 1 (b.test); unexpected 1 (c.test); 1 duplicate keys",
+    );
   });
 });
