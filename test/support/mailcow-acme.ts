@@ -41,17 +41,23 @@ export async function writeAcmeSrv(dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "reload-configurations.sh"), await mailcowFile(`${ACME}/reload-configurations.sh`), { mode: 0o755 });
   const acme = await mailcowFile(`${ACME}/acme.sh`);
-  const serials = acme.split("\n").filter((line) => /^ {2}(POSTFIX|DOVECOT)_CERT_SERIAL(_NEW)?="\$\(echo \| openssl s_client/.test(line)).slice(0, 4);
-  if (serials.length !== 4) throw new Error("mailcow's acme.sh has no serial reads of postfix:25 and dovecot:143: not an acme.sh this test knows");
+  const serials = acme
+    .split("\n")
+    .filter((line) => /^ {2}(POSTFIX|DOVECOT)_CERT_SERIAL(_NEW)?="\$\(echo \| openssl s_client/.test(line))
+    .slice(0, 4);
+  if (serials.length !== 4)
+    throw new Error("mailcow's acme.sh has no serial reads of postfix:25 and dovecot:143: not an acme.sh this test knows");
   const reloadLoop = section(acme, "  # reload on new or changed certificates", '  case "$CERT_ERRORS" in');
   const driver = [
     "#!/bin/bash",
     "# Written by the update suite (test/support/mailcow-acme.ts) around lines of mailcow's acme.sh.",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a bash line; bash expands it in the container
     'grep -q " dovecot " /etc/hosts || echo "127.0.0.1 postfix dovecot dockerapi.${COMPOSE_PROJECT_NAME}_mailcow-network nginx" >> /etc/hosts',
     'log_f() { echo "acme: $1"; }',
     "REDIS_CMDLINE=true",
     "ACME_BASE=/var/lib/acme",
     ...serials,
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a bash line; bash expands it in the container
     'cp /srv/renewed-cert.pem "${ACME_BASE}/cert.pem"',
     "CERT_CHANGED=1",
     "CERT_AMOUNT_CHANGED=0",
@@ -66,8 +72,26 @@ export async function writeAcmeSrv(dir: string): Promise<void> {
 export function renewedCertificate(srvDir: string, keyFile: string, names: readonly string[]): string {
   const certFile = join(srvDir, "renewed-cert.pem");
   // 36 hex digits, the first 1: acme.sh waits for a serial of exactly that length.
-  const serial = `0x1${Array.from(crypto.getRandomValues(new Uint8Array(18)), (b) => b.toString(16).padStart(2, "0")).join("").slice(1)}`;
-  openssl(["req", "-x509", "-new", "-key", keyFile, "-out", certFile, "-days", "90", "-set_serial", serial, "-subj", `/CN=${names[0]}`, "-addext", `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}`]);
+  const serial = `0x1${Array.from(crypto.getRandomValues(new Uint8Array(18)), (b) => b.toString(16).padStart(2, "0"))
+    .join("")
+    .slice(1)}`;
+  openssl([
+    "req",
+    "-x509",
+    "-new",
+    "-key",
+    keyFile,
+    "-out",
+    certFile,
+    "-days",
+    "90",
+    "-set_serial",
+    serial,
+    "-subj",
+    `/CN=${names[0]}`,
+    "-addext",
+    `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}`,
+  ]);
   return fingerprintOf(certFile);
 }
 
@@ -86,7 +110,10 @@ export interface Renewal extends Availability {
 export async function measuredRenewal(engine: Engine, project: MailcowProject): Promise<Renewal> {
   const acme = await project.containerId("acme-mailcow");
   await engine.docker(["exec", acme, "rm", "-f", "/tmp/session-open", "/tmp/session-go"]);
-  const held = engine.docker(["exec", acme, "bash", "-c", HELD_SESSION, "held", "mail.example.test"], { timeoutMs: 300_000, allowFailure: true });
+  const held = engine.docker(["exec", acme, "bash", "-c", HELD_SESSION, "held", "mail.example.test"], {
+    timeoutMs: 300_000,
+    allowFailure: true,
+  });
   for (let i = 0; (await engine.docker(["exec", acme, "test", "-e", "/tmp/session-open"], { allowFailure: true })).exitCode !== 0; i++) {
     if (i > 200) throw new Error("the held SMTP session did not open within 20 s");
     await Bun.sleep(100);

@@ -18,8 +18,14 @@ let calls: string;
 let stock = "";
 
 const containers = {
-  aaaa01: { Id: "aaaa01", Config: { Labels: { "com.docker.compose.service": "nginx-mailcow", "com.docker.compose.project": "mailcowdockerized" } } },
-  bbbb02: { Id: "bbbb02", Config: { Labels: { "com.docker.compose.service": "dovecot-mailcow", "com.docker.compose.project": "mailcowdockerized" } } },
+  aaaa01: {
+    Id: "aaaa01",
+    Config: { Labels: { "com.docker.compose.service": "nginx-mailcow", "com.docker.compose.project": "mailcowdockerized" } },
+  },
+  bbbb02: {
+    Id: "bbbb02",
+    Config: { Labels: { "com.docker.compose.service": "dovecot-mailcow", "com.docker.compose.project": "mailcowdockerized" } },
+  },
 };
 
 /** dockerapi's answers, the postfix-mailcow container described by POSTFIX. */
@@ -39,9 +45,22 @@ esac
 
 const ours = (watch: string) => ({
   Id: POSTFIX_ID,
-  Config: { Labels: { "com.docker.compose.service": "postfix-mailcow", "com.docker.compose.project": "mailcowdockerized", "org.opencontainers.image.title": "mailcow-postfix-init" }, Env: [`MPI_WATCH=${watch}`] },
+  Config: {
+    Labels: {
+      "com.docker.compose.service": "postfix-mailcow",
+      "com.docker.compose.project": "mailcowdockerized",
+      "org.opencontainers.image.title": "mailcow-postfix-init",
+    },
+    Env: [`MPI_WATCH=${watch}`],
+  },
 });
-const mailcows = { Id: POSTFIX_ID, Config: { Labels: { "com.docker.compose.service": "postfix-mailcow", "com.docker.compose.project": "mailcowdockerized" }, Env: ["MPI_WATCH=y"] } };
+const mailcows = {
+  Id: POSTFIX_ID,
+  Config: {
+    Labels: { "com.docker.compose.service": "postfix-mailcow", "com.docker.compose.project": "mailcowdockerized" },
+    Env: ["MPI_WATCH=y"],
+  },
+};
 
 /** reload-configurations.sh as acme.sh runs it after a renewal; the dockerapi calls it made. */
 function renewal(postfix: object, env: Record<string, string> = {}) {
@@ -50,15 +69,28 @@ function renewal(postfix: object, env: Record<string, string> = {}) {
   writeFileSync(join(bin, "curl"), fakeCurl(postfix), { mode: 0o755 });
   writeFileSync(calls, "");
   const ran = Bun.spawnSync([join(srv, "reload-configurations.sh")], {
-    env: { PATH: `${bin}:/usr/bin:/bin`, BASH_ENV, MPI_ACME_SRV: srv, COMPOSE_PROJECT_NAME: "mailcowdockerized", CERT_AMOUNT_CHANGED: "0", TMPDIR: dir.path, ...env },
+    env: {
+      PATH: `${bin}:/usr/bin:/bin`,
+      BASH_ENV,
+      MPI_ACME_SRV: srv,
+      COMPOSE_PROJECT_NAME: "mailcowdockerized",
+      CERT_AMOUNT_CHANGED: "0",
+      TMPDIR: dir.path,
+      ...env,
+    },
   });
-  const posts = readFileSync(calls, "utf8").split("\n").filter((url) => /\/(exec|restart)$/.test(url)).map((url) => url.replace(/^.*\/containers\//, ""));
+  const posts = readFileSync(calls, "utf8")
+    .split("\n")
+    .filter((url) => /\/(exec|restart)$/.test(url))
+    .map((url) => url.replace(/^.*\/containers\//, ""));
   return { stdout: ran.stdout.toString(), stderr: ran.stderr.toString(), exitCode: ran.exitCode, posts };
 }
 
 /** The line acme's log starts with (bash reads BASH_ENV before acme.sh). */
 function acmeStartLine(env: Record<string, string> = {}) {
-  return Bun.spawnSync(["bash", "-c", ":", join(srv, "acme.sh")], { env: { PATH: "/usr/bin:/bin", BASH_ENV, MPI_ACME_SRV: srv, ...env } }).stderr.toString();
+  return Bun.spawnSync(["bash", "-c", ":", join(srv, "acme.sh")], {
+    env: { PATH: "/usr/bin:/bin", BASH_ENV, MPI_ACME_SRV: srv, ...env },
+  }).stderr.toString();
 }
 
 beforeEach(async () => {
@@ -66,7 +98,8 @@ beforeEach(async () => {
   srv = join(dir.path, "srv");
   mkdirSync(srv);
   calls = join(dir.path, "calls");
-  if (MAILCOW_GIT && !stock) stock = Bun.spawnSync(["git", "-C", MAILCOW_GIT, "show", "HEAD:data/Dockerfiles/acme/reload-configurations.sh"]).stdout.toString();
+  if (MAILCOW_GIT && !stock)
+    stock = Bun.spawnSync(["git", "-C", MAILCOW_GIT, "show", "HEAD:data/Dockerfiles/acme/reload-configurations.sh"]).stdout.toString();
   writeFileSync(join(srv, "reload-configurations.sh"), stock, { mode: 0o755 });
 });
 afterEach(() => dir.cleanup());
@@ -79,9 +112,15 @@ describe.skipIf(!MAILCOW_GIT)("acme-mailcow's BASH_ENV with mailcow's reload-con
     expect(ran.exitCode).toBe(0);
     expect(ran.posts).toEqual(["aaaa01/exec", "bbbb02/restart", `${POSTFIX_ID}/exec`]);
     expect(ran.stdout).toContain("Postfix runs mailcow-postfix-init's watcher: reloading, not restarting\nReloading Postfix...");
-    expect(acmeStartLine()).toBe("mailcow-postfix-init: after a renewal acme reloads Postfix instead of restarting postfix-mailcow while it runs mailcow-postfix-init's watcher\n");
+    expect(acmeStartLine()).toBe(
+      "mailcow-postfix-init: after a renewal acme reloads Postfix instead of restarting postfix-mailcow while it runs mailcow-postfix-init's watcher\n",
+    );
     // The copy it ran is gone.
-    expect(Bun.spawnSync(["sh", "-c", `ls ${dir.path} | grep -c mpi-reload || true`]).stdout.toString().trim()).toBe("0");
+    expect(
+      Bun.spawnSync(["sh", "-c", `ls ${dir.path} | grep -c mpi-reload || true`])
+        .stdout.toString()
+        .trim(),
+    ).toBe("0");
   });
 
   test("mailcow's own image under our name (unknown base) or our watcher off in postfix-mailcow: the restart, as stock", () => {
@@ -93,7 +132,9 @@ describe.skipIf(!MAILCOW_GIT)("acme-mailcow's BASH_ENV with mailcow's reload-con
     const ran = renewal(ours("y"), { MPI_WATCH: "n" });
     expect(ran.posts).toEqual(["aaaa01/exec", "bbbb02/restart", `${POSTFIX_ID}/restart`]);
     expect(ran.stdout).not.toContain("mailcow-postfix-init");
-    expect(acmeStartLine({ MPI_WATCH: "n" })).toBe("mailcow-postfix-init: MPI_WATCH=n: after a renewal acme restarts postfix-mailcow, as stock\n");
+    expect(acmeStartLine({ MPI_WATCH: "n" })).toBe(
+      "mailcow-postfix-init: MPI_WATCH=n: after a renewal acme restarts postfix-mailcow, as stock\n",
+    );
   });
 
   test("a reload-configurations.sh this release does not know: left as it is (Postfix restarted), one line at acme's start saying so", () => {
@@ -107,7 +148,9 @@ describe.skipIf(!MAILCOW_GIT)("acme-mailcow's BASH_ENV with mailcow's reload-con
   });
 
   test("any other script of acme's: nothing printed, nothing changed", () => {
-    const other = Bun.spawnSync(["bash", "-c", "echo ran", join(srv, "obtain-certificate.sh")], { env: { PATH: "/usr/bin:/bin", BASH_ENV, MPI_ACME_SRV: srv } });
+    const other = Bun.spawnSync(["bash", "-c", "echo ran", join(srv, "obtain-certificate.sh")], {
+      env: { PATH: "/usr/bin:/bin", BASH_ENV, MPI_ACME_SRV: srv },
+    });
     expect({ stdout: other.stdout.toString(), stderr: other.stderr.toString() }).toEqual({ stdout: "ran\n", stderr: "" });
   });
 });
