@@ -2,7 +2,7 @@
 // directories, against the floor `postmap -F` alone on the same map, in the same run.
 // Usage: bun bench/sni-map.ts [--runs N] [--shell] [--baseline BINARY]   (build first: npm run build)
 //   --shell also times a shell loop doing what mailcow's script does (append per name), once.
-//   --baseline also times another build (e.g. of an older commit) warm and cold, interleaved.
+//   --baseline also times another build (e.g. of an older commit) warm, cold and --dry-run, interleaved.
 // Two trees: `distinct` (a certificate per directory, each covering its names) and `same-cert`
 // (every directory holds the same certificate, which covers none of its names: 2,000
 // "does not cover" warnings). All measurements of a run are interleaved, so they see the same
@@ -145,6 +145,7 @@ function prepareTree(name: string, sslDir: string) {
     baselineSniMap,
     baselineWarm: series(),
     baselineCold: series(),
+    baselineDry: series(),
     lines: map.split("\n").filter(Boolean).length,
     warnings: first.stderr.split("\n").filter((line) => line.includes(": warning: ")).length,
     floorRuns: series(),
@@ -184,6 +185,7 @@ for (let run = 0; run < runs; run++) {
       record(tree.baselineWarm, sh(tree.baselineSniMap));
       rmSync(join(tree.baselineConf, ".sni-validation-cache.json"), { force: true });
       record(tree.baselineCold, sh(tree.baselineSniMap));
+      record(tree.baselineDry, sh([baseline!, "sni-map", "--dry-run", "--ssl-dir", tree.sslDir, "--hostname", HOSTNAME]));
     }
     // The post-build key check alone, on the floor's fresh .db: read directly, and postmap -s.
     const mapFile = join(tree.floor, "sni.map");
@@ -231,7 +233,7 @@ const report = {
           cpuMs: { floor: round(median(tree.floorRuns.cpuMs)), unchanged: round(median(tree.unchanged.cpuMs)), warm: round(median(tree.warm.cpuMs)), cold: round(median(tree.cold.cpuMs)), dryRun: round(median(tree.dry.cpuMs)) },
           keyCheckMs: { directRead: Number(median(tree.keysDirect).toFixed(1)), postmapS: round(median(tree.keysPostmapS)) },
           ...(baseline
-            ? { baseline: { binary: baseline, warmMs: round(median(tree.baselineWarm.ms)), warmRatio: ratio(median(tree.baselineWarm.ms), floor), coldMs: round(median(tree.baselineCold.ms)), coldRatio: ratio(median(tree.baselineCold.ms), floor) } }
+            ? { baseline: { binary: baseline, warmMs: round(median(tree.baselineWarm.ms)), warmRatio: ratio(median(tree.baselineWarm.ms), floor), coldMs: round(median(tree.baselineCold.ms)), coldRatio: ratio(median(tree.baselineCold.ms), floor), dryRunMs: round(median(tree.baselineDry.ms)), dryRunCpuMs: round(median(tree.baselineDry.cpuMs)) } }
             : {}),
         },
       ];

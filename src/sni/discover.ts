@@ -20,6 +20,8 @@ export interface Discovery {
   /** The default pair first (when present), then directories in byte order of their names. */
   sources: CertificateSource[];
   problems: Problem[];
+  /** Information for the log, not problems: dot-directories that hold a cert.pem. */
+  notes: string[];
 }
 
 /** List the certificate sources below `sslDir` without parsing any certificate. */
@@ -38,6 +40,7 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
   }
   const sources: CertificateSource[] = [];
   const problems: Problem[] = [];
+  const notes: string[] = [];
   const entries = sortBytewise(utf8Names(sslDir, rawEntries, problems));
   const present = (path: string) => statEntry(path) !== undefined;
 
@@ -54,6 +57,13 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
 
   for (const entry of entries) {
     const dir = join(sslDir, entry);
+    // mailcow's own `SSL/*/` glob never sees a dot-directory, and ACME clients stage renewals
+    // or keep old copies in them (`.example.org.old/`): never a certificate directory.
+    if (entry.startsWith(".")) {
+      if (!present(join(dir, DEFAULT_CERT))) continue;
+      notes.push(`${dir}: holds ${DEFAULT_CERT} but is not a certificate directory (its name starts with a dot, as mailcow's SSL/*/ glob skips); not mapped`);
+      continue;
+    }
     // One stat per file tells which directories hold a pair (files at the top, such as
     // dhparams.pem, answer ENOTDIR); 2,000 directories are common.
     // Quietly skipped, as mailcow does: acme/, backups/, half-written directories.
@@ -82,7 +92,7 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
     const domainsOutside = !isInside(domainsFile, sslDir) || undefined;
     sources.push({ kind: "directory", dir, main: pairIn(dir, DEFAULT_KEY, DEFAULT_CERT), ecdsa, domainsFile, domainsText, domainsOutside });
   }
-  return { sslDir, sources, problems };
+  return { sslDir, sources, problems, notes };
 }
 
 /**

@@ -37,6 +37,8 @@ export interface SniMapResult {
   entries: MapEntry[];
   sources: ValidatedSource[];
   problems: Problem[];
+  /** Information lines for the log (not problems): e.g. a dot-directory holding a cert.pem. */
+  notes: string[];
 }
 
 export interface PlanOptions {
@@ -57,11 +59,11 @@ export function planSniMapFromTree(options: PlanOptions): SniMapResult {
     problems.push(...found);
     return validated;
   });
-  const plan = planSniMap(sources, hostname);
+  const plan = planSniMap(sources, hostname, now);
   problems.push(...plan.problems);
   const projected = projectedDbBytes(plan.entries);
   if (projected > LARGE_DB_BYTES) problems.push(largeTableWarning(projected, plan.entries));
-  return { sslDir: discovery.sslDir, hostname, content: renderSniMap(plan.entries), entries: plan.entries, sources, problems };
+  return { sslDir: discovery.sslDir, hostname, content: renderSniMap(plan.entries), entries: plan.entries, sources, problems, notes: discovery.notes };
 }
 
 /**
@@ -74,6 +76,7 @@ export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult
   const mapFile = join(options.confDir, SNI_MAP_FILE);
   const cache = openPairCache(options.cacheFile);
   const result = planSniMapFromTree({ ...options, cache });
+  logNotes(result.notes, options.log);
   logProblems(result.problems, options.log);
   const inputs = embeddedValueDigests(result.entries);
   if (sniTableInPlace(options.confDir, options.cacheFile, result.content, inputs)) {
@@ -160,6 +163,10 @@ export function mapKeyForHostname(raw: string | undefined): string | undefined {
     throw new UserError(`hostname ${JSON.stringify(raw)} (--hostname or MAILCOW_HOSTNAME) is not a valid DNS name: ${normalized.reason}; set MAILCOW_HOSTNAME in mailcow.conf to the server's FQDN`);
   }
   return normalized?.name;
+}
+
+export function logNotes(notes: readonly string[], log: Logger): void {
+  for (const note of notes) log.info(note);
 }
 
 export function logProblems(problems: readonly Problem[], log: Logger): void {

@@ -12,41 +12,23 @@ export interface SniPlan {
 /** How many rejected values one warning quotes before summarizing the rest. */
 const QUOTED_VALUES = 5;
 
-export function planSniMap(sources: readonly ValidatedSource[], hostname: string | undefined): SniPlan {
+export function planSniMap(sources: readonly ValidatedSource[], hostname: string | undefined, now: Date): SniPlan {
   const problems: Problem[] = [];
-  const claimedBy = new Map<string, ValidatedSource>();
+  const directories = sources.filter((candidate) => candidate.source.kind === "directory");
+  const claims = claimDirectoryNames(directories, now, problems);
+  const defaultSource = sources.find((candidate) => candidate.source.kind === "default");
+  if (defaultSource?.usable) keepDefaultNames(defaultSource, hostname, claims, now, problems);
+  const { claimedBy } = claims;
   const namesOf = new Map<ValidatedSource, string[]>();
-  const conflicts = new Map<string, { winner: string; loser: string; names: string[] }>();
-
-  for (const validated of sources.filter((candidate) => candidate.source.kind === "directory")) {
-    const names = directoryNames(validated, problems);
-    if (!reportUnusable(validated, names, problems)) continue;
-    const own: string[] = [];
-    for (const name of names) {
-      const winner = claimedBy.get(name);
-      if (winner) {
-        const key = `${winner.source.dir}\0${validated.source.dir}`;
-        const conflict = conflicts.get(key) ?? { winner: winner.source.dir, loser: validated.source.dir, names: [] };
-        conflict.names.push(name);
-        conflicts.set(key, conflict);
-        continue;
-      }
-      claimedBy.set(name, validated);
-      own.push(name);
-    }
-    namesOf.set(validated, own);
-    const certificateKeys = normalizedCertificateNames(validated.main);
-    const uncovered = own.filter((name) => !certificateCovers(certificateKeys, name));
+  for (const [name, winner] of claimedBy) namesOf.set(winner, [...(namesOf.get(winner) ?? []), name]);
+  for (const validated of directories) {
+    const uncovered = (namesOf.get(validated) ?? []).filter((name) => !certificateCovers(claims.certificateKeysOf.get(validated) ?? [], name));
     if (uncovered.length > 0) {
       problems.push(warning("name-not-covered", validated.source.dir, `${validated.source.dir}: the certificate does not cover ${quoteList(uncovered)}; clients that verify names will reject it for them`));
     }
   }
-  for (const { winner, loser, names } of conflicts.values()) {
-    problems.push(warning("name-conflict", loser, `${quoteList(names)} listed by both ${winner} and ${loser}; mapped to ${winner} (first in name order)`));
-  }
 
   const entries: MapEntry[] = [];
-  const defaultSource = sources.find((candidate) => candidate.source.kind === "default");
   if (defaultSource) {
     const certificateKeys = normalizedCertificateNames(defaultSource.main, problems, defaultSource.source.dir);
     const names = unique([...(hostname ? [hostname] : []), ...certificateKeys]);
@@ -66,6 +48,84 @@ export function planSniMap(sources: readonly ValidatedSource[], hostname: string
     if (own) entries.push(...entriesFor(validated, own));
   }
   return { entries, problems };
+}
+
+/** Which directory serves each name the usable directories list, and their certificates' names. */
+interface Claims {
+  claimedBy: Map<string, ValidatedSource>;
+  certificateKeysOf: Map<ValidatedSource, string[]>;
+  usable(validated: ValidatedSource, name: string): boolean;
+}
+
+/** Each name to the directory that serves it best (pickClaimant), one warning per pair of directories that both list names. */
+function claimDirectoryNames(directories: readonly ValidatedSource[], now: Date, problems: Problem[]): Claims {
+  const claimants = new Map<string, ValidatedSource[]>();
+  const certificateKeysOf = new Map<ValidatedSource, string[]>();
+  for (const validated of directories) {
+    const names = directoryNames(validated, problems);
+    if (!reportUnusable(validated, names, problems)) continue;
+    certificateKeysOf.set(validated, normalizedCertificateNames(validated.main));
+    for (const name of names) claimants.set(name, [...(claimants.get(name) ?? []), validated]);
+  }
+  const usable = (validated: ValidatedSource, name: string) => usableFor(validated, certificateKeysOf.get(validated) ?? [], name, now);
+  const claimedBy = new Map<string, ValidatedSource>();
+  const conflicts = new Map<string, { winner: string; loser: string; why: string; names: string[] }>();
+  for (const [name, candidates] of claimants) {
+    const winner = pickClaimant(candidates, (candidate) => usable(candidate, name));
+    claimedBy.set(name, winner);
+    for (const loser of candidates.filter((candidate) => candidate !== winner)) {
+      const why = usable(winner, name) && !usable(loser, name) ? "valid now and covering the name" : notAfterOf(winner) > notAfterOf(loser) ? "valid longer" : "first in name order";
+      const key = `${winner.source.dir}\0${loser.source.dir}\0${why}`;
+      const conflict = conflicts.get(key) ?? { winner: winner.source.dir, loser: loser.source.dir, why, names: [] };
+      conflict.names.push(name);
+      conflicts.set(key, conflict);
+    }
+  }
+  for (const { winner, loser, why, names } of conflicts.values()) {
+    problems.push(warning("name-conflict", loser, `${quoteList(names)} listed by both ${winner} and ${loser}; mapped to ${winner} (${why})`));
+  }
+  return { claimedBy, certificateKeysOf, usable };
+}
+
+/** A directory wins the default certificate's names, unless the default is usable for a name and the directory is not: those go back to the default. */
+function keepDefaultNames(defaultSource: ValidatedSource, hostname: string | undefined, claims: Claims, now: Date, problems: Problem[]): void {
+  const defaultKeys = normalizedCertificateNames(defaultSource.main);
+  const kept = new Map<string, string[]>();
+  for (const [name, winner] of claims.claimedBy) {
+    if (name !== hostname && !defaultKeys.includes(name)) continue;
+    if (usableFor(defaultSource, defaultKeys, name, now) && !claims.usable(winner, name)) {
+      claims.claimedBy.delete(name);
+      kept.set(winner.source.dir, [...(kept.get(winner.source.dir) ?? []), name]);
+    }
+  }
+  for (const [dir, names] of kept) {
+    const them = names.length === 1 ? "it" : "them";
+    problems.push(warning("default-name-kept", dir, `${quoteList(names)} listed by ${dir}, whose certificate is expired, not yet valid or does not cover ${them}: mapped to the default certificate, which is valid and covers ${them}`));
+  }
+}
+
+/**
+ * Which of several usable sources listing one name serves it: one valid now and covering the
+ * name beats the others; then the one valid longest (latest notAfter); then the first in byte order.
+ */
+function pickClaimant(candidates: readonly ValidatedSource[], usable: (candidate: ValidatedSource) => boolean): ValidatedSource {
+  let best = candidates[0]!;
+  for (const candidate of candidates.slice(1)) {
+    const [bestUsable, candidateUsable] = [usable(best), usable(candidate)];
+    if (candidateUsable !== bestUsable ? candidateUsable : notAfterOf(candidate) > notAfterOf(best)) best = candidate;
+  }
+  return best;
+}
+
+/** Valid at `now` and covering `name`: what a verifying client accepts for it. */
+function usableFor(validated: ValidatedSource, certificateKeys: readonly string[], name: string, now: Date): boolean {
+  const { notBefore, notAfter } = validated.main;
+  const time = now.getTime();
+  return (!notBefore || Date.parse(notBefore) <= time) && (!notAfter || Date.parse(notAfter) > time) && certificateCovers(certificateKeys, name);
+}
+
+function notAfterOf(validated: ValidatedSource): number {
+  return validated.main.notAfter ? Date.parse(validated.main.notAfter) : 0;
 }
 
 /** Names a directory's domains file lists, normalized; rejected values become one warning. */

@@ -22,6 +22,12 @@ export interface LoadedChain {
   issuers: Uint8Array[];
   /** 1-based index of the first chain certificate that did not issue the one before it. */
   chainBreak?: number;
+  /** The leaf's keyUsage bits (OpenSSL's KU_* values), absent when it has no keyUsage extension. */
+  keyUsage?: number;
+  /** The leaf's extendedKeyUsage (OpenSSL's XKU_* bits), absent when it has none. */
+  extendedKeyUsage?: number;
+  /** Certificates (1-based: 1 = leaf) signed with a digest verifying clients refuse (MD5, SHA1); self-signed ones are never checked. */
+  weakSignatures: { index: number; digest: string }[];
 }
 
 /** `code`: a stable name of the refusal (key-mismatch, key-not-first, ...); `reason`: what and where. */
@@ -44,6 +50,10 @@ const KEY_LABELS = new Map<string, number>([
 ]);
 const KEY_TYPE_NAMES = new Map<number, string>([[6, "RSA"], [912, "RSA-PSS"], [116, "DSA"], [408, "EC"], [1087, "ED25519"], [1088, "ED448"]]);
 const PEM_R_NO_START_LINE = 108;
+/** What X509_get_key_usage / X509_get_extended_key_usage return for a certificate without the extension. */
+const NO_EXTENSION = 0xffffffff;
+/** Digests (OpenSSL NIDs) of certificate signatures that verifying clients refuse: MD2, MD4, MD5, MD5-SHA1, SHA1. */
+const WEAK_DIGESTS = new Set([3, 257, 4, 114, 64]);
 const BIO_CTRL_PENDING = 10;
 
 type State = "init" | "key" | "cert" | "refused";
@@ -222,7 +232,15 @@ class ChainLoader {
     const { crypto } = this.openssl;
     const baseId = crypto.EVP_PKEY_get_base_id(this.key);
     const keyType = KEY_TYPE_NAMES.get(baseId) ?? (cString(crypto.OBJ_nid2sn(baseId)) || `type ${baseId}`);
-    const chain: LoadedChain = { keyType, bits: crypto.EVP_PKEY_get_bits(this.key), leaf: this.certificateDer, issuers: this.issuers.map((issuer) => issuer.der) };
+    const chain: LoadedChain = { keyType, bits: crypto.EVP_PKEY_get_bits(this.key), leaf: this.certificateDer, issuers: this.issuers.map((issuer) => issuer.der), weakSignatures: [] };
+    const keyUsage = crypto.X509_get_key_usage(this.certificate);
+    if (keyUsage !== NO_EXTENSION) chain.keyUsage = keyUsage;
+    const extendedKeyUsage = crypto.X509_get_extended_key_usage(this.certificate);
+    if (extendedKeyUsage !== NO_EXTENSION) chain.extendedKeyUsage = extendedKeyUsage;
+    for (const [index, x509] of [this.certificate, ...this.issuers.map((issuer) => issuer.x509)].entries()) {
+      const digest = weakDigest(this.openssl, x509!);
+      if (digest) chain.weakSignatures.push({ index: index + 1, digest });
+    }
     if (keyType === "EC") {
       const name = new Uint8Array(80);
       const written = new BigUint64Array(1);
@@ -259,4 +277,13 @@ class ChainLoader {
     this.issuers = [];
     this.certificateDer = new Uint8Array(0);
   }
+}
+
+/** The digest of x509's signature when it is one verifying clients refuse (a self-signed certificate's own signature is never checked). */
+function weakDigest(openssl: OpenSsl, x509: Pointer): string | undefined {
+  const { crypto } = openssl;
+  if (crypto.X509_check_issued(x509, x509) === 0) return undefined;
+  const digest = new Int32Array(1);
+  if (crypto.X509_get_signature_info(x509, ptr(digest), null, null, null) !== 1 || !WEAK_DIGESTS.has(digest[0]!)) return undefined;
+  return cString(crypto.OBJ_nid2sn(digest[0]!)) || `digest ${digest[0]}`;
 }

@@ -32,6 +32,8 @@ export interface CheckReport {
   }[];
   entries: { name: string; source: string; files: string[] }[];
   problems: { severity: "error" | "warning"; code: string; source: string; message: string }[];
+  /** Information, not problems (a dot-directory holding a cert.pem). */
+  notes: string[];
 }
 
 export function buildCheckReport(result: SniMapResult): CheckReport {
@@ -64,6 +66,7 @@ export function buildCheckReport(result: SniMapResult): CheckReport {
     })),
     entries: result.entries.map((entry) => ({ name: entry.name, source: entry.sourceDir, files: entry.files })),
     problems: result.problems.map((problem) => ({ ...problem })),
+    notes: [...result.notes],
   };
 }
 
@@ -79,6 +82,7 @@ export function failedCheckReport(sslDir: string, hostname: string | undefined, 
     sources: [],
     entries: [],
     problems: [{ severity: "error", code: "ssl-dir-unreadable", source: sslDir, message }],
+    notes: [],
   };
 }
 
@@ -96,6 +100,7 @@ export function renderCheckText(report: CheckReport): string {
   lines.push("", "Mapped names:");
   for (const entry of report.entries) lines.push(`  ${entry.name} -> ${entry.source}`);
   if (report.entries.length === 0) lines.push("  (none: every name gets Postfix's default chain)");
+  if (report.notes.length > 0) lines.push("", "Notes:", ...report.notes.map((note) => `  ${note}`));
   if (report.problems.length > 0) {
     lines.push("", "Problems:");
     for (const problem of report.problems) lines.push(`  ${problem.severity}: ${problem.message}`);

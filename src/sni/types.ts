@@ -53,6 +53,8 @@ export interface PairReport {
   failure?: { code: string; reason: string; severity?: Severity };
   /** Index (1-based) of the first chain certificate that did not issue the one before it. */
   chainBreak?: number;
+  /** What verifying clients refuse although the handshake completes (client-fit.ts): one warning each. */
+  verifierWarnings?: { code: string; message: string }[];
 }
 
 /** What judging a source gives, without the bytes: this is what the judgement cache keeps. */

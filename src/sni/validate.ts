@@ -3,6 +3,7 @@ import { MAX_PEM_BYTES, describeReadFailure, readBoundedBytes } from "../bounded
 import { fileIdentity, identityMtimeMs } from "../file-identity.ts";
 import type { PairCache } from "./cache.ts";
 import { readCertificateFacts } from "./certificate.ts";
+import { clientFitFailure, verifierWarnings } from "./client-fit.ts";
 import { loadLikePostfix, type LoadedChain, type LoadVerdict, type ValuePart } from "./postfix-loader.ts";
 import type { CertificateSource, KeyPairFiles, PairReport, Problem, SourceJudgement, ValidatedSource } from "./types.ts";
 
@@ -127,7 +128,7 @@ export function composeValue(pairs: readonly { files: KeyPairFiles; key: Uint8Ar
 function judgeValue(pairs: readonly Extract<PairBytes, { ok: true }>[]): PairReport[] {
   const { value, parts } = composeValue(pairs);
   const verdict: LoadVerdict = loadLikePostfix(value, parts);
-  return pairs.map((pair, index) => {
+  const reports = pairs.map((pair, index) => {
     if (!verdict.loads) return failed(pair.files, verdict.code, `${verdict.reason}${framingHint(pairs)}`);
     const chain = verdict.chains[index];
     // A key file holding two key+chain groups installs more chains than pairs, and the pairs
@@ -135,6 +136,11 @@ function judgeValue(pairs: readonly Extract<PairBytes, { ok: true }>[]): PairRep
     if (!chain || verdict.chains.length !== pairs.length) return failed(pair.files, "chain-count", `Postfix installs ${verdict.chains.length} key+chain group(s) from these ${pairs.length * 2} files`);
     return reportOf(pair.files, chain);
   });
+  if (!verdict.loads || !reports.every((report) => report.valid)) return reports;
+  // Loaded, and every key is of a type clients use: can they complete a handshake with the value as a whole?
+  const unfit = clientFitFailure(verdict.chains.map((chain, index) => ({ chain, files: pairs[index]!.files })));
+  if (!unfit) return reports;
+  return reports.map((report) => ({ ...report, valid: false, failure: { code: unfit.code, reason: `Postfix loads it, but ${unfit.reason}` } }));
 }
 
 /**
@@ -168,6 +174,8 @@ function reportOf(files: KeyPairFiles, chain: LoadedChain): PairReport {
     valid: true,
     chainBreak: chain.chainBreak,
   };
+  const warnings = verifierWarnings(chain, files);
+  if (warnings.length > 0) report.verifierWarnings = warnings;
   const clientUsable = chain.keyType === "EC" ? CLIENT_CURVES.has(chain.curve ?? "") : CLIENT_KEY_TYPES.has(chain.keyType);
   if (!clientUsable) {
     const type = chain.curve ? `${chain.keyType} (${chain.curve})` : chain.keyType;
@@ -226,5 +234,6 @@ export function pairWarnings(report: PairReport, sourceDir: string, now: Date): 
     else if (msLeft < EXPIRY_WARNING_DAYS * DAY_MS) warn("expires-soon", `${certFile} expires in ${Math.floor(msLeft / DAY_MS)} days (${report.notAfter})`);
   }
   if (report.notBefore && Date.parse(report.notBefore) > now.getTime()) warn("not-yet-valid", `${certFile} is not valid before ${report.notBefore}`);
+  for (const { code, message } of report.verifierWarnings ?? []) warn(code, message);
   return problems;
 }

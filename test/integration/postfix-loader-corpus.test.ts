@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { loadLikePostfix } from "../../src/sni/postfix-loader.ts";
 import { composeValue } from "../../src/sni/validate.ts";
 import { makeCertificate, type MadeCertificate } from "../support/certs.ts";
+import { expectCheckAgreesWithSniMap } from "../support/check-agreement.ts";
 import { runCli } from "../support/cli.ts";
 import { makeCorpus, type Variant } from "../support/pem-corpus.ts";
 import { startTestPostfix, writePostfixConfig, type TestPostfix } from "../support/postfix-server.ts";
@@ -157,17 +158,5 @@ test("every variant we leave out gets exactly one log line naming its directory"
 });
 
 test("check and check --json report the same verdicts and reasons as sni-map", async () => {
-  const env = { MAILCOW_HOSTNAME: "mail.corpus.test" };
-  const json = await runCli(["check", "--json", "--ssl-dir", sslDir], env);
-  const report = JSON.parse(json.stdout) as { ok: boolean; problems: { severity: string; message: string }[]; entries: { name: string; files: string[] }[] };
-  const logged = oursStderr
-    .split("\n")
-    .map((line) => /^mailcow-postfix-init: (error|warning): (.*)$/.exec(line))
-    .flatMap((match) => (match ? [`${match[1]}: ${match[2]}`] : []));
-  expect(report.problems.map((problem) => `${problem.severity}: ${problem.message}`).sort()).toEqual(logged.sort());
-  expect(report.entries.map((entry) => `${entry.name} ${entry.files.join(" ")}\n`).join("")).toBe(oursMap);
-  expect(json.exitCode).toBe(report.ok ? 0 : 1);
-  const plain = await runCli(["check", "--ssl-dir", sslDir], env);
-  for (const problem of report.problems) expect(plain.stdout + plain.stderr).toContain(problem.message);
-  expect(plain.exitCode).toBe(json.exitCode);
+  await expectCheckAgreesWithSniMap(sslDir, { MAILCOW_HOSTNAME: "mail.corpus.test" }, oursMap, oursStderr);
 });

@@ -1,5 +1,6 @@
 import { X509Certificate } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 // Certificates made at test time with the openssl CLI (nothing committed, nothing produced by
@@ -50,4 +51,29 @@ export function makeCertificateDirectory(sslDir: string, name: string, domains: 
 
 export function fingerprintOf(certFile: string): string {
   return new X509Certificate(readFileSync(certFile)).fingerprint256;
+}
+
+/**
+ * A certificate directory whose certificate expired long ago (valid 2020-01-01 to 2020-02-01),
+ * self-signed with `openssl ca -selfsign`, the openssl command that takes explicit dates.
+ */
+export function makeExpiredCertificateDirectory(sslDir: string, name: string, domains: string[]): MadeCertificate & { dir: string } {
+  const dir = join(sslDir, name);
+  mkdirSync(dir, { recursive: true });
+  const scratch = mkdtempSync(join(tmpdir(), "mpi-expired-"));
+  try {
+    const keyFile = join(dir, "key.pem");
+    const certFile = join(dir, "cert.pem");
+    openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", keyFile]);
+    writeFileSync(join(scratch, "index.txt"), "");
+    writeFileSync(join(scratch, "serial"), "01\n");
+    writeFileSync(join(scratch, "ca.cnf"), `[ca]\ndefault_ca = here\n[here]\ndatabase = ${scratch}/index.txt\nnew_certs_dir = ${scratch}\nserial = ${scratch}/serial\npolicy = any\ndefault_md = sha256\n[any]\ncommonName = supplied\n[leaf]\nsubjectAltName = ${domains.map((domain) => `DNS:${domain}`).join(",")}\n`);
+    const csr = join(scratch, "csr.pem");
+    openssl(["req", "-new", "-key", keyFile, "-subj", `/CN=${domains[0]}`, "-out", csr]);
+    openssl(["ca", "-batch", "-selfsign", "-config", join(scratch, "ca.cnf"), "-keyfile", keyFile, "-in", csr, "-out", certFile, "-notext", "-startdate", "20200101000000Z", "-enddate", "20200201000000Z", "-extensions", "leaf"]);
+    writeFileSync(join(dir, "domains"), domains.join(" "));
+    return { dir, certFile, keyFile, fingerprint: fingerprintOf(certFile) };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }

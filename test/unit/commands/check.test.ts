@@ -27,7 +27,7 @@ describe("check", () => {
     const warned = await runCli(["check", "--json", "--ssl-dir", sslDir, "--hostname", "mail.example.test"]);
     expect(warned.exitCode).toBe(0);
     const report = JSON.parse(warned.stdout);
-    expect(Object.keys(report)).toEqual(["schemaVersion", "sslDir", "hostname", "ok", "errors", "warnings", "sources", "entries", "problems"]);
+    expect(Object.keys(report)).toEqual(["schemaVersion", "sslDir", "hostname", "ok", "errors", "warnings", "sources", "entries", "problems", "notes"]);
     expect(report).toMatchObject({ schemaVersion: 1, sslDir, hostname: "mail.example.test", ok: true, errors: 0, warnings: 1 });
     expect(report.problems[0]).toMatchObject({ severity: "warning", code: "expires-soon" });
     const orgSource = report.sources.find((source: { dir: string }) => source.dir === org.dir);

@@ -76,10 +76,10 @@ describe("certificate directories", () => {
     expect(result.problems[0]!.message).toContain(`shared.example.org is a name of the default certificate (or the hostname) and listed by ${org.dir}: mapped to ${org.dir}`);
   });
 
-  test("a name claimed by two directories goes to the first in byte order, with one warning", () => {
+  test("a name claimed by two directories goes to the one valid longer, with one warning", () => {
     const { sslDir } = sslTree();
     const a = makeCertificateDirectory(sslDir, "a.example", ["a.example", "both.example", "twice.example"]);
-    const b = makeCertificateDirectory(sslDir, "b.example", ["b.example", "both.example", "twice.example"]);
+    const b = makeCertificateDirectory(sslDir, "b.example", ["b.example", "both.example", "twice.example"], { days: 300 });
     const result = planSniMapFromTree({ sslDir, hostname: "mail.example.test" });
     expect(result.entries.filter((entry) => entry.name === "both.example").map((entry) => entry.sourceDir)).toEqual([a.dir]);
     expect(result.entries.find((entry) => entry.name === "b.example")?.sourceDir).toBe(b.dir);
@@ -196,6 +196,13 @@ describe("validation", () => {
     });
     expect(error.code).toBe("key-unreadable");
     expect(error.message).toContain("a directory, not a regular file");
+  });
+  test("a pair Postfix loads but clients abort on (RSA-512: no TLS 1.3 signature): one error naming the key file", () => {
+    const error = brokenDirectory((dir) => {
+      Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "rsa:512", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "30", "-subj", "/CN=example.org"], { stderr: "ignore" });
+    });
+    expect(error.code).toBe("rsa-key-too-small");
+    expect(error.message).toContain(`Postfix loads it, but ${error.source}/key.pem is a 512-bit RSA key`);
   });
   test("broken default pair: not mapped, directories still are", () => {
     const { sslDir } = sslTree();

@@ -1,0 +1,76 @@
+import { describe, expect, test } from "bun:test";
+import { certificateMessageBytes, clientFitFailure, MAX_CERTIFICATE_MESSAGE, verifierWarnings } from "../../../src/sni/client-fit.ts";
+import type { LoadedChain } from "../../../src/sni/postfix-loader.ts";
+
+// The rules on their own, at their edges; test/integration/client-handshake-corpus.test.ts
+// holds them to real clients.
+
+const files = { keyFile: "/ssl/x/key.pem", certFile: "/ssl/x/cert.pem" };
+const ecdsaFiles = { keyFile: "/ssl/x/ecdsa-key.pem", certFile: "/ssl/x/ecdsa-cert.pem" };
+const chain = (fields: Partial<LoadedChain> = {}): LoadedChain => ({
+  keyType: "RSA",
+  bits: 2048,
+  leaf: new Uint8Array(1200),
+  issuers: [new Uint8Array(1100)],
+  weakSignatures: [],
+  ...fields,
+});
+const fit = (...chains: LoadedChain[]) =>
+  clientFitFailure(chains.map((one, index) => ({ chain: one, files: index === 0 ? files : ecdsaFiles })));
+
+describe("RSA key size", () => {
+  test("under 521 bits: no TLS 1.3 signature; from 521 to 527: RSA-PSS picked and failing; 528 and up: fine", () => {
+    expect(fit(chain({ bits: 520 }))?.reason).toContain(
+      "520-bit RSA key, too small for an RSA-PSS-SHA256 signature (at least 528 bits): every TLS 1.3 handshake fails (OpenSSL: no suitable signature algorithm)",
+    );
+    expect(fit(chain({ bits: 521 }))?.reason).toContain("data too large for key size");
+    expect(fit(chain({ bits: 527 }))?.code).toBe("rsa-key-too-small");
+    expect(fit(chain({ bits: 528 }))).toBeUndefined();
+    expect(fit(chain({ keyType: "RSA-PSS", bits: 512 }))?.code).toBe("rsa-key-too-small");
+  });
+
+  test("a small RSA key beside a good ECDSA pair is harmless (TLS 1.3 gets the ECDSA pair); one of 521-527 bits is not", () => {
+    expect(fit(chain({ bits: 512 }), chain({ keyType: "EC", bits: 256 }))).toBeUndefined();
+    expect(fit(chain({ bits: 524 }), chain({ keyType: "EC", bits: 256 }))?.code).toBe("rsa-key-too-small");
+  });
+});
+
+describe("keyUsage", () => {
+  test("without digitalSignature: refused for RSA and EC, naming the usage the certificate has", () => {
+    expect(fit(chain({ keyUsage: 0x20 }))?.reason).toBe(
+      `${files.certFile}: the certificate's keyUsage (keyEncipherment) lacks digitalSignature: GnuTLS clients abort the handshake (key usage violation)`,
+    );
+    expect(fit(chain({ keyType: "EC", keyUsage: 0x08 }))?.reason).toContain(
+      "(keyAgreement) lacks digitalSignature: GnuTLS clients abort the handshake (key usage violation) and TLS 1.2 clients find no cipher (OpenSSL: no shared cipher)",
+    );
+    expect(fit(chain({ keyUsage: 0xa0 }))).toBeUndefined();
+    expect(fit(chain({ keyType: "EC", keyUsage: 0x80 }))).toBeUndefined();
+  });
+
+  test("an EC pair without digitalSignature beside a good RSA pair still makes the value unusable (TLS 1.3 may pick it)", () => {
+    expect(fit(chain(), chain({ keyType: "EC", keyUsage: 0x08 }))?.reason).toContain(ecdsaFiles.certFile);
+  });
+});
+
+describe("chain size", () => {
+  test("the Certificate message body as smtpd sends it, up to exactly 100 KiB in TLS 1.3", () => {
+    const sized = (total: number) => chain({ leaf: new Uint8Array(total - 4 - 5), issuers: [] });
+    expect(certificateMessageBytes(sized(MAX_CERTIFICATE_MESSAGE), "TLS 1.3")).toBe(MAX_CERTIFICATE_MESSAGE);
+    expect(certificateMessageBytes(sized(MAX_CERTIFICATE_MESSAGE), "TLS 1.2")).toBe(MAX_CERTIFICATE_MESSAGE - 3);
+    expect(fit(sized(MAX_CERTIFICATE_MESSAGE))).toBeUndefined();
+    expect(fit(sized(MAX_CERTIFICATE_MESSAGE + 1))?.reason).toContain(
+      "a 102401-byte TLS 1.3 Certificate message: OpenSSL-based clients accept at most 102400 (OpenSSL: excessive message size)",
+    );
+  });
+});
+
+describe("warnings for verifying clients", () => {
+  test("extendedKeyUsage without serverAuth or anyExtendedKeyUsage, and MD5/SHA-1 signatures", () => {
+    expect(verifierWarnings(chain({ extendedKeyUsage: 0x2 }), files).map((warning) => warning.code)).toEqual(["not-for-servers"]);
+    expect(verifierWarnings(chain({ extendedKeyUsage: 0x3 }), files)).toEqual([]);
+    expect(verifierWarnings(chain({ extendedKeyUsage: 0x100 }), files)).toEqual([]);
+    expect(verifierWarnings(chain({ weakSignatures: [{ index: 2, digest: "SHA1" }] }), files).map((warning) => warning.message)).toEqual([
+      `${files.certFile}: certificate 2 of the chain is signed with SHA1; handshakes complete, but clients that verify will reject it`,
+    ]);
+  });
+});
