@@ -358,7 +358,8 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
         ? { COMPOSE_FILE: ["docker-compose.yml", "docker-compose.override.yml", join(REPO, "docker", "test", "build-host-network.yml")].join(":") }
         : {};
       return run(["bash", "-euo", "pipefail", "-c", adaptStep(script, places)], {
-        cwd: places.mailcowDir, env: { ...engine!.env, ...composeFile }, timeoutMs: 900_000, allowFailure: options.allowFailure,
+        // TMPDIR: the hook keeps a refused build's log there; inside the engine's root, removed with it.
+        cwd: places.mailcowDir, env: { ...engine!.env, ...composeFile, TMPDIR: engine!.root }, timeoutMs: 900_000, allowFailure: options.allowFailure,
       });
     };
     const step = (name: string, options: { allowFailure?: boolean } = {}) => shell(readmeStep(name), options);

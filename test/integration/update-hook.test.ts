@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DOCKER, run, startEngine, stopEngine, type Engine } from "../support/docker.ts";
 import { buildStandIns, ensureBaseImage, REPO, type StandIns } from "../support/docker-images.ts";
@@ -77,8 +77,12 @@ describe.skipIf(!enabled)("mailcow-postfix-init-hook after mailcow's update.sh",
     // The hook finds Debian's client (Compose v2 and BuildKit) first in PATH, as on a mail host.
     const bin = join(engine.root, "hook-bin");
     mkdirSync(bin, { recursive: true });
+    rmSync(join(bin, "docker"), { force: true }); // an engine root kept between runs (MPI_CONTAINER_ROOT)
     symlinkSync(DOCKER, join(bin, "docker"));
-    hostEnv = { ...engine.env, PATH: `${bin}:${process.env.PATH}` };
+    // The hook keeps a refused build's log in TMPDIR: inside the engine's root, removed with it.
+    const tmp = join(engine.root, "hook-tmp");
+    mkdirSync(tmp, { recursive: true });
+    hostEnv = { ...engine.env, PATH: `${bin}:${process.env.PATH}`, TMPDIR: tmp };
     mailcow = MailcowProject.create(engine, "mailcowdockerized", {
       hostname: HOSTNAME,
       extraComposeFiles: [join(REPO, "docker", "test", "build-host-network.yml")],
