@@ -3,12 +3,15 @@
 // Usage: bun bench/sni-map.ts [--runs N] [--shell] [--baseline BINARY]   (build first: npm run build)
 //   --shell also times a shell loop doing what mailcow's script does (append per name), once.
 //   --baseline also times another build (e.g. of an older commit) warm, cold and --dry-run, interleaved.
+// In mailcow's own image (its Postfix and OpenSSL; the host's GNU time mounted for peak memory):
+//   docker run --rm --network none -v "$PWD:$PWD" -w "$PWD" -v /usr/bin/time:/usr/bin/time:ro \
+//     --entrypoint node_modules/.bin/bun ghcr.io/mailcow/postfix:TAG bench/sni-map.ts --runs 7
 // Two trees: `distinct` (a certificate per directory, each covering its names) and `same-cert`
 // (every directory holds the same certificate, which covers none of its names: 2,000
 // "does not cover" warnings). All measurements of a run are interleaved, so they see the same
 // machine state; wall time is what the targets are about, CPU time (user + system of the
 // child) is given beside it because it moves less when other work shares the machine.
-import { cpus } from "node:os";
+import { cpus, loadavg } from "node:os";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, copyFileSync, utimesSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { compareKeys, createPostfixTools, postmapKeys, readHashDbKeys } from "../src/postfix/index.ts";
@@ -28,15 +31,24 @@ const baseline = args.includes("--baseline") ? resolve(args[args.indexOf("--base
 interface Timed {
   ms: number;
   cpuMs: number;
+  /** Peak resident memory of the process (KiB), from /usr/bin/time where there is one. */
+  peakKb?: number;
   stderr: string;
 }
 
+// GNU time's %M is the child's own peak (Bun's resourceUsage.maxRSS reads high for small
+// children). mailcow's image has no /usr/bin/time: mount the host's (see docs/performance.md).
+const TIME = existsSync("/usr/bin/time") ? "/usr/bin/time" : undefined;
+const PEAK_FILE = join(WORK, ".peak");
+
 function sh(argv: string[]): Timed {
+  const wrapped = TIME ? [TIME, "-f", "%M", "-o", PEAK_FILE, ...argv] : argv;
   const started = performance.now();
-  const result = Bun.spawnSync(argv, { stderr: "pipe", stdout: "ignore" });
+  const result = Bun.spawnSync(wrapped, { stderr: "pipe", stdout: "ignore" });
   const ms = performance.now() - started;
   if (result.exitCode !== 0) throw new Error(`${argv.join(" ")} failed: ${result.stderr.toString()}`);
-  return { ms, cpuMs: Number(result.resourceUsage?.cpuTime.total ?? 0n) / 1000, stderr: result.stderr.toString() };
+  const peakKb = TIME ? Number(readFileSync(PEAK_FILE, "utf8").trim().split("\n").at(-1)) : undefined;
+  return { ms, cpuMs: Number(result.resourceUsage?.cpuTime.total ?? 0n) / 1000, peakKb, stderr: result.stderr.toString() };
 }
 
 function directoryNames(index: number): string[] {
@@ -110,12 +122,17 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
-const series = () => ({ ms: [] as number[], cpuMs: [] as number[] });
+const series = () => ({ ms: [] as number[], cpuMs: [] as number[], peakKb: [] as number[] });
 type Series = ReturnType<typeof series>;
 const record = (into: Series, timed: Timed) => {
   into.ms.push(timed.ms);
   into.cpuMs.push(timed.cpuMs);
+  if (timed.peakKb !== undefined) into.peakKb.push(timed.peakKb);
 };
+/** Median peak memory in MiB, or undefined without /usr/bin/time. */
+const peakMib = (of: Series) => (of.peakKb.length > 0 ? Math.round(median(of.peakKb) / 1024) : undefined);
+/** Medians of the per-round ratios of A to B (pairs taken round by round, as the runs were interleaved). */
+const pairedRatio = (a: number[], b: number[]) => Number(median(a.map((value, index) => value / b[index]!)).toFixed(2));
 
 /** One tree's measurements: the floor and our three modes on the same map. */
 function prepareTree(name: string, sslDir: string) {
@@ -210,8 +227,10 @@ if (args.includes("--shell")) {
 
 const round = (value: number) => Math.round(value);
 const ratio = (value: number, floor: number) => Number((value / floor).toFixed(2));
+const firstLine = (argv: string[]) => Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" }).stdout.toString().split("\n")[0]!.trim();
 const report = {
-  machine: `${cpus().length} cores, ${cpus()[0]?.model ?? "unknown"}`,
+  machine: `${cpus().length} cores, ${cpus()[0]?.model ?? "unknown"}; load average ${loadavg().map((value) => value.toFixed(1)).join(" ")} at the end`,
+  system: `${firstLine(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"])}; Postfix ${firstLine(["postconf", "-d", "-h", "mail_version"])}; ${firstLine(["openssl", "version"])}`,
   runs,
   trees: Object.fromEntries(
     measured.map((tree) => {
@@ -230,6 +249,8 @@ const report = {
           sniMapColdMs: round(median(tree.cold.ms)),
           coldRatio: ratio(median(tree.cold.ms), floor),
           sniMapDryRunMs: round(median(tree.dry.ms)),
+          pairedRatios: { unchanged: pairedRatio(tree.unchanged.ms, tree.floorRuns.ms), warm: pairedRatio(tree.warm.ms, tree.floorRuns.ms), cold: pairedRatio(tree.cold.ms, tree.floorRuns.ms) },
+          peakMiB: { floor: peakMib(tree.floorRuns), unchanged: peakMib(tree.unchanged), warm: peakMib(tree.warm), cold: peakMib(tree.cold) },
           cpuMs: { floor: round(median(tree.floorRuns.cpuMs)), unchanged: round(median(tree.unchanged.cpuMs)), warm: round(median(tree.warm.cpuMs)), cold: round(median(tree.cold.cpuMs)), dryRun: round(median(tree.dry.cpuMs)) },
           keyCheckMs: { directRead: Number(median(tree.keysDirect).toFixed(1)), postmapS: round(median(tree.keysPostmapS)) },
           ...(baseline

@@ -40,7 +40,7 @@ interface Sample {
 async function buildBinary(dir: string): Promise<string> {
   const out = join(dir, "mailcow-postfix-init");
   // The flags of `npm run build` (package.json): what the image ships.
-  const build = Bun.spawnSync([process.execPath, "build", "--compile", "--minify", "--bytecode", "--format=esm", join(REPO, "src/main.ts"), "--outfile", out], { cwd: REPO });
+  const build = Bun.spawnSync([process.execPath, "build", "--compile", "--minify", "--bytecode", "--format=esm", join(REPO, "src/main.ts"), join(REPO, "src/sni/validate-worker.ts"), "--outfile", out], { cwd: REPO });
   if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
   return out;
 }

@@ -49,7 +49,7 @@ const temp = makeTempDir("mpi-bench-watch-");
 try {
   const binary = join(temp.path, "mailcow-postfix-init");
   // The flags of `npm run build` (package.json): what the image ships.
-  const build = Bun.spawnSync([process.execPath, "build", "--compile", "--minify", "--bytecode", "--format=esm", join(REPO, "src/main.ts"), "--outfile", binary], { cwd: REPO });
+  const build = Bun.spawnSync([process.execPath, "build", "--compile", "--minify", "--bytecode", "--format=esm", join(REPO, "src/main.ts"), join(REPO, "src/sni/validate-worker.ts"), "--outfile", binary], { cwd: REPO });
   if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
 
   const sslDir = join(temp.path, "ssl");

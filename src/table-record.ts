@@ -29,6 +29,8 @@ export interface TableRecord {
   inputs: Record<string, string>;
   /** path -> identity of what the build wrote (the .db, and the map text for sni.map). */
   outputs: Record<string, string>;
+  /** What wrote the outputs (for sni.map: the postmap binary, table-update.ts's postmapStamp). */
+  builtBy?: string;
 }
 
 /** The record kept in FILE, or undefined when there is none (or one this version cannot use). */
@@ -36,7 +38,7 @@ export function readTableRecord(file: string): TableRecord | undefined {
   try {
     const parsed = JSON.parse(readBoundedText(file, MAX_CONF_BYTES)) as { version?: number } & Partial<TableRecord>;
     if (parsed.version !== RECORD_VERSION || !isIdentityMap(parsed.inputs) || !isIdentityMap(parsed.outputs)) return undefined;
-    return { inputs: parsed.inputs, outputs: parsed.outputs };
+    return { inputs: parsed.inputs, outputs: parsed.outputs, ...(typeof parsed.builtBy === "string" ? { builtBy: parsed.builtBy } : {}) };
   } catch {
     return undefined; // missing or damaged: build, which is always correct
   }
@@ -51,6 +53,11 @@ export function tableIsCurrent(record: TableRecord | undefined, inputs: Readonly
   return record !== undefined && sameIdentities(record.outputs, outputs) && sameIdentities(record.inputs, [...inputs.keys()], inputs);
 }
 
+/** Whether OUTPUTS are exactly the files the recorded build left (nothing rewrote or replaced them since). */
+export function outputsUnchanged(record: TableRecord, outputs: readonly string[]): boolean {
+  return sameIdentities(record.outputs, outputs);
+}
+
 /** Identities of PATHS now, to record once the build succeeded. */
 export function snapshotIdentities(paths: readonly string[]): Map<string, string> {
   return new Map([...new Set(paths)].map((path) => [path, fileIdentity(path)]));
@@ -63,11 +70,11 @@ export function snapshotIdentities(paths: readonly string[]): Map<string, string
  * Returns whether it was recorded; a failure to write it is one warning (it only costs a build
  * on the next start).
  */
-export function saveTableRecord(file: string, inputs: ReadonlyMap<string, string>, outputs: readonly string[], log: Pick<Logger, "warn">): boolean {
+export function saveTableRecord(file: string, inputs: ReadonlyMap<string, string>, outputs: readonly string[], log: Pick<Logger, "warn">, builtBy?: string): boolean {
   if ([...inputs.values()].includes("")) return false;
   const outputIdentities = snapshotIdentities(outputs);
   if ([...outputIdentities.values()].includes("")) return false;
-  const record = { version: RECORD_VERSION, inputs: Object.fromEntries(inputs), outputs: Object.fromEntries(outputIdentities) };
+  const record = { version: RECORD_VERSION, inputs: Object.fromEntries(inputs), outputs: Object.fromEntries(outputIdentities), ...(builtBy === undefined ? {} : { builtBy }) };
   try {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     writeFileAtomic(file, JSON.stringify(record), { mode: 0o600, durable: false });

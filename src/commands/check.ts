@@ -1,6 +1,6 @@
 import { defineCommand } from "../command.ts";
 import { UserError } from "../errors.ts";
-import { planSniMapFromTree, type SniMapResult } from "../sni/index.ts";
+import { planSniMapOnAllCores, type SniMapResult } from "../sni/index.ts";
 import { buildCheckReport, failedCheckReport, renderCheckJson, renderCheckText } from "../sni/report.ts";
 import { HOSTNAME_OPTION, SSL_DIR_OPTION, hostnameOrWarn } from "./shared-options.ts";
 
@@ -16,7 +16,7 @@ export const checkCommand = defineCommand({
     const hostname = hostnameOrWarn(options.hostname, log);
     let result: SniMapResult;
     try {
-      result = planSniMapFromTree({ sslDir: options.sslDir, hostname });
+      result = await planSniMapOnAllCores({ sslDir: options.sslDir, hostname, log });
     } catch (error) {
       // --json always prints a document: a monitoring script parses it even when nothing could be read.
       if (options.json && error instanceof UserError) stdout(renderCheckJson(failedCheckReport(options.sslDir, hostname, error.message)));

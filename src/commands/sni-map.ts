@@ -1,7 +1,7 @@
 import { defineCommand } from "../command.ts";
 import { withConfLock } from "../conf-lock.ts";
 import { createPostfixTools } from "../postfix/index.ts";
-import { logNotes, logProblems, mapKeyForHostname, planSniMapFromTree, summarize, updateSniMap } from "../sni/index.ts";
+import { logNotes, logProblems, mapKeyForHostname, planSniMapOnAllCores, summarize, updateSniMap } from "../sni/index.ts";
 import { CACHE_FILE_OPTION, CONF_DIR_OPTION, DRY_RUN_OPTION, HOSTNAME_OPTION, LOCK_TIMEOUT_OPTION, MAIL_CONFIG_OPTION, SSL_DIR_OPTION, cacheFile, hostnameOrWarn } from "./shared-options.ts";
 
 export const sniMapCommand = defineCommand({
@@ -20,7 +20,7 @@ export const sniMapCommand = defineCommand({
     const hostname = hostnameOrWarn(options.hostname, log);
     mapKeyForHostname(hostname); // a bad hostname is refused before the lock is taken
     if (options.dryRun) {
-      const result = planSniMapFromTree({ sslDir: options.sslDir, hostname });
+      const result = await planSniMapOnAllCores({ sslDir: options.sslDir, hostname, log });
       logNotes(result.notes, log);
       logProblems(result.problems, log);
       stdout(result.content);

@@ -46,6 +46,26 @@ export async function postmapEmbedFiles(
 }
 
 /**
+ * Change hash:MAP_FILE's .db in place, as postmap does when told to: `postmap -d -` removes
+ * `remove` (keys on stdin), then `postmap -r -i` adds or replaces the entries of `upsert`
+ * ("KEY VALUE" lines on stdin; the values as they are to be stored, so no -F). A line postmap
+ * warns about (a malformed line, a duplicate) counts as a failure, as in postmapEmbedFiles.
+ */
+export async function postmapUpdate(tools: PostfixTools, mapFile: string, confDir: string, remove: readonly string[], upsert: string, log?: Logger): Promise<void> {
+  const configArgs = mapToolConfigArgs(tools, confDir);
+  const steps: [string, string[], string][] = [];
+  if (remove.length > 0) steps.push(["postmap -d", ["-d", "-"], remove.map((key) => `${key}\n`).join("")]);
+  if (upsert.length > 0) steps.push(["postmap -r -i", ["-r", "-i"], upsert]);
+  for (const [what, flags, input] of steps) {
+    const run = await runTool(tools, "postmap", [...configArgs, ...flags, `hash:${mapFile}`], { input });
+    if (run.failed) throw new UserError(toolFailure(what, run));
+    const aboutEntries = run.messages.all.filter((line) => /\bstdin, line \d+:|duplicate entry/.test(line));
+    if (aboutEntries.length > 0) throw new UserError(`${what} did not take every entry: ${summarizeToolOutput(aboutEntries.join("\n"))}`);
+    logToolWarnings(run, log);
+  }
+}
+
+/**
  * Build FILE.db from an aliases file. `postalias` on the explicit file (rather than
  * `newaliases`, which follows alias_database in some main.cf) so the path can be overridden.
  * Exit status decides; configuration warnings are logged.

@@ -43,6 +43,11 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
   const notes: string[] = [];
   const entries = sortBytewise(utf8Names(sslDir, rawEntries, problems));
   const present = (path: string) => statEntry(path) !== undefined;
+  // A domains file that is no symlink, in a directory that is no symlink, lies inside the SSL
+  // dir: only the others are resolved (two realpath calls per directory add up at thousands).
+  const plainDirectories = plainDirectoryNames(sslDir);
+  let resolvedRoot: string | undefined;
+  const root = () => (resolvedRoot ??= realpathOrSelf(sslDir));
 
   if (existsSync(join(sslDir, DEFAULT_CERT)) && existsSync(join(sslDir, DEFAULT_KEY))) {
     sources.push({ kind: "default", dir: sslDir, main: pairIn(sslDir, DEFAULT_KEY, DEFAULT_CERT), ecdsa: ecdsaPairIn(sslDir) });
@@ -89,7 +94,7 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
       continue;
     }
     const ecdsa = present(join(dir, ECDSA_KEY)) && present(join(dir, ECDSA_CERT)) ? pairIn(dir, ECDSA_KEY, ECDSA_CERT) : undefined;
-    const domainsOutside = !isInside(domainsFile, sslDir) || undefined;
+    const domainsOutside = !(plainDirectories.has(entry) && !lstatSync(domainsFile, { throwIfNoEntry: false })?.isSymbolicLink()) && !isInside(domainsFile, root()) ? true : undefined;
     sources.push({ kind: "directory", dir, main: pairIn(dir, DEFAULT_KEY, DEFAULT_CERT), ecdsa, domainsFile, domainsText, domainsOutside });
   }
   return { sslDir, sources, problems, notes };
@@ -115,13 +120,29 @@ function utf8Names(sslDir: string, raw: readonly Buffer[], problems: Problem[]):
   return names;
 }
 
-/** Whether `path`, symlinks resolved, lies inside `dir` (resolved too). */
-function isInside(path: string, dir: string): boolean {
+/** Whether `path`, symlinks resolved, lies inside `root` (already resolved). */
+function isInside(path: string, root: string): boolean {
   try {
-    const root = realpathSync(dir);
     return realpathSync(path).startsWith(root.endsWith(sep) ? root : root + sep);
   } catch {
     return false;
+  }
+}
+
+function realpathOrSelf(dir: string): string {
+  try {
+    return realpathSync(dir);
+  } catch {
+    return dir;
+  }
+}
+
+/** Names of the entries of DIR that are directories, not symlinks (the type readdir reports). */
+function plainDirectoryNames(dir: string): Set<string> {
+  try {
+    return new Set(readdirSync(dir, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name));
+  } catch {
+    return new Set();
   }
 }
 

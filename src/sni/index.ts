@@ -3,20 +3,23 @@
 import type { Logger } from "../log.ts";
 import { openPairCache, saveJudgements, type PairCache } from "./cache.ts";
 import { UserError } from "../errors.ts";
-import { collectCertificateSources } from "./discover.ts";
+import { collectCertificateSources, type Discovery } from "./discover.ts";
 import { normalizeHostname } from "./names.ts";
 import { planSniMap } from "./plan.ts";
 import { renderSniMap } from "./render.ts";
 import type { MapEntry, Problem, ValidatedSource } from "./types.ts";
 import { validateSource } from "./validate.ts";
-import { mapKeys, SNI_MAP_FILE, writeSniMapFiles } from "./write.ts";
+import { validateOnAllCores, type Validation } from "./validate-parallel.ts";
+import { incrementalDelta, postmapStamp, writeSniTable, type TableDelta } from "./table-update.ts";
+import { mapKeys, SNI_MAP_FILE } from "./write.ts";
 import { join } from "node:path";
 import { MAX_CONF_BYTES, readBoundedTextIfExists } from "../bounded-read.ts";
 import { dbHoldsExactly, type PostfixTools } from "../postfix/index.ts";
-import { forgetTableRecord, readTableRecord, saveTableRecord, tableIsCurrent, tableRecordFileFor } from "../table-record.ts";
+import { fileIdentity } from "../file-identity.ts";
+import { forgetTableRecord, readTableRecord, saveTableRecord, tableIsCurrent, tableRecordFileFor, type TableRecord } from "../table-record.ts";
 
 export interface SniMapOptions {
-  /** Postfix's tools with the command's MAIL_CONFIG (postmap -F). */
+  /** Postfix's tools with the command's MAIL_CONFIG (postmap). */
   tools: PostfixTools;
   sslDir: string;
   confDir: string;
@@ -53,9 +56,20 @@ export function planSniMapFromTree(options: PlanOptions): SniMapResult {
   const now = options.now ?? new Date();
   const hostname = mapKeyForHostname(options.hostname);
   const discovery = collectCertificateSources(options.sslDir);
+  return planFromValidations(discovery, hostname, now, discovery.sources.map((source) => validateSource(source, now, options.cache)));
+}
+
+/** planSniMapFromTree with the sources validated on every core (validate-parallel.ts); workers consult CACHE_FILE. */
+export async function planSniMapOnAllCores(options: PlanOptions & { cacheFile?: string; log?: Logger }): Promise<SniMapResult> {
+  const now = options.now ?? new Date();
+  const hostname = mapKeyForHostname(options.hostname);
+  const discovery = collectCertificateSources(options.sslDir);
+  return planFromValidations(discovery, hostname, now, await validateOnAllCores(discovery.sources, now, options.cache, options.cacheFile, options.log));
+}
+
+function planFromValidations(discovery: Discovery, hostname: string | undefined, now: Date, validations: readonly Validation[]): SniMapResult {
   const problems = [...discovery.problems];
-  const sources = discovery.sources.map((source) => {
-    const { validated, problems: found } = validateSource(source, now, options.cache);
+  const sources = validations.map(({ validated, problems: found }) => {
     problems.push(...found);
     return validated;
   });
@@ -75,15 +89,17 @@ export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult
   mapKeyForHostname(options.hostname); // a bad hostname is reported before any work
   const mapFile = join(options.confDir, SNI_MAP_FILE);
   const cache = openPairCache(options.cacheFile);
-  const result = planSniMapFromTree({ ...options, cache });
+  const result = await planSniMapOnAllCores({ ...options, cache });
   logNotes(result.notes, options.log);
   logProblems(result.problems, options.log);
   const inputs = embeddedValueDigests(result.entries);
   if (sniTableInPlace(options.confDir, options.cacheFile, result.content, inputs)) {
     options.log.info(`sni-map: ${summarize(result)} -> ${mapFile} (unchanged: no certificate, key or map file changed since sni.map.db was built)`);
   } else {
-    await buildSniTable(options.tools, options.confDir, options.cacheFile, result.content, result.entries, inputs, options.log);
-    options.log.info(`sni-map: ${summarize(result)} -> ${mapFile}`);
+    const updated = await buildSniTable(options.tools, options.confDir, options.cacheFile, result.content, result.entries, inputs, options.log);
+    const count = (items: readonly unknown[]) => `${items.length} ${items.length === 1 ? "name" : "names"}`;
+    const how = updated ? ` (sni.map.db updated in place: ${count(updated.upserts)} written, ${updated.removals.length} removed)` : "";
+    options.log.info(`sni-map: ${summarize(result)} -> ${mapFile}${how}`);
   }
   saveJudgements(cache, options.cacheFile, options.log);
   return result;
@@ -98,17 +114,39 @@ export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult
 export function sniTableInPlace(confDir: string, cacheFile: string | undefined, content: string, inputs: ReadonlyMap<string, string>): boolean {
   const mapFile = join(confDir, SNI_MAP_FILE);
   const recordFile = tableRecordFileFor(cacheFile, "sni.map");
-  const record = recordFile === undefined ? undefined : readTableRecord(recordFile);
+  const record = recordFile === undefined ? undefined : tableRecord(recordFile);
   return tableIsCurrent(record, inputs, [mapFile, `${mapFile}.db`]) && readBoundedTextIfExists(mapFile, MAX_CONF_BYTES) === content && dbHoldsExactly(mapFile, mapKeys(content));
 }
 
-/** Build sni.map(.db) (write.ts); the table record is dropped first and written after a good build. */
-export async function buildSniTable(tools: PostfixTools, confDir: string, cacheFile: string | undefined, content: string, entries: readonly MapEntry[], inputs: ReadonlyMap<string, string>, log: Logger): Promise<void> {
+/**
+ * Build sni.map(.db): only the changed names when the table record of the last build vouches
+ * for the table in place (table-update.ts), else in full (write.ts). The record is dropped
+ * first and written after a good build. Returns the changes made in place, or undefined after a
+ * full build.
+ */
+export async function buildSniTable(tools: PostfixTools, confDir: string, cacheFile: string | undefined, content: string, entries: readonly MapEntry[], inputs: ReadonlyMap<string, string>, log: Logger): Promise<TableDelta | undefined> {
   const mapFile = join(confDir, SNI_MAP_FILE);
   const recordFile = tableRecordFileFor(cacheFile, "sni.map");
+  const builtBy = postmapStamp(tools);
+  const delta = recordFile === undefined ? undefined : incrementalDelta(tableRecord(recordFile), confDir, entries, inputs, builtBy);
   if (recordFile !== undefined) forgetTableRecord(recordFile);
-  await writeSniMapFiles(tools, confDir, content, entries, log);
-  if (recordFile !== undefined) saveTableRecord(recordFile, inputs, [mapFile, `${mapFile}.db`], log);
+  const updated = await writeSniTable(tools, confDir, content, entries, delta, log);
+  if (recordFile !== undefined) saveTableRecord(recordFile, inputs, [mapFile, `${mapFile}.db`], log, builtBy);
+  return updated;
+}
+
+let recordRead: { file: string; identity: string; record: TableRecord | undefined } | undefined;
+
+/**
+ * The table record in FILE, parsed once per run while the file stays the same (the check
+ * and the build that follows it both need it; it holds a line per name).
+ */
+function tableRecord(file: string): TableRecord | undefined {
+  const identity = fileIdentity(file);
+  if (identity !== "" && recordRead?.file === file && recordRead.identity === identity) return recordRead.record;
+  const record = readTableRecord(file);
+  recordRead = { file, identity, record };
+  return record;
 }
 
 /**

@@ -122,7 +122,7 @@ function installTable(tempMap: string, mapFile: string, content: string): void {
 }
 
 /** The temp pair, its snapshot and Berkeley DB's own scratch file (`__db.NAME`), which stays behind when postmap dies of ENOSPC. */
-function removeTempPair(tempMap: string): void {
+export function removeTempPair(tempMap: string): void {
   removeQuietly([tempMap, `${tempMap}.db`, `${tempMap}.d`, join(dirname(tempMap), `__db.${basename(tempMap)}.db`)]);
 }
 
@@ -137,7 +137,7 @@ function removeQuietly(paths: readonly string[]): void {
   }
 }
 
-function wrapWriteError(error: unknown, mapFile: string): UserError {
+export function wrapWriteError(error: unknown, mapFile: string): UserError {
   const dbFile = `${mapFile}.db`;
   if (error instanceof UserError) {
     return new UserError(`${error.message}; ${mapFile} and ${dbFile} left unchanged`, error.exitCode, { cause: error });

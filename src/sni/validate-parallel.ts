@@ -1,0 +1,141 @@
+import { availableParallelism } from "node:os";
+import type { Logger } from "../log.ts";
+import type { PairCache } from "./cache.ts";
+import type { CertificateSource, Problem, SourceJudgement, ValidatedSource } from "./types.ts";
+import { validateSource } from "./validate.ts";
+
+// Judging a pair through OpenSSL costs ten times what reading and digesting it does, and
+// thousands of directories are judged on a first start (docs/performance.md). Each source is
+// judged on its own, so the sources are split into one contiguous slice per core: this thread
+// validates the first slice while worker threads (validate-worker.ts) validate the others,
+// each with its own OpenSSL handles. Results keep the sources' order, so the map and the problem lines are the
+// same as from one thread. A worker that cannot start or fails (a build without the worker's
+// entrypoint, a crash) costs only time: its slice is validated here instead.
+
+/** Below this many sources per thread a worker's start-up costs more than it saves (docs/performance.md). */
+const MIN_SOURCES_PER_THREAD = 128;
+const MAX_THREADS = 8;
+/** Sources validated here first, to see whether most need judging (no cached judgement). */
+const PROBE_SOURCES = 64;
+const JUDGED_SHARE = 0.25;
+
+export interface Validation {
+  validated: ValidatedSource;
+  problems: Problem[];
+}
+
+/** What the main thread asks a worker: its slice, the run's `now`, and the cache file to consult. */
+export interface SliceRequest {
+  sources: CertificateSource[];
+  now: number;
+  cacheFile?: string;
+}
+
+/** A worker's answer: results without their values, each value's span in `values`, and the judgements used. */
+export interface SliceResult {
+  results: Validation[];
+  spans: ([number, number] | undefined)[];
+  judged: [string, SourceJudgement][];
+  values: ArrayBuffer;
+}
+
+/**
+ * validateSource for every source, on every core when there are enough of them to judge. CACHE is
+ * this run's judgement cache; workers consult CACHE_FILE (the same cache as saved) and the
+ * judgements they used are recorded in CACHE, so it is saved as if one thread had judged.
+ * USED (tests) counts the slices workers validated.
+ */
+export async function validateOnAllCores(
+  sources: readonly CertificateSource[],
+  now: Date,
+  cache: PairCache | undefined,
+  cacheFile: string | undefined,
+  log?: Pick<Logger, "warn">,
+  threads = availableParallelism(),
+  used?: { workerSlices: number },
+): Promise<Validation[]> {
+  // A remembered judgement (reads and a digest) costs less than a worker costs to start and to
+  // hand its results back: workers pay off only when pairs are judged. The first sources tell
+  // how many will be (a restart after a renewal judges one or two).
+  let judged = 0;
+  const counting: PairCache | undefined = cache && {
+    judge: (key, judge) =>
+      cache.judge(key, () => {
+        judged++;
+        return judge();
+      }),
+  };
+  const validateHere = (slice: readonly CertificateSource[]) => slice.map((source) => validateSource(source, now, counting));
+  const results = validateHere(sources.slice(0, PROBE_SOURCES));
+  const rest = sources.slice(results.length);
+  const mostlyJudged = cache === undefined || judged > results.length * JUDGED_SHARE;
+  const count = mostlyJudged ? Math.min(MAX_THREADS, threads, Math.floor(rest.length / MIN_SOURCES_PER_THREAD)) : 1;
+  if (count <= 1) return [...results, ...validateHere(rest)];
+  const size = Math.ceil(rest.length / count);
+  const slices = Array.from({ length: count }, (_, index) => rest.slice(index * size, (index + 1) * size));
+  let failure: string | undefined;
+  const answers = slices
+    .slice(1)
+    .map((slice) => validateInWorker({ sources: slice, now: now.getTime(), cacheFile }, (reason) => (failure ??= reason)));
+  results.push(...validateHere(slices[0]!));
+  for (const [index, answer] of (await Promise.all(answers)).entries()) {
+    if (answer === undefined) {
+      results.push(...validateHere(slices[index + 1]!));
+      continue;
+    }
+    results.push(...adopt(answer, cache));
+    if (used) used.workerSlices++;
+  }
+  if (failure !== undefined) log?.warn(`validation threads: ${failure}; validated on one thread instead (slower, same result)`);
+  return results;
+}
+
+/** A worker's results with their values restored; its judgements recorded in CACHE. */
+function adopt(answer: SliceResult, cache: PairCache | undefined): Validation[] {
+  for (const [key, judgement] of answer.judged) cache?.judge(key, () => judgement);
+  const bytes = new Uint8Array(answer.values);
+  return answer.results.map((result, index) => {
+    const span = answer.spans[index];
+    return span === undefined
+      ? result
+      : { ...result, validated: { ...result.validated, value: bytes.subarray(span[0], span[0] + span[1]) } };
+  });
+}
+
+/**
+ * Where the worker's code is: beside this module when run from source; in the compiled
+ * binary, the entrypoint the build embeds (package.json: src/sni/validate-worker.ts, which the
+ * binary's file system holds under its root as sni/validate-worker.ts).
+ */
+function workerEntry(): string {
+  const compiledRoot = /^(\/\$bunfs\/root)\//.exec(import.meta.path)?.[1];
+  return compiledRoot === undefined ? new URL("./validate-worker.ts", import.meta.url).href : `${compiledRoot}/sni/validate-worker.ts`;
+}
+
+/** One slice in a new worker thread; undefined when the worker could not do it. */
+function validateInWorker(request: SliceRequest, onFailure: (reason: string) => void): Promise<SliceResult | undefined> {
+  return new Promise((resolve) => {
+    let worker: Worker;
+    try {
+      worker = new Worker(workerEntry());
+    } catch {
+      resolve(undefined);
+      return;
+    }
+    let settled = false;
+    const done = (answer: SliceResult | undefined) => {
+      if (settled) return;
+      settled = true;
+      worker.terminate();
+      resolve(answer);
+    };
+    worker.onmessage = (event: MessageEvent<SliceResult>) => done(event.data);
+    // (Bun reports a worker that cannot load to error listeners.)
+    worker.addEventListener("error", (event) => {
+      onFailure(event.message || "the worker failed");
+      done(undefined);
+    });
+    worker.addEventListener("close", () => done(undefined));
+    worker.postMessage(request);
+  });
+}
