@@ -75,7 +75,11 @@ export function writeAll(fd: number, text: string): void {
     try {
       offset += writeSync(fd, buffer, offset, buffer.length - offset);
     } catch (error) {
-      if (errnoCode(error) === "EAGAIN") continue;
+      const code = errnoCode(error);
+      if (code === "EAGAIN") continue;
+      // Nobody reads the log any more (the reading end of a pipe closed): the line is lost,
+      // and a program that must keep running (watch) must not end over it.
+      if (code === "EPIPE") return;
       throw error;
     }
   }

@@ -4,8 +4,17 @@ import { execInto } from "../exec.ts";
 import { createPostfixTools } from "../postfix/index.ts";
 import { mapKeyForHostname } from "../sni/index.ts";
 import { listenForStopSignals } from "../signals.ts";
-import { startWatcher } from "../watch/watcher.ts";
-import { CACHE_FILE_OPTION, CONF_DIR_OPTION, HOSTNAME_OPTION, LOCK_TIMEOUT_OPTION, MAIL_CONFIG_OPTION, SSL_DIR_OPTION, cacheFile, hostnameOrWarn } from "./shared-options.ts";
+import { handleOtherSignals, startWatcher } from "../watch/watcher.ts";
+import {
+  CACHE_FILE_OPTION,
+  CONF_DIR_OPTION,
+  HOSTNAME_OPTION,
+  LOCK_TIMEOUT_OPTION,
+  MAIL_CONFIG_OPTION,
+  SSL_DIR_OPTION,
+  cacheFile,
+  hostnameOrWarn,
+} from "./shared-options.ts";
 
 // `watch`: runs beside Postfix (a supervisord program in the image) and applies certificates
 // as they change on disk, as `reload` would, without a restart: see src/watch/.
@@ -22,10 +31,31 @@ export const watchCommand = defineCommand({
     "cache-file": CACHE_FILE_OPTION,
     "lock-timeout": LOCK_TIMEOUT_OPTION,
     "mail-config": MAIL_CONFIG_OPTION,
-    debounce: { type: "seconds", env: "MPI_WATCH_DEBOUNCE", default: "0.25", description: "Quiet time after the last change before applying" },
-    "max-delay": { type: "seconds", env: "MPI_WATCH_MAX_DELAY", default: "2", description: "Longest wait after the first change of a burst" },
-    "pair-wait": { type: "seconds", env: "MPI_WATCH_PAIR_WAIT", default: "3", description: "How long a changed key and certificate that do not load together are waited for" },
-    enabled: { type: "string", valueName: "y|n", env: "MPI_WATCH", default: "y", description: "n: do not watch (certificates then apply at the next restart or with `reload`)" },
+    debounce: {
+      type: "seconds",
+      env: "MPI_WATCH_DEBOUNCE",
+      default: "0.25",
+      description: "Quiet time after the last change before applying",
+    },
+    "max-delay": {
+      type: "seconds",
+      env: "MPI_WATCH_MAX_DELAY",
+      default: "2",
+      description: "Longest wait after the first change of a burst",
+    },
+    "pair-wait": {
+      type: "seconds",
+      env: "MPI_WATCH_PAIR_WAIT",
+      default: "3",
+      description: "How long a changed key and certificate that do not load together are waited for",
+    },
+    enabled: {
+      type: "string",
+      valueName: "y|n",
+      env: "MPI_WATCH",
+      default: "y",
+      description: "n: do not watch (certificates then apply at the next restart or with `reload`)",
+    },
   },
   async run({ options, log, inherited }) {
     if (!isEnabled(options.enabled)) {
@@ -50,9 +80,13 @@ export const watchCommand = defineCommand({
       maxDelayMs: options.maxDelay,
       pairWaitMs: options.pairWait,
     });
+    // SIGHUP applies now, the other signals whose default would end us are ignored (watcher.ts);
+    // SIGTERM and SIGINT stop us after the apply under way.
+    using _otherSignals = handleOtherSignals(watcher, log);
     const stopSignals = listenForStopSignals();
     const signal = await stopSignals.received;
-    // A second signal while the apply under way finishes ends us at once.
+    // A second signal while the apply under way finishes ends us at once (a private copy of
+    // the keys is removed first: sni/private-copy.ts).
     stopSignals.stop();
     log.info(`watch: ${signal}: finishing the apply under way, then stopping`);
     await watcher.stop();

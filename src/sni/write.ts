@@ -1,9 +1,10 @@
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { tempPathFor, writeFileAtomic, writeNewFile } from "../atomic-write.ts";
 import { errnoCode, UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { postmapEmbedFiles, type PostfixTools } from "../postfix/index.ts";
+import { createPrivateCopyDir, MEMORY_DIR, type PrivateCopyDir } from "./private-copy.ts";
 import type { MapEntry } from "./types.ts";
 
 // sni.map.db embeds the private keys (postmap -F), and postmap gives the .db the mode of its
@@ -25,10 +26,16 @@ export const SNI_MAP_MODE = 0o600;
  * private map text naming those files. What the .db embeds is therefore exactly what was
  * judged. sni.map itself keeps naming the real files, as an admin reads it.
  */
-export async function writeSniMapFiles(tools: PostfixTools, confDir: string, content: string, entries: readonly MapEntry[], log?: Logger): Promise<{ mapFile: string; dbFile: string }> {
+export async function writeSniMapFiles(
+  tools: PostfixTools,
+  confDir: string,
+  content: string,
+  entries: readonly MapEntry[],
+  log?: Logger,
+): Promise<{ mapFile: string; dbFile: string }> {
   const mapFile = join(confDir, SNI_MAP_FILE);
   const tempMap = tempPathFor(mapFile);
-  let snapshot: { dir: string; text: string } | undefined;
+  let snapshot: { copy: PrivateCopyDir; text: string } | undefined;
   try {
     snapshot = writeSnapshot(entries, `${tempMap}.d`, confDir);
     writePrivateFile(tempMap, snapshot.text, confDir);
@@ -38,77 +45,53 @@ export async function writeSniMapFiles(tools: PostfixTools, confDir: string, con
     removeTempPair(tempMap);
     throw wrapWriteError(error, mapFile);
   } finally {
-    if (snapshot) removeQuietly([snapshot.dir]);
+    snapshot?.copy.remove();
   }
   return { mapFile, dbFile: `${mapFile}.db` };
 }
 
 /**
- * Where the private copy goes first: shared memory, many times faster than a disk for thousands
- * of small files (docs/performance.md), and nothing of them reaches the admin's disk (in a
- * container /dev/shm is the container's own tmpfs). Full or absent: the conf dir instead.
+ * One 0600 file per distinct value (the names of one source share it) in a new 0700 directory
+ * (private-copy.ts: shared memory, else the conf dir); returns it and the private map text
+ * naming the files.
  */
-const MEMORY_DIR = "/dev/shm";
-const MEMORY_PREFIX = "mailcow-postfix-init-sni-";
-
-/**
- * One 0600 file per distinct value (the names of one source share it) in a new 0700 directory;
- * returns the directory and the private map text naming the files.
- */
-function writeSnapshot(entries: readonly MapEntry[], fallbackDir: string, confDir: string): { dir: string; text: string } {
-  removeStaleSnapshots();
-  try {
-    return writeSnapshotIn(mkdtempSync(join(MEMORY_DIR, MEMORY_PREFIX)), entries);
-  } catch {
-    // No shared memory, or too little of it: the conf dir, whose errors are reported.
-  }
-  try {
-    mkdirSync(fallbackDir, { mode: 0o700 });
-    return writeSnapshotIn(fallbackDir, entries);
-  } catch (error) {
-    throw new UserError(`cannot create files in ${confDir}: ${describeFsError(error)}; the conf dir must exist and be writable (mailcow: data/conf/postfix -> /opt/postfix/conf)`, 1, { cause: error });
-  }
-}
-
-function writeSnapshotIn(dir: string, entries: readonly MapEntry[]): { dir: string; text: string } {
-  try {
-    chmodSync(dir, 0o700);
-    const files = new Map<Uint8Array, string>();
-    let text = "";
-    for (const entry of entries) {
-      let file = files.get(entry.value);
-      if (file === undefined) {
-        file = join(dir, String(files.size));
-        // Created 0600 (the umask can only narrow it) in a 0700 directory; no fsync: the copy
-        // lives only until postmap has read it.
-        writeFileSync(file, entry.value, { flag: "wx", mode: 0o600 });
-        files.set(entry.value, file);
-      }
-      text += `${entry.name} ${file}\n`;
-    }
-    return { dir, text };
-  } catch (error) {
-    removeQuietly([dir]);
-    throw error;
-  }
-}
-
-/** Snapshots a killed run left in shared memory (they hold key material). */
-function removeStaleSnapshots(): void {
-  let names: string[];
-  try {
-    names = readdirSync(MEMORY_DIR).filter((name) => name.startsWith(MEMORY_PREFIX));
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const path = join(MEMORY_DIR, name);
+function writeSnapshot(entries: readonly MapEntry[], fallbackDir: string, confDir: string): { copy: PrivateCopyDir; text: string } {
+  // Shared memory first; when it is absent or too small for this tree, the conf dir.
+  for (const memory of [true, false]) {
+    let copy: PrivateCopyDir | undefined;
     try {
-      if (Date.now() - statSync(path).mtimeMs > STALE_TEMP_MS) rmSync(path, { recursive: true, force: true });
-    } catch {
-      // Gone already: fine.
+      copy = createPrivateCopyDir(fallbackDir, memory ? MEMORY_DIR : undefined);
+      return { copy, text: writeSnapshotIn(copy.dir, entries) };
+    } catch (error) {
+      copy?.remove();
+      if (copy === undefined || copy.dir === fallbackDir) {
+        throw new UserError(
+          `cannot create files in ${confDir}: ${describeFsError(error)}; the conf dir must exist and be writable (mailcow: data/conf/postfix -> /opt/postfix/conf)`,
+          1,
+          { cause: error },
+        );
+      }
     }
   }
+  throw new Error("unreachable");
+}
+
+function writeSnapshotIn(dir: string, entries: readonly MapEntry[]): string {
+  chmodSync(dir, 0o700);
+  const files = new Map<Uint8Array, string>();
+  let text = "";
+  for (const entry of entries) {
+    let file = files.get(entry.value);
+    if (file === undefined) {
+      file = join(dir, String(files.size));
+      // Created 0600 (the umask can only narrow it) in a 0700 directory; no fsync: the copy
+      // lives only until postmap has read it.
+      writeFileSync(file, entry.value, { flag: "wx", mode: 0o600 });
+      files.set(entry.value, file);
+    }
+    text += `${entry.name} ${file}\n`;
+  }
+  return text;
 }
 
 /** Rename the built .db over sni.map.db, then put the map text (written anew) over sni.map. */
@@ -148,12 +131,6 @@ export function wrapWriteError(error: unknown, mapFile: string): UserError {
     { cause: error },
   );
 }
-
-/**
- * Snapshots in shared memory older than this were left by a killed run (a live run needs well
- * under a minute). Leftovers in the conf dir go when its lock is taken (conf-lock.ts).
- */
-const STALE_TEMP_MS = 10 * 60 * 1000;
 
 /** The new map, 0600 from the moment it exists (postmap then gives the .db the same mode). */
 function writePrivateFile(path: string, content: string, confDir: string): void {

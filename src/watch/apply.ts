@@ -5,7 +5,15 @@ import type { Logger } from "../log.ts";
 import { masterIsRunning, postconfValues, postfixReload, type PostfixTools } from "../postfix/index.ts";
 import { openPairCache, saveJudgements, type PairCache } from "../sni/cache.ts";
 import type { SourceJudgement } from "../sni/types.ts";
-import { buildSniTable, embeddedValueDigests, embeddedValueKey, logProblems, planSniMapFromTree, sniTableInPlace, type SniMapResult } from "../sni/index.ts";
+import {
+  buildSniTable,
+  embeddedValueDigests,
+  embeddedValueKey,
+  logProblems,
+  planSniMapFromTree,
+  sniTableInPlace,
+  type SniMapResult,
+} from "../sni/index.ts";
 import { renderSniMap } from "../sni/render.ts";
 import type { Problem } from "../sni/types.ts";
 import { SNI_MAP_FILE } from "../sni/write.ts";
@@ -30,7 +38,7 @@ export interface ApplyOptions {
   reload?: (confDir: string, log: Logger) => Promise<void>;
 }
 
-/** What the watcher remembers between applies. */
+/** What the watcher remembers between applies (owned by applier.ts; the functions here only read it). */
 export interface ApplyState {
   lastGood: Map<string, KeptPair>;
   /** Judgements of the last apply, by content key: an unchanged pair is not judged again. */
@@ -49,6 +57,8 @@ export interface PlannedApply {
   inputs: Map<string, string>;
   /** Value digest per mapped name. */
   digests: Map<string, string>;
+  /** The judgements this plan used: the next apply's memory (memory follows the tree, not the renewals seen). */
+  judged: Map<string, SourceJudgement>;
 }
 
 export interface ApplyOutcome {
@@ -61,11 +71,9 @@ export interface ApplyOutcome {
   unlogged?: number;
 }
 
-/** Read and judge the tree, keeping last good pairs. Writes nothing. */
-export function planApply(options: ApplyOptions, state: ApplyState, now = new Date()): PlannedApply {
+/** Read and judge the tree, keeping last good pairs. Writes nothing, changes nothing in `state`. */
+export function planApply(options: ApplyOptions, state: Readonly<ApplyState>, now = new Date()): PlannedApply {
   const persistent = openPairCache(options.cacheFile);
-  // Only the judgements this apply used are kept for the next: memory follows the tree, not
-  // the number of renewals seen.
   const judged = new Map<string, SourceJudgement>();
   const cache: PairCache = {
     judge(key, judge) {
@@ -75,29 +83,49 @@ export function planApply(options: ApplyOptions, state: ApplyState, now = new Da
     },
   };
   const result = planSniMapFromTree({ sslDir: options.sslDir, hostname: options.hostname, now, cache });
-  state.judged = judged;
   saveJudgements(persistent, options.cacheFile, options.log);
   const retained = retainLastGood(state.lastGood, result, now);
   const inputs = embeddedValueDigests(retained.entries);
   const digests = new Map(retained.entries.map((entry) => [entry.name, inputs.get(embeddedValueKey(entry))!] as const));
-  return { result, retained, content: renderSniMap(retained.entries), inputs, digests };
+  return { result, retained, content: renderSniMap(retained.entries), inputs, digests, judged };
 }
 
-/** Build and install the table when it differs from the one in place, then `postfix reload`. */
-export async function writeApply(planned: PlannedApply, options: ApplyOptions, state: ApplyState): Promise<ApplyOutcome> {
+/**
+ * Build and install the table when it differs from the one in place, then `postfix reload`.
+ * Returns the state to remember after it (the caller owns the state; this reads it only).
+ */
+export async function writeApply(
+  planned: PlannedApply,
+  options: ApplyOptions,
+  state: Readonly<ApplyState>,
+): Promise<{ outcome: ApplyOutcome; next: ApplyState }> {
   const mapFile = join(options.confDir, SNI_MAP_FILE);
   const outputs = [mapFile, `${mapFile}.db`];
-  const unlogged = logNewProblems(planned.retained.problems, options.log, state);
   const previous = state.applied;
   const changedNames = previous ? namesChanged(previous.digests, planned.digests) : undefined;
   let rebuilt = false;
   await withConfLock(options.confDir, options.log, options.lockTimeoutMs, async () => {
     if (inPlace(planned, options, state, outputs)) return;
-    await buildSniTable(options.tools, options.confDir, options.cacheFile, planned.content, planned.retained.entries, planned.inputs, options.log);
+    await buildSniTable(
+      options.tools,
+      options.confDir,
+      options.cacheFile,
+      planned.content,
+      planned.retained.entries,
+      planned.inputs,
+      options.log,
+    );
     rebuilt = true;
   });
-  state.lastGood = planned.retained.next;
-  state.applied = { content: planned.content, digests: planned.digests, identities: outputs.map(fileIdentity) };
+  // Problems are logged once the table is in place: a failed write is retried, and its
+  // problems are then still new.
+  const { unlogged, reported } = logNewProblems(planned.retained.problems, options.log, state.reported);
+  const next: ApplyState = {
+    lastGood: planned.retained.next,
+    judged: planned.judged,
+    applied: { content: planned.content, digests: planned.digests, identities: outputs.map(fileIdentity) },
+    reported,
+  };
   let reloaded = false;
   // Not after the first build: the watcher starts with the container, beside `start`, and a
   // SIGHUP that reached master before it set up its signal handlers would end it. Postfix
@@ -111,11 +139,12 @@ export async function writeApply(planned: PlannedApply, options: ApplyOptions, s
       // Not running yet (the container is starting, or stopping): it loads the new table when
       // it starts. Any other failure: a running smtpd still notices the changed table on its
       // next connection.
-      if (await postfixStopped(options)) options.log.info("watch: Postfix is not running (yet); it loads the new sni.map.db when it starts");
+      if (await postfixStopped(options))
+        options.log.info("watch: Postfix is not running (yet); it loads the new sni.map.db when it starts");
       else options.log.warn(`sni.map.db is rebuilt but postfix reload failed: ${(error as Error).message}`);
     }
   }
-  return { rebuilt, reloaded, changedNames, names: planned.retained.entries.length, unlogged };
+  return { outcome: { rebuilt, reloaded, changedNames, names: planned.retained.entries.length, unlogged }, next };
 }
 
 /**
@@ -123,12 +152,18 @@ export async function writeApply(planned: PlannedApply, options: ApplyOptions, s
  * month is one line, not one per renewal elsewhere. The first apply logs none: the container's
  * start has just logged the same tree's problems (returned as a count for the apply line).
  */
-function logNewProblems(problems: readonly Problem[], log: Logger, state: ApplyState): number | undefined {
+function logNewProblems(
+  problems: readonly Problem[],
+  log: Logger,
+  reported: ReadonlySet<string> | undefined,
+): { unlogged?: number; reported: Set<string> } {
   const messages = new Set(problems.map((problem) => problem.message));
-  const first = state.reported === undefined;
-  if (!first) logProblems(problems.filter((problem) => !state.reported!.has(problem.message)), log);
-  state.reported = messages;
-  return first ? messages.size : undefined;
+  if (reported === undefined) return { unlogged: messages.size, reported: messages };
+  logProblems(
+    problems.filter((problem) => !reported.has(problem.message)),
+    log,
+  );
+  return { reported: messages };
 }
 
 /**
@@ -136,10 +171,14 @@ function logNewProblems(problems: readonly Problem[], log: Logger, state: ApplyS
  * values, files untouched since), or, on the first apply, as the table record of the last
  * build says (the same check `sni-map` makes).
  */
-function inPlace(planned: PlannedApply, options: ApplyOptions, state: ApplyState, outputs: string[]): boolean {
+function inPlace(planned: PlannedApply, options: ApplyOptions, state: Readonly<ApplyState>, outputs: string[]): boolean {
   const applied = state.applied;
   if (applied) {
-    return applied.content === planned.content && sameMap(applied.digests, planned.digests) && outputs.every((path, index) => fileIdentity(path) === applied.identities[index]);
+    return (
+      applied.content === planned.content &&
+      sameMap(applied.digests, planned.digests) &&
+      outputs.every((path, index) => fileIdentity(path) === applied.identities[index])
+    );
   }
   return sniTableInPlace(options.confDir, options.cacheFile, planned.content, planned.inputs);
 }
@@ -166,4 +205,21 @@ function sameMap(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>)
   return a.size === b.size && [...a].every(([key, value]) => b.get(key) === value);
 }
 
-
+/** The one line an apply logs: what changed, whether Postfix was reloaded, how long it took. */
+export function applyLine(outcome: ApplyOutcome, planned: PlannedApply, ms: number): string {
+  const took = `${Math.round(ms)} ms`;
+  const known = outcome.unlogged
+    ? `; ${outcome.unlogged} problem${outcome.unlogged === 1 ? "" : "s"} in the tree, not repeated here (\`mailcow-postfix-init check\` lists them)`
+    : "";
+  const held =
+    planned.retained.held.length > 0
+      ? `; last good pair kept for ${planned.retained.held.length} source${planned.retained.held.length === 1 ? "" : "s"}`
+      : "";
+  if (!outcome.rebuilt) return `watch: checked in ${took}: sni.map.db unchanged (${outcome.names} names mapped${held})${known}`;
+  const names = outcome.changedNames;
+  const what =
+    names === undefined
+      ? `${outcome.names} names mapped`
+      : `${names.length} name${names.length === 1 ? "" : "s"} changed${names.length > 0 ? ` (${names.slice(0, 5).join(", ")}${names.length > 5 ? ` and ${names.length - 5} more` : ""})` : ""}`;
+  return `watch: applied in ${took}: sni.map.db rebuilt, ${what}${held}; ${outcome.reloaded ? "postfix reloaded" : names === undefined ? "postfix not reloaded (first build: Postfix loads it when it starts, a running smtpd before its next connection)" : "postfix not reloaded"}${known}`;
+}

@@ -50,7 +50,11 @@ export function retainLastGood(previous: LastGood, result: SniMapResult, now: Da
     const index = problems.findIndex((problem) => problem.source === dir && problem.code === failure?.code);
     const reason = failure?.reason ?? "the pair does not load";
     if (kept.expiresAt <= now.getTime()) {
-      if (index >= 0) problems[index] = { ...problems[index]!, message: `${problems[index]!.message} (the last pair that loaded expired on ${new Date(kept.expiresAt).toISOString()})` };
+      if (index >= 0)
+        problems[index] = {
+          ...problems[index]!,
+          message: `${problems[index]!.message} (the last pair that loaded expired on ${new Date(kept.expiresAt).toISOString()})`,
+        };
       continue;
     }
     // A name another directory maps now stays with it; the default certificate yields.
@@ -82,13 +86,16 @@ export function retainLastGood(previous: LastGood, result: SniMapResult, now: Da
 }
 
 /** The earliest notAfter of the pairs whose bytes the value holds. */
-function expiryOf(validated: ValidatedSource): number {
+export function expiryOf(validated: ValidatedSource): number {
   const reports = [validated.main, ...(validated.ecdsa?.valid ? [validated.ecdsa] : [])];
   const times = reports.map((report) => (report.notAfter ? Date.parse(report.notAfter) : Infinity)).filter((time) => !Number.isNaN(time));
   return times.length === 0 ? Infinity : Math.min(...times);
 }
 
 function nameList(entries: readonly MapEntry[]): string {
-  const shown = entries.slice(0, 5).map((entry) => entry.name).join(", ");
+  const shown = entries
+    .slice(0, 5)
+    .map((entry) => entry.name)
+    .join(", ");
   return entries.length > 5 ? `${shown} and ${entries.length - 5} more` : shown;
 }

@@ -51,7 +51,9 @@ async function servedAfter(name: string, fingerprint: string, since: number, lim
     });
     if (served?.fingerprint === fingerprint) return Date.now() - since;
     if (Date.now() - since > limitMs) {
-      throw new Error(`${name}: still not served the new certificate after ${limitMs} ms (got ${served?.subject ?? failure})\n${watcher.lines.slice(-10).join("\n")}\n${postfix.log().split("\n").slice(-15).join("\n")}`);
+      throw new Error(
+        `${name}: still not served the new certificate after ${limitMs} ms (got ${served?.subject ?? failure})\n${watcher.lines.slice(-10).join("\n")}\n${postfix.log().split("\n").slice(-15).join("\n")}`,
+      );
     }
     await Bun.sleep(50);
   }
@@ -120,7 +122,14 @@ test("an SMTP session opened before an apply (EHLO, STARTTLS, MAIL, RCPT, half o
 
 test(`during ${APPLIES} applies in a row, a client connecting every 100 ms is never refused and never fails a handshake`, async () => {
   const pairs = [stagedPair("graceful-a", ["g.example.test"]), stagedPair("graceful-b", ["g.example.test"])];
+  // Wait for the watcher's own line too, not only for the certificate served: smtpd serves the
+  // new table as soon as it is renamed in place, before `postfix reload` returns and the line is
+  // logged. A line still on its way would satisfy the first apply's wait below, the loop would
+  // copy the next pair over the one not yet applied, and wait for an apply of a net change of
+  // nothing (the files end as they were: "sni.map.db unchanged").
+  const before = watcher.lines.length;
   cpSync(pairs[0]!.dir, join(sslDir, "g.example.test"), { recursive: true });
+  await watcher.waitFor(/watch: applied in .*g\.example\.test/, before);
   await servedAfter("g.example.test", pairs[0]!.fingerprint, Date.now());
   const tally: Record<ProbeResult, number> = { ok: 0, refused: 0, "handshake-failed": 0, "other-failure": 0 };
   const details: string[] = [];
@@ -152,7 +161,15 @@ test(`during ${APPLIES} applies in a row, a client connecting every 100 ms is ne
   await Promise.all(probes);
   const seconds = (Date.now() - started) / 1000;
   console.log(`graceful: ${applied} applies in ${seconds.toFixed(1)} s, probes ${JSON.stringify(tally)}`);
-  if (details.length > 0) console.log(postfix.log().split("\n").filter((line) => /warning|error|fatal|abort/.test(line)).slice(0, 20).join("\n"));
+  if (details.length > 0)
+    console.log(
+      postfix
+        .log()
+        .split("\n")
+        .filter((line) => /warning|error|fatal|abort/.test(line))
+        .slice(0, 20)
+        .join("\n"),
+    );
   expect(applied).toBe(APPLIES);
   expect(details).toEqual([]);
   expect(tally.refused).toBe(0);

@@ -1,7 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { hostPostfixState, stateDifferences, TEST_MAIL_CONFIG } from "./host-guard.ts";
+import { processTag } from "../../src/sni/private-copy.ts";
+import { hostPostfixState, orphanedKeyCopies, stateDifferences, TEST_MAIL_CONFIG, TEST_TMPDIR } from "./host-guard.ts";
+import { tmpdir } from "node:os";
 import { tempDirs } from "./fixture.ts";
 
 // The guard every test file runs under: it must see the changes it is there to catch.
@@ -20,7 +22,12 @@ describe("host guard", () => {
     rmSync(join(root, "aliases"));
     writeFileSync(join(root, "new"), "");
     const lines = stateDifferences(before, hostPostfixState([root]));
-    expect(lines.map((line) => line.slice(0, line.indexOf(":")))).toEqual([join(root, "aliases"), join(root, "main.cf"), join(root, "new"), join(root, "public")]);
+    expect(lines.map((line) => line.slice(0, line.indexOf(":")))).toEqual([
+      join(root, "aliases"),
+      join(root, "main.cf"),
+      join(root, "new"),
+      join(root, "public"),
+    ]);
     expect(lines.find((line) => line.startsWith(join(root, "public")))).toMatch(/: d 755 0:0 -> d 710 0:0$/);
     expect(lines.find((line) => line.startsWith(join(root, "aliases")))).toEndWith("-> absent");
   });
@@ -34,7 +41,27 @@ describe("host guard", () => {
   test("Postfix's tools are pointed at the run's empty config dir, not /etc/postfix", () => {
     expect(process.env.MAIL_CONFIG).toBe(TEST_MAIL_CONFIG);
     // Without -c, postconf opens MAIL_CONFIG's main.cf: the empty dir has none.
-    const postconf = Bun.spawnSync(["postconf", "-h", "config_directory"], { env: { PATH: process.env.PATH!, MAIL_CONFIG: process.env.MAIL_CONFIG! }, stderr: "pipe" });
+    const postconf = Bun.spawnSync(["postconf", "-h", "config_directory"], {
+      env: { PATH: process.env.PATH!, MAIL_CONFIG: process.env.MAIL_CONFIG! },
+      stderr: "pipe",
+    });
     expect(postconf.stderr.toString()).toContain(`postconf: fatal: open ${TEST_MAIL_CONFIG}/main.cf: No such file or directory`);
+  });
+
+  test("a key copy whose run has ended is found, one whose run still goes on is not; temp dirs go to this run's own", () => {
+    const shm = tempDir();
+    for (const name of [
+      `mailcow-postfix-init-sni-${processTag("self")}-a`,
+      `mailcow-postfix-init-sni-${process.pid}-1-b`,
+      "mailcow-postfix-init-sni-999999999-5-c",
+      "other",
+    ])
+      mkdirSync(join(shm, name));
+    expect(orphanedKeyCopies(shm).sort()).toEqual([
+      `mailcow-postfix-init-sni-${process.pid}-1-b`,
+      "mailcow-postfix-init-sni-999999999-5-c",
+    ]);
+    expect(tmpdir()).toBe(TEST_TMPDIR);
+    expect(shm.startsWith(`${TEST_TMPDIR}/`)).toBe(true);
   });
 });

@@ -1,8 +1,9 @@
-import { afterAll, afterEach } from "bun:test";
+import { afterAll, afterEach, beforeEach } from "bun:test";
 import { createHash } from "node:crypto";
 import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, type Stats } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { processTag } from "../../src/sni/private-copy.ts";
 
 // Preloaded for every test file (bunfig.toml). Tests never read or change the machine's own
 // Postfix: its configuration, spool, aliases and certificates belong to the host, and a test
@@ -13,15 +14,56 @@ import { join } from "node:path";
 //    Postfix tool a test starts without -c sees a bare install, whatever the host has.
 // 2. After every test the host's Postfix state is compared with the state before it; a test
 //    that changed a file's content, mode, owner or existence there fails, naming the path.
+// 3. Nothing is left behind: a test after which a copy of private keys made by a finished run
+//    is still in /dev/shm fails, naming it (and it is removed); temp dirs go to a directory of
+//    this run (TMPDIR), and anything still there when the run ends fails the run, naming it.
+//    (/tmp itself is shared with every other run on the machine, so a test that names /tmp
+//    directly instead of tmpdir() is not checked: use tmpdir().)
 
 /** Host paths no test may change. Directories are walked (the spool: directories only). */
-export const HOST_POSTFIX_PATHS = ["/etc/postfix", "/var/spool/postfix", "/var/lib/postfix", "/etc/aliases", "/etc/aliases.db", "/etc/mailname", "/etc/ssl/mail", "/opt/postfix"];
+export const HOST_POSTFIX_PATHS = [
+  "/etc/postfix",
+  "/var/spool/postfix",
+  "/var/lib/postfix",
+  "/etc/aliases",
+  "/etc/aliases.db",
+  "/etc/mailname",
+  "/etc/ssl/mail",
+  "/opt/postfix",
+];
 
 const testDefaultConfig = mkdtempSync(join(tmpdir(), "mpi-test-mail-config-"));
 chmodSync(testDefaultConfig, 0o755);
 /** The empty default config dir of this test run (what MAIL_CONFIG is set to). */
 export const TEST_MAIL_CONFIG = testDefaultConfig;
 process.env.MAIL_CONFIG = testDefaultConfig;
+
+/** This run's temp dir (TMPDIR: os.tmpdir() and mktemp in children that inherit it). */
+export const TEST_TMPDIR = mkdtempSync(join(tmpdir(), "mpi-tests-"));
+chmodSync(TEST_TMPDIR, 0o755); // Postfix's unprivileged processes traverse test dirs
+process.env.TMPDIR = TEST_TMPDIR;
+
+const SHM = "/dev/shm";
+const KEY_COPY = /^mailcow-postfix-init-sni-(\d+)-(\d+)-/;
+
+/** Private key copies in /dev/shm whose owner (named in the copy, see src/sni/private-copy.ts) has ended. */
+export function orphanedKeyCopies(dir = SHM): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.filter((name) => {
+    const owner = KEY_COPY.exec(name);
+    return owner !== null && processTag(Number(owner[1])) !== `${owner[1]}-${owner[2]}`;
+  });
+}
+
+let copiesBefore = new Set(orphanedKeyCopies());
+beforeEach(() => {
+  copiesBefore = new Set(orphanedKeyCopies());
+});
 
 /** path -> "mode uid:gid [sha256]" for everything under `paths`; missing paths are absent. */
 export function hostPostfixState(paths: readonly string[] = HOST_POSTFIX_PATHS): Map<string, string> {
@@ -69,20 +111,37 @@ export function stateDifferences(before: Map<string, string>, after: Map<string,
 let baseline = hostPostfixState();
 
 afterEach(() => {
+  const leftCopies = orphanedKeyCopies().filter((name) => !copiesBefore.has(name));
+  for (const name of leftCopies) rmSync(join(SHM, name), { recursive: true, force: true });
+  if (leftCopies.length > 0) {
+    throw new Error(
+      `this test left copies of private keys in ${SHM} from runs that have ended (every exit path must remove them):\n  ${leftCopies.join("\n  ")}`,
+    );
+  }
   const now = hostPostfixState();
   const differences = stateDifferences(baseline, now);
   const mailConfig = process.env.MAIL_CONFIG;
   baseline = now; // report a change once, in the test that made it
   if (differences.length > 0) {
-    throw new Error(`this test changed the host's Postfix (tests must use temp dirs or a namespace, see test/support/fixture.ts):\n  ${differences.join("\n  ")}`);
+    throw new Error(
+      `this test changed the host's Postfix (tests must use temp dirs or a namespace, see test/support/fixture.ts):\n  ${differences.join("\n  ")}`,
+    );
   }
   if (mailConfig !== testDefaultConfig) {
     process.env.MAIL_CONFIG = testDefaultConfig;
-    throw new Error(`this test left MAIL_CONFIG at ${mailConfig ?? "(unset)"}: Postfix's tools would read that config dir in the next tests`);
+    throw new Error(
+      `this test left MAIL_CONFIG at ${mailConfig ?? "(unset)"}: Postfix's tools would read that config dir in the next tests`,
+    );
   }
   if (readdirSync(testDefaultConfig).length > 0) {
     throw new Error(`this test left files in the run's empty default config dir ${testDefaultConfig}`);
   }
 });
 
-afterAll(() => rmSync(testDefaultConfig, { recursive: true, force: true }));
+afterAll(() => {
+  rmSync(testDefaultConfig, { recursive: true, force: true });
+  const left = readdirSync(TEST_TMPDIR);
+  rmSync(TEST_TMPDIR, { recursive: true, force: true });
+  if (left.length > 0)
+    throw new Error(`tests left these in the temp dir (remove what a test creates, in the test or its afterAll):\n  ${left.join("\n  ")}`);
+});

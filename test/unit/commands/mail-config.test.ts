@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { COMMANDS, run } from "../../../src/cli.ts";
@@ -28,6 +28,9 @@ function configuredDir(): string {
   return temp.path;
 }
 const cleanups: (() => void)[] = [];
+afterAll(() => {
+  for (const cleanup of cleanups.splice(0)) cleanup();
+});
 
 /** Run the CLI in-process with `env` only, this process's MAIL_CONFIG unset meanwhile. */
 async function runWithoutProcessMailConfig(argv: string[], env: Record<string, string>, during?: (lines: string[]) => Promise<void>) {

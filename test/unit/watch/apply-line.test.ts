@@ -1,12 +1,19 @@
 import { expect, test } from "bun:test";
-import { namesChanged, type PlannedApply } from "../../../src/watch/apply.ts";
-import { applyLine } from "../../../src/watch/watcher.ts";
+import { applyLine, namesChanged, type PlannedApply } from "../../../src/watch/apply.ts";
 
 const planned = (held: string[]) => ({ retained: { held } }) as unknown as PlannedApply;
 
 test("names changed: added, removed and mapped to other bytes, sorted", () => {
-  const before = new Map([["a.test", "sha256:1"], ["b.test", "sha256:2"], ["c.test", "sha256:3"]]);
-  const after = new Map([["a.test", "sha256:1"], ["c.test", "sha256:9"], ["d.test", "sha256:4"]]);
+  const before = new Map([
+    ["a.test", "sha256:1"],
+    ["b.test", "sha256:2"],
+    ["c.test", "sha256:3"],
+  ]);
+  const after = new Map([
+    ["a.test", "sha256:1"],
+    ["c.test", "sha256:9"],
+    ["d.test", "sha256:4"],
+  ]);
   expect(namesChanged(before, after)).toEqual(["b.test", "c.test", "d.test"]);
   expect(namesChanged(before, before)).toEqual([]);
 });
@@ -15,7 +22,9 @@ test("one line per apply: what changed, kept pairs, reload, time", () => {
   expect(applyLine({ rebuilt: true, reloaded: true, changedNames: ["a.test"], names: 3 }, planned([]), 412.4)).toBe(
     "watch: applied in 412 ms: sni.map.db rebuilt, 1 name changed (a.test); postfix reloaded",
   );
-  expect(applyLine({ rebuilt: true, reloaded: false, changedNames: ["a", "b", "c", "d", "e", "f", "g"], names: 9 }, planned(["/ssl/x"]), 80)).toBe(
+  expect(
+    applyLine({ rebuilt: true, reloaded: false, changedNames: ["a", "b", "c", "d", "e", "f", "g"], names: 9 }, planned(["/ssl/x"]), 80),
+  ).toBe(
     "watch: applied in 80 ms: sni.map.db rebuilt, 7 names changed (a, b, c, d, e and 2 more); last good pair kept for 1 source; postfix not reloaded",
   );
   expect(applyLine({ rebuilt: false, reloaded: false, names: 12, unlogged: 2 }, planned([]), 38)).toBe(
