@@ -1,4 +1,4 @@
-import type { LoadedChain } from "./postfix-loader.ts";
+import type { LoadedChain } from "./loaded-chain.ts";
 import type { KeyPairFiles } from "./types.ts";
 
 // Pure: can the clients the default certificate serves complete a handshake with this value?

@@ -1,5 +1,7 @@
 import { ptr, type Pointer } from "bun:ffi";
-import { asPointer, cString, copyBytes, errorReason, lastErrorReason, openSsl, PointerCell, type OpenSsl } from "./openssl.ts";
+import { asPointer, lastErrorReason, openSsl, PointerCell, type OpenSsl } from "./openssl.ts";
+import { pendingBytes, readPemObject } from "./pem-objects.ts";
+import { describeLoadedChain, type LoadedChain } from "./loaded-chain.ts";
 
 // Postfix's verdict on one sni.map value, reached the way Postfix reaches it. postmap -F embeds
 // the named files' bytes joined by "\n"; when a client sends the name, smtpd decodes that value
@@ -9,26 +11,6 @@ import { asPointer, cString, copyBytes, errorReason, lastErrorReason, openSsl, P
 // belongs to the certificate and passes the library's security level. Any refusal aborts the
 // handshake for that name. The same calls into the same OpenSSL, in the same order, with the
 // same rules for what is skipped, give the same verdict: that is what this file does.
-
-/** One key with its certificate chain, as Postfix would install it. */
-export interface LoadedChain {
-  /** OpenSSL's key type: RSA, RSA-PSS, EC, ED25519, ED448, DSA, or another short name. */
-  keyType: string;
-  /** Named curve of an EC key (OpenSSL's name, e.g. prime256v1). */
-  curve?: string;
-  bits: number;
-  /** DER of the leaf certificate and of the issuers after it, in file order. */
-  leaf: Uint8Array;
-  issuers: Uint8Array[];
-  /** 1-based index of the first chain certificate that did not issue the one before it. */
-  chainBreak?: number;
-  /** The leaf's keyUsage bits (OpenSSL's KU_* values), absent when it has no keyUsage extension. */
-  keyUsage?: number;
-  /** The leaf's extendedKeyUsage (OpenSSL's XKU_* bits), absent when it has none. */
-  extendedKeyUsage?: number;
-  /** Certificates (1-based: 1 = leaf) signed with a digest verifying clients refuse (MD5, SHA1); self-signed ones are never checked. */
-  weakSignatures: { index: number; digest: string }[];
-}
 
 /** `code`: a stable name of the refusal (key-mismatch, key-not-first, ...); `reason`: what and where. */
 export type LoadVerdict = { loads: true; chains: LoadedChain[] } | { loads: false; code: string; reason: string };
@@ -48,13 +30,6 @@ const KEY_LABELS = new Map<string, number>([
   ["EC PRIVATE KEY", 408], // EVP_PKEY_EC
   ["DSA PRIVATE KEY", 116], // EVP_PKEY_DSA
 ]);
-const KEY_TYPE_NAMES = new Map<number, string>([[6, "RSA"], [912, "RSA-PSS"], [116, "DSA"], [408, "EC"], [1087, "ED25519"], [1088, "ED448"]]);
-const PEM_R_NO_START_LINE = 108;
-/** What X509_get_key_usage / X509_get_extended_key_usage return for a certificate without the extension. */
-const NO_EXTENSION = 0xffffffff;
-/** Digests (OpenSSL NIDs) of certificate signatures that verifying clients refuse: MD2, MD4, MD5, MD5-SHA1, SHA1. */
-const WEAK_DIGESTS = new Set([3, 257, 4, 114, 64]);
-const BIO_CTRL_PENDING = 10;
 
 type State = "init" | "key" | "cert" | "refused";
 
@@ -107,27 +82,16 @@ class ChainLoader {
 
   /** Read PEM objects until the end of the value or the first refusal. */
   readAll(bio: Pointer, length: number): void {
-    const { crypto } = this.openssl;
     for (let objectNumber = 1; this.state !== "refused"; objectNumber++) {
-      const name = new PointerCell();
-      const header = new PointerCell();
-      const data = new PointerCell();
-      const dataLength = new BigInt64Array(1);
-      const startOffset = length - Number(crypto.BIO_ctrl(bio, BIO_CTRL_PENDING, 0, null));
-      if (!crypto.PEM_read_bio(bio, name.address, header.address, data.address, ptr(dataLength))) {
-        // No further BEGIN line: a clean end. Anything else (a block without its END line,
-        // bad base64) is an error, as in Postfix.
-        if (errorReason(crypto.ERR_peek_last_error()) !== PEM_R_NO_START_LINE) {
-          this.refuse("pem-damaged", `a PEM block in ${this.where(startOffset + 1)} is damaged (OpenSSL: ${lastErrorReason(this.openssl) ?? "read error"})`);
-        }
-        crypto.ERR_clear_error();
+      const startOffset = length - pendingBytes(this.openssl, bio);
+      const object = readPemObject(this.openssl, bio);
+      if ("end" in object) {
+        if (object.damage !== undefined)
+          this.refuse("pem-damaged", `a PEM block in ${this.where(startOffset + 1)} is damaged (OpenSSL: ${object.damage})`);
         return;
       }
-      const label = cString(name.value);
-      const encrypted = cString(header.value).includes("ENCRYPTED");
-      const der = copyBytes(data.value, Number(dataLength[0]));
-      for (const cell of [name, header, data]) crypto.CRYPTO_free(cell.value as unknown as Pointer, null, 0);
-      const file = this.where(length - Number(crypto.BIO_ctrl(bio, BIO_CTRL_PENDING, 0, null)) - 1);
+      const { label, encrypted, der } = object;
+      const file = this.where(length - pendingBytes(this.openssl, bio) - 1);
       if (CERTIFICATE_LABELS.has(label)) this.readCertificate(der, objectNumber, file);
       else if (KEY_LABELS.has(label)) this.readKey(KEY_LABELS.get(label)!, der, objectNumber, encrypted ? `${file}, encrypted` : file);
       // Any other label (EC PARAMETERS before an EC key, PUBLIC KEY, ENCRYPTED PRIVATE KEY, a CRL)
@@ -144,7 +108,10 @@ class ChainLoader {
     const cursor = new PointerCell(ptr(der) as unknown as number);
     const x509 = asPointer(crypto.d2i_X509(null, cursor.address, der.length));
     if (!x509) {
-      this.refuse("cert-invalid", `a certificate (PEM object ${objectNumber}, in ${file}) does not parse (OpenSSL: ${lastErrorReason(this.openssl) ?? "bad encoding"})`);
+      this.refuse(
+        "cert-invalid",
+        `a certificate (PEM object ${objectNumber}, in ${file}) does not parse (OpenSSL: ${lastErrorReason(this.openssl) ?? "bad encoding"})`,
+      );
       return;
     }
     if (cursor.value - (ptr(der) as unknown as number) !== der.length) {
@@ -176,7 +143,12 @@ class ChainLoader {
     }
     if (this.state === "key") {
       if (key) crypto.EVP_PKEY_free(key);
-      this.refuse("key-twice", this.keyWhere === file ? `two private keys in a row in ${file}: no certificate follows the first` : `two private keys in a row (${this.keyWhere}, then ${file}): no certificate follows the first`);
+      this.refuse(
+        "key-twice",
+        this.keyWhere === file
+          ? `two private keys in a row in ${file}: no certificate follows the first`
+          : `two private keys in a row (${this.keyWhere}, then ${file}): no certificate follows the first`,
+      );
       return;
     }
     // A key after a chain starts the next chain: the previous one is installed first.
@@ -185,7 +157,10 @@ class ChainLoader {
       return;
     }
     if (!key) {
-      this.refuse("key-invalid", `the private key (PEM object ${objectNumber}, in ${file}) does not parse (OpenSSL: ${lastErrorReason(this.openssl) ?? "bad encoding"})`);
+      this.refuse(
+        "key-invalid",
+        `the private key (PEM object ${objectNumber}, in ${file}) does not parse (OpenSSL: ${lastErrorReason(this.openssl) ?? "bad encoding"})`,
+      );
       return;
     }
     if (cursor.value - start !== der.length) {
@@ -215,7 +190,7 @@ class ChainLoader {
     crypto.ERR_clear_error();
     const installed = ssl.SSL_use_cert_and_key(this.connection, this.certificate, this.key, stack, 0) === 1;
     const failure = installed ? undefined : lastErrorReason(this.openssl);
-    if (installed) this.chains.push(this.describeChain());
+    if (installed) this.chains.push(describeLoadedChain(this.openssl, this.key!, this.certificate!, this.certificateDer, this.issuers));
     if (stack) crypto.OPENSSL_sk_free(stack);
     const [keyWhere, certificateWhere] = [this.keyWhere, this.certificateWhere];
     this.release();
@@ -223,40 +198,17 @@ class ChainLoader {
       this.state = "init";
       return true;
     }
-    if (/mismatch/.test(failure ?? "")) this.refuse("key-mismatch", `the private key in ${keyWhere} does not match the certificate in ${certificateWhere} (OpenSSL: ${failure})`);
-    else this.refuse("pair-refused", `OpenSSL refuses the key in ${keyWhere} with the certificate in ${certificateWhere} (${failure ?? "no reason given"})`);
+    if (/mismatch/.test(failure ?? ""))
+      this.refuse(
+        "key-mismatch",
+        `the private key in ${keyWhere} does not match the certificate in ${certificateWhere} (OpenSSL: ${failure})`,
+      );
+    else
+      this.refuse(
+        "pair-refused",
+        `OpenSSL refuses the key in ${keyWhere} with the certificate in ${certificateWhere} (${failure ?? "no reason given"})`,
+      );
     return false;
-  }
-
-  private describeChain(): LoadedChain {
-    const { crypto } = this.openssl;
-    const baseId = crypto.EVP_PKEY_get_base_id(this.key);
-    const keyType = KEY_TYPE_NAMES.get(baseId) ?? (cString(crypto.OBJ_nid2sn(baseId)) || `type ${baseId}`);
-    const chain: LoadedChain = { keyType, bits: crypto.EVP_PKEY_get_bits(this.key), leaf: this.certificateDer, issuers: this.issuers.map((issuer) => issuer.der), weakSignatures: [] };
-    const keyUsage = crypto.X509_get_key_usage(this.certificate);
-    if (keyUsage !== NO_EXTENSION) chain.keyUsage = keyUsage;
-    const extendedKeyUsage = crypto.X509_get_extended_key_usage(this.certificate);
-    if (extendedKeyUsage !== NO_EXTENSION) chain.extendedKeyUsage = extendedKeyUsage;
-    for (const [index, x509] of [this.certificate, ...this.issuers.map((issuer) => issuer.x509)].entries()) {
-      const digest = weakDigest(this.openssl, x509!);
-      if (digest) chain.weakSignatures.push({ index: index + 1, digest });
-    }
-    if (keyType === "EC") {
-      const name = new Uint8Array(80);
-      const written = new BigUint64Array(1);
-      if (crypto.EVP_PKEY_get_group_name(this.key, ptr(name), BigInt(name.length), ptr(written)) === 1) {
-        chain.curve = new TextDecoder().decode(name.subarray(0, Number(written[0])));
-      }
-    }
-    let subject = this.certificate;
-    for (const [index, issuer] of this.issuers.entries()) {
-      if (crypto.X509_check_issued(issuer.x509, subject) !== 0) {
-        chain.chainBreak = index + 2;
-        break;
-      }
-      subject = issuer.x509;
-    }
-    return chain;
   }
 
   private refuse(code: string, reason: string): void {
@@ -277,13 +229,4 @@ class ChainLoader {
     this.issuers = [];
     this.certificateDer = new Uint8Array(0);
   }
-}
-
-/** The digest of x509's signature when it is one verifying clients refuse (a self-signed certificate's own signature is never checked). */
-function weakDigest(openssl: OpenSsl, x509: Pointer): string | undefined {
-  const { crypto } = openssl;
-  if (crypto.X509_check_issued(x509, x509) === 0) return undefined;
-  const digest = new Int32Array(1);
-  if (crypto.X509_get_signature_info(x509, ptr(digest), null, null, null) !== 1 || !WEAK_DIGESTS.has(digest[0]!)) return undefined;
-  return cString(crypto.OBJ_nid2sn(digest[0]!)) || `digest ${digest[0]}`;
 }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadLikePostfix } from "../../src/sni/postfix-loader.ts";
-import { composeValue } from "../../src/sni/validate.ts";
+import { composeValue } from "../../src/sni/judge.ts";
 import { makeCertificate, type MadeCertificate } from "../support/certs.ts";
 import { expectCheckAgreesWithSniMap } from "../support/check-agreement.ts";
 import { runCli } from "../support/cli.ts";
@@ -48,7 +48,13 @@ async function outcomes(postfix: TestPostfix, names: string[]): Promise<Map<stri
   await Promise.all(
     Array.from({ length: 4 }, async () => {
       for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
-        served.set(name, await servedCertificate(postfix.port, name).then((certificate) => certificate.fingerprint, () => undefined));
+        served.set(
+          name,
+          await servedCertificate(postfix.port, name).then(
+            (certificate) => certificate.fingerprint,
+            () => undefined,
+          ),
+        );
       }
     }),
   );
@@ -78,7 +84,12 @@ beforeAll(async () => {
   // The oracle: the same files, one hand-written map line each, built by postmap -F.
   const oracleConf = join(temp.path, "oracle");
   mkdirSync(oracleConf);
-  const oracleOptions = { root: join(temp.path, "oracle-root"), confDir: oracleConf, defaultKey: fallback.keyFile, defaultCert: fallback.certFile };
+  const oracleOptions = {
+    root: join(temp.path, "oracle-root"),
+    confDir: oracleConf,
+    defaultKey: fallback.keyFile,
+    defaultCert: fallback.certFile,
+  };
   mkdirSync(oracleOptions.root);
   writePostfixConfig(oracleOptions, 1);
   writeFileSync(join(oracleConf, "sni.map"), corpus.map((variant) => `${variant.id}.oracle.test ${filesOf(variant).join(" ")}\n`).join(""));
@@ -88,7 +99,12 @@ beforeAll(async () => {
   // Ours: sni-map on the tree, its map served by another instance.
   const oursConf = join(temp.path, "ours");
   mkdirSync(oursConf);
-  const oursOptions = { root: join(temp.path, "ours-root"), confDir: oursConf, defaultKey: fallback.keyFile, defaultCert: fallback.certFile };
+  const oursOptions = {
+    root: join(temp.path, "ours-root"),
+    confDir: oursConf,
+    defaultKey: fallback.keyFile,
+    defaultCert: fallback.certFile,
+  };
   mkdirSync(oursOptions.root);
   writePostfixConfig(oursOptions, 1);
   const run = await runCli(["sni-map", "--ssl-dir", sslDir, "--conf-dir", oursConf], { MAILCOW_HOSTNAME: "mail.corpus.test" });
@@ -97,8 +113,16 @@ beforeAll(async () => {
   oursStderr = run.stderr;
 
   [oracle, ours] = await Promise.all([startTestPostfix(oracleOptions), startTestPostfix(oursOptions)]);
-  for (const [name, outcome] of await outcomes(oracle, corpus.map((variant) => `${variant.id}.oracle.test`))) oracleOutcome.set(name, outcome);
-  for (const [name, outcome] of await outcomes(ours, corpus.map((variant) => `${variant.id}.ours.test`))) oursOutcome.set(name, outcome);
+  for (const [name, outcome] of await outcomes(
+    oracle,
+    corpus.map((variant) => `${variant.id}.oracle.test`),
+  ))
+    oracleOutcome.set(name, outcome);
+  for (const [name, outcome] of await outcomes(
+    ours,
+    corpus.map((variant) => `${variant.id}.ours.test`),
+  ))
+    oursOutcome.set(name, outcome);
 }, 240_000);
 
 afterAll(async () => {
@@ -118,10 +142,19 @@ test("our judge agrees with Postfix's loader on every variant", () => {
   for (const variant of corpus) {
     const pairs = [variant.main, ...(variant.ecdsa ? [variant.ecdsa] : [])];
     const files = filesOf(variant);
-    const { value, parts } = composeValue(pairs.map((pair, index) => ({ files: { keyFile: files[index * 2]!, certFile: files[index * 2 + 1]! }, key: pair.key, cert: pair.cert })));
+    const { value, parts } = composeValue(
+      pairs.map((pair, index) => ({
+        files: { keyFile: files[index * 2]!, certFile: files[index * 2 + 1]! },
+        key: pair.key,
+        cert: pair.cert,
+      })),
+    );
     const verdict = loadLikePostfix(value, parts);
     const postfix = oracleOutcome.get(`${variant.id}.oracle.test`)!;
-    if (verdict.loads !== postfix.loaded) disagreements.push(`${variant.id}: Postfix ${postfix.loaded ? "loads" : "refuses"}, ours ${verdict.loads ? "loads" : `refuses (${verdict.reason})`}`);
+    if (verdict.loads !== postfix.loaded)
+      disagreements.push(
+        `${variant.id}: Postfix ${postfix.loaded ? "loads" : "refuses"}, ours ${verdict.loads ? "loads" : `refuses (${verdict.reason})`}`,
+      );
   }
   expect(disagreements).toEqual([]);
 });
@@ -134,11 +167,17 @@ test("a name we map is served its own certificate, never an aborted handshake; o
     const served = oursOutcome.get(name)!;
     const postfix = oracleOutcome.get(`${variant.id}.oracle.test`)!;
     if (mapped && (!served.loaded || served.served === undefined)) problems.push(`${variant.id}: mapped, but the handshake failed`);
-    if (mapped && !variant.ecdsa && served.served !== postfix.served) problems.push(`${variant.id}: mapped, served ${served.served} where Postfix alone serves ${postfix.served}`);
+    if (mapped && !variant.ecdsa && served.served !== postfix.served)
+      problems.push(`${variant.id}: mapped, served ${served.served} where Postfix alone serves ${postfix.served}`);
     if (!mapped && served.served !== fallback.fingerprint) problems.push(`${variant.id}: not mapped, yet not served the default chain`);
     // What Postfix serves by hand we map, unless a client could not use the key (one warning).
-    if (!mapped && postfix.served !== undefined && !oursStderr.includes(`${directoryOf(variant)}: `)) problems.push(`${variant.id}: Postfix serves it, we did not map it and said nothing`);
-    if (!mapped && postfix.served !== undefined && !/key-type|common TLS clients/.test(oursStderr.split("\n").find((line) => line.includes(`${directoryOf(variant)}: `)) ?? "")) {
+    if (!mapped && postfix.served !== undefined && !oursStderr.includes(`${directoryOf(variant)}: `))
+      problems.push(`${variant.id}: Postfix serves it, we did not map it and said nothing`);
+    if (
+      !mapped &&
+      postfix.served !== undefined &&
+      !/key-type|common TLS clients/.test(oursStderr.split("\n").find((line) => line.includes(`${directoryOf(variant)}: `)) ?? "")
+    ) {
       problems.push(`${variant.id}: Postfix serves it, but we left it out for another reason`);
     }
   }
@@ -151,7 +190,12 @@ test("every variant we leave out gets exactly one log line naming its directory"
     const mapped = oursMap.includes(`${variant.id}.ours.test `);
     const dir = directoryOf(variant);
     const lines = oursStderr.split("\n").filter((line) => line.includes(`${dir}: `) && /not mapped|left out/.test(line));
-    const ecdsaLeftOut = variant.ecdsa && !oursMap.split("\n").find((line) => line.startsWith(`${variant.id}.ours.test `))?.includes("ecdsa-key.pem");
+    const ecdsaLeftOut =
+      variant.ecdsa &&
+      !oursMap
+        .split("\n")
+        .find((line) => line.startsWith(`${variant.id}.ours.test `))
+        ?.includes("ecdsa-key.pem");
     if ((!mapped || ecdsaLeftOut) && lines.length !== 1) problems.push(`${variant.id}: ${lines.length} lines`);
   }
   expect(problems).toEqual([]);

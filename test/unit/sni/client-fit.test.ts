@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { certificateMessageBytes, clientFitFailure, MAX_CERTIFICATE_MESSAGE, verifierWarnings } from "../../../src/sni/client-fit.ts";
-import type { LoadedChain } from "../../../src/sni/postfix-loader.ts";
+import type { LoadedChain } from "../../../src/sni/loaded-chain.ts";
 
 // The rules on their own, at their edges; test/integration/client-handshake-corpus.test.ts
 // holds them to real clients.
