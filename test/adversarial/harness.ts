@@ -1,11 +1,12 @@
 import { expect, test } from "bun:test";
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { makeCertificate, makeCertificateDirectory } from "../support/certs.ts";
 import { makeTempDir, writeSettledFile } from "../support/tmp.ts";
 import { buildContainerRoot, type ContainerRoot } from "../support/namespace-root.ts";
 import { startDnsmasq, type TestDnsServer } from "../support/dns.ts";
 import { testEnv } from "../support/fixture.ts";
+import { cleanupReachableBun, reachableBun } from "../support/binary.ts";
 
 // The binary as an attacker or a careless admin meets it: a subprocess (`bun src/main.ts`)
 // under /usr/bin/time, so every case can assert exit code, the exact log lines, that nothing
@@ -48,6 +49,7 @@ export function cleanUp(): void {
   // The bundle and the base tree went with them; the next test file makes its own.
   bundle = undefined;
   base = undefined;
+  cleanupReachableBun();
   answering = undefined;
 }
 
@@ -118,8 +120,10 @@ export function programPath(): string {
 export function spawnBin(args: string[], options: RunOptions = {}): Spawned {
   const timeFile = join(tempDir("mpi-adv-time-"), "time");
   const started = Date.now();
-  const child = Bun.spawn(["/usr/bin/time", "-f", "%M", "-o", timeFile, ...asUser(options.user), BUN, programPath(), ...args], {
-    cwd: options.cwd ?? REPO,
+  // Another user gets a Bun and a working directory it can reach (the clone may be in a 0700 home).
+  const bun = options.user === undefined ? BUN : reachableBun();
+  const child = Bun.spawn(["/usr/bin/time", "-f", "%M", "-o", timeFile, ...asUser(options.user), bun, programPath(), ...args], {
+    cwd: options.cwd ?? (options.user === undefined ? REPO : dirname(programPath())),
     env: options.env ?? runEnv(),
     stdin: "ignore",
     stdout: "pipe",

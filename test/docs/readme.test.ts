@@ -18,7 +18,7 @@ const YAML_BLOCKS = ["merged-override"];
 const ROW_BLOCKS: Record<string, string> = { "hook-install": "install", "hook-run": "back to ours", "back-to-stock": "back to stock" };
 
 type Service = Record<string, unknown>;
-const postfixService = (yaml: string): Service => (Bun.YAML.parse(yaml) as { services: Record<string, Service> }).services["postfix-mailcow"]!;
+const service = (yaml: string, name: string): Service => (Bun.YAML.parse(yaml) as { services: Record<string, Service> }).services[name]!;
 
 /** The names the container suite passes to its README `step(...)` helper. */
 function containerSuiteSteps(): string[] {
@@ -76,13 +76,15 @@ describe("README: merging into an existing override", () => {
     expect(Object.keys(services).filter((name) => name !== "postfix-mailcow").length).toBeGreaterThan(0);
   });
 
-  test("its postfix-mailcow holds every key and list entry of the shipped override, with the same values", () => {
-    const shipped = postfixService(SHIPPED_OVERRIDE);
-    const example = postfixService(merged);
-    expect(Object.keys(shipped).length).toBeGreaterThan(0);
-    for (const [key, value] of Object.entries(shipped)) {
-      if (Array.isArray(value)) expect({ key, entries: example[key] }).toEqual({ key, entries: expect.arrayContaining(value) });
-      else expect({ key, value: example[key] }).toEqual({ key, value });
+  test("its postfix-mailcow and acme-mailcow hold every key and list entry of the shipped override, with the same values", () => {
+    for (const name of ["postfix-mailcow", "acme-mailcow"]) {
+      const shipped = service(SHIPPED_OVERRIDE, name);
+      const example = service(merged, name) ?? {};
+      expect(Object.keys(shipped).length).toBeGreaterThan(0);
+      for (const [key, value] of Object.entries(shipped)) {
+        if (Array.isArray(value)) expect({ name, key, entries: example[key] }).toEqual({ name, key, entries: expect.arrayContaining(value) });
+        else expect({ name, key, value: example[key] }).toEqual({ name, key, value });
+      }
     }
   });
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DOCKER, run, startEngine, stopEngine, type Engine } from "../support/docker.ts";
 import { buildStandIns, ensureBaseImage, REPO, type StandIns } from "../support/docker-images.ts";
@@ -9,9 +9,9 @@ import { buildBase, DRIFT, driftedFingerprint } from "../support/new-base.ts";
 
 // mailcow-postfix-init-hook across three mailcow updates, with no command typed between them:
 // a newer base of a known shape, a base whose startup logic this release does not know, a known
-// one again. Each update is mailcow's sequence (upstream commit, ./update.sh: pull, down, up,
-// post_update_hook.sh) on the stand-in update.sh; the hook was installed once, next to an
-// admin's own hook. Same private engine and stand-ins as container.test.ts.
+// one again. Each update is mailcow's sequence (upstream commit, ./update.sh: pre_update_hook.sh,
+// pull, down, up, post_update_hook.sh) on the stand-in update.sh; the hook was installed once,
+// next to an admin's own hook. Same private engine and stand-ins as container.test.ts.
 
 const enabled = process.env.MPI_SKIP_CONTAINER_TESTS !== "1";
 const HOSTNAME = "mail.example.test";
@@ -66,7 +66,7 @@ async function expectOnlyTheHookInGit() {
   const changed = (await git(["diff", "--name-only", mailcowRoot])).stdout.split("\n");
   const untracked = (await git(["ls-files", "--others", "--exclude-standard"])).stdout.split("\n");
   const ours = [...changed, ...untracked].filter((file) => file && file !== "data/conf/postfix/main.cf");
-  expect(ours.sort()).toEqual(["docker-compose.yml", "post_update_hook.sh"]);
+  expect(ours.sort()).toEqual(["docker-compose.yml", "post_update_hook.sh", "pre_update_hook.sh"]);
 }
 
 describe.skipIf(!enabled)("mailcow-postfix-init-hook after mailcow's update.sh", () => {
@@ -77,8 +77,12 @@ describe.skipIf(!enabled)("mailcow-postfix-init-hook after mailcow's update.sh",
     // The hook finds Debian's client (Compose v2 and BuildKit) first in PATH, as on a mail host.
     const bin = join(engine.root, "hook-bin");
     mkdirSync(bin, { recursive: true });
+    rmSync(join(bin, "docker"), { force: true }); // an engine root kept between runs (MPI_CONTAINER_ROOT)
     symlinkSync(DOCKER, join(bin, "docker"));
-    hostEnv = { ...engine.env, PATH: `${bin}:${process.env.PATH}` };
+    // The hook keeps a refused build's log in TMPDIR: inside the engine's root, removed with it.
+    const tmp = join(engine.root, "hook-tmp");
+    mkdirSync(tmp, { recursive: true });
+    hostEnv = { ...engine.env, PATH: `${bin}:${process.env.PATH}`, TMPDIR: tmp };
     mailcow = MailcowProject.create(engine, "mailcowdockerized", {
       hostname: HOSTNAME,
       extraComposeFiles: [join(REPO, "docker", "test", "build-host-network.yml")],
@@ -120,7 +124,11 @@ describe.skipIf(!enabled)("mailcow-postfix-init-hook after mailcow's update.sh",
   test("update 1, a newer base of a known shape: ours rebuilt on it, switched, checked", async () => {
     const { base, output } = await mailcowUpdate("3.10.13-1");
     expect(output).toContain("admin-hook-ran");
-    expect(hookLines(output).at(-1)).toMatch(new RegExp(`^mailcow-postfix-init-hook: ours on ${base.replaceAll(".", "\\.")} in \\d+ s .*serves example\\.test mail\\.example\\.test other\\.example\\.test;`));
+    // Built before the stack stopped, started by update.sh's own `up`; the post hook only checks.
+    expect(hookLines(output)).toEqual([
+      expect.stringMatching(new RegExp(`^mailcow-postfix-init-hook: ours built on ${base.replaceAll(".", "\\.")} in \\d+ s, before update\\.sh stops the stack: its restart starts it; built from release `)),
+      `mailcow-postfix-init-hook: ours on ${base} already; nothing to do`,
+    ]);
     expect(await running()).toEqual({ ref: `${OURS}:3.10.13-1`, id: expect.any(String), version: "3.10.13-1" });
     expect((await inspect(`${OURS}:3.10.13-1`)).Config.Labels["org.opencontainers.image.base.name"]).toBe(base);
     expect(await mailcow.waitForBanner()).toStartWith("220 ");
@@ -133,8 +141,9 @@ describe.skipIf(!enabled)("mailcow-postfix-init-hook after mailcow's update.sh",
     const fingerprint = driftedFingerprint();
     const { base, output } = await mailcowUpdate("3.10.14-1", DRIFT);
     const lines = hookLines(output);
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(new RegExp(`^mailcow-postfix-init-hook: mailcow's own image and startup on ${base.replaceAll(".", "\\.")} in \\d+ s, because this release refused it \\(base fingerprint ${fingerprint}: .*\\); build log \\S+\\. Back to ours when a release knows the base: the next \\./update\\.sh, or now: ${HOOK} run ${mailcow.dir}$`));
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(new RegExp(`^mailcow-postfix-init-hook: not built on ${base.replaceAll(".", "\\.")}, because this release refused it \\(base fingerprint ${fingerprint}: .*\\): update\\.sh's restart starts mailcow's own image and startup on it; build log \\S+$`));
+    expect(lines[1]).toMatch(new RegExp(`^mailcow-postfix-init-hook: mailcow's own image and startup on ${base.replaceAll(".", "\\.")} in \\d+ s, because this release refused it \\(base fingerprint ${fingerprint}: .*\\); build log \\S+\\. Back to ours when a release knows the base: the next \\./update\\.sh, or now: ${HOOK} run ${mailcow.dir}$`));
     const now = await running();
     expect(now).toEqual({ ref: `${OURS}:3.10.14-1-stock`, id: (await inspect(base)).Id, version: "3.10.14-1" });
     expect(await mailcow.waitForBanner()).toStartWith("220 ");
@@ -145,7 +154,7 @@ describe.skipIf(!enabled)("mailcow-postfix-init-hook after mailcow's update.sh",
 
   test("update 3, a known base again: back to ours, the stock tag pruned", async () => {
     const { base, output } = await mailcowUpdate("3.10.15-1");
-    expect(hookLines(output).at(-1)).toMatch(new RegExp(`^mailcow-postfix-init-hook: ours on ${base.replaceAll(".", "\\.")} in \\d+ s `));
+    expect(hookLines(output).at(-1)).toBe(`mailcow-postfix-init-hook: ours on ${base} already; nothing to do`);
     expect(await running()).toEqual({ ref: `${OURS}:3.10.15-1`, id: expect.any(String), version: "3.10.15-1" });
     expect(await mailcow.waitForBanner()).toStartWith("220 ");
     await expectRightCertificates();
@@ -159,6 +168,7 @@ describe.skipIf(!enabled)("mailcow-postfix-init-hook after mailcow's update.sh",
     writeFileSync(join(mailcow.dir, "mailcow.conf"), `${readFileSync(join(mailcow.dir, "mailcow.conf"), "utf8")}MPI_KEEP_OURS_ON_UNKNOWN_BASE=y\n`);
     const { base, output } = await mailcowUpdate("3.10.16-1", DRIFT);
     expect(hookLines(output)).toEqual([
+      expect.stringMatching(new RegExp(`^mailcow-postfix-init-hook: not built on ${base.replaceAll(".", "\\.")}: this release refused it \\(base fingerprint ${driftedFingerprint()}: .*\\); MPI_KEEP_OURS_ON_UNKNOWN_BASE=y: update\\.sh's restart keeps ours on the older base; build log \\S+$`)),
       expect.stringMatching(new RegExp(`^mailcow-postfix-init-hook: not built on ${base.replaceAll(".", "\\.")}: this release refused it \\(base fingerprint ${driftedFingerprint()}: .*\\); MPI_KEEP_OURS_ON_UNKNOWN_BASE=y: postfix-mailcow stays on ours, built from 3\\.10\\.15-1, the older base; build log \\S+$`)),
     ]);
     expect(await running()).toEqual({ ref: `${OURS}:3.10.15-1`, id: expect.any(String), version: "3.10.15-1" });
@@ -167,8 +177,9 @@ describe.skipIf(!enabled)("mailcow-postfix-init-hook after mailcow's update.sh",
     expect(await mailcow.logs()).toContain(`this image was built from ghcr.io/mailcow/postfix:3.10.15-1, but mailcow's docker-compose.yml now names ${base}`);
   }, 900_000);
 
-  test("remove: only our block goes; the admin's hook is as it was", async () => {
+  test("remove: only our blocks go; the admin's hook is as it was, our own pre hook file is gone", async () => {
     await run([HOOK, "remove"], { cwd: mailcow.dir, env: hostEnv });
     expect(readFileSync(join(mailcow.dir, "post_update_hook.sh"), "utf8")).toBe("#!/bin/bash\necho admin-hook-ran\nexit 0\n");
+    expect(existsSync(join(mailcow.dir, "pre_update_hook.sh"))).toBe(false);
   }, 60_000);
 });

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, linkSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { makeTempDir } from "./tmp.ts";
 
@@ -36,4 +36,29 @@ export function cleanupBuiltBinary(): void {
 export function runBinary(args: string[], env: Record<string, string>): { exitCode: number; stdout: string; stderr: string } {
   const result = Bun.spawnSync([builtBinary(), ...args], { env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   return { exitCode: result.exitCode ?? -1, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
+}
+
+let reachable: { path: string; cleanup: () => void } | undefined;
+/**
+ * This Bun, at a path another user (nobody) can reach: the clone, and node_modules with it, may
+ * sit in a 0700 directory (root's home, Stryker's sandbox). A hard link in a 0755 temp dir, or a
+ * copy when /tmp is another filesystem; `cleanupReachableBun` removes it.
+ */
+export function reachableBun(): string {
+  if (reachable && existsSync(reachable.path)) return reachable.path;
+  const temp = makeTempDir("mpi-bun-");
+  const path = join(temp.path, "bun");
+  try {
+    linkSync(process.execPath, path);
+  } catch {
+    copyFileSync(process.execPath, path);
+    chmodSync(path, 0o755);
+  }
+  reachable = { path, cleanup: temp.cleanup };
+  return path;
+}
+
+export function cleanupReachableBun(): void {
+  reachable?.cleanup();
+  reachable = undefined;
 }

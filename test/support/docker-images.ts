@@ -125,6 +125,18 @@ function context(engine: Engine, name: string, extra: Record<string, string> = {
   return dir;
 }
 
+export const ACME_STAND_INS_IMAGE = "mpi-test/acme-stand-ins:latest";
+
+/** The stand-ins mailcow's acme scripts talk to (docker/test/images/acme-stand-ins), on debian:trixie-slim. */
+export async function buildAcmeStandIns(engine: Engine): Promise<void> {
+  const dir = context(engine, "acme-stand-ins");
+  try {
+    await build(engine, dir, ACME_STAND_INS_IMAGE);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export interface StandIns {
   postfixBase: string;
   bun: string;

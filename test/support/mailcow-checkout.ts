@@ -61,7 +61,10 @@ export async function makeCheckout(engine: Engine, dir: string, work: string): P
   writeShims(shims);
   const gitConfig = join(work, "gitconfig");
   writeFileSync(gitConfig, `[url "${origin}"]\n\tinsteadOf = ${MAILCOW_URL}\n[user]\n\tname = test\n\temail = test@example.test\n[init]\n\tdefaultBranch = master\n`);
-  const env = { ...engine.env, GIT_CONFIG_GLOBAL: gitConfig, GIT_CONFIG_NOSYSTEM: "1", PATH: `${shims}:${process.env.PATH}` };
+  // The hook keeps a refused build's log in TMPDIR: here, inside the work dir the engine removes.
+  const tmp = join(work, "tmp");
+  mkdirSync(tmp, { recursive: true });
+  const env = { ...engine.env, GIT_CONFIG_GLOBAL: gitConfig, GIT_CONFIG_NOSYSTEM: "1", PATH: `${shims}:${process.env.PATH}`, TMPDIR: tmp };
   const git = (args: readonly string[], cwd = dir) => run(["git", "-C", cwd, ...args], { env, timeoutMs: 120_000 });
 
   // mailcow's files, as they are in the repository named, over the compose project.

@@ -42,7 +42,7 @@ function generated(dir: string, name: string, algorithmArgs: string[], certArgs:
 }
 
 /** Root -> intermediate -> leaf, each PEM. */
-function chain(dir: string): { leaf: Material; intermediate: Buffer; root: Buffer } {
+export function chain(dir: string): { leaf: Material; intermediate: Buffer; root: Buffer } {
   const ext = join(dir, "ca.ext");
   writeFileSync(ext, "basicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign\n");
   const leafExt = join(dir, "leaf.ext");

@@ -1,11 +1,12 @@
 // A renewal that races the map build, run as its own process: it swaps a certificate
-// directory between two pairs (A and B) the ways real writers do, until it is killed.
-//   bun race-writer.ts DIR A_DIR B_DIR
+// directory between two pairs (A and B) the ways real writers do, until it is killed or, at
+// the end of a round, STOP_FILE exists (it then exits with the round's pair whole on disk).
+//   bun race-writer.ts DIR A_DIR B_DIR [STOP_FILE]
 // Modes, in turn: cert.pem then key.pem a few ms apart (non-atomic copy); both files in
 // chunks with pauses (a slow writer); the whole directory replaced with two mv's.
-import { cpSync, openSync, closeSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { cpSync, existsSync, openSync, closeSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 
-const [dir, aDir, bDir] = process.argv.slice(2) as [string, string, string];
+const [dir, aDir, bDir, stopFile] = process.argv.slice(2) as [string, string, string, string | undefined];
 const pairs = [aDir, bDir].map((source) => ({ source, key: readFileSync(`${source}/key.pem`), cert: readFileSync(`${source}/cert.pem`) }));
 const sleep = (ms: number) => Bun.sleepSync(ms);
 
@@ -38,5 +39,6 @@ for (let round = 0; ; round++) {
       renameSync(`${dir}.new`, dir);
       rmSync(`${dir}.old`, { recursive: true, force: true });
   }
+  if (stopFile && existsSync(stopFile)) process.exit(0);
   sleep(Math.floor(Math.random() * 60));
 }

@@ -15,6 +15,8 @@ export interface Availability {
   /** All such stretches added up, and how many there were. */
   totalOutageMs: number;
   outages: number;
+  /** Each stretch, from and to, on the samples' clock (the probe's: epoch milliseconds). */
+  windows: { from: number; to: number }[];
 }
 
 export class BannerProbe {
@@ -31,6 +33,8 @@ export class BannerProbe {
     let pid: string | undefined;
     while (this.running) {
       const started = performance.now();
+      // Epoch milliseconds, to set outages against the engine's timestamps (a container's start).
+      const at = performance.timeOrigin + started;
       if (!pid) {
         const inspect = await this.engine.docker(["inspect", "--format", "{{.State.Pid}}", this.container], { allowFailure: true, timeoutMs: 5_000 });
         pid = inspect.exitCode === 0 && inspect.stdout.trim() !== "0" ? inspect.stdout.trim() : undefined;
@@ -41,7 +45,7 @@ export class BannerProbe {
         up = attempt.exitCode === 0 && attempt.stdout.startsWith("220");
         if (!up) pid = undefined;
       }
-      this.samples.push({ at: started, up });
+      this.samples.push({ at, up });
       await Bun.sleep(Math.max(0, 100 - (performance.now() - started)));
     }
   }
@@ -58,24 +62,26 @@ export class BannerProbe {
  * before it to the first answered one after it (or to the last attempt, if none answered).
  */
 export function availability(samples: readonly { at: number; up: boolean }[]): Availability {
-  const outages: number[] = [];
+  const windows: { from: number; to: number }[] = [];
   let lastUp: number | undefined;
   let down = false;
   for (const sample of samples) {
     if (!sample.up) down = true;
     else {
-      if (down && lastUp !== undefined) outages.push(sample.at - lastUp);
+      if (down && lastUp !== undefined) windows.push({ from: lastUp, to: sample.at });
       lastUp = sample.at;
       down = false;
     }
   }
   const last = samples.at(-1);
-  if (down && last && lastUp !== undefined) outages.push(last.at - lastUp);
+  if (down && last && lastUp !== undefined) windows.push({ from: lastUp, to: last.at });
+  const outages = windows.map((window) => window.to - window.from);
   return {
     attempts: samples.length,
     up: samples.filter((sample) => sample.up).length,
     longestOutageMs: Math.round(Math.max(0, ...outages)),
     totalOutageMs: Math.round(outages.reduce((sum, ms) => sum + ms, 0)),
     outages: outages.length,
+    windows,
   };
 }

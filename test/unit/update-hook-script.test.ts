@@ -1,13 +1,15 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO } from "../support/docker-images.ts";
 import { makeTempDir } from "../support/tmp.ts";
+import { runCli } from "../support/cli.ts";
+import { mailTrees } from "../support/fixture.ts";
 
-// docker/mailcow-postfix-init-hook's edits of mailcow's post_update_hook.sh, run with dash (a
-// strict POSIX sh) and no Docker engine: a `docker` that always fails stands in, so `install`
-// adds its block and then stops at the build with one error line. The container suite runs
-// the same script against a real engine.
+// docker/mailcow-postfix-init-hook's edits of mailcow's pre_update_hook.sh and
+// post_update_hook.sh, run with dash (a strict POSIX sh) and no Docker engine: a `docker` that
+// always fails stands in, so `install` adds its blocks and then stops at the build with one
+// error line. The container suites run the same script against a real engine.
 
 const HOOK = join(REPO, "docker", "mailcow-postfix-init-hook");
 let dir: { path: string; cleanup: () => void };
@@ -20,6 +22,8 @@ async function hook(...args: string[]) {
   return { stdout, stderr, exitCode };
 }
 const hookFile = () => join(mailcow, "post_update_hook.sh");
+const preHookFile = () => join(mailcow, "pre_update_hook.sh");
+const git = (...args: string[]) => Bun.spawnSync(["git", "-C", mailcow, ...args], { env: { ...env, GIT_CONFIG_NOSYSTEM: "1", HOME: dir.path } });
 
 beforeEach(() => {
   dir = makeTempDir("mpi-hook-");
@@ -36,15 +40,62 @@ beforeEach(() => {
 afterEach(() => dir.cleanup());
 
 describe("mailcow-postfix-init-hook install/remove", () => {
-  test("no hook yet: a new executable bash hook with our block; remove deletes the file again", async () => {
+  test("no hooks yet: new executable bash hooks with our blocks (prepare before, run after); remove deletes both files again", async () => {
     const install = await hook("install");
+    expect(install.stdout).toBe(
+      `mailcow-postfix-init-hook: installed in ${preHookFile()} and post_update_hook.sh: every ./update.sh starts with \`${HOOK} prepare ${mailcow}\` and ends with \`${HOOK} run ${mailcow}\`\n`,
+    );
     expect(install.stderr).toEndWith("\nmailcow-postfix-init-hook: error: cannot pull ghcr.io/mailcow/postfix:3.10.13-1\n");
+    expect(readFileSync(preHookFile(), "utf8")).toBe(
+      `#!/bin/bash\n# >>> mailcow-postfix-init >>>\n'${HOOK}' prepare '${mailcow}' || true\n# <<< mailcow-postfix-init <<<\n`,
+    );
     expect(readFileSync(hookFile(), "utf8")).toBe(
       `#!/bin/bash\n# >>> mailcow-postfix-init >>>\n'${HOOK}' run '${mailcow}'\n# <<< mailcow-postfix-init <<<\n`,
     );
+    expect(statSync(preHookFile()).mode & 0o777).toBe(0o755);
     expect(statSync(hookFile()).mode & 0o777).toBe(0o755);
-    expect((await hook("remove")).stdout).toBe(`mailcow-postfix-init-hook: removed ${hookFile()} (it held only our block)\n`);
+    expect((await hook("remove")).stdout).toBe(
+      `mailcow-postfix-init-hook: removed ${preHookFile()} (it held only our block)\nmailcow-postfix-init-hook: removed ${hookFile()} (it held only our block)\n`,
+    );
+    expect(existsSync(preHookFile())).toBe(false);
     expect(existsSync(hookFile())).toBe(false);
+  });
+
+  test("an admin's pre_update_hook.sh: ours after its shebang, once; it still runs when prepare fails; remove restores it byte for byte, mode kept", async () => {
+    const admins = "#!/usr/bin/env bash\n# stop the backup timer\nsystemctl stop backup.timer || true\n";
+    writeFileSync(preHookFile(), admins, { mode: 0o700 });
+    await hook("install");
+    await hook("install");
+    const lines = readFileSync(preHookFile(), "utf8").split("\n");
+    expect(lines.slice(0, 4)).toEqual(["#!/usr/bin/env bash", "# >>> mailcow-postfix-init >>>", `'${HOOK}' prepare '${mailcow}' || true`, "# <<< mailcow-postfix-init <<<"]);
+    expect(lines.slice(4).join("\n")).toBe(admins.split("\n").slice(1).join("\n"));
+    expect(statSync(preHookFile()).mode & 0o777).toBe(0o700);
+    await hook("remove");
+    expect(readFileSync(preHookFile(), "utf8")).toBe(admins);
+    expect(statSync(preHookFile()).mode & 0o777).toBe(0o700);
+  });
+
+  test("prepare reads the postfix image of origin's docker-compose.yml (what update.sh's merge brings), else the working tree's; update.sh goes on whatever it meets", async () => {
+    const compose = (tag: string) => `services:\n  postfix-mailcow:\n    image: ghcr.io/mailcow/postfix:${tag}\n`;
+    const upstream = join(dir.path, "upstream");
+    mkdirSync(upstream);
+    const inUpstream = (...args: string[]) => Bun.spawnSync(["git", "-C", upstream, ...args], { env: { ...env, HOME: dir.path } });
+    inUpstream("init", "-q", "-b", "master");
+    writeFileSync(join(upstream, "docker-compose.yml"), compose("3.10.14-1"));
+    inUpstream("add", "-A");
+    inUpstream("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "newer postfix");
+    git("init", "-q", "-b", "master");
+    git("add", "docker-compose.yml");
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "mailcow");
+    git("remote", "add", "origin", upstream);
+    expect((await hook("prepare")).stderr).toEndWith("\nmailcow-postfix-init-hook: error: cannot pull ghcr.io/mailcow/postfix:3.10.13-1\n");
+    git("fetch", "-q", "origin");
+    expect((await hook("prepare")).stderr).toEndWith("\nmailcow-postfix-init-hook: error: cannot pull ghcr.io/mailcow/postfix:3.10.14-1\n");
+    // As update.sh runs it: the block's `|| true`, then update.sh's next step.
+    await hook("install");
+    const ran = Bun.spawnSync(["bash", "-c", `bash pre_update_hook.sh; echo "update.sh goes on"`], { cwd: mailcow, env });
+    expect(ran.stdout.toString()).toBe("update.sh goes on\n");
+    expect(readFileSync(join(mailcow, "mailcow.conf"), "utf8")).not.toContain("MPI_POSTFIX_TAG");
   });
 
   test("an admin's hook: ours goes after the shebang (before an `exit`), once however often install runs; remove restores it byte for byte", async () => {
@@ -62,9 +113,32 @@ describe("mailcow-postfix-init-hook install/remove", () => {
     expect(ran.stdout.toString()).toBe("backup done\n");
     expect(ran.stderr.toString()).toContain("mailcow-postfix-init-hook: error: cannot pull");
     expect(ran.exitCode).toBe(0);
-    await hook("remove");
+    expect(readdirSync(mailcow).filter((name) => name.startsWith("."))).toEqual([]); // no temp file left
+    const removed = await hook("remove");
+    expect({ exitCode: removed.exitCode, stdout: removed.stdout }).toEqual({
+      exitCode: 0,
+      stdout: `mailcow-postfix-init-hook: removed ${preHookFile()} (it held only our block)\nmailcow-postfix-init-hook: removed our block from ${hookFile()}; the rest of it is kept\n`,
+    });
     expect(readFileSync(hookFile(), "utf8")).toBe(admins);
-    expect((await hook("remove")).stdout).toBe(`mailcow-postfix-init-hook: no block of ours in ${hookFile()}; nothing to remove\n`);
+    expect(statSync(hookFile()).mode & 0o777).toBe(0o750); // the admin's own mode, not mktemp's 0600
+    // A line that only mentions our marker is not our block.
+    writeFileSync(hookFile(), `${admins}echo '# >>> mailcow-postfix-init >>>'\n`, { mode: 0o750 });
+    expect((await hook("remove")).stdout).toBe(
+      `mailcow-postfix-init-hook: no block of ours in ${preHookFile()}; nothing to remove\nmailcow-postfix-init-hook: no block of ours in ${hookFile()}; nothing to remove\n`,
+    );
+    writeFileSync(hookFile(), admins, { mode: 0o750 });
+    expect((await hook("remove")).stdout).toBe(
+      `mailcow-postfix-init-hook: no block of ours in ${preHookFile()}; nothing to remove\nmailcow-postfix-init-hook: no block of ours in ${hookFile()}; nothing to remove\n`,
+    );
+  });
+
+  test("a post block without the pre block (an install by a release before it): run says how to add it, first", async () => {
+    writeFileSync(hookFile(), `#!/bin/bash\n# >>> mailcow-postfix-init >>>\n'${HOOK}' run '${mailcow}'\n# <<< mailcow-postfix-init <<<\n`, { mode: 0o755 });
+    expect((await hook("run")).stdout).toBe(
+      `mailcow-postfix-init-hook: ${mailcow}/pre_update_hook.sh has no block of ours: each ./update.sh restarts postfix-mailcow twice until \`${HOOK} install\` adds it\n`,
+    );
+    await hook("install");
+    expect((await hook("run")).stdout).toBe("");
   });
 
   test("mailcow.conf keeps its mode; a directory without docker-compose.yml or a bad command is one error line", async () => {
@@ -82,7 +156,24 @@ describe("mailcow-postfix-init-hook install/remove", () => {
     rmSync(join(mailcow, "docker-compose.override.yml"));
     expect((await hook("run")).stderr).toBe(`mailcow-postfix-init-hook: error: ${mailcow}/docker-compose.override.yml does not name local/mailcow-postfix-init: copy the override there first (README, Install step 2)\n`);
     const unknown = await hook("update");
-    expect(unknown.stderr).toBe("mailcow-postfix-init-hook: error: unknown command 'update': install, run, remove or uninstall\n");
+    expect(unknown.stderr).toBe("mailcow-postfix-init-hook: error: unknown command 'update': install, prepare, run, remove or uninstall\n");
+  });
+
+  test("uninstall of an unchanged install: our block, the override and our settings go (mailcow.conf keeps mode and owner), then compose up", async () => {
+    await hook("install");
+    const conf = join(mailcow, "mailcow.conf");
+    writeFileSync(conf, `${readFileSync(conf, "utf8")}MPI_POSTFIX_TAG=3.10.13-1\nMPI_POSTFIX_STOCK=\nMPI_BUN_IMAGE_PIN=oven/bun@sha256:00\nMPI_WATCH=n\n`);
+    chmodSync(conf, 0o640);
+    chownSync(conf, 1000, 1000); // the admin's checkout
+    const uninstall = await hook("uninstall");
+    // The stand-in docker fails: the last step, bringing stock back up, says so.
+    expect({ exitCode: uninstall.exitCode, stderr: uninstall.stderr }).toEqual({ exitCode: 1, stderr: "mailcow-postfix-init-hook: error: docker compose up -d postfix-mailcow failed: run it to see why\n" });
+    expect(existsSync(hookFile())).toBe(false);
+    expect(existsSync(preHookFile())).toBe(false);
+    expect(existsSync(join(mailcow, "docker-compose.override.yml"))).toBe(false);
+    expect(readFileSync(conf, "utf8")).toBe(`MAILCOW_HOSTNAME=mail.example.test\nMAILCOW_POSTFIX_INIT_DIR=${REPO}\nMPI_WATCH=n\n`);
+    expect({ mode: statSync(conf).mode & 0o777, uid: statSync(conf).uid, gid: statSync(conf).gid }).toEqual({ mode: 0o640, uid: 1000, gid: 1000 });
+    expect(readdirSync(mailcow).filter((name) => name.startsWith("."))).toEqual([]);
   });
 
   test("uninstall leaves a merged override (and everything else) alone, with one error line", async () => {
@@ -97,5 +188,35 @@ describe("mailcow-postfix-init-hook install/remove", () => {
     });
     expect(readFileSync(hookFile(), "utf8")).toBe(before);
     expect(readFileSync(join(mailcow, "docker-compose.override.yml"), "utf8")).toBe(merged);
+  });
+});
+
+// The summary line's names come from `check --json` (documented in docs/map-rules.md), read by
+// the awk program in the hook's served_names: run here, as the hook has it, on the document
+// the binary prints for a real tree. A renamed field or a changed layout fails this test.
+describe("mailcow-postfix-init-hook reads check --json", () => {
+  const mailTree = mailTrees("mpi-hook-json-");
+  const hookAwk = () => {
+    const text = readFileSync(HOOK, "utf8");
+    const program = text.slice(text.indexOf("served_names() {")).match(/\| awk '([\s\S]*?)'\n\}/)?.[1];
+    if (!program) throw new Error("the hook's served_names has no awk program");
+    return program;
+  };
+  const namesOf = (json: string) => Bun.spawnSync(["awk", hookAwk()], { stdin: Buffer.from(json) }).stdout.toString();
+
+  test("the names of entries[], in the document's order, space-separated: exactly what the JSON holds", async () => {
+    const { sslDir } = mailTree({ certificateDirs: { "example.org": ["example.org", "www.example.org"], "other.example": ["other.example"] } });
+    const result = await runCli(["check", "--json", "--ssl-dir", sslDir, "--hostname", "mail.example.test"]);
+    const report = JSON.parse(result.stdout);
+    expect(report.schemaVersion).toBe(1);
+    const names = report.entries.map((entry: { name: string }) => entry.name);
+    expect(names.length).toBeGreaterThan(2);
+    expect(namesOf(result.stdout)).toBe(names.join(" "));
+  });
+
+  test("another schema version: no names (the summary then says to run check), never wrong ones", async () => {
+    const { sslDir } = mailTree({ certificateDirs: { "example.org": ["example.org"] } });
+    const result = await runCli(["check", "--json", "--ssl-dir", sslDir, "--hostname", "mail.example.test"]);
+    expect(namesOf(result.stdout.replace('"schemaVersion": 1,', '"schemaVersion": 2,'))).toBe("");
   });
 });

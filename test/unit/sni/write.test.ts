@@ -1,10 +1,11 @@
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, chmodSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { POSTMAP_LOSING_ITS_FILES, toolsWithPostmapShim, writeMapText } from "../../support/map-text.ts";
 import { UserError } from "../../../src/errors.ts";
 import { makeCertificate } from "../../support/certs.ts";
 import { mailTrees } from "../../support/fixture.ts";
+import { builtBinary, cleanupBuiltBinary } from "../../support/binary.ts";
 
 // Real postmap -F; the binary as a subprocess where a test needs another user or a kill.
 
@@ -55,19 +56,21 @@ describe("writeSniMapFiles", () => {
 
 describe("sni-map as a process", () => {
   const bun = process.execPath;
+  afterAll(cleanupBuiltBinary);
   const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "HOME=/nonexistent"];
 
   test("unwritable conf dir: one error line, exit 1; a read-only SSL dir is fine", () => {
     const { root, confDir, made } = confWithCert();
     chmodSync(join(root, "ssl"), 0o555);
     for (const file of [made.keyFile, made.certFile]) chmodSync(file, 0o444);
-    const denied = Bun.spawnSync([...asNobody, bun, "src/main.ts", "sni-map", "--ssl-dir", join(root, "ssl"), "--conf-dir", confDir, "--hostname", "mail.example.test"], { cwd: REPO });
+    // The compiled binary, in a temp dir nobody can reach (the clone may sit in a 0700 home).
+    const denied = Bun.spawnSync([...asNobody, builtBinary(), "sni-map", "--ssl-dir", join(root, "ssl"), "--conf-dir", confDir, "--hostname", "mail.example.test"], { cwd: root });
     expect(denied.exitCode).toBe(1);
     const lines = denied.stderr.toString().trim().split("\n");
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain(`cannot create files in ${confDir}: EACCES`);
     chownSync(confDir, 65534, 65534);
-    const allowed = Bun.spawnSync([...asNobody, bun, "src/main.ts", "sni-map", "--ssl-dir", join(root, "ssl"), "--conf-dir", confDir, "--hostname", "mail.example.test"], { cwd: REPO });
+    const allowed = Bun.spawnSync([...asNobody, builtBinary(), "sni-map", "--ssl-dir", join(root, "ssl"), "--conf-dir", confDir, "--hostname", "mail.example.test"], { cwd: root });
     expect(allowed.stderr.toString()).toContain("1 name mapped (1 from the default certificate, 0 from 0 directories)");
     expect(allowed.exitCode).toBe(0);
   });

@@ -1,0 +1,76 @@
+// Which tests cover which source file, for mutation testing (mutation/run.ts): each mutant of a
+// file is run against these test files only, so a run fits a 2-core machine. A file that only
+// declares types (src/sni/types.ts, src/steps/context.ts) has no mutants and is not listed.
+// An entry is `bun test` arguments: test files, and `-t PATTERN` to run only some tests of a
+// slow file. Keep a file's list to the tests that exercise it: a missing test shows up as
+// survivors, an extra slow one only as time.
+
+const SNI_ENGINE = ["test/unit/sni/index.test.ts", "test/unit/sni/map-rules.test.ts"];
+const WATCH_PROCESS = ["test/integration/watch-reloads.test.ts", "test/integration/watch-lifecycle.test.ts"];
+/** start.test.ts without its 30-start race (the race runs the same steps 30 times). */
+const START = ["test/integration/start.test.ts", "-t", "^(start|start does|postfix set-permissions)"];
+
+export const MODULES: Record<string, string[]> = {
+  "src/sni/claims.ts": ["test/unit/sni/plan.test.ts", ...SNI_ENGINE, "test/e2e/seed-condition.test.ts"],
+  "src/sni/client-fit.ts": ["test/unit/sni/client-fit.test.ts", ...SNI_ENGINE],
+  "src/sni/cache.ts": ["test/unit/sni/cache-file.test.ts", "test/unit/sni/cache.test.ts", "test/unit/commands/sni-map.test.ts"],
+  "src/sni/certificate.ts": ["test/unit/sni/certificate-der.test.ts", "test/unit/sni/certificate.test.ts", ...SNI_ENGINE],
+  "src/sni/der.ts": ["test/unit/sni/der.test.ts", "test/unit/sni/certificate.test.ts", ...SNI_ENGINE],
+  "src/sni/discover.ts": ["test/unit/sni/discover.test.ts", ...SNI_ENGINE],
+  "src/sni/index.ts": [...SNI_ENGINE, "test/unit/commands/sni-map.test.ts", "test/unit/commands/reload.test.ts", "test/unit/sni/write.test.ts"],
+  "src/sni/judge.ts": [...SNI_ENGINE, "test/unit/sni/postfix-loader.test.ts"],
+  "src/sni/loaded-chain.ts": ["test/unit/sni/postfix-loader.test.ts", ...SNI_ENGINE],
+  "src/sni/names.ts": ["test/unit/sni/names.test.ts", "test/unit/sni/name-rules.test.ts", ...SNI_ENGINE],
+  "src/sni/openssl.ts": ["test/unit/sni/postfix-loader.test.ts", ...SNI_ENGINE],
+  "src/sni/pem-objects.ts": ["test/unit/sni/postfix-loader.test.ts", ...SNI_ENGINE],
+  "src/sni/plan.ts": ["test/unit/sni/plan.test.ts", ...SNI_ENGINE, "test/e2e/seed-condition.test.ts"],
+  "src/sni/private-copy.ts": ["test/unit/sni/private-copy.test.ts", "test/unit/sni/write.test.ts"],
+  "src/sni/postfix-loader.ts": ["test/unit/sni/postfix-loader.test.ts", ...SNI_ENGINE],
+  "src/sni/render.ts": ["test/unit/sni/index.test.ts", "test/unit/sni/write.test.ts"],
+  "src/sni/report.ts": ["test/unit/commands/check-report.test.ts", "test/unit/commands/check.test.ts"],
+  "src/sni/source-names.ts": ["test/unit/sni/name-rules.test.ts", "test/unit/sni/plan.test.ts", ...SNI_ENGINE],
+  "src/sni/table-update.ts": ["test/unit/sni/table-update.test.ts", "test/unit/sni/write.test.ts"],
+  "src/sni/validate-parallel.ts": ["test/unit/sni/validate-parallel.test.ts", ...SNI_ENGINE],
+  "src/sni/validate-worker.ts": ["test/unit/sni/validate-parallel.test.ts"],
+  "src/sni/validate.ts": [...SNI_ENGINE, "test/unit/sni/postfix-loader.test.ts", "test/integration/sni-renewal.test.ts"],
+  "src/sni/write.ts": ["test/unit/sni/write.test.ts", "test/unit/commands/sni-map.test.ts"],
+
+  "src/watch/applier.ts": ["test/unit/watch/applier.test.ts", ...WATCH_PROCESS],
+  "src/watch/apply.ts": ["test/unit/watch/applier.test.ts", "test/unit/watch/apply-line.test.ts", ...WATCH_PROCESS],
+  "src/watch/expiry.ts": ["test/unit/watch/applier.test.ts", "test/integration/watch-signals.test.ts"],
+  "src/watch/last-good.ts": ["test/unit/watch/last-good.test.ts", "test/unit/watch/last-good-rules.test.ts", "test/integration/watch-reloads.test.ts"],
+  "src/watch/settle.ts": ["test/unit/watch/settle.test.ts"],
+  "src/watch/tree.ts": WATCH_PROCESS,
+  "src/watch/watcher.ts": ["test/unit/watch/applier.test.ts", "test/unit/watch/apply-line.test.ts", ...WATCH_PROCESS],
+
+  "src/options.ts": ["test/unit/options.test.ts", "test/unit/cli.test.ts", "test/unit/commands/flag-over-env.test.ts", "test/unit/commands/sni-map.test.ts", "test/unit/steps/wait-dns.test.ts"],
+
+  "src/steps/aliases.ts": START,
+  "src/steps/asn-check.ts": ["test/unit/steps/dnsbl.test.ts"],
+  "src/steps/base-image.ts": ["test/unit/steps/base-image.test.ts", "test/unit/templates/verify.test.ts"],
+  "src/steps/check-fatal.ts": ["test/unit/steps/check-fatal.test.ts"],
+  "src/steps/custom-files.ts": START,
+  "src/steps/dnsbl.ts": ["test/unit/steps/dnsbl.test.ts"],
+  "src/steps/exec-master.ts": ["test/unit/secrets.test.ts", ...START],
+  "src/steps/extra-cf.ts": ["test/unit/steps/extra-cf.test.ts"],
+  "src/steps/files.ts": ["test/unit/steps/sql-maps.test.ts", "test/unit/steps/extra-cf.test.ts", "test/unit/steps/main-cf.test.ts"],
+  "src/steps/hooks.ts": ["test/unit/steps/hooks.test.ts"],
+  "src/steps/main-cf.ts": ["test/unit/steps/main-cf.test.ts"],
+  "src/steps/master-pid.ts": ["test/unit/steps/master-pid.test.ts"],
+  "src/steps/openssl-legacy.ts": ["test/unit/steps/openssl-legacy.test.ts", "test/unit/commands/entrypoint.test.ts"],
+  "src/steps/permissions-check.ts": ["test/unit/steps/permissions-check.test.ts", "test/unit/steps/sql-maps.test.ts"],
+  "src/steps/permissions.ts": ["test/unit/steps/sql-maps.test.ts", ...START],
+  "src/steps/sql-maps.ts": ["test/unit/steps/sql-maps.test.ts"],
+  "src/steps/syslog-ng.ts": ["test/unit/steps/syslog-ng.test.ts"],
+  "src/steps/wait-db.ts": ["test/integration/wait-db.test.ts"],
+  "src/steps/wait-dns.ts": ["test/unit/steps/wait-dns.test.ts"],
+  "src/steps/wait.ts": ["test/unit/steps/wait.test.ts", "test/unit/steps/wait-limit.test.ts", "test/unit/steps/wait-lines.test.ts"],
+};
+
+/** The modules of the score targets: at least 90% for src/sni/ and src/watch/, 80% for the others. */
+export const TARGETS: { prefix: string; percent: number }[] = [
+  { prefix: "src/sni/", percent: 90 },
+  { prefix: "src/watch/", percent: 90 },
+  { prefix: "src/options.ts", percent: 80 },
+  { prefix: "src/steps/", percent: 80 },
+];
