@@ -6,7 +6,15 @@ import { writeFileAtomic } from "../atomic-write.ts";
 import { ExtractError, extractTemplates } from "../templates/extract.ts";
 import { BASE_FILE_KINDS, fingerprintFile, type BaseFileKind } from "../templates/fingerprint.ts";
 import { DEFAULT_TEMPLATES_PATH } from "../templates/load.ts";
-import { DEFAULT_UNVERIFIED_BASE_FILE, unknownBaseMessage, unverifiedRecord, verifyBase } from "../templates/verify.ts";
+import {
+  DEFAULT_UNVERIFIED_BASE_FILE,
+  driftSummary,
+  UNKNOWN_BASE_EXIT,
+  unknownBaseMessage,
+  unverifiedRecord,
+  verdictLine,
+  verifyBase,
+} from "../templates/verify.ts";
 
 // `templates extract` and `templates verify`: run by the image build against the base image's
 // own files, so the verbatim file bodies come from the mailcow version the image is built from,
@@ -14,7 +22,8 @@ import { DEFAULT_UNVERIFIED_BASE_FILE, unknownBaseMessage, unverifiedRecord, ver
 // `templates fingerprint` prints the entries a maintainer adds to src/templates/known-bases.json
 // once `start` has been checked against that version.
 
-const file = (description: string, fallback: string, env?: string) => ({ type: "string", description, valueName: "FILE", default: fallback, ...(env ? { env } : {}) }) as const;
+const file = (description: string, fallback: string, env?: string) =>
+  ({ type: "string", description, valueName: "FILE", default: fallback, ...(env ? { env } : {}) }) as const;
 
 const FROM = file("mailcow's postfix startup script to read", "/opt/postfix.sh");
 /** The base's three startup files, as `templates verify` and `templates fingerprint` read them. */
@@ -42,10 +51,16 @@ const verifyCommand = defineCommand({
   summary: "Check that the base image's startup files are a version this release was checked against",
   options: {
     ...BASE_FILES,
-    accept: { type: "string", description: "Build on this unknown base anyway; every start then warns", valueName: "FINGERPRINT", env: "MPI_ACCEPT_UNVERIFIED_BASE", allowEmpty: true },
+    accept: {
+      type: "string",
+      description: "Build on this unknown base anyway; every start then warns",
+      valueName: "FINGERPRINT",
+      env: "MPI_ACCEPT_UNVERIFIED_BASE",
+      allowEmpty: true,
+    },
     record: file("Where verify records an accepted unknown base for start", DEFAULT_UNVERIFIED_BASE_FILE, "MPI_UNVERIFIED_BASE_FILE"),
   },
-  run: async ({ options, log }) => verify(log, basePaths(options), options.accept?.trim() || undefined, options.record),
+  run: async ({ options, log, stdout }) => verify(log, stdout, basePaths(options), options.accept?.trim() || undefined, options.record),
 });
 
 const fingerprintCommand = defineCommand({
@@ -54,7 +69,9 @@ const fingerprintCommand = defineCommand({
   options: BASE_FILES,
   async run({ options, stdout }) {
     const paths = basePaths(options);
-    const entries = Object.fromEntries(BASE_FILE_KINDS.map((kind) => [kind, { ...fingerprintFile(kind, readInput(paths[kind])), sources: [paths[kind]] }]));
+    const entries = Object.fromEntries(
+      BASE_FILE_KINDS.map((kind) => [kind, { ...fingerprintFile(kind, readInput(paths[kind])), sources: [paths[kind]] }]),
+    );
     stdout(`${JSON.stringify(entries, null, 2)}\n`);
     return 0;
   },
@@ -62,7 +79,8 @@ const fingerprintCommand = defineCommand({
 
 export const templatesCommand: CommandGroup = {
   name: "templates",
-  summary: "Extract the file templates from mailcow's postfix.sh (`templates extract`); check the base's startup files (`templates verify`)",
+  summary:
+    "Extract the file templates from mailcow's postfix.sh (`templates extract`); check the base's startup files (`templates verify`)",
   subcommands: [extractCommand, verifyCommand, fingerprintCommand],
 };
 
@@ -76,23 +94,44 @@ function extract(log: Logger, from: string, out: string): number {
     throw error;
   }
   writeOutput(out, `${JSON.stringify(templates, null, 2)}\n`);
-  log.info(`templates: ${Object.keys(templates.sqlMaps).length} SQL maps, ${templates.discontinuedDnsbl.length} discontinued DNSBL patterns from ${from} -> ${out}`);
+  log.info(
+    `templates: ${Object.keys(templates.sqlMaps).length} SQL maps, ${templates.discontinuedDnsbl.length} discontinued DNSBL patterns from ${from} -> ${out}`,
+  );
   return 0;
 }
 
-/** Known base: pass (and clear any old record). Unknown: fail, unless accepted by its fingerprint. */
-function verify(log: Logger, paths: Record<BaseFileKind, string>, accept: string | undefined, record: string): number {
-  const files = Object.fromEntries(BASE_FILE_KINDS.map((kind) => [kind, { path: paths[kind], text: readInput(paths[kind]) }])) as Record<BaseFileKind, { path: string; text: string }>;
+/**
+ * Known base: pass (and clear any old record). Unknown: fail with UNKNOWN_BASE_EXIT, the message
+ * for people on stderr and the verdict line for the update hook on stdout, unless accepted by its fingerprint.
+ */
+function verify(
+  log: Logger,
+  stdout: (text: string) => void,
+  paths: Record<BaseFileKind, string>,
+  accept: string | undefined,
+  record: string,
+): number {
+  const files = Object.fromEntries(BASE_FILE_KINDS.map((kind) => [kind, { path: paths[kind], text: readInput(paths[kind]) }])) as Record<
+    BaseFileKind,
+    { path: string; text: string }
+  >;
   const verdict = verifyBase(files);
   if (verdict.known) {
     rmSync(record, { force: true });
-    log.info(`templates: base verified (versions this release was checked against): ${verdict.files.map((file) => `${file.path} ${file.fingerprint}`).join(", ")}`);
+    log.info(
+      `templates: base verified (versions this release was checked against): ${verdict.files.map((file) => `${file.path} ${file.fingerprint}`).join(", ")}`,
+    );
     if (accept) log.info(`templates: MPI_ACCEPT_UNVERIFIED_BASE=${accept} is not needed for this base and was ignored`);
     return 0;
   }
-  if (accept !== verdict.fingerprint) throw new UserError(unknownBaseMessage(verdict, accept));
+  if (accept !== verdict.fingerprint) {
+    stdout(`${verdictLine(verdict, accept)}\n`);
+    throw new UserError(unknownBaseMessage(verdict, accept), UNKNOWN_BASE_EXIT);
+  }
   writeOutput(record, `${JSON.stringify(unverifiedRecord(verdict))}\n`);
-  log.warn(`templates: building on an unverified base (fingerprint ${verdict.fingerprint}), accepted with MPI_ACCEPT_UNVERIFIED_BASE: ${verdict.files.filter((f) => f.drift).map((f) => `${f.path}: ${f.drift}`).join("; ")}`);
+  log.warn(
+    `templates: building on an unverified base (fingerprint ${verdict.fingerprint}), accepted with MPI_ACCEPT_UNVERIFIED_BASE: ${driftSummary(verdict)}`,
+  );
   return 0;
 }
 

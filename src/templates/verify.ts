@@ -1,5 +1,13 @@
 import knownBases from "./known-bases.json" with { type: "json" };
-import { BASE_FILE_KINDS, baseFingerprint, fingerprintFile, lineHash, logicLines, type BaseFileKind, type LogicLine } from "./fingerprint.ts";
+import {
+  BASE_FILE_KINDS,
+  baseFingerprint,
+  fingerprintFile,
+  lineHash,
+  logicLines,
+  type BaseFileKind,
+  type LogicLine,
+} from "./fingerprint.ts";
 
 // Is the base image's startup a version this release was checked against? Pure: file texts in,
 // a verdict out. An unknown version gets a message naming the file and the first lines no known
@@ -44,7 +52,9 @@ export function verifyBase(files: Record<BaseFileKind, { path: string; text: str
     const { path, text } = files[kind];
     const { fingerprint } = fingerprintFile(kind, text);
     const versions = known[kind];
-    const drift = versions.some((version) => version.fingerprint === fingerprint) ? "" : describeDrift(kind, logicLines(kind, text), versions);
+    const drift = versions.some((version) => version.fingerprint === fingerprint)
+      ? ""
+      : describeDrift(kind, logicLines(kind, text), versions);
     return { kind, path, fingerprint, drift };
   });
   const fingerprint = baseFingerprint(Object.fromEntries(verdicts.map((v) => [v.kind, v.fingerprint])) as Record<BaseFileKind, string>);
@@ -56,7 +66,10 @@ function describeDrift(kind: BaseFileKind, lines: LogicLine[], versions: KnownVe
   if (kind === "supervisord-program-postfix" && lines.length === 0) return "no [program:postfix] section";
   const hashes = lines.map((line) => lineHash(line.text));
   const diffs = versions.map((version) => diffLines(hashes, version.lines));
-  const nearest = diffs.reduce((best, diff) => (diff.added.length + diff.removedAt.length < best.added.length + best.removedAt.length ? diff : best), diffs[0] ?? { added: hashes.map((_, i) => i), removedAt: [] });
+  const nearest = diffs.reduce(
+    (best, diff) => (diff.added.length + diff.removedAt.length < best.added.length + best.removedAt.length ? diff : best),
+    diffs[0] ?? { added: hashes.map((_, i) => i), removedAt: [] },
+  );
   if (nearest.added.length > 0) {
     const [first, ...others] = nearest.added.map((index) => lines[index]!).sort((a, b) => a.line - b.line);
     const shown = others.slice(0, SHOWN_LINES - 1).map((line) => line.line);
@@ -66,7 +79,8 @@ function describeDrift(kind: BaseFileKind, lines: LogicLine[], versions: KnownVe
   }
   const at = Math.min(...nearest.removedAt);
   if (kind === "supervisord-program-postfix") return `the section (line ${lines[0]!.line}) lacks a setting the nearest known version has`;
-  if (at >= lines.length) return `ends after line ${lines[lines.length - 1]?.line ?? 0}, where the nearest known version goes on (lines removed)`;
+  if (at >= lines.length)
+    return `ends after line ${lines[lines.length - 1]?.line ?? 0}, where the nearest known version goes on (lines removed)`;
   return `a line the nearest known version has is missing before line ${lines[at]!.line} (\`${shorten(lines[at]!.text)}\`)`;
 }
 
@@ -76,7 +90,8 @@ export function diffLines(ours: readonly string[], theirs: readonly string[]): {
   const common = new Uint32Array((ours.length + 1) * width);
   for (let i = ours.length - 1; i >= 0; i--) {
     for (let j = theirs.length - 1; j >= 0; j--) {
-      common[i * width + j] = ours[i] === theirs[j] ? common[(i + 1) * width + j + 1]! + 1 : Math.max(common[(i + 1) * width + j]!, common[i * width + j + 1]!);
+      common[i * width + j] =
+        ours[i] === theirs[j] ? common[(i + 1) * width + j + 1]! + 1 : Math.max(common[(i + 1) * width + j]!, common[i * width + j + 1]!);
     }
   }
   const added: number[] = [];
@@ -101,9 +116,38 @@ function shorten(text: string): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
+/** Each unknown file and where it departs from the nearest known version, in one line. */
+export function driftSummary(verdict: BaseVerdict): string {
+  return verdict.files
+    .filter((file) => file.drift)
+    .map((file) => `${file.path}: ${file.drift}`)
+    .join("; ");
+}
+
+/** Why an unknown base was refused, in one line: each unknown file and where it departs, and an accept value naming another base. */
+export function refusalReason(verdict: BaseVerdict, accepted: string | undefined): string {
+  const where = driftSummary(verdict);
+  return accepted ? `${where}; MPI_ACCEPT_UNVERIFIED_BASE=${accepted} names another base` : where;
+}
+
+/** Marks the one machine-readable line `templates verify` prints on refusal (docs/known-bases.md). */
+export const VERDICT_PREFIX = "mailcow-postfix-init-verdict";
+
+/** Exit status of `templates verify` on a base this release refuses. */
+export const UNKNOWN_BASE_EXIT = 3;
+
+/**
+ * The refusal for the update hook, which reads it with sed/awk on the mail host (no jq): compact
+ * JSON on one line, keys in this order, `reason` last. Changing a key or its meaning needs a new schemaVersion.
+ */
+export function verdictLine(verdict: BaseVerdict, accepted: string | undefined): string {
+  const files = verdict.files.filter((file) => file.drift).map((file) => file.path);
+  return `${VERDICT_PREFIX} ${JSON.stringify({ schemaVersion: 1, verdict: "unknown-base", fingerprint: verdict.fingerprint, files, reason: refusalReason(verdict, accepted) })}`;
+}
+
 /** The build's one error message for an unknown base: which files, which lines, what to do. */
 export function unknownBaseMessage(verdict: BaseVerdict, accepted: string | undefined): string {
-  const where = verdict.files.filter((file) => file.drift).map((file) => `${file.path}: ${file.drift}`).join("; ");
+  const where = driftSummary(verdict);
   const mismatch = accepted ? ` MPI_ACCEPT_UNVERIFIED_BASE=${accepted} names another base.` : "";
   return (
     `the base image's startup is not a version this release was checked against (base fingerprint ${verdict.fingerprint}): ${where}.${mismatch} ` +
@@ -133,7 +177,10 @@ export function parseUnverifiedRecord(text: string): UnverifiedRecord {
   try {
     const parsed = JSON.parse(text) as Partial<UnverifiedRecord>;
     const files = Array.isArray(parsed.files) ? parsed.files.filter((file): file is string => typeof file === "string") : [];
-    return { fingerprint: typeof parsed.fingerprint === "string" ? parsed.fingerprint : "unknown", files: files.length ? files : ["not recorded"] };
+    return {
+      fingerprint: typeof parsed.fingerprint === "string" ? parsed.fingerprint : "unknown",
+      files: files.length ? files : ["not recorded"],
+    };
   } catch {
     return { fingerprint: "unknown", files: ["not recorded"] };
   }

@@ -1,10 +1,23 @@
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { afterAll, afterEach, beforeEach, describe, expect, test } from "bun:test";
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { REPO } from "../support/docker-images.ts";
 import { makeTempDir } from "../support/tmp.ts";
 import { runCli } from "../support/cli.ts";
 import { mailTrees } from "../support/fixture.ts";
+import { cleanupBuiltBinary, runBinary } from "../support/binary.ts";
+import { FIXTURE_SCRIPT } from "../support/namespace-root.ts";
 
 // docker/mailcow-postfix-init-hook's edits of mailcow's pre_update_hook.sh and
 // post_update_hook.sh, run with dash (a strict POSIX sh) and no Docker engine: a `docker` that
@@ -23,7 +36,8 @@ async function hook(...args: string[]) {
 }
 const hookFile = () => join(mailcow, "post_update_hook.sh");
 const preHookFile = () => join(mailcow, "pre_update_hook.sh");
-const git = (...args: string[]) => Bun.spawnSync(["git", "-C", mailcow, ...args], { env: { ...env, GIT_CONFIG_NOSYSTEM: "1", HOME: dir.path } });
+const git = (...args: string[]) =>
+  Bun.spawnSync(["git", "-C", mailcow, ...args], { env: { ...env, GIT_CONFIG_NOSYSTEM: "1", HOME: dir.path } });
 
 beforeEach(() => {
   dir = makeTempDir("mpi-hook-");
@@ -67,7 +81,12 @@ describe("mailcow-postfix-init-hook install/remove", () => {
     await hook("install");
     await hook("install");
     const lines = readFileSync(preHookFile(), "utf8").split("\n");
-    expect(lines.slice(0, 4)).toEqual(["#!/usr/bin/env bash", "# >>> mailcow-postfix-init >>>", `'${HOOK}' prepare '${mailcow}' || true`, "# <<< mailcow-postfix-init <<<"]);
+    expect(lines.slice(0, 4)).toEqual([
+      "#!/usr/bin/env bash",
+      "# >>> mailcow-postfix-init >>>",
+      `'${HOOK}' prepare '${mailcow}' || true`,
+      "# <<< mailcow-postfix-init <<<",
+    ]);
     expect(lines.slice(4).join("\n")).toBe(admins.split("\n").slice(1).join("\n"));
     expect(statSync(preHookFile()).mode & 0o777).toBe(0o700);
     await hook("remove");
@@ -133,7 +152,9 @@ describe("mailcow-postfix-init-hook install/remove", () => {
   });
 
   test("a post block without the pre block (an install by a release before it): run says how to add it, first", async () => {
-    writeFileSync(hookFile(), `#!/bin/bash\n# >>> mailcow-postfix-init >>>\n'${HOOK}' run '${mailcow}'\n# <<< mailcow-postfix-init <<<\n`, { mode: 0o755 });
+    writeFileSync(hookFile(), `#!/bin/bash\n# >>> mailcow-postfix-init >>>\n'${HOOK}' run '${mailcow}'\n# <<< mailcow-postfix-init <<<\n`, {
+      mode: 0o755,
+    });
     expect((await hook("run")).stdout).toBe(
       `mailcow-postfix-init-hook: ${mailcow}/pre_update_hook.sh has no block of ours: each ./update.sh restarts postfix-mailcow twice until \`${HOOK} install\` adds it\n`,
     );
@@ -154,7 +175,9 @@ describe("mailcow-postfix-init-hook install/remove", () => {
       `mailcow-postfix-init-hook: error: the override builds from a directory that does not exist (MAILCOW_POSTFIX_INIT_DIR, default ../mailcow-postfix-init), but this hook belongs to ${REPO}: run that clone's hook, or set MAILCOW_POSTFIX_INIT_DIR=${REPO} in mailcow.conf\n`,
     );
     rmSync(join(mailcow, "docker-compose.override.yml"));
-    expect((await hook("run")).stderr).toBe(`mailcow-postfix-init-hook: error: ${mailcow}/docker-compose.override.yml does not name local/mailcow-postfix-init: copy the override there first (README, Install step 2)\n`);
+    expect((await hook("run")).stderr).toBe(
+      `mailcow-postfix-init-hook: error: ${mailcow}/docker-compose.override.yml does not name local/mailcow-postfix-init: copy the override there first (README, Install step 2)\n`,
+    );
     const unknown = await hook("update");
     expect(unknown.stderr).toBe("mailcow-postfix-init-hook: error: unknown command 'update': install, prepare, run, remove or uninstall\n");
   });
@@ -162,17 +185,27 @@ describe("mailcow-postfix-init-hook install/remove", () => {
   test("uninstall of an unchanged install: our block, the override and our settings go (mailcow.conf keeps mode and owner), then compose up", async () => {
     await hook("install");
     const conf = join(mailcow, "mailcow.conf");
-    writeFileSync(conf, `${readFileSync(conf, "utf8")}MPI_POSTFIX_TAG=3.10.13-1\nMPI_POSTFIX_STOCK=\nMPI_BUN_IMAGE_PIN=oven/bun@sha256:00\nMPI_WATCH=n\n`);
+    writeFileSync(
+      conf,
+      `${readFileSync(conf, "utf8")}MPI_POSTFIX_TAG=3.10.13-1\nMPI_POSTFIX_STOCK=\nMPI_BUN_IMAGE_PIN=oven/bun@sha256:00\nMPI_WATCH=n\n`,
+    );
     chmodSync(conf, 0o640);
     chownSync(conf, 1000, 1000); // the admin's checkout
     const uninstall = await hook("uninstall");
     // The stand-in docker fails: the last step, bringing stock back up, says so.
-    expect({ exitCode: uninstall.exitCode, stderr: uninstall.stderr }).toEqual({ exitCode: 1, stderr: "mailcow-postfix-init-hook: error: docker compose up -d postfix-mailcow failed: run it to see why\n" });
+    expect({ exitCode: uninstall.exitCode, stderr: uninstall.stderr }).toEqual({
+      exitCode: 1,
+      stderr: "mailcow-postfix-init-hook: error: docker compose up -d postfix-mailcow failed: run it to see why\n",
+    });
     expect(existsSync(hookFile())).toBe(false);
     expect(existsSync(preHookFile())).toBe(false);
     expect(existsSync(join(mailcow, "docker-compose.override.yml"))).toBe(false);
     expect(readFileSync(conf, "utf8")).toBe(`MAILCOW_HOSTNAME=mail.example.test\nMAILCOW_POSTFIX_INIT_DIR=${REPO}\nMPI_WATCH=n\n`);
-    expect({ mode: statSync(conf).mode & 0o777, uid: statSync(conf).uid, gid: statSync(conf).gid }).toEqual({ mode: 0o640, uid: 1000, gid: 1000 });
+    expect({ mode: statSync(conf).mode & 0o777, uid: statSync(conf).uid, gid: statSync(conf).gid }).toEqual({
+      mode: 0o640,
+      uid: 1000,
+      gid: 1000,
+    });
     expect(readdirSync(mailcow).filter((name) => name.startsWith("."))).toEqual([]);
   });
 
@@ -205,7 +238,9 @@ describe("mailcow-postfix-init-hook reads check --json", () => {
   const namesOf = (json: string) => Bun.spawnSync(["awk", hookAwk()], { stdin: Buffer.from(json) }).stdout.toString();
 
   test("the names of entries[], in the document's order, space-separated: exactly what the JSON holds", async () => {
-    const { sslDir } = mailTree({ certificateDirs: { "example.org": ["example.org", "www.example.org"], "other.example": ["other.example"] } });
+    const { sslDir } = mailTree({
+      certificateDirs: { "example.org": ["example.org", "www.example.org"], "other.example": ["other.example"] },
+    });
     const result = await runCli(["check", "--json", "--ssl-dir", sslDir, "--hostname", "mail.example.test"]);
     const report = JSON.parse(result.stdout);
     expect(report.schemaVersion).toBe(1);
@@ -218,5 +253,75 @@ describe("mailcow-postfix-init-hook reads check --json", () => {
     const { sslDir } = mailTree({ certificateDirs: { "example.org": ["example.org"] } });
     const result = await runCli(["check", "--json", "--ssl-dir", sslDir, "--hostname", "mail.example.test"]);
     expect(namesOf(result.stdout.replace('"schemaVersion": 1,', '"schemaVersion": 2,'))).toBe("");
+  });
+});
+
+// A refused base reaches the hook through `templates verify`'s verdict line (docs/known-bases.md),
+// not its wording for people: `prepare`, with a docker whose `compose build` prints a build log
+// made of the compiled binary's own output on a drifted base and fails.
+describe("mailcow-postfix-init-hook reads the build's verdict line", () => {
+  const STAND_IN = join(REPO, "docker", "test", "images", "postfix-base");
+  afterAll(cleanupBuiltBinary);
+
+  /** The binary's `templates verify` on the stand-in base with postfix.sh's DNS wait changed to LINE. */
+  function refusal(line: string) {
+    const script = join(dir.path, "postfix.sh");
+    writeFileSync(script, readFileSync(FIXTURE_SCRIPT, "utf8").replace(/^ {2}sleep 1$/m, line));
+    const args = [
+      "templates",
+      "verify",
+      "--from",
+      script,
+      "--entrypoint",
+      join(STAND_IN, "docker-entrypoint.sh"),
+      "--supervisord",
+      join(STAND_IN, "supervisord.conf"),
+      "--record",
+      join(dir.path, "unverified.json"),
+    ];
+    return runBinary(args, { PATH: "/usr/bin:/bin" });
+  }
+
+  /** prepare with a `docker compose build` that prints LOG and fails as BuildKit does. */
+  async function prepareWithBuildLog(log: string) {
+    writeFileSync(join(dir.path, "build.log"), log);
+    const docker = `#!/bin/sh\ncase "$1" in\n  image|tag) exit 0 ;;\n  compose) cat '${join(dir.path, "build.log")}'; exit 1 ;;\nesac\nexit 1\n`;
+    writeFileSync(join(dir.path, "bin", "docker"), docker, { mode: 0o755 });
+    return hook("prepare");
+  }
+  const buildKit = (output: string) =>
+    `#9 [stage-1 4/7] RUN mkdir -p /usr/local/share/mailcow-postfix-init   && /usr/local/bin/mailcow-postfix-init templates extract ...\n${output
+      .trimEnd()
+      .split("\n")
+      .map((line) => `#9 0.412 ${line}`)
+      .join(
+        "\n",
+      )}\n#9 ERROR: process "/bin/sh -c mkdir -p ..." did not complete successfully: exit code: 3\nfailed to solve: process "/bin/sh -c mkdir -p ..." did not complete successfully: exit code: 3\n`;
+  const notBuilt = (because: string) =>
+    `mailcow-postfix-init-hook: not built on ghcr.io/mailcow/postfix:3.10.13-1, because ${because}: update.sh's restart starts mailcow's own image and startup on it; build log `;
+
+  test("the binary prints one verdict line on stdout and exits 3; the hook reports its fingerprint and reason, quotes and backslashes unescaped", async () => {
+    const refused = refusal(String.raw`  echo "waiting \ for DNS"; sleep 2`);
+    expect(refused.exitCode).toBe(3);
+    expect(refused.stdout).toMatch(
+      /^mailcow-postfix-init-verdict \{"schemaVersion":1,"verdict":"unknown-base","fingerprint":"[0-9a-f]{16}","files":\["[^"]*postfix\.sh"\],"reason":".*"\}\n$/,
+    );
+    const verdict = JSON.parse(refused.stdout.slice("mailcow-postfix-init-verdict ".length));
+    expect(verdict.reason).toContain(String.raw`(${"`"}echo "waiting \ for DNS"; sleep 2${"`"}) is new or changed`);
+    const prepared = await prepareWithBuildLog(buildKit(`${refused.stdout}${refused.stderr}`));
+    expect(prepared.stdout).toStartWith(notBuilt(`this release refused it (base fingerprint ${verdict.fingerprint}: ${verdict.reason})`));
+    expect(readFileSync(join(mailcow, "mailcow.conf"), "utf8")).toEndWith("MPI_POSTFIX_TAG=3.10.13-1\nMPI_POSTFIX_STOCK=-stock\n");
+  });
+
+  test("other wording for people changes nothing; without the verdict line a failed build is our build failing, whatever it says", async () => {
+    const refused = refusal("  sleep 2");
+    const verdict = JSON.parse(refused.stdout.slice("mailcow-postfix-init-verdict ".length));
+    const reworded = "mailcow-postfix-init: error: refusing this base, see the verdict line\n";
+    expect((await prepareWithBuildLog(buildKit(`${refused.stdout}${reworded}`))).stdout).toStartWith(
+      notBuilt(`this release refused it (base fingerprint ${verdict.fingerprint}: ${verdict.reason})`),
+    );
+    expect((await prepareWithBuildLog(buildKit(refused.stderr))).stdout).toStartWith(
+      notBuilt(`our build failed (failed to solve: process "/bin/sh -c mkdir -p ..." did not complete successfully: exit code: 3)`),
+    );
   });
 });

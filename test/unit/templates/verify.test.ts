@@ -19,9 +19,16 @@ const texts: Record<BaseFileKind, string> = {
   "docker-entrypoint.sh": readFileSync(join(STAND_IN, "docker-entrypoint.sh"), "utf8"),
   "supervisord-program-postfix": readFileSync(join(STAND_IN, "supervisord.conf"), "utf8"),
 };
-const PATHS: Record<BaseFileKind, string> = { "postfix.sh": "/opt/postfix.sh", "docker-entrypoint.sh": "/docker-entrypoint.sh", "supervisord-program-postfix": "/etc/supervisor/supervisord.conf" };
+const PATHS: Record<BaseFileKind, string> = {
+  "postfix.sh": "/opt/postfix.sh",
+  "docker-entrypoint.sh": "/docker-entrypoint.sh",
+  "supervisord-program-postfix": "/etc/supervisor/supervisord.conf",
+};
 const base = (changes: Partial<Record<BaseFileKind, string>> = {}) =>
-  Object.fromEntries(BASE_FILE_KINDS.map((kind) => [kind, { path: PATHS[kind], text: changes[kind] ?? texts[kind] }])) as Record<BaseFileKind, { path: string; text: string }>;
+  Object.fromEntries(BASE_FILE_KINDS.map((kind) => [kind, { path: PATHS[kind], text: changes[kind] ?? texts[kind] }])) as Record<
+    BaseFileKind,
+    { path: string; text: string }
+  >;
 
 /** The fixture with one line replaced; returns the text and that line's number. */
 function editLine(text: string, from: string, to: string): { text: string; line: number } {
@@ -44,10 +51,16 @@ describe("verifyBase", () => {
 
   test("heredoc bodies, comments, blank lines and indentation are not logic", () => {
     const fixture = texts["postfix.sh"]
-      .replace("query = SELECT name FROM fixture_domain WHERE name='%s' AND enabled=1", "query = SELECT name FROM fixture_domain WHERE name='%s'")
+      .replace(
+        "query = SELECT name FROM fixture_domain WHERE name='%s' AND enabled=1",
+        "query = SELECT name FROM fixture_domain WHERE name='%s'",
+      )
       .replace("# Wait for the resolver\n", "# Wait for DNS\n\n")
       .replace('  echo "Resolver not ready yet, retrying"', '\techo "Resolver not ready yet, retrying"   ');
-    const supervisord = texts["supervisord-program-postfix"].replace("startsecs=10\nautorestart=true", "autorestart = true\n; comment\nstartsecs=10");
+    const supervisord = texts["supervisord-program-postfix"].replace(
+      "startsecs=10\nautorestart=true",
+      "autorestart = true\n; comment\nstartsecs=10",
+    );
     expect(verifyBase(base({ "postfix.sh": fixture, "supervisord-program-postfix": supervisord })).known).toBe(true);
   });
 
@@ -61,21 +74,29 @@ describe("verifyBase", () => {
 
   test("a removed line is named by where it went missing; the entrypoint is checked too", () => {
     const removed = editLine(texts["postfix.sh"], "newaliases;", "");
-    const entrypoint = editLine(texts["docker-entrypoint.sh"], "exec \"$@\"", "exec /usr/bin/env \"$@\"");
+    const entrypoint = editLine(texts["docker-entrypoint.sh"], 'exec "$@"', 'exec /usr/bin/env "$@"');
     const verdict = verifyBase(base({ "postfix.sh": removed.text, "docker-entrypoint.sh": entrypoint.text }));
     const next = removed.text.split("\n").indexOf(": > /opt/postfix/conf/sni.map") + 1;
-    expect(verdict.files[0]!.drift).toBe(`a line the nearest known version has is missing before line ${next} (\`: > /opt/postfix/conf/sni.map\`)`);
+    expect(verdict.files[0]!.drift).toBe(
+      `a line the nearest known version has is missing before line ${next} (\`: > /opt/postfix/conf/sni.map\`)`,
+    );
     expect(verdict.files[1]!.drift).toStartWith(`line ${entrypoint.line} (\`exec /usr/bin/env "$@"\`) is new or changed`);
   });
 
   test("supervisord: a changed or missing setting, or no [program:postfix] at all", () => {
     const program = texts["supervisord-program-postfix"];
     const changed = editLine(program, "startsecs=10", "startsecs=0");
-    expect(verifyBase(base({ "supervisord-program-postfix": changed.text })).files[2]!.drift).toStartWith(`line ${changed.line} (\`startsecs=0\`) is new or changed`);
+    expect(verifyBase(base({ "supervisord-program-postfix": changed.text })).files[2]!.drift).toStartWith(
+      `line ${changed.line} (\`startsecs=0\`) is new or changed`,
+    );
     const header = program.split("\n").indexOf("[program:postfix]") + 1;
     const noCommand = program.replace("command=/opt/postfix.sh\n", "");
-    expect(verifyBase(base({ "supervisord-program-postfix": noCommand })).files[2]!.drift).toBe(`the section (line ${header}) lacks a setting the nearest known version has`);
-    expect(verifyBase(base({ "supervisord-program-postfix": program.replace("[program:postfix]", "[program:mta]") })).files[2]!.drift).toBe("no [program:postfix] section");
+    expect(verifyBase(base({ "supervisord-program-postfix": noCommand })).files[2]!.drift).toBe(
+      `the section (line ${header}) lacks a setting the nearest known version has`,
+    );
+    expect(verifyBase(base({ "supervisord-program-postfix": program.replace("[program:postfix]", "[program:mta]") })).files[2]!.drift).toBe(
+      "no [program:postfix] section",
+    );
   });
 
   test("the known list matches the stand-ins in this repository and holds hashes only", () => {
@@ -115,6 +136,7 @@ describe("templates verify (the image build step) and the warning at start", () 
     const result = await verify(FIXTURE_SCRIPT);
     expect(result.exitCode).toBe(0);
     expect(result.stderr).toStartWith("mailcow-postfix-init: templates: base verified");
+    expect(result.stdout).toBe("");
     expect(existsSync(record)).toBe(false);
   });
 
@@ -122,7 +144,7 @@ describe("templates verify (the image build step) and the warning at start", () 
     const edited = editLine(texts["postfix.sh"], "  sleep 1", "  sleep 2");
     const script = write("postfix.sh", edited.text);
     const result = await verify(script);
-    expect(result.exitCode).toBe(1);
+    expect(result.exitCode).toBe(3);
     expect(result.stderr.trimEnd().split("\n")).toHaveLength(1);
     expect(result.stderr).toContain(`${script}: line ${edited.line} (\`sleep 2\`) is new or changed`);
     expect(result.stderr).toContain("Update mailcow-postfix-init (git pull) and build again");
@@ -131,8 +153,25 @@ describe("templates verify (the image build step) and the warning at start", () 
     expect(existsSync(record)).toBe(false);
 
     const wrong = await verify(script, { MPI_ACCEPT_UNVERIFIED_BASE: "0123456789abcdef" });
-    expect(wrong.exitCode).toBe(1);
+    expect(wrong.exitCode).toBe(3);
     expect(wrong.stderr).toContain("MPI_ACCEPT_UNVERIFIED_BASE=0123456789abcdef names another base");
+  });
+
+  // The update hook's interface (docs/known-bases.md), read with sed/awk: this exact line shape.
+  test("an unknown base prints one verdict line on stdout: compact JSON, documented keys in order, reason last", async () => {
+    const edited = editLine(texts["postfix.sh"], "  sleep 1", "  sleep 2");
+    const script = write("postfix.sh", edited.text);
+    const fingerprint = verifyBase(base({ "postfix.sh": edited.text })).fingerprint;
+    const drift = `${script}: line ${edited.line} (\`sleep 2\`) is new or changed: no known version has it there`;
+    const line = (reason: string) =>
+      `mailcow-postfix-init-verdict {"schemaVersion":1,"verdict":"unknown-base","fingerprint":"${fingerprint}","files":["${script}"],"reason":"${reason}"}\n`;
+    expect((await verify(script)).stdout).toBe(line(drift));
+    const wrong = await verify(script, { MPI_ACCEPT_UNVERIFIED_BASE: "0123456789abcdef" });
+    expect(wrong.stdout).toBe(line(`${drift}; MPI_ACCEPT_UNVERIFIED_BASE=0123456789abcdef names another base`));
+    const quoted = editLine(texts["postfix.sh"], "  sleep 1", String.raw`  echo "a\b"`);
+    const quotedLine = (await verify(write("postfix.sh", quoted.text))).stdout;
+    expect(quotedLine).toContain(`"reason":"${script}: line ${quoted.line} (\`echo \\"a\\\\b\\"\`) is new or changed`);
+    expect(quotedLine.split("\n")).toEqual([expect.stringMatching(/^mailcow-postfix-init-verdict \{.*\}$/), ""]);
   });
 
   test("MPI_ACCEPT_UNVERIFIED_BASE with the named fingerprint passes; start then warns on every run", async () => {
@@ -141,12 +180,16 @@ describe("templates verify (the image build step) and the warning at start", () 
     const fingerprint = verifyBase(base({ "postfix.sh": edited.text })).fingerprint;
     const result = await verify(script, { MPI_ACCEPT_UNVERIFIED_BASE: fingerprint });
     expect(result.exitCode).toBe(0);
+    expect(result.stdout).toBe("");
     expect(result.stderr).toContain(`warning: templates: building on an unverified base (fingerprint ${fingerprint})`);
     expect(JSON.parse(readFileSync(record, "utf8"))).toEqual({ fingerprint, files: [script] });
 
     for (let run = 0; run < 2; run++) {
       let logged = "";
-      checkBaseImage({ builtFromFile: join(temp.path, "none"), composeFile: join(temp.path, "none"), unverifiedFile: record }, createLogger((text) => (logged += text)));
+      checkBaseImage(
+        { builtFromFile: join(temp.path, "none"), composeFile: join(temp.path, "none"), unverifiedFile: record },
+        createLogger((text) => (logged += text)),
+      );
       expect(logged).toBe(
         `mailcow-postfix-init: warning: the startup logic was not verified for this base image (base fingerprint ${fingerprint}, accepted at build with MPI_ACCEPT_UNVERIFIED_BASE; versions this release does not know: ${script}): Postfix may start differently than with mailcow's own script; update mailcow-postfix-init and rebuild\n`,
       );
