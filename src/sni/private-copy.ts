@@ -1,12 +1,15 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { removeLeftovers } from "../leftovers.ts";
+import { LOCK_EX, LOCK_NB, libc } from "../libc.ts";
 
 // The private copy of the judged bytes that postmap -F embeds (write.ts) holds private keys:
-// it must not outlive the run that made it. Its directory is named after its owner (PID and
-// the process's start time, which together never name another process), so the next run can
-// tell a copy whose run is gone, whatever its age, from one still in use by a run beside it
-// (another conf dir, another container sharing /dev/shm). It is removed by the run itself on
+// it must not outlive the run that made it. Its owner holds an flock(2) on the directory for as
+// long as it uses it; the kernel drops the lock when the owner ends, SIGKILL included. So the
+// next run can tell a copy whose run is gone, whatever its age, from one still in use by a run
+// beside it (another conf dir, another container or PID namespace sharing /dev/shm, where a PID
+// names another process or none). The name carries the owner's PID and start time, for people
+// reading /dev/shm, not as the test of ownership. It is removed by the run itself on
 // every way out: done, failed, process.exit, and SIGTERM/SIGINT/SIGHUP where the program has
 // no handler of its own (one that has, like `watch`, finishes its build and removes it then).
 // Only SIGKILL (or a crash of the runtime) leaves one behind, for the next run to remove.
@@ -20,6 +23,8 @@ export const COPY_PREFIX = "mailcow-postfix-init-sni-";
 /** A copy named without its owner (an older version's): removed once this old, as before. */
 const UNOWNED_STALE_MS = 10 * 60 * 1000;
 const GUARDED_SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP"] as const;
+/** A copy being set up (created, not yet locked): judged by age, never by its lock. */
+const PENDING = "new-";
 
 export interface PrivateCopyDir {
   readonly dir: string;
@@ -49,28 +54,79 @@ const live = new Set<string>();
  */
 export function createPrivateCopyDir(fallbackDir: string, memoryDir: string | undefined): PrivateCopyDir {
   let dir: string | undefined;
+  let lock: number | undefined;
   if (memoryDir !== undefined) {
     removeDeadCopies(memoryDir);
-    try {
-      dir = mkdtempSync(join(memoryDir, `${COPY_PREFIX}${processTag("self") ?? `${process.pid}-0`}-`));
-    } catch {
-      // absent or full: the fallback
-    }
+    const owned = ownedMemoryDir(memoryDir);
+    if (owned) ({ dir, lock } = owned);
   }
   if (dir === undefined) {
     mkdirSync(fallbackDir, { mode: 0o700 }); // errors reported by the caller
     dir = fallbackDir;
   }
-  live.add(dir);
+  const path = dir;
+  live.add(path);
   guard();
   return {
-    dir: dir,
+    dir: path,
     remove() {
-      removeQuietly(dir);
-      live.delete(dir);
+      removeQuietly(path);
+      if (lock !== undefined) closeSync(lock); // releases the flock
+      lock = undefined;
+      live.delete(path);
       if (live.size === 0) unguard();
     },
   };
+}
+
+/**
+ * A new 0700 directory in `memoryDir`, locked by this process: made under a pending name (a
+ * sweep beside us judges that by age only), locked, then renamed to its owner's name (the lock
+ * belongs to the directory, not its name). Undefined when `memoryDir` is absent or full.
+ */
+function ownedMemoryDir(memoryDir: string): { dir: string; lock: number | undefined } | undefined {
+  let pending: string;
+  try {
+    pending = mkdtempSync(join(memoryDir, `${COPY_PREFIX}${PENDING}`));
+  } catch {
+    return undefined;
+  }
+  const lock = lockDirectory(pending);
+  const dir = join(
+    memoryDir,
+    `${COPY_PREFIX}${processTag("self") ?? `${process.pid}-0`}-${pending.slice(pending.lastIndexOf(PENDING) + PENDING.length)}`,
+  );
+  try {
+    renameSync(pending, dir);
+    return { dir, lock };
+  } catch {
+    return { dir: pending, lock };
+  }
+}
+
+/** An open descriptor holding an exclusive flock on `dir`, or undefined when it cannot be had. */
+function lockDirectory(dir: string): number | undefined {
+  let fd: number;
+  try {
+    fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  } catch {
+    return undefined;
+  }
+  try {
+    if (libc().flock(fd, LOCK_EX | LOCK_NB) === 0) return fd;
+  } catch {
+    // libc unavailable: the copy is unguarded against sweeps, as before the lock existed
+  }
+  closeSync(fd);
+  return undefined;
+}
+
+/** Whether no run holds the copy at `path` any more (a vanished copy is no one's to remove). */
+export function copyOwnerGone(path: string): boolean {
+  const fd = lockDirectory(path);
+  if (fd === undefined) return false;
+  closeSync(fd);
+  return true;
 }
 
 /** Remove the copies in `memoryDir` whose owner is gone; the number removed. */
@@ -81,10 +137,9 @@ export function removeDeadCopies(memoryDir = MEMORY_DIR, now = Date.now()): numb
   );
 }
 
-/** Whether the run that made the copy NAME no longer exists (the same PID now names another process counts). */
+/** Whether the run that made the copy NAME no longer exists: its lock is free (pending and older copies: by age). */
 function ownerGone(memoryDir: string, name: string, now: number): boolean {
-  const owner = /^(\d+)-(\d+)-/.exec(name.slice(COPY_PREFIX.length));
-  if (owner) return processTag(Number(owner[1])) !== `${owner[1]}-${owner[2]}`;
+  if (/^\d+-\d+-/.test(name.slice(COPY_PREFIX.length))) return copyOwnerGone(join(memoryDir, name));
   try {
     return now - statSync(join(memoryDir, name)).mtimeMs > UNOWNED_STALE_MS;
   } catch {

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, constants, mkdirSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { LOCK_EX, LOCK_NB, libc } from "../../src/libc.ts";
 import { processTag } from "../../src/sni/private-copy.ts";
 import { hostPostfixState, orphanedKeyCopies, stateDifferences, TEST_MAIL_CONFIG, TEST_TMPDIR } from "./host-guard.ts";
 import { tmpdir } from "node:os";
@@ -57,10 +58,17 @@ describe("host guard", () => {
       "other",
     ])
       mkdirSync(join(shm, name));
-    expect(orphanedKeyCopies(shm).sort()).toEqual([
-      `mailcow-postfix-init-sni-${process.pid}-1-b`,
-      "mailcow-postfix-init-sni-999999999-5-c",
-    ]);
+    // A run goes on while it holds its copy's lock (src/sni/private-copy.ts), whatever the name says.
+    const held = openSync(join(shm, `mailcow-postfix-init-sni-${processTag("self")}-a`), constants.O_RDONLY | constants.O_DIRECTORY);
+    expect(libc().flock(held, LOCK_EX | LOCK_NB)).toBe(0);
+    try {
+      expect(orphanedKeyCopies(shm).sort()).toEqual([
+        `mailcow-postfix-init-sni-${process.pid}-1-b`,
+        "mailcow-postfix-init-sni-999999999-5-c",
+      ]);
+    } finally {
+      closeSync(held);
+    }
     expect(tmpdir()).toBe(TEST_TMPDIR);
     expect(shm.startsWith(`${TEST_TMPDIR}/`)).toBe(true);
   });

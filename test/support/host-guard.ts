@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, type Stats } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { processTag } from "../../src/sni/private-copy.ts";
+import { copyOwnerGone } from "../../src/sni/private-copy.ts";
 
 // Preloaded for every test file (bunfig.toml). Tests never read or change the machine's own
 // Postfix: its configuration, spool, aliases and certificates belong to the host, and a test
@@ -46,7 +46,7 @@ process.env.TMPDIR = TEST_TMPDIR;
 const SHM = "/dev/shm";
 const KEY_COPY = /^mailcow-postfix-init-sni-(\d+)-(\d+)-/;
 
-/** Private key copies in /dev/shm whose owner (named in the copy, see src/sni/private-copy.ts) has ended. */
+/** Private key copies in /dev/shm whose owner has ended (no run holds its lock: src/sni/private-copy.ts). */
 export function orphanedKeyCopies(dir = SHM): string[] {
   let names: string[];
   try {
@@ -55,8 +55,7 @@ export function orphanedKeyCopies(dir = SHM): string[] {
     return [];
   }
   return names.filter((name) => {
-    const owner = KEY_COPY.exec(name);
-    return owner !== null && processTag(Number(owner[1])) !== `${owner[1]}-${owner[2]}`;
+    return KEY_COPY.test(name) && copyOwnerGone(join(dir, name));
   });
 }
 

@@ -76,15 +76,31 @@ test("SIGKILL during the build leaves the copy; the next run removes it, however
   expect(existsSync(join(MEMORY_DIR, left[0]!))).toBe(false);
 }, 30_000);
 
-test("a copy whose owner still runs is kept; one whose PID now names another process is removed", () => {
-  const live = mkdtempSync(join(MEMORY_DIR, `${COPY_PREFIX}${processTag("self")}-`));
-  // The same PID with another start time: the PID was reused by a process that made no copy.
+test("a copy whose run still holds it is kept, even seen from another PID namespace; one no run holds is removed", async () => {
+  // The run builds in its own PID namespace (a container beside us sharing /dev/shm): the PID
+  // in its copy's name means another process here, or none.
+  const { marker, env, args } = fixture("namespace");
+  const run = Bun.spawn(["unshare", "--pid", "--fork", "--mount-proc", process.execPath, MAIN, ...args], {
+    env,
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+  await untilExists(marker);
+  const theirs = readdirSync(MEMORY_DIR).filter((name) => name.startsWith(COPY_PREFIX) && readdirSync(join(MEMORY_DIR, name)).length > 0);
+  // The same PID with another start time, no run holding it: the PID was reused by a process that made no copy.
   const reused = mkdtempSync(join(MEMORY_DIR, `${COPY_PREFIX}${process.pid}-1-`));
+  // This process's own name, but nothing holds it either.
+  const unheld = mkdtempSync(join(MEMORY_DIR, `${COPY_PREFIX}${processTag("self")}-`));
   try {
     removeDeadCopies();
-    expect(existsSync(live)).toBe(true);
     expect(existsSync(reused)).toBe(false);
+    expect(existsSync(unheld)).toBe(false);
+    for (const name of theirs) expect(existsSync(join(MEMORY_DIR, name))).toBe(true);
+    const stderr = await new Response(run.stderr).text();
+    expect({ status: await run.exited, stderr }).toEqual({ status: 0, stderr: expect.not.stringContaining("error:") });
+    for (const name of theirs) expect(existsSync(join(MEMORY_DIR, name))).toBe(false); // removed by its run
   } finally {
-    Bun.spawnSync(["rm", "-rf", live, reused]);
+    run.kill("SIGKILL");
+    Bun.spawnSync(["rm", "-rf", reused, unheld]);
   }
-});
+}, 30_000);
