@@ -36,7 +36,12 @@ interface Round {
   stages: Record<string, number>;
 }
 
-async function startToBanner(project: MailcowProject, id: string, others: readonly string[], stagesFrom?: (since: string, startedMs: number) => Promise<Record<string, number>>): Promise<Round> {
+async function startToBanner(
+  project: MailcowProject,
+  id: string,
+  others: readonly string[],
+  stagesFrom?: (since: string, startedMs: number) => Promise<Record<string, number>>,
+): Promise<Round> {
   const probeId = await project.containerId("unbound-mailcow");
   // Only the measured container runs Postfix (ours and the floor share a namespace and port 25).
   await project.engine.docker(["stop", "--time", "10", id, ...others]);
@@ -89,8 +94,17 @@ async function setUp(engine: Engine, name: string, stock: boolean): Promise<{ pr
 async function createFloor(engine: Engine, ours: MailcowProject, oursId: string, image: string): Promise<string> {
   const dnsId = await ours.containerId("unbound-mailcow");
   const created = await engine.docker([
-    "create", "--network", `container:${dnsId}`, "--volumes-from", oursId, "--entrypoint", "/usr/lib/postfix/sbin/master",
-    image, "-i", "-c", "/opt/postfix/conf",
+    "create",
+    "--network",
+    `container:${dnsId}`,
+    "--volumes-from",
+    oursId,
+    "--entrypoint",
+    "/usr/lib/postfix/sbin/master",
+    image,
+    "-i",
+    "-c",
+    "/opt/postfix/conf",
   ]);
   return created.stdout.trim();
 }
@@ -104,7 +118,8 @@ const median = (values: number[]) => {
   return known.length === 0 ? Number.NaN : known[Math.floor(known.length / 2)]!;
 };
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
-const show = (rounds: Round[]) => `median ${median(rounds.map((r) => r.bannerMs)).toFixed(0)} ms (${rounds.map((r) => r.bannerMs.toFixed(0)).join(", ")})`;
+const show = (rounds: Round[]) =>
+  `median ${median(rounds.map((r) => r.bannerMs)).toFixed(0)} ms (${rounds.map((r) => r.bannerMs.toFixed(0)).join(", ")})`;
 
 const engine = await startEngine();
 const projects: MailcowProject[] = [];
@@ -132,11 +147,15 @@ try {
   await engine.docker(["rm", "-f", floorId], { allowFailure: true });
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   console.log(`machine: ${cpus().length} cores, ${cpu}; ${ROUNDS} rounds; 2 default names + 20 certificate directories`);
-  console.log(`image size: ours ${mb(oursSize)} (${image.image}), stand-in base ${mb(baseSize)} (${standIns.postfixBase}), +${mb(oursSize - baseSize)}`);
+  console.log(
+    `image size: ours ${mb(oursSize)} (${image.image}), stand-in base ${mb(baseSize)} (${standIns.postfixBase}), +${mb(oursSize - baseSize)}`,
+  );
   console.log(`docker start -> SMTP banner, stand-in base with its stock-shaped /opt/postfix.sh: ${show(stock.rounds)}`);
   console.log(`docker start -> SMTP banner, ours (entrypoint, supervisord, start, exec master):  ${show(ours.rounds)}`);
   console.log(`docker start -> SMTP banner, floor (same image and volumes, master -i as PID 1): ${show(floor)}`);
-  console.log(`ours minus floor (medians): ${(median(ours.rounds.map((r) => r.bannerMs)) - median(floor.map((r) => r.bannerMs))).toFixed(0)} ms`);
+  console.log(
+    `ours minus floor (medians): ${(median(ours.rounds.map((r) => r.bannerMs)) - median(floor.map((r) => r.bannerMs))).toFixed(0)} ms`,
+  );
   for (const stage of Object.keys(ours.rounds[0]?.stages ?? {})) {
     console.log(`  ours, docker start -> ${stage}: median ${median(ours.rounds.map((r) => r.stages[stage]!)).toFixed(0)} ms`);
   }

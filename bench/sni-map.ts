@@ -57,7 +57,21 @@ function directoryNames(index: number): string[] {
 }
 
 function selfSigned(key: string, out: string, names: string[]): void {
-  sh(["openssl", "req", "-x509", "-key", key, "-out", out, "-days", "3650", "-subj", `/CN=${names[0]}`, "-addext", `subjectAltName=${names.map((name) => `DNS:${name}`).join(",")}`]);
+  sh([
+    "openssl",
+    "req",
+    "-x509",
+    "-key",
+    key,
+    "-out",
+    out,
+    "-days",
+    "3650",
+    "-subj",
+    `/CN=${names[0]}`,
+    "-addext",
+    `subjectAltName=${names.map((name) => `DNS:${name}`).join(",")}`,
+  ]);
 }
 
 /**
@@ -139,10 +153,22 @@ function prepareTree(name: string, sslDir: string) {
   const ours = confDir(`conf-${name}-ours`);
   const floor = confDir(`conf-${name}-floor`);
   // The validation cache where a container keeps it: outside the conf dir (--cache-file here).
-  const sniMap = [BINARY, "sni-map", "--ssl-dir", sslDir, "--conf-dir", ours, "--hostname", HOSTNAME, "--cache-file", join(ours, "cache", "validation.json")];
+  const sniMap = [
+    BINARY,
+    "sni-map",
+    "--ssl-dir",
+    sslDir,
+    "--conf-dir",
+    ours,
+    "--hostname",
+    HOSTNAME,
+    "--cache-file",
+    join(ours, "cache", "validation.json"),
+  ];
   const first = sh(sniMap);
   const baselineConf = baseline ? confDir(`conf-${name}-baseline`) : undefined;
-  const baselineSniMap = baseline && baselineConf ? [baseline, "sni-map", "--ssl-dir", sslDir, "--conf-dir", baselineConf, "--hostname", HOSTNAME] : undefined;
+  const baselineSniMap =
+    baseline && baselineConf ? [baseline, "sni-map", "--ssl-dir", sslDir, "--conf-dir", baselineConf, "--hostname", HOSTNAME] : undefined;
   if (baselineSniMap) sh(baselineSniMap);
   const map = readFileSync(join(ours, "sni.map"), "utf8");
   writeFileSync(join(floor, "sni.map"), map);
@@ -212,7 +238,13 @@ for (let run = 0; run < runs; run++) {
     if (!direct || compareKeys(expected, direct)) throw new Error(`direct key read did not confirm ${mapFile}.db`);
     tree.keysDirect.push(performance.now() - started);
     started = performance.now();
-    if (compareKeys(expected, await postmapKeys(createPostfixTools({ configDir: tree.floor, env: process.env }), `hash:${mapFile}`, ["-c", tree.floor]))) throw new Error(`postmap -s disagrees on ${mapFile}.db`);
+    if (
+      compareKeys(
+        expected,
+        await postmapKeys(createPostfixTools({ configDir: tree.floor, env: process.env }), `hash:${mapFile}`, ["-c", tree.floor]),
+      )
+    )
+      throw new Error(`postmap -s disagrees on ${mapFile}.db`);
     tree.keysPostmapS.push(performance.now() - started);
   }
 }
@@ -229,7 +261,9 @@ const round = (value: number) => Math.round(value);
 const ratio = (value: number, floor: number) => Number((value / floor).toFixed(2));
 const firstLine = (argv: string[]) => Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" }).stdout.toString().split("\n")[0]!.trim();
 const report = {
-  machine: `${cpus().length} cores, ${cpus()[0]?.model ?? "unknown"}; load average ${loadavg().map((value) => value.toFixed(1)).join(" ")} at the end`,
+  machine: `${cpus().length} cores, ${cpus()[0]?.model ?? "unknown"}; load average ${loadavg()
+    .map((value) => value.toFixed(1))
+    .join(" ")} at the end`,
   system: `${firstLine(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"])}; Postfix ${firstLine(["postconf", "-d", "-h", "mail_version"])}; ${firstLine(["openssl", "version"])}`,
   runs,
   trees: Object.fromEntries(
@@ -249,12 +283,37 @@ const report = {
           sniMapColdMs: round(median(tree.cold.ms)),
           coldRatio: ratio(median(tree.cold.ms), floor),
           sniMapDryRunMs: round(median(tree.dry.ms)),
-          pairedRatios: { unchanged: pairedRatio(tree.unchanged.ms, tree.floorRuns.ms), warm: pairedRatio(tree.warm.ms, tree.floorRuns.ms), cold: pairedRatio(tree.cold.ms, tree.floorRuns.ms) },
-          peakMiB: { floor: peakMib(tree.floorRuns), unchanged: peakMib(tree.unchanged), warm: peakMib(tree.warm), cold: peakMib(tree.cold) },
-          cpuMs: { floor: round(median(tree.floorRuns.cpuMs)), unchanged: round(median(tree.unchanged.cpuMs)), warm: round(median(tree.warm.cpuMs)), cold: round(median(tree.cold.cpuMs)), dryRun: round(median(tree.dry.cpuMs)) },
+          pairedRatios: {
+            unchanged: pairedRatio(tree.unchanged.ms, tree.floorRuns.ms),
+            warm: pairedRatio(tree.warm.ms, tree.floorRuns.ms),
+            cold: pairedRatio(tree.cold.ms, tree.floorRuns.ms),
+          },
+          peakMiB: {
+            floor: peakMib(tree.floorRuns),
+            unchanged: peakMib(tree.unchanged),
+            warm: peakMib(tree.warm),
+            cold: peakMib(tree.cold),
+          },
+          cpuMs: {
+            floor: round(median(tree.floorRuns.cpuMs)),
+            unchanged: round(median(tree.unchanged.cpuMs)),
+            warm: round(median(tree.warm.cpuMs)),
+            cold: round(median(tree.cold.cpuMs)),
+            dryRun: round(median(tree.dry.cpuMs)),
+          },
           keyCheckMs: { directRead: Number(median(tree.keysDirect).toFixed(1)), postmapS: round(median(tree.keysPostmapS)) },
           ...(baseline
-            ? { baseline: { binary: baseline, warmMs: round(median(tree.baselineWarm.ms)), warmRatio: ratio(median(tree.baselineWarm.ms), floor), coldMs: round(median(tree.baselineCold.ms)), coldRatio: ratio(median(tree.baselineCold.ms), floor), dryRunMs: round(median(tree.baselineDry.ms)), dryRunCpuMs: round(median(tree.baselineDry.cpuMs)) } }
+            ? {
+                baseline: {
+                  binary: baseline,
+                  warmMs: round(median(tree.baselineWarm.ms)),
+                  warmRatio: ratio(median(tree.baselineWarm.ms), floor),
+                  coldMs: round(median(tree.baselineCold.ms)),
+                  coldRatio: ratio(median(tree.baselineCold.ms), floor),
+                  dryRunMs: round(median(tree.baselineDry.ms)),
+                  dryRunCpuMs: round(median(tree.baselineDry.cpuMs)),
+                },
+              }
             : {}),
         },
       ];

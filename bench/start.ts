@@ -40,7 +40,21 @@ interface Sample {
 async function buildBinary(dir: string): Promise<string> {
   const out = join(dir, "mailcow-postfix-init");
   // The flags of `npm run build` (package.json): what the image ships.
-  const build = Bun.spawnSync([process.execPath, "build", "--compile", "--minify", "--bytecode", "--format=esm", join(REPO, "src/main.ts"), join(REPO, "src/sni/validate-worker.ts"), "--outfile", out], { cwd: REPO });
+  const build = Bun.spawnSync(
+    [
+      process.execPath,
+      "build",
+      "--compile",
+      "--minify",
+      "--bytecode",
+      "--format=esm",
+      join(REPO, "src/main.ts"),
+      join(REPO, "src/sni/validate-worker.ts"),
+      "--outfile",
+      out,
+    ],
+    { cwd: REPO },
+  );
   if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
   return out;
 }
@@ -56,7 +70,12 @@ async function prepare(base: string, name: string): Promise<{ root: string; db: 
   return { root, db };
 }
 
-async function measure(root: string, argv: string[], env: Record<string, string>, beforeStart?: (ns: ContainerNamespace) => Promise<void>): Promise<Sample> {
+async function measure(
+  root: string,
+  argv: string[],
+  env: Record<string, string>,
+  beforeStart?: (ns: ContainerNamespace) => Promise<void>,
+): Promise<Sample> {
   // /etc kept between runs, as in a container that is restarted (not created anew).
   const ns = await startContainerNamespace(root, { keepEtc: true });
   try {
@@ -69,7 +88,11 @@ async function measure(root: string, argv: string[], env: Record<string, string>
     });
     const result = await probe;
     if (result.exitCode !== 0) throw new Error(`no banner: ${start.output()}`);
-    return { bannerMs: Number(result.stdout.trim()) - started, execMs: execAt === undefined ? undefined : execAt - started, phases: preparedPhases(start.output()) };
+    return {
+      bannerMs: Number(result.stdout.trim()) - started,
+      execMs: execAt === undefined ? undefined : execAt - started,
+      phases: preparedPhases(start.output()),
+    };
   } finally {
     await ns.stop();
   }
@@ -94,7 +117,9 @@ function report(name: string, samples: Sample[]): void {
     const phased = restarts.flatMap((sample) => (sample.phases ? [sample.phases] : []));
     if (phased.length) {
       const names = Object.keys(phased[0]!);
-      console.log(`  restarts, start's own account (medians, ms): ${names.map((name) => `${name} ${median(phased.map((phases) => phases[name] ?? 0))}`).join(", ")}`);
+      console.log(
+        `  restarts, start's own account (medians, ms): ${names.map((name) => `${name} ${median(phased.map((phases) => phases[name] ?? 0))}`).join(", ")}`,
+      );
     }
   }
 }
@@ -104,7 +129,11 @@ const databases: TestDatabase[] = [];
 try {
   const binary = await buildBinary(base);
   const env = {
-    PATH: process.env.PATH!, DBNAME: TEST_DB.name, DBUSER: "bench", DBPASS: "bench-password", MAILCOW_HOSTNAME: HOSTNAME,
+    PATH: process.env.PATH!,
+    DBNAME: TEST_DB.name,
+    DBUSER: "bench",
+    DBPASS: "bench-password",
+    MAILCOW_HOSTNAME: HOSTNAME,
   };
   const ours = await prepare(base, "ours");
   const stock = await prepare(base, "stock");
@@ -116,7 +145,14 @@ try {
   const oursSamples: Sample[] = [];
   const stockSamples: Sample[] = [];
   for (let run = 0; run < RUNS; run++) {
-    oursSamples.push(await measure(ours.root, [binary], { ...env, MPI_TEMPLATES: join(ours.root, "usr/local/share/templates.json") }, writeImageMainCfInside));
+    oursSamples.push(
+      await measure(
+        ours.root,
+        [binary],
+        { ...env, MPI_TEMPLATES: join(ours.root, "usr/local/share/templates.json") },
+        writeImageMainCfInside,
+      ),
+    );
     stockSamples.push(await measure(stock.root, ["bash", FIXTURE_SCRIPT], env, writeImageMainCfInside));
   }
   console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? "unknown CPU"}; ${RUNS} runs each; compiled binary ${binary}`);

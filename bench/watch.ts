@@ -33,14 +33,20 @@ const GRACEFUL = flag("graceful", 200);
 const DIRECTORIES = 50;
 const REPO = resolve(import.meta.dir, "..");
 /** Extra environment for the watcher, e.g. MPI_BENCH_WATCH_ENV="MIMALLOC_PURGE_DELAY=-1" to compare allocator settings. */
-const EXTRA_ENV = Object.fromEntries((process.env.MPI_BENCH_WATCH_ENV ?? "").split(/\s+/).filter(Boolean).map((pair) => pair.split("=", 2) as [string, string]));
+const EXTRA_ENV = Object.fromEntries(
+  (process.env.MPI_BENCH_WATCH_ENV ?? "")
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((pair) => pair.split("=", 2) as [string, string]),
+);
 
 /** Context switches of every thread of PID (a thread that exited no longer counts). */
 function contextSwitches(pid: number): number {
   let total = 0;
   for (const task of readdirSync(`/proc/${pid}/task`)) {
     const status = readFileSync(`/proc/${pid}/task/${task}/status`, "utf8");
-    total += Number(status.match(/^voluntary_ctxt_switches:\s+(\d+)/m)![1]) + Number(status.match(/^nonvoluntary_ctxt_switches:\s+(\d+)/m)![1]);
+    total +=
+      Number(status.match(/^voluntary_ctxt_switches:\s+(\d+)/m)![1]) + Number(status.match(/^nonvoluntary_ctxt_switches:\s+(\d+)/m)![1]);
   }
   return total;
 }
@@ -49,13 +55,29 @@ const temp = makeTempDir("mpi-bench-watch-");
 try {
   const binary = join(temp.path, "mailcow-postfix-init");
   // The flags of `npm run build` (package.json): what the image ships.
-  const build = Bun.spawnSync([process.execPath, "build", "--compile", "--minify", "--bytecode", "--format=esm", join(REPO, "src/main.ts"), join(REPO, "src/sni/validate-worker.ts"), "--outfile", binary], { cwd: REPO });
+  const build = Bun.spawnSync(
+    [
+      process.execPath,
+      "build",
+      "--compile",
+      "--minify",
+      "--bytecode",
+      "--format=esm",
+      join(REPO, "src/main.ts"),
+      join(REPO, "src/sni/validate-worker.ts"),
+      "--outfile",
+      binary,
+    ],
+    { cwd: REPO },
+  );
   if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
 
   const sslDir = join(temp.path, "ssl");
   makeCertificate(sslDir, { names: ["mail.example.test"] });
   for (let index = 0; index < DIRECTORIES; index++) makeCertificateDirectory(sslDir, `d${index}.example.test`, [`d${index}.example.test`]);
-  const pairs = ["a", "b"].map((label) => makeCertificateDirectory(join(temp.path, "staging", label), "d0.example.test", ["d0.example.test"]));
+  const pairs = ["a", "b"].map((label) =>
+    makeCertificateDirectory(join(temp.path, "staging", label), "d0.example.test", ["d0.example.test"]),
+  );
   // As in the container: the map is built before Postfix starts (an smtpd started without
   // sni.map.db fails every SNI handshake until it exits), then the watcher starts beside it.
   const { postfix, watcher, stop } = await startWatchedPostfix(temp.path, sslDir, undefined, [binary]);
@@ -65,7 +87,13 @@ try {
     const switchesStart = contextSwitches(watcher.pid);
     await Bun.sleep(IDLE_SECONDS * 1000);
     const idleEnd = processFootprint(watcher.pid);
-    const idle = { seconds: IDLE_SECONDS, cpuMs: idleEnd.cpuMs - idleStart.cpuMs, contextSwitches: contextSwitches(watcher.pid) - switchesStart, rssKb: idleEnd.rssKb, fds: idleEnd.fds };
+    const idle = {
+      seconds: IDLE_SECONDS,
+      cpuMs: idleEnd.cpuMs - idleStart.cpuMs,
+      contextSwitches: contextSwitches(watcher.pid) - switchesStart,
+      rssKb: idleEnd.rssKb,
+      fds: idleEnd.fds,
+    };
 
     const tally: Record<ProbeResult, number> = { ok: 0, refused: 0, "handshake-failed": 0, "other-failure": 0 };
     const failures: string[] = [];

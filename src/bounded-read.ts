@@ -16,7 +16,11 @@ export const MAX_CONF_BYTES = 16 * 1024 * 1024;
 /** Why a file was refused: `code` is an errno name, or ENOTREG / EFBIG for our own checks. */
 export class BoundedReadError extends Error {
   override name = "BoundedReadError";
-  constructor(readonly code: string, readonly path: string, message: string) {
+  constructor(
+    readonly code: string,
+    readonly path: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -88,7 +92,13 @@ export function readBoundedTextIfExists(path: string, maxBytes: number): string 
   }
 }
 
-function fileKind(stat: { isFIFO(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isSocket(): boolean; isDirectory(): boolean }): string {
+function fileKind(stat: {
+  isFIFO(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+  isSocket(): boolean;
+  isDirectory(): boolean;
+}): string {
   if (stat.isFIFO()) return "a FIFO";
   if (stat.isCharacterDevice()) return "a character device";
   if (stat.isBlockDevice()) return "a block device";

@@ -19,7 +19,15 @@ import packageJson from "../package.json" with { type: "json" };
 
 export const VERSION: string = packageJson.version;
 
-export const COMMANDS: readonly AnyCommand[] = [startCommand, sniMapCommand, checkCommand, reloadCommand, watchCommand, entrypointCommand, templatesCommand];
+export const COMMANDS: readonly AnyCommand[] = [
+  startCommand,
+  sniMapCommand,
+  checkCommand,
+  reloadCommand,
+  watchCommand,
+  entrypointCommand,
+  templatesCommand,
+];
 
 /** With no command the binary starts Postfix, so it can stand as supervisord's program. */
 const DEFAULT_COMMAND = "start";
@@ -69,12 +77,25 @@ async function runTop(argv: readonly string[], commands: readonly AnyCommand[], 
     return runCommand(start, argv, [], dispatch, commands);
   }
   const command = commands.find((candidate) => candidate.name === first);
-  if (!command) throw new UsageError(`unknown command \`${first}\`${didYouMean(first, commands.map((c) => c.name))}`, GLOBAL_HELP);
+  if (!command)
+    throw new UsageError(
+      `unknown command \`${first}\`${didYouMean(
+        first,
+        commands.map((c) => c.name),
+      )}`,
+      GLOBAL_HELP,
+    );
   return runCommand(command, argv.slice(1), [command.name], dispatch, commands);
 }
 
 /** `path` is how the command was named ([] when it is the default command). */
-async function runCommand(command: AnyCommand, words: readonly string[], path: readonly string[], dispatch: Dispatch, commands: readonly AnyCommand[]): Promise<number> {
+async function runCommand(
+  command: AnyCommand,
+  words: readonly string[],
+  path: readonly string[],
+  dispatch: Dispatch,
+  commands: readonly AnyCommand[],
+): Promise<number> {
   const helpPath = path.length > 0 ? path : [command.name];
   if (isGroup(command)) {
     const [action, ...rest] = words;
@@ -85,9 +106,14 @@ async function runCommand(command: AnyCommand, words: readonly string[], path: r
     const names = command.subcommands.map((sub) => sub.name);
     const hint = helpCommandLine(helpPath);
     if (action === undefined) throw new UsageError(`\`${helpPath.join(" ")}\` needs an action: ${names.join(", ")}`, hint);
-    if (action.startsWith("-")) throw new UsageError(`\`${action}\` before the action: write \`${helpPath.join(" ")} ACTION ${action}\``, hint);
+    if (action.startsWith("-"))
+      throw new UsageError(`\`${action}\` before the action: write \`${helpPath.join(" ")} ACTION ${action}\``, hint);
     const sub = command.subcommands.find((candidate) => candidate.name === action);
-    if (!sub) throw new UsageError(`unknown action \`${action}\` of \`${helpPath.join(" ")}\` (expected ${names.join(", ")})${didYouMean(action, names)}`, hint);
+    if (!sub)
+      throw new UsageError(
+        `unknown action \`${action}\` of \`${helpPath.join(" ")}\` (expected ${names.join(", ")})${didYouMean(action, names)}`,
+        hint,
+      );
     return runCommand(sub, rest, [...helpPath, sub.name], dispatch, commands);
   }
   const parsed = parseCommandWords(command, words, helpPath, path.length === 0 ? commands : undefined);
@@ -106,8 +132,15 @@ async function runCommand(command: AnyCommand, words: readonly string[], path: r
  * is the command table when the command was not named (start by default), to point out a
  * command written after start's flags and a flag start lacks.
  */
-function parseCommandWords(command: CommandSpec, words: readonly string[], path: readonly string[], defaultedFrom?: readonly AnyCommand[]): { given: Map<string, string | true>; rest: string[] } | "help" {
-  const flagNames = Object.entries(command.options).filter(([, spec]) => !spec.envOnly).map(([name]) => name);
+function parseCommandWords(
+  command: CommandSpec,
+  words: readonly string[],
+  path: readonly string[],
+  defaultedFrom?: readonly AnyCommand[],
+): { given: Map<string, string | true>; rest: string[] } | "help" {
+  const flagNames = Object.entries(command.options)
+    .filter(([, spec]) => !spec.envOnly)
+    .map(([name]) => name);
   const given = new Map<string, string | true>();
   const rest: string[] = [];
   const fail: (message: string, hint?: string) => never = (message, hint = helpCommandLine(path)) => {
@@ -123,7 +156,8 @@ function parseCommandWords(command: CommandSpec, words: readonly string[], path:
       break;
     }
     if (!word.startsWith("-") || word === "-") {
-      if (defaultedFrom?.some((candidate) => candidate.name === word)) fail(`the command \`${word}\` comes first, its flags after it: \`${PROGRAM} ${word} ${words.slice(0, index).join(" ")}\``);
+      if (defaultedFrom?.some((candidate) => candidate.name === word))
+        fail(`the command \`${word}\` comes first, its flags after it: \`${PROGRAM} ${word} ${words.slice(0, index).join(" ")}\``);
       if (!command.rest) fail(`\`${path.join(" ")}\` takes no argument \`${word}\``);
       rest.push(...words.slice(index));
       break;
@@ -131,8 +165,15 @@ function parseCommandWords(command: CommandSpec, words: readonly string[], path:
     const [name, inline] = splitFlag(word.replace(/^--?/, ""));
     const spec = word.startsWith("--") && flagNames.includes(name) ? command.options[name]! : undefined;
     if (!spec) {
-      const suggestion = didYouMean(`--${name}`, flagNames.map((flag) => `--${flag}`));
-      if (defaultedFrom) fail(`unknown flag \`${word}\`: flags given without a command are start's, and start has no such flag${suggestion}; put a command's flags after it`, GLOBAL_HELP);
+      const suggestion = didYouMean(
+        `--${name}`,
+        flagNames.map((flag) => `--${flag}`),
+      );
+      if (defaultedFrom)
+        fail(
+          `unknown flag \`${word}\`: flags given without a command are start's, and start has no such flag${suggestion}; put a command's flags after it`,
+          GLOBAL_HELP,
+        );
       fail(`unknown flag \`${word}\` for \`${path.join(" ")}\`${suggestion}`);
     }
     if (given.has(name)) fail(`flag \`--${name}\` given twice; give it once`);
@@ -146,7 +187,8 @@ function parseCommandWords(command: CommandSpec, words: readonly string[], path:
     if (inline === undefined) index++;
     if (value === undefined || (inline === undefined && value.startsWith("--"))) fail(`flag \`--${name}\` expects a value (${valueName})`);
     // `--ssl-dir=` would otherwise mean the current directory.
-    if (value === "" && !(spec.type === "string" && spec.allowEmpty)) fail(`flag \`--${name}\` expects a value (${valueName}), got an empty one`);
+    if (value === "" && !(spec.type === "string" && spec.allowEmpty))
+      fail(`flag \`--${name}\` expects a value (${valueName}), got an empty one`);
     given.set(name, value);
   }
   if (command.rest?.required && rest.length === 0) fail(`\`${path.join(" ")}\` needs ${command.rest.name}`);

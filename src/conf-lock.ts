@@ -42,7 +42,11 @@ export async function lockConfDir(confDir: string, log: Logger, waitMs: number):
     fd = openSync(confDir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NONBLOCK);
   } catch (error) {
     const code = errnoText(error);
-    throw new UserError(`cannot open the conf dir ${confDir}: ${code}; it must be an existing, writable directory (mailcow: data/conf/postfix -> /opt/postfix/conf)`, 1, { cause: error });
+    throw new UserError(
+      `cannot open the conf dir ${confDir}: ${code}; it must be an existing, writable directory (mailcow: data/conf/postfix -> /opt/postfix/conf)`,
+      1,
+      { cause: error },
+    );
   }
   // A read-only descriptor takes the lock even where nothing can be written: say so now, in
   // one line, instead of after the work (read-only mount, another owner).
@@ -51,7 +55,11 @@ export async function lockConfDir(confDir: string, log: Logger, waitMs: number):
   } catch (error) {
     closeSync(fd);
     const code = errnoText(error);
-    throw new UserError(`cannot create files in ${confDir}: ${code}; the conf dir must be writable (mailcow: data/conf/postfix -> /opt/postfix/conf)`, 1, { cause: error });
+    throw new UserError(
+      `cannot create files in ${confDir}: ${code}; the conf dir must be writable (mailcow: data/conf/postfix -> /opt/postfix/conf)`,
+      1,
+      { cause: error },
+    );
   }
   const { flock } = libc();
   const release = () => {
@@ -75,13 +83,21 @@ export async function lockConfDir(confDir: string, log: Logger, waitMs: number):
   };
 }
 
-async function acquire(fd: number, flock: (fd: number, operation: number) => number, path: string, log: Logger, waitMs: number): Promise<void> {
+async function acquire(
+  fd: number,
+  flock: (fd: number, operation: number) => number,
+  path: string,
+  log: Logger,
+  waitMs: number,
+): Promise<void> {
   const started = Date.now();
   let announced = false;
   while (flock(fd, LOCK_EX | LOCK_NB) !== 0) {
     const waited = Date.now() - started;
     if (waited >= waitMs) {
-      throw new UserError(`another mailcow-postfix-init run (sni-map, reload or start) still holds the lock on ${path} after ${Math.round(waited / 100) / 10}s; nothing was written. Retry when it has finished (--lock-timeout / MPI_LOCK_TIMEOUT sets the wait)`);
+      throw new UserError(
+        `another mailcow-postfix-init run (sni-map, reload or start) still holds the lock on ${path} after ${Math.round(waited / 100) / 10}s; nothing was written. Retry when it has finished (--lock-timeout / MPI_LOCK_TIMEOUT sets the wait)`,
+      );
     }
     if (!announced) {
       log.info(`waiting for another mailcow-postfix-init run to finish writing in the conf dir (${path})`);

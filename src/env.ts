@@ -17,24 +17,29 @@ export function isFqdn(value: string): boolean {
 }
 
 const singleLine = (rule: string) =>
-  z.string({ error: "required, must be set" })
+  z
+    .string({ error: "required, must be set" })
     .min(1, { error: "required, must not be empty" })
     // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
     .refine((value) => !/[\0-\x1f\x7f]/.test(value), { error: `${rule}: must not contain line breaks or control characters` })
     // Postfix trims values in its map files, so the SQL maps would carry a different value.
-    .refine((value) => value.trim() === value, { error: `${rule}: must not start or end with a space (Postfix's SQL map files would drop it)` });
+    .refine((value) => value.trim() === value, {
+      error: `${rule}: must not start or end with a space (Postfix's SQL map files would drop it)`,
+    });
 
-const optional = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((value) => (value === "" ? undefined : value), schema.optional());
+const optional = <T extends z.ZodType>(schema: T) => z.preprocess((value) => (value === "" ? undefined : value), schema.optional());
 
 const startSchema = z.object({
   DBNAME: singleLine("database name"),
   DBUSER: singleLine("database user"),
   DBPASS: singleLine("database password"),
   MAILCOW_HOSTNAME: z.string({ error: "required, must be set" }).refine(isFqdn, {
-    error: "must be a fully qualified domain name such as mail.example.org (letters, digits, hyphens; at least two labels; no trailing dot)",
+    error:
+      "must be a fully qualified domain name such as mail.example.org (letters, digits, hyphens; at least two labels; no trailing dot)",
   }),
-  SPAMHAUS_DQS_KEY: optional(z.string().regex(/^[A-Za-z0-9]+$/, { error: "must be letters and digits only (the key from your Spamhaus DQS account)" })),
+  SPAMHAUS_DQS_KEY: optional(
+    z.string().regex(/^[A-Za-z0-9]+$/, { error: "must be letters and digits only (the key from your Spamhaus DQS account)" }),
+  ),
   REDIS_SLAVEOF_IP: optional(z.string().regex(/^[A-Za-z0-9.:_-]+$/, { error: "must be an IP address or host name" })),
   // Read only to be reported (sni.map maps the default certificate either way), so no value may stop Postfix.
   SKIP_LETS_ENCRYPT: optional(z.string()),

@@ -29,7 +29,27 @@ export function errnoText(error: unknown): string {
 }
 
 /** errno codes a user can cause with the paths and files they give us (not bugs). */
-const USER_FS_ERRORS = new Set(["EACCES", "EPERM", "EROFS", "ENOTDIR", "EISDIR", "ENOENT", "ENOSPC", "EDQUOT", "ELOOP", "ENAMETOOLONG", "EEXIST", "EXDEV", "EBUSY", "EMFILE", "ENFILE", "EFBIG", "ENOTEMPTY", "EINVAL", "EIO"]);
+const USER_FS_ERRORS = new Set([
+  "EACCES",
+  "EPERM",
+  "EROFS",
+  "ENOTDIR",
+  "EISDIR",
+  "ENOENT",
+  "ENOSPC",
+  "EDQUOT",
+  "ELOOP",
+  "ENAMETOOLONG",
+  "EEXIST",
+  "EXDEV",
+  "EBUSY",
+  "EMFILE",
+  "ENFILE",
+  "EFBIG",
+  "ENOTEMPTY",
+  "EINVAL",
+  "EIO",
+]);
 
 /** A filesystem error the admin caused (read-only conf dir, a file where a dir belongs) as one line, else undefined. */
 export function describeFilesystemError(error: unknown): string | undefined {
@@ -43,7 +63,10 @@ export function describeFilesystemError(error: unknown): string | undefined {
 /** Wrong command line: one line, then a hint naming the help to read (`hint`, a command line); exit 2. */
 export class UsageError extends UserError {
   override name = "UsageError";
-  constructor(message: string, readonly hint: string) {
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
     super(message, 2);
   }
 }

@@ -70,7 +70,10 @@ function flagLeft(name: string, spec: OptionSpec): string {
 }
 
 function describe(spec: OptionSpec, withEnv: boolean): string {
-  const extras = [withEnv && spec.env ? `env ${spec.env}` : "", spec.type !== "boolean" && spec.default !== undefined ? `default ${spec.default}` : ""].filter(Boolean);
+  const extras = [
+    withEnv && spec.env ? `env ${spec.env}` : "",
+    spec.type !== "boolean" && spec.default !== undefined ? `default ${spec.default}` : "",
+  ].filter(Boolean);
   return spec.description + (extras.length > 0 ? ` (${extras.join(", ")})` : "");
 }
 

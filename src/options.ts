@@ -41,7 +41,15 @@ export type OptionTable = Readonly<Record<string, OptionSpec>>;
 
 /** `wait-timeout` -> `waitTimeout`. */
 type CamelCase<S extends string> = S extends `${infer Head}-${infer Tail}` ? `${Head}${Capitalize<CamelCase<Tail>>}` : S;
-type ValueOf<O extends OptionSpec> = O extends BooleanOption ? boolean : O extends { default: string } ? (O extends SecondsOption ? number : string) : O extends SecondsOption ? number | undefined : string | undefined;
+type ValueOf<O extends OptionSpec> = O extends BooleanOption
+  ? boolean
+  : O extends { default: string }
+    ? O extends SecondsOption
+      ? number
+      : string
+    : O extends SecondsOption
+      ? number | undefined
+      : string | undefined;
 
 /** The resolved settings of one option table: camelCase names, seconds in milliseconds. */
 export type Options<T extends OptionTable> = { readonly [K in keyof T & string as CamelCase<K>]: ValueOf<T[K]> };

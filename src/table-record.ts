@@ -70,11 +70,22 @@ export function snapshotIdentities(paths: readonly string[]): Map<string, string
  * Returns whether it was recorded; a failure to write it is one warning (it only costs a build
  * on the next start).
  */
-export function saveTableRecord(file: string, inputs: ReadonlyMap<string, string>, outputs: readonly string[], log: Pick<Logger, "warn">, builtBy?: string): boolean {
+export function saveTableRecord(
+  file: string,
+  inputs: ReadonlyMap<string, string>,
+  outputs: readonly string[],
+  log: Pick<Logger, "warn">,
+  builtBy?: string,
+): boolean {
   if ([...inputs.values()].includes("")) return false;
   const outputIdentities = snapshotIdentities(outputs);
   if ([...outputIdentities.values()].includes("")) return false;
-  const record = { version: RECORD_VERSION, inputs: Object.fromEntries(inputs), outputs: Object.fromEntries(outputIdentities), ...(builtBy === undefined ? {} : { builtBy }) };
+  const record = {
+    version: RECORD_VERSION,
+    inputs: Object.fromEntries(inputs),
+    outputs: Object.fromEntries(outputIdentities),
+    ...(builtBy === undefined ? {} : { builtBy }),
+  };
   try {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     writeFileAtomic(file, JSON.stringify(record), { mode: 0o600, durable: false });

@@ -23,13 +23,20 @@ export function resolveCommand(command: string, env: Env): string | undefined {
 
 const ENTRYPOINT_OPTIONS = {
   "hooks-dir": pathOption("Executables run in name order before CMD", "MPI_HOOKS_DIR", "/hooks"),
-  "hook-timeout": { type: "seconds", description: "Kill a hook still running after this long (default: no limit)", env: "MPI_HOOK_TIMEOUT" },
+  "hook-timeout": {
+    type: "seconds",
+    description: "Kill a hook still running after this long (default: no limit)",
+    env: "MPI_HOOK_TIMEOUT",
+  },
   "syslog-ng-dir": pathOption("syslog-ng config dir", "MPI_SYSLOG_NG_DIR", "/etc/syslog-ng"),
   "openssl-cnf": pathOption("System OpenSSL config", "MPI_OPENSSL_CNF", "/etc/ssl/openssl.cnf", "FILE"),
   "conf-dir": CONF_DIR_OPTION,
 } as const;
 
-export async function runEntrypoint(context: CommandContext<typeof ENTRYPOINT_OPTIONS, { redisSlaveofIp?: string }>, deps: EntrypointDeps): Promise<number> {
+export async function runEntrypoint(
+  context: CommandContext<typeof ENTRYPOINT_OPTIONS, { redisSlaveofIp?: string }>,
+  deps: EntrypointDeps,
+): Promise<number> {
   const { options, log } = context;
   const [command, ...args] = context.rest;
   const path = resolveCommand(command!, context.inherited);
@@ -61,7 +68,11 @@ export function createEntrypointCommand(deps: EntrypointDeps) {
     summary: "Container entrypoint: run /hooks, pick the syslog-ng config, OpenSSL legacy TLS, then exec CMD",
     options: ENTRYPOINT_OPTIONS,
     environment: ENTRYPOINT_ENVIRONMENT,
-    rest: { name: "CMD [ARGS...]", description: "the program to become, e.g. /usr/bin/supervisord -c /etc/supervisor/supervisord.conf", required: true },
+    rest: {
+      name: "CMD [ARGS...]",
+      description: "the program to become, e.g. /usr/bin/supervisord -c /etc/supervisor/supervisord.conf",
+      required: true,
+    },
     run: (context) => runEntrypoint(context, deps),
   });
 }

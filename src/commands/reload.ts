@@ -2,7 +2,16 @@ import { defineCommand } from "../command.ts";
 import { withConfLock } from "../conf-lock.ts";
 import { createPostfixTools, postfixReload } from "../postfix/index.ts";
 import { mapKeyForHostname, updateSniMap } from "../sni/index.ts";
-import { CACHE_FILE_OPTION, CONF_DIR_OPTION, HOSTNAME_OPTION, LOCK_TIMEOUT_OPTION, MAIL_CONFIG_OPTION, SSL_DIR_OPTION, cacheFile, hostnameOrWarn } from "./shared-options.ts";
+import {
+  CACHE_FILE_OPTION,
+  CONF_DIR_OPTION,
+  HOSTNAME_OPTION,
+  LOCK_TIMEOUT_OPTION,
+  MAIL_CONFIG_OPTION,
+  SSL_DIR_OPTION,
+  cacheFile,
+  hostnameOrWarn,
+} from "./shared-options.ts";
 
 // `reload`: after a certificate renewal. Certificates are embedded in sni.map.db, so the map
 // must be rebuilt before `postfix reload`, or Postfix keeps serving the old ones.

@@ -22,7 +22,12 @@ export const CACHE_FILE_OPTION: StringOption = {
   env: "MPI_CACHE_FILE",
   description: "Validation cache (default: SPOOL/.mailcow-postfix-init/sni-validation-cache.json with the default conf dir, else none)",
 };
-export const HOSTNAME_OPTION: StringOption = { type: "string", valueName: "NAME", env: "MAILCOW_HOSTNAME", description: "Mail server hostname, mapped to the default certificate" };
+export const HOSTNAME_OPTION: StringOption = {
+  type: "string",
+  valueName: "NAME",
+  env: "MAILCOW_HOSTNAME",
+  description: "Mail server hostname, mapped to the default certificate",
+};
 export const LOCK_TIMEOUT_OPTION: WithDefault<SecondsOption> = {
   type: "seconds",
   env: "MPI_LOCK_TIMEOUT",
@@ -39,7 +44,10 @@ export const MAIL_CONFIG_OPTION: WithDefault<StringOption> = {
   default: "/etc/postfix",
   description: "Postfix's default config dir: postmap and postalias run with it when it has a main.cf",
 };
-export const DRY_RUN_OPTION: BooleanOption = { type: "boolean", description: "Print the map as it would be written; change nothing on disk" };
+export const DRY_RUN_OPTION: BooleanOption = {
+  type: "boolean",
+  description: "Print the map as it would be written; change nothing on disk",
+};
 
 /** The validation cache for this run: --cache-file (or MPI_CACHE_FILE), else cacheFileFor's default for CONF. */
 export function cacheFile(options: { cacheFile?: string | undefined }, confDir: string, spoolDir?: string): string | undefined {

@@ -2,7 +2,17 @@ import { defineCommand } from "../command.ts";
 import { withConfLock } from "../conf-lock.ts";
 import { createPostfixTools } from "../postfix/index.ts";
 import { logNotes, logProblems, mapKeyForHostname, planSniMapOnAllCores, summarize, updateSniMap } from "../sni/index.ts";
-import { CACHE_FILE_OPTION, CONF_DIR_OPTION, DRY_RUN_OPTION, HOSTNAME_OPTION, LOCK_TIMEOUT_OPTION, MAIL_CONFIG_OPTION, SSL_DIR_OPTION, cacheFile, hostnameOrWarn } from "./shared-options.ts";
+import {
+  CACHE_FILE_OPTION,
+  CONF_DIR_OPTION,
+  DRY_RUN_OPTION,
+  HOSTNAME_OPTION,
+  LOCK_TIMEOUT_OPTION,
+  MAIL_CONFIG_OPTION,
+  SSL_DIR_OPTION,
+  cacheFile,
+  hostnameOrWarn,
+} from "./shared-options.ts";
 
 export const sniMapCommand = defineCommand({
   name: "sni-map",
@@ -29,7 +39,9 @@ export const sniMapCommand = defineCommand({
     }
     const tools = createPostfixTools({ configDir: options.mailConfig, env: inherited });
     const { sslDir, confDir } = options;
-    await withConfLock(confDir, log, options.lockTimeout, () => updateSniMap({ tools, sslDir, confDir, hostname, log, cacheFile: cacheFile(options, confDir) }));
+    await withConfLock(confDir, log, options.lockTimeout, () =>
+      updateSniMap({ tools, sslDir, confDir, hostname, log, cacheFile: cacheFile(options, confDir) }),
+    );
     return 0;
   },
 });

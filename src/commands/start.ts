@@ -48,7 +48,10 @@ export async function runStart(context: StartContext, deps: StartDeps, signal: A
   const timer = createPhaseTimer();
   timer.mark("start-up");
   const paths = startPaths(options);
-  checkBaseImage({ builtFromFile: options.baseImageFile, composeFile: options.mailcowComposeFile, unverifiedFile: options.unverifiedBaseFile }, log);
+  checkBaseImage(
+    { builtFromFile: options.baseImageFile, composeFile: options.mailcowComposeFile, unverifiedFile: options.unverifiedBaseFile },
+    log,
+  );
   const templates = loadTemplates(options.templates);
   const ids = lookupPostfixIds();
   const tools = createPostfixTools({ configDir: options.mailConfig, env: context.inherited });
@@ -71,7 +74,10 @@ export async function runStart(context: StartContext, deps: StartDeps, signal: A
   }
   // Independent files and tools, concurrently: /etc/aliases + postalias, sni.map + postmap -F.
   const cache = cacheFile(options, paths.confDir, paths.spoolDir);
-  await settleInOrder([writeAliases(step, cache), updateSniMap({ tools, sslDir: paths.sslDir, confDir: paths.confDir, hostname: env.hostname, log, cacheFile: cache })]);
+  await settleInOrder([
+    writeAliases(step, cache),
+    updateSniMap({ tools, sslDir: paths.sslDir, confDir: paths.confDir, hostname: env.hostname, log, cacheFile: cache }),
+  ]);
   timer.mark("aliases and SNI map");
   writeSqlMaps(step, ids);
   const dnsbl = await prepareDnsbl(step, () => asnVerdict ?? deps.checkAsn(options.asnCheckUrl, signal));
@@ -83,7 +89,10 @@ export async function runStart(context: StartContext, deps: StartDeps, signal: A
   // Independent Postfix tool runs, concurrently (set-permissions, when it must run, is the slow one).
   // The config check's failure is reported first: a broken main.cf should fail with postconf's
   // own words.
-  const [confValues, preparedLayout] = await settleInOrder([readCheckFatalValues(tools, paths.confDir, log), fixPermissions(step, ids, defaultVariables)] as const);
+  const [confValues, preparedLayout] = await settleInOrder([
+    readCheckFatalValues(tools, paths.confDir, log),
+    fixPermissions(step, ids, defaultVariables),
+  ] as const);
   timer.mark("config and permission checks");
   const masterPath = join(confValues.daemon_directory, "master");
   await removeStaleMasterPid(paths.spoolDir, () => masterIsRunning(tools, masterPath, paths.confDir, log), log);
@@ -118,7 +127,13 @@ function throwIfInterrupted(signal: AbortSignal): void {
  * The database and DNS waits, side by side (each with its own progress lines); the first to
  * fail (a timeout, an interrupt) ends the other.
  */
-async function waitForDependencies(step: StepContext, options: StartOptions, deps: StartDeps, signal: AbortSignal, database: DatabaseClient): Promise<void> {
+async function waitForDependencies(
+  step: StepContext,
+  options: StartOptions,
+  deps: StartDeps,
+  signal: AbortSignal,
+  database: DatabaseClient,
+): Promise<void> {
   const both = new AbortController();
   const forward = () => both.abort(signal.reason);
   if (signal.aborted) forward();

@@ -51,7 +51,14 @@ export async function postmapEmbedFiles(
  * ("KEY VALUE" lines on stdin; the values as they are to be stored, so no -F). A line postmap
  * warns about (a malformed line, a duplicate) counts as a failure, as in postmapEmbedFiles.
  */
-export async function postmapUpdate(tools: PostfixTools, mapFile: string, confDir: string, remove: readonly string[], upsert: string, log?: Logger): Promise<void> {
+export async function postmapUpdate(
+  tools: PostfixTools,
+  mapFile: string,
+  confDir: string,
+  remove: readonly string[],
+  upsert: string,
+  log?: Logger,
+): Promise<void> {
   const configArgs = mapToolConfigArgs(tools, confDir);
   const steps: [string, string[], string][] = [];
   if (remove.length > 0) steps.push(["postmap -d", ["-d", "-"], remove.map((key) => `${key}\n`).join("")]);

@@ -66,7 +66,10 @@ export function openPairCache(path?: string): PersistentPairCache {
       if (path === undefined || (misses === 0 && current.size === previous.size)) return;
       // A cache lost in a crash only costs one slower start: no fsync.
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-      writeFileAtomic(path, JSON.stringify({ version: CACHE_VERSION, entries: Object.fromEntries(current) }), { mode: 0o600, durable: false });
+      writeFileAtomic(path, JSON.stringify({ version: CACHE_VERSION, entries: Object.fromEntries(current) }), {
+        mode: 0o600,
+        durable: false,
+      });
     },
     get hits() {
       return hits;

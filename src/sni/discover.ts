@@ -66,7 +66,9 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
     // or keep old copies in them (`.example.org.old/`): never a certificate directory.
     if (entry.startsWith(".")) {
       if (!present(join(dir, DEFAULT_CERT))) continue;
-      notes.push(`${dir}: holds ${DEFAULT_CERT} but is not a certificate directory (its name starts with a dot, as mailcow's SSL/*/ glob skips); not mapped`);
+      notes.push(
+        `${dir}: holds ${DEFAULT_CERT} but is not a certificate directory (its name starts with a dot, as mailcow's SSL/*/ glob skips); not mapped`,
+      );
       continue;
     }
     // One stat per file tells which directories hold a pair (files at the top, such as
@@ -82,7 +84,12 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
       if (now === undefined) continue;
       if (errnoCode(error) === "ENOENT" && now === "followed") {
         // There a moment ago, gone now: a directory being replaced (mv), not a broken one.
-        problems.push({ severity: "warning", code: "vanished", source: dir, message: `${dir}: the directory changed while it was being read; not mapped this time, the next start or reload maps it` });
+        problems.push({
+          severity: "warning",
+          code: "vanished",
+          source: dir,
+          message: `${dir}: the directory changed while it was being read; not mapped this time, the next start or reload maps it`,
+        });
         continue;
       }
       problems.push({
@@ -94,7 +101,11 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
       continue;
     }
     const ecdsa = present(join(dir, ECDSA_KEY)) && present(join(dir, ECDSA_CERT)) ? pairIn(dir, ECDSA_KEY, ECDSA_CERT) : undefined;
-    const domainsOutside = !(plainDirectories.has(entry) && !lstatSync(domainsFile, { throwIfNoEntry: false })?.isSymbolicLink()) && !isInside(domainsFile, root()) ? true : undefined;
+    const domainsOutside =
+      !(plainDirectories.has(entry) && !lstatSync(domainsFile, { throwIfNoEntry: false })?.isSymbolicLink()) &&
+      !isInside(domainsFile, root())
+        ? true
+        : undefined;
     sources.push({ kind: "directory", dir, main: pairIn(dir, DEFAULT_KEY, DEFAULT_CERT), ecdsa, domainsFile, domainsText, domainsOutside });
   }
   return { sslDir, sources, problems, notes };
@@ -114,7 +125,12 @@ function utf8Names(sslDir: string, raw: readonly Buffer[], problems: Problem[]):
       const path = Buffer.concat([Buffer.from(`${sslDir}/`), bytes]);
       if (!lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) continue;
       const shown = `${sslDir}/${escapeBytes(bytes)}`;
-      problems.push({ severity: "error", code: "name-not-utf8", source: shown, message: `${shown}: the directory's name is not valid UTF-8, so it cannot be named in sni.map; not mapped, its names get the default certificate. Rename it after its domain` });
+      problems.push({
+        severity: "error",
+        code: "name-not-utf8",
+        source: shown,
+        message: `${shown}: the directory's name is not valid UTF-8, so it cannot be named in sni.map; not mapped, its names get the default certificate. Rename it after its domain`,
+      });
     }
   }
   return names;
@@ -140,7 +156,11 @@ function realpathOrSelf(dir: string): string {
 /** Names of the entries of DIR that are directories, not symlinks (the type readdir reports). */
 function plainDirectoryNames(dir: string): Set<string> {
   try {
-    return new Set(readdirSync(dir, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name));
+    return new Set(
+      readdirSync(dir, { withFileTypes: true })
+        .filter((entry) => entry.isDirectory())
+        .map((entry) => entry.name),
+    );
   } catch {
     return new Set();
   }

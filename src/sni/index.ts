@@ -16,7 +16,14 @@ import { join } from "node:path";
 import { MAX_CONF_BYTES, readBoundedTextIfExists } from "../bounded-read.ts";
 import { dbHoldsExactly, type PostfixTools } from "../postfix/index.ts";
 import { fileIdentity } from "../file-identity.ts";
-import { forgetTableRecord, readTableRecord, saveTableRecord, tableIsCurrent, tableRecordFileFor, type TableRecord } from "../table-record.ts";
+import {
+  forgetTableRecord,
+  readTableRecord,
+  saveTableRecord,
+  tableIsCurrent,
+  tableRecordFileFor,
+  type TableRecord,
+} from "../table-record.ts";
 
 export interface SniMapOptions {
   /** Postfix's tools with the command's MAIL_CONFIG (postmap). */
@@ -56,7 +63,12 @@ export function planSniMapFromTree(options: PlanOptions): SniMapResult {
   const now = options.now ?? new Date();
   const hostname = mapKeyForHostname(options.hostname);
   const discovery = collectCertificateSources(options.sslDir);
-  return planFromValidations(discovery, hostname, now, discovery.sources.map((source) => validateSource(source, now, options.cache)));
+  return planFromValidations(
+    discovery,
+    hostname,
+    now,
+    discovery.sources.map((source) => validateSource(source, now, options.cache)),
+  );
 }
 
 /** planSniMapFromTree with the sources validated on every core (validate-parallel.ts); workers consult CACHE_FILE. */
@@ -64,10 +76,20 @@ export async function planSniMapOnAllCores(options: PlanOptions & { cacheFile?: 
   const now = options.now ?? new Date();
   const hostname = mapKeyForHostname(options.hostname);
   const discovery = collectCertificateSources(options.sslDir);
-  return planFromValidations(discovery, hostname, now, await validateOnAllCores(discovery.sources, now, options.cache, options.cacheFile, options.log));
+  return planFromValidations(
+    discovery,
+    hostname,
+    now,
+    await validateOnAllCores(discovery.sources, now, options.cache, options.cacheFile, options.log),
+  );
 }
 
-function planFromValidations(discovery: Discovery, hostname: string | undefined, now: Date, validations: readonly Validation[]): SniMapResult {
+function planFromValidations(
+  discovery: Discovery,
+  hostname: string | undefined,
+  now: Date,
+  validations: readonly Validation[],
+): SniMapResult {
   const problems = [...discovery.problems];
   const sources = validations.map(({ validated, problems: found }) => {
     problems.push(...found);
@@ -77,7 +99,15 @@ function planFromValidations(discovery: Discovery, hostname: string | undefined,
   problems.push(...plan.problems);
   const projected = projectedDbBytes(plan.entries);
   if (projected > LARGE_DB_BYTES) problems.push(largeTableWarning(projected, plan.entries));
-  return { sslDir: discovery.sslDir, hostname, content: renderSniMap(plan.entries), entries: plan.entries, sources, problems, notes: discovery.notes };
+  return {
+    sslDir: discovery.sslDir,
+    hostname,
+    content: renderSniMap(plan.entries),
+    entries: plan.entries,
+    sources,
+    problems,
+    notes: discovery.notes,
+  };
 }
 
 /**
@@ -94,9 +124,19 @@ export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult
   logProblems(result.problems, options.log);
   const inputs = embeddedValueDigests(result.entries);
   if (sniTableInPlace(options.confDir, options.cacheFile, result.content, inputs)) {
-    options.log.info(`sni-map: ${summarize(result)} -> ${mapFile} (unchanged: no certificate, key or map file changed since sni.map.db was built)`);
+    options.log.info(
+      `sni-map: ${summarize(result)} -> ${mapFile} (unchanged: no certificate, key or map file changed since sni.map.db was built)`,
+    );
   } else {
-    const updated = await buildSniTable(options.tools, options.confDir, options.cacheFile, result.content, result.entries, inputs, options.log);
+    const updated = await buildSniTable(
+      options.tools,
+      options.confDir,
+      options.cacheFile,
+      result.content,
+      result.entries,
+      inputs,
+      options.log,
+    );
     const count = (items: readonly unknown[]) => `${items.length} ${items.length === 1 ? "name" : "names"}`;
     const how = updated ? ` (sni.map.db updated in place: ${count(updated.upserts)} written, ${updated.removals.length} removed)` : "";
     options.log.info(`sni-map: ${summarize(result)} -> ${mapFile}${how}`);
@@ -111,11 +151,20 @@ export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult
  * exactly its keys (read from the .db's pages; a .db that read cannot confirm is rebuilt
  * rather than trusted).
  */
-export function sniTableInPlace(confDir: string, cacheFile: string | undefined, content: string, inputs: ReadonlyMap<string, string>): boolean {
+export function sniTableInPlace(
+  confDir: string,
+  cacheFile: string | undefined,
+  content: string,
+  inputs: ReadonlyMap<string, string>,
+): boolean {
   const mapFile = join(confDir, SNI_MAP_FILE);
   const recordFile = tableRecordFileFor(cacheFile, "sni.map");
   const record = recordFile === undefined ? undefined : tableRecord(recordFile);
-  return tableIsCurrent(record, inputs, [mapFile, `${mapFile}.db`]) && readBoundedTextIfExists(mapFile, MAX_CONF_BYTES) === content && dbHoldsExactly(mapFile, mapKeys(content));
+  return (
+    tableIsCurrent(record, inputs, [mapFile, `${mapFile}.db`]) &&
+    readBoundedTextIfExists(mapFile, MAX_CONF_BYTES) === content &&
+    dbHoldsExactly(mapFile, mapKeys(content))
+  );
 }
 
 /**
@@ -124,7 +173,15 @@ export function sniTableInPlace(confDir: string, cacheFile: string | undefined, 
  * first and written after a good build. Returns the changes made in place, or undefined after a
  * full build.
  */
-export async function buildSniTable(tools: PostfixTools, confDir: string, cacheFile: string | undefined, content: string, entries: readonly MapEntry[], inputs: ReadonlyMap<string, string>, log: Logger): Promise<TableDelta | undefined> {
+export async function buildSniTable(
+  tools: PostfixTools,
+  confDir: string,
+  cacheFile: string | undefined,
+  content: string,
+  entries: readonly MapEntry[],
+  inputs: ReadonlyMap<string, string>,
+  log: Logger,
+): Promise<TableDelta | undefined> {
   const mapFile = join(confDir, SNI_MAP_FILE);
   const recordFile = tableRecordFileFor(cacheFile, "sni.map");
   const builtBy = postmapStamp(tools);
@@ -183,7 +240,8 @@ export function projectedDbBytes(entries: readonly MapEntry[]): number {
 
 function largeTableWarning(projected: number, entries: readonly MapEntry[]): Problem {
   const perSource = new Map<string, number>();
-  for (const entry of entries) perSource.set(entry.sourceDir, (perSource.get(entry.sourceDir) ?? 0) + Math.ceil(entry.value.length / 3) * 4);
+  for (const entry of entries)
+    perSource.set(entry.sourceDir, (perSource.get(entry.sourceDir) ?? 0) + Math.ceil(entry.value.length / 3) * 4);
   const [largest, bytes] = [...perSource].sort((a, b) => b[1] - a[1])[0]!;
   const mb = (value: number) => `${Math.round(value / (1024 * 1024))} MB`;
   return {
@@ -198,7 +256,9 @@ function largeTableWarning(projected: number, entries: readonly MapEntry[]): Pro
 export function mapKeyForHostname(raw: string | undefined): string | undefined {
   const normalized = normalizeHostname(raw);
   if (normalized && !normalized.ok) {
-    throw new UserError(`hostname ${JSON.stringify(raw)} (--hostname or MAILCOW_HOSTNAME) is not a valid DNS name: ${normalized.reason}; set MAILCOW_HOSTNAME in mailcow.conf to the server's FQDN`);
+    throw new UserError(
+      `hostname ${JSON.stringify(raw)} (--hostname or MAILCOW_HOSTNAME) is not a valid DNS name: ${normalized.reason}; set MAILCOW_HOSTNAME in mailcow.conf to the server's FQDN`,
+    );
   }
   return normalized?.name;
 }

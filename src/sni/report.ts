@@ -105,7 +105,11 @@ export function renderCheckText(report: CheckReport): string {
     lines.push("", "Problems:");
     for (const problem of report.problems) lines.push(`  ${problem.severity}: ${problem.message}`);
   }
-  lines.push("", `${report.ok ? "OK" : "FAILED"}: ${report.errors} error${report.errors === 1 ? "" : "s"}, ${report.warnings} warning${report.warnings === 1 ? "" : "s"}`, "");
+  lines.push(
+    "",
+    `${report.ok ? "OK" : "FAILED"}: ${report.errors} error${report.errors === 1 ? "" : "s"}, ${report.warnings} warning${report.warnings === 1 ? "" : "s"}`,
+    "",
+  );
   // A newline or ESC in a directory name stays inside its own line.
   return lines.map(escapeControl).join("\n");
 }

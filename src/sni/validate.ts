@@ -20,7 +20,12 @@ const MAX_READS = 4;
  * Read and judge one source. IDENTITY (fileIdentity; a test may stand in for a writer that
  * never stops) tells whether a file changed while it was read.
  */
-export function validateSource(source: CertificateSource, now: Date, cache?: PairCache, identity: (path: string) => string = fileIdentity): { validated: ValidatedSource; problems: Problem[] } {
+export function validateSource(
+  source: CertificateSource,
+  now: Date,
+  cache?: PairCache,
+  identity: (path: string) => string = fileIdentity,
+): { validated: ValidatedSource; problems: Problem[] } {
   const problems: Problem[] = [];
   const pairs = [source.main, ...(source.ecdsa ? [source.ecdsa] : [])];
   const paths = pairs.flatMap((files) => [files.certFile, files.keyFile]);
@@ -54,7 +59,10 @@ export function validateSource(source: CertificateSource, now: Date, cache?: Pai
     const racing = !unchanged || rereads > 0 || young;
     const vanished = source.kind === "directory" && !main.ok && main.missing && !existsSync(source.dir);
     if (vanished) {
-      const report = { ...main.report, failure: { code: "vanished", reason: "the directory disappeared while it was being read", severity: "warning" as const } };
+      const report = {
+        ...main.report,
+        failure: { code: "vanished", reason: "the directory disappeared while it was being read", severity: "warning" as const },
+      };
       return { validated: { source, main: report, usable: false }, problems };
     }
     const readable = main.ok && (ecdsa === undefined || ecdsa.ok);
@@ -63,14 +71,27 @@ export function validateSource(source: CertificateSource, now: Date, cache?: Pai
     // the new one's past that offset: a whole PEM block and a tail Postfix skips, which loads):
     // never mapped, however well they load. Files that changed only between reads were read whole.
     if (racing && judgement.main.valid && unchanged) {
-      problems.push({ severity: "warning", code: "changed-while-read", source: source.dir, message: `${source.dir}: certificate or key files changed while being read; mapped as they were once they had settled` });
+      problems.push({
+        severity: "warning",
+        code: "changed-while-read",
+        source: source.dir,
+        message: `${source.dir}: certificate or key files changed while being read; mapped as they were once they had settled`,
+      });
     } else if (racing) {
       // A renewal still under way, not a broken pair: say that, once, instead of the loader's words.
-      const failure = { code: "changed-while-read", reason: `certificate or key files kept changing while being read (${attempt} reads)`, severity: "warning" as const };
+      const failure = {
+        code: "changed-while-read",
+        reason: `certificate or key files kept changing while being read (${attempt} reads)`,
+        severity: "warning" as const,
+      };
       judgement = { ...judgement, main: { ...judgement.main, valid: false, failure } };
     }
-    problems.push(...pairWarnings(judgement.main, source.dir, now), ...(judgement.ecdsa && judgement.withEcdsa ? pairWarnings(judgement.ecdsa, source.dir, now) : []));
-    const value = judgement.main.valid && main.ok ? composeValue(judgement.withEcdsa && ecdsa?.ok ? [main, ecdsa] : [main]).value : undefined;
+    problems.push(
+      ...pairWarnings(judgement.main, source.dir, now),
+      ...(judgement.ecdsa && judgement.withEcdsa ? pairWarnings(judgement.ecdsa, source.dir, now) : []),
+    );
+    const value =
+      judgement.main.valid && main.ok ? composeValue(judgement.withEcdsa && ecdsa?.ok ? [main, ecdsa] : [main]).value : undefined;
     return { validated: { source, main: judgement.main, ecdsa: judgement.ecdsa, usable: value !== undefined, value }, problems };
   }
 }
@@ -81,7 +102,13 @@ export function readPair(files: KeyPairFiles): PairBytes {
     try {
       return readBoundedBytes(path, MAX_PEM_BYTES);
     } catch (error) {
-      const report = { files, certificateNames: [], keyMatches: false, valid: false, failure: { code, reason: `cannot read ${path} (${describeReadFailure(error)})` } };
+      const report = {
+        files,
+        certificateNames: [],
+        keyMatches: false,
+        valid: false,
+        failure: { code, reason: `cannot read ${path} (${describeReadFailure(error)})` },
+      };
       return { ok: false, files, report, missing: (error as { code?: string }).code === "ENOENT" };
     }
   };
@@ -97,7 +124,10 @@ function judgementKey(main: PairBytes, ecdsa: PairBytes | undefined): string {
   const hasher = new Bun.CryptoHasher("sha256");
   for (const pair of [main, ecdsa]) {
     if (!pair?.ok) continue;
-    for (const [path, bytes] of [[pair.files.keyFile, pair.key], [pair.files.certFile, pair.cert]] as const) {
+    for (const [path, bytes] of [
+      [pair.files.keyFile, pair.key],
+      [pair.files.certFile, pair.cert],
+    ] as const) {
       hasher.update(`${path}\0${bytes.length}\0`);
       hasher.update(bytes);
     }

@@ -1,5 +1,12 @@
 import { postaliasBuild, readHashDbKeys } from "../postfix/index.ts";
-import { forgetTableRecord, readTableRecord, saveTableRecord, snapshotIdentities, tableIsCurrent, tableRecordFileFor } from "../table-record.ts";
+import {
+  forgetTableRecord,
+  readTableRecord,
+  saveTableRecord,
+  snapshotIdentities,
+  tableIsCurrent,
+  tableRecordFileFor,
+} from "../table-record.ts";
 import { renderTemplate } from "../templates/template.ts";
 import type { StepContext } from "./context.ts";
 import { writeIfChanged } from "./files.ts";

@@ -4,10 +4,7 @@ import { connect } from "node:net";
 // network (AS) is not on Spamhaus's banned list and 503 when it is. Anything else (timeout,
 // DNS failure, another status) means we cannot tell, and the safe answer is "no Spamhaus".
 
-export type AsnVerdict =
-  | { kind: "not-listed" }
-  | { kind: "listed" }
-  | { kind: "unknown"; reason: string };
+export type AsnVerdict = { kind: "not-listed" } | { kind: "listed" } | { kind: "unknown"; reason: string };
 
 export interface AsnCheckOptions {
   connectTimeoutMs?: number;

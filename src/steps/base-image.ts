@@ -28,13 +28,20 @@ export function describeBaseImage(
 ): { level: "info" | "warn"; message: string } | undefined {
   // Not in our image (tests, a hand-made install): nothing to compare.
   if (builtFrom === undefined || builtFrom === "") return undefined;
-  const rebuild = "run mailcow-postfix-init-hook (`../mailcow-postfix-init/docker/mailcow-postfix-init-hook run` in the mailcow directory; `install` makes it run after every update.sh)";
+  const rebuild =
+    "run mailcow-postfix-init-hook (`../mailcow-postfix-init/docker/mailcow-postfix-init-hook run` in the mailcow directory; `install` makes it run after every update.sh)";
   if (composeText === undefined) {
-    return { level: "info", message: `built from ${builtFrom}; mailcow's docker-compose.yml is not mounted at ${composeFile}, so a mailcow update that changes the postfix image is not detected (see docker/docker-compose.override.yml)` };
+    return {
+      level: "info",
+      message: `built from ${builtFrom}; mailcow's docker-compose.yml is not mounted at ${composeFile}, so a mailcow update that changes the postfix image is not detected (see docker/docker-compose.override.yml)`,
+    };
   }
   const current = postfixImageInCompose(composeText);
   if (current === undefined) {
-    return { level: "warn", message: `${composeFile} names no mailcow/postfix image; cannot tell whether this image (built from ${builtFrom}) is current` };
+    return {
+      level: "warn",
+      message: `${composeFile} names no mailcow/postfix image; cannot tell whether this image (built from ${builtFrom}) is current`,
+    };
   }
   if (tagOf(current) === tagOf(builtFrom)) {
     return { level: "info", message: `built from ${builtFrom}, the postfix image mailcow's docker-compose.yml names` };

@@ -3,7 +3,14 @@ import { MAX_CONF_BYTES, readBoundedText } from "../bounded-read.ts";
 import { join } from "node:path";
 import { UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { postconfCheckedRecord, postfixCreateMissing, postlogServiceDefined, postsuperRepair, QUEUE_LAYOUT, type PostfixTools } from "../postfix/index.ts";
+import {
+  postconfCheckedRecord,
+  postfixCreateMissing,
+  postlogServiceDefined,
+  postsuperRepair,
+  QUEUE_LAYOUT,
+  type PostfixTools,
+} from "../postfix/index.ts";
 
 // What `postfix start` checks before it starts master (postfix-script's check-fatal), with the
 // same Postfix tools, since we exec master ourselves: missing queue directories created, master.cf
@@ -19,7 +26,13 @@ import { postconfCheckedRecord, postfixCreateMissing, postlogServiceDefined, pos
  * image) create-missing would change nothing and is skipped (it is one of the slowest runs of a
  * start: docs/performance.md).
  */
-export async function checkFatal(tools: PostfixTools, confDir: string, log: Logger, preparedLayout?: readonly string[], known?: CheckFatalValues): Promise<void> {
+export async function checkFatal(
+  tools: PostfixTools,
+  confDir: string,
+  log: Logger,
+  preparedLayout?: readonly string[],
+  known?: CheckFatalValues,
+): Promise<void> {
   const values = known ?? (await readCheckFatalValues(tools, confDir, log));
   const maillogFile = values.maillog_file;
   const layout = QUEUE_LAYOUT.map((name) => values[name]);
@@ -28,7 +41,8 @@ export async function checkFatal(tools: PostfixTools, confDir: string, log: Logg
   if (!existsSync(masterCf)) throw new UserError(`no ${masterCf} file found; Postfix cannot start without it`);
   // The postlog check and the queue repair are independent: side by side. As in
   // postfix-script, a missing postlog service is the failure reported.
-  const postlogCheck = maillogFile === "" || masterCfNamesPostlog(masterCf) ? Promise.resolve(true) : postlogServiceDefined(tools, confDir, log);
+  const postlogCheck =
+    maillogFile === "" || masterCfNamesPostlog(masterCf) ? Promise.resolve(true) : postlogServiceDefined(tools, confDir, log);
   const [postlog, repair] = await Promise.allSettled([postlogCheck, postsuperRepair(tools, confDir, log)]);
   if (postlog.status === "rejected") throw postlog.reason;
   if (!postlog.value) {

@@ -33,11 +33,27 @@ export function activeLines(text: string): string {
 }
 
 /** The Spamhaus part for a DQS key or an ASN verdict, with the log line explaining it. Pure. */
-export function spamhausLines(templates: Templates, dqsKey: string | undefined, verdict: AsnVerdict | undefined): { lines: string; why: string } {
-  if (dqsKey) return { lines: renderTemplate(templates.spamhausDqsSites, { SPAMHAUS_DQS_KEY: dqsKey }), why: "using the Spamhaus DQS lists (SPAMHAUS_DQS_KEY is set)" };
-  if (verdict?.kind === "not-listed") return { lines: renderTemplate(templates.spamhausOpenSites, {}), why: "using the open Spamhaus lists: this network's AS is not on Spamhaus's banned list" };
-  if (verdict?.kind === "listed") return { lines: "", why: "no Spamhaus lists: this network's AS is banned by Spamhaus and SPAMHAUS_DQS_KEY is not set" };
-  return { lines: "", why: `no Spamhaus lists: could not check this network's AS (${verdict?.reason ?? "not checked"}); set SPAMHAUS_DQS_KEY to use them` };
+export function spamhausLines(
+  templates: Templates,
+  dqsKey: string | undefined,
+  verdict: AsnVerdict | undefined,
+): { lines: string; why: string } {
+  if (dqsKey)
+    return {
+      lines: renderTemplate(templates.spamhausDqsSites, { SPAMHAUS_DQS_KEY: dqsKey }),
+      why: "using the Spamhaus DQS lists (SPAMHAUS_DQS_KEY is set)",
+    };
+  if (verdict?.kind === "not-listed")
+    return {
+      lines: renderTemplate(templates.spamhausOpenSites, {}),
+      why: "using the open Spamhaus lists: this network's AS is not on Spamhaus's banned list",
+    };
+  if (verdict?.kind === "listed")
+    return { lines: "", why: "no Spamhaus lists: this network's AS is banned by Spamhaus and SPAMHAUS_DQS_KEY is not set" };
+  return {
+    lines: "",
+    why: `no Spamhaus lists: could not check this network's AS (${verdict?.reason ?? "not checked"}); set SPAMHAUS_DQS_KEY to use them`,
+  };
 }
 
 /**

@@ -35,7 +35,9 @@ export function leaveOwnProcessGroup(): void {
   const { getpgid, getsid, getppid, setpgid } = libc();
   if (getpgid(0) !== process.pid || getsid(0) === process.pid) return;
   if (setpgid(0, getpgid(getppid())) !== 0) {
-    throw new UserError("cannot leave this process group before starting Postfix (setpgid failed), and `master -s` cannot start as a process-group leader; run this command under supervisord or from a shell, not as a group leader whose parent is in another PID namespace");
+    throw new UserError(
+      "cannot leave this process group before starting Postfix (setpgid failed), and `master -s` cannot start as a process-group leader; run this command under supervisord or from a shell, not as a group leader whose parent is in another PID namespace",
+    );
   }
 }
 

@@ -23,9 +23,22 @@ export interface PostfixFileEntry {
 
 /** The variables postfix-files uses; their values come from `postconf -h`. */
 export const POSTFIX_FILES_VARIABLES = [
-  "config_directory", "data_directory", "daemon_directory", "queue_directory", "command_directory",
-  "shlib_directory", "meta_directory", "sendmail_path", "newaliases_path", "mailq_path",
-  "manpage_directory", "sample_directory", "readme_directory", "html_directory", "mail_owner", "setgid_group",
+  "config_directory",
+  "data_directory",
+  "daemon_directory",
+  "queue_directory",
+  "command_directory",
+  "shlib_directory",
+  "meta_directory",
+  "sendmail_path",
+  "newaliases_path",
+  "mailq_path",
+  "manpage_directory",
+  "sample_directory",
+  "readme_directory",
+  "html_directory",
+  "mail_owner",
+  "setgid_group",
 ] as const;
 
 /** Entries of a postfix-files text; comments and blank lines dropped. Pure. */
@@ -82,7 +95,11 @@ interface Expected {
  * The first reason set-permissions would change something, or undefined when every entry is
  * already as listed. Reads the file system, changes nothing.
  */
-export function findPermissionDrift(entries: readonly PostfixFileEntry[], variables: Record<string, string>, ids: IdLookup): string | undefined {
+export function findPermissionDrift(
+  entries: readonly PostfixFileEntry[],
+  variables: Record<string, string>,
+  ids: IdLookup,
+): string | undefined {
   for (const entry of entries) {
     if (!entry.path.startsWith("$")) continue;
     if (entry.type === "h" || entry.type === "l") continue;
@@ -119,7 +136,8 @@ export function findPermissionDrift(entries: readonly PostfixFileEntry[], variab
 function differs(path: string, stat: Stats, expected: Expected, checkMode: boolean): string | undefined {
   if (stat.uid !== expected.uid) return `${path} is owned by uid ${stat.uid}, not ${expected.uid}`;
   if (expected.gid !== undefined && stat.gid !== expected.gid) return `${path} has group ${stat.gid}, not ${expected.gid}`;
-  if (checkMode && (stat.mode & 0o7777) !== expected.mode) return `${path} has mode ${(stat.mode & 0o7777).toString(8)}, not ${expected.mode.toString(8)}`;
+  if (checkMode && (stat.mode & 0o7777) !== expected.mode)
+    return `${path} has mode ${(stat.mode & 0o7777).toString(8)}, not ${expected.mode.toString(8)}`;
   return undefined;
 }
 
@@ -155,7 +173,11 @@ export function readPostfixFiles(metaDirectory: string): PostfixFileEntry[] {
   const files = [join(metaDirectory, "postfix-files")];
   const extra = join(metaDirectory, "postfix-files.d");
   try {
-    files.push(...readdirSync(extra).sort().map((name) => join(extra, name)));
+    files.push(
+      ...readdirSync(extra)
+        .sort()
+        .map((name) => join(extra, name)),
+    );
   } catch {
     // no postfix-files.d: only the main list
   }

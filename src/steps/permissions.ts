@@ -3,7 +3,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { errnoText, UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { hasDefaultMainCf, postconfRecord, postconfValues, postfixSetPermissions, QUEUE_LAYOUT, type PostfixTools } from "../postfix/index.ts";
+import {
+  hasDefaultMainCf,
+  postconfRecord,
+  postconfValues,
+  postfixSetPermissions,
+  QUEUE_LAYOUT,
+  type PostfixTools,
+} from "../postfix/index.ts";
 import type { PostfixIds, StepContext } from "./context.ts";
 import { settleMtime } from "./files.ts";
 import { findPermissionDrift, idLookupFromFiles, parseIdTable, POSTFIX_FILES_VARIABLES, readPostfixFiles } from "./permissions-check.ts";
@@ -55,7 +62,11 @@ export function readDefaultPostfixFilesVariables(tools: PostfixTools, log: Logge
  * Returns the QUEUE_LAYOUT values set-permissions worked with (it implies create-missing for
  * them). `defaultVariables`: readDefaultPostfixFilesVariables's promise, when started earlier.
  */
-export async function fixPermissions(context: StepContext, ids: PostfixIds, defaultVariables?: Promise<Record<string, string>>): Promise<string[]> {
+export async function fixPermissions(
+  context: StepContext,
+  ids: PostfixIds,
+  defaultVariables?: Promise<Record<string, string>>,
+): Promise<string[]> {
   const { confDir, spoolDir } = context.paths;
   try {
     const sqlDir = join(confDir, "sql");
@@ -87,7 +98,12 @@ export async function fixPermissions(context: StepContext, ids: PostfixIds, defa
  * (queue and data directories, owner and group), so the queue master will use is still put
  * right and CONF is not touched. Returns the queue layout it worked with.
  */
-async function setPermissionsAsStock(tools: PostfixTools, confDir: string, log: Logger, defaultVariables?: Promise<Record<string, string>>): Promise<string[]> {
+async function setPermissionsAsStock(
+  tools: PostfixTools,
+  confDir: string,
+  log: Logger,
+  defaultVariables?: Promise<Record<string, string>>,
+): Promise<string[]> {
   if (hasDefaultMainCf(tools)) {
     const variables = await (defaultVariables ?? postfixFilesVariables(tools, tools.configDir, log));
     await setPermissionsWhenNeeded(tools, undefined, variables, log);
@@ -121,7 +137,12 @@ async function postfixFilesVariables(tools: PostfixTools, configDir: string, log
  * only when a read-only walk of the same postfix-files list finds something it would change,
  * or something the walk does not understand (permissions-check.ts).
  */
-async function setPermissionsWhenNeeded(tools: PostfixTools, configDir: string | undefined, variables: Record<string, string>, log: Logger): Promise<void> {
+async function setPermissionsWhenNeeded(
+  tools: PostfixTools,
+  configDir: string | undefined,
+  variables: Record<string, string>,
+  log: Logger,
+): Promise<void> {
   let drift: string | undefined;
   try {
     drift = findPermissionDrift(readPostfixFiles(variables.meta_directory!), variables, idLookupFromFiles());

@@ -32,7 +32,8 @@ export async function waitUntilReady(options: WaitOptions): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     throwIfInterrupted(options.signal, options.what);
     // A probe blocked in connect() must not outlast the timeout: it is cancelled at the deadline.
-    const deadline = options.timeoutMs === undefined ? undefined : AbortSignal.timeout(Math.max(1, options.timeoutMs - (Date.now() - realStarted)));
+    const deadline =
+      options.timeoutMs === undefined ? undefined : AbortSignal.timeout(Math.max(1, options.timeoutMs - (Date.now() - realStarted)));
     const attemptSignal = deadline ? AbortSignal.any([options.signal, deadline]) : options.signal;
     try {
       await options.probe(attemptSignal);
@@ -45,13 +46,16 @@ export async function waitUntilReady(options: WaitOptions): Promise<void> {
     const elapsed = now() - started;
     if (attempt === 1) options.log.info(`waiting for ${options.what}: ${lastError}`);
     if (options.timeoutMs !== undefined && elapsed >= options.timeoutMs) {
-      throw new UserError(`gave up waiting for ${options.what} after ${seconds(elapsed)} (timeout ${seconds(options.timeoutMs)}); last error: ${lastError}`);
+      throw new UserError(
+        `gave up waiting for ${options.what} after ${seconds(elapsed)} (timeout ${seconds(options.timeoutMs)}); last error: ${lastError}`,
+      );
     }
     if (now() - lastProgress >= progressEvery) {
       lastProgress = now();
       options.log.info(`still waiting for ${options.what} (${seconds(elapsed)} elapsed): ${lastError}`);
     }
-    const remaining = options.timeoutMs === undefined ? options.retryMs : Math.min(options.retryMs, Math.max(0, options.timeoutMs - elapsed));
+    const remaining =
+      options.timeoutMs === undefined ? options.retryMs : Math.min(options.retryMs, Math.max(0, options.timeoutMs - elapsed));
     await sleep(remaining, options.signal);
   }
 }

@@ -66,14 +66,17 @@ export function extractTemplates(script: string, path: string): Templates {
       const target = fileMatch[2]!.replace(/^(['"])(.*)\1$/, "$2");
       const sqlName = target.startsWith(`${CONF}/sql/`) ? target.slice(`${CONF}/sql/`.length) : undefined;
       if (sqlName !== undefined) {
-        if (!/^[A-Za-z0-9_.-]+\.cf$/.test(sqlName)) throw new ExtractError(`${where}: unexpected SQL map name ${target}; expected ${CONF}/sql/NAME.cf`);
+        if (!/^[A-Za-z0-9_.-]+\.cf$/.test(sqlName))
+          throw new ExtractError(`${where}: unexpected SQL map name ${target}; expected ${CONF}/sql/NAME.cf`);
         if (sqlMaps[sqlName]) throw new ExtractError(`${where}: ${target} is written twice; expected one heredoc per SQL map`);
         sqlMaps[sqlName] = expand(heredoc, SQL_VARIABLES, `${where} (${target})`);
         continue;
       }
       const block = (FILE_TARGETS as Record<string, FileBlock>)[target];
       if (!block) {
-        throw new ExtractError(`${where}: unexpected heredoc target ${target}; expected one of ${[...Object.keys(FILE_TARGETS), `${CONF}/sql/*.cf`].join(", ")}`);
+        throw new ExtractError(
+          `${where}: unexpected heredoc target ${target}; expected one of ${[...Object.keys(FILE_TARGETS), `${CONF}/sql/*.cf`].join(", ")}`,
+        );
       }
       if (files[block]) throw new ExtractError(`${where}: ${target} is written twice; expected one heredoc`);
       files[block] = expand(heredoc, block === "spamhausDqsReplyMap" ? DQS_VARIABLES : [], `${where} (${target})`);
@@ -81,10 +84,13 @@ export function extractTemplates(script: string, path: string): Templates {
       // $(cat <<EOF ...) keeps the body minus its trailing newlines.
       const keyed = /\$\{?SPAMHAUS_DQS_KEY\b/.test(heredoc.body);
       const kind = keyed ? "dqs" : "open";
-      if (spamhaus[kind]) throw new ExtractError(`${where}: a second ${keyed ? "keyed (DQS)" : "open"} SPAMHAUS_DNSBL_CONFIG block; expected one of each`);
+      if (spamhaus[kind])
+        throw new ExtractError(`${where}: a second ${keyed ? "keyed (DQS)" : "open"} SPAMHAUS_DNSBL_CONFIG block; expected one of each`);
       spamhaus[kind] = stripTrailingNewlines(expand(heredoc, keyed ? DQS_VARIABLES : [], `${where} (SPAMHAUS_DNSBL_CONFIG)`));
     } else {
-      throw new ExtractError(`${where}: unrecognized heredoc \`${line.trim()}\`; expected \`cat <<EOF > PATH\` or \`SPAMHAUS_DNSBL_CONFIG=$(cat <<EOF\``);
+      throw new ExtractError(
+        `${where}: unrecognized heredoc \`${line.trim()}\`; expected \`cat <<EOF > PATH\` or \`SPAMHAUS_DNSBL_CONFIG=$(cat <<EOF\``,
+      );
     }
   }
 

@@ -46,8 +46,16 @@ export function watchCertificateTree(sslDirInput: string, onEvent: (dir: string)
       return true;
     } catch (error) {
       const code = errnoText(error);
-      if (code === "ENOSPC") problems.set("ENOSPC", `inotify watch limit reached (fs.inotify.max_user_watches on the host): changes inside some certificate directories are seen only with the next change elsewhere in ${sslDir}; raise the limit (sysctl fs.inotify.max_user_watches)`);
-      else if (code !== "ENOENT") problems.set(`${dir}:${code}`, `cannot watch ${dir} (${code}); changes there are seen only with the next change elsewhere in ${sslDir}`);
+      if (code === "ENOSPC")
+        problems.set(
+          "ENOSPC",
+          `inotify watch limit reached (fs.inotify.max_user_watches on the host): changes inside some certificate directories are seen only with the next change elsewhere in ${sslDir}; raise the limit (sysctl fs.inotify.max_user_watches)`,
+        );
+      else if (code !== "ENOENT")
+        problems.set(
+          `${dir}:${code}`,
+          `cannot watch ${dir} (${code}); changes there are seen only with the next change elsewhere in ${sslDir}`,
+        );
       return code !== "ENOSPC";
     }
   };
@@ -71,7 +79,8 @@ export function watchCertificateTree(sslDirInput: string, onEvent: (dir: string)
         const dir = join(sslDir, name);
         const inode = inodeOf(dir);
         if (typeof inode !== "string") {
-          if (inode.code === "ELOOP") problems.set(`${dir}:ELOOP`, `${dir} is a symbolic link loop (ELOOP); not watched. Remove the link or point it at a directory`);
+          if (inode.code === "ELOOP")
+            problems.set(`${dir}:ELOOP`, `${dir} is a symbolic link loop (ELOOP); not watched. Remove the link or point it at a directory`);
           continue;
         }
         if (inode === top) continue; // a link back to the SSL dir itself
@@ -116,7 +125,10 @@ function listDirectories(dir: string, problems: Map<string, string>): string[] {
       .sort();
   } catch (error) {
     const code = errnoText(error);
-    problems.set(`${dir}:readdir:${code}`, `cannot list ${dir} (${code}); new certificate directories are not watched until it can be read`);
+    problems.set(
+      `${dir}:readdir:${code}`,
+      `cannot list ${dir} (${code}); new certificate directories are not watched until it can be read`,
+    );
     return [];
   }
 }

@@ -1,7 +1,19 @@
 import { afterAll, describe, expect } from "bun:test";
 import { cpSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { adversarial, cleanUp, expectMapAgrees, expectRun, freshTree, HOSTNAME, mountTmpfs, runBin, runEnv, sniArgs, tempDir } from "./harness.ts";
+import {
+  adversarial,
+  cleanUp,
+  expectMapAgrees,
+  expectRun,
+  freshTree,
+  HOSTNAME,
+  mountTmpfs,
+  runBin,
+  runEnv,
+  sniArgs,
+  tempDir,
+} from "./harness.ts";
 
 // Family 5, the command line: empty values, a stray `--`, paths that are files, missing,
 // read-only or full. A usage mistake is exit 2 with one line and a hint naming the help; a
@@ -14,24 +26,82 @@ const startEnv = () => runEnv({ DBNAME: "mailcow", DBUSER: "mailcow", MAILCOW_HO
 
 describe("usage errors: exit 2, nothing written", () => {
   const usageCases: { name: string; args: (tree: ReturnType<typeof freshTree>) => string[]; command: string; message: string }[] = [
-    { name: "--ssl-dir= (empty) is not the current directory", command: "sni-map", args: (t) => ["sni-map", "--ssl-dir=", "--conf-dir", t.confDir], message: "flag `--ssl-dir` expects a value (DIR), got an empty one" },
-    { name: "--conf-dir= (empty)", command: "sni-map", args: (t) => ["sni-map", "--ssl-dir", t.sslDir, "--conf-dir="], message: "flag `--conf-dir` expects a value (DIR), got an empty one" },
-    { name: "--hostname= (empty)", command: "sni-map", args: (t) => sniArgs(t, "--hostname="), message: "flag `--hostname` expects a value (NAME), got an empty one" },
-    { name: "--ssl-dir '' (empty word)", command: "check", args: () => ["check", "--ssl-dir", ""], message: "flag `--ssl-dir` expects a value (DIR), got an empty one" },
-    { name: "sni-map -- --dry-run does not write for real", command: "sni-map", args: (t) => [...sniArgs(t), "--", "--dry-run"], message: "`sni-map` takes no arguments, so `--` is not accepted" },
-    { name: "check -- --json", command: "check", args: (t) => ["check", "--ssl-dir", t.sslDir, "--", "--json"], message: "`check` takes no arguments, so `--` is not accepted" },
-    { name: "reload -- extra", command: "reload", args: (t) => ["reload", "--conf-dir", t.confDir, "--", "extra"], message: "`reload` takes no arguments, so `--` is not accepted" },
-    { name: "start --wait-timeout= (empty)", command: "start", args: () => ["start", "--wait-timeout="], message: "flag `--wait-timeout` expects a value (SECONDS), got an empty one" },
-    { name: "entrypoint --hook-timeout= (empty)", command: "entrypoint", args: () => ["entrypoint", "--hook-timeout=", "/bin/true"], message: "flag `--hook-timeout` expects a value (SECONDS), got an empty one" },
-    { name: "an unknown flag", command: "sni-map", args: (t) => [...sniArgs(t), "--bogus"], message: "unknown flag `--bogus` for `sni-map`" },
-    { name: "start --wait-timeout=abc, reported before the environment", command: "start", args: (t) => ["start", "--wait-timeout=abc", "--conf-dir", t.confDir, "--ssl-dir", t.sslDir], message: "flag `--wait-timeout` expects a number of seconds greater than 0 (e.g. 30 or 1.5), got `abc`" },
+    {
+      name: "--ssl-dir= (empty) is not the current directory",
+      command: "sni-map",
+      args: (t) => ["sni-map", "--ssl-dir=", "--conf-dir", t.confDir],
+      message: "flag `--ssl-dir` expects a value (DIR), got an empty one",
+    },
+    {
+      name: "--conf-dir= (empty)",
+      command: "sni-map",
+      args: (t) => ["sni-map", "--ssl-dir", t.sslDir, "--conf-dir="],
+      message: "flag `--conf-dir` expects a value (DIR), got an empty one",
+    },
+    {
+      name: "--hostname= (empty)",
+      command: "sni-map",
+      args: (t) => sniArgs(t, "--hostname="),
+      message: "flag `--hostname` expects a value (NAME), got an empty one",
+    },
+    {
+      name: "--ssl-dir '' (empty word)",
+      command: "check",
+      args: () => ["check", "--ssl-dir", ""],
+      message: "flag `--ssl-dir` expects a value (DIR), got an empty one",
+    },
+    {
+      name: "sni-map -- --dry-run does not write for real",
+      command: "sni-map",
+      args: (t) => [...sniArgs(t), "--", "--dry-run"],
+      message: "`sni-map` takes no arguments, so `--` is not accepted",
+    },
+    {
+      name: "check -- --json",
+      command: "check",
+      args: (t) => ["check", "--ssl-dir", t.sslDir, "--", "--json"],
+      message: "`check` takes no arguments, so `--` is not accepted",
+    },
+    {
+      name: "reload -- extra",
+      command: "reload",
+      args: (t) => ["reload", "--conf-dir", t.confDir, "--", "extra"],
+      message: "`reload` takes no arguments, so `--` is not accepted",
+    },
+    {
+      name: "start --wait-timeout= (empty)",
+      command: "start",
+      args: () => ["start", "--wait-timeout="],
+      message: "flag `--wait-timeout` expects a value (SECONDS), got an empty one",
+    },
+    {
+      name: "entrypoint --hook-timeout= (empty)",
+      command: "entrypoint",
+      args: () => ["entrypoint", "--hook-timeout=", "/bin/true"],
+      message: "flag `--hook-timeout` expects a value (SECONDS), got an empty one",
+    },
+    {
+      name: "an unknown flag",
+      command: "sni-map",
+      args: (t) => [...sniArgs(t), "--bogus"],
+      message: "unknown flag `--bogus` for `sni-map`",
+    },
+    {
+      name: "start --wait-timeout=abc, reported before the environment",
+      command: "start",
+      args: (t) => ["start", "--wait-timeout=abc", "--conf-dir", t.confDir, "--ssl-dir", t.sslDir],
+      message: "flag `--wait-timeout` expects a number of seconds greater than 0 (e.g. 30 or 1.5), got `abc`",
+    },
   ];
   for (const testCase of usageCases) {
     adversarial(testCase.name, async () => {
       const tree = freshTree();
       const result = await runBin(testCase.args(tree), { env: startEnv() });
       expectRun(result, { exitCode: 2, lines: 2 });
-      expect(result.lines).toEqual([`mailcow-postfix-init: error: ${testCase.message}`, `mailcow-postfix-init: hint: run \`mailcow-postfix-init ${testCase.command} --help\``]);
+      expect(result.lines).toEqual([
+        `mailcow-postfix-init: error: ${testCase.message}`,
+        `mailcow-postfix-init: hint: run \`mailcow-postfix-init ${testCase.command} --help\``,
+      ]);
       expect(readdirSync(tree.confDir)).toEqual(["main.cf"]);
     });
   }
@@ -75,7 +145,15 @@ describe("filesystem mistakes: one line, exit 1, no stack trace", () => {
 
   adversarial("--ssl-dir naming a file", async () => {
     const tree = freshTree();
-    const result = await runBin(["sni-map", "--ssl-dir", join(tree.sslDir, "cert.pem"), "--conf-dir", tree.confDir, "--hostname", HOSTNAME]);
+    const result = await runBin([
+      "sni-map",
+      "--ssl-dir",
+      join(tree.sslDir, "cert.pem"),
+      "--conf-dir",
+      tree.confDir,
+      "--hostname",
+      HOSTNAME,
+    ]);
     expectRun(result, { exitCode: 1, lines: 1 });
     expect(result.lines[0]).toContain("cannot read the SSL directory");
   });

@@ -1,7 +1,24 @@
 import { afterAll, describe, expect } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { adversarial, BUN, holdLock, cleanUp, expectMapAgrees, expectRun, freshTree, HOSTNAME, leftovers, runBin, runEnv, seeded, sniArgs, spawnBin, tempDir, type RunResult } from "./harness.ts";
+import {
+  adversarial,
+  BUN,
+  holdLock,
+  cleanUp,
+  expectMapAgrees,
+  expectRun,
+  freshTree,
+  HOSTNAME,
+  leftovers,
+  runBin,
+  runEnv,
+  seeded,
+  sniArgs,
+  spawnBin,
+  tempDir,
+  type RunResult,
+} from "./harness.ts";
 import { testEnv } from "../support/fixture.ts";
 
 // Family 2, crash and concurrency: writes stopped mid-way (a file size limit), runs killed at
@@ -29,7 +46,11 @@ describe("writes stopped mid-way keep the previous file complete", () => {
   const step = (kind: string, confDir: string, value: string, limit?: number) => {
     const valueFile = join(tempDir(), "value");
     writeFileSync(valueFile, value);
-    return Bun.spawnSync([...(limit === undefined ? [] : ["prlimit", `--fsize=${limit}`]), BUN, STEP, kind, confDir, `@${valueFile}`], { stderr: "pipe", stdout: "pipe", env: testEnv() });
+    return Bun.spawnSync([...(limit === undefined ? [] : ["prlimit", `--fsize=${limit}`]), BUN, STEP, kind, confDir, `@${valueFile}`], {
+      stderr: "pipe",
+      stdout: "pipe",
+      env: testEnv(),
+    });
   };
   const snapshot = (dir: string) => {
     const files: Record<string, string> = {};
@@ -45,8 +66,20 @@ describe("writes stopped mid-way keep the previous file complete", () => {
   };
 
   const kinds: { kind: string; arrange(confDir: string): void; before: string; after: string; limit: number }[] = [
-    { kind: "main.cf", arrange: (c) => writeFileSync(join(c, "main.cf"), "# base\n# Overrides #\n"), before: "myhostname = a.example.test\n", after: `# ${"x".repeat(200)}\n`.repeat(1000), limit: 64 * 1024 },
-    { kind: "extra.cf", arrange: (c) => writeFileSync(join(c, "extra.cf"), `# ${"y".repeat(200)}\n`.repeat(500)), before: "a.example.test", after: "b.example.test", limit: 64 * 1024 },
+    {
+      kind: "main.cf",
+      arrange: (c) => writeFileSync(join(c, "main.cf"), "# base\n# Overrides #\n"),
+      before: "myhostname = a.example.test\n",
+      after: `# ${"x".repeat(200)}\n`.repeat(1000),
+      limit: 64 * 1024,
+    },
+    {
+      kind: "extra.cf",
+      arrange: (c) => writeFileSync(join(c, "extra.cf"), `# ${"y".repeat(200)}\n`.repeat(500)),
+      before: "a.example.test",
+      after: "b.example.test",
+      limit: 64 * 1024,
+    },
     { kind: "sql", arrange: () => {}, before: "password-A", after: `password-B-${"z".repeat(50)}`, limit: 200 },
   ];
   for (const { kind, arrange, before, after, limit } of kinds) {
@@ -177,7 +210,13 @@ describe("kills and concurrent runs", () => {
   adversarial("temp files of killed runs, even fresh ones, are removed by the next run holding the lock", async () => {
     const tree = freshTree();
     mkdirSync(join(tree.confDir, "sql"));
-    const planted = [".sni.map.0123456789ab.tmp", ".sni.map.0123456789ab.tmp.db", "__db..sni.map.0123456789ab.tmp.db", "sql/.mysql_x.cf.0123456789ab.tmp", ".main.cf.abcdefabcdef.tmp"];
+    const planted = [
+      ".sni.map.0123456789ab.tmp",
+      ".sni.map.0123456789ab.tmp.db",
+      "__db..sni.map.0123456789ab.tmp.db",
+      "sql/.mysql_x.cf.0123456789ab.tmp",
+      ".main.cf.abcdefabcdef.tmp",
+    ];
     for (const name of planted) writeFileSync(join(tree.confDir, name), "PRIVATE KEY material of a killed run");
     const result = await runBin(sniArgs(tree));
     expectRun(result, { exitCode: 0, lines: 2 });
@@ -193,7 +232,10 @@ describe("kills and concurrent runs", () => {
     mkdirSync(fakeBin);
     // A postmap that hangs after creating its output, like one stuck on a slow disk.
     const pidFile = join(fakeBin, "postmap.pid");
-    writeFileSync(join(fakeBin, "postmap"), `#!/bin/sh\necho $$ > ${pidFile}\nfor last; do :; done\ntouch "\${last#hash:}.db"\nexec sleep 30\n`);
+    writeFileSync(
+      join(fakeBin, "postmap"),
+      `#!/bin/sh\necho $$ > ${pidFile}\nfor last; do :; done\ntouch "\${last#hash:}.db"\nexec sleep 30\n`,
+    );
     chmodSync(join(fakeBin, "postmap"), 0o755);
     const run = spawnBin(sniArgs(tree), { env: runEnv({ PATH: `${fakeBin}:${process.env.PATH}` }) });
     const deadline = Date.now() + 20_000;

@@ -1,7 +1,25 @@
 import { afterAll, describe, expect } from "bun:test";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { adversarial, answeringDns, childProcesses, cleanUp, expectMapAgrees, expectRun, freshTree, runBin, runEnv, SECRET_FORMS, SECRETS, silentSocket, sniArgs, spawnBin, startEnv, startTree, tempDir } from "./harness.ts";
+import {
+  adversarial,
+  answeringDns,
+  childProcesses,
+  cleanUp,
+  expectMapAgrees,
+  expectRun,
+  freshTree,
+  runBin,
+  runEnv,
+  SECRET_FORMS,
+  SECRETS,
+  silentSocket,
+  sniArgs,
+  spawnBin,
+  startEnv,
+  startTree,
+  tempDir,
+} from "./harness.ts";
 
 // Family 3, the environment: secrets in every variable mailcow passes (and one of the admin's
 // own), with quotes and backslashes. They reach no log line, no command output, no child's
@@ -26,7 +44,10 @@ describe("secrets and the processes start runs", () => {
     writeFileSync(join(shimDir, "mariadb-admin"), `#!/bin/sh\nprintf '%s\\n' "$@" >> ${record}\nenv >> ${record}\nexec ${real} "$@"\n`);
     chmodSync(join(shimDir, "mariadb-admin"), 0o755);
     const env = startEnv({ PATH: `${shimDir}:${process.env.PATH}` });
-    const run = spawnBin(["start", ...flags, `--mysql-socket=${socket}`, `--dns-server=${(await answeringDns()).address}`, "--wait-timeout=1.5"], { env });
+    const run = spawnBin(
+      ["start", ...flags, `--mysql-socket=${socket}`, `--dns-server=${(await answeringDns()).address}`, "--wait-timeout=1.5"],
+      { env },
+    );
     const pid = await run.pid();
     const seen = new Map<number, { cmdline: string; environ: string }>();
     let finished = false;
@@ -58,9 +79,12 @@ describe("secrets and the processes start runs", () => {
     const { flags } = startTree();
     const socket = await silentSocket();
     const tmp = tempDir("mpi-adv-tmpdir-");
-    const run = spawnBin(["start", ...flags, `--mysql-socket=${socket}`, `--dns-server=${(await answeringDns()).address}`], { env: startEnv({ TMPDIR: tmp }) });
+    const run = spawnBin(["start", ...flags, `--mysql-socket=${socket}`, `--dns-server=${(await answeringDns()).address}`], {
+      env: startEnv({ TMPDIR: tmp }),
+    });
     const pid = await run.pid();
-    for (let attempt = 0; attempt < 2000 && !childProcesses(pid).some((child) => child.cmdline.includes("mariadb-admin")); attempt++) await Bun.sleep(5);
+    for (let attempt = 0; attempt < 2000 && !childProcesses(pid).some((child) => child.cmdline.includes("mariadb-admin")); attempt++)
+      await Bun.sleep(5);
     await run.kill("SIGKILL");
     const result = await run.done;
     expect(result.signal).toBe("SIGKILL");
@@ -76,14 +100,32 @@ describe("secrets and the processes start runs", () => {
       writeFileSync(join(tmp, name, "client.cnf"), `[client]\npassword="${SECRETS.DBPASS}"\n`, { mode: 0o600 });
     }
     writeFileSync(join(tmp, "unrelated"), "kept");
-    const result = await runBin(["start", ...flags, `--mysql-socket=${join(root.root, "nowhere.sock")}`, `--dns-server=${(await answeringDns()).address}`, "--wait-timeout=1"], { env: startEnv({ TMPDIR: tmp }) });
+    const result = await runBin(
+      [
+        "start",
+        ...flags,
+        `--mysql-socket=${join(root.root, "nowhere.sock")}`,
+        `--dns-server=${(await answeringDns()).address}`,
+        "--wait-timeout=1",
+      ],
+      { env: startEnv({ TMPDIR: tmp }) },
+    );
     expectRun(result, { exitCode: 1, lines: 2 });
     expect(readdirSync(tmp)).toEqual(["unrelated"]);
   });
 
   adversarial("a missing database socket: two lines, exit 1, no secret", async () => {
     const { root, flags } = startTree();
-    const result = await runBin(["start", ...flags, `--mysql-socket=${join(root.root, "nowhere.sock")}`, `--dns-server=${(await answeringDns()).address}`, "--wait-timeout=1.5"], { env: startEnv() });
+    const result = await runBin(
+      [
+        "start",
+        ...flags,
+        `--mysql-socket=${join(root.root, "nowhere.sock")}`,
+        `--dns-server=${(await answeringDns()).address}`,
+        "--wait-timeout=1.5",
+      ],
+      { env: startEnv() },
+    );
     expectRun(result, { exitCode: 1, lines: 2 });
     expect(result.lines[1]).toMatch(GAVE_UP_DB);
   });
@@ -92,14 +134,22 @@ describe("secrets and the processes start runs", () => {
     const { flags } = startTree();
     const result = await runBin(["start", ...flags], { env: startEnv({ DBPASS: `${SECRETS.DBPASS}\nsecond-line` }) });
     expectRun(result, { exitCode: 1, lines: 1, planted: ["second-line"] });
-    expect(result.lines[0]).toBe("mailcow-postfix-init: error: environment variable DBPASS: database password: must not contain line breaks or control characters");
+    expect(result.lines[0]).toBe(
+      "mailcow-postfix-init: error: environment variable DBPASS: database password: must not contain line breaks or control characters",
+    );
   });
 
   adversarial("several bad variables: one line each, no value printed", async () => {
     const { flags } = startTree();
-    const result = await runBin(["start", ...flags], { env: runEnv({ DBNAME: "mailcow", MAILCOW_HOSTNAME: `x${SECRETS.REDISPASS}`, SPAMHAUS_DQS_KEY: `${SECRETS.SPAMHAUS_DQS_KEY}!` }) });
+    const result = await runBin(["start", ...flags], {
+      env: runEnv({ DBNAME: "mailcow", MAILCOW_HOSTNAME: `x${SECRETS.REDISPASS}`, SPAMHAUS_DQS_KEY: `${SECRETS.SPAMHAUS_DQS_KEY}!` }),
+    });
     expectRun(result, { exitCode: 1, lines: 3 });
-    expect(result.lines.map((line) => line.split(":")[2])).toEqual([" environment variable DBUSER", " environment variable MAILCOW_HOSTNAME", " environment variable SPAMHAUS_DQS_KEY"]);
+    expect(result.lines.map((line) => line.split(":")[2])).toEqual([
+      " environment variable DBUSER",
+      " environment variable MAILCOW_HOSTNAME",
+      " environment variable SPAMHAUS_DQS_KEY",
+    ]);
   });
 });
 

@@ -56,7 +56,9 @@ export function cleanUp(): void {
 /** A tmpfs of `size` (e.g. "96k") on `dir` (created), read-only with `ro`; unmounted by cleanUp. */
 export function mountTmpfs(dir: string, size: string, ro = false): void {
   mkdirSync(dir, { recursive: true });
-  const mounted = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", `size=${size},mode=0755${ro ? ",ro" : ""}`, "tmpfs", dir], { stderr: "pipe" });
+  const mounted = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", `size=${size},mode=0755${ro ? ",ro" : ""}`, "tmpfs", dir], {
+    stderr: "pipe",
+  });
   if (mounted.exitCode !== 0) throw new Error(`mount tmpfs on ${dir}: ${mounted.stderr.toString()}`);
   cleanups.push(() => void Bun.spawnSync(["umount", "-l", dir]));
 }
@@ -110,7 +112,10 @@ export function programPath(): string {
   // Built again when another test file's cleanup removed it (the module is shared by all files).
   if (bundle && existsSync(bundle)) return bundle;
   const out = join(tempDir("mpi-adv-bundle-"), "main.js");
-  const built = Bun.spawnSync([BUN, "build", join(REPO, "src/main.ts"), "--target=bun", `--outfile=${out}`], { stderr: "pipe", stdout: "pipe" });
+  const built = Bun.spawnSync([BUN, "build", join(REPO, "src/main.ts"), "--target=bun", `--outfile=${out}`], {
+    stderr: "pipe",
+    stdout: "pipe",
+  });
   if (built.exitCode !== 0) throw new Error(`bun build failed: ${built.stderr.toString()}`);
   bundle = out;
   return out;
@@ -147,7 +152,15 @@ export function spawnBin(args: string[], options: RunOptions = {}): Spawned {
     const statusMatch = /non-zero status (\d+)/.exec(timeText);
     const rssKb = Number(timeText.trim().split("\n").pop());
     const exitCode = signalMatch ? null : statusMatch ? Number(statusMatch[1]) : child.exitCode;
-    return { exitCode, signal: signalMatch ? signalName(Number(signalMatch[1])) : null, stdout: out, stderr: err, lines: err.split("\n").filter((line) => line !== ""), ms, rssKb };
+    return {
+      exitCode,
+      signal: signalMatch ? signalName(Number(signalMatch[1])) : null,
+      stdout: out,
+      stderr: err,
+      lines: err.split("\n").filter((line) => line !== ""),
+      ms,
+      rssKb,
+    };
   })();
   let found: number | undefined;
   const pid = async () => {
@@ -274,10 +287,19 @@ export const sniArgs = (tree: { sslDir: string; confDir: string }, ...extra: str
 export function expectMapAgrees(confDir: string, mustContain: string[] = [HOSTNAME]): string[] {
   const mapFile = join(confDir, "sni.map");
   const text = readFileSync(mapFile, "utf8");
-  const keys = text.split("\n").filter((line) => line.trim() !== "").map((line) => line.split(" ")[0]!).sort();
+  const keys = text
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line) => line.split(" ")[0]!)
+    .sort();
   const stored = Bun.spawnSync(["postmap", "-c", confDir, "-s", `hash:${mapFile}`], { stderr: "pipe" });
   expect(stored.exitCode).toBe(0);
-  const storedKeys = stored.stdout.toString().split("\n").filter(Boolean).map((line) => line.split("\t")[0]!).sort();
+  const storedKeys = stored.stdout
+    .toString()
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => line.split("\t")[0]!)
+    .sort();
   expect(storedKeys).toEqual(keys);
   for (const name of [...mustContain, ...keys.slice(0, 3)]) {
     const query = Bun.spawnSync(["postmap", "-c", confDir, "-q", name, `hash:${mapFile}`]);
@@ -322,7 +344,12 @@ export function adversarial(name: string, body: () => Promise<void>): void {
 export function startTree(): { root: ContainerRoot; flags: string[] } {
   const dir = tempDir("mpi-adv-start-");
   const root = buildContainerRoot(dir, { prefix: dir });
-  const flags = [...root.startFlags, `--base-image-file=${join(dir, "none")}`, `--mailcow-compose-file=${join(dir, "none")}`, "--asn-check-url=http://127.0.0.1:9/"];
+  const flags = [
+    ...root.startFlags,
+    `--base-image-file=${join(dir, "none")}`,
+    `--mailcow-compose-file=${join(dir, "none")}`,
+    "--asn-check-url=http://127.0.0.1:9/",
+  ];
   return { root, flags };
 }
 
@@ -351,7 +378,15 @@ export function startEnv(extra: Record<string, string> = {}): Record<string, str
  */
 export async function silentSocket(): Promise<string> {
   const path = join(tempDir("mpi-adv-sock-"), "mysqld.sock");
-  const server = Bun.spawn(["python3", "-c", "import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(64); print('ready', flush=True); time.sleep(120)", path], { stdin: "ignore", stdout: "pipe" });
+  const server = Bun.spawn(
+    [
+      "python3",
+      "-c",
+      "import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(64); print('ready', flush=True); time.sleep(120)",
+      path,
+    ],
+    { stdin: "ignore", stdout: "pipe" },
+  );
   const reader = server.stdout.getReader();
   await reader.read();
   reader.releaseLock();
@@ -368,7 +403,11 @@ export function childProcesses(pid: number): { pid: number; cmdline: string; env
     for (const child of readChildren(parent)) {
       queue.push(child);
       try {
-        result.push({ pid: child, cmdline: readFileSync(`/proc/${child}/cmdline`, "utf8"), environ: readFileSync(`/proc/${child}/environ`, "utf8") });
+        result.push({
+          pid: child,
+          cmdline: readFileSync(`/proc/${child}/cmdline`, "utf8"),
+          environ: readFileSync(`/proc/${child}/environ`, "utf8"),
+        });
       } catch {
         // exited meanwhile
       }
@@ -379,7 +418,15 @@ export function childProcesses(pid: number): { pid: number; cmdline: string; env
 
 /** A process of the test's own holding the conf dir's lock (one process: SIGKILL releases it); resolves once it holds it. */
 export async function holdLock(confDir: string): Promise<Bun.Subprocess<"ignore", "pipe", "inherit">> {
-  const holder = Bun.spawn(["python3", "-c", "import fcntl,os,sys,time; f=os.open(sys.argv[1], os.O_RDONLY); fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(30)", confDir], { stdin: "ignore", stdout: "pipe" });
+  const holder = Bun.spawn(
+    [
+      "python3",
+      "-c",
+      "import fcntl,os,sys,time; f=os.open(sys.argv[1], os.O_RDONLY); fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(30)",
+      confDir,
+    ],
+    { stdin: "ignore", stdout: "pipe" },
+  );
   cleanups.push(() => holder.kill("SIGKILL"));
   const reader = holder.stdout.getReader();
   await reader.read();

@@ -3,7 +3,23 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { join } from "node:path";
 import { startSilentDns, type TestDnsServer } from "../support/dns.ts";
 import { createTestDatabase, startMariadb, TEST_DB, type TestDatabase } from "../support/mariadb.ts";
-import { adversarial, answeringDns, holdLock, childProcesses, cleanUp, expectRun, freshTree, runBin, runEnv, silentSocket, sniArgs, spawnBin, startEnv, startTree, tempDir } from "./harness.ts";
+import {
+  adversarial,
+  answeringDns,
+  holdLock,
+  childProcesses,
+  cleanUp,
+  expectRun,
+  freshTree,
+  runBin,
+  runEnv,
+  silentSocket,
+  sniArgs,
+  spawnBin,
+  startEnv,
+  startTree,
+  tempDir,
+} from "./harness.ts";
 
 // Family 4, signals and waits: a hung MariaDB (accepts, never greets), a resolver that never
 // answers, hooks that hang and leave their session. --wait-timeout is honoured within 1 s,
@@ -29,11 +45,15 @@ const alive = (pid: number) => existsSync(`/proc/${pid}`) && !readFileSync(`/pro
 async function blockedInDatabaseProbe(extraFlags: string[] = []) {
   const { flags } = startTree();
   const socket = await silentSocket();
-  const run = spawnBin(["start", ...flags, `--mysql-socket=${socket}`, `--dns-server=${(await answeringDns()).address}`, ...extraFlags], { env: startEnv() });
+  const run = spawnBin(["start", ...flags, `--mysql-socket=${socket}`, `--dns-server=${(await answeringDns()).address}`, ...extraFlags], {
+    env: startEnv(),
+  });
   const pid = await run.pid();
   let probes: number[] = [];
   for (let attempt = 0; attempt < 4000 && probes.length === 0; attempt++) {
-    probes = childProcesses(pid).filter((child) => child.cmdline.startsWith("mariadb-admin")).map((child) => child.pid);
+    probes = childProcesses(pid)
+      .filter((child) => child.cmdline.startsWith("mariadb-admin"))
+      .map((child) => child.pid);
     if (probes.length === 0) await Bun.sleep(5);
   }
   expect(probes.length).toBeGreaterThan(0);
@@ -128,7 +148,9 @@ describe("the conf dir lock and start", () => {
     const holder = await holdLock(root.confDir);
     try {
       const env = startEnv({ DBNAME: TEST_DB.name, DBUSER: TEST_DB.user, DBPASS: TEST_DB.password, MPI_LOCK_TIMEOUT: "0.5" });
-      const result = await runBin(["start", ...flags, `--mysql-socket=${db.socket}`, `--dns-server=${(await answeringDns()).address}`], { env });
+      const result = await runBin(["start", ...flags, `--mysql-socket=${db.socket}`, `--dns-server=${(await answeringDns()).address}`], {
+        env,
+      });
       expectRun(result, { exitCode: 1, lines: 2, planted: [TEST_DB.password] });
       expect(result.lines[0]).toContain("waiting for another mailcow-postfix-init run to finish writing in the conf dir");
       expect(result.lines[1]).toContain("still holds the lock on");
@@ -147,11 +169,25 @@ describe("hooks", () => {
     const hooks = join(dir, "hooks");
     mkdirSync(hooks);
     const pids = join(dir, "pids");
-    writeFileSync(join(hooks, "10-daemon"), `#!/bin/sh\nsetsid sleep 60 < /dev/null > /dev/null 2>&1 &\necho $! >> ${pids}\necho $$ >> ${pids}\nsleep 60\n`);
+    writeFileSync(
+      join(hooks, "10-daemon"),
+      `#!/bin/sh\nsetsid sleep 60 < /dev/null > /dev/null 2>&1 &\necho $! >> ${pids}\necho $$ >> ${pids}\nsleep 60\n`,
+    );
     chmodSync(join(hooks, "10-daemon"), 0o755);
-    const args = ["entrypoint", `--hooks-dir=${hooks}`, `--syslog-ng-dir=${dir}`, `--openssl-cnf=${join(dir, "openssl.cnf")}`, `--conf-dir=${dir}`];
+    const args = [
+      "entrypoint",
+      `--hooks-dir=${hooks}`,
+      `--syslog-ng-dir=${dir}`,
+      `--openssl-cnf=${join(dir, "openssl.cnf")}`,
+      `--conf-dir=${dir}`,
+    ];
     const started = async () => {
-      for (let attempt = 0; attempt < 2000 && (!existsSync(pids) || readFileSync(pids, "utf8").split("\n").filter(Boolean).length < 2); attempt++) await Bun.sleep(5);
+      for (
+        let attempt = 0;
+        attempt < 2000 && (!existsSync(pids) || readFileSync(pids, "utf8").split("\n").filter(Boolean).length < 2);
+        attempt++
+      )
+        await Bun.sleep(5);
       return readFileSync(pids, "utf8").split("\n").filter(Boolean).map(Number);
     };
     return { args, started };

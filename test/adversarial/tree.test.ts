@@ -2,7 +2,22 @@ import { afterAll, describe, expect } from "bun:test";
 import { mkdirSync, readFileSync, renameSync, statSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { MAX_DOMAINS_BYTES, MAX_PEM_BYTES } from "../../src/bounded-read.ts";
-import { adversarial, HOSTNAME, PLANTED_FILE_TEXT, SECRETS, cleanUp, expectMapAgrees, expectRun, freshTree, remove, runBin, runEnv, sniArgs, tempDir, write } from "./harness.ts";
+import {
+  adversarial,
+  HOSTNAME,
+  PLANTED_FILE_TEXT,
+  SECRETS,
+  cleanUp,
+  expectMapAgrees,
+  expectRun,
+  freshTree,
+  remove,
+  runBin,
+  runEnv,
+  sniArgs,
+  tempDir,
+  write,
+} from "./harness.ts";
 
 // Family 1, the certificate tree: special files, endless and oversized files, links to other
 // files' secrets, names that forge log lines. Every hostile source is one error or warning
@@ -49,62 +64,151 @@ const other = (tree: Tree, file: string) => join(tree.sslDir, "other", file);
 const defaultFile = (tree: Tree, file: string) => join(tree.sslDir, file);
 
 const cases: TreeCase[] = [
-  { name: "domains is a FIFO", says: "a FIFO, not a regular file", arrange: (t) => mkfifo(other(t, "domains")), problemLines: 1, unmapped: ["other.example.test"] },
-  { name: "cert.pem of a directory is a FIFO", says: "a FIFO, not a regular file", arrange: (t) => mkfifo(other(t, "cert.pem")), problemLines: 1, unmapped: ["other.example.test"] },
-  { name: "key.pem of a directory is a FIFO", says: "a FIFO, not a regular file", arrange: (t) => mkfifo(other(t, "key.pem")), problemLines: 1, unmapped: ["other.example.test"] },
-  { name: "the default cert.pem is a FIFO: directories are still mapped", says: "a FIFO, not a regular file", arrange: (t) => mkfifo(defaultFile(t, "cert.pem")), problemLines: 1, mapped: ["other.example.test"], unmapped: [HOSTNAME] },
-  { name: "cert.pem -> /dev/zero", says: "a character device, not a regular file", arrange: (t) => link("/dev/zero", other(t, "cert.pem")), problemLines: 1, unmapped: ["other.example.test"] },
-  { name: "key.pem -> /dev/zero", says: "a character device, not a regular file", arrange: (t) => link("/dev/zero", other(t, "key.pem")), problemLines: 1, unmapped: ["other.example.test"] },
-  { name: "domains -> /dev/zero", says: "a character device, not a regular file", arrange: (t) => link("/dev/zero", other(t, "domains")), problemLines: 1, unmapped: ["other.example.test"] },
-  { name: "cert.pem -> /dev/urandom", says: "a character device, not a regular file", arrange: (t) => link("/dev/urandom", other(t, "cert.pem")), problemLines: 1, unmapped: ["other.example.test"] },
-  { name: "the default key.pem -> /dev/urandom", says: "a character device, not a regular file", arrange: (t) => link("/dev/urandom", defaultFile(t, "key.pem")), problemLines: 1, mapped: ["other.example.test"], unmapped: [HOSTNAME] },
   {
-    name: "a valid certificate followed by junk beyond the cap", says: "larger than 1 MB",
+    name: "domains is a FIFO",
+    says: "a FIFO, not a regular file",
+    arrange: (t) => mkfifo(other(t, "domains")),
+    problemLines: 1,
+    unmapped: ["other.example.test"],
+  },
+  {
+    name: "cert.pem of a directory is a FIFO",
+    says: "a FIFO, not a regular file",
+    arrange: (t) => mkfifo(other(t, "cert.pem")),
+    problemLines: 1,
+    unmapped: ["other.example.test"],
+  },
+  {
+    name: "key.pem of a directory is a FIFO",
+    says: "a FIFO, not a regular file",
+    arrange: (t) => mkfifo(other(t, "key.pem")),
+    problemLines: 1,
+    unmapped: ["other.example.test"],
+  },
+  {
+    name: "the default cert.pem is a FIFO: directories are still mapped",
+    says: "a FIFO, not a regular file",
+    arrange: (t) => mkfifo(defaultFile(t, "cert.pem")),
+    problemLines: 1,
+    mapped: ["other.example.test"],
+    unmapped: [HOSTNAME],
+  },
+  {
+    name: "cert.pem -> /dev/zero",
+    says: "a character device, not a regular file",
+    arrange: (t) => link("/dev/zero", other(t, "cert.pem")),
+    problemLines: 1,
+    unmapped: ["other.example.test"],
+  },
+  {
+    name: "key.pem -> /dev/zero",
+    says: "a character device, not a regular file",
+    arrange: (t) => link("/dev/zero", other(t, "key.pem")),
+    problemLines: 1,
+    unmapped: ["other.example.test"],
+  },
+  {
+    name: "domains -> /dev/zero",
+    says: "a character device, not a regular file",
+    arrange: (t) => link("/dev/zero", other(t, "domains")),
+    problemLines: 1,
+    unmapped: ["other.example.test"],
+  },
+  {
+    name: "cert.pem -> /dev/urandom",
+    says: "a character device, not a regular file",
+    arrange: (t) => link("/dev/urandom", other(t, "cert.pem")),
+    problemLines: 1,
+    unmapped: ["other.example.test"],
+  },
+  {
+    name: "the default key.pem -> /dev/urandom",
+    says: "a character device, not a regular file",
+    arrange: (t) => link("/dev/urandom", defaultFile(t, "key.pem")),
+    problemLines: 1,
+    mapped: ["other.example.test"],
+    unmapped: [HOSTNAME],
+  },
+  {
+    name: "a valid certificate followed by junk beyond the cap",
+    says: "larger than 1 MB",
     arrange: (t) => write(other(t, "cert.pem"), Buffer.concat([readFileSync(other(t, "cert.pem")), Buffer.alloc(MAX_PEM_BYTES, "A")])),
     problemLines: 1,
     unmapped: ["other.example.test"],
   },
   {
-    name: "a domains file beyond the cap", says: "larger than 1 MB",
+    name: "a domains file beyond the cap",
+    says: "larger than 1 MB",
     arrange: (t) => write(other(t, "domains"), `${"x.example.test ".repeat(MAX_DOMAINS_BYTES / 15 + 10)}`),
     problemLines: 1,
     unmapped: ["other.example.test"],
   },
-  { name: "domains is a directory", says: "a directory, not a regular file", arrange: (t) => {
-      remove(other(t, "domains"));
-      mkdirSync(other(t, "domains"));
-    }, problemLines: 1, unmapped: ["other.example.test"] },
   {
-    name: "domains is a unix socket", says: "a socket, not a regular file",
+    name: "domains is a directory",
+    says: "a directory, not a regular file",
     arrange: (t) => {
       remove(other(t, "domains"));
-      const made = Bun.spawnSync(["python3", "-c", "import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])", other(t, "domains")]);
+      mkdirSync(other(t, "domains"));
+    },
+    problemLines: 1,
+    unmapped: ["other.example.test"],
+  },
+  {
+    name: "domains is a unix socket",
+    says: "a socket, not a regular file",
+    arrange: (t) => {
+      remove(other(t, "domains"));
+      const made = Bun.spawnSync([
+        "python3",
+        "-c",
+        "import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])",
+        other(t, "domains"),
+      ]);
       expect(made.exitCode).toBe(0);
     },
     problemLines: 1,
     unmapped: ["other.example.test"],
   },
   // A cert.pem that cannot be stat'ed (ELOOP) is one problem line; its names get the default certificate.
-  { name: "cert.pem is a symlink loop", says: "ELOOP", arrange: (t) => {
+  {
+    name: "cert.pem is a symlink loop",
+    says: "ELOOP",
+    arrange: (t) => {
       link("loop-b", other(t, "cert.pem"));
       link("cert.pem", other(t, "loop-b"));
-    }, problemLines: 1, unmapped: ["other.example.test"] },
-  { name: "key.pem is a dangling symlink", arrange: (t) => link("/nonexistent/key.pem", other(t, "key.pem")), problemLines: 1, unmapped: ["other.example.test"] },
+    },
+    problemLines: 1,
+    unmapped: ["other.example.test"],
+  },
   {
-    name: "domains -> a secret file outside the SSL dir: counted, not one byte quoted", says: "values not shown",
+    name: "key.pem is a dangling symlink",
+    arrange: (t) => link("/nonexistent/key.pem", other(t, "key.pem")),
+    problemLines: 1,
+    unmapped: ["other.example.test"],
+  },
+  {
+    name: "domains -> a secret file outside the SSL dir: counted, not one byte quoted",
+    says: "values not shown",
     arrange: (t) => link(plantedFile(), other(t, "domains")),
     problemLines: 1, // invalid names, counted only
     unmapped: ["other.example.test"],
   },
   {
-    name: "domains -> /proc/self/environ: no secret printed", says: "values not shown",
+    name: "domains -> /proc/self/environ: no secret printed",
+    says: "values not shown",
     arrange: (t) => link("/proc/self/environ", other(t, "domains")),
     problemLines: 1,
     unmapped: ["other.example.test"],
   },
   {
     name: "domains inside the SSL dir holding every planted secret: each redacted",
-    arrange: (t) => write(other(t, "domains"), `other.example.test ${Object.values(SECRETS).map((value) => `x${value}`).join(" ")} ${JSON.stringify(SECRETS.DBPASS)}`),
+    arrange: (t) =>
+      write(
+        other(t, "domains"),
+        `other.example.test ${Object.values(SECRETS)
+          .map((value) => `x${value}`)
+          .join(" ")} ${JSON.stringify(SECRETS.DBPASS)}`,
+      ),
     problemLines: 2, // the invalid ones (redacted), and the valid-looking ones the certificate does not cover
     mapped: ["other.example.test"],
   },
@@ -183,7 +287,9 @@ describe("certificate tree: check and --json", () => {
     const result = await runBin(["check", "--ssl-dir", tree.sslDir, "--hostname", HOSTNAME]);
     // A newline is whitespace, which a Postfix map value cannot hold: that source is an error.
     expectRun(result, { exitCode: 1, lines: 0 });
-    expect(result.stdout.split("\n").filter((line) => line.includes("path-unusable") || line.includes("contains whitespace"))).toHaveLength(1);
+    expect(result.stdout.split("\n").filter((line) => line.includes("path-unusable") || line.includes("contains whitespace"))).toHaveLength(
+      1,
+    );
     // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
     expect(result.stdout).not.toMatch(/[\x00-\x09\x0b-\x1f]/);
     expect(result.stdout).toContain("x\\ny\\x1b[2J");
@@ -197,7 +303,12 @@ describe("certificate tree: check and --json", () => {
 
   adversarial("check --json with secrets in domains inside the SSL dir: redacted in JSON-escaped form too", async () => {
     const tree = freshTree();
-    write(other(tree, "domains"), `other.example.test ${Object.values(SECRETS).map((value) => `x${value}`).join(" ")}`);
+    write(
+      other(tree, "domains"),
+      `other.example.test ${Object.values(SECRETS)
+        .map((value) => `x${value}`)
+        .join(" ")}`,
+    );
     const result = await runBin(["check", "--json", "--ssl-dir", tree.sslDir, "--hostname", HOSTNAME], { env: runEnv() });
     expectRun(result, { exitCode: 0, lines: 0 });
     expect(result.stdout).toContain("***");

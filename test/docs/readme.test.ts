@@ -45,7 +45,11 @@ describe("README suite blocks", () => {
     const markers = readmeStepNames(README);
     expect(new Set(markers).size).toBe(markers.length);
     const checkedHere = [...YAML_BLOCKS, ...Object.keys(ROW_BLOCKS)];
-    expect(markers.filter((name) => !checkedHere.includes(name)).sort()).toEqual(containerSuiteSteps().filter((name) => !checkedHere.includes(name)).sort());
+    expect(markers.filter((name) => !checkedHere.includes(name)).sort()).toEqual(
+      containerSuiteSteps()
+        .filter((name) => !checkedHere.includes(name))
+        .sort(),
+    );
   });
 
   test("the life table: every row is run by the container suite, in the table's order", () => {
@@ -82,10 +86,10 @@ describe("README: merging into an existing override", () => {
       const example = service(merged, name) ?? {};
       expect(Object.keys(shipped).length).toBeGreaterThan(0);
       for (const [key, value] of Object.entries(shipped)) {
-        if (Array.isArray(value)) expect({ name, key, entries: example[key] }).toEqual({ name, key, entries: expect.arrayContaining(value) });
+        if (Array.isArray(value))
+          expect({ name, key, entries: example[key] }).toEqual({ name, key, entries: expect.arrayContaining(value) });
         else expect({ name, key, value: example[key] }).toEqual({ name, key, value });
       }
     }
   });
-
 });

@@ -30,7 +30,9 @@ function seedTree() {
 
 /** sni.map's lines as name -> "keyfile certfile". */
 function mapLines(mapFile: string): Record<string, string> {
-  const lines = readFileSync(mapFile, "utf8").split("\n").filter((line) => line !== "");
+  const lines = readFileSync(mapFile, "utf8")
+    .split("\n")
+    .filter((line) => line !== "");
   return Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(" ")), line.slice(line.indexOf(" ") + 1)]));
 }
 
@@ -63,7 +65,11 @@ describe("SKIP_LETS_ENCRYPT=y and a hostname the default certificate does not co
     const tree = seedTree();
     const result = runBinary(["check", "--ssl-dir", tree.sslDir, "--json"], seedEnv());
     expect(result.exitCode, result.stderr).toBe(0);
-    const report = JSON.parse(result.stdout) as { hostname: string; entries: { name: string; source: string; files: string[] }[]; problems: { code: string }[] };
+    const report = JSON.parse(result.stdout) as {
+      hostname: string;
+      entries: { name: string; source: string; files: string[] }[];
+      problems: { code: string }[];
+    };
     expect(report.hostname).toBe(HOSTNAME);
     const toDefault = report.entries.filter((entry) => entry.source === tree.sslDir);
     expect(toDefault.map((entry) => entry.name).sort()).toEqual([...MAPPED_TO_DEFAULT].sort());

@@ -20,7 +20,20 @@ let bunRef: string;
 /** Dockerfile.postfix on the stand-in base, its build stage from REF (+ DIGEST); exit code and output tail. */
 async function buildWith(ref: string, digest: string) {
   const build = await engine!.docker(
-    ["build", "--network", "host", "--file", join(REPO, "Dockerfile.postfix"), "--build-arg", `BUN_IMAGE=${ref}`, "--build-arg", `BUN_IMAGE_DIGEST=${digest}`, "--tag", "mpi-test/pinned:latest", REPO],
+    [
+      "build",
+      "--network",
+      "host",
+      "--file",
+      join(REPO, "Dockerfile.postfix"),
+      "--build-arg",
+      `BUN_IMAGE=${ref}`,
+      "--build-arg",
+      `BUN_IMAGE_DIGEST=${digest}`,
+      "--tag",
+      "mpi-test/pinned:latest",
+      REPO,
+    ],
     { allowFailure: true, timeoutMs: 600_000 },
   );
   return { exitCode: build.exitCode, output: build.stdout + build.stderr };
@@ -44,9 +57,13 @@ describe.skipIf(!enabled)("the build stage's Bun image pinned by digest", () => 
     standIns = await buildStandIns(engine);
     const port = 20000 + Math.floor(Math.random() * 20000);
     const config = join(engine.root, "registry.yml");
-    writeFileSync(config, `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${join(engine.root, "registry")}\nhttp:\n  addr: 127.0.0.1:${port}\n`);
+    writeFileSync(
+      config,
+      `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${join(engine.root, "registry")}\nhttp:\n  addr: 127.0.0.1:${port}\n`,
+    );
     registry = Bun.spawn([REGISTRY_BIN, "serve", config], { stdout: "ignore", stderr: "ignore" });
-    for (let i = 0; i < 50 && (await run(["curl", "-fs", `http://127.0.0.1:${port}/v2/`], { allowFailure: true })).exitCode !== 0; i++) await Bun.sleep(100);
+    for (let i = 0; i < 50 && (await run(["curl", "-fs", `http://127.0.0.1:${port}/v2/`], { allowFailure: true })).exitCode !== 0; i++)
+      await Bun.sleep(100);
     // docker treats registries on 127.0.0.0/8 as plain-HTTP ("insecure") without configuration.
     bunRef = `127.0.0.1:${port}/oven/bun:1.4.5-debian`;
   }, 900_000);

@@ -77,7 +77,8 @@ describe("arm64 image from Dockerfile.postfix, under emulation", () => {
   }, 300_000);
 
   test("the image, its base and the binary in it are arm64; the container runs as aarch64", async () => {
-    const architecture = async (tag: string) => (await engine!.docker(["image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", tag])).stdout.trim();
+    const architecture = async (tag: string) =>
+      (await engine!.docker(["image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", tag])).stdout.trim();
     expect(await architecture(image.image)).toBe("linux/arm64");
     expect(await architecture(standIns.postfixBase)).toBe("linux/arm64");
     expect((await project!.exec(["uname", "-m"])).stdout.trim()).toBe("aarch64");

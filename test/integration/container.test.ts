@@ -37,7 +37,14 @@ function project(name: string, env: Record<string, string> = {}, stock = false):
 /** Contents hash of every file the startup generates, keyed by path relative to the conf dir. */
 function generatedFiles(confDir: string): Record<string, string> {
   const files = ["main.cf", "extra.cf", "sni.map", ...readdirSync(join(confDir, "sql")).map((f) => `sql/${f}`)];
-  return Object.fromEntries(files.map((f) => [f, createHash("sha256").update(readFileSync(join(confDir, f))).digest("hex")]));
+  return Object.fromEntries(
+    files.map((f) => [
+      f,
+      createHash("sha256")
+        .update(readFileSync(join(confDir, f)))
+        .digest("hex"),
+    ]),
+  );
 }
 
 describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
@@ -84,7 +91,19 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
     const changed = "mpi-test/postfix-changed:latest";
     await engine!.docker(["build", "--network", "host", "--tag", changed, "-"], { stdin: `FROM ${standIns.postfixBase}\n${change}\n` });
     const build = await engine!.docker(
-      ["build", "--network", "host", "--file", join(service.context, service.dockerfile), "--build-arg", `MAILCOW_POSTFIX_IMAGE=${changed}`, ...args, "--tag", tag, service.context],
+      [
+        "build",
+        "--network",
+        "host",
+        "--file",
+        join(service.context, service.dockerfile),
+        "--build-arg",
+        `MAILCOW_POSTFIX_IMAGE=${changed}`,
+        ...args,
+        "--tag",
+        tag,
+        service.context,
+      ],
       { allowFailure: true, timeoutMs: 300_000 },
     );
     // The message itself: without colours (legacy builder) and BuildKit's "#15 0.380 " step prefix.
@@ -98,14 +117,33 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
   const driftLine = readFileSync(FIXTURE_SCRIPT, "utf8").split("\n").indexOf("  sleep 1") + 1;
 
   test.each([
-    ["an /opt/postfix.sh of unknown shape", `RUN printf '#!/bin/bash\\npostfix start\\n' > /opt/postfix.sh`, /^mailcow-postfix-init: error: .*\/opt\/postfix\.sh/m],
-    ["no postfix program command in supervisord.conf", String.raw`RUN sed -i '/^\[program:postfix\]/,/^\[/ { /^command=/d }' /etc/supervisor/supervisord.conf`, /^mailcow-postfix-init: error: the base image's startup is not a version .*\/etc\/supervisor\/supervisord\.conf: the section \(line \d+\) lacks a setting/m],
-    ["a postfix.sh whose logic changed by one line (heredocs unchanged)", DRIFT, new RegExp(String.raw`^mailcow-postfix-init: error: the base image's startup is not a version this release was checked against \(base fingerprint [0-9a-f]{16}\): /opt/postfix\.sh: line ${driftLine} \(${"`"}sleep 2${"`"}\) is new or changed.* set MPI_ACCEPT_UNVERIFIED_BASE=[0-9a-f]{16} `, "m")],
-  ])("the build fails on a base image with %s", async (_what, change, named) => {
-    const build = await buildOnChangedBase(change);
-    expect(build.exitCode).not.toBe(0);
-    expect(build.output).toMatch(named);
-  }, 300_000);
+    [
+      "an /opt/postfix.sh of unknown shape",
+      `RUN printf '#!/bin/bash\\npostfix start\\n' > /opt/postfix.sh`,
+      /^mailcow-postfix-init: error: .*\/opt\/postfix\.sh/m,
+    ],
+    [
+      "no postfix program command in supervisord.conf",
+      String.raw`RUN sed -i '/^\[program:postfix\]/,/^\[/ { /^command=/d }' /etc/supervisor/supervisord.conf`,
+      /^mailcow-postfix-init: error: the base image's startup is not a version .*\/etc\/supervisor\/supervisord\.conf: the section \(line \d+\) lacks a setting/m,
+    ],
+    [
+      "a postfix.sh whose logic changed by one line (heredocs unchanged)",
+      DRIFT,
+      new RegExp(
+        String.raw`^mailcow-postfix-init: error: the base image's startup is not a version this release was checked against \(base fingerprint [0-9a-f]{16}\): /opt/postfix\.sh: line ${driftLine} \(${"`"}sleep 2${"`"}\) is new or changed.* set MPI_ACCEPT_UNVERIFIED_BASE=[0-9a-f]{16} `,
+        "m",
+      ),
+    ],
+  ])(
+    "the build fails on a base image with %s",
+    async (_what, change, named) => {
+      const build = await buildOnChangedBase(change);
+      expect(build.exitCode).not.toBe(0);
+      expect(build.output).toMatch(named);
+    },
+    300_000,
+  );
 
   test("MPI_ACCEPT_UNVERIFIED_BASE=<that base's fingerprint>: the build passes, and start warns that the logic was not verified", async () => {
     const standIn = join(REPO, "docker", "test", "images", "postfix-base");
@@ -113,7 +151,10 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
     const { fingerprint } = verifyBase({
       "postfix.sh": { path: "/opt/postfix.sh", text: drifted },
       "docker-entrypoint.sh": { path: "/docker-entrypoint.sh", text: readFileSync(join(standIn, "docker-entrypoint.sh"), "utf8") },
-      "supervisord-program-postfix": { path: "/etc/supervisor/supervisord.conf", text: readFileSync(join(standIn, "supervisord.conf"), "utf8") },
+      "supervisord-program-postfix": {
+        path: "/etc/supervisor/supervisord.conf",
+        text: readFileSync(join(standIn, "supervisord.conf"), "utf8"),
+      },
     });
     const accepted = "mpi-test/postfix-unverified:latest";
     const build = await buildOnChangedBase(DRIFT, ["--build-arg", `MPI_ACCEPT_UNVERIFIED_BASE=${fingerprint}`], accepted);
@@ -121,11 +162,27 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
     // `start` logs it before waiting for the database; with none there it gives up after 1 s.
     const env = { DBNAME: "mailcow", DBUSER: "mailcow", DBPASS: "Test-Pass-4-db", MAILCOW_HOSTNAME: HOSTNAME, MPI_WAIT_TIMEOUT: "1" };
     const start = await engine!.docker(
-      ["run", "--rm", "--network", "none", ...Object.entries(env).flatMap(([k, v]) => ["-e", `${k}=${v}`]), "--entrypoint", "/usr/local/bin/mailcow-postfix-init", accepted, "start"],
+      [
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        ...Object.entries(env).flatMap(([k, v]) => ["-e", `${k}=${v}`]),
+        "--entrypoint",
+        "/usr/local/bin/mailcow-postfix-init",
+        accepted,
+        "start",
+      ],
       { allowFailure: true, timeoutMs: 60_000 },
     );
-    const warnings = (start.stdout + start.stderr).split("\n").filter((line) => line.includes("the startup logic was not verified for this base image"));
-    expect(warnings).toEqual([expect.stringContaining(`mailcow-postfix-init: warning: the startup logic was not verified for this base image (base fingerprint ${fingerprint}, accepted at build with MPI_ACCEPT_UNVERIFIED_BASE; versions this release does not know: /opt/postfix.sh)`)]);
+    const warnings = (start.stdout + start.stderr)
+      .split("\n")
+      .filter((line) => line.includes("the startup logic was not verified for this base image"));
+    expect(warnings).toEqual([
+      expect.stringContaining(
+        `mailcow-postfix-init: warning: the startup logic was not verified for this base image (base fingerprint ${fingerprint}, accepted at build with MPI_ACCEPT_UNVERIFIED_BASE; versions this release does not know: /opt/postfix.sh)`,
+      ),
+    ]);
   }, 300_000);
 
   describe("mailcow-dockerized issue 5816: single domain, SKIP_LETS_ENCRYPT=y", () => {
@@ -142,8 +199,12 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
     }, 180_000);
 
     test("the log says which mailcow postfix image this one was built from, and that it is current", async () => {
-      const lines = (await single.logs()).split("\n").filter((line) => line.includes("the postfix image mailcow's docker-compose.yml names"));
-      expect(lines).toEqual([`mailcow-postfix-init: built from ${standIns.postfixBase}, the postfix image mailcow's docker-compose.yml names`]);
+      const lines = (await single.logs())
+        .split("\n")
+        .filter((line) => line.includes("the postfix image mailcow's docker-compose.yml names"));
+      expect(lines).toEqual([
+        `mailcow-postfix-init: built from ${standIns.postfixBase}, the postfix image mailcow's docker-compose.yml names`,
+      ]);
       // Built on a known base: no word about unverified startup logic.
       expect(await single.logs()).not.toContain("not verified");
     }, 30_000);
@@ -187,7 +248,11 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
       await engine!.docker(["stop", "--time", "10", id], { timeoutMs: 30_000 });
       const elapsed = performance.now() - started;
       const state = JSON.parse((await engine!.docker(["inspect", id])).stdout)[0].State;
-      expect({ running: state.Running, exitCode: state.ExitCode, oomKilled: state.OOMKilled }).toEqual({ running: false, exitCode: 0, oomKilled: false });
+      expect({ running: state.Running, exitCode: state.ExitCode, oomKilled: state.OOMKilled }).toEqual({
+        running: false,
+        exitCode: 0,
+        oomKilled: false,
+      });
       expect(elapsed).toBeLessThan(10_000);
       expect(processesInContainer(id)).toEqual([]);
     }, 60_000);
@@ -262,9 +327,13 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
       multi = project("multi");
       // As after a mailcow update: docker-compose.yml names a newer postfix image than ours was built from.
       const compose = join(multi.dir, "docker-compose.yml");
-      writeFileSync(compose, readFileSync(compose, "utf8").replace("ghcr.io/mailcow/postfix:3.10.12-1", "ghcr.io/mailcow/postfix:3.10.99-1"));
+      writeFileSync(
+        compose,
+        readFileSync(compose, "utf8").replace("ghcr.io/mailcow/postfix:3.10.12-1", "ghcr.io/mailcow/postfix:3.10.99-1"),
+      );
       defaultCert = makeCertificate(multi.sslDir, { names: [HOSTNAME, "example.test"], keyType: "rsa" });
-      for (const [dir, domains] of Object.entries(dirs)) fingerprints[dir] = makeCertificateDirectory(multi.sslDir, dir, domains).fingerprint;
+      for (const [dir, domains] of Object.entries(dirs))
+        fingerprints[dir] = makeCertificateDirectory(multi.sslDir, dir, domains).fingerprint;
       // A directory whose key belongs to another certificate.
       const broken = makeCertificateDirectory(multi.sslDir, "broken-pair", ["mail.broken.test"]);
       const stray = mkdtempSync(join(engine!.root, "stray-"));
@@ -277,13 +346,16 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
     test("each name gets its directory's certificate; unknown and broken names the default", async () => {
       const expected = new Map<string, string>();
       for (const [dir, domains] of Object.entries(dirs)) for (const name of domains) expected.set(name, fingerprints[dir]!);
-      for (const name of [HOSTNAME, "example.test", "unknown.example.invalid", "mail.broken.test"]) expected.set(name, defaultCert.fingerprint);
+      for (const name of [HOSTNAME, "example.test", "unknown.example.invalid", "mail.broken.test"])
+        expected.set(name, defaultCert.fingerprint);
       const served = await multi.served([...expected.keys()]);
       for (const [name, fingerprint] of expected) expect({ name, served: served.get(name) }).toEqual({ name, served: fingerprint });
     }, 120_000);
 
     test("a mailcow update to a newer postfix image is not silent: the start warns", async () => {
-      const warnings = (await multi.logs()).split("\n").filter((line) => line.includes("but mailcow's docker-compose.yml now names ghcr.io/mailcow/postfix:3.10.99-1"));
+      const warnings = (await multi.logs())
+        .split("\n")
+        .filter((line) => line.includes("but mailcow's docker-compose.yml now names ghcr.io/mailcow/postfix:3.10.99-1"));
       expect(warnings).toHaveLength(1);
       expect(warnings[0]).toContain(`warning: this image was built from ${standIns.postfixBase}`);
     }, 30_000);
@@ -309,9 +381,15 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
     test("certificates apply themselves: a renewal written on the host side is served within 3 s, no command, no restart, and a session open across it goes on", async () => {
       const id = await multi.containerId();
       const startedAt = JSON.parse((await engine!.docker(["inspect", id])).stdout)[0].State.StartedAt;
-      const session = multi.exec(["bash", "-c", HELD_SESSION, "held-session", "mail.example.net"], { timeoutMs: 120_000, allowFailure: true });
+      const session = multi.exec(["bash", "-c", HELD_SESSION, "held-session", "mail.example.net"], {
+        timeoutMs: 120_000,
+        allowFailure: true,
+      });
       for (let waited = 0; (await multi.exec(["test", "-e", "/tmp/session-open"], { allowFailure: true })).exitCode !== 0; waited += 200) {
-        if (waited > 30_000) throw new Error(`the held session did not open: ${JSON.stringify(await Promise.race([session, Bun.sleep(10).then(() => "still running")]))}`);
+        if (waited > 30_000)
+          throw new Error(
+            `the held session did not open: ${JSON.stringify(await Promise.race([session, Bun.sleep(10).then(() => "still running")]))}`,
+          );
         await Bun.sleep(200);
       }
       const mark = (await multi.logs()).split("\n").length;
@@ -332,7 +410,10 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
       const held = await session;
       expect(held.stdout).toContain("EHLO 250 ");
       expect(held.stdout).toContain("NOOP 250 ");
-      const applied = (await multi.logs()).split("\n").slice(mark).filter((line) => line.includes("watch: applied in"));
+      const applied = (await multi.logs())
+        .split("\n")
+        .slice(mark)
+        .filter((line) => line.includes("watch: applied in"));
       expect(applied.some((line) => line.includes("mail.example.net") && line.endsWith("postfix reloaded"))).toBe(true);
       expect(JSON.parse((await engine!.docker(["inspect", id])).stdout)[0].State.StartedAt).toBe(startedAt);
     }, 180_000);
@@ -355,11 +436,20 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
     const shell = async (script: string, options: { allowFailure?: boolean } = {}) => {
       const builds = /hook (install|run)|update\.sh/.test(script);
       const composeFile = builds
-        ? { COMPOSE_FILE: ["docker-compose.yml", "docker-compose.override.yml", join(REPO, "docker", "test", "build-host-network.yml")].join(":") }
+        ? {
+            COMPOSE_FILE: [
+              "docker-compose.yml",
+              "docker-compose.override.yml",
+              join(REPO, "docker", "test", "build-host-network.yml"),
+            ].join(":"),
+          }
         : {};
       return run(["bash", "-euo", "pipefail", "-c", adaptStep(script, places)], {
         // TMPDIR: the hook keeps a refused build's log there; inside the engine's root, removed with it.
-        cwd: places.mailcowDir, env: { ...engine!.env, ...composeFile, TMPDIR: engine!.root }, timeoutMs: 900_000, allowFailure: options.allowFailure,
+        cwd: places.mailcowDir,
+        env: { ...engine!.env, ...composeFile, TMPDIR: engine!.root },
+        timeoutMs: 900_000,
+        allowFailure: options.allowFailure,
       });
     };
     const step = (name: string, options: { allowFailure?: boolean } = {}) => shell(readmeStep(name), options);
@@ -371,28 +461,41 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
       return result.stdout.trim().split("\n").at(-1) ?? "";
     };
     const git = (args: string[], dir = places.mailcowDir) =>
-      run(["git", "-C", dir, ...args], { env: { GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@t", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@t" } });
+      run(["git", "-C", dir, ...args], {
+        env: { GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@t", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@t" },
+      });
     /** What of ours acme-mailcow's container holds: environment entries and mounts. */
     const acmeKeysOfOurs = async () => {
       const acme = JSON.parse((await engine!.docker(["inspect", await admin.containerId("acme-mailcow")])).stdout)[0];
       return {
         env: (acme.Config.Env as string[]).filter((entry) => /^(BASH_ENV|MPI_)/.test(entry)).sort(),
-        mounts: (acme.Mounts as { Destination: string }[]).map((mount) => mount.Destination).filter((path) => path.includes("mailcow-postfix-init")),
+        mounts: (acme.Mounts as { Destination: string }[])
+          .map((mount) => mount.Destination)
+          .filter((path) => path.includes("mailcow-postfix-init")),
       };
     };
-    const runningImage = async () => JSON.parse((await engine!.docker(["inspect", await admin.containerId()])).stdout)[0].Config.Image as string;
+    const runningImage = async () =>
+      JSON.parse((await engine!.docker(["inspect", await admin.containerId()])).stdout)[0].Config.Image as string;
     const expectRightCertificates = async () => {
       const served = await admin.served([HOSTNAME, "example.test", "other.example.test"]);
-      expect(Object.fromEntries(served)).toEqual({ [HOSTNAME]: defaultCert.fingerprint, "example.test": defaultCert.fingerprint, "other.example.test": other.fingerprint });
+      expect(Object.fromEntries(served)).toEqual({
+        [HOSTNAME]: defaultCert.fingerprint,
+        "example.test": defaultCert.fingerprint,
+        "other.example.test": other.fingerprint,
+      });
     };
     /** Nothing of ours in mailcow's git status but the hook file mailcow documents (main.cf: every start rewrites its tail). */
     const expectCleanCheckout = async (hook: boolean) => {
       const status = (await git(["status", "--porcelain", "--untracked-files=all"])).stdout.split("\n").filter(Boolean);
-      expect(status.filter((line) => line !== " M data/conf/postfix/main.cf")).toEqual(hook ? ["?? post_update_hook.sh", "?? pre_update_hook.sh"] : []);
+      expect(status.filter((line) => line !== " M data/conf/postfix/main.cf")).toEqual(
+        hook ? ["?? post_update_hook.sh", "?? pre_update_hook.sh"] : [],
+      );
     };
     /** What update.sh's git pull does: docker-compose.yml names a new postfix image, built here just before. */
     const upstreamMovesTo = async (base: string, change = "") => {
-      await engine!.docker(["build", "--network", "host", "--tag", base, "-"], { stdin: `FROM ${standIns.postfixBase}\n${change}\nLABEL test.mailcow.version=${tagOf(base)}\n` });
+      await engine!.docker(["build", "--network", "host", "--tag", base, "-"], {
+        stdin: `FROM ${standIns.postfixBase}\n${change}\nLABEL test.mailcow.version=${tagOf(base)}\n`,
+      });
       const compose = join(places.mailcowDir, "docker-compose.yml");
       writeFileSync(compose, readFileSync(compose, "utf8").replace(/ghcr\.io\/mailcow\/postfix:\S+/, base));
       await git(["commit", "-qm", "mailcow update", "docker-compose.yml"]);
@@ -403,7 +506,13 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
       const origin = join(parentDir, "origin.git");
       await run(["git", "clone", "-q", "--bare", REPO, origin]);
       places = { parentDir, mailcowDir: join(parentDir, "mailcow-dockerized"), repositoryUrl: origin };
-      admin = MailcowProject.create(engine!, "mailcowdockerized", { hostname: HOSTNAME, stock: true, dir: places.mailcowDir, projectDirInEnv: false, postfixTagInConf: false });
+      admin = MailcowProject.create(engine!, "mailcowdockerized", {
+        hostname: HOSTNAME,
+        stock: true,
+        dir: places.mailcowDir,
+        projectDirInEnv: false,
+        postfixTagInConf: false,
+      });
       projects.push(admin);
       defaultCert = makeCertificate(admin.sslDir, { names: [HOSTNAME, "example.test"], keyType: "rsa" });
       other = makeCertificateDirectory(admin.sslDir, "other.example.test", ["other.example.test"]);
@@ -420,17 +529,24 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
     test("install: clone next to mailcow, copy the override, the hook's install; ours runs, the right certificates", async () => {
       await step("clone");
       await step("override");
-      expect(await row("install")).toMatch(/^mailcow-postfix-init-hook: ours on ghcr\.io\/mailcow\/postfix:3\.10\.12-1 in \d+ s \(banner \d+ s after the switch\); serves example\.test mail\.example\.test other\.example\.test; built from release [0-9a-f]+ /);
+      expect(await row("install")).toMatch(
+        /^mailcow-postfix-init-hook: ours on ghcr\.io\/mailcow\/postfix:3\.10\.12-1 in \d+ s \(banner \d+ s after the switch\); serves example\.test mail\.example\.test other\.example\.test; built from release [0-9a-f]+ /,
+      );
       expect(await runningImage()).toBe(`local/mailcow-postfix-init:${tagOf(standIns.postfixBase)}`);
       await admin.waitForBanner();
       await expectRightCertificates();
-      expect(await acmeKeysOfOurs()).toEqual({ env: ["BASH_ENV=/usr/local/share/mailcow-postfix-init/acme-bash-env.sh", "MPI_WATCH=y"], mounts: ["/usr/local/share/mailcow-postfix-init/acme-bash-env.sh"] });
+      expect(await acmeKeysOfOurs()).toEqual({
+        env: ["BASH_ENV=/usr/local/share/mailcow-postfix-init/acme-bash-env.sh", "MPI_WATCH=y"],
+        mounts: ["/usr/local/share/mailcow-postfix-init/acme-bash-env.sh"],
+      });
     }, 900_000);
 
     test("did it work, check: `check` passes, the log has the summary line and no error line", async () => {
       expect(await row("check")).toBe("OK: 0 errors, 0 warnings");
       const result = await step("did-it-work");
-      expect(result.stdout).toMatch(/mailcow-postfix-init: sni-map: \d+ names mapped .*; 0 errors, 0 warnings -> \/opt\/postfix\/conf\/sni\.map/);
+      expect(result.stdout).toMatch(
+        /mailcow-postfix-init: sni-map: \d+ names mapped .*; 0 errors, 0 warnings -> \/opt\/postfix\/conf\/sni\.map/,
+      );
       // The troubleshooting block on a clean install: our warnings and waits, if any; no error.
       const trouble = await step("troubleshooting", { allowFailure: true });
       const lines = trouble.stdout.split("\n").filter(Boolean);
@@ -444,7 +560,9 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
 
     test("mailcow update: ./update.sh ends with ours on the new base; nothing of ours in git but the hook", async () => {
       await upstreamMovesTo(NEWER_BASE);
-      expect(await row("mailcow update")).toBe("mailcow-postfix-init-hook: ours on ghcr.io/mailcow/postfix:3.10.13-1 already; nothing to do");
+      expect(await row("mailcow update")).toBe(
+        "mailcow-postfix-init-hook: ours on ghcr.io/mailcow/postfix:3.10.13-1 already; nothing to do",
+      );
       expect(await runningImage()).toBe("local/mailcow-postfix-init:3.10.13-1");
       await admin.waitForBanner();
       expect(await admin.logs()).toContain(`built from ${NEWER_BASE}, the postfix image mailcow's docker-compose.yml names`);
@@ -455,8 +573,12 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
     test("unknown base: ./update.sh ends on mailcow's own image; a release that knows it, pulled by the hook, brings ours back", async () => {
       const drift = readFileSync(FIXTURE_SCRIPT, "utf8").replace(/^ {2}sleep 1$/m, "  sleep 2");
       await upstreamMovesTo(UNKNOWN_BASE, "RUN sed -i 's/^  sleep 1$/  sleep 2/' /opt/postfix.sh");
-      expect(await row("unknown base")).toMatch(/^mailcow-postfix-init-hook: mailcow's own image and startup on ghcr\.io\/mailcow\/postfix:3\.10\.14-1 in \d+ s, because this release refused it \(base fingerprint [0-9a-f]{16}: /);
-      expect(JSON.parse((await engine!.docker(["inspect", await admin.containerId()])).stdout)[0].Image).toBe(JSON.parse((await engine!.docker(["image", "inspect", UNKNOWN_BASE])).stdout)[0].Id);
+      expect(await row("unknown base")).toMatch(
+        /^mailcow-postfix-init-hook: mailcow's own image and startup on ghcr\.io\/mailcow\/postfix:3\.10\.14-1 in \d+ s, because this release refused it \(base fingerprint [0-9a-f]{16}: /,
+      );
+      expect(JSON.parse((await engine!.docker(["inspect", await admin.containerId()])).stdout)[0].Image).toBe(
+        JSON.parse((await engine!.docker(["image", "inspect", UNKNOWN_BASE])).stdout)[0].Id,
+      );
       await admin.waitForBanner();
       await expectRightCertificates();
 
@@ -466,7 +588,25 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
       const scratch = mkdtempSync(join(engine!.root, "drift-"));
       writeFileSync(join(scratch, "postfix.sh"), drift);
       const standIn = join(REPO, "docker", "test", "images", "postfix-base");
-      const entry = JSON.parse((await run(["node_modules/.bin/bun", "src/main.ts", "templates", "fingerprint", "--from", join(scratch, "postfix.sh"), "--entrypoint", join(standIn, "docker-entrypoint.sh"), "--supervisord", join(standIn, "supervisord.conf")], { cwd: REPO })).stdout)["postfix.sh"];
+      const entry = JSON.parse(
+        (
+          await run(
+            [
+              "node_modules/.bin/bun",
+              "src/main.ts",
+              "templates",
+              "fingerprint",
+              "--from",
+              join(scratch, "postfix.sh"),
+              "--entrypoint",
+              join(standIn, "docker-entrypoint.sh"),
+              "--supervisord",
+              join(standIn, "supervisord.conf"),
+            ],
+            { cwd: REPO },
+          )
+        ).stdout,
+      )["postfix.sh"];
       const knownFile = join(release, "src", "templates", "known-bases.json");
       const known = JSON.parse(readFileSync(knownFile, "utf8"));
       known.files["postfix.sh"].push({ ...entry, sources: ["test release"], verified: "test release" });
@@ -475,21 +615,31 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
       await git(["push", "-q"], release);
 
       await step("allow-pull");
-      expect(await row("back to ours")).toMatch(/^mailcow-postfix-init-hook: ours on ghcr\.io\/mailcow\/postfix:3\.10\.14-1 in \d+ s .*; built from release [0-9a-f]+ \(pulled [0-9a-f]+\.\.[0-9a-f]+\), /);
+      expect(await row("back to ours")).toMatch(
+        /^mailcow-postfix-init-hook: ours on ghcr\.io\/mailcow\/postfix:3\.10\.14-1 in \d+ s .*; built from release [0-9a-f]+ \(pulled [0-9a-f]+\.\.[0-9a-f]+\), /,
+      );
       expect(await runningImage()).toBe("local/mailcow-postfix-init:3.10.14-1");
       await admin.waitForBanner();
       await expectRightCertificates();
-      expect((await step("hook-run")).stdout.trim()).toBe("mailcow-postfix-init-hook: ours on ghcr.io/mailcow/postfix:3.10.14-1 already; nothing to do");
+      expect((await step("hook-run")).stdout.trim()).toBe(
+        "mailcow-postfix-init-hook: ours on ghcr.io/mailcow/postfix:3.10.14-1 already; nothing to do",
+      );
       await expectCleanCheckout(true);
     }, 900_000);
 
     test("remove the hook, then back to stock: mailcow's image runs again, nothing of ours left", async () => {
-      expect(await row("remove the hook")).toBe(`mailcow-postfix-init-hook: removed ${places.mailcowDir}/post_update_hook.sh (it held only our block)`);
+      expect(await row("remove the hook")).toBe(
+        `mailcow-postfix-init-hook: removed ${places.mailcowDir}/post_update_hook.sh (it held only our block)`,
+      );
       expect(await runningImage()).toBe("local/mailcow-postfix-init:3.10.14-1");
-      expect(await row("back to stock")).toBe(`mailcow-postfix-init-hook: stock: postfix-mailcow runs ${UNKNOWN_BASE} with mailcow's own startup; our hook blocks, override (acme-mailcow's BASH_ENV with it), settings and images are gone`);
+      expect(await row("back to stock")).toBe(
+        `mailcow-postfix-init-hook: stock: postfix-mailcow runs ${UNKNOWN_BASE} with mailcow's own startup; our hook blocks, override (acme-mailcow's BASH_ENV with it), settings and images are gone`,
+      );
       await admin.waitForBanner();
       expect(await runningImage()).toBe(UNKNOWN_BASE);
-      expect((await engine!.docker(["images", "--format", "{{.Repository}}:{{.Tag}}", "local/mailcow-postfix-init"])).stdout.trim()).toBe("");
+      expect((await engine!.docker(["images", "--format", "{{.Repository}}:{{.Tag}}", "local/mailcow-postfix-init"])).stdout.trim()).toBe(
+        "",
+      );
       expect(readFileSync(join(places.mailcowDir, "mailcow.conf"), "utf8")).not.toContain("MPI_POSTFIX_");
       expect(await acmeKeysOfOurs()).toEqual({ env: [], mounts: [] });
       const served = await admin.served(["other.example.test"]);
@@ -497,9 +647,7 @@ describe.skipIf(!enabled)("container image from Dockerfile.postfix", () => {
       await expectCleanCheckout(false);
     }, 300_000);
   });
-
 });
-
 
 /** Our log lines that are errors (configuration warnings are expected on a lived-in conf dir). */
 const errorLines = (log: string) => log.split("\n").filter((line) => line.startsWith("mailcow-postfix-init: error:"));

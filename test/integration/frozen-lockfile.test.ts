@@ -27,7 +27,10 @@ function npmCacheTarballs(): Map<string, string> {
           const { key, integrity } = (record.startsWith("{") ? JSON.parse(record) : {}) as { key?: string; integrity?: string };
           if (!key?.endsWith(".tgz") || !integrity?.startsWith("sha512-")) continue;
           const hex = Buffer.from(integrity.slice(7).split(" ")[0]!, "base64").toString("hex");
-          found.set(new URL(key.replace(/^make-fetch-happen:request-cache:/, "")).pathname, join(NPM_CACHE, "content-v2", "sha512", hex.slice(0, 2), hex.slice(2, 4), hex.slice(4)));
+          found.set(
+            new URL(key.replace(/^make-fetch-happen:request-cache:/, "")).pathname,
+            join(NPM_CACHE, "content-v2", "sha512", hex.slice(0, 2), hex.slice(2, 4), hex.slice(4)),
+          );
         }
     }
   };
@@ -71,7 +74,12 @@ async function frozenInstall() {
     for (const file of ["package.json", "bun.lock"]) copyFileSync(join(REPO, file), join(dir.path, file));
     const proc = Bun.spawn([BUN, "install", "--frozen-lockfile", "--production"], {
       cwd: dir.path,
-      env: { PATH: process.env.PATH, HOME: dir.path, BUN_INSTALL_CACHE_DIR: join(dir.path, "cache"), BUN_CONFIG_REGISTRY: `http://127.0.0.1:${registry.port}/` },
+      env: {
+        PATH: process.env.PATH,
+        HOME: dir.path,
+        BUN_INSTALL_CACHE_DIR: join(dir.path, "cache"),
+        BUN_CONFIG_REGISTRY: `http://127.0.0.1:${registry.port}/`,
+      },
       stdout: "pipe",
       stderr: "pipe",
     });

@@ -27,7 +27,10 @@ const WHOLE_STACK = join(REPO, "docker", "test", "whole-stack.yml");
 const BUILD_ON_HOST_NETWORK = join(REPO, "docker", "test", "build-host-network.yml");
 const OURS = "local/mailcow-postfix-init";
 const enabled = process.env.MPI_SKIP_CONTAINER_TESTS !== "1" && MAILCOW_GIT !== undefined;
-if (!MAILCOW_GIT) console.warn("mailcow-update.test.ts skipped: set MPI_MAILCOW_GIT to a mailcow-dockerized git repository (mailcow's update.sh is not stored in this one)");
+if (!MAILCOW_GIT)
+  console.warn(
+    "mailcow-update.test.ts skipped: set MPI_MAILCOW_GIT to a mailcow-dockerized git repository (mailcow's update.sh is not stored in this one)",
+  );
 
 let engine: Engine | undefined;
 let standIns: StandIns;
@@ -69,7 +72,19 @@ async function measuredUpdate(name: string): Promise<string> {
   await project.waitForBanner();
   const availability = await probe.stop();
   const until = Math.ceil(Date.now() / 1000) + 1;
-  const starts = await engine!.docker(["events", "--since", String(since), "--until", String(until), "--filter", "event=start", "--filter", "label=com.docker.compose.service=postfix-mailcow", "--format", "{{.ID}}"]);
+  const starts = await engine!.docker([
+    "events",
+    "--since",
+    String(since),
+    "--until",
+    String(until),
+    "--filter",
+    "event=start",
+    "--filter",
+    "label=com.docker.compose.service=postfix-mailcow",
+    "--format",
+    "{{.ID}}",
+  ]);
   const started = Date.parse((await postfixStartedAt()).replace(/(\.\d{3})\d*/, "$1"));
   const window = availability.windows.length === 1 ? availability.windows[0]! : undefined;
   measured[name] = {
@@ -107,7 +122,11 @@ async function upstreamUpdate(tag: string, name: string, change = "") {
 async function running() {
   const container = await inspect(await project.containerId());
   const image = await inspect(container.Image);
-  return { ref: container.Config.Image as string, id: container.Image as string, version: image.Config.Labels?.["test.mailcow.version"] as string | undefined };
+  return {
+    ref: container.Config.Image as string,
+    id: container.Image as string,
+    version: image.Config.Labels?.["test.mailcow.version"] as string | undefined,
+  };
 }
 
 async function expectRightCertificates() {
@@ -118,7 +137,9 @@ async function expectRightCertificates() {
 
 /** Every service runs (docker_garbage removed no image in use); nothing of ours in mailcow's git but the hook file. */
 async function expectAllRunningAndOnlyTheHook() {
-  const states = (await project.compose(["ps", "--all", "--format", "{{.Service}} {{.State}}"], { env: checkout.env })).stdout.trim().split("\n");
+  const states = (await project.compose(["ps", "--all", "--format", "{{.Service}} {{.State}}"], { env: checkout.env })).stdout
+    .trim()
+    .split("\n");
   expect(states.length).toBe(18);
   expect(states.filter((state) => !state.endsWith(" running"))).toEqual([]);
   const changed = (await checkout.git(["diff", "--name-only", checkout.root])).stdout.split("\n");
@@ -164,13 +185,21 @@ describe.skipIf(!enabled)("mailcow's real update.sh, offline, with mailcow-postf
     mkdirSync(work, { recursive: true });
     acmeSrv = join(work, "acme-srv");
     await writeAcmeSrv(acmeSrv);
-    project = MailcowProject.create(engine, "mailcowdockerized", { hostname: HOSTNAME, stock: true, dir: join(work, "mailcow-dockerized") });
+    project = MailcowProject.create(engine, "mailcowdockerized", {
+      hostname: HOSTNAME,
+      stock: true,
+      dir: join(work, "mailcow-dockerized"),
+    });
     defaultCert = makeCertificate(project.sslDir, { names: defaultNames, keyType: "rsa" });
     other = makeCertificateDirectory(project.sslDir, "other.example.test", otherNames);
     defaultFingerprint = defaultCert.fingerprint;
     checkout = await makeCheckout(engine, project.dir, work);
     // mailcow's other services join for every command of the test, update.sh's and the hook's.
-    Object.assign(checkout.env, { COMPOSE_FILE: `docker-compose.yml:${WHOLE_STACK}`, MPI_TEST_ACME_SRV: acmeSrv, MPI_TEST_DOCKER_SOCK: join(engine.root, "docker.sock") });
+    Object.assign(checkout.env, {
+      COMPOSE_FILE: `docker-compose.yml:${WHOLE_STACK}`,
+      MPI_TEST_ACME_SRV: acmeSrv,
+      MPI_TEST_DOCKER_SOCK: join(engine.root, "docker.sock"),
+    });
     await project.compose(["up", "-d", "--no-build"], { env: checkout.env });
     await project.waitForBanner();
   }, 900_000);
@@ -178,9 +207,12 @@ describe.skipIf(!enabled)("mailcow's real update.sh, offline, with mailcow-postf
   afterAll(async () => {
     if (project) await project.compose(["down", "-v", "--timeout", "5"], { env: checkout?.env, allowFailure: true });
     if (engine) await stopEngine(engine);
-    for (const [name, { windows, ...result }] of Object.entries(measured)) console.log(`SMTP during update.sh, ${name}: ${JSON.stringify(result)}`);
-    for (const [name, { windows, ...result }] of Object.entries(renewals)) console.log(`SMTP during acme's renewal, ${name}: ${JSON.stringify(result)}`);
-    if (restarts.ours.length > 0) console.log(`SMTP during postfix-mailcow's recreation (ms, alternating rounds): ${JSON.stringify(restarts)}`);
+    for (const [name, { windows, ...result }] of Object.entries(measured))
+      console.log(`SMTP during update.sh, ${name}: ${JSON.stringify(result)}`);
+    for (const [name, { windows, ...result }] of Object.entries(renewals))
+      console.log(`SMTP during acme's renewal, ${name}: ${JSON.stringify(result)}`);
+    if (restarts.ours.length > 0)
+      console.log(`SMTP during postfix-mailcow's recreation (ms, alternating rounds): ${JSON.stringify(restarts)}`);
   }, 180_000);
 
   test("stock: a renewal by mailcow's acme restarts postfix-mailcow: port 25 closes, the session held open is cut", async () => {
@@ -212,14 +244,18 @@ describe.skipIf(!enabled)("mailcow's real update.sh, offline, with mailcow-postf
     await expectRightCertificates();
     // acme-mailcow recreated with the override's BASH_ENV; it says what it does after a renewal.
     const acme = await project.exec(["bash", "-c", ":", "/srv/acme.sh"], {}, "acme-mailcow");
-    expect(acme.stderr.trim()).toBe("mailcow-postfix-init: after a renewal acme reloads Postfix instead of restarting postfix-mailcow while it runs mailcow-postfix-init's watcher");
+    expect(acme.stderr.trim()).toBe(
+      "mailcow-postfix-init: after a renewal acme reloads Postfix instead of restarting postfix-mailcow while it runs mailcow-postfix-init's watcher",
+    );
   }, 900_000);
 
   test("update 1, a base of a known shape: ours rebuilt on it, switched, checked", async () => {
     const { base, output } = await upstreamUpdate("3.10.14-1", "ours, known base");
     expectNoMoreDowntimeThanStock("ours, known base");
     expect(hookLines(output)).toEqual([
-      expect.stringMatching(/^mailcow-postfix-init-hook: ours built on ghcr\.io\/mailcow\/postfix:3\.10\.14-1 in \d+ s, before update\.sh stops the stack: its restart starts it; built from release /),
+      expect.stringMatching(
+        /^mailcow-postfix-init-hook: ours built on ghcr\.io\/mailcow\/postfix:3\.10\.14-1 in \d+ s, before update\.sh stops the stack: its restart starts it; built from release /,
+      ),
       "mailcow-postfix-init-hook: ours on ghcr.io/mailcow/postfix:3.10.14-1 already; nothing to do",
     ]);
     await expectOursOn(base);
@@ -230,7 +266,9 @@ describe.skipIf(!enabled)("mailcow's real update.sh, offline, with mailcow-postf
     expectNoMoreDowntimeThanStock("ours, unknown base -> stock");
     const lines = hookLines(output);
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toStartWith(`mailcow-postfix-init-hook: not built on ${base}, because this release refused it (base fingerprint ${driftedFingerprint()}: `);
+    expect(lines[0]).toStartWith(
+      `mailcow-postfix-init-hook: not built on ${base}, because this release refused it (base fingerprint ${driftedFingerprint()}: `,
+    );
     expect(lines[0]).toContain("update.sh's restart starts mailcow's own image and startup on it; build log ");
     expect(lines[1]).toStartWith(`mailcow-postfix-init-hook: mailcow's own image and startup on ${base} in `);
     expect(lines[1]).toEndWith(`Back to ours when a release knows the base: the next ./update.sh, or now: ${HOOK} run ${project.dir}`);
@@ -245,7 +283,11 @@ describe.skipIf(!enabled)("mailcow's real update.sh, offline, with mailcow-postf
     const { base, output } = await upstreamUpdate("3.10.16-1", "ours, back from stock");
     expectNoMoreDowntimeThanStock("ours, back from stock");
     expect(hookLines(output)).toEqual([
-      expect.stringMatching(new RegExp(`^mailcow-postfix-init-hook: ours built on ${base.replaceAll(".", "\\.")} in \\d+ s, before update\\.sh stops the stack`)),
+      expect.stringMatching(
+        new RegExp(
+          `^mailcow-postfix-init-hook: ours built on ${base.replaceAll(".", "\\.")} in \\d+ s, before update\\.sh stops the stack`,
+        ),
+      ),
       `mailcow-postfix-init-hook: ours on ${base} already; nothing to do`,
     ]);
     await expectOursOn(base);
@@ -270,7 +312,8 @@ describe.skipIf(!enabled)("mailcow's real update.sh, offline, with mailcow-postf
     const tag = "3.10.16-1";
     await engine!.docker(["tag", `ghcr.io/mailcow/postfix:${tag}`, `${OURS}:${tag}-stock`]);
     const conf = join(project.dir, "mailcow.conf");
-    const withStock = (suffix: string) => writeFileSync(conf, `${readFileSync(conf, "utf8").replace(/^MPI_POSTFIX_STOCK=.*\n/m, "")}MPI_POSTFIX_STOCK=${suffix}\n`);
+    const withStock = (suffix: string) =>
+      writeFileSync(conf, `${readFileSync(conf, "utf8").replace(/^MPI_POSTFIX_STOCK=.*\n/m, "")}MPI_POSTFIX_STOCK=${suffix}\n`);
     try {
       for (let round = 0; round < RESTART_ROUNDS; round++) {
         for (const image of ["stock", "ours"] as const) {
@@ -289,7 +332,11 @@ describe.skipIf(!enabled)("mailcow's real update.sh, offline, with mailcow-postf
       await engine!.docker(["image", "rm", `${OURS}:${tag}-stock`], { allowFailure: true });
     }
     const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-    expect({ ours: median(restarts.ours), stock: median(restarts.stock), oursNoLater: median(restarts.ours) <= median(restarts.stock) }).toMatchObject({ oursNoLater: true });
+    expect({
+      ours: median(restarts.ours),
+      stock: median(restarts.stock),
+      oursNoLater: median(restarts.ours) <= median(restarts.stock),
+    }).toMatchObject({ oursNoLater: true });
     expect((await running()).ref).toBe(`${OURS}:${tag}`);
     expect(await project.waitForBanner()).toStartWith("220 ");
   }, 900_000);

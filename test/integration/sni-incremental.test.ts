@@ -219,7 +219,10 @@ describe("the in-place update is not trusted blindly", () => {
       expect(delta?.upserts.map((entry) => entry.name)).toEqual(["mail.example.test"]);
       // Now another build (a plain postmap -F, which embeds whatever the files hold) puts its
       // own .db in place: every name on the second pair, a value this run never judged for them.
-      writeFileSync(join(foreign, "sni.map"), plan.entries.map((entry) => `${entry.name} ${pairs[1]!.keyFile} ${pairs[1]!.certFile}\n`).join(""));
+      writeFileSync(
+        join(foreign, "sni.map"),
+        plan.entries.map((entry) => `${entry.name} ${pairs[1]!.keyFile} ${pairs[1]!.certFile}\n`).join(""),
+      );
       expect(Bun.spawnSync(["postmap", "-c", foreign, "-F", `hash:${join(foreign, "sni.map")}`]).exitCode).toBe(0);
       copyFileSync(join(foreign, "sni.map.db"), join(confDir, "sni.map.db"));
       const log = createMemoryLogger();

@@ -39,10 +39,13 @@ describe("single domain with SKIP_LETS_ENCRYPT=y (mailcow issue 5816)", () => {
   let mailcowDefault: MadeCertificate;
   const names = ["mail.example.test", "example.test", "autodiscover.example.test"];
   beforeAll(async () => {
-    setup = await scenario((sslDir) => {
-      mailcowDefault = makeCertificate(sslDir, { names, keyType: "rsa" });
-      mkdirSync(join(sslDir, "acme"), { recursive: true });
-    }, { MAILCOW_HOSTNAME: "mail.example.test", SKIP_LETS_ENCRYPT: "y" });
+    setup = await scenario(
+      (sslDir) => {
+        mailcowDefault = makeCertificate(sslDir, { names, keyType: "rsa" });
+        mkdirSync(join(sslDir, "acme"), { recursive: true });
+      },
+      { MAILCOW_HOSTNAME: "mail.example.test", SKIP_LETS_ENCRYPT: "y" },
+    );
   });
   afterAll(async () => {
     await setup?.postfix.stop();
@@ -67,15 +70,22 @@ describe("several certificate directories", () => {
   let sslDir: string;
   beforeAll(async () => {
     made = {};
-    setup = await scenario((dir) => {
-      sslDir = dir;
-      made.default = makeCertificate(dir, { names: ["mail.example.test", "example.test"], keyType: "rsa" });
-      made.org = makeCertificateDirectory(dir, "example.org", ["example.org", "mail.example.org"], { keyType: "rsa" });
-      made.orgEcdsa = makeCertificate(join(dir, "example.org"), { names: ["example.org", "mail.example.org"], certName: "ecdsa-cert.pem", keyName: "ecdsa-key.pem" });
-      made.net = makeCertificateDirectory(dir, "example.net", ["example.net", "*.example.net"]);
-      made.broken = makeCertificateDirectory(dir, "broken.example", ["broken.example"]);
-      copyFileSync(made.net.keyFile, made.broken.keyFile);
-    }, { MAILCOW_HOSTNAME: "mail.example.test" });
+    setup = await scenario(
+      (dir) => {
+        sslDir = dir;
+        made.default = makeCertificate(dir, { names: ["mail.example.test", "example.test"], keyType: "rsa" });
+        made.org = makeCertificateDirectory(dir, "example.org", ["example.org", "mail.example.org"], { keyType: "rsa" });
+        made.orgEcdsa = makeCertificate(join(dir, "example.org"), {
+          names: ["example.org", "mail.example.org"],
+          certName: "ecdsa-cert.pem",
+          keyName: "ecdsa-key.pem",
+        });
+        made.net = makeCertificateDirectory(dir, "example.net", ["example.net", "*.example.net"]);
+        made.broken = makeCertificateDirectory(dir, "broken.example", ["broken.example"]);
+        copyFileSync(made.net.keyFile, made.broken.keyFile);
+      },
+      { MAILCOW_HOSTNAME: "mail.example.test" },
+    );
   });
   afterAll(async () => {
     await setup?.postfix.stop();

@@ -51,7 +51,10 @@ beforeAll(async () => {
   await Bun.sleep(100);
   await updateSniMap({ tools: testTools(), sslDir, confDir, hostname: "mail.example.test", log: createMemoryLogger() });
   postfix = await startTestPostfix(options);
-  writer = Bun.spawn([process.execPath, resolve(import.meta.dir, "../support/race-writer.ts"), raced, join(temp.path, "a"), join(temp.path, "b"), stopFile], { stdout: "ignore", stderr: "inherit" });
+  writer = Bun.spawn(
+    [process.execPath, resolve(import.meta.dir, "../support/race-writer.ts"), raced, join(temp.path, "a"), join(temp.path, "b"), stopFile],
+    { stdout: "ignore", stderr: "inherit" },
+  );
 }, 60_000);
 
 afterAll(async () => {
@@ -76,7 +79,8 @@ function describeValue(value: string): string {
       if (file.startsWith(text)) return `${of} ${label(file)} truncated to ${text.length} bytes`;
       // Read across a rewrite: the old file whole, then the new one's bytes past that offset.
       const other = file === a ? b : a;
-      if (text === file + other.slice(file.length)) return `${of} torn: ${label(file)}'s ${file.length} bytes, then ${label(other)}'s from there`;
+      if (text === file + other.slice(file.length))
+        return `${of} torn: ${label(file)}'s ${file.length} bytes, then ${label(other)}'s from there`;
     }
     return `${of} unknown (${text.length} bytes)`;
   };
@@ -113,19 +117,34 @@ test("a renewal racing sni-map, the command and reload never leaves a mixed or t
       tally.dropped++;
       // Lines about this directory itself: the writer's staging dirs (NAME.new, NAME.old) are sources too.
       const lines = result.stderr.split("\n").filter((line) => line.includes(`${raced}: `));
-      const reason = lines.length === 1 && /not mapped/.test(lines[0]!) ? lines[0]!.slice(lines[0]!.indexOf(raced) + raced.length + 2, lines[0]!.indexOf(";")) : `${lines.length} lines: ${lines.join(" | ")}`;
+      const reason =
+        lines.length === 1 && /not mapped/.test(lines[0]!)
+          ? lines[0]!.slice(lines[0]!.indexOf(raced) + raced.length + 2, lines[0]!.indexOf(";"))
+          : `${lines.length} lines: ${lines.join(" | ")}`;
       dropReasons.set(reason, (dropReasons.get(reason) ?? 0) + 1);
-    }
-    else if (value === pairs[0]!.value) tally.a++;
+    } else if (value === pairs[0]!.value) tally.a++;
     else if (value === pairs[1]!.value) tally.b++;
     else {
       tally.bad++;
-      failures.push(`${label}: embedded value for ${NAME} is neither pair: ${describeValue(value)}; path: ${buildPath(result.stderr)}; log: ${result.stderr.split("\n").filter((line) => line.includes(raced) || line.includes("sni-map:")).join(" | ").slice(0, 600)}`);
+      failures.push(
+        `${label}: embedded value for ${NAME} is neither pair: ${describeValue(value)}; path: ${buildPath(result.stderr)}; log: ${result.stderr
+          .split("\n")
+          .filter((line) => line.includes(raced) || line.includes("sni-map:"))
+          .join(" | ")
+          .slice(0, 600)}`,
+      );
     }
   };
   const engine = async () => {
     const log = createMemoryLogger();
-    await updateSniMap({ tools: testTools(), sslDir, confDir, hostname: "mail.example.test", log, cacheFile: join(temp.path, "spool", "cache.json") });
+    await updateSniMap({
+      tools: testTools(),
+      sslDir,
+      confDir,
+      hostname: "mail.example.test",
+      log,
+      cacheFile: join(temp.path, "spool", "cache.json"),
+    });
     return { ok: true, stderr: log.lines.join("\n") };
   };
   const command = (name: string) => async () => {
@@ -162,8 +181,20 @@ test("once the writer stops, each renewal after it is mapped by the next engine 
   // With a cache file, as in the container (the spool volume's): the table record may skip a build.
   const cacheFile = join(temp.path, "cache.json");
   const runs: [string, () => Promise<unknown>][] = [
-    ["engine", () => updateSniMap({ tools: testTools(), sslDir, confDir, hostname: "mail.example.test", log: createMemoryLogger(), cacheFile })],
-    ...["sni-map", "reload", "sni-map"].map((command) => [command, () => runCli([command, "--ssl-dir", sslDir, "--conf-dir", confDir, "--cache-file", cacheFile], { MAILCOW_HOSTNAME: "mail.example.test" })] as [string, () => Promise<unknown>]),
+    [
+      "engine",
+      () => updateSniMap({ tools: testTools(), sslDir, confDir, hostname: "mail.example.test", log: createMemoryLogger(), cacheFile }),
+    ],
+    ...["sni-map", "reload", "sni-map"].map(
+      (command) =>
+        [
+          command,
+          () =>
+            runCli([command, "--ssl-dir", sslDir, "--conf-dir", confDir, "--cache-file", cacheFile], {
+              MAILCOW_HOSTNAME: "mail.example.test",
+            }),
+        ] as [string, () => Promise<unknown>],
+    ),
   ];
   for (const [label, run] of runs) {
     // A renewal to the pair not mapped now (cert.pem, then key.pem, in place), the run right after it.

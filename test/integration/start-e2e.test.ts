@@ -3,7 +3,14 @@ import { chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, s
 import { dirname, join, relative } from "node:path";
 import { makeCertificate } from "../support/certs.ts";
 import { createTestDatabase, startMariadb, TEST_DB, type TestDatabase } from "../support/mariadb.ts";
-import { childOf, isListeningInside, servedCertificateInside, startContainerNamespace, waitForBannerInside, type ContainerNamespace } from "../support/namespace.ts";
+import {
+  childOf,
+  isListeningInside,
+  servedCertificateInside,
+  startContainerNamespace,
+  waitForBannerInside,
+  type ContainerNamespace,
+} from "../support/namespace.ts";
 import { buildContainerRoot, FIXTURE_SCRIPT, HOSTNAME, type ContainerRoot } from "../support/namespace-root.ts";
 import { OVERRIDDEN, writeImageMainCfInside } from "../support/lived-in.ts";
 import { postfixUid } from "../support/postfix-server.ts";
@@ -17,7 +24,19 @@ import { archiveSpool, queueFiles, restoreSpoolFromTar } from "../support/queue.
 const BUN = process.execPath;
 const MAIN = join(import.meta.dir, "..", "..", "src", "main.ts");
 const SMTP_PORT = 25;
-const POSTFIX_PROGRAMS = new Set(["master", "smtpd", "tlsmgr", "anvil", "proxymap", "postlogd", "qmgr", "pickup", "cleanup", "trivial-rewrite", "scache"]);
+const POSTFIX_PROGRAMS = new Set([
+  "master",
+  "smtpd",
+  "tlsmgr",
+  "anvil",
+  "proxymap",
+  "postlogd",
+  "qmgr",
+  "pickup",
+  "cleanup",
+  "trivial-rewrite",
+  "scache",
+]);
 
 interface Setup {
   root: string;
@@ -115,7 +134,11 @@ async function startPostfix({ ns, root, tree }: Setup, underSupervisor = false) 
 /** The last lines of Postfix's log, without the configuration notes every process repeats. */
 function recentMailLog({ tree }: { tree: ContainerRoot }): string {
   try {
-    return readFileSync(tree.logFile, "utf8").split("\n").filter((line) => !line.includes("overriding earlier entry")).slice(-30).join("\n");
+    return readFileSync(tree.logFile, "utf8")
+      .split("\n")
+      .filter((line) => !line.includes("overriding earlier entry"))
+      .slice(-30)
+      .join("\n");
   } catch {
     return "(none)";
   }
@@ -129,7 +152,8 @@ async function stopWithSigterm({ ns }: Setup, start: { pid: number; exited: Prom
     const left = ns.processes().filter((process) => POSTFIX_PROGRAMS.has(process.comm));
     const listening = await isListeningInside(ns, SMTP_PORT);
     if (left.length === 0 && !listening) break;
-    if (Date.now() - sent > 5_000) throw new Error(`5 s after SIGTERM: ${JSON.stringify(left)} still running, port ${SMTP_PORT} ${listening ? "still bound" : "free"}`);
+    if (Date.now() - sent > 5_000)
+      throw new Error(`5 s after SIGTERM: ${JSON.stringify(left)} still running, port ${SMTP_PORT} ${listening ? "still bound" : "free"}`);
     await Bun.sleep(50);
   }
   return { exitCode, stoppedMs: Date.now() - sent };
@@ -168,7 +192,9 @@ describe("start in a container-shaped namespace", () => {
     // running Postfix keeps serving.
     const another = await ns.spawn([BUN, MAIN], startEnv(root));
     expect(await another.exited).toBe(1);
-    expect(errorLines(another.output())).toEqual([expect.stringMatching(/a Postfix master \(pid \d+\) still holds \/var\/spool\/postfix\/pid\/master\.pid; stop it/)]);
+    expect(errorLines(another.output())).toEqual([
+      expect.stringMatching(/a Postfix master \(pid \d+\) still holds \/var\/spool\/postfix\/pid\/master\.pid; stop it/),
+    ]);
     expect(await servedCertificateInside(ns, SMTP_PORT, HOSTNAME)).toBe(tree.defaultCert.fingerprint);
 
     const filesAfterFirst = generatedFiles(setup.root);
@@ -196,7 +222,9 @@ describe("start in a container-shaped namespace", () => {
     const before = await inodes();
     const restart = await startPostfix(setup, true);
     expect(restart.output()).toContain(unchangedMap);
-    expect(restart.output()).toContain("mailcow-postfix-init: postalias skipped: /etc/aliases and its .db are unchanged since they were built");
+    expect(restart.output()).toContain(
+      "mailcow-postfix-init: postalias skipped: /etc/aliases and its .db are unchanged since they were built",
+    );
     expect(await inodes()).toBe(before);
     await expectRightCertificates(setup);
     await stopWithSigterm(setup, restart);
@@ -210,7 +238,10 @@ describe("start in a container-shaped namespace", () => {
     for (const name of ["other.example.test", "www.other.example.test"]) {
       expect({ name, served: await servedCertificateInside(ns, SMTP_PORT, name) }).toEqual({ name, served: renewed.fingerprint });
     }
-    expect({ name: HOSTNAME, served: await servedCertificateInside(ns, SMTP_PORT, HOSTNAME) }).toEqual({ name: HOSTNAME, served: tree.defaultCert.fingerprint });
+    expect({ name: HOSTNAME, served: await servedCertificateInside(ns, SMTP_PORT, HOSTNAME) }).toEqual({
+      name: HOSTNAME,
+      served: tree.defaultCert.fingerprint,
+    });
     await stopWithSigterm(setup, afterRenewal);
   }, 90_000);
 });
@@ -260,7 +291,10 @@ describe("switch from the stock start on the same lived-in conf dir", () => {
     await expectRightCertificates(setup);
     expect(errorLines(first.output())).toEqual([]);
     // Postfix's configuration warnings are passed on once each, not as failures.
-    const overriding = first.output().split("\n").filter((line) => line.includes(`overriding earlier entry: ${OVERRIDDEN.name}`));
+    const overriding = first
+      .output()
+      .split("\n")
+      .filter((line) => line.includes(`overriding earlier entry: ${OVERRIDDEN.name}`));
     expect(overriding).toHaveLength(1);
 
     // After a renewal: `reload` and `sni-map` on the same conf dir, inside the container.
@@ -301,10 +335,16 @@ describe("restart after the spool was restored from a tar backup", () => {
 
     const first = await startPostfix(setup);
     const marker = `restored-${Date.now()}`;
-    const sent = await ns.exec(["sendmail", "-f", "sender@example.test", "someone@sink.test"], { stdin: `Subject: restore test\n\n${marker}\n` });
+    const sent = await ns.exec(["sendmail", "-f", "sender@example.test", "someone@sink.test"], {
+      stdin: `Subject: restore test\n\n${marker}\n`,
+    });
     expect({ exitCode: sent.exitCode, stderr: sent.stderr }).toEqual({ exitCode: 0, stderr: "" });
     // The sink is not up yet: the message is deferred; the admin puts it on hold.
-    await waitFor(() => queueFiles(spool).some((file) => file.queue === "deferred"), 20_000, () => `${JSON.stringify(queueFiles(spool))}\n${recentMailLog(setup)}`);
+    await waitFor(
+      () => queueFiles(spool).some((file) => file.queue === "deferred"),
+      20_000,
+      () => `${JSON.stringify(queueFiles(spool))}\n${recentMailLog(setup)}`,
+    );
     expect((await ns.exec(["postsuper", "-c", "/opt/postfix/conf", "-h", "ALL"])).exitCode).toBe(0);
     await stopWithSigterm(setup, first);
     expect(queueFiles(spool).map((file) => file.queue)).toEqual(["hold"]);
@@ -313,7 +353,9 @@ describe("restart after the spool was restored from a tar backup", () => {
     archiveSpool(spool, archive);
     restoreSpoolFromTar(spool, archive);
     const restored = queueFiles(spool);
-    expect(restored.map((file) => ({ queue: file.queue, nameMatchesInode: file.nameMatchesInode }))).toEqual([{ queue: "hold", nameMatchesInode: false }]);
+    expect(restored.map((file) => ({ queue: file.queue, nameMatchesInode: file.nameMatchesInode }))).toEqual([
+      { queue: "hold", nameMatchesInode: false },
+    ]);
 
     const sinkDir = join(root, "var/lib/postfix/sink");
     mkdirSync(sinkDir);
@@ -331,7 +373,11 @@ describe("restart after the spool was restored from a tar backup", () => {
     expect((await ns.exec(["postsuper", "-c", "/opt/postfix/conf", "-H", "ALL"])).exitCode).toBe(0);
     expect((await ns.exec(["postqueue", "-f"])).exitCode).toBe(0);
     const delivered = () => readdirSync(sinkDir).map((name) => readFileSync(join(sinkDir, name), "utf8"));
-    await waitFor(() => delivered().some((message) => message.includes(marker)) && queueFiles(spool).length === 0, 20_000, () => `${JSON.stringify(queueFiles(spool))} ${delivered().length} delivered\n${recentMailLog(setup)}`);
+    await waitFor(
+      () => delivered().some((message) => message.includes(marker)) && queueFiles(spool).length === 0,
+      20_000,
+      () => `${JSON.stringify(queueFiles(spool))} ${delivered().length} delivered\n${recentMailLog(setup)}`,
+    );
     expect(delivered().filter((message) => message.includes(marker))).toHaveLength(1);
     await stopWithSigterm(setup, second);
   }, 120_000);

@@ -25,7 +25,10 @@ const COMPARED = [
   "opt/postfix/conf/custom_transport.pcre",
 ];
 /** Every SQL map file the startup wrote (whatever the script defines), relative to `root`. */
-const sqlFiles = (root: string) => readdirSync(join(root, "opt/postfix/conf/sql")).sort().map((name) => `opt/postfix/conf/sql/${name}`);
+const sqlFiles = (root: string) =>
+  readdirSync(join(root, "opt/postfix/conf/sql"))
+    .sort()
+    .map((name) => `opt/postfix/conf/sql/${name}`);
 
 /** Ours by design: sni.map and its .db are 0600 (the .db embeds private keys), the validation cache is ours alone. */
 const OURS_BY_DESIGN = new Set(["sni.map", "sni.map.db"]);
@@ -64,7 +67,11 @@ async function runStartup(name: string, argv: string[], extraEnv: Record<string,
     // The image's own main.cf, which both startups' plain set-permissions, postmap and postalias read.
     await writeImageMainCfInside(ns);
     const env = {
-      PATH: process.env.PATH!, DBNAME: "mailcow_test", DBUSER: "plain", DBPASS: "plain-Pass_1", MAILCOW_HOSTNAME: HOSTNAME,
+      PATH: process.env.PATH!,
+      DBNAME: "mailcow_test",
+      DBUSER: "plain",
+      DBPASS: "plain-Pass_1",
+      MAILCOW_HOSTNAME: HOSTNAME,
       MPI_TEMPLATES: join(root, "usr/local/share/templates.json"),
       ...extraEnv,
     };
@@ -72,7 +79,9 @@ async function runStartup(name: string, argv: string[], extraEnv: Record<string,
     await waitForBannerInside(ns, 25, 30_000).catch((error) => {
       throw new Error(`${error.message}\n${start.output()}`);
     });
-    const files: Record<string, string> = Object.fromEntries([...COMPARED, ...sqlFiles(root)].map((path) => [path, readFileSync(join(root, path), "utf8")]));
+    const files: Record<string, string> = Object.fromEntries(
+      [...COMPARED, ...sqlFiles(root)].map((path) => [path, readFileSync(join(root, path), "utf8")]),
+    );
     files["/etc/aliases"] = (await ns.exec(["cat", "/etc/aliases"])).stdout;
     files["dnsbl_reply.map"] = (await ns.exec(["cat", "/opt/postfix/conf/dnsbl_reply.map"])).stdout;
     return {
@@ -82,7 +91,9 @@ async function runStartup(name: string, argv: string[], extraEnv: Record<string,
       // Queue file names depend on inodes: each is listed by queue, owner and mode, and whether its name matches.
       queue: queueFiles(spool).map((file) => ({ queue: file.queue, owner: file.owner, nameMatchesInode: file.nameMatchesInode })),
       // The validation cache's directory is ours by design (the spool volume, not the admin's conf dir).
-      spoolDirs: Object.fromEntries(Object.entries(statListing(spool, (path) => path === SPOOL_OURS_BY_DESIGN)).filter(([, stat]) => stat.startsWith("d "))),
+      spoolDirs: Object.fromEntries(
+        Object.entries(statListing(spool, (path) => path === SPOOL_OURS_BY_DESIGN)).filter(([, stat]) => stat.startsWith("d ")),
+      ),
     };
   } finally {
     await ns.stop();

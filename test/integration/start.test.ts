@@ -66,7 +66,8 @@ function snapshot(root: ContainerRoot): Record<string, string> {
       if (name.isDirectory()) visit(path);
       else {
         const stat = statSync(path);
-        result[relative(root.root, path)] = `${(stat.mode & 0o7777).toString(8)} ${stat.uid}:${stat.gid} ${name.name.endsWith(".db") ? "" : readFileSync(path, "utf8")}`;
+        result[relative(root.root, path)] =
+          `${(stat.mode & 0o7777).toString(8)} ${stat.uid}:${stat.gid} ${name.name.endsWith(".db") ? "" : readFileSync(path, "utf8")}`;
       }
     }
   };
@@ -125,7 +126,9 @@ describe("start", () => {
     }
     expect(result.exitCode).toBe(0);
     const calls = tools.calls();
-    expect([...new Set(calls.map((call) => call.program))]).toEqual(expect.arrayContaining(["postalias", "postconf", "postmap", "postsuper"]));
+    expect([...new Set(calls.map((call) => call.program))]).toEqual(
+      expect.arrayContaining(["postalias", "postconf", "postmap", "postsuper"]),
+    );
     expect(calls.filter((call) => call.mailConfig !== configDir)).toEqual([]);
   });
 
@@ -148,8 +151,10 @@ describe("start", () => {
     rmSync(root.templatesFile);
     const result = await start(root, goodEnv());
     expect(result.exitCode).toBe(1);
-    expect(result.log).toBe(`mailcow-postfix-init: error: cannot read templates ${root.templatesFile}: ENOENT; run \`mailcow-postfix-init templates extract --from /opt/postfix.sh --out ${root.templatesFile}\``);
-    writeFileSync(root.templatesFile, "{\"format\": 2}");
+    expect(result.log).toBe(
+      `mailcow-postfix-init: error: cannot read templates ${root.templatesFile}: ENOENT; run \`mailcow-postfix-init templates extract --from /opt/postfix.sh --out ${root.templatesFile}\``,
+    );
+    writeFileSync(root.templatesFile, '{"format": 2}');
     expect((await start(root, goodEnv())).log).toContain(`templates ${root.templatesFile} is invalid at format`);
   });
 
@@ -157,7 +162,10 @@ describe("start", () => {
     const root = tree();
     const mainCf = join(root.confDir, "main.cf");
     // Every line naming the marker (the "# User Overrides" line of the appended tail too).
-    const content = readFileSync(mainCf, "utf8").split("\n").filter((line) => !line.includes("Overrides")).join("\n");
+    const content = readFileSync(mainCf, "utf8")
+      .split("\n")
+      .filter((line) => !line.includes("Overrides"))
+      .join("\n");
     writeSettledFile(mainCf, content);
     const result = await start(root, goodEnv());
     expect(result.exitCode).toBe(1);
@@ -198,11 +206,23 @@ describe("start", () => {
 
   test("a real process: SIGTERM / SIGINT during the database wait exit 143 / 130 at once", async () => {
     const root = tree();
-    for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
-      const proc = Bun.spawn([process.execPath, join(import.meta.dir, "../../src/main.ts"), "start", ...root.startFlags, `--mysql-socket=${root.mysqlDir}/none.sock`], {
-        env: goodEnv() as Record<string, string>,
-        stderr: "pipe",
-      });
+    for (const [signal, code] of [
+      ["SIGTERM", 143],
+      ["SIGINT", 130],
+    ] as const) {
+      const proc = Bun.spawn(
+        [
+          process.execPath,
+          join(import.meta.dir, "../../src/main.ts"),
+          "start",
+          ...root.startFlags,
+          `--mysql-socket=${root.mysqlDir}/none.sock`,
+        ],
+        {
+          env: goodEnv() as Record<string, string>,
+          stderr: "pipe",
+        },
+      );
       const reader = proc.stderr.getReader();
       let seen = "";
       while (!seen.includes("waiting for database")) {
@@ -233,7 +253,9 @@ describe("start", () => {
   test("--wait-timeout must be a positive number (a usage error, before the environment is read)", async () => {
     const result = await start(tree(), {}, ["--wait-timeout=soon"]);
     expect(result.exitCode).toBe(2);
-    expect(result.log).toBe("mailcow-postfix-init: error: flag `--wait-timeout` expects a number of seconds greater than 0 (e.g. 30 or 1.5), got `soon`\nmailcow-postfix-init: hint: run `mailcow-postfix-init start --help`");
+    expect(result.log).toBe(
+      "mailcow-postfix-init: error: flag `--wait-timeout` expects a number of seconds greater than 0 (e.g. 30 or 1.5), got `soon`\nmailcow-postfix-init: hint: run `mailcow-postfix-init start --help`",
+    );
   });
 });
 
@@ -291,7 +313,13 @@ describe("start does what `postfix start` checks first, and leaves the admin's f
   test("maillog_file set but no postlog service in master.cf: refused as `postfix start` refuses, no exec", async () => {
     const root = tree();
     const masterCf = join(root.confDir, "master.cf");
-    writeSettledFile(masterCf, readFileSync(masterCf, "utf8").split("\n").filter((line) => !line.startsWith("postlog")).join("\n"));
+    writeSettledFile(
+      masterCf,
+      readFileSync(masterCf, "utf8")
+        .split("\n")
+        .filter((line) => !line.startsWith("postlog"))
+        .join("\n"),
+    );
     const result = await start(root, goodEnv());
     expect(result.exitCode).toBe(1);
     expect(result.execs).toEqual([]);
@@ -319,7 +347,11 @@ describe("postfix set-permissions only when something differs from Postfix's pos
     const incoming = join(root.spoolDir, "incoming");
     const cases: [string, () => void, () => void][] = [
       ["wrong mode", () => chmodSync(incoming, 0o755), () => expect(statSync(incoming).mode & 0o7777).toBe(0o700)],
-      ["missing queue dir", () => rmSync(join(root.spoolDir, "deferred"), { recursive: true }), () => expect(statSync(join(root.spoolDir, "deferred")).isDirectory()).toBe(true)],
+      [
+        "missing queue dir",
+        () => rmSync(join(root.spoolDir, "deferred"), { recursive: true }),
+        () => expect(statSync(join(root.spoolDir, "deferred")).isDirectory()).toBe(true),
+      ],
       ["wrong owner", () => chownSync(incoming, 0, -1), () => expect(statSync(incoming).uid).not.toBe(0)],
     ];
     for (const [what, breakIt, fixed] of cases) {
@@ -345,13 +377,20 @@ describe("a renewal racing start", () => {
       return `${readFileSync(made.keyFile, "utf8")}\n${readFileSync(made.certFile, "utf8")}`;
     });
     cpSync(join(root.root, "pair-a"), raced, { recursive: true });
-    const writer = Bun.spawn([process.execPath, join(import.meta.dir, "../support/race-writer.ts"), raced, join(root.root, "pair-a"), join(root.root, "pair-b")], { stdout: "ignore", stderr: "inherit" });
+    const writer = Bun.spawn(
+      [process.execPath, join(import.meta.dir, "../support/race-writer.ts"), raced, join(root.root, "pair-a"), join(root.root, "pair-b")],
+      { stdout: "ignore", stderr: "inherit" },
+    );
     const seen = { a: 0, b: 0, dropped: 0 };
     try {
       for (let run = 0; run < 30; run++) {
         const result = await start(root, goodEnv());
         expect({ run, exitCode: result.exitCode }).toEqual({ run, exitCode: 0 });
-        const query = Bun.spawnSync(["postmap", "-c", root.confDir, "-q", name, `hash:${root.confDir}/sni.map`], { stdout: "pipe", stderr: "pipe", env: testEnv() });
+        const query = Bun.spawnSync(["postmap", "-c", root.confDir, "-q", name, `hash:${root.confDir}/sni.map`], {
+          stdout: "pipe",
+          stderr: "pipe",
+          env: testEnv(),
+        });
         if (query.exitCode !== 0) {
           seen.dropped++;
           expect(result.log.split("\n").filter((line) => line.includes(raced) && line.includes("not mapped"))).toHaveLength(1);

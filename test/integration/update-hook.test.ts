@@ -31,14 +31,20 @@ const otherNames = ["other.example.test"];
 
 const inspect = async (ref: string) => JSON.parse((await engine!.docker(["inspect", ref])).stdout)[0];
 const git = (args: string[]) =>
-  run(["git", "-C", mailcow.dir, ...args], { env: { GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@t", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@t" } });
+  run(["git", "-C", mailcow.dir, ...args], {
+    env: { GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@t", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@t" },
+  });
 const hookLines = (output: string) => output.split("\n").filter((line) => line.startsWith("mailcow-postfix-init-hook:"));
 
 /** What runs as postfix-mailcow: its image reference, image ID and the stand-in's version label. */
 async function running() {
   const container = await inspect(await mailcow.containerId());
   const image = await inspect(container.Image);
-  return { ref: container.Config.Image as string, id: container.Image as string, version: image.Config.Labels?.["test.mailcow.version"] as string | undefined };
+  return {
+    ref: container.Config.Image as string,
+    id: container.Image as string,
+    version: image.Config.Labels?.["test.mailcow.version"] as string | undefined,
+  };
 }
 
 /** An upstream mailcow commit that moves docker-compose.yml to a new postfix base, then ./update.sh. */
@@ -112,7 +118,9 @@ describe.skipIf(!enabled)("mailcow-postfix-init-hook after mailcow's update.sh",
     expect(hook.filter((line) => line.includes(HOOK)).length).toBe(1);
     expect(hook.slice(4)).toEqual(["echo admin-hook-ran", "exit 0", ""]);
     expect(hookLines(install.stdout).at(-1)).toMatch(
-      new RegExp(`^mailcow-postfix-init-hook: ours on ${standIns.postfixBase.replaceAll(".", "\\.")} in \\d+ s \\(banner \\d+ s after the switch\\); serves example\\.test mail\\.example\\.test other\\.example\\.test; built from release [0-9a-f]+ \\(not pulled: MPI_HOOK_GIT_PULL is not y\\), build image \\S+ \\(sha256:[0-9a-f]{64}, no registry digest: not pinned\\), npm packages by bun\\.lock [0-9a-f]{12}$`),
+      new RegExp(
+        `^mailcow-postfix-init-hook: ours on ${standIns.postfixBase.replaceAll(".", "\\.")} in \\d+ s \\(banner \\d+ s after the switch\\); serves example\\.test mail\\.example\\.test other\\.example\\.test; built from release [0-9a-f]+ \\(not pulled: MPI_HOOK_GIT_PULL is not y\\), build image \\S+ \\(sha256:[0-9a-f]{64}, no registry digest: not pinned\\), npm packages by bun\\.lock [0-9a-f]{12}$`,
+      ),
     );
     expect(hookLines(again.stdout).at(-1)).toBe(`mailcow-postfix-init-hook: ours on ${standIns.postfixBase} already; nothing to do`);
     expect((await running()).ref).toBe(`${OURS}:${tagOf(standIns.postfixBase)}`);
@@ -126,14 +134,20 @@ describe.skipIf(!enabled)("mailcow-postfix-init-hook after mailcow's update.sh",
     expect(output).toContain("admin-hook-ran");
     // Built before the stack stopped, started by update.sh's own `up`; the post hook only checks.
     expect(hookLines(output)).toEqual([
-      expect.stringMatching(new RegExp(`^mailcow-postfix-init-hook: ours built on ${base.replaceAll(".", "\\.")} in \\d+ s, before update\\.sh stops the stack: its restart starts it; built from release `)),
+      expect.stringMatching(
+        new RegExp(
+          `^mailcow-postfix-init-hook: ours built on ${base.replaceAll(".", "\\.")} in \\d+ s, before update\\.sh stops the stack: its restart starts it; built from release `,
+        ),
+      ),
       `mailcow-postfix-init-hook: ours on ${base} already; nothing to do`,
     ]);
     expect(await running()).toEqual({ ref: `${OURS}:3.10.13-1`, id: expect.any(String), version: "3.10.13-1" });
     expect((await inspect(`${OURS}:3.10.13-1`)).Config.Labels["org.opencontainers.image.base.name"]).toBe(base);
     expect(await mailcow.waitForBanner()).toStartWith("220 ");
     await expectRightCertificates();
-    expect(await mailcow.logs()).toContain(`mailcow-postfix-init: built from ${base}, the postfix image mailcow's docker-compose.yml names`);
+    expect(await mailcow.logs()).toContain(
+      `mailcow-postfix-init: built from ${base}, the postfix image mailcow's docker-compose.yml names`,
+    );
     await expectOnlyTheHookInGit();
   }, 900_000);
 
@@ -142,8 +156,16 @@ describe.skipIf(!enabled)("mailcow-postfix-init-hook after mailcow's update.sh",
     const { base, output } = await mailcowUpdate("3.10.14-1", DRIFT);
     const lines = hookLines(output);
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatch(new RegExp(`^mailcow-postfix-init-hook: not built on ${base.replaceAll(".", "\\.")}, because this release refused it \\(base fingerprint ${fingerprint}: .*\\): update\\.sh's restart starts mailcow's own image and startup on it; build log \\S+$`));
-    expect(lines[1]).toMatch(new RegExp(`^mailcow-postfix-init-hook: mailcow's own image and startup on ${base.replaceAll(".", "\\.")} in \\d+ s, because this release refused it \\(base fingerprint ${fingerprint}: .*\\); build log \\S+\\. Back to ours when a release knows the base: the next \\./update\\.sh, or now: ${HOOK} run ${mailcow.dir}$`));
+    expect(lines[0]).toMatch(
+      new RegExp(
+        `^mailcow-postfix-init-hook: not built on ${base.replaceAll(".", "\\.")}, because this release refused it \\(base fingerprint ${fingerprint}: .*\\): update\\.sh's restart starts mailcow's own image and startup on it; build log \\S+$`,
+      ),
+    );
+    expect(lines[1]).toMatch(
+      new RegExp(
+        `^mailcow-postfix-init-hook: mailcow's own image and startup on ${base.replaceAll(".", "\\.")} in \\d+ s, because this release refused it \\(base fingerprint ${fingerprint}: .*\\); build log \\S+\\. Back to ours when a release knows the base: the next \\./update\\.sh, or now: ${HOOK} run ${mailcow.dir}$`,
+      ),
+    );
     const now = await running();
     expect(now).toEqual({ ref: `${OURS}:3.10.14-1-stock`, id: (await inspect(base)).Id, version: "3.10.14-1" });
     expect(await mailcow.waitForBanner()).toStartWith("220 ");
@@ -158,23 +180,38 @@ describe.skipIf(!enabled)("mailcow-postfix-init-hook after mailcow's update.sh",
     expect(await running()).toEqual({ ref: `${OURS}:3.10.15-1`, id: expect.any(String), version: "3.10.15-1" });
     expect(await mailcow.waitForBanner()).toStartWith("220 ");
     await expectRightCertificates();
-    expect(await mailcow.logs()).toContain(`mailcow-postfix-init: built from ${base}, the postfix image mailcow's docker-compose.yml names`);
+    expect(await mailcow.logs()).toContain(
+      `mailcow-postfix-init: built from ${base}, the postfix image mailcow's docker-compose.yml names`,
+    );
     const tags = (await engine!.docker(["images", "--format", "{{.Repository}}:{{.Tag}}", OURS])).stdout.trim().split("\n");
     expect(tags).toEqual([`${OURS}:3.10.15-1`]);
     await expectOnlyTheHookInGit();
   }, 900_000);
 
   test("MPI_KEEP_OURS_ON_UNKNOWN_BASE=y (opt-in): on an unknown base ours stays, on the older base, and says so", async () => {
-    writeFileSync(join(mailcow.dir, "mailcow.conf"), `${readFileSync(join(mailcow.dir, "mailcow.conf"), "utf8")}MPI_KEEP_OURS_ON_UNKNOWN_BASE=y\n`);
+    writeFileSync(
+      join(mailcow.dir, "mailcow.conf"),
+      `${readFileSync(join(mailcow.dir, "mailcow.conf"), "utf8")}MPI_KEEP_OURS_ON_UNKNOWN_BASE=y\n`,
+    );
     const { base, output } = await mailcowUpdate("3.10.16-1", DRIFT);
     expect(hookLines(output)).toEqual([
-      expect.stringMatching(new RegExp(`^mailcow-postfix-init-hook: not built on ${base.replaceAll(".", "\\.")}: this release refused it \\(base fingerprint ${driftedFingerprint()}: .*\\); MPI_KEEP_OURS_ON_UNKNOWN_BASE=y: update\\.sh's restart keeps ours on the older base; build log \\S+$`)),
-      expect.stringMatching(new RegExp(`^mailcow-postfix-init-hook: not built on ${base.replaceAll(".", "\\.")}: this release refused it \\(base fingerprint ${driftedFingerprint()}: .*\\); MPI_KEEP_OURS_ON_UNKNOWN_BASE=y: postfix-mailcow stays on ours, built from 3\\.10\\.15-1, the older base; build log \\S+$`)),
+      expect.stringMatching(
+        new RegExp(
+          `^mailcow-postfix-init-hook: not built on ${base.replaceAll(".", "\\.")}: this release refused it \\(base fingerprint ${driftedFingerprint()}: .*\\); MPI_KEEP_OURS_ON_UNKNOWN_BASE=y: update\\.sh's restart keeps ours on the older base; build log \\S+$`,
+        ),
+      ),
+      expect.stringMatching(
+        new RegExp(
+          `^mailcow-postfix-init-hook: not built on ${base.replaceAll(".", "\\.")}: this release refused it \\(base fingerprint ${driftedFingerprint()}: .*\\); MPI_KEEP_OURS_ON_UNKNOWN_BASE=y: postfix-mailcow stays on ours, built from 3\\.10\\.15-1, the older base; build log \\S+$`,
+        ),
+      ),
     ]);
     expect(await running()).toEqual({ ref: `${OURS}:3.10.15-1`, id: expect.any(String), version: "3.10.15-1" });
     expect(await mailcow.waitForBanner()).toStartWith("220 ");
     await expectRightCertificates();
-    expect(await mailcow.logs()).toContain(`this image was built from ghcr.io/mailcow/postfix:3.10.15-1, but mailcow's docker-compose.yml now names ${base}`);
+    expect(await mailcow.logs()).toContain(
+      `this image was built from ghcr.io/mailcow/postfix:3.10.15-1, but mailcow's docker-compose.yml now names ${base}`,
+    );
   }, 900_000);
 
   test("remove: only our blocks go; the admin's hook is as it was, our own pre hook file is gone", async () => {

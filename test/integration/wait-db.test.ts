@@ -21,31 +21,40 @@ describe("database probe", () => {
   });
 
   test("the right credentials (an awkward password) connect", async () => {
-    await withClientOptionFile(TEST_DB.user, TEST_DB.password, (file) => probeDatabase(databaseClient(process.env), file, db.socket, neverAborted));
+    await withClientOptionFile(TEST_DB.user, TEST_DB.password, (file) =>
+      probeDatabase(databaseClient(process.env), file, db.socket, neverAborted),
+    );
   });
 
   test("a wrong password is an error naming the cause, not the password", async () => {
-    const error = await withClientOptionFile(TEST_DB.user, "wrong-secret", (file) => probeDatabase(databaseClient(process.env), file, db.socket, neverAborted)).catch((caught) => caught);
+    const error = await withClientOptionFile(TEST_DB.user, "wrong-secret", (file) =>
+      probeDatabase(databaseClient(process.env), file, db.socket, neverAborted),
+    ).catch((caught) => caught);
     expect(error.message).toContain("Access denied for user");
     expect(error.message).not.toContain("wrong-secret");
   });
 
   test("a missing socket is an error", async () => {
-    const error = await withClientOptionFile(TEST_DB.user, TEST_DB.password, (file) => probeDatabase(databaseClient(process.env), file, join(temp.path, "none.sock"), neverAborted)).catch((caught) => caught);
+    const error = await withClientOptionFile(TEST_DB.user, TEST_DB.password, (file) =>
+      probeDatabase(databaseClient(process.env), file, join(temp.path, "none.sock"), neverAborted),
+    ).catch((caught) => caught);
     expect(error.message).toContain("Can't connect");
   });
 
   test("the password is never in argv nor env nor on disk: the option file is a 0600 memfd on the child's fd 3", async () => {
     const recorder = join(temp.path, "fake-mariadb-admin");
     const record = join(temp.path, "record");
-    writeFileSync(recorder, `#!/bin/sh\nfile="\${1#--defaults-extra-file=}"\n{ echo "$*"; stat -L -c %a "$file"; readlink "$file"; env | grep -c secret; cat "$file"; } > ${record}\n`);
+    writeFileSync(
+      recorder,
+      `#!/bin/sh\nfile="\${1#--defaults-extra-file=}"\n{ echo "$*"; stat -L -c %a "$file"; readlink "$file"; env | grep -c secret; cat "$file"; } > ${record}\n`,
+    );
     chmodSync(recorder, 0o755);
     const before = readdirSync(tmpdir()).filter((name) => name.startsWith("mailcow-postfix-init-"));
     let optionFile = "";
     const savedEnv = process.env.DBPASS;
-    process.env.DBPASS = "top\"secret";
+    process.env.DBPASS = 'top"secret';
     try {
-      await withClientOptionFile("user", "top\"secret", async (file) => {
+      await withClientOptionFile("user", 'top"secret', async (file) => {
         optionFile = file;
         expect(readdirSync(tmpdir()).filter((name) => name.startsWith("mailcow-postfix-init-"))).toEqual(before);
         await probeDatabase(databaseClient(process.env, recorder), file, "/run/x.sock", neverAborted);

@@ -24,7 +24,9 @@ let probeRound = 0;
 beforeAll(async () => {
   makeCertificate(sslDir, { names: ["mail.example.test"] });
   makeCertificateDirectory(sslDir, "probe.example.test", ["probe.example.test"]);
-  probePairs = ["a", "b"].map((label) => makeCertificateDirectory(join(temp.path, "staging", label), "probe.example.test", ["probe.example.test"]));
+  probePairs = ["a", "b"].map((label) =>
+    makeCertificateDirectory(join(temp.path, "staging", label), "probe.example.test", ["probe.example.test"]),
+  );
   running = await startWatchedPostfix(temp.path, sslDir);
   ({ postfix, watcher, confDir } = running);
 }, 60_000);
@@ -126,7 +128,9 @@ test("a burst of 500 changes in one second is applied a few times, ending on the
   }
   await Bun.sleep(1_000);
   const { applies } = linesPerApply(mark, "");
-  console.log(`burst of 500 writes in ${burstMs} ms: ${applies} applies; served the last pair ${Date.now() - lastWrite - 1_000} ms after the last write`);
+  console.log(
+    `burst of 500 writes in ${burstMs} ms: ${applies} applies; served the last pair ${Date.now() - lastWrite - 1_000} ms after the last write`,
+  );
   expect(burstMs).toBeLessThan(1_500);
   expect(applies).toBeGreaterThanOrEqual(1);
   expect(applies).toBeLessThanOrEqual(4);
@@ -162,11 +166,16 @@ test("20,000 certificate directories: watched within bounded time and memory, th
   const line = await watcher.waitFor(/watch: (applied|checked) in/, mark, 60_000);
   // Directories created during an apply are picked up by the next one.
   await Bun.sleep(2_500);
-  const lastApply = watcher.lines.slice(mark).filter((entry) => /watch: (applied|checked) in/.test(entry)).at(-1)!;
+  const lastApply = watcher.lines
+    .slice(mark)
+    .filter((entry) => /watch: (applied|checked) in/.test(entry))
+    .at(-1)!;
   const after = processFootprint(watcher.pid);
   const took = await stillApplies();
   const ms = (text: string) => Number(text.match(/in (\d+) ms/)?.[1]);
-  console.log(`20,000 dirs: created in ${created} ms; first apply ${ms(line)} ms, last ${ms(lastApply)} ms; RSS ${before.rssKb} -> ${after.rssKb} kB, fds ${before.fds} -> ${after.fds}; then a renewal served in ${took} ms`);
+  console.log(
+    `20,000 dirs: created in ${created} ms; first apply ${ms(line)} ms, last ${ms(lastApply)} ms; RSS ${before.rssKb} -> ${after.rssKb} kB, fds ${before.fds} -> ${after.fds}; then a renewal served in ${took} ms`,
+  );
   expect(after.fds).toBeLessThanOrEqual(before.fds + 2); // one inotify descriptor for every watch
   expect(after.rssKb - before.rssKb).toBeLessThan(200 * 1024);
   expect(ms(lastApply)).toBeLessThan(5_000);

@@ -18,7 +18,8 @@ function contextSwitches(pid: number): { main: number; all: number } {
   const counts = { main: 0, all: 0 };
   for (const task of readdirSync(`/proc/${pid}/task`)) {
     const status = readFileSync(`/proc/${pid}/task/${task}/status`, "utf8");
-    const switches = Number(status.match(/^voluntary_ctxt_switches:\s+(\d+)/m)![1]) + Number(status.match(/^nonvoluntary_ctxt_switches:\s+(\d+)/m)![1]);
+    const switches =
+      Number(status.match(/^voluntary_ctxt_switches:\s+(\d+)/m)![1]) + Number(status.match(/^nonvoluntary_ctxt_switches:\s+(\d+)/m)![1]);
     counts.all += switches;
     if (task === String(pid)) counts.main = switches;
   }

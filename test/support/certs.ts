@@ -37,12 +37,31 @@ export function makeCertificate(dir: string, options: CertificateOptions): MadeC
   const keyArgs = options.keyType === "rsa" ? ["-newkey", "rsa:2048"] : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
   const cn = options.cn ?? options.names[0] ?? "test";
   const sanArgs = options.names.length > 0 ? ["-addext", `subjectAltName=${options.names.map((name) => `DNS:${name}`).join(",")}`] : [];
-  openssl(["req", "-x509", ...keyArgs, "-nodes", "-keyout", keyFile, "-out", certFile, "-days", String(options.days ?? 365), "-subj", `/CN=${cn}`, ...sanArgs]);
+  openssl([
+    "req",
+    "-x509",
+    ...keyArgs,
+    "-nodes",
+    "-keyout",
+    keyFile,
+    "-out",
+    certFile,
+    "-days",
+    String(options.days ?? 365),
+    "-subj",
+    `/CN=${cn}`,
+    ...sanArgs,
+  ]);
   return { certFile, keyFile, fingerprint: fingerprintOf(certFile) };
 }
 
 /** A certificate directory as mailcow's acme container writes it: domains + cert.pem + key.pem. */
-export function makeCertificateDirectory(sslDir: string, name: string, domains: string[], options: Partial<CertificateOptions> = {}): MadeCertificate & { dir: string } {
+export function makeCertificateDirectory(
+  sslDir: string,
+  name: string,
+  domains: string[],
+  options: Partial<CertificateOptions> = {},
+): MadeCertificate & { dir: string } {
   const dir = join(sslDir, name);
   const made = makeCertificate(dir, { names: domains, ...options });
   writeFileSync(join(dir, "domains"), domains.join(" "));
@@ -67,10 +86,32 @@ export function makeExpiredCertificateDirectory(sslDir: string, name: string, do
     openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", keyFile]);
     writeFileSync(join(scratch, "index.txt"), "");
     writeFileSync(join(scratch, "serial"), "01\n");
-    writeFileSync(join(scratch, "ca.cnf"), `[ca]\ndefault_ca = here\n[here]\ndatabase = ${scratch}/index.txt\nnew_certs_dir = ${scratch}\nserial = ${scratch}/serial\npolicy = any\ndefault_md = sha256\n[any]\ncommonName = supplied\n[leaf]\nsubjectAltName = ${domains.map((domain) => `DNS:${domain}`).join(",")}\n`);
+    writeFileSync(
+      join(scratch, "ca.cnf"),
+      `[ca]\ndefault_ca = here\n[here]\ndatabase = ${scratch}/index.txt\nnew_certs_dir = ${scratch}\nserial = ${scratch}/serial\npolicy = any\ndefault_md = sha256\n[any]\ncommonName = supplied\n[leaf]\nsubjectAltName = ${domains.map((domain) => `DNS:${domain}`).join(",")}\n`,
+    );
     const csr = join(scratch, "csr.pem");
     openssl(["req", "-new", "-key", keyFile, "-subj", `/CN=${domains[0]}`, "-out", csr]);
-    openssl(["ca", "-batch", "-selfsign", "-config", join(scratch, "ca.cnf"), "-keyfile", keyFile, "-in", csr, "-out", certFile, "-notext", "-startdate", "20200101000000Z", "-enddate", "20200201000000Z", "-extensions", "leaf"]);
+    openssl([
+      "ca",
+      "-batch",
+      "-selfsign",
+      "-config",
+      join(scratch, "ca.cnf"),
+      "-keyfile",
+      keyFile,
+      "-in",
+      csr,
+      "-out",
+      certFile,
+      "-notext",
+      "-startdate",
+      "20200101000000Z",
+      "-enddate",
+      "20200201000000Z",
+      "-extensions",
+      "leaf",
+    ]);
     writeFileSync(join(dir, "domains"), domains.join(" "));
     return { dir, certFile, keyFile, fingerprint: fingerprintOf(certFile) };
   } finally {

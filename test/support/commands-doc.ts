@@ -43,7 +43,9 @@ function optionTable(options: [string, OptionSpec][]): string[] {
     "| Flag | Environment | Default | Meaning |",
     "| --- | --- | --- | --- |",
     ...options.map(([name, spec]) => {
-      const flag = spec.envOnly ? "(environment only)" : `\`--${name}${spec.type === "boolean" ? "" : ` ${spec.type === "seconds" ? "SECONDS" : spec.valueName}`}\``;
+      const flag = spec.envOnly
+        ? "(environment only)"
+        : `\`--${name}${spec.type === "boolean" ? "" : ` ${spec.type === "seconds" ? "SECONDS" : spec.valueName}`}\``;
       const fallback = spec.type !== "boolean" && spec.default !== undefined ? `\`${spec.default}\`` : "";
       return `| ${flag} | ${spec.env ? `\`${spec.env}\`` : ""} | ${fallback} | ${cell(spec.description)} |`;
     }),

@@ -22,12 +22,24 @@ export async function freeUdpPort(): Promise<number> {
 export async function startDnsmasq(options: { port?: number; names?: string[]; nxdomain?: string[] } = {}): Promise<TestDnsServer> {
   const port = options.port ?? (await freeUdpPort());
   const names = options.names ?? ["mailcow.email"];
-  const server: ResultPromise = execa("dnsmasq", [
-    "--no-daemon", "--keep-in-foreground", `--port=${port}`, "--listen-address=127.0.0.1", "--bind-interfaces",
-    "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--user=root", "--pid-file=",
-    ...names.map((name) => `--address=/${name}/127.0.0.1`),
-    ...(options.nxdomain ?? []).map((name) => `--address=/${name}/`),
-  ], { stdin: "ignore", reject: false });
+  const server: ResultPromise = execa(
+    "dnsmasq",
+    [
+      "--no-daemon",
+      "--keep-in-foreground",
+      `--port=${port}`,
+      "--listen-address=127.0.0.1",
+      "--bind-interfaces",
+      "--no-resolv",
+      "--no-hosts",
+      "--conf-file=/dev/null",
+      "--user=root",
+      "--pid-file=",
+      ...names.map((name) => `--address=/${name}/127.0.0.1`),
+      ...(options.nxdomain ?? []).map((name) => `--address=/${name}/`),
+    ],
+    { stdin: "ignore", reject: false },
+  );
   let exited = false;
   void server.then(() => {
     exited = true;

@@ -87,11 +87,18 @@ export class MailcowProject {
       ...(options.postfixTagInConf === false ? {} : { MPI_POSTFIX_TAG: tagOf(dockerfileArg("MAILCOW_POSTFIX_IMAGE")) }),
       // The checkout Dockerfile.postfix builds from; another one only when debugging the harness.
       ...(options.projectDirInEnv === false ? {} : { MAILCOW_POSTFIX_INIT_DIR: process.env.MPI_PROJECT_DIR ?? REPO }),
-      ...(options.extraComposeFiles ? { COMPOSE_FILE: ["docker-compose.yml", "docker-compose.override.yml", ...options.extraComposeFiles].join(":") } : {}),
+      ...(options.extraComposeFiles
+        ? { COMPOSE_FILE: ["docker-compose.yml", "docker-compose.override.yml", ...options.extraComposeFiles].join(":") }
+        : {}),
       ...options.env,
     };
     // As in mailcow: the settings live in mailcow.conf, and .env links to it for compose.
-    writeFileSync(join(dir, "mailcow.conf"), Object.entries(env).map(([k, v]) => `${k}=${v}\n`).join(""));
+    writeFileSync(
+      join(dir, "mailcow.conf"),
+      Object.entries(env)
+        .map(([k, v]) => `${k}=${v}\n`)
+        .join(""),
+    );
     rmSync(join(dir, ".env"), { force: true });
     symlinkSync("mailcow.conf", join(dir, ".env"));
     const project = new MailcowProject(engine, name, dir, options);

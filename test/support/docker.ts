@@ -32,7 +32,10 @@ export interface RunOptions {
 
 /** Error with the command, its exit status and the tail of its output. */
 export class CommandFailed extends Error {
-  constructor(readonly argv: readonly string[], readonly result: RunResult) {
+  constructor(
+    readonly argv: readonly string[],
+    readonly result: RunResult,
+  ) {
     const tail = (result.stderr.trim() || result.stdout.trim()).split("\n").slice(-25).join("\n");
     super(`\`${argv.join(" ")}\` exited ${result.exitCode} after ${result.durationMs} ms:\n${tail}`);
   }

@@ -63,7 +63,9 @@ export function mailTrees(prefix = "mpi-test-"): (options?: MailTreeOptions) => 
     mkdirSync(sslDir);
     const defaultNames = options.defaultNames === undefined ? ["mail.example.test", "example.test"] : options.defaultNames;
     const defaultCert = defaultNames === null ? undefined : makeCertificate(sslDir, { names: defaultNames, ...options.defaultCertificate });
-    const dirs = Object.fromEntries(Object.entries(options.certificateDirs ?? {}).map(([name, domains]) => [name, makeCertificateDirectory(sslDir, name, domains)]));
+    const dirs = Object.fromEntries(
+      Object.entries(options.certificateDirs ?? {}).map(([name, domains]) => [name, makeCertificateDirectory(sslDir, name, domains)]),
+    );
     return { root, confDir, sslDir, defaultCert, dirs };
   };
 }

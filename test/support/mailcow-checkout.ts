@@ -60,7 +60,10 @@ export async function makeCheckout(engine: Engine, dir: string, work: string): P
   const shims = join(work, "shims");
   writeShims(shims);
   const gitConfig = join(work, "gitconfig");
-  writeFileSync(gitConfig, `[url "${origin}"]\n\tinsteadOf = ${MAILCOW_URL}\n[user]\n\tname = test\n\temail = test@example.test\n[init]\n\tdefaultBranch = master\n`);
+  writeFileSync(
+    gitConfig,
+    `[url "${origin}"]\n\tinsteadOf = ${MAILCOW_URL}\n[user]\n\tname = test\n\temail = test@example.test\n[init]\n\tdefaultBranch = master\n`,
+  );
   // The hook keeps a refused build's log in TMPDIR: here, inside the work dir the engine removes.
   const tmp = join(work, "tmp");
   mkdirSync(tmp, { recursive: true });
@@ -73,7 +76,8 @@ export async function makeCheckout(engine: Engine, dir: string, work: string): P
   await run(["git", "-C", MAILCOW_GIT, "archive", "--format=tar", "-o", archive, "HEAD", ...MAILCOW_FILES], { env, timeoutMs: 120_000 });
   await run(["tar", "-xf", archive, "-C", dir]);
   writeFileSync(join(dir, ".gitignore"), `${readFileSync(join(dir, ".gitignore"), "utf8")}\n# the test's compose project\n${testIgnores}`);
-  if (!existsSync(join(dir, "_modules", "scripts", "core.sh"))) throw new Error(`${MAILCOW_GIT} has no _modules/scripts/core.sh: not a mailcow-dockerized this test knows`);
+  if (!existsSync(join(dir, "_modules", "scripts", "core.sh")))
+    throw new Error(`${MAILCOW_GIT} has no _modules/scripts/core.sh: not a mailcow-dockerized this test knows`);
 
   await git(["init", "-q", "-b", "master"]);
   await git(["add", "-A"]);
@@ -97,5 +101,10 @@ export async function upstreamMovesPostfixTo(checkout: Checkout, base: string): 
 
 /** mailcow's own update command, as the docs give it for unattended runs. */
 export function updateSh(checkout: Checkout): Promise<RunResult> {
-  return run(["./update.sh", "--force", "--skip-ping-check"], { cwd: checkout.dir, env: checkout.env, timeoutMs: 900_000, allowFailure: true });
+  return run(["./update.sh", "--force", "--skip-ping-check"], {
+    cwd: checkout.dir,
+    env: checkout.env,
+    timeoutMs: 900_000,
+    allowFailure: true,
+  });
 }

@@ -20,14 +20,26 @@ export async function startMariadb(options: { dir?: string; socketDir?: string }
   const socketDir = options.socketDir ?? dir;
   mkdirSync(socketDir, { recursive: true });
   const socket = join(socketDir, "mysqld.sock");
-  await execa("mariadb-install-db", [
-    "--no-defaults", `--datadir=${dataDir}`, "--user=root", "--auth-root-authentication-method=socket", "--skip-test-db",
-  ], { stdin: "ignore" });
-  const server: ResultPromise = execa("/usr/sbin/mariadbd", [
-    "--no-defaults", `--datadir=${dataDir}`, `--socket=${socket}`, "--skip-networking", "--user=root",
-    `--pid-file=${join(dir, "mariadbd.pid")}`, `--log-error=${join(dir, "error.log")}`,
-    "--innodb-buffer-pool-size=16M", "--skip-log-bin",
-  ], { stdin: "ignore", reject: false });
+  await execa(
+    "mariadb-install-db",
+    ["--no-defaults", `--datadir=${dataDir}`, "--user=root", "--auth-root-authentication-method=socket", "--skip-test-db"],
+    { stdin: "ignore" },
+  );
+  const server: ResultPromise = execa(
+    "/usr/sbin/mariadbd",
+    [
+      "--no-defaults",
+      `--datadir=${dataDir}`,
+      `--socket=${socket}`,
+      "--skip-networking",
+      "--user=root",
+      `--pid-file=${join(dir, "mariadbd.pid")}`,
+      `--log-error=${join(dir, "error.log")}`,
+      "--innodb-buffer-pool-size=16M",
+      "--skip-log-bin",
+    ],
+    { stdin: "ignore", reject: false },
+  );
   let exited = false;
   void server.then(() => {
     exited = true;

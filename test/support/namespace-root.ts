@@ -64,8 +64,11 @@ export function buildContainerRoot(root: string, options: { prefix: string; smtp
   return {
     ...tree,
     startFlags: [
-      `--conf-dir=${tree.confDir}`, `--ssl-dir=${tree.sslDir}`, `--spool-dir=${tree.spoolDir}`,
-      `--aliases-file=${tree.aliasesFile}`, `--templates=${tree.templatesFile}`,
+      `--conf-dir=${tree.confDir}`,
+      `--ssl-dir=${tree.sslDir}`,
+      `--spool-dir=${tree.spoolDir}`,
+      `--aliases-file=${tree.aliasesFile}`,
+      `--templates=${tree.templatesFile}`,
     ],
   };
 }
@@ -78,7 +81,9 @@ export function withFlags(flags: readonly string[], overrides: readonly string[]
 }
 
 function postfixUid(): number {
-  const line = readFileSync("/etc/passwd", "utf8").split("\n").find((entry) => entry.startsWith("postfix:"));
+  const line = readFileSync("/etc/passwd", "utf8")
+    .split("\n")
+    .find((entry) => entry.startsWith("postfix:"));
   if (!line) throw new Error("no postfix user: install Debian's postfix package");
   return Number(line.split(":")[2]);
 }

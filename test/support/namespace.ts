@@ -11,9 +11,16 @@ export interface ContainerNamespace {
   /** Host PID of the namespace's init. */
   initPid: number;
   /** Run a command inside (mount + net namespaces; PID namespace too with `pid: true`). */
-  exec(argv: string[], options?: { pid?: boolean; env?: Record<string, string>; stdin?: string; timeoutMs?: number }): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  exec(
+    argv: string[],
+    options?: { pid?: boolean; env?: Record<string, string>; stdin?: string; timeoutMs?: number },
+  ): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   /** Start a long-running command inside the PID namespace; `pid` is its host PID. */
-  spawn(argv: string[], env: Record<string, string>, onOutput?: (text: string) => void): Promise<{ pid: number; exited: Promise<number>; output(): string }>;
+  spawn(
+    argv: string[],
+    env: Record<string, string>,
+    onOutput?: (text: string) => void,
+  ): Promise<{ pid: number; exited: Promise<number>; output(): string }>;
   /** Host PIDs of live (non-zombie) processes inside, with their command names. */
   processes(): { pid: number; comm: string }[];
   stop(): Promise<void>;
@@ -55,11 +62,14 @@ export async function startContainerNamespace(root: string, options: { keepEtc?:
   ].join("\n");
   Bun.spawnSync(["mkdir", "-p", join(root, "overlay")]);
   await Bun.write(join(root, "resolv.conf"), "nameserver 127.0.0.1\n");
-  const unshare = Bun.spawn(["unshare", "--mount", "--pid", "--net", "--fork", "--mount-proc", "--propagation", "private", "bash", "-c", setup], {
-    env: { ROOT: root, PATH: process.env.PATH! },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
+  const unshare = Bun.spawn(
+    ["unshare", "--mount", "--pid", "--net", "--fork", "--mount-proc", "--propagation", "private", "bash", "-c", setup],
+    {
+      env: { ROOT: root, PATH: process.env.PATH! },
+      stdout: "pipe",
+      stderr: "pipe",
+    },
+  );
   const reader = unshare.stdout.getReader();
   const first = await Promise.race([reader.read(), Bun.sleep(10_000).then(() => undefined)]);
   if (!first || first.done || !new TextDecoder().decode(first.value).includes("ready")) {
@@ -81,7 +91,11 @@ export async function startContainerNamespace(root: string, options: { keepEtc?:
         stderr: "pipe",
       });
       const timer = setTimeout(() => proc.kill("SIGKILL"), options.timeoutMs ?? 15_000);
-      const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+      const [stdout, stderr, exitCode] = await Promise.all([
+        new Response(proc.stdout).text(),
+        new Response(proc.stderr).text(),
+        proc.exited,
+      ]);
       clearTimeout(timer);
       return { exitCode, stdout, stderr };
     },
@@ -140,7 +154,9 @@ export function childOf(pid: number): number {
 
 /** The leaf certificate served for `serverName` after STARTTLS, from inside the namespace. */
 export async function servedCertificateInside(ns: ContainerNamespace, port: number, serverName: string): Promise<string> {
-  const result = await ns.exec(["openssl", "s_client", "-starttls", "smtp", "-connect", `127.0.0.1:${port}`, "-servername", serverName], { stdin: "QUIT\r\n" });
+  const result = await ns.exec(["openssl", "s_client", "-starttls", "smtp", "-connect", `127.0.0.1:${port}`, "-servername", serverName], {
+    stdin: "QUIT\r\n",
+  });
   const pem = result.stdout.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/)?.[0];
   if (!pem) throw new Error(`no certificate for SNI ${serverName}: ${result.stderr.slice(-400)}`);
   return new X509Certificate(pem).fingerprint256;

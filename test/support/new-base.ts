@@ -15,7 +15,9 @@ export const DRIFT = "RUN sed -i 's/^  sleep 1$/  sleep 2/' /opt/postfix.sh";
 /** `ghcr.io/mailcow/postfix:TAG` built FROM the stand-in plus CHANGE, labelled test.mailcow.version=TAG. */
 export async function buildBase(engine: Engine, standIn: string, tag: string, change = ""): Promise<string> {
   const base = `ghcr.io/mailcow/postfix:${tag}`;
-  await engine.docker(["build", "--network", "host", "--tag", base, "-"], { stdin: `FROM ${standIn}\n${change}\nLABEL test.mailcow.version=${tag}\n` });
+  await engine.docker(["build", "--network", "host", "--tag", base, "-"], {
+    stdin: `FROM ${standIn}\n${change}\nLABEL test.mailcow.version=${tag}\n`,
+  });
   return base;
 }
 
@@ -26,6 +28,9 @@ export function driftedFingerprint(): string {
   return verifyBase({
     "postfix.sh": { path: "/opt/postfix.sh", text: drifted },
     "docker-entrypoint.sh": { path: "/docker-entrypoint.sh", text: readFileSync(join(standIn, "docker-entrypoint.sh"), "utf8") },
-    "supervisord-program-postfix": { path: "/etc/supervisor/supervisord.conf", text: readFileSync(join(standIn, "supervisord.conf"), "utf8") },
+    "supervisord-program-postfix": {
+      path: "/etc/supervisor/supervisord.conf",
+      text: readFileSync(join(standIn, "supervisord.conf"), "utf8"),
+    },
   }).fingerprint;
 }

@@ -33,7 +33,20 @@ function openssl(args: string[], input?: Buffer): Buffer {
 function selfSigned(dir: string, name: string, key: Buffer, extra: string[] = []): Buffer {
   const keyFile = join(dir, `${name}.key`);
   writeFileSync(keyFile, key, { mode: 0o600 });
-  return openssl(["req", "-x509", "-new", "-key", keyFile, "-subj", `/CN=${name}.corpus.test`, "-addext", `subjectAltName=DNS:${name}.corpus.test`, "-days", "30", ...extra]);
+  return openssl([
+    "req",
+    "-x509",
+    "-new",
+    "-key",
+    keyFile,
+    "-subj",
+    `/CN=${name}.corpus.test`,
+    "-addext",
+    `subjectAltName=DNS:${name}.corpus.test`,
+    "-days",
+    "30",
+    ...extra,
+  ]);
 }
 
 function generated(dir: string, name: string, algorithmArgs: string[], certArgs: string[] = []): Material {
@@ -50,7 +63,22 @@ export function chain(dir: string): { leaf: Material; intermediate: Buffer; root
   const rootKey = join(dir, "root.key");
   writeFileSync(rootKey, openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]));
   const rootCert = join(dir, "root.pem");
-  writeFileSync(rootCert, openssl(["req", "-x509", "-new", "-key", rootKey, "-subj", "/CN=Corpus Root", "-days", "30", "-addext", "basicConstraints=critical,CA:true"]));
+  writeFileSync(
+    rootCert,
+    openssl([
+      "req",
+      "-x509",
+      "-new",
+      "-key",
+      rootKey,
+      "-subj",
+      "/CN=Corpus Root",
+      "-days",
+      "30",
+      "-addext",
+      "basicConstraints=critical,CA:true",
+    ]),
+  );
   const sign = (subject: string, key: string, ca: string, caKey: string, extfile: string) => {
     const csr = openssl(["req", "-new", "-key", key, "-subj", subject]);
     return openssl(["x509", "-req", "-CA", ca, "-CAkey", caKey, "-CAcreateserial", "-days", "30", "-extfile", extfile], csr);
@@ -73,12 +101,16 @@ const cat = (...parts: (Buffer | string)[]) => Buffer.concat(parts.map((part) =>
 /** Transform the text of a PEM file. */
 const edit = (value: Buffer, change: (pem: string) => string) => bytes(change(text(value)));
 const lines = (value: Buffer) => text(value).split("\n");
-const der = (pem: Buffer, kind: "x509" | "pkey") => openssl(kind === "x509" ? ["x509", "-outform", "DER"] : ["pkey", "-outform", "DER"], pem);
+const der = (pem: Buffer, kind: "x509" | "pkey") =>
+  openssl(kind === "x509" ? ["x509", "-outform", "DER"] : ["pkey", "-outform", "DER"], pem);
 
 /** Build the corpus in DIR (scratch space for openssl). RSA-8192 generation runs in the background. */
 export async function makeCorpus(dir: string): Promise<Variant[]> {
   mkdirSync(dir, { recursive: true });
-  const rsa8192 = Bun.spawn(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:8192"], { stdout: "pipe", stderr: "ignore" });
+  const rsa8192 = Bun.spawn(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:8192"], {
+    stdout: "pipe",
+    stderr: "ignore",
+  });
   const rsaKey = (bits: number) => ["-algorithm", "RSA", "-pkeyopt", `rsa_keygen_bits:${bits}`];
   const ecKey = (curve: string) => ["-algorithm", "EC", "-pkeyopt", `ec_paramgen_curve:${curve}`];
   const rsa = generated(dir, "rsa2048", rsaKey(2048));
@@ -101,7 +133,10 @@ export async function makeCorpus(dir: string): Promise<Variant[]> {
     const key = openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-param_enc", "explicit"]);
     return { key, cert: selfSigned(dir, "explicit", key) };
   })();
-  const traditional = (material: Material, _label: string) => ({ key: openssl(["pkey", "-traditional"], material.key), cert: material.cert });
+  const traditional = (material: Material, _label: string) => ({
+    key: openssl(["pkey", "-traditional"], material.key),
+    cert: material.cert,
+  });
   const withParams: Material = { key: openssl(["ecparam", "-name", "prime256v1", "-genkey"]), cert: Buffer.alloc(0) };
   withParams.cert = selfSigned(dir, "ecparams", openssl(["pkey"], withParams.key));
   const encryptedPkcs8 = openssl(["pkey", "-aes256", "-passout", "pass:secret"], rsa.key);
@@ -154,8 +189,14 @@ export async function makeCorpus(dir: string): Promise<Variant[]> {
     main("crlf", { key: edit(key, (pem) => pem.replaceAll("\n", "\r\n")), cert: edit(cert, (pem) => pem.replaceAll("\n", "\r\n")) }),
     main("cr-only", { key, cert: edit(cert, (pem) => pem.replaceAll("\n", "\r")) }),
     main("indented-begin", { key, cert: edit(cert, (pem) => pem.replace("-----BEGIN", "  -----BEGIN")) }),
-    main("indented-base64", { key, cert: bytes(certLines.map((line) => (line.startsWith("-----") || line === "" ? line : `  ${line}`)).join("\n")) }),
-    main("tab-indented-key", { key: bytes(keyLines.map((line) => (line.startsWith("-----") || line === "" ? line : `\t${line}`)).join("\n")), cert }),
+    main("indented-base64", {
+      key,
+      cert: bytes(certLines.map((line) => (line.startsWith("-----") || line === "" ? line : `  ${line}`)).join("\n")),
+    }),
+    main("tab-indented-key", {
+      key: bytes(keyLines.map((line) => (line.startsWith("-----") || line === "" ? line : `\t${line}`)).join("\n")),
+      cert,
+    }),
     main("text-before", { key: cat("# key for mail.example.test\n", key), cert: cat("subject=CN = rsa2048\nissuer=CN = rsa2048\n", cert) }),
     main("x509-text-output", { key, cert: textual }),
     main("text-after", { key: cat(key, "written by a script\n"), cert: cat(cert, "\n-- end of file --\n") }),
@@ -169,13 +210,19 @@ export async function makeCorpus(dir: string): Promise<Variant[]> {
     main("blank-line-in-base64", { key, cert: bytes([...certLines.slice(0, 4), "", ...certLines.slice(4)].join("\n")) }),
     main("one-long-base64-line", { key, cert: bytes(`${certLines[0]}\n${certLines.slice(1, -2).join("")}\n${certLines.at(-2)}\n`) }),
     main("no-trailing-newline", { key: bytes(text(key).trimEnd()), cert: bytes(text(cert).trimEnd()) }),
-    main("trailing-space-end-line", { key, cert: edit(cert, (pem) => pem.replace("-----END CERTIFICATE-----", "-----END CERTIFICATE----- ")) }),
+    main("trailing-space-end-line", {
+      key,
+      cert: edit(cert, (pem) => pem.replace("-----END CERTIFICATE-----", "-----END CERTIFICATE----- ")),
+    }),
     main("lowercase-label", { key, cert: edit(cert, (pem) => pem.replaceAll("CERTIFICATE", "certificate")) }),
     main("x509-certificate-label", { key, cert: edit(cert, (pem) => pem.replaceAll("CERTIFICATE", "X509 CERTIFICATE")) }),
     main("trusted-certificate-label", { key, cert: trusted }),
     main("header-in-cert", { key, cert: edit(cert, (pem) => pem.replace("-----\n", "-----\nComment: hello\n\n")) }),
     main("pkcs8-in-rsa-label", { key: edit(key, (pem) => pem.replaceAll("PRIVATE KEY", "RSA PRIVATE KEY")), cert }),
-    main("pkcs1-in-pkcs8-label", { key: edit(traditional(rsa, "rsa").key, (pem) => pem.replaceAll("RSA PRIVATE KEY", "PRIVATE KEY")), cert }),
+    main("pkcs1-in-pkcs8-label", {
+      key: edit(traditional(rsa, "rsa").key, (pem) => pem.replaceAll("RSA PRIVATE KEY", "PRIVATE KEY")),
+      cert,
+    }),
     main("public-key-in-key-file", { key: cat(openssl(["pkey", "-pubout"], key), key), cert }),
     main("crl-label-after-cert", { key, cert: cat(cert, "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n") }),
     main("der-cert", { key, cert: der(cert, "x509") }),

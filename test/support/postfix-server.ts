@@ -63,7 +63,10 @@ export function writePostfixConfig(options: TestPostfixOptions, port: number): v
       "",
     ].join("\n"),
   );
-  writeSettledFile(join(confDir, "master.cf"), minimalMasterCf(`127.0.0.1:${port}`) + (options.extraServices ?? []).map((line) => `${line}\n`).join(""));
+  writeSettledFile(
+    join(confDir, "master.cf"),
+    minimalMasterCf(`127.0.0.1:${port}`) + (options.extraServices ?? []).map((line) => `${line}\n`).join(""),
+  );
 }
 
 /** master.cf with smtpd on `listen` and only the services a TLS handshake needs. */
@@ -131,7 +134,9 @@ export async function waitForBanner(port: number, timeoutMs: number, host = "127
 }
 
 export function postfixUid(): number {
-  const line = readFileSync("/etc/passwd", "utf8").split("\n").find((entry) => entry.startsWith("postfix:"));
+  const line = readFileSync("/etc/passwd", "utf8")
+    .split("\n")
+    .find((entry) => entry.startsWith("postfix:"));
   if (!line) throw new Error("no postfix user: install Debian's postfix package");
   return Number(line.split(":")[2]);
 }

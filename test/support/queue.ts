@@ -88,20 +88,23 @@ export async function makeHeldMessageArchive(dir: string, marker: string, recipi
   chownSync(join(dir, "data"), postfixUid(), -1);
   const port = await freePort();
   writeFileSync(join(confDir, "hold_checks"), "/^Subject: restore test/ HOLD\n");
-  writeSettledFile(join(confDir, "main.cf"), [
-    "compatibility_level = 3.6",
-    `queue_directory = ${spool}`,
-    `data_directory = ${dir}/data`,
-    "inet_interfaces = 127.0.0.1",
-    "inet_protocols = ipv4",
-    "myhostname = queue-maker.invalid",
-    "mydestination =",
-    "mynetworks = 127.0.0.0/8",
-    `maillog_file_prefixes = ${dir}`,
-    `maillog_file = ${dir}/maillog`,
-    `header_checks = regexp:${confDir}/hold_checks`,
-    "",
-  ].join("\n"));
+  writeSettledFile(
+    join(confDir, "main.cf"),
+    [
+      "compatibility_level = 3.6",
+      `queue_directory = ${spool}`,
+      `data_directory = ${dir}/data`,
+      "inet_interfaces = 127.0.0.1",
+      "inet_protocols = ipv4",
+      "myhostname = queue-maker.invalid",
+      "mydestination =",
+      "mynetworks = 127.0.0.0/8",
+      `maillog_file_prefixes = ${dir}`,
+      `maillog_file = ${dir}/maillog`,
+      `header_checks = regexp:${confDir}/hold_checks`,
+      "",
+    ].join("\n"),
+  );
   const services = ["cleanup unix n - n - 0 cleanup", "qmgr unix n - n 300 1 qmgr", "rewrite unix - - n - - trivial-rewrite", ""];
   writeSettledFile(join(confDir, "master.cf"), minimalMasterCf(`127.0.0.1:${port}`) + services.join("\n"));
   const setup = Bun.spawnSync(["postfix", "-c", confDir, "post-install", "create-missing"]);
@@ -137,10 +140,11 @@ export async function sendMessage(port: number, from: string, to: string, messag
       if (/^\d{3} /.test(line)) waiters.shift()?.(line);
     }
   });
-  const reply = () => new Promise<string>((resolve, reject) => {
-    waiters.push(resolve);
-    socket.once("error", reject);
-  });
+  const reply = () =>
+    new Promise<string>((resolve, reject) => {
+      waiters.push(resolve);
+      socket.once("error", reject);
+    });
   const expect = async (code: string, command?: string) => {
     const waiting = reply();
     if (command !== undefined) socket.write(`${command}\r\n`);

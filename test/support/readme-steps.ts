@@ -60,10 +60,19 @@ export function readmeTable(name: string, readme = readFileSync(join(REPO, "READ
   const marker = `<!-- suite-table: ${name} -->`;
   const at = readme.indexOf(marker);
   if (at === -1) throw new Error(`README.md has no ${marker} table`);
-  const lines = readme.slice(at + marker.length).trimStart().split("\n");
-  const table = lines.slice(0, lines.findIndex((line) => !line.startsWith("|")));
+  const lines = readme
+    .slice(at + marker.length)
+    .trimStart()
+    .split("\n");
+  const table = lines.slice(
+    0,
+    lines.findIndex((line) => !line.startsWith("|")),
+  );
   return table.slice(2).map((line) => {
-    const [step = "", command = "", lastLine = ""] = line.slice(1, -1).split(" | ").map((cell) => cell.trim());
+    const [step = "", command = "", lastLine = ""] = line
+      .slice(1, -1)
+      .split(" | ")
+      .map((cell) => cell.trim());
     const code = command.match(/^`([^`]+)`$/)?.[1];
     if (!code) throw new Error(`README.md ${marker}: row "${step}" has no single backticked command: ${command}`);
     return { step, command: code, lastLine };

@@ -111,7 +111,10 @@ export class SmtpSession {
 export type ProbeResult = "ok" | "refused" | "handshake-failed" | "other-failure";
 
 /** Connect, EHLO, STARTTLS with SNI, QUIT: what a client connecting now gets. */
-export async function probeStartTls(port: number, serverName: string): Promise<{ result: ProbeResult; detail?: string; fingerprint?: string }> {
+export async function probeStartTls(
+  port: number,
+  serverName: string,
+): Promise<{ result: ProbeResult; detail?: string; fingerprint?: string }> {
   let opened: { session: SmtpSession; banner: Reply };
   try {
     opened = await SmtpSession.open(port);

@@ -25,7 +25,10 @@ export class BannerProbe {
   private loop: Promise<void>;
 
   /** Start probing in the namespace of CONTAINER (a name: it survives recreation). */
-  constructor(private readonly engine: Engine, private readonly container: string) {
+  constructor(
+    private readonly engine: Engine,
+    private readonly container: string,
+  ) {
     this.loop = this.probe();
   }
 
@@ -36,7 +39,10 @@ export class BannerProbe {
       // Epoch milliseconds, to set outages against the engine's timestamps (a container's start).
       const at = performance.timeOrigin + started;
       if (!pid) {
-        const inspect = await this.engine.docker(["inspect", "--format", "{{.State.Pid}}", this.container], { allowFailure: true, timeoutMs: 5_000 });
+        const inspect = await this.engine.docker(["inspect", "--format", "{{.State.Pid}}", this.container], {
+          allowFailure: true,
+          timeoutMs: 5_000,
+        });
         pid = inspect.exitCode === 0 && inspect.stdout.trim() !== "0" ? inspect.stdout.trim() : undefined;
       }
       let up = false;

@@ -7,12 +7,20 @@ export interface ServedCertificate {
   subject: string;
 }
 
-export async function servedCertificate(port: number, serverName: string, host = "127.0.0.1", extraArgs: string[] = []): Promise<ServedCertificate> {
-  const proc = Bun.spawn(["openssl", "s_client", "-starttls", "smtp", "-connect", `${host}:${port}`, "-servername", serverName, "-showcerts", ...extraArgs], {
-    stdin: Buffer.from("QUIT\r\n"),
-    stdout: "pipe",
-    stderr: "pipe",
-  });
+export async function servedCertificate(
+  port: number,
+  serverName: string,
+  host = "127.0.0.1",
+  extraArgs: string[] = [],
+): Promise<ServedCertificate> {
+  const proc = Bun.spawn(
+    ["openssl", "s_client", "-starttls", "smtp", "-connect", `${host}:${port}`, "-servername", serverName, "-showcerts", ...extraArgs],
+    {
+      stdin: Buffer.from("QUIT\r\n"),
+      stdout: "pipe",
+      stderr: "pipe",
+    },
+  );
   const timer = setTimeout(() => proc.kill(), 10_000);
   const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
   clearTimeout(timer);

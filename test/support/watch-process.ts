@@ -20,7 +20,11 @@ export interface WatchProcess {
 }
 
 /** `command`: how to run the program (default: this Bun on src/main.ts; a bench passes the compiled binary). */
-export function startWatchProcess(args: string[], env: Record<string, string> = {}, command = [process.execPath, resolve(import.meta.dir, "../../src/main.ts")]): WatchProcess {
+export function startWatchProcess(
+  args: string[],
+  env: Record<string, string> = {},
+  command = [process.execPath, resolve(import.meta.dir, "../../src/main.ts")],
+): WatchProcess {
   const proc = Bun.spawn([...command, "watch", ...args], {
     stdout: "ignore",
     stderr: "pipe",
@@ -99,7 +103,12 @@ export interface WatchedPostfix {
  * `sslDir` (prepared by the test), started once its first apply is logged. `command`: see
  * startWatchProcess.
  */
-export async function startWatchedPostfix(root: string, sslDir: string, extraServices?: string[], command?: string[]): Promise<WatchedPostfix> {
+export async function startWatchedPostfix(
+  root: string,
+  sslDir: string,
+  extraServices?: string[],
+  command?: string[],
+): Promise<WatchedPostfix> {
   const confDir = join(root, "conf");
   mkdirSync(confDir);
   const fallback = makeCertificate(join(root, "fallback"), { names: ["fallback.invalid"] });

@@ -22,12 +22,29 @@ interface Syscall {
 function traceWrite(code: string): Syscall[] {
   const trace = join(tempDir(), "trace");
   const script = `import { writeFileAtomic } from ${JSON.stringify(ATOMIC_WRITE)};\n${code}`;
-  const run = Bun.spawnSync(["strace", "-f", "-y", "-qq", "-o", trace, "-e", "trace=write,pwrite64,fsync,fdatasync,rename,renameat,renameat2", process.execPath, "-e", script], { env: testEnv(), stderr: "pipe" });
+  const run = Bun.spawnSync(
+    [
+      "strace",
+      "-f",
+      "-y",
+      "-qq",
+      "-o",
+      trace,
+      "-e",
+      "trace=write,pwrite64,fsync,fdatasync,rename,renameat,renameat2",
+      process.execPath,
+      "-e",
+      script,
+    ],
+    { env: testEnv(), stderr: "pipe" },
+  );
   if (run.exitCode !== 0) throw new Error(`strace ${run.exitCode}: ${run.stderr.toString()}`);
-  return readFileSync(trace, "utf8").split("\n").flatMap((line) => {
-    const match = /^\d+\s+(\w+)\(/.exec(line);
-    return match ? [{ name: match[1]!, line }] : [];
-  });
+  return readFileSync(trace, "utf8")
+    .split("\n")
+    .flatMap((line) => {
+      const match = /^\d+\s+(\w+)\(/.exec(line);
+      return match ? [{ name: match[1]!, line }] : [];
+    });
 }
 
 describe("writeFileAtomic, as the kernel sees it", () => {
@@ -41,10 +58,17 @@ describe("writeFileAtomic, as the kernel sees it", () => {
     const temp = /"([^"]+\.tmp)"/.exec(calls[rename]!.line)?.[1];
     expect(temp).toStartWith(`${dir}/.sni.map.`);
     const onTemp = (name: string) => calls.findIndex((call) => call.name === name && call.line.includes(`<${temp}>`));
-    const written = calls.findLastIndex((call) => call.name.includes("write") && call.line.includes(`<${temp}>`) && call.line.includes("new content"));
+    const written = calls.findLastIndex(
+      (call) => call.name.includes("write") && call.line.includes(`<${temp}>`) && call.line.includes("new content"),
+    );
     const synced = onTemp("fsync") >= 0 ? onTemp("fsync") : onTemp("fdatasync");
     const dirSynced = calls.findIndex((call, index) => index > rename && call.name === "fsync" && call.line.includes(`<${dir}>`));
-    expect({ written: written >= 0, syncedAfterWrite: synced > written, renamedAfterSync: rename > synced && synced >= 0, dirSyncedAfterRename: dirSynced > rename }).toEqual({ written: true, syncedAfterWrite: true, renamedAfterSync: true, dirSyncedAfterRename: true });
+    expect({
+      written: written >= 0,
+      syncedAfterWrite: synced > written,
+      renamedAfterSync: rename > synced && synced >= 0,
+      dirSyncedAfterRename: dirSynced > rename,
+    }).toEqual({ written: true, syncedAfterWrite: true, renamedAfterSync: true, dirSyncedAfterRename: true });
     expect(readFileSync(target, "utf8")).toBe("new content\n");
   });
 

@@ -14,42 +14,117 @@ const cases: { name: string; argv: string[]; env?: Record<string, string>; exitC
   { name: "unknown command", argv: ["frobnicate"], exitCode: 2, lines: usage("unknown command `frobnicate`", "") },
   { name: "a close command name", argv: ["snimap"], exitCode: 2, lines: usage("unknown command `snimap`; did you mean `sni-map`?", "") },
   { name: "unknown flag", argv: ["sni-map", "--bogus"], exitCode: 2, lines: usage("unknown flag `--bogus` for `sni-map`", "sni-map") },
-  { name: "a close flag name", argv: ["sni-map", "--ssl-dri", "x"], exitCode: 2, lines: usage("unknown flag `--ssl-dri` for `sni-map`; did you mean `--ssl-dir`?", "sni-map") },
+  {
+    name: "a close flag name",
+    argv: ["sni-map", "--ssl-dri", "x"],
+    exitCode: 2,
+    lines: usage("unknown flag `--ssl-dri` for `sni-map`; did you mean `--ssl-dir`?", "sni-map"),
+  },
   { name: "a short flag", argv: ["check", "-x"], exitCode: 2, lines: usage("unknown flag `-x` for `check`", "check") },
-  { name: "an environment-only setting is no flag", argv: ["sni-map", "--mail-config", "/x"], exitCode: 2, lines: usage("unknown flag `--mail-config` for `sni-map`", "sni-map") },
+  {
+    name: "an environment-only setting is no flag",
+    argv: ["sni-map", "--mail-config", "/x"],
+    exitCode: 2,
+    lines: usage("unknown flag `--mail-config` for `sni-map`", "sni-map"),
+  },
   { name: "missing value", argv: ["sni-map", "--ssl-dir"], exitCode: 2, lines: usage("flag `--ssl-dir` expects a value (DIR)", "sni-map") },
-  { name: "a flag where the value belongs", argv: ["sni-map", "--ssl-dir", "--dry-run"], exitCode: 2, lines: usage("flag `--ssl-dir` expects a value (DIR)", "sni-map") },
-  { name: "empty value", argv: ["check", "--ssl-dir="], exitCode: 2, lines: usage("flag `--ssl-dir` expects a value (DIR), got an empty one", "check") },
-  { name: "a value for a boolean flag", argv: ["check", "--json=yes"], exitCode: 2, lines: usage("flag `--json` takes no value, got `yes`", "check") },
-  { name: "repeated flag", argv: ["sni-map", "--ssl-dir", "a", "--ssl-dir", "b"], exitCode: 2, lines: usage("flag `--ssl-dir` given twice; give it once", "sni-map") },
-  { name: "repeated boolean flag", argv: ["check", "--json", "--json"], exitCode: 2, lines: usage("flag `--json` given twice; give it once", "check") },
+  {
+    name: "a flag where the value belongs",
+    argv: ["sni-map", "--ssl-dir", "--dry-run"],
+    exitCode: 2,
+    lines: usage("flag `--ssl-dir` expects a value (DIR)", "sni-map"),
+  },
+  {
+    name: "empty value",
+    argv: ["check", "--ssl-dir="],
+    exitCode: 2,
+    lines: usage("flag `--ssl-dir` expects a value (DIR), got an empty one", "check"),
+  },
+  {
+    name: "a value for a boolean flag",
+    argv: ["check", "--json=yes"],
+    exitCode: 2,
+    lines: usage("flag `--json` takes no value, got `yes`", "check"),
+  },
+  {
+    name: "repeated flag",
+    argv: ["sni-map", "--ssl-dir", "a", "--ssl-dir", "b"],
+    exitCode: 2,
+    lines: usage("flag `--ssl-dir` given twice; give it once", "sni-map"),
+  },
+  {
+    name: "repeated boolean flag",
+    argv: ["check", "--json", "--json"],
+    exitCode: 2,
+    lines: usage("flag `--json` given twice; give it once", "check"),
+  },
   {
     name: "bad seconds, before the missing environment",
     argv: ["start", "--wait-timeout", "abc"],
     exitCode: 2,
     lines: usage("flag `--wait-timeout` expects a number of seconds greater than 0 (e.g. 30 or 1.5), got `abc`", "start"),
   },
-  { name: "negative seconds", argv: ["sni-map", "--lock-timeout=-1"], exitCode: 2, lines: usage("flag `--lock-timeout` expects a number of seconds (e.g. 30 or 1.5), got `-1`", "sni-map") },
+  {
+    name: "negative seconds",
+    argv: ["sni-map", "--lock-timeout=-1"],
+    exitCode: 2,
+    lines: usage("flag `--lock-timeout` expects a number of seconds (e.g. 30 or 1.5), got `-1`", "sni-map"),
+  },
   {
     name: "bad seconds in the environment: one line naming the variable, exit 1, before the other variables",
     argv: ["start"],
     env: { MPI_WAIT_TIMEOUT: "soon" },
     exitCode: 1,
-    lines: [`${P}: error: environment variable MPI_WAIT_TIMEOUT: expected a number of seconds greater than 0 (e.g. 30 or 1.5), got \`soon\``],
+    lines: [
+      `${P}: error: environment variable MPI_WAIT_TIMEOUT: expected a number of seconds greater than 0 (e.g. 30 or 1.5), got \`soon\``,
+    ],
   },
   { name: "a stray argument", argv: ["sni-map", "extra"], exitCode: 2, lines: usage("`sni-map` takes no argument `extra`", "sni-map") },
-  { name: "`--` where nothing is passed on", argv: ["sni-map", "--", "--dry-run"], exitCode: 2, lines: usage("`sni-map` takes no arguments, so `--` is not accepted", "sni-map") },
+  {
+    name: "`--` where nothing is passed on",
+    argv: ["sni-map", "--", "--dry-run"],
+    exitCode: 2,
+    lines: usage("`sni-map` takes no arguments, so `--` is not accepted", "sni-map"),
+  },
   { name: "entrypoint without CMD", argv: ["entrypoint"], exitCode: 2, lines: usage("`entrypoint` needs CMD [ARGS...]", "entrypoint") },
-  { name: "a group without its action", argv: ["templates"], exitCode: 2, lines: usage("`templates` needs an action: extract, verify, fingerprint", "templates") },
-  { name: "unknown action", argv: ["templates", "list"], exitCode: 2, lines: usage("unknown action `list` of `templates` (expected extract, verify, fingerprint)", "templates") },
-  { name: "a close action name", argv: ["templates", "extrat"], exitCode: 2, lines: usage("unknown action `extrat` of `templates` (expected extract, verify, fingerprint); did you mean `extract`?", "templates") },
-  { name: "a flag before the action", argv: ["templates", "--from", "x", "extract"], exitCode: 2, lines: usage("`--from` before the action: write `templates ACTION --from`", "templates") },
-  { name: "unknown flag of an action", argv: ["templates", "extract", "--bogus"], exitCode: 2, lines: usage("unknown flag `--bogus` for `templates extract`", "templates extract") },
+  {
+    name: "a group without its action",
+    argv: ["templates"],
+    exitCode: 2,
+    lines: usage("`templates` needs an action: extract, verify, fingerprint", "templates"),
+  },
+  {
+    name: "unknown action",
+    argv: ["templates", "list"],
+    exitCode: 2,
+    lines: usage("unknown action `list` of `templates` (expected extract, verify, fingerprint)", "templates"),
+  },
+  {
+    name: "a close action name",
+    argv: ["templates", "extrat"],
+    exitCode: 2,
+    lines: usage("unknown action `extrat` of `templates` (expected extract, verify, fingerprint); did you mean `extract`?", "templates"),
+  },
+  {
+    name: "a flag before the action",
+    argv: ["templates", "--from", "x", "extract"],
+    exitCode: 2,
+    lines: usage("`--from` before the action: write `templates ACTION --from`", "templates"),
+  },
+  {
+    name: "unknown flag of an action",
+    argv: ["templates", "extract", "--bogus"],
+    exitCode: 2,
+    lines: usage("unknown flag `--bogus` for `templates extract`", "templates extract"),
+  },
   {
     name: "no command, a flag of no command: start's, so an error naming that",
     argv: ["--dry-run"],
     exitCode: 2,
-    lines: usage("unknown flag `--dry-run`: flags given without a command are start's, and start has no such flag; put a command's flags after it", ""),
+    lines: usage(
+      "unknown flag `--dry-run`: flags given without a command are start's, and start has no such flag; put a command's flags after it",
+      "",
+    ),
   },
   {
     name: "no command, start's flags, then a command",
@@ -80,14 +155,29 @@ describe("usage errors: one line, one hint, exit 2", () => {
   for (const testCase of cases) {
     test(testCase.name, async () => {
       const result = await runCli(testCase.argv, testCase.env ?? {});
-      expect({ exitCode: result.exitCode, lines: result.lines, stdout: result.stdout }).toEqual({ exitCode: testCase.exitCode, lines: testCase.lines, stdout: "" });
+      expect({ exitCode: result.exitCode, lines: result.lines, stdout: result.stdout }).toEqual({
+        exitCode: testCase.exitCode,
+        lines: testCase.lines,
+        stdout: "",
+      });
     });
   }
 });
 
 describe("--help", () => {
   test("the paths cover every command and action", () => {
-    expect(commandPaths(COMMANDS).map((path) => path.join(" "))).toEqual(["start", "sni-map", "check", "reload", "watch", "entrypoint", "templates", "templates extract", "templates verify", "templates fingerprint"]);
+    expect(commandPaths(COMMANDS).map((path) => path.join(" "))).toEqual([
+      "start",
+      "sni-map",
+      "check",
+      "reload",
+      "watch",
+      "entrypoint",
+      "templates",
+      "templates extract",
+      "templates verify",
+      "templates fingerprint",
+    ]);
   });
 
   for (const path of commandPaths(COMMANDS)) {
@@ -119,8 +209,21 @@ describe("--help", () => {
       expect(result.exitCode).toBe(0);
       expect(result.stdout).toStartWith(`Usage: ${P} [COMMAND] [FLAGS]`);
     }
-    const helps = (await Promise.all(commandPaths(COMMANDS).map((path) => runCli([...path, "--help"], {})))).map((result) => result.stdout).join("\n");
-    for (const variable of ["MPI_CONF_DIR", "MPI_SSL_DIR", "MPI_CACHE_FILE", "MPI_LOCK_TIMEOUT", "MPI_WAIT_TIMEOUT", "MPI_HOOK_TIMEOUT", "MPI_TEMPLATES", "MPI_ACCEPT_UNVERIFIED_BASE", "MPI_UNVERIFIED_BASE_FILE", "MAIL_CONFIG"]) {
+    const helps = (await Promise.all(commandPaths(COMMANDS).map((path) => runCli([...path, "--help"], {}))))
+      .map((result) => result.stdout)
+      .join("\n");
+    for (const variable of [
+      "MPI_CONF_DIR",
+      "MPI_SSL_DIR",
+      "MPI_CACHE_FILE",
+      "MPI_LOCK_TIMEOUT",
+      "MPI_WAIT_TIMEOUT",
+      "MPI_HOOK_TIMEOUT",
+      "MPI_TEMPLATES",
+      "MPI_ACCEPT_UNVERIFIED_BASE",
+      "MPI_UNVERIFIED_BASE_FILE",
+      "MAIL_CONFIG",
+    ]) {
       expect(helps).toContain(variable);
     }
   });

@@ -14,7 +14,10 @@ const tempDir = tempDirs("mpi-conf-lock-");
 
 /** Another process holding the lock on DIR until `release` (SIGKILL drops it, as for a killed run; --no-fork: one process holds it). */
 async function heldElsewhere(dir: string): Promise<{ release: () => Promise<void> }> {
-  const holder = Bun.spawn(["flock", "--exclusive", "--no-fork", dir, "sh", "-c", "echo locked; exec sleep 30"], { stdout: "pipe", stderr: "ignore" });
+  const holder = Bun.spawn(["flock", "--exclusive", "--no-fork", dir, "sh", "-c", "echo locked; exec sleep 30"], {
+    stdout: "pipe",
+    stderr: "ignore",
+  });
   const reader = holder.stdout.getReader();
   await reader.read();
   reader.releaseLock();
@@ -41,7 +44,9 @@ describe("lockConfDir", () => {
     await other.release();
     using _lock = await waiting;
     expect(acquired).toBe(true);
-    expect(log.lines).toEqual([`mailcow-postfix-init: waiting for another mailcow-postfix-init run to finish writing in the conf dir (${dir})`]);
+    expect(log.lines).toEqual([
+      `mailcow-postfix-init: waiting for another mailcow-postfix-init run to finish writing in the conf dir (${dir})`,
+    ]);
   });
 
   test("the lock timeout: gives up after that long with what to do; nothing runs", async () => {
@@ -54,7 +59,9 @@ describe("lockConfDir", () => {
         ran = true;
       }).catch((error: unknown) => error);
       expect(failure).toBeInstanceOf(UserError);
-      expect((failure as Error).message).toMatch(/still holds the lock on .* after 0\.3s; nothing was written\. Retry when it has finished \(--lock-timeout \/ MPI_LOCK_TIMEOUT sets the wait\)$/);
+      expect((failure as Error).message).toMatch(
+        /still holds the lock on .* after 0\.3s; nothing was written\. Retry when it has finished \(--lock-timeout \/ MPI_LOCK_TIMEOUT sets the wait\)$/,
+      );
       expect(Date.now() - started).toBeGreaterThanOrEqual(300);
       expect(ran).toBe(false);
     } finally {
@@ -74,7 +81,12 @@ describe("lockConfDir", () => {
   test("temp files of killed runs are removed once the lock is held; everything else stays", async () => {
     const dir = tempDir();
     mkdirSync(join(dir, "sql"));
-    const leftovers = [".sni.map.0123456789ab.tmp", ".sni.map.0123456789ab.tmp.db", "__db..sni.map.0123456789ab.tmp.db", "sql/.mysql_virtual_alias_maps.cf.abcdef012345.tmp"];
+    const leftovers = [
+      ".sni.map.0123456789ab.tmp",
+      ".sni.map.0123456789ab.tmp.db",
+      "__db..sni.map.0123456789ab.tmp.db",
+      "sql/.mysql_virtual_alias_maps.cf.abcdef012345.tmp",
+    ];
     const kept = ["main.cf", "sni.map", "notes.tmp", ".sni.map.XYZ.tmp", "sql/mysql_virtual_alias_maps.cf"];
     for (const name of [...leftovers, ...kept]) writeFileSync(join(dir, name), "x");
     // An SNI build's private copy of the judged values (key material), where /dev/shm was not usable.
@@ -89,8 +101,14 @@ describe("lockConfDir", () => {
 
   test("a missing conf dir, a read-only one: one clear error each", async () => {
     const dir = tempDir();
-    const errorOf = (path: string) => lockConfDir(path, createMemoryLogger(), 120_000).then(() => "locked", (error: Error) => error.message);
-    expect(await errorOf(join(dir, "missing"))).toStartWith(`cannot open the conf dir ${join(dir, "missing")}: ENOENT; it must be an existing, writable directory`);
+    const errorOf = (path: string) =>
+      lockConfDir(path, createMemoryLogger(), 120_000).then(
+        () => "locked",
+        (error: Error) => error.message,
+      );
+    expect(await errorOf(join(dir, "missing"))).toStartWith(
+      `cannot open the conf dir ${join(dir, "missing")}: ENOENT; it must be an existing, writable directory`,
+    );
     const readOnly = join(dir, "ro");
     mkdirSync(readOnly);
     expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", readOnly]).exitCode).toBe(0);

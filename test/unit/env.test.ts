@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { isFqdn, parseEntrypointEnv, parseStartEnv } from "../../src/env.ts";
 import { UserError } from "../../src/errors.ts";
 
-const good = { DBNAME: "mailcow", DBUSER: "mailcow", DBPASS: "s3cr#t \"x\"", MAILCOW_HOSTNAME: "mail.example.org" };
+const good = { DBNAME: "mailcow", DBUSER: "mailcow", DBPASS: 's3cr#t "x"', MAILCOW_HOSTNAME: "mail.example.org" };
 
 function failure(env: Record<string, string | undefined>): string {
   try {
@@ -17,7 +17,15 @@ function failure(env: Record<string, string | undefined>): string {
 describe("parseStartEnv", () => {
   test("accepts mailcow's variables and ignores the rest", () => {
     const env = parseStartEnv({ ...good, SPAMHAUS_DQS_KEY: "", TZ: "Europe/Berlin", REDIS_SLAVEOF_IP: "" });
-    expect(env).toEqual({ dbName: "mailcow", dbUser: "mailcow", dbPass: good.DBPASS, hostname: "mail.example.org", spamhausDqsKey: undefined, redisSlaveofIp: undefined, skipLetsEncrypt: false });
+    expect(env).toEqual({
+      dbName: "mailcow",
+      dbUser: "mailcow",
+      dbPass: good.DBPASS,
+      hostname: "mail.example.org",
+      spamhausDqsKey: undefined,
+      redisSlaveofIp: undefined,
+      skipLetsEncrypt: false,
+    });
     expect(Object.isFrozen(env)).toBe(true);
   });
 
@@ -32,8 +40,18 @@ describe("parseStartEnv", () => {
   });
 
   test("an invalid hostname", () => {
-    for (const hostname of ["mail", "mail.example.org.", "-mail.example.org", "mail..example.org", "mail_x.example.org", "mail example.org", `${"a".repeat(64)}.org`]) {
-      expect(failure({ ...good, MAILCOW_HOSTNAME: hostname })).toStartWith("environment variable MAILCOW_HOSTNAME: must be a fully qualified domain name");
+    for (const hostname of [
+      "mail",
+      "mail.example.org.",
+      "-mail.example.org",
+      "mail..example.org",
+      "mail_x.example.org",
+      "mail example.org",
+      `${"a".repeat(64)}.org`,
+    ]) {
+      expect(failure({ ...good, MAILCOW_HOSTNAME: hostname })).toStartWith(
+        "environment variable MAILCOW_HOSTNAME: must be a fully qualified domain name",
+      );
     }
   });
 
@@ -44,7 +62,9 @@ describe("parseStartEnv", () => {
   });
 
   test("leading or trailing spaces would be trimmed by Postfix: refused", () => {
-    expect(failure({ ...good, DBPASS: "secret " })).toBe("environment variable DBPASS: database password: must not start or end with a space (Postfix's SQL map files would drop it)");
+    expect(failure({ ...good, DBPASS: "secret " })).toBe(
+      "environment variable DBPASS: database password: must not start or end with a space (Postfix's SQL map files would drop it)",
+    );
     expect(parseStartEnv({ ...good, DBPASS: "in ner" }).dbPass).toBe("in ner");
   });
 

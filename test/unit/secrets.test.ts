@@ -11,8 +11,10 @@ import { makeTempDir } from "../support/tmp.ts";
 
 describe("secrets", () => {
   test("mailcow's secret variables and the admin's own are secrets; ordinary ones are not", () => {
-    for (const name of ["DBPASS", "DBROOT", "REDISPASS", "SPAMHAUS_DQS_KEY", "MY_API_TOKEN", "S3_SECRET", "KEY", "SSH_PRIVATE"]) expect(isSecretVariable(name)).toBe(true);
-    for (const name of ["PATH", "MAILCOW_HOSTNAME", "DBNAME", "DBUSER", "TZ", "KEYBOARD", "MONKEY"]) expect(isSecretVariable(name)).toBe(false);
+    for (const name of ["DBPASS", "DBROOT", "REDISPASS", "SPAMHAUS_DQS_KEY", "MY_API_TOKEN", "S3_SECRET", "KEY", "SSH_PRIVATE"])
+      expect(isSecretVariable(name)).toBe(true);
+    for (const name of ["PATH", "MAILCOW_HOSTNAME", "DBNAME", "DBUSER", "TZ", "KEYBOARD", "MONKEY"])
+      expect(isSecretVariable(name)).toBe(false);
   });
 
   test("children and master get no secret variable", () => {

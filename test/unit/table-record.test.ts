@@ -4,7 +4,14 @@ import { join } from "node:path";
 import { createMemoryLogger } from "../../src/log.ts";
 import { updateSniMap } from "../../src/sni/index.ts";
 import { testTools } from "../support/postfix-tools.ts";
-import { forgetTableRecord, readTableRecord, saveTableRecord, snapshotIdentities, tableIsCurrent, tableRecordFileFor } from "../../src/table-record.ts";
+import {
+  forgetTableRecord,
+  readTableRecord,
+  saveTableRecord,
+  snapshotIdentities,
+  tableIsCurrent,
+  tableRecordFileFor,
+} from "../../src/table-record.ts";
 import { makeCertificate, makeCertificateDirectory } from "../support/certs.ts";
 import { mailTrees, tempDirs } from "../support/fixture.ts";
 
@@ -27,7 +34,14 @@ async function settledTree() {
 
 async function run(tree: Awaited<ReturnType<typeof settledTree>>) {
   const log = createMemoryLogger();
-  await updateSniMap({ tools: testTools(), sslDir: tree.sslDir, confDir: tree.confDir, hostname: "mail.example.test", log, cacheFile: tree.cacheFile });
+  await updateSniMap({
+    tools: testTools(),
+    sslDir: tree.sslDir,
+    confDir: tree.confDir,
+    hostname: "mail.example.test",
+    log,
+    cacheFile: tree.cacheFile,
+  });
   const db = statSync(join(tree.confDir, "sni.map.db"));
   return { lines: log.lines, unchanged: log.lines.some((line) => line.endsWith(UNCHANGED)), dbInode: db.ino };
 }
@@ -49,7 +63,9 @@ describe("a restart with nothing changed keeps sni.map.db", () => {
     const second = await run(tree);
     expect(second.unchanged).toBe(true);
     expect(second.dbInode).toBe(first.dbInode);
-    expect(second.lines).toEqual([`mailcow-postfix-init: sni-map: 3 names mapped (2 from the default certificate, 1 from 1 directory); 0 errors, 0 warnings -> ${tree.confDir}/sni.map ${UNCHANGED}`]);
+    expect(second.lines).toEqual([
+      `mailcow-postfix-init: sni-map: 3 names mapped (2 from the default certificate, 1 from 1 directory); 0 errors, 0 warnings -> ${tree.confDir}/sni.map ${UNCHANGED}`,
+    ]);
   }, 30_000);
 
   test("a certificate renewed in place (same path, new content) is built and embedded", async () => {
@@ -142,8 +158,12 @@ describe("the record itself", () => {
   };
 
   test("kept beside the cache file, one per table, and only where there is a cache file", () => {
-    expect(tableRecordFileFor("/spool/.mailcow-postfix-init/sni-validation-cache.json", "sni.map")).toBe("/spool/.mailcow-postfix-init/sni.map.table.json");
-    expect(tableRecordFileFor("/spool/.mailcow-postfix-init/sni-validation-cache.json", "aliases")).toBe("/spool/.mailcow-postfix-init/aliases.table.json");
+    expect(tableRecordFileFor("/spool/.mailcow-postfix-init/sni-validation-cache.json", "sni.map")).toBe(
+      "/spool/.mailcow-postfix-init/sni.map.table.json",
+    );
+    expect(tableRecordFileFor("/spool/.mailcow-postfix-init/sni-validation-cache.json", "aliases")).toBe(
+      "/spool/.mailcow-postfix-init/aliases.table.json",
+    );
     expect(tableRecordFileFor(undefined, "sni.map")).toBeUndefined();
   });
 

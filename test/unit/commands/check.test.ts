@@ -27,12 +27,31 @@ describe("check", () => {
     const warned = await runCli(["check", "--json", "--ssl-dir", sslDir, "--hostname", "mail.example.test"]);
     expect(warned.exitCode).toBe(0);
     const report = JSON.parse(warned.stdout);
-    expect(Object.keys(report)).toEqual(["schemaVersion", "sslDir", "hostname", "ok", "errors", "warnings", "sources", "entries", "problems", "notes"]);
+    expect(Object.keys(report)).toEqual([
+      "schemaVersion",
+      "sslDir",
+      "hostname",
+      "ok",
+      "errors",
+      "warnings",
+      "sources",
+      "entries",
+      "problems",
+      "notes",
+    ]);
     expect(report).toMatchObject({ schemaVersion: 1, sslDir, hostname: "mail.example.test", ok: true, errors: 0, warnings: 1 });
     expect(report.problems[0]).toMatchObject({ severity: "warning", code: "expires-soon" });
     const orgSource = report.sources.find((source: { dir: string }) => source.dir === org.dir);
     expect(orgSource).toMatchObject({ kind: "directory", mapped: true, domainsFile: join(org.dir, "domains") });
-    expect(orgSource.pairs[0]).toMatchObject({ role: "main", keyFile: org.keyFile, certFile: org.certFile, names: ["example.org"], keyMatches: true, valid: true, error: null });
+    expect(orgSource.pairs[0]).toMatchObject({
+      role: "main",
+      keyFile: org.keyFile,
+      certFile: org.certFile,
+      names: ["example.org"],
+      keyMatches: true,
+      valid: true,
+      error: null,
+    });
     expect(Date.parse(orgSource.pairs[0].notAfter)).toBeGreaterThan(Date.now());
     expect(report.entries).toContainEqual({ name: "example.org", source: org.dir, files: [org.keyFile, org.certFile] });
 
@@ -41,7 +60,10 @@ describe("check", () => {
     expect(failed.exitCode).toBe(1);
     const failedReport = JSON.parse(failed.stdout);
     expect(failedReport.ok).toBe(false);
-    expect(failedReport.sources.find((source: { dir: string }) => source.dir === org.dir)).toMatchObject({ mapped: false, pairs: [{ keyMatches: false, valid: false }] });
+    expect(failedReport.sources.find((source: { dir: string }) => source.dir === org.dir)).toMatchObject({
+      mapped: false,
+      pairs: [{ keyMatches: false, valid: false }],
+    });
   });
 
   test("the value of every secret variable is redacted, even inside a path it prints", async () => {

@@ -66,7 +66,9 @@ describe("entrypoint", () => {
     const started = Date.now();
     const result = await entrypoint([...t.flags, "--hook-timeout=0.3", "/bin/true"], { PATH: process.env.PATH });
     expect(Date.now() - started).toBeLessThan(3_000);
-    expect(result.log).toContain(`mailcow-postfix-init: error: hook ${t.hooks}/00-hangs did not finish within 0.3s and was killed; continuing`);
+    expect(result.log).toContain(
+      `mailcow-postfix-init: error: hook ${t.hooks}/00-hangs did not finish within 0.3s and was killed; continuing`,
+    );
     expect(result.execs).toHaveLength(1);
   });
 

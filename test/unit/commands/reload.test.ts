@@ -15,7 +15,10 @@ const mailTree = mailTrees("mpi-reload-");
 
 describe("reload", () => {
   test("rebuilds sni.map.db and reloads Postfix: the renewed certificate is served", async () => {
-    const { root, sslDir, confDir, defaultCert, dirs } = mailTree({ defaultNames: ["mail.example.test"], certificateDirs: { "shop.example.test": ["shop.example.test"] } });
+    const { root, sslDir, confDir, defaultCert, dirs } = mailTree({
+      defaultNames: ["mail.example.test"],
+      certificateDirs: { "shop.example.test": ["shop.example.test"] },
+    });
     const main = defaultCert!;
     const before = dirs["shop.example.test"]!;
     const first = await runCli(["sni-map", `--ssl-dir=${sslDir}`, `--conf-dir=${confDir}`, "--hostname=mail.example.test"]);
@@ -53,7 +56,12 @@ describe("reload", () => {
     const { root, sslDir, confDir } = mailTree({ defaultNames: ["mail.example.test"] });
     expect((await runCli(["sni-map", `--ssl-dir=${sslDir}`, `--conf-dir=${confDir}`, "--hostname=mail.example.test"])).exitCode).toBe(0);
     const old = readFileSync(join(confDir, "sni.map"), "utf8");
-    const result = await runCli(["reload", `--ssl-dir=${join(root, "missing-ssl")}`, `--conf-dir=${confDir}`, "--hostname=mail.example.test"]);
+    const result = await runCli([
+      "reload",
+      `--ssl-dir=${join(root, "missing-ssl")}`,
+      `--conf-dir=${confDir}`,
+      "--hostname=mail.example.test",
+    ]);
     expect(result.exitCode).not.toBe(0);
     expect(readFileSync(join(confDir, "sni.map"), "utf8")).toBe(old);
   });

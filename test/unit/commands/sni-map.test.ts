@@ -45,20 +45,27 @@ describe("command line", () => {
 describe("sni-map", () => {
   test("--dry-run prints exactly what a real run writes, and writes nothing", async () => {
     const { sslDir, confDir } = tree();
-    const dry = await runCli(["sni-map", "--dry-run", "--ssl-dir", sslDir, "--conf-dir", confDir], { MAILCOW_HOSTNAME: "mail.example.test" });
+    const dry = await runCli(["sni-map", "--dry-run", "--ssl-dir", sslDir, "--conf-dir", confDir], {
+      MAILCOW_HOSTNAME: "mail.example.test",
+    });
     expect(dry.exitCode).toBe(0);
     expect(readdirSync(confDir)).toEqual(["main.cf"]);
     const real = await runCli(["sni-map", "--ssl-dir", sslDir, "--conf-dir", confDir], { MAILCOW_HOSTNAME: "mail.example.test" });
     expect(real.exitCode).toBe(0);
     expect(readFileSync(join(confDir, "sni.map"), "utf8")).toBe(dry.stdout);
     expect(dry.stdout.split("\n")).toHaveLength(4);
-    expect(real.stderr).toMatch(/sni-map: 3 names mapped \(2 from the default certificate, 1 from 1 directory\); 0 errors, 0 warnings -> .*sni\.map\n$/);
+    expect(real.stderr).toMatch(
+      /sni-map: 3 names mapped \(2 from the default certificate, 1 from 1 directory\); 0 errors, 0 warnings -> .*sni\.map\n$/,
+    );
   });
 
   test("SKIP_LETS_ENCRYPT=y changes nothing", async () => {
     const { sslDir } = tree();
     const plain = await runCli(["sni-map", "--dry-run", "--ssl-dir", sslDir], { MAILCOW_HOSTNAME: "mail.example.test" });
-    const skip = await runCli(["sni-map", "--dry-run", "--ssl-dir", sslDir], { MAILCOW_HOSTNAME: "mail.example.test", SKIP_LETS_ENCRYPT: "y" });
+    const skip = await runCli(["sni-map", "--dry-run", "--ssl-dir", sslDir], {
+      MAILCOW_HOSTNAME: "mail.example.test",
+      SKIP_LETS_ENCRYPT: "y",
+    });
     expect(skip.stdout).toBe(plain.stdout);
     expect(skip.stdout).toContain("mail.example.test ");
   });
@@ -69,7 +76,9 @@ describe("sni-map", () => {
     const result = await runCli(["sni-map", "--ssl-dir", sslDir, "--conf-dir", confDir, "--hostname", "mail.example.test"]);
     expect(result.exitCode).toBe(0);
     const errors = result.stderr.split("\n").filter((line) => line.includes("error:"));
-    expect(errors).toEqual([`mailcow-postfix-init: error: ${org.dir}: Postfix would not load this pair: the private key in ${org.keyFile} does not match the certificate in ${org.certFile} (OpenSSL: private key mismatch); not mapped; example.org gets the default certificate`]);
+    expect(errors).toEqual([
+      `mailcow-postfix-init: error: ${org.dir}: Postfix would not load this pair: the private key in ${org.keyFile} does not match the certificate in ${org.certFile} (OpenSSL: private key mismatch); not mapped; example.org gets the default certificate`,
+    ]);
     expect(readFileSync(join(confDir, "sni.map"), "utf8")).not.toContain("example.org");
     expect(existsSync(join(confDir, "sni.map.db"))).toBe(true);
   });

@@ -8,7 +8,11 @@ import { mailTrees } from "../../support/fixture.ts";
 const mailTree = mailTrees("mpi-cache-");
 
 function setup() {
-  const { sslDir, confDir, dirs } = mailTree({ defaultNames: ["mail.example.test"], certificateDirs: { "example.org": ["example.org"] }, mainCf: "" });
+  const { sslDir, confDir, dirs } = mailTree({
+    defaultNames: ["mail.example.test"],
+    certificateDirs: { "example.org": ["example.org"] },
+    mainCf: "",
+  });
   return { sslDir, confDir, org: dirs["example.org"]! };
 }
 

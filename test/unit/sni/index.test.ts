@@ -73,7 +73,9 @@ describe("certificate directories", () => {
       line("example.test", sslDir) + line("mail.example.test", sslDir) + line("example.org", org.dir) + line("shared.example.org", org.dir),
     );
     expect(result.problems.map((problem) => [problem.code, problem.severity])).toEqual([["default-name-claimed", "warning"]]);
-    expect(result.problems[0]!.message).toContain(`shared.example.org is a name of the default certificate (or the hostname) and listed by ${org.dir}: mapped to ${org.dir}`);
+    expect(result.problems[0]!.message).toContain(
+      `shared.example.org is a name of the default certificate (or the hostname) and listed by ${org.dir}: mapped to ${org.dir}`,
+    );
   });
 
   test("a name claimed by two directories goes to the one valid longer, with one warning", () => {
@@ -128,9 +130,16 @@ describe("certificate directories", () => {
   test("names are normalized; junk is rejected in one warning naming the file", () => {
     const { sslDir } = sslTree();
     const org = makeCertificateDirectory(sslDir, "example.org", ["example.org", "*.example.org", "xn--bcher-kva.example"]);
-    writeFileSync(join(org.dir, "domains"), "EXAMPLE.org example.org. \t*.Example.org\r\nBücher.example example.org a/b ../../etc x..y\u0007");
+    writeFileSync(
+      join(org.dir, "domains"),
+      "EXAMPLE.org example.org. \t*.Example.org\r\nBücher.example example.org a/b ../../etc x..y\u0007",
+    );
     const result = planSniMapFromTree({ sslDir, hostname: "mail.example.test" });
-    expect(result.entries.filter((entry) => entry.sourceDir === org.dir).map((entry) => entry.name)).toEqual([".example.org", "example.org", "xn--bcher-kva.example"]);
+    expect(result.entries.filter((entry) => entry.sourceDir === org.dir).map((entry) => entry.name)).toEqual([
+      ".example.org",
+      "example.org",
+      "xn--bcher-kva.example",
+    ]);
     expect(result.problems).toHaveLength(1);
     const [warning] = result.problems;
     expect(warning!.severity).toBe("warning");
@@ -199,7 +208,25 @@ describe("validation", () => {
   });
   test("a pair Postfix loads but clients abort on (RSA-512: no TLS 1.3 signature): one error naming the key file", () => {
     const error = brokenDirectory((dir) => {
-      Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "rsa:512", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "30", "-subj", "/CN=example.org"], { stderr: "ignore" });
+      Bun.spawnSync(
+        [
+          "openssl",
+          "req",
+          "-x509",
+          "-newkey",
+          "rsa:512",
+          "-nodes",
+          "-keyout",
+          join(dir, "key.pem"),
+          "-out",
+          join(dir, "cert.pem"),
+          "-days",
+          "30",
+          "-subj",
+          "/CN=example.org",
+        ],
+        { stderr: "ignore" },
+      );
     });
     expect(error.code).toBe("rsa-key-too-small");
     expect(error.message).toContain(`Postfix loads it, but ${error.source}/key.pem is a 512-bit RSA key`);
@@ -226,12 +253,25 @@ describe("validation", () => {
 
 test("the same tree gives byte-identical output", () => {
   const { sslDir } = sslTree();
-  for (const name of ["zeta.example", "alpha.example", "Mid.example"]) makeCertificateDirectory(sslDir, name, [name.toLowerCase(), `www.${name.toLowerCase()}`]);
+  for (const name of ["zeta.example", "alpha.example", "Mid.example"])
+    makeCertificateDirectory(sslDir, name, [name.toLowerCase(), `www.${name.toLowerCase()}`]);
   const first = planSniMapFromTree({ sslDir, hostname: "mail.example.test" }).content;
   const second = planSniMapFromTree({ sslDir, hostname: "mail.example.test" }).content;
   expect(second).toBe(first);
-  expect(first.split("\n").filter(Boolean).map((entry) => entry.split(" ")[0])).toEqual([
-    "example.test", "mail.example.test", "mid.example", "www.mid.example", "alpha.example", "www.alpha.example", "www.zeta.example", "zeta.example",
+  expect(
+    first
+      .split("\n")
+      .filter(Boolean)
+      .map((entry) => entry.split(" ")[0]),
+  ).toEqual([
+    "example.test",
+    "mail.example.test",
+    "mid.example",
+    "www.mid.example",
+    "alpha.example",
+    "www.alpha.example",
+    "www.zeta.example",
+    "zeta.example",
   ]);
 });
 
@@ -242,7 +282,9 @@ describe("what an admin cannot see in Postfix's words", () => {
     writeFileSync(certFile, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), readFileSync(certFile)]));
     const result = planSniMapFromTree({ sslDir, hostname: "mail.example.test" });
     expect(result.content).not.toContain("example.org ");
-    expect(result.problems.map((problem) => problem.message)).toEqual([expect.stringContaining(`${certFile} starts with a UTF-8 byte-order mark, which hides its first PEM block from Postfix`)]);
+    expect(result.problems.map((problem) => problem.message)).toEqual([
+      expect.stringContaining(`${certFile} starts with a UTF-8 byte-order mark, which hides its first PEM block from Postfix`),
+    ]);
   });
 
   test("a projected sni.map.db above 100 MB is announced before the build", () => {

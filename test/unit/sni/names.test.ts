@@ -5,7 +5,10 @@ const ok = (name: string) => ({ ok: true as const, name });
 
 describe("normalizeName", () => {
   test("an IPv4 address written as a DNS name and a wildcard on a top-level domain are not names we map", () => {
-    expect(normalizeName("192.0.2.1")).toEqual({ ok: false, reason: "an IP address, not a DNS name (clients never send an address as SNI)" });
+    expect(normalizeName("192.0.2.1")).toEqual({
+      ok: false,
+      reason: "an IP address, not a DNS name (clients never send an address as SNI)",
+    });
     expect(normalizeName("*.com")).toEqual({ ok: false, reason: "a wildcard directly below a top-level domain" });
     expect(normalizeName("*.Example.com")).toEqual(ok(".example.com"));
     expect(normalizeName("1.2.3.example")).toEqual(ok("1.2.3.example"));
@@ -58,7 +61,12 @@ describe("normalizeHostname", () => {
 
 describe("splitDomainsText", () => {
   test("splits on spaces, tabs, CRLF and repeated whitespace", () => {
-    expect(splitDomainsText(" a.example  b.example\tc.example\r\nd.example\n")).toEqual(["a.example", "b.example", "c.example", "d.example"]);
+    expect(splitDomainsText(" a.example  b.example\tc.example\r\nd.example\n")).toEqual([
+      "a.example",
+      "b.example",
+      "c.example",
+      "d.example",
+    ]);
     expect(splitDomainsText("")).toEqual([]);
   });
 });

@@ -27,7 +27,9 @@ test("the value ends at its first NUL byte, as smtpd reads it", () => {
 
 test("unknown PEM labels are skipped; a certificate first, two keys, a key alone are refused", () => {
   const { key, cert } = pair();
-  expect(loadLikePostfix(join("-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n", key, "\n", cert)).loads).toBe(true);
+  expect(
+    loadLikePostfix(join("-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n", key, "\n", cert)).loads,
+  ).toBe(true);
   expect(loadLikePostfix(join(cert, "\n", key))).toMatchObject({ loads: false, code: "key-not-first" });
   expect(loadLikePostfix(join(key, key, "\n", cert))).toMatchObject({ loads: false, code: "key-twice" });
   expect(loadLikePostfix(key)).toMatchObject({ loads: false, code: "cert-missing" });

@@ -45,7 +45,12 @@ test("the torn bytes load: read while nothing changes, they are mapped as read",
 });
 
 test("bytes read while a file kept changing on every read are never mapped, even though they load", () => {
-  const { validated, problems } = validateSource(source, now, undefined, writerAtWork(() => true));
+  const { validated, problems } = validateSource(
+    source,
+    now,
+    undefined,
+    writerAtWork(() => true),
+  );
   expect(validated.value).toBeUndefined();
   expect(validated.usable).toBe(false);
   expect(validated.main.failure?.code).toBe("changed-while-read");

@@ -51,7 +51,6 @@ describe("writeSniMapFiles", () => {
     expect(readFileSync(join(confDir, "sni.map.db"))).toEqual(before.db);
     expect(readdirSync(confDir).sort()).toEqual(["main.cf", "sni.map", "sni.map.db"]);
   });
-
 });
 
 describe("sni-map as a process", () => {
@@ -64,23 +63,32 @@ describe("sni-map as a process", () => {
     chmodSync(join(root, "ssl"), 0o555);
     for (const file of [made.keyFile, made.certFile]) chmodSync(file, 0o444);
     // The compiled binary, in a temp dir nobody can reach (the clone may sit in a 0700 home).
-    const denied = Bun.spawnSync([...asNobody, builtBinary(), "sni-map", "--ssl-dir", join(root, "ssl"), "--conf-dir", confDir, "--hostname", "mail.example.test"], { cwd: root });
+    const denied = Bun.spawnSync(
+      [...asNobody, builtBinary(), "sni-map", "--ssl-dir", join(root, "ssl"), "--conf-dir", confDir, "--hostname", "mail.example.test"],
+      { cwd: root },
+    );
     expect(denied.exitCode).toBe(1);
     const lines = denied.stderr.toString().trim().split("\n");
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain(`cannot create files in ${confDir}: EACCES`);
     chownSync(confDir, 65534, 65534);
-    const allowed = Bun.spawnSync([...asNobody, builtBinary(), "sni-map", "--ssl-dir", join(root, "ssl"), "--conf-dir", confDir, "--hostname", "mail.example.test"], { cwd: root });
+    const allowed = Bun.spawnSync(
+      [...asNobody, builtBinary(), "sni-map", "--ssl-dir", join(root, "ssl"), "--conf-dir", confDir, "--hostname", "mail.example.test"],
+      { cwd: root },
+    );
     expect(allowed.stderr.toString()).toContain("1 name mapped (1 from the default certificate, 0 from 0 directories)");
     expect(allowed.exitCode).toBe(0);
   });
 
   test("missing postmap: one clear error, exit 1, nothing written", () => {
     const { root, confDir } = confWithCert();
-    const result = Bun.spawnSync([bun, "src/main.ts", "sni-map", "--ssl-dir", join(root, "ssl"), "--conf-dir", confDir, "--hostname", "mail.example.test"], {
-      cwd: REPO,
-      env: { PATH: "/nonexistent" },
-    });
+    const result = Bun.spawnSync(
+      [bun, "src/main.ts", "sni-map", "--ssl-dir", join(root, "ssl"), "--conf-dir", confDir, "--hostname", "mail.example.test"],
+      {
+        cwd: REPO,
+        env: { PATH: "/nonexistent" },
+      },
+    );
     expect(result.exitCode).toBe(1);
     expect(result.stderr.toString()).toContain("postmap not found");
     // A failed run leaves nothing (the lock is a flock on the directory itself, conf-lock.ts).

@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { describeBaseImage, postfixImageInCompose } from "../../../src/steps/base-image.ts";
 
-const compose = (tag: string) => `services:\n    postfix-tlspol-mailcow:\n      image: ghcr.io/mailcow/postfix-tlspol:1.8.22\n    postfix-mailcow:\n      image: ghcr.io/mailcow/postfix:${tag}\n      depends_on:\n`;
+const compose = (tag: string) =>
+  `services:\n    postfix-tlspol-mailcow:\n      image: ghcr.io/mailcow/postfix-tlspol:1.8.22\n    postfix-mailcow:\n      image: ghcr.io/mailcow/postfix:${tag}\n      depends_on:\n`;
 const FILE = "/etc/mailcow-postfix-init/mailcow-compose.yml";
 
 describe("postfixImageInCompose", () => {
@@ -22,7 +23,9 @@ describe("describeBaseImage", () => {
   test("mailcow moved on: a warning naming both images and the fix", () => {
     const verdict = describeBaseImage("ghcr.io/mailcow/postfix:3.10.12-1", compose("3.10.13-1"), FILE);
     expect(verdict?.level).toBe("warn");
-    expect(verdict?.message).toContain("built from ghcr.io/mailcow/postfix:3.10.12-1, but mailcow's docker-compose.yml now names ghcr.io/mailcow/postfix:3.10.13-1");
+    expect(verdict?.message).toContain(
+      "built from ghcr.io/mailcow/postfix:3.10.12-1, but mailcow's docker-compose.yml now names ghcr.io/mailcow/postfix:3.10.13-1",
+    );
     expect(verdict?.message).toContain("`../mailcow-postfix-init/docker/mailcow-postfix-init-hook run`");
   });
   test("a mirror registry with the same tag is current", () => {

@@ -40,7 +40,9 @@ describe("checkFatal", () => {
     const { confDir } = livedIn();
     const layout = await postconfValues(testTools(), confDir, QUEUE_LAYOUT);
     // Nothing created the queue's subdirectories: postsuper, which needs them, says so.
-    expect(checkFatal(testTools(), confDir, createMemoryLogger(), layout)).rejects.toThrow(`postsuper -c ${confDir} (queue repair) failed (exit 1): postsuper: fatal: scan_dir_push: open directory`);
+    expect(checkFatal(testTools(), confDir, createMemoryLogger(), layout)).rejects.toThrow(
+      `postsuper -c ${confDir} (queue repair) failed (exit 1): postsuper: fatal: scan_dir_push: open directory`,
+    );
   });
 
   test("no master.cf: refused, as `postfix start` refuses", async () => {

@@ -43,7 +43,9 @@ describe("pure parts", () => {
   });
 
   test("active lines: not starting with #, not blank", () => {
-    expect(activeLines("# c\n\n  \npostscreen_dnsbl_sites = a\n  # indented stays\n  b\n")).toBe("postscreen_dnsbl_sites = a\n  # indented stays\n  b");
+    expect(activeLines("# c\n\n  \npostscreen_dnsbl_sites = a\n  # indented stays\n  b\n")).toBe(
+      "postscreen_dnsbl_sites = a\n  # indented stays\n  b",
+    );
   });
 });
 
@@ -72,7 +74,9 @@ describe("prepareDnsbl", () => {
     const { step, dir, log } = context("abc123");
     const lines = await prepareDnsbl(step, never);
     expect(lines.spamhaus).toContain("abc123.keyed.fixture.test=127.0.0.[2..3]*5");
-    expect(readFileSync(join(dir, "dnsbl_reply.map"), "utf8")).toBe("# fixture reply names\nabc123.keyed.fixture.test     keyed.fixture.test\n");
+    expect(readFileSync(join(dir, "dnsbl_reply.map"), "utf8")).toBe(
+      "# fixture reply names\nabc123.keyed.fixture.test     keyed.fixture.test\n",
+    );
     expect(log.lines.join("\n")).toContain("Spamhaus DQS");
   });
 
@@ -103,7 +107,12 @@ describe("prepareDnsbl", () => {
 
 describe("checkAsn against a local server", () => {
   test("200, 503 and other statuses", async () => {
-    for (const [status, kind] of [[200, "not-listed"], [503, "listed"], [500, "unknown"], [302, "unknown"]] as const) {
+    for (const [status, kind] of [
+      [200, "not-listed"],
+      [503, "listed"],
+      [500, "unknown"],
+      [302, "unknown"],
+    ] as const) {
       const server = startAsnServer({ status });
       try {
         const verdict = await checkAsn(server.url);

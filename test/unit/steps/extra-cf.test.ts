@@ -8,14 +8,16 @@ const confDir = tempDirs("mpi-extracf-");
 
 describe("extra.cf", () => {
   test("only myhostname assignments are replaced; $myhostname users and comments stay", () => {
-    const current = "# myhostname is set by mailcow\nmyhostname = old.example\n  myhostname=other.example\nsmtp_helo_name = $myhostname\nmyhostname_extra = 1\n";
+    const current =
+      "# myhostname is set by mailcow\nmyhostname = old.example\n  myhostname=other.example\nsmtp_helo_name = $myhostname\nmyhostname_extra = 1\n";
     expect(renderExtraCf(current, "mail.example.org")).toBe(
       "myhostname = mail.example.org\n# myhostname is set by mailcow\nsmtp_helo_name = $myhostname\nmyhostname_extra = 1\n",
     );
   });
 
   test("backslash escapes are kept byte for byte (mailcow's echo -e cuts extra.cf at \\c)", () => {
-    const current = "smtpd_reject_footer = \\c. For help see https://example.org/help\nheader_checks = pcre:/x\\\\.y\\t\nmessage_size_limit = 1\n";
+    const current =
+      "smtpd_reject_footer = \\c. For help see https://example.org/help\nheader_checks = pcre:/x\\\\.y\\t\nmessage_size_limit = 1\n";
     expect(renderExtraCf(current, "m.example")).toBe(`myhostname = m.example\n${current}`);
   });
 

@@ -47,7 +47,10 @@ describe("hooks", () => {
     const started = Date.now();
     const results = await runHooks(dir, { PATH: process.env.PATH }, log, 300);
     expect(Date.now() - started).toBeLessThan(3_000);
-    expect(results.map((result) => [result.timedOut, result.exitCode])).toEqual([[true, undefined], [false, 0]]);
+    expect(results.map((result) => [result.timedOut, result.exitCode])).toEqual([
+      [true, undefined],
+      [false, 0],
+    ]);
     expect(log.lines[1]).toBe(`mailcow-postfix-init: error: hook ${dir}/hangs did not finish within 0.3s and was killed; continuing`);
     const sleeper = Number(readFileSync(pidFile, "utf8"));
     Bun.spawnSync(["rm", "-f", pidFile]);

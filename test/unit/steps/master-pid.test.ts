@@ -21,17 +21,25 @@ const isRunning = () => masterIsRunning(testTools(), master, conf);
 
 describe("master.pid", () => {
   test("absent: nothing to do", async () => {
-    await removeStaleMasterPid(spool, async () => {
-      throw new Error("must not be asked");
-    }, createMemoryLogger());
+    await removeStaleMasterPid(
+      spool,
+      async () => {
+        throw new Error("must not be asked");
+      },
+      createMemoryLogger(),
+    );
   });
 
   test("left by a dead master (not locked): removed, decided without running master -t", async () => {
     writeFileSync(pidFile, "    4242\n");
     const log = createMemoryLogger();
-    await removeStaleMasterPid(spool, async () => {
-      throw new Error("master -t must not be needed: nobody holds the lock");
-    }, log);
+    await removeStaleMasterPid(
+      spool,
+      async () => {
+        throw new Error("master -t must not be needed: nobody holds the lock");
+      },
+      log,
+    );
     expect(existsSync(pidFile)).toBe(false);
     expect(log.lines).toEqual([`mailcow-postfix-init: removed stale ${pidFile}`]);
   });

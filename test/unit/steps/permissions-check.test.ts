@@ -39,10 +39,17 @@ function tree(name: string) {
   writeFileSync(join(queue, "deferred", "A", "A1B2C3"), "queue file");
   chmodSync(join(queue, "deferred", "A", "A1B2C3"), 0o700); // a queue file's mode is its state: never compared
   for (const dir of [join(queue, "deferred"), join(queue, "deferred", "A")]) chmodSync(dir, 0o700);
-  for (const path of [join(queue, "deferred"), join(queue, "deferred", "A"), join(queue, "deferred", "A", "A1B2C3")]) chownSync(path, 101, 0);
+  for (const path of [join(queue, "deferred"), join(queue, "deferred", "A"), join(queue, "deferred", "A", "A1B2C3")])
+    chownSync(path, 101, 0);
   writeFileSync(join(daemon, "master"), "");
   chmodSync(join(daemon, "master"), 0o755);
-  const variables = { queue_directory: queue, daemon_directory: daemon, mail_owner: "postfix", setgid_group: "postdrop", manpage_directory: "no" };
+  const variables = {
+    queue_directory: queue,
+    daemon_directory: daemon,
+    mail_owner: "postfix",
+    setgid_group: "postdrop",
+    manpage_directory: "no",
+  };
   return { queue, daemon, variables, entries: parsePostfixFiles(LIST) };
 }
 
@@ -72,7 +79,9 @@ describe("findPermissionDrift", () => {
   test("what it does not understand makes the real tool run", () => {
     const { variables } = tree("unknown");
     expect(findPermissionDrift(parsePostfixFiles("$queue_directory:x:root:-:755"), variables, ids)).toContain("unknown entry type");
-    expect(findPermissionDrift(parsePostfixFiles("$nowhere/x:f:root:-:755"), variables, ids)).toContain("a variable that is not known here");
+    expect(findPermissionDrift(parsePostfixFiles("$nowhere/x:f:root:-:755"), variables, ids)).toContain(
+      "a variable that is not known here",
+    );
     expect(findPermissionDrift(parsePostfixFiles("$queue_directory:d:nobody-here:-:755"), variables, ids)).toContain("unknown owner");
     expect(findPermissionDrift(parsePostfixFiles("$queue_directory:d:root:-:u+rwx"), variables, ids)).toContain("not understood");
   });
@@ -91,6 +100,8 @@ describe("readPostfixFiles", () => {
   test("Debian's real list parses and names only types d, f, h, l", () => {
     const entries = readPostfixFiles("/etc/postfix");
     expect(entries.length).toBeGreaterThan(50);
-    expect(new Set(entries.map((entry) => entry.type))).toEqual(new Set(["d", "f", "h", "l"].filter((type) => entries.some((entry) => entry.type === type))));
+    expect(new Set(entries.map((entry) => entry.type))).toEqual(
+      new Set(["d", "f", "h", "l"].filter((type) => entries.some((entry) => entry.type === type))),
+    );
   });
 });

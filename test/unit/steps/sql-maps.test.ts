@@ -21,14 +21,20 @@ describe("SQL maps", () => {
     const maps = renderSqlMaps(templates, env);
     expect([...maps.keys()]).toEqual(Object.keys(templates.sqlMaps));
     expect(maps.get("mysql_virtual_domains_maps.cf")).toBe(
-      "# fixture map\nuser = mailcow\npassword = pa\"ss\\#1\nhosts = unix:/var/run/mysqld/mysqld.sock\ndbname = mailcow\n" +
+      '# fixture map\nuser = mailcow\npassword = pa"ss\\#1\nhosts = unix:/var/run/mysqld/mysqld.sock\ndbname = mailcow\n' +
         "query = SELECT name FROM fixture_domain WHERE name='%s' AND enabled=1\n",
     );
   });
 
   test("written root:postfix 0640, byte-identical and untouched on a second run", () => {
     const ids = lookupPostfixIds();
-    const step: StepContext = { paths: { confDir: temp.path, sslDir: "", spoolDir: "", mysqlSocket: "", aliasesFile: "" }, env, templates, log: createMemoryLogger(), tools: testTools() };
+    const step: StepContext = {
+      paths: { confDir: temp.path, sslDir: "", spoolDir: "", mysqlSocket: "", aliasesFile: "" },
+      env,
+      templates,
+      log: createMemoryLogger(),
+      tools: testTools(),
+    };
     const written = writeSqlMaps(step, ids);
     expect(written).toHaveLength(4);
     const snapshot = () => written.map((path) => [readFileSync(path, "utf8"), statSync(path).mtimeMs, statSync(path).ino] as const);
@@ -44,7 +50,13 @@ describe("SQL maps", () => {
   });
 
   test("group ids come from /etc/group", () => {
-    expect(parseIdTable("root:x:0:\npostfix:x:102:\npostdrop:x:103:\nbroken\n")).toEqual(new Map([["root", 0], ["postfix", 102], ["postdrop", 103]]));
+    expect(parseIdTable("root:x:0:\npostfix:x:102:\npostdrop:x:103:\nbroken\n")).toEqual(
+      new Map([
+        ["root", 0],
+        ["postfix", 102],
+        ["postdrop", 103],
+      ]),
+    );
     expect(() => lookupPostfixIds(join(temp.path, "nonexistent"))).toThrow();
   });
 });

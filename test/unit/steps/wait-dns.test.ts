@@ -30,7 +30,11 @@ describe("DNS probe", () => {
         const log = createMemoryLogger();
         const started = Date.now();
         await waitUntilReady({
-          what: "DNS (mailcow.email)", log, signal: neverAborted, retryMs: 100, timeoutMs: 5_000,
+          what: "DNS (mailcow.email)",
+          log,
+          signal: neverAborted,
+          retryMs: 100,
+          timeoutMs: 5_000,
           probe: (signal) => probeDns("mailcow.email", server.address, signal),
         });
         expect({ name, lines: log.lines, queries: server.queries() }).toEqual({ name, lines: [], queries: 1 });
@@ -45,7 +49,12 @@ describe("DNS probe", () => {
     let clock = 0;
     const log = createMemoryLogger();
     const wait = waitUntilReady({
-      what: "DNS (mailcow.email)", log, signal: neverAborted, retryMs: 0, timeoutMs: 15_000, now: () => clock,
+      what: "DNS (mailcow.email)",
+      log,
+      signal: neverAborted,
+      retryMs: 0,
+      timeoutMs: 15_000,
+      now: () => clock,
       probe: async (signal) => {
         clock += 5_000;
         await probeDns("mailcow.email", silent.address, signal);
@@ -63,10 +72,16 @@ describe("DNS probe", () => {
   test("a resolver that never answers, with a timeout set: gives up at the timeout (within 1 s), with the reason", async () => {
     const started = Date.now();
     const wait = waitUntilReady({
-      what: "DNS (mailcow.email)", log: createMemoryLogger(), signal: neverAborted, retryMs: 100, timeoutMs: 500,
+      what: "DNS (mailcow.email)",
+      log: createMemoryLogger(),
+      signal: neverAborted,
+      retryMs: 100,
+      timeoutMs: 500,
       probe: (signal) => probeDns("mailcow.email", silent.address, signal),
     });
-    expect(wait).rejects.toThrow("gave up waiting for DNS (mailcow.email) after 0.5s (timeout 0.5s); last error: no answer before the timeout");
+    expect(wait).rejects.toThrow(
+      "gave up waiting for DNS (mailcow.email) after 0.5s (timeout 0.5s); last error: no answer before the timeout",
+    );
     await wait.catch(() => {});
     expect(Date.now() - started).toBeLessThan(1_500);
   });

@@ -33,7 +33,11 @@ describe("waitUntilReady", () => {
   test("a timeout ends the wait with the last error", async () => {
     const started = Date.now();
     const wait = waitUntilReady({
-      what: "DNS (x)", log: createMemoryLogger(), signal: neverAborted, retryMs: 50, timeoutMs: 300,
+      what: "DNS (x)",
+      log: createMemoryLogger(),
+      signal: neverAborted,
+      retryMs: 50,
+      timeoutMs: 300,
       probe: async () => {
         throw new Error("ETIMEOUT");
       },
@@ -48,7 +52,12 @@ describe("waitUntilReady", () => {
     const started = Date.now();
     let abortedAfterMs: number | undefined;
     const wait = waitUntilReady({
-      what: "database", log: createMemoryLogger(), signal: neverAborted, retryMs: 0, timeoutMs: 300, now: () => clock,
+      what: "database",
+      log: createMemoryLogger(),
+      signal: neverAborted,
+      retryMs: 0,
+      timeoutMs: 300,
+      now: () => clock,
       // A probe blocked until its signal aborts (a connect() that never returns); the injected
       // clock stands still meanwhile, so only the real deadline can end it.
       probe: (signal) =>
@@ -59,11 +68,15 @@ describe("waitUntilReady", () => {
           };
           // Without a deadline the probe would block forever: end it here, and fail below.
           const fallback = setTimeout(() => end("no deadline"), 3_000);
-          signal.addEventListener("abort", () => {
-            abortedAfterMs = Date.now() - started;
-            clearTimeout(fallback);
-            end("aborted");
-          }, { once: true });
+          signal.addEventListener(
+            "abort",
+            () => {
+              abortedAfterMs = Date.now() - started;
+              clearTimeout(fallback);
+              end("aborted");
+            },
+            { once: true },
+          );
         }),
     });
     expect(wait).rejects.toThrow("gave up waiting for database after 10.0s (timeout 0.3s)");
@@ -73,12 +86,18 @@ describe("waitUntilReady", () => {
   });
 
   test("SIGTERM / SIGINT end the wait at once with 143 / 130", async () => {
-    for (const [name, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
+    for (const [name, code] of [
+      ["SIGTERM", 143],
+      ["SIGINT", 130],
+    ] as const) {
       const controller = new AbortController();
       const started = Date.now();
       setTimeout(() => controller.abort(interruptionFor(name)), 100);
       const error = await waitUntilReady({
-        what: "database", log: createMemoryLogger(), signal: controller.signal, retryMs: 60_000,
+        what: "database",
+        log: createMemoryLogger(),
+        signal: controller.signal,
+        retryMs: 60_000,
         probe: async () => {
           throw new Error("down");
         },
@@ -93,7 +112,11 @@ describe("waitUntilReady", () => {
 
 test("UserError is what a timeout gives the CLI", async () => {
   const error = await waitUntilReady({
-    what: "x", log: createMemoryLogger(), signal: neverAborted, retryMs: 1, timeoutMs: 1,
+    what: "x",
+    log: createMemoryLogger(),
+    signal: neverAborted,
+    retryMs: 1,
+    timeoutMs: 1,
     probe: async () => {
       throw new Error("no");
     },

@@ -13,9 +13,13 @@ describe("extractTemplates", () => {
 
   test("finds every block of the upstream-shaped script", () => {
     expect(Object.keys(templates.sqlMaps)).toEqual([
-      "mysql_fixture_escapes.cf", "mysql_virtual_alias_maps.cf", "mysql_virtual_domains_maps.cf", "mysql_virtual_mailbox_maps.cf",
+      "mysql_fixture_escapes.cf",
+      "mysql_virtual_alias_maps.cf",
+      "mysql_virtual_domains_maps.cf",
+      "mysql_virtual_mailbox_maps.cf",
     ]);
-    for (const template of Object.values(templates.sqlMaps)) expect(templateVariables(template).sort()).toEqual(["DBNAME", "DBPASS", "DBUSER"]);
+    for (const template of Object.values(templates.sqlMaps))
+      expect(templateVariables(template).sort()).toEqual(["DBNAME", "DBPASS", "DBUSER"]);
     expect(templates.discontinuedDnsbl).toEqual(["retired\\.fixture\\.test\\*2", "gone\\.fixture\\.test"]);
     expect(templateVariables(templates.spamhausDqsSites)).toEqual(["SPAMHAUS_DQS_KEY"]);
     expect(renderTemplate(templates.spamhausOpenSites, {})).toBe("  open.fixture.test=127.0.0.[2..3]*5\n  open.fixture.test=127.0.0.9*7");
@@ -31,12 +35,24 @@ describe("extractTemplates", () => {
   const broken: [string, string, string][] = [
     ["missing aliases block", fixture.replace("cat <<EOF > /etc/aliases", "cat <<EOF > /dev/null"), "unexpected heredoc target /dev/null"],
     ["aliases block removed", fixture.replace(/cat <<EOF > \/etc\/aliases\n[\s\S]*?\nEOF\n/, ""), "missing a heredoc writing /etc/aliases"],
-    ["no open Spamhaus block", fixture.replace(/SPAMHAUS_DNSBL_CONFIG=\$\(cat <<EOF\n {2}open[\s\S]*?\nEOF\n/, ""), "block without a key (open lists)"],
+    [
+      "no open Spamhaus block",
+      fixture.replace(/SPAMHAUS_DNSBL_CONFIG=\$\(cat <<EOF\n {2}open[\s\S]*?\nEOF\n/, ""),
+      "block without a key (open lists)",
+    ],
     ["command substitution in a map", fixture.replace("dbname = ${DBNAME}", "dbname = $(cat /run/db)"), "command substitution"],
     ["unknown variable", fixture.replace("dbname = ${DBNAME}", "dbname = ${DB_NAME}"), "unknown variable $DB_NAME"],
-    ["other sed on the blocklists", fixture.replace("sed -i '/gone", "sed -E -i '/gone"), "unrecognized edit of /opt/postfix/conf/dns_blocklists.cf"],
+    [
+      "other sed on the blocklists",
+      fixture.replace("sed -i '/gone", "sed -E -i '/gone"),
+      "unrecognized edit of /opt/postfix/conf/dns_blocklists.cf",
+    ],
     ["unterminated heredoc", fixture.slice(0, fixture.indexOf("# fixture aliases")), "heredoc never ends"],
-    ["heredoc of another form", fixture.replace("rest=$(cat /opt/postfix/conf/extra.cf)", "tee /tmp/x <<EOF\nx\nEOF"), "unrecognized heredoc"],
+    [
+      "heredoc of another form",
+      fixture.replace("rest=$(cat /opt/postfix/conf/extra.cf)", "tee /tmp/x <<EOF\nx\nEOF"),
+      "unrecognized heredoc",
+    ],
   ];
   for (const [name, script, message] of broken) {
     test(`refuses a script with ${name}`, () => {

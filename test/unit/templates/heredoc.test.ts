@@ -50,8 +50,7 @@ describe("heredoc expansion", () => {
   });
 
   test("refuses what it cannot expand without a shell", () => {
-    const expectShape = (body: string, fragment: string) =>
-      expect(() => expandHeredocBody(body, ["DBUSER"], "f.sh:3")).toThrow(fragment);
+    const expectShape = (body: string, fragment: string) => expect(() => expandHeredocBody(body, ["DBUSER"], "f.sh:3")).toThrow(fragment);
     expectShape("x = $(hostname)\n", "command substitution");
     expectShape("x = `hostname`\n", "command substitution");
     expectShape("x = $((1+1))\n", "command substitution or arithmetic");
