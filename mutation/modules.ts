@@ -6,7 +6,6 @@
 // survivors, an extra slow one only as time.
 
 const SNI_ENGINE = ["test/unit/sni/index.test.ts", "test/unit/sni/map-rules.test.ts"];
-const WATCH_PROCESS = ["test/integration/watch-reloads.test.ts", "test/integration/watch-lifecycle.test.ts"];
 /** start.test.ts without its 30-start race (the race runs the same steps 30 times). */
 const START = ["test/integration/start.test.ts", "-t", "^(start|start does|postfix set-permissions)"];
 
@@ -35,13 +34,16 @@ export const MODULES: Record<string, string[]> = {
   "src/sni/validate.ts": [...SNI_ENGINE, "test/unit/sni/postfix-loader.test.ts", "test/integration/sni-renewal.test.ts"],
   "src/sni/write.ts": ["test/unit/sni/write.test.ts", "test/unit/commands/sni-map.test.ts"],
 
-  "src/watch/applier.ts": ["test/unit/watch/applier.test.ts", ...WATCH_PROCESS],
-  "src/watch/apply.ts": ["test/unit/watch/applier.test.ts", "test/unit/watch/apply-line.test.ts", ...WATCH_PROCESS],
-  "src/watch/expiry.ts": ["test/unit/watch/applier.test.ts", "test/integration/watch-signals.test.ts"],
+  // The watcher's files: unit tests that drive it in-process (real tree, inotify, postmap; a
+  // reload stand-in), a second or so per mutant. test/integration/watch-*.test.ts run the
+  // `watch` command beside a real Postfix (20-30 s per mutant) and stay out of this mapping.
+  "src/watch/applier.ts": ["test/unit/watch/applier-flow.test.ts", "test/unit/watch/applier.test.ts", "test/unit/watch/watcher.test.ts"],
+  "src/watch/apply.ts": ["test/unit/watch/apply-line.test.ts", "test/unit/watch/apply.test.ts", "test/unit/watch/applier-flow.test.ts"],
+  "src/watch/expiry.ts": ["test/unit/watch/expiry.test.ts", "test/unit/watch/applier.test.ts"],
   "src/watch/last-good.ts": ["test/unit/watch/last-good.test.ts", "test/unit/watch/last-good-rules.test.ts", "test/integration/watch-reloads.test.ts"],
   "src/watch/settle.ts": ["test/unit/watch/settle.test.ts"],
-  "src/watch/tree.ts": WATCH_PROCESS,
-  "src/watch/watcher.ts": ["test/unit/watch/applier.test.ts", "test/unit/watch/apply-line.test.ts", ...WATCH_PROCESS],
+  "src/watch/tree.ts": ["test/unit/watch/tree.test.ts", "test/unit/watch/watcher.test.ts"],
+  "src/watch/watcher.ts": ["test/unit/watch/watcher.test.ts"],
 
   "src/options.ts": ["test/unit/options.test.ts", "test/unit/cli.test.ts", "test/unit/commands/flag-over-env.test.ts", "test/unit/commands/sni-map.test.ts", "test/unit/steps/wait-dns.test.ts"],
 
