@@ -3,16 +3,18 @@
 // by the operators below (conditions, operators, exit statuses, a command left out), each put
 // into a copy of the repository in turn, and the hook's tests run on it: a mutant is killed
 // when they fail (or hang past 60 s). Prints the score and every survivor.
-//   MPI_HOOK_MUTATION_TESTS  test files (default: test/unit/update-hook-script.test.ts; the
-//                            container suite's test/integration/update-hook.test.ts reaches the
-//                            Docker paths, at minutes a mutant)
+//   MPI_HOOK_MUTATION_TESTS  test files (default: test/unit/update-hook-engine.test.ts, the
+//                            Docker paths with a scripted `docker`, and
+//                            test/unit/update-hook-script.test.ts; the container suite's
+//                            test/integration/update-hook.test.ts runs them against a real
+//                            engine, at minutes a mutant)
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 
 const REPO = resolve(import.meta.dir, "..");
 const HOOK = "docker/mailcow-postfix-init-hook";
-const TESTS = (process.env.MPI_HOOK_MUTATION_TESTS ?? "test/unit/update-hook-script.test.ts").split(/\s+/).filter(Boolean);
+const TESTS = (process.env.MPI_HOOK_MUTATION_TESTS ?? "test/unit/update-hook-engine.test.ts test/unit/update-hook-script.test.ts").split(/\s+/).filter(Boolean);
 const TIMEOUT_MS = 60_000;
 
 /** [name, pattern, replacement]: each match on a code line is one mutant. */
