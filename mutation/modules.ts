@@ -56,7 +56,7 @@ export const MODULES: Record<string, string[]> = {
   "src/steps/exec-master.ts": ["test/unit/secrets.test.ts", ...START],
   "src/steps/extra-cf.ts": ["test/unit/steps/extra-cf.test.ts"],
   "src/steps/files.ts": ["test/unit/steps/files.test.ts", "test/unit/steps/sql-maps.test.ts", "test/unit/steps/extra-cf.test.ts", "test/unit/steps/main-cf.test.ts"],
-  "src/steps/hooks.ts": ["test/unit/steps/hooks.test.ts"],
+  "src/steps/hooks.ts": ["test/unit/steps/hooks.test.ts", "test/unit/steps/hooks-lifecycle.test.ts"],
   "src/steps/main-cf.ts": ["test/unit/steps/main-cf.test.ts"],
   "src/steps/master-pid.ts": ["test/unit/steps/master-pid.test.ts"],
   "src/steps/openssl-legacy.ts": ["test/unit/steps/openssl-legacy.test.ts", "test/unit/commands/entrypoint.test.ts"],
