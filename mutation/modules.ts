@@ -48,7 +48,7 @@ export const MODULES: Record<string, string[]> = {
   "src/options.ts": ["test/unit/options.test.ts", "test/unit/cli.test.ts", "test/unit/commands/flag-over-env.test.ts", "test/unit/commands/sni-map.test.ts", "test/unit/steps/wait-dns.test.ts"],
 
   "src/steps/aliases.ts": START,
-  "src/steps/asn-check.ts": ["test/unit/steps/dnsbl.test.ts"],
+  "src/steps/asn-check.ts": ["test/unit/steps/asn-check.test.ts", "test/unit/steps/dnsbl.test.ts"],
   "src/steps/base-image.ts": ["test/unit/steps/base-image.test.ts", "test/unit/templates/verify.test.ts"],
   "src/steps/check-fatal.ts": ["test/unit/steps/check-fatal.test.ts"],
   "src/steps/custom-files.ts": START,

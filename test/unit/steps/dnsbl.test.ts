@@ -5,7 +5,7 @@ import { createMemoryLogger } from "../../../src/log.ts";
 import { checkAsn, type AsnVerdict } from "../../../src/steps/asn-check.ts";
 import type { StepContext } from "../../../src/steps/context.ts";
 import { testTools } from "../../support/postfix-tools.ts";
-import { activeLines, prepareDnsbl, removeDiscontinued } from "../../../src/steps/dnsbl.ts";
+import { activeLines, prepareDnsbl, removeDiscontinued, spamhausLines } from "../../../src/steps/dnsbl.ts";
 import { extractTemplates } from "../../../src/templates/extract.ts";
 import { startAsnServer } from "../../support/http.ts";
 import { FIXTURE_SCRIPT } from "../../support/namespace-root.ts";
@@ -40,6 +40,15 @@ describe("pure parts", () => {
     const text = "# c\npostscreen_dnsbl_sites = a*1\n  retired.fixture.test*2\n  gone.fixture.test=127.0.0.2*3\n  b*1\n";
     expect(removeDiscontinued(text, templates.discontinuedDnsbl)).toBe("# c\npostscreen_dnsbl_sites = a*1\n  b*1\n");
     expect(removeDiscontinued("x\n", templates.discontinuedDnsbl)).toBe("x\n");
+    // A discontinued list on the last line, without a newline after it, goes too.
+    expect(removeDiscontinued("a*1\n  gone.fixture.test*1", templates.discontinuedDnsbl)).toBe("a*1");
+  });
+
+  test("no ASN verdict at all: no Spamhaus lists, and the line says it was not checked", () => {
+    expect(spamhausLines(templates, undefined, undefined)).toEqual({
+      lines: "",
+      why: "no Spamhaus lists: could not check this network's AS (not checked); set SPAMHAUS_DQS_KEY to use them",
+    });
   });
 
   test("active lines: not starting with #, not blank", () => {
@@ -51,7 +60,7 @@ describe("pure parts", () => {
 
 describe("prepareDnsbl", () => {
   test("creates dns_blocklists.cf from the template, without discontinued lists", async () => {
-    const { step, dir } = context();
+    const { step, dir, log } = context();
     const lines = await prepareDnsbl(step, async () => ({ kind: "not-listed" }));
     const file = readFileSync(join(dir, "dns_blocklists.cf"), "utf8");
     expect(file).toStartWith("# fixture blocklists");
@@ -59,15 +68,26 @@ describe("prepareDnsbl", () => {
     expect(statSync(join(dir, "dns_blocklists.cf")).mode & 0o777).toBe(0o644);
     expect(lines.sites).toBe(activeLines(file));
     expect(lines.spamhaus).toBe("  open.fixture.test=127.0.0.[2..3]*5\n  open.fixture.test=127.0.0.9*7");
+    expect(log.lines).toEqual([
+      `mailcow-postfix-init: creating ${join(dir, "dns_blocklists.cf")} with mailcow's default blocklists`,
+      "mailcow-postfix-init: using the open Spamhaus lists: this network's AS is not on Spamhaus's banned list",
+    ]);
   });
 
   test("an admin's edited file is kept; only discontinued lines go", async () => {
-    const { step, dir } = context();
+    const { step, dir, log } = context();
     writeFileSync(join(dir, "dns_blocklists.cf"), "# mine\npostscreen_dnsbl_sites = mine.test*3\n  gone.fixture.test*1\n", { mode: 0o600 });
     const lines = await prepareDnsbl(step, async () => ({ kind: "listed" }));
     expect(readFileSync(join(dir, "dns_blocklists.cf"), "utf8")).toBe("# mine\npostscreen_dnsbl_sites = mine.test*3\n");
     expect(statSync(join(dir, "dns_blocklists.cf")).mode & 0o777).toBe(0o600);
     expect(lines).toEqual({ sites: "postscreen_dnsbl_sites = mine.test*3", spamhaus: "" });
+    expect(log.lines[0]).toBe(`mailcow-postfix-init: removed discontinued blocklists from ${join(dir, "dns_blocklists.cf")}`);
+    // Nothing discontinued left: nothing said about the file.
+    const again = createMemoryLogger();
+    await prepareDnsbl({ ...step, log: again }, async () => ({ kind: "listed" }));
+    expect(again.lines).toEqual([
+      "mailcow-postfix-init: no Spamhaus lists: this network's AS is banned by Spamhaus and SPAMHAUS_DQS_KEY is not set",
+    ]);
   });
 
   test("a DQS key: keyed lists and dnsbl_reply.map, no ASN check", async () => {
@@ -88,9 +108,12 @@ describe("prepareDnsbl", () => {
   });
 
   test("no active blocklists: nothing for main.cf and no ASN check", async () => {
-    const { step, dir } = context();
+    const { step, dir, log } = context();
     writeFileSync(join(dir, "dns_blocklists.cf"), "# all off\n\n");
     expect(await prepareDnsbl(step, never)).toEqual({ sites: "", spamhaus: "" });
+    expect(log.lines).toEqual([
+      `mailcow-postfix-init: no active blocklists in ${join(dir, "dns_blocklists.cf")}; postscreen DNSBL checks stay off`,
+    ]);
   });
 
   test("ASN check verdicts, each with a log line saying why", async () => {
