@@ -1,5 +1,18 @@
 import { describe, expect, test } from "bun:test";
-import { describeBaseImage, postfixImageInCompose } from "../../../src/steps/base-image.ts";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createMemoryLogger } from "../../../src/log.ts";
+import {
+  DEFAULT_BASE_IMAGE_FILE,
+  DEFAULT_MAILCOW_COMPOSE_FILE,
+  checkBaseImage,
+  describeBaseImage,
+  postfixImageInCompose,
+} from "../../../src/steps/base-image.ts";
+import { REPO } from "../../support/docker-images.ts";
+import { tempDirs } from "../../support/fixture.ts";
+
+const tempDir = tempDirs("mpi-base-image-");
 
 const compose = (tag: string) =>
   `services:\n    postfix-tlspol-mailcow:\n      image: ghcr.io/mailcow/postfix-tlspol:1.8.22\n    postfix-mailcow:\n      image: ghcr.io/mailcow/postfix:${tag}\n      depends_on:\n`;
@@ -10,6 +23,12 @@ describe("postfixImageInCompose", () => {
     expect(postfixImageInCompose(compose("3.10.12-1"))).toBe("ghcr.io/mailcow/postfix:3.10.12-1");
     expect(postfixImageInCompose('      image: "ghcr.io/mailcow/postfix:3.10.13-1" # pinned\n')).toBe("ghcr.io/mailcow/postfix:3.10.13-1");
     expect(postfixImageInCompose("services: {}\n")).toBeUndefined();
+  });
+
+  test("a commented-out image line is not the image; any spacing after `image:` is", () => {
+    expect(postfixImageInCompose("    #image: ghcr.io/mailcow/postfix:3.9.0-1\n    image:   ghcr.io/mailcow/postfix:3.10.13-1\n")).toBe(
+      "ghcr.io/mailcow/postfix:3.10.13-1",
+    );
   });
 });
 
@@ -35,5 +54,60 @@ describe("describeBaseImage", () => {
     expect(describeBaseImage("ghcr.io/mailcow/postfix:3.10.12-1", undefined, FILE)?.message).toContain(`not mounted at ${FILE}`);
     expect(describeBaseImage(undefined, compose("3.10.12-1"), FILE)).toBeUndefined();
     expect(describeBaseImage("ghcr.io/mailcow/postfix:3.10.12-1", "services: {}\n", FILE)?.level).toBe("warn");
+  });
+});
+
+describe("checkBaseImage at start", () => {
+  test("the image and the override agree on where the two files are", () => {
+    expect(readFileSync(join(REPO, "docker", "docker-compose.override.yml"), "utf8")).toContain(
+      `./docker-compose.yml:${DEFAULT_MAILCOW_COMPOSE_FILE}:ro`,
+    );
+    expect(readFileSync(join(REPO, "Dockerfile.postfix"), "utf8")).toContain(`> ${DEFAULT_BASE_IMAGE_FILE}`);
+  });
+
+  test("one line: info when current or not mounted, a warning when mailcow moved on or names no image; nothing outside our image", () => {
+    const dir = tempDir();
+    const builtFromFile = join(dir, "base-image");
+    const composeFile = join(dir, "mailcow-compose.yml");
+    const lines = () => {
+      const log = createMemoryLogger();
+      checkBaseImage({ builtFromFile, composeFile }, log);
+      return log.lines;
+    };
+    expect(lines()).toEqual([]);
+    writeFileSync(builtFromFile, "\n");
+    expect(lines()).toEqual([]);
+    writeFileSync(builtFromFile, "ghcr.io/mailcow/postfix:3.10.12-1\n");
+    expect(lines()).toEqual([
+      `mailcow-postfix-init: built from ghcr.io/mailcow/postfix:3.10.12-1; mailcow's docker-compose.yml is not mounted at ${composeFile}, so a mailcow update that changes the postfix image is not detected (see docker/docker-compose.override.yml)`,
+    ]);
+    writeFileSync(composeFile, compose("3.10.12-1"));
+    expect(lines()).toEqual([
+      "mailcow-postfix-init: built from ghcr.io/mailcow/postfix:3.10.12-1, the postfix image mailcow's docker-compose.yml names",
+    ]);
+    writeFileSync(composeFile, compose("3.10.13-1"));
+    expect(lines()).toEqual([
+      expect.stringMatching(/^mailcow-postfix-init: warning: this image was built from ghcr\.io\/mailcow\/postfix:3\.10\.12-1, but /),
+    ]);
+    writeFileSync(composeFile, "services: {}\n");
+    expect(lines()).toEqual([
+      `mailcow-postfix-init: warning: ${composeFile} names no mailcow/postfix image; cannot tell whether this image (built from ghcr.io/mailcow/postfix:3.10.12-1) is current`,
+    ]);
+  });
+
+  test("a base accepted unverified at build: a warning first, with its fingerprint and files", () => {
+    const dir = tempDir();
+    const unverifiedFile = join(dir, "unverified.json");
+    const files = { builtFromFile: join(dir, "base-image"), composeFile: join(dir, "compose.yml"), unverifiedFile };
+    const log = createMemoryLogger();
+    checkBaseImage(files, log);
+    expect(log.lines).toEqual([]);
+    writeFileSync(unverifiedFile, JSON.stringify({ fingerprint: "0123456789abcdef", files: ["/docker-entrypoint.sh"] }));
+    checkBaseImage(files, log);
+    expect(log.lines).toEqual([
+      expect.stringMatching(
+        /^mailcow-postfix-init: warning: the startup logic was not verified for this base image \(base fingerprint 0123456789abcdef, .*: \/docker-entrypoint\.sh\)/,
+      ),
+    ]);
   });
 });
