@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { renderExtraCf, updateExtraCf } from "../../../src/steps/extra-cf.ts";
 import { tempDirs } from "../../support/fixture.ts";
@@ -29,6 +29,21 @@ describe("extra.cf", () => {
     const once = renderExtraCf("a = 1\n\n\n", "m.example");
     expect(renderExtraCf(once, "m.example")).toBe(once);
     expect(renderExtraCf(renderExtraCf("", "m.example"), "m.example")).toBe("myhostname = m.example\n\n");
+    // Blank lines at the end are one newline.
+    expect(once).toBe("myhostname = m.example\na = 1\n");
+  });
+
+  test("a commented-out assignment and a parameter ending in myhostname are not assignments of it", () => {
+    expect(renderExtraCf("# myhostname = old.example\nx_myhostname = 1\n", "m.example")).toBe(
+      "myhostname = m.example\n# myhostname = old.example\nx_myhostname = 1\n",
+    );
+  });
+
+  test("no extra.cf yet: created 0644 with the hostname line", () => {
+    const dir = confDir();
+    expect(updateExtraCf(dir, "m.example")).toBe("myhostname = m.example\n\n");
+    expect(readFileSync(join(dir, "extra.cf"), "utf8")).toBe("myhostname = m.example\n\n");
+    expect(statSync(join(dir, "extra.cf")).mode & 0o777).toBe(0o644);
   });
 
   test("written in place with the admin's mode kept", () => {
@@ -36,6 +51,7 @@ describe("extra.cf", () => {
     writeFileSync(join(dir, "extra.cf"), "x = 1\n", { mode: 0o600 });
     expect(updateExtraCf(dir, "m.example")).toBe("myhostname = m.example\nx = 1\n");
     expect(readFileSync(join(dir, "extra.cf"), "utf8")).toBe("myhostname = m.example\nx = 1\n");
+    expect(statSync(join(dir, "extra.cf")).mode & 0o777).toBe(0o600);
   });
 
   test("unreadable extra.cf is a clear error", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../../../src/errors.ts";
 import { headThroughMarker, renderMainCf, writeMainCf } from "../../../src/steps/main-cf.ts";
@@ -36,8 +36,21 @@ describe("main.cf", () => {
     const dir = confDir();
     writeFileSync(join(dir, "main.cf"), "a = 1\nb = 2\n");
     expect(() => writeMainCf(dir, DNSBL, "x\n")).toThrow(UserError);
-    expect(() => writeMainCf(dir, DNSBL, "x\n")).toThrow(/has no line containing "Overrides".*refusing to append/);
+    expect(() => writeMainCf(dir, DNSBL, "x\n")).toThrow(
+      new RegExp(`^${join(dir, "main.cf")} has no line containing "Overrides".*refusing to append`),
+    );
     expect(readFileSync(join(dir, "main.cf"), "utf8")).toBe("a = 1\nb = 2\n");
+  });
+
+  test("an admin's main.cf keeps its mode; once written it is dated 2 s back (Postfix re-reads a younger main.cf)", () => {
+    const dir = confDir();
+    writeFileSync(join(dir, "main.cf"), MAIN, { mode: 0o640 });
+    const before = Date.now();
+    writeMainCf(dir, DNSBL, "myhostname = m.example\n");
+    const stat = statSync(join(dir, "main.cf"));
+    expect(stat.mode & 0o777).toBe(0o640);
+    expect(stat.mtimeMs).toBeLessThanOrEqual(Date.now() - 2_000 + 5);
+    expect(stat.mtimeMs).toBeGreaterThanOrEqual(before - 2_000 - 5);
   });
 
   test("missing main.cf is an error", () => {

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createMemoryLogger } from "../../../src/log.ts";
 import { masterIsRunning } from "../../../src/postfix/index.ts";
@@ -65,5 +65,24 @@ describe("master.pid", () => {
       holder.kill("SIGKILL");
       await holder.exited;
     }
+  });
+
+  test("nobody holding it is found again and again (the test's own lock goes with its descriptor)", () => {
+    writeFileSync(pidFile, "    4244\n");
+    expect([nobodyHoldsLock(pidFile), nobodyHoldsLock(pidFile)]).toEqual([true, true]);
+    rmSync(pidFile);
+  });
+
+  test("a master.pid that cannot be opened for the test (a symlink) is left to master -t; an empty one names no pid", async () => {
+    const target = join(temp.path, "elsewhere.pid");
+    writeFileSync(target, "");
+    symlinkSync(target, pidFile);
+    expect(nobodyHoldsLock(pidFile)).toBe(false);
+    await expect(removeStaleMasterPid(spool, async () => true, createMemoryLogger())).rejects.toThrow(
+      `a Postfix master (pid unknown) still holds ${pidFile}; stop it before starting another`,
+    );
+    await removeStaleMasterPid(spool, async () => false, createMemoryLogger());
+    expect(existsSync(pidFile)).toBe(false);
+    expect(existsSync(target)).toBe(true);
   });
 });

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { readFileSync, readdirSync, statSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createMemoryLogger } from "../../../src/log.ts";
 import type { StepContext } from "../../../src/steps/context.ts";
@@ -17,6 +17,14 @@ const temp = makeTempDir("mpi-sql-");
 afterAll(temp.cleanup);
 
 describe("SQL maps", () => {
+  const stepIn = (confDir: string): StepContext => ({
+    paths: { confDir, sslDir: "", spoolDir: "", mysqlSocket: "", aliasesFile: "" },
+    env,
+    templates,
+    log: createMemoryLogger(),
+    tools: testTools(),
+  });
+
   test("rendered with the credentials", () => {
     const maps = renderSqlMaps(templates, env);
     expect([...maps.keys()]).toEqual(Object.keys(templates.sqlMaps));
@@ -28,13 +36,7 @@ describe("SQL maps", () => {
 
   test("written root:postfix 0640, byte-identical and untouched on a second run", () => {
     const ids = lookupPostfixIds();
-    const step: StepContext = {
-      paths: { confDir: temp.path, sslDir: "", spoolDir: "", mysqlSocket: "", aliasesFile: "" },
-      env,
-      templates,
-      log: createMemoryLogger(),
-      tools: testTools(),
-    };
+    const step = stepIn(temp.path);
     const written = writeSqlMaps(step, ids);
     expect(written).toHaveLength(4);
     const snapshot = () => written.map((path) => [readFileSync(path, "utf8"), statSync(path).mtimeMs, statSync(path).ino] as const);
@@ -47,6 +49,13 @@ describe("SQL maps", () => {
     writeSqlMaps(step, ids);
     expect(snapshot()).toEqual(before);
     expect(readdirSync(join(temp.path, "sql")).filter((name) => name.includes(".tmp"))).toEqual([]);
+  });
+
+  test("a CONF/sql that cannot be made is one error naming it", () => {
+    const confDir = join(temp.path, "blocked");
+    mkdirSync(confDir);
+    writeFileSync(join(confDir, "sql"), "a file where the directory goes\n");
+    expect(() => writeSqlMaps(stepIn(confDir), lookupPostfixIds())).toThrow(new RegExp(`^cannot create ${join(confDir, "sql")}: E[A-Z]+$`));
   });
 
   test("group ids come from /etc/group", () => {
