@@ -42,7 +42,7 @@ export const MODULES: Record<string, string[]> = {
   "src/watch/expiry.ts": ["test/unit/watch/expiry.test.ts", "test/unit/watch/applier.test.ts"],
   "src/watch/last-good.ts": ["test/unit/watch/last-good.test.ts", "test/unit/watch/last-good-rules.test.ts", "test/integration/watch-reloads.test.ts"],
   "src/watch/settle.ts": ["test/unit/watch/settle.test.ts"],
-  "src/watch/tree.ts": ["test/unit/watch/tree.test.ts", "test/unit/watch/watcher.test.ts"],
+  "src/watch/tree.ts": ["test/unit/watch/tree.test.ts", "test/unit/watch/tree-limits.test.ts", "test/unit/watch/watcher.test.ts"],
   "src/watch/watcher.ts": ["test/unit/watch/watcher.test.ts"],
 
   "src/options.ts": ["test/unit/options.test.ts", "test/unit/cli.test.ts", "test/unit/commands/flag-over-env.test.ts", "test/unit/commands/sni-map.test.ts", "test/unit/steps/wait-dns.test.ts"],

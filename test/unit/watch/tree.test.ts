@@ -123,12 +123,20 @@ test("a link to a directory is watched, a link back to the SSL dir is not; a lin
   expect(log.lines.filter((line) => line.includes(warning))).toHaveLength(1);
   writeFileSync(join(target, "cert.pem"), "x");
   await seen(events, join(sslDir, "linked.example.test"));
+  // A second loop is its own line; a link to nothing is no loop and no line.
+  symlinkSync("loop2", join(sslDir, "loop2"));
+  symlinkSync(join(temp.path, "nothing"), join(sslDir, "dangling"));
+  tree.sync();
+  expect(log.lines).toHaveLength(2);
+  expect(log.lines[1]).toContain(`${join(sslDir, "loop2")} is a symbolic link loop (ELOOP)`);
+  rmSync(join(sslDir, "loop2"));
   // Gone and back: said again.
   rmSync(join(sslDir, "loop"));
   tree.sync();
   symlinkSync("loop", join(sslDir, "loop"));
   tree.sync();
   expect(log.lines.filter((line) => line.includes(warning))).toHaveLength(2);
+  expect(log.lines).toHaveLength(3);
 });
 
 test("an SSL dir that is not there: one warning, its parent watched until it appears, then watched as usual", async () => {
