@@ -47,13 +47,13 @@ export const MODULES: Record<string, string[]> = {
 
   "src/options.ts": ["test/unit/options.test.ts", "test/unit/cli.test.ts", "test/unit/commands/flag-over-env.test.ts", "test/unit/commands/sni-map.test.ts", "test/unit/steps/wait-dns.test.ts"],
 
-  "src/steps/aliases.ts": START,
+  "src/steps/aliases.ts": ["test/unit/steps/aliases-custom-files.test.ts", ...START],
   "src/steps/asn-check.ts": ["test/unit/steps/asn-check.test.ts", "test/unit/steps/dnsbl.test.ts"],
   "src/steps/base-image.ts": ["test/unit/steps/base-image.test.ts", "test/unit/templates/verify.test.ts"],
   "src/steps/check-fatal.ts": ["test/unit/steps/check-fatal.test.ts"],
-  "src/steps/custom-files.ts": START,
+  "src/steps/custom-files.ts": ["test/unit/steps/aliases-custom-files.test.ts", ...START],
   "src/steps/dnsbl.ts": ["test/unit/steps/dnsbl.test.ts"],
-  "src/steps/exec-master.ts": ["test/unit/secrets.test.ts", ...START],
+  "src/steps/exec-master.ts": ["test/unit/steps/exec-master.test.ts", "test/unit/secrets.test.ts", ...START],
   "src/steps/extra-cf.ts": ["test/unit/steps/extra-cf.test.ts"],
   "src/steps/files.ts": ["test/unit/steps/files.test.ts", "test/unit/steps/sql-maps.test.ts", "test/unit/steps/extra-cf.test.ts", "test/unit/steps/main-cf.test.ts"],
   "src/steps/hooks.ts": ["test/unit/steps/hooks.test.ts", "test/unit/steps/hooks-lifecycle.test.ts"],
