@@ -34,3 +34,15 @@ test("one line per apply: what changed, kept pairs, reload, time", () => {
     "watch: applied in 286 ms: sni.map.db rebuilt, 51 names mapped; postfix not reloaded (first build: Postfix loads it when it starts, a running smtpd before its next connection)",
   );
 });
+
+test("one and many: problems, kept sources and changed names are counted in words that agree", () => {
+  expect(applyLine({ rebuilt: false, reloaded: false, names: 2, unlogged: 1 }, planned(["/ssl/x", "/ssl/y"]), 5)).toBe(
+    "watch: checked in 5 ms: sni.map.db unchanged (2 names mapped; last good pair kept for 2 sources); 1 problem in the tree, not repeated here (`mailcow-postfix-init check` lists them)",
+  );
+  expect(applyLine({ rebuilt: true, reloaded: true, changedNames: [], names: 2 }, planned([]), 5)).toBe(
+    "watch: applied in 5 ms: sni.map.db rebuilt, 0 names changed; postfix reloaded",
+  );
+  expect(applyLine({ rebuilt: true, reloaded: true, changedNames: ["a", "b", "c", "d", "e"], names: 5 }, planned([]), 5)).toBe(
+    "watch: applied in 5 ms: sni.map.db rebuilt, 5 names changed (a, b, c, d, e); postfix reloaded",
+  );
+});

@@ -1,5 +1,5 @@
 import { afterAll, expect, test } from "bun:test";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { planApply, writeApply, type ApplyOptions, type ApplyState } from "../../../src/watch/apply.ts";
 import { makeCertificate, makeCertificateDirectory } from "../../support/certs.ts";
@@ -120,6 +120,25 @@ test("a reload that fails while Postfix is not running: one line saying it loads
   const { outcome } = await apply({ reload: failing });
   expect(outcome).toMatchObject({ rebuilt: true, reloaded: false, changedNames: ["c.example.test"] });
   expect(log.lines).toEqual([expect.stringContaining("watch: Postfix is not running (yet); it loads the new sni.map.db when it starts")]);
+});
+
+test("without a stand-in it is `postfix reload`: with Postfix not running, the table is rebuilt and the line says it loads it when it starts", async () => {
+  const { apply, sslDir, log } = setUp("real-reload");
+  const real = { reload: undefined };
+  await apply(real);
+  makeCertificateDirectory(sslDir, "c.example.test", ["c.example.test"]);
+  const { outcome } = await apply(real);
+  expect(outcome).toMatchObject({ rebuilt: true, reloaded: false, changedNames: ["c.example.test"] });
+  expect(log.lines).toEqual([expect.stringContaining("watch: Postfix is not running (yet); it loads the new sni.map.db when it starts")]);
+});
+
+test("a directory renamed with the same pair and names is rebuilt: the map names the files where they now are", async () => {
+  const { apply, sslDir, confDir } = setUp("renamed");
+  await apply();
+  renameSync(join(sslDir, "b.example.test"), join(sslDir, "b-renewed"));
+  const { outcome } = await apply();
+  expect(outcome).toMatchObject({ rebuilt: true, changedNames: [] });
+  expect(mapped(confDir)).toContain(join(sslDir, "b-renewed", "key.pem"));
 });
 
 test("a reload that fails for another reason is a warning with the reason; the table stays rebuilt", async () => {
