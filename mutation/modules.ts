@@ -64,7 +64,7 @@ export const MODULES: Record<string, string[]> = {
   "src/steps/permissions.ts": ["test/unit/steps/sql-maps.test.ts", ...START],
   "src/steps/sql-maps.ts": ["test/unit/steps/sql-maps.test.ts"],
   "src/steps/syslog-ng.ts": ["test/unit/steps/syslog-ng.test.ts"],
-  "src/steps/wait-db.ts": ["test/integration/wait-db.test.ts"],
+  "src/steps/wait-db.ts": ["test/unit/steps/wait-db-probe.test.ts", "test/integration/wait-db.test.ts"],
   "src/steps/wait-dns.ts": ["test/unit/steps/wait-dns.test.ts"],
   "src/steps/wait.ts": ["test/unit/steps/wait.test.ts", "test/unit/steps/wait-limit.test.ts", "test/unit/steps/wait-lines.test.ts"],
 };
