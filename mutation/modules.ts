@@ -61,7 +61,7 @@ export const MODULES: Record<string, string[]> = {
   "src/steps/master-pid.ts": ["test/unit/steps/master-pid.test.ts"],
   "src/steps/openssl-legacy.ts": ["test/unit/steps/openssl-legacy.test.ts", "test/unit/commands/entrypoint.test.ts"],
   "src/steps/permissions-check.ts": ["test/unit/steps/permissions-check-rules.test.ts", "test/unit/steps/permissions-check.test.ts", "test/unit/steps/sql-maps.test.ts"],
-  "src/steps/permissions.ts": ["test/unit/steps/sql-maps.test.ts", ...START],
+  "src/steps/permissions.ts": ["test/unit/steps/permissions.test.ts", "test/unit/steps/sql-maps.test.ts", ...START],
   "src/steps/sql-maps.ts": ["test/unit/steps/sql-maps.test.ts"],
   "src/steps/syslog-ng.ts": ["test/unit/steps/syslog-ng.test.ts"],
   "src/steps/wait-db.ts": ["test/unit/steps/wait-db-probe.test.ts", "test/integration/wait-db.test.ts"],
