@@ -61,16 +61,19 @@ test("a hook killed by a signal is reported with the signal", async () => {
 test("at the timeout the hook's whole group gets SIGTERM (a child may clean up); what ignores it is killed", async () => {
   const dir = tempDir();
   const files = tempDir();
+  // The hook waits until its child has set its trap, so a loaded machine cannot reorder them.
   script(
     join(dir, "hangs"),
-    `sh -c 'trap "echo cleaned > ${files}/child; exit 0" TERM; while :; do sleep 0.05; done' &
+    `sh -c 'trap "echo cleaned > ${files}/child; exit 0" TERM; touch ${files}/ready; while :; do sleep 0.05; done' &
 (trap '' TERM; exec sleep 300) & echo $! > ${files}/stubborn
+while [ ! -e ${files}/ready ]; do sleep 0.01; done
 wait`,
   );
-  const results = await runHooks(dir, { PATH: process.env.PATH }, createMemoryLogger(), 300);
+  const results = await runHooks(dir, { PATH: process.env.PATH }, createMemoryLogger(), 1_000);
   expect(results[0]!.timedOut).toBe(true);
   const stubborn = pidIn(join(files, "stubborn"));
-  await Bun.sleep(200);
+  const since = Date.now();
+  while (!existsSync(join(files, "child")) && Date.now() - since < 5_000) await Bun.sleep(20);
   expect(readFileSync(join(files, "child"), "utf8")).toBe("cleaned\n");
   expect(alive(stubborn)).toBe(false);
 });
@@ -92,10 +95,12 @@ test("SIGTERM to the start: the running hook ends with what it started, no furth
   script(join(dir, "2-hangs"), `sleep 300 & echo $! > ${files}/child; wait`);
   script(join(dir, "3-never"), `touch ${files}/ran`);
   const abort = new AbortController();
-  setTimeout(() => abort.abort(), 500);
+  // SIGTERM once the second hook runs (its child's pid is written).
+  const watcher = setInterval(() => existsSync(join(files, "child")) && abort.abort(), 20);
   const since = Date.now();
   const results = await runHooks(dir, { PATH: process.env.PATH }, createMemoryLogger(), undefined, abort.signal);
-  expect(Date.now() - since).toBeLessThan(5_000);
+  clearInterval(watcher);
+  expect(Date.now() - since).toBeLessThan(10_000);
   expect(results.map((result) => result.path)).toEqual([join(dir, "1-daemon"), join(dir, "2-hangs")]);
   expect(existsSync(join(files, "ran"))).toBe(false);
   const daemon = pidIn(join(files, "daemon"));
