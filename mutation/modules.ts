@@ -37,7 +37,7 @@ export const MODULES: Record<string, string[]> = {
   // The watcher's files: unit tests that drive it in-process (real tree, inotify, postmap; a
   // reload stand-in), a second or so per mutant. test/integration/watch-*.test.ts run the
   // `watch` command beside a real Postfix (20-30 s per mutant) and stay out of this mapping.
-  "src/watch/applier.ts": ["test/unit/watch/applier-flow.test.ts", "test/unit/watch/applier.test.ts", "test/unit/watch/watcher.test.ts"],
+  "src/watch/applier.ts": ["test/unit/watch/applier-flow.test.ts", "test/unit/watch/applier-timers.test.ts", "test/unit/watch/applier.test.ts", "test/unit/watch/watcher.test.ts"],
   "src/watch/apply.ts": ["test/unit/watch/apply-line.test.ts", "test/unit/watch/apply.test.ts", "test/unit/watch/applier-flow.test.ts"],
   "src/watch/expiry.ts": ["test/unit/watch/expiry.test.ts", "test/unit/watch/applier.test.ts"],
   "src/watch/last-good.ts": ["test/unit/watch/last-good.test.ts", "test/unit/watch/last-good-rules.test.ts", "test/integration/watch-reloads.test.ts"],

@@ -74,9 +74,15 @@ export function fingerprintOf(certFile: string): string {
 
 /**
  * A certificate directory whose certificate expired long ago (valid 2020-01-01 to 2020-02-01),
- * self-signed with `openssl ca -selfsign`, the openssl command that takes explicit dates.
+ * or is valid between the dates given (YYYYMMDDHHMMSSZ, to the second), self-signed with
+ * `openssl ca -selfsign`, the openssl command that takes explicit dates.
  */
-export function makeExpiredCertificateDirectory(sslDir: string, name: string, domains: string[]): MadeCertificate & { dir: string } {
+export function makeExpiredCertificateDirectory(
+  sslDir: string,
+  name: string,
+  domains: string[],
+  dates = { start: "20200101000000Z", end: "20200201000000Z" },
+): MadeCertificate & { dir: string } {
   const dir = join(sslDir, name);
   mkdirSync(dir, { recursive: true });
   const scratch = mkdtempSync(join(tmpdir(), "mpi-expired-"));
@@ -106,9 +112,9 @@ export function makeExpiredCertificateDirectory(sslDir: string, name: string, do
       certFile,
       "-notext",
       "-startdate",
-      "20200101000000Z",
+      dates.start,
       "-enddate",
-      "20200201000000Z",
+      dates.end,
       "-extensions",
       "leaf",
     ]);

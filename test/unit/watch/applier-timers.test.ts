@@ -1,0 +1,86 @@
+import { afterEach, expect, test } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createApplier, retryDelay, type Applier, type ApplierOptions } from "../../../src/watch/applier.ts";
+import { makeExpiredCertificateDirectory } from "../../support/certs.ts";
+import { applyLines, makeWatchTree, until } from "../../support/watch-tree.ts";
+
+// docs/watch.md, "A broken renewal never takes a working certificate away" (until the kept
+// pair expires: then its names fall back, at that second, with no event), the retry's wording,
+// and a burst too large to track directory by directory. Real trees and postmap.
+
+const running: { applier: Applier; cleanup: () => void }[] = [];
+afterEach(async () => {
+  for (const each of running.splice(0)) {
+    await each.applier.stop();
+    each.cleanup();
+  }
+});
+
+function setUp(options: Partial<ApplierOptions> = {}, confDir = true) {
+  const tree = makeWatchTree("mpi-applier-timers-", confDir);
+  const applier = createApplier({ ...tree.options, quietMs: 50, maxDelayMs: 1_000, pairWaitMs: 10_000, ...options });
+  running.push({ applier, cleanup: tree.temp.cleanup });
+  return { ...tree, applier };
+}
+
+/** openssl ca's date format, to the second. */
+const certDate = (ms: number) =>
+  new Date(ms)
+    .toISOString()
+    .replace(/[-:T]/g, "")
+    .replace(/\.\d+Z$/, "Z");
+
+test("the retry's first wait is the first delay at attempt 0 or 1, and doubling stops at 2^30 times it", () => {
+  expect(retryDelay(0, 10, Infinity)).toBe(10);
+  expect(retryDelay(1, 10, Infinity)).toBe(10);
+  expect(retryDelay(45, 1, Infinity)).toBe(2 ** 30);
+});
+
+test("a kept pair is applied away a second after it expires, without any change on disk", async () => {
+  const { applier, log, sslDir } = setUp();
+  const expires = Date.now() + 4_000;
+  const dir = makeExpiredCertificateDirectory(sslDir, "soon.example.test", ["soon.example.test"], {
+    start: certDate(Date.now() - 60_000),
+    end: certDate(expires),
+  }).dir;
+  applier.applyNow();
+  await until(() => applyLines(log.lines).length === 1);
+  writeFileSync(join(dir, "key.pem"), "broken renewal\n");
+  applier.applyNow();
+  await until(() => applyLines(log.lines).length === 2);
+  expect(applyLines(log.lines)[1]).toContain("last good pair kept for 1 source");
+  await until(() => applyLines(log.lines).length === 3, 15_000);
+  // The second after expiry, to the second openssl wrote (it truncates to whole seconds).
+  expect(Date.now()).toBeGreaterThanOrEqual(Math.floor(expires / 1000) * 1000 + 1_000);
+  expect(applyLines(log.lines)[2]).toContain("1 name changed (soon.example.test)");
+  expect(applyLines(log.lines)[2]).not.toContain("last good pair kept");
+}, 25_000);
+
+test("more changed directories than it tracks in one burst: the changed pair is not waited for", async () => {
+  const { applier, log, sslDir } = setUp();
+  applier.applyNow();
+  await until(() => applyLines(log.lines).length === 1);
+  writeFileSync(join(sslDir, "a.example.test", "key.pem"), "half-written\n");
+  for (let index = 0; index < 1_000; index++) applier.changed(join(sslDir, `other-${index}`));
+  applier.changed(join(sslDir, "a.example.test"));
+  await until(() => applyLines(log.lines).length === 2);
+  expect(log.lines.some((line) => line.includes("do not load together yet"))).toBe(false);
+  expect(applyLines(log.lines)[1]).toContain("last good pair kept for 1 source");
+});
+
+test("retries of a second or more are said in seconds; success after one failure says so in the singular; a plain success says nothing of failures", async () => {
+  const { applier, log, confDir } = setUp({ retryFirstMs: 1_250, retryMaxMs: 1_250 }, false);
+  applier.applyNow();
+  await until(() => log.lines.some((line) => line.includes("apply failed after")));
+  mkdirSync(confDir);
+  writeFileSync(join(confDir, "main.cf"), "");
+  expect(log.lines.find((line) => line.includes("apply failed after"))).toMatch(/trying again in 1\.3 s \(failure 1\)$/);
+  await until(() => applyLines(log.lines).length === 1);
+  expect(log.lines.filter((line) => line.includes("succeeded after"))).toEqual([
+    "mailcow-postfix-init: watch: apply succeeded after 1 failed attempt",
+  ]);
+  applier.applyNow();
+  await until(() => applyLines(log.lines).length === 2);
+  expect(log.lines.filter((line) => line.includes("succeeded after"))).toHaveLength(1);
+});
