@@ -62,8 +62,7 @@ test("an SSL dir it may enter but not list: said for the watch and for the listi
   });
 });
 
-test("its watches alone keep the watching process running: an idle watcher sleeps, it does not exit", async () => {
-  const sslDir = sslDirWith(["a"]);
+async function staysUp(sslDir: string): Promise<void> {
   const proc = Bun.spawn([BUN, PROBE, sslDir, "--stay"], { stdout: "pipe", stderr: "ignore" });
   try {
     const reader = proc.stdout.getReader();
@@ -74,4 +73,12 @@ test("its watches alone keep the watching process running: an idle watcher sleep
     proc.kill("SIGKILL");
     await proc.exited;
   }
+}
+
+test("its watches alone keep the watching process running: an idle watcher sleeps, it does not exit", async () => {
+  await staysUp(sslDirWith(["a"]));
+});
+
+test("so does the watch for an SSL dir that is not there yet", async () => {
+  await staysUp(join(temp.path, "not-yet"));
 });
