@@ -69,8 +69,10 @@ test("at the timeout the hook's whole group gets SIGTERM (a child may clean up);
 while [ ! -e ${files}/ready ]; do sleep 0.01; done
 wait`,
   );
-  const results = await runHooks(dir, { PATH: process.env.PATH }, createMemoryLogger(), 1_000);
+  // 3 s: time for the shells to start and set their traps on a loaded machine.
+  const results = await runHooks(dir, { PATH: process.env.PATH }, createMemoryLogger(), 3_000);
   expect(results[0]!.timedOut).toBe(true);
+  expect(existsSync(join(files, "ready"))).toBe(true);
   const stubborn = pidIn(join(files, "stubborn"));
   const since = Date.now();
   while (!existsSync(join(files, "child")) && Date.now() - since < 5_000) await Bun.sleep(20);
