@@ -11,8 +11,11 @@ import { makeTempDir } from "../../support/tmp.ts";
 
 const temp = makeTempDir("mpi-tree-limits-");
 afterAll(temp.cleanup);
-const PROBE = join(import.meta.dir, "../../support/tree-probe.ts");
 const BUN = process.execPath;
+// Bundled into the temp dir: `nobody` may not read the checkout (a mutation sandbox is 0700).
+const built = await Bun.build({ entrypoints: [join(import.meta.dir, "../../support/tree-probe.ts")], target: "bun", outdir: temp.path });
+if (!built.success) throw new Error(`cannot bundle tree-probe.ts: ${built.logs.join("\n")}`);
+const PROBE = join(temp.path, "tree-probe.js");
 let made = 0;
 
 function sslDirWith(dirs: string[]): string {
@@ -22,7 +25,11 @@ function sslDirWith(dirs: string[]): string {
 }
 
 function probe(wrapper: string[], sslDir: string): { count: number; lines: string[] } {
-  const run = Bun.spawnSync([...wrapper, BUN, PROBE, sslDir], { env: { PATH: process.env.PATH, HOME: temp.path }, stderr: "pipe" });
+  const run = Bun.spawnSync([...wrapper, BUN, PROBE, sslDir], {
+    cwd: temp.path,
+    env: { PATH: process.env.PATH, HOME: temp.path },
+    stderr: "pipe",
+  });
   if (run.exitCode !== 0) throw new Error(`tree-probe failed: ${run.stderr.toString()}`);
   return JSON.parse(run.stdout.toString());
 }
@@ -63,7 +70,7 @@ test("an SSL dir it may enter but not list: said for the watch and for the listi
 });
 
 async function staysUp(sslDir: string): Promise<void> {
-  const proc = Bun.spawn([BUN, PROBE, sslDir, "--stay"], { stdout: "pipe", stderr: "ignore" });
+  const proc = Bun.spawn([BUN, PROBE, sslDir, "--stay"], { cwd: temp.path, stdout: "pipe", stderr: "ignore" });
   try {
     const reader = proc.stdout.getReader();
     expect(new TextDecoder().decode((await reader.read()).value)).toBe("watching\n");
