@@ -1,5 +1,5 @@
 import { afterAll, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, readFileSync, openSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { databaseClient, probeDatabase, withClientOptionFile } from "../../../src/steps/wait-db.ts";
@@ -31,6 +31,8 @@ const never = new AbortController().signal;
 
 test("the client gets the option file as its fd 3, first in argv, the socket, no TLS, a 5 s connect timeout, and only its own environment", async () => {
   const fake = fakeClient("exit 0");
+  // Descriptors up to 12 taken: the option file's is a two-digit one.
+  const taken = Array.from({ length: 12 }, () => openSync("/dev/null", "r"));
   const client = databaseClient({ PATH: "/usr/bin:/bin", DBPASS: 'pa"ss\\word', TZ: "UTC" }, fake.program);
   expect(client.env).toEqual({ PATH: "/usr/bin:/bin", TZ: "UTC" });
   await withClientOptionFile("mailcow", 'pa"ss\\word', (optionFile) => probeDatabase(client, optionFile, "/run/mysqld/mysqld.sock", never));
@@ -38,13 +40,15 @@ test("the client gets the option file as its fd 3, first in argv, the socket, no
     "--defaults-extra-file=/dev/fd/3\n--socket=/run/mysqld/mysqld.sock\n--ssl=false\n--connect-timeout=5\nstatus\n",
   );
   expect(fake.read("options")).toBe('[client]\nuser="mailcow"\npassword="pa\\"ss\\\\word"\n');
+  for (const fd of taken) closeSync(fd);
   const env = fake.read("env").split("\n").filter(Boolean).sort();
   expect(env.filter((line) => !line.startsWith("PWD="))).toEqual(["PATH=/usr/bin:/bin", "TZ=UTC"]);
 });
 
-test("an option file that is a path is handed over as that path", async () => {
+test("an option file that is a path is handed over as that path, even one with /dev/fd/ inside it", async () => {
   const fake = fakeClient("exit 0");
-  const file = join(temp.path, "client.cnf");
+  mkdirSync(join(temp.path, "dev", "fd"), { recursive: true });
+  const file = join(temp.path, "dev", "fd", "5");
   writeFileSync(file, "[client]\nuser=u\n");
   await probeDatabase(databaseClient({}, fake.program), file, "/s", never);
   expect(fake.read("argv").split("\n")[0]).toBe(`--defaults-extra-file=${file}`);
@@ -53,10 +57,11 @@ test("an option file that is a path is handed over as that path", async () => {
 
 test("not ready: the client's own message, without its program prefix on each line; without one, how it ended", async () => {
   const refused = fakeClient(
-    "echo \"mariadb-admin: connect to server at 'localhost' failed\" >&2; echo \"mariadb-admin: error: 'Can't connect through socket'\" >&2; exit 1",
+    "echo \"mariadb-admin: connect to server at 'localhost' failed\" >&2; echo \"mariadb-admin: error: 'Can't connect through socket' (mariadb-admin: as sent)\" >&2; echo >&2; exit 1",
   );
-  await expect(probeDatabase(databaseClient({}, refused.program), "/dev/null", "/s", never)).rejects.toThrow(
-    "connect to server at 'localhost' failed\nerror: 'Can't connect through socket'",
+  const error = await probeDatabase(databaseClient({}, refused.program), "/dev/null", "/s", never).catch((caught: Error) => caught);
+  expect((error as Error).message).toBe(
+    "connect to server at 'localhost' failed\nerror: 'Can't connect through socket' (mariadb-admin: as sent)",
   );
   const silent = fakeClient("exit 7");
   await expect(probeDatabase(databaseClient({}, silent.program), "/dev/null", "/s", never)).rejects.toThrow(/exit code 7/);
