@@ -37,7 +37,9 @@ describe("main.cf", () => {
     writeFileSync(join(dir, "main.cf"), "a = 1\nb = 2\n");
     expect(() => writeMainCf(dir, DNSBL, "x\n")).toThrow(UserError);
     expect(() => writeMainCf(dir, DNSBL, "x\n")).toThrow(
-      new RegExp(`^${join(dir, "main.cf")} has no line containing "Overrides".*refusing to append`),
+      new RegExp(
+        `^${join(dir, "main.cf")} has no line containing "Overrides".*refusing to append to it, which would make it grow on every start\\. Restore the marker line`,
+      ),
     );
     expect(readFileSync(join(dir, "main.cf"), "utf8")).toBe("a = 1\nb = 2\n");
   });

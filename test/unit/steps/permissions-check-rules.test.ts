@@ -50,6 +50,8 @@ test("passwd and group files: name to numeric id; lines without a name or a whol
       ["postfix", 101],
     ]),
   );
+  // By default the system's own files.
+  expect([idLookupFromFiles().uid("root"), idLookupFromFiles().gid("root")]).toEqual([0, 0]);
   const passwd = join(temp.path, "passwd");
   const group = join(temp.path, "group");
   writeFileSync(passwd, "postfix:x:101:103::/var/spool/postfix:/usr/sbin/nologin\n");
