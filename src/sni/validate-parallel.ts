@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import type { Logger } from "../log.ts";
-import type { PairCache } from "./cache.ts";
+import type { PairCache, RecalledContent } from "./cache.ts";
 import type { CertificateSource, Problem, SourceJudgement, ValidatedSource } from "./types.ts";
 import { validateSource } from "./validate.ts";
 
@@ -29,6 +29,8 @@ export interface SliceRequest {
   sources: CertificateSource[];
   now: number;
   cacheFile?: string;
+  /** Whether files whose identities the cache remembers may go unread (the main thread's cache has `recall`). */
+  recall: boolean;
 }
 
 /** A worker's answer: results without their values, each value's span in `values`, and the judgements used. */
@@ -36,6 +38,8 @@ export interface SliceResult {
   results: Validation[];
   spans: ([number, number] | undefined)[];
   judged: [string, SourceJudgement][];
+  /** The file identities the worker remembered or recalled, for the main thread's cache. */
+  remembered: [string, RecalledContent][];
   values: ArrayBuffer;
 }
 
@@ -59,6 +63,7 @@ export async function validateOnAllCores(
   // how many will be (a restart after a renewal judges one or two).
   let judged = 0;
   const counting: PairCache | undefined = cache && {
+    ...cache,
     judge: (key, judge) =>
       cache.judge(key, () => {
         judged++;
@@ -76,7 +81,12 @@ export async function validateOnAllCores(
   let failure: string | undefined;
   const answers = slices
     .slice(1)
-    .map((slice) => validateInWorker({ sources: slice, now: now.getTime(), cacheFile }, (reason) => (failure ??= reason)));
+    .map((slice) =>
+      validateInWorker(
+        { sources: slice, now: now.getTime(), cacheFile, recall: cache?.recall !== undefined },
+        (reason) => (failure ??= reason),
+      ),
+    );
   results.push(...validateHere(slices[0]!));
   for (const [index, answer] of (await Promise.all(answers)).entries()) {
     if (answer === undefined) {
@@ -93,12 +103,14 @@ export async function validateOnAllCores(
 /** A worker's results with their values restored; its judgements recorded in CACHE. */
 function adopt(answer: SliceResult, cache: PairCache | undefined): Validation[] {
   for (const [key, judgement] of answer.judged) cache?.judge(key, () => judgement);
+  for (const [identityKey, content] of answer.remembered) cache?.remember?.(identityKey, content);
   const bytes = new Uint8Array(answer.values);
   return answer.results.map((result, index) => {
     const span = answer.spans[index];
-    return span === undefined
+    const value = result.validated.value;
+    return span === undefined || value === undefined
       ? result
-      : { ...result, validated: { ...result.validated, value: bytes.subarray(span[0], span[0] + span[1]) } };
+      : { ...result, validated: { ...result.validated, value: { ...value, bytes: bytes.subarray(span[0], span[0] + span[1]) } } };
   });
 }
 
