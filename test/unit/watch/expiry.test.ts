@@ -9,7 +9,7 @@ import type { KeptPair } from "../../../src/watch/last-good.ts";
 const DAY = 86_400_000;
 const NOW = Date.parse("2026-12-04T12:00:00Z");
 const iso = (ms: number) => new Date(ms).toISOString();
-const entry = (name: string, sourceDir: string): MapEntry => ({ name, sourceDir, files: [], value: new Uint8Array() });
+const entry = (name: string, sourceDir: string): MapEntry => ({ name, sourceDir, files: [], value: { digest: "sha256:00", length: 0 } });
 const source = (dir: string, notAfter: number | undefined, usable = true): ValidatedSource =>
   ({
     source: { kind: "directory", dir, main: { keyFile: `${dir}/key.pem`, certFile: `${dir}/cert.pem` } },
