@@ -66,6 +66,7 @@ test("at the timeout the hook's whole group gets SIGTERM (a child may clean up);
     join(dir, "hangs"),
     `sh -c 'trap "echo cleaned > ${files}/child; exit 0" TERM; touch ${files}/ready; while :; do sleep 0.05; done' &
 (trap '' TERM; exec sleep 300) & echo $! > ${files}/stubborn
+setsid sleep 300 & echo $! > ${files}/session
 while [ ! -e ${files}/ready ]; do sleep 0.01; done
 wait`,
   );
@@ -74,14 +75,19 @@ wait`,
   expect(results[0]!.timedOut).toBe(true);
   expect(existsSync(join(files, "ready"))).toBe(true);
   const stubborn = pidIn(join(files, "stubborn"));
+  // Left its group (setsid): found as our descendant all the same (the start is a subreaper while hooks run).
+  const session = pidIn(join(files, "session"));
   const since = Date.now();
   while (!existsSync(join(files, "child")) && Date.now() - since < 5_000) await Bun.sleep(20);
   const child = existsSync(join(files, "child")) ? readFileSync(join(files, "child"), "utf8") : "no clean-up";
-  expect({ child, stubbornAlive: alive(stubborn), took: results[0]!.exitCode ?? results[0]!.signal }).toEqual({
-    child: "cleaned\n",
-    stubbornAlive: false,
-    took: "SIGTERM",
-  });
+  expect({ child, stubbornAlive: alive(stubborn), sessionAlive: alive(session), took: results[0]!.exitCode ?? results[0]!.signal }).toEqual(
+    {
+      child: "cleaned\n",
+      stubbornAlive: false,
+      sessionAlive: false,
+      took: "SIGTERM",
+    },
+  );
 });
 
 test("a hook that ignores SIGTERM is killed 5 s after its timeout", async () => {
