@@ -22,7 +22,8 @@ const LOCK = new Bun.CryptoHasher("sha256")
   .digest("hex")
   .slice(0, 12);
 const BUN_REF = readFileSync(join(REPO, "Dockerfile.postfix"), "utf8").match(/^ARG BUN_IMAGE=(.*)$/m)![1]!;
-const CHECK_JSON = `{\n  "schemaVersion": 1,\n  "entries": [\n    {\n      "name": "mail.example.test",\n      "source": "/ssl"\n    },\n    {\n      "name": "a.example.test",\n      "source": "/ssl/a"\n    }\n  ]\n}\n`;
+/** check --json as it lays out entries[], and another array after it whose objects also have a `name`. */
+const CHECK_JSON = `{\n  "schemaVersion": 1,\n  "entries": [\n    {\n      "name": "mail.example.test",\n      "source": "/ssl"\n    },\n    {\n      "name": "a.example.test",\n      "source": "/ssl/a"\n    }\n  ],\n  "sources": [\n    {\n      "name": "not-an-entry.example.test"\n    }\n  ]\n}\n`;
 
 let dir: { path: string; cleanup: () => void };
 let mailcow: string;
@@ -174,22 +175,25 @@ describe("run after ./update.sh", () => {
 
   test("a base this release refuses: mailcow's own image under our -stock tag, switched to; the build log is kept and named", async () => {
     const reason = `the start script (${"word ".repeat(80).trim()}) is new`;
+    // JSON escapes: \" \\ \/ \t unescaped, any other (\n here) left as written.
     const rules = engine();
     rules.set(
       "compose --ansi never build postfix-mailcow",
-      `printf '%s\\n' '#9 0.4 mailcow-postfix-init-verdict {"schemaVersion":1,"verdict":"unknown-base","fingerprint":"0123456789abcdef","files":["postfix.sh"],"reason":"${reason.replace("start", 'st\\"art\\\\').replace("script", "sc\\/ript\\tx")}"}' '#9 ERROR: exit code: 3'; exit 1`,
+      `printf '%s\\n' '#9 0.4 mailcow-postfix-init-verdict {"schemaVersion":1,"verdict":"unknown-base","fingerprint":"0123456789abcdef","files":["postfix.sh"],"reason":"${reason.replace("start", 'st\\"art\\\\').replace("script", "sc\\/ript\\tx\\ny")}"}' '#9 ERROR: exit code: 3'; exit 1`,
     );
     installDocker(rules);
     const run = await hook("run");
     expect({ exitCode: run.exitCode, stderr: run.stderr }).toEqual({ exitCode: 0, stderr: "" });
     // As the admin reads it: unescaped, cut at the last word within 300 characters.
-    const cut = `the st"art\\ sc/ript\tx (${"word ".repeat(80).trim()}) is new`.slice(0, 300).replace(/ [^ ]*$/, "");
+    const cut = `the st"art\\ sc/ript\tx\\ny (${"word ".repeat(80).trim()}) is new`.slice(0, 300).replace(/ [^ ]*$/, "");
     const line = run.stdout.match(
       /^mailcow-postfix-init-hook: mailcow's own image and startup on (\S+) in \d+ s, because (.*); build log (\S+)\. Back to ours when a release knows the base: the next \.\/update\.sh, or now: (\S+) run (\S+)\n$/,
     );
     expect(line?.slice(1, 3)).toEqual([BASE, `this release refused it (base fingerprint 0123456789abcdef: ${cut} ...)`]);
     expect(line?.slice(4)).toEqual([HOOK, mailcow]);
     expect(readFileSync(line![3]!, "utf8")).toContain("#9 ERROR: exit code: 3");
+    // The build log is all that stays of the run (compose up's own output is not kept).
+    expect(hookTemps()).toEqual([line![3]!.split("/").pop()]);
     expect(commands()).toContain(`tag ${BASE} ${OURS}:3.10.13-1-stock`);
     expect(settings()).toEqual(["MPI_POSTFIX_TAG=3.10.13-1", "MPI_POSTFIX_STOCK=-stock"]);
     const up = calls().indexOf("compose --ansi never up -d --no-build postfix-mailcow");
@@ -248,7 +252,7 @@ describe("run after ./update.sh", () => {
       exitCode: 1,
       stderr: "mailcow-postfix-init-hook: error: docker compose up -d acme-mailcow failed: acme: no such image\n",
     });
-    rules.set("compose --ansi never config --services", "echo postfix-mailcow");
+    rules.set("compose --ansi never config --services", "printf '%s\\n' postfix-mailcow acme-mailcow-old");
     installDocker(rules);
     writeFileSync(join(dir.path, "calls"), "");
     expect((await hook("install")).exitCode).toBe(0);
@@ -300,6 +304,42 @@ describe("prepare, when ./update.sh starts", () => {
     );
     expect(settings()).toEqual(["MPI_POSTFIX_TAG=3.10.13-1", "MPI_POSTFIX_STOCK=", "MPI_KEEP_OURS_ON_UNKNOWN_BASE=y"]);
     expect(commands().some((line) => line.startsWith("tag "))).toBe(false);
+  });
+});
+
+describe("prepare under ./update.sh", () => {
+  test("a docker-compose.yml without mailcow's postfix image: one line, nothing prepared, update.sh goes on (exit 0)", async () => {
+    writeFileSync(join(mailcow, "docker-compose.yml"), "services:\n  postfix-mailcow:\n    image: example/other:1\n");
+    expect(await hook("prepare")).toEqual({
+      exitCode: 0,
+      stderr: "",
+      stdout: say(`no ghcr.io/mailcow/postfix image named in origin/ or ${mailcow}/docker-compose.yml: nothing prepared`),
+    });
+  });
+
+  test("with --dev (or -d) update.sh merges nothing: the working tree's image is built on, else origin's", async () => {
+    const git = (cwd: string, ...args: string[]) =>
+      Bun.spawnSync(["git", "-C", cwd, "-c", "user.name=t", "-c", "user.email=t@t", ...args], { env: { ...env, HOME: dir.path } });
+    const upstream = join(dir.path, "upstream");
+    mkdirSync(upstream);
+    git(upstream, "init", "-q", "-b", "master");
+    writeFileSync(join(upstream, "docker-compose.yml"), "services:\n  postfix-mailcow:\n    image: ghcr.io/mailcow/postfix:3.10.14-1\n");
+    git(upstream, "add", "-A");
+    git(upstream, "commit", "-qm", "newer postfix");
+    git(mailcow, "init", "-q", "-b", "master");
+    git(mailcow, "add", "docker-compose.yml");
+    git(mailcow, "commit", "-qm", "mailcow");
+    git(mailcow, "remote", "add", "origin", upstream);
+    git(mailcow, "fetch", "-q", "origin");
+    // As update.sh runs it: update.sh -> bash pre_update_hook.sh -> the hook.
+    writeFileSync(join(mailcow, "pre_update_hook.sh"), `#!/bin/bash\n'${HOOK}' prepare '${mailcow}'\n`);
+    writeFileSync(join(mailcow, "update.sh"), "#!/bin/bash\nbash pre_update_hook.sh\n");
+    const update = (...args: string[]) => {
+      const run = Bun.spawnSync(["bash", "./update.sh", ...args], { cwd: mailcow, env });
+      return { stdout: run.stdout.toString(), stderr: run.stderr.toString() };
+    };
+    for (const dev of ["--dev", "-d"]) expect(update(dev).stdout).toStartWith(`mailcow-postfix-init-hook: ours built on ${BASE} in `);
+    expect(update().stderr).toBe("mailcow-postfix-init-hook: error: cannot pull ghcr.io/mailcow/postfix:3.10.14-1\n");
   });
 });
 
