@@ -193,7 +193,7 @@ describe("run after ./update.sh", () => {
     expect(line?.slice(4)).toEqual([HOOK, mailcow]);
     expect(readFileSync(line![3]!, "utf8")).toContain("#9 ERROR: exit code: 3");
     // The build log is all that stays of the run (compose up's own output is not kept).
-    expect(hookTemps()).toEqual([line![3]!.split("/").pop()]);
+    expect(hookTemps()).toEqual([line![3]!.split("/").pop()!]);
     expect(commands()).toContain(`tag ${BASE} ${OURS}:3.10.13-1-stock`);
     expect(settings()).toEqual(["MPI_POSTFIX_TAG=3.10.13-1", "MPI_POSTFIX_STOCK=-stock"]);
     const up = calls().indexOf("compose --ansi never up -d --no-build postfix-mailcow");
