@@ -99,7 +99,8 @@ beforeEach(() => {
   writeFileSync(conf, `MAILCOW_HOSTNAME=mail.example.test\nMAILCOW_POSTFIX_INIT_DIR=${REPO}\n`, { mode: 0o600 });
   copyFileSync(join(REPO, "docker", "docker-compose.override.yml"), join(mailcow, "docker-compose.override.yml"));
   writeFileSync(join(dir.path, "check.json"), CHECK_JSON);
-  env = { PATH: `${join(dir.path, "bin")}:/usr/bin:/bin`, TMPDIR: join(dir.path, "tmp") };
+  // mailcow-dockerized is no git checkout here, even when the temp dir lies inside one (a mutation sandbox).
+  env = { PATH: `${join(dir.path, "bin")}:/usr/bin:/bin`, TMPDIR: join(dir.path, "tmp"), GIT_CEILING_DIRECTORIES: dir.path };
   installDocker(engine());
 });
 afterEach(() => dir.cleanup());
