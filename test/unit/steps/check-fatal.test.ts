@@ -1,10 +1,10 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createMemoryLogger } from "../../../src/log.ts";
 import { postconfValues, QUEUE_LAYOUT } from "../../../src/postfix/index.ts";
 import { testTools } from "../../support/postfix-tools.ts";
-import { checkFatal, masterCfNamesPostlog } from "../../../src/steps/check-fatal.ts";
+import { checkFatal, masterCfNamesPostlog, readCheckFatalValues } from "../../../src/steps/check-fatal.ts";
 import { writeLivedInConf } from "../../support/lived-in.ts";
 import { postfixUid } from "../../support/postfix-server.ts";
 import { makeTempDir } from "../../support/tmp.ts";
@@ -45,6 +45,28 @@ describe("checkFatal", () => {
     );
   });
 
+  test("a queue layout other than the one set-permissions worked with (one value differs): create-missing runs", async () => {
+    const { confDir, spool } = livedIn();
+    const layout = await postconfValues(testTools(), confDir, QUEUE_LAYOUT);
+    await checkFatal(testTools(), confDir, createMemoryLogger(), [...layout.slice(0, -1), "other"]);
+    expect(statSync(join(spool, "hold")).isDirectory()).toBe(true);
+  });
+
+  test("maillog_file set: a postlog service in master.cf is required, as `postfix start` requires it", async () => {
+    const { confDir } = livedIn();
+    const masterCf = join(confDir, "master.cf");
+    const known = { ...(await readCheckFatalValues(testTools(), confDir, createMemoryLogger())), maillog_file: "/dev/stdout" };
+    const withoutPostlog = readFileSync(masterCf, "utf8").replace(/^postlog[ \t].*\n/m, "");
+    writeFileSync(masterCf, `${withoutPostlog}postlog   unix-dgram n  -       n       -       1       postlogd\n`);
+    await checkFatal(testTools(), confDir, createMemoryLogger(), undefined, known);
+    writeFileSync(masterCf, withoutPostlog);
+    await expect(checkFatal(testTools(), confDir, createMemoryLogger(), undefined, known)).rejects.toThrow(
+      `missing 'postlog' service in ${masterCf} (maillog_file = /dev/stdout is written through it); add the line "postlog   unix-dgram n  -       n       -       1       postlogd" or run 'postfix -c ${confDir} upgrade-configuration'`,
+    );
+    // Without maillog_file nothing asks for it.
+    await checkFatal(testTools(), confDir, createMemoryLogger(), undefined, { ...known, maillog_file: "" });
+  });
+
   test("no master.cf: refused, as `postfix start` refuses", async () => {
     const { confDir } = livedIn();
     rmSync(join(confDir, "master.cf"));
@@ -68,6 +90,7 @@ describe("masterCfNamesPostlog: the postlog service found in master.cf without r
     ["  postlog   unix-dgram n  -       n       -       1       postlogd", false],
     ["postlogd  unix-dgram n  -       n       -       1       postlogd", false],
     ["postlog   unix       n  -       n       -       1       postlogd", false],
+    ["postlog unix-dgram", true],
   ])("%p -> %p", (line, expected) => {
     expect(masterCfNamesPostlog(masterCfWith(line as string))).toBe(expected as boolean);
   });
