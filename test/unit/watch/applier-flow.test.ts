@@ -101,6 +101,18 @@ test("SIGHUP applies at once, without the settle delay or the pair wait", async 
   expect(log.lines.some((line) => line.includes("do not load together yet"))).toBe(false);
 });
 
+test("SIGHUP during an apply: one more apply right after it, not after the settle time", async () => {
+  const { applier, log } = setUp({ quietMs: 8_000, maxDelayMs: 15_000 });
+  applier.applyNow();
+  expect(applier.busy).toBe(true);
+  applier.applyNow();
+  const asked = Date.now();
+  await until(() => applies(log.lines).length === 2, 6_000);
+  expect(Date.now() - asked).toBeLessThan(6_000);
+  await idle(applier);
+  expect(applies(log.lines)).toHaveLength(2);
+});
+
 test("a failed apply is retried with a backoff until it succeeds, no new change needed", async () => {
   const { applier, log, confDir } = setUp({}, false);
   applier.applyNow();
