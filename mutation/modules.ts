@@ -6,9 +6,12 @@
 // survivors, an extra slow one only as time.
 
 const SNI_ENGINE = ["test/unit/sni/index.test.ts", "test/unit/sni/map-rules.test.ts"];
-// The start steps with unit tests of their own are measured by those alone: start.test.ts runs
-// them too (in the suite), but its `-t` filter (leaving out its 30-start race) would apply to
-// every file of a run and drop the unit tests.
+/**
+ * start.test.ts without its 30-start race (the race runs the same steps 30 times). The `-t`
+ * filter applies to every file of a run: a unit test run beside it must match it too (the
+ * steps whose unit tests do not are measured by those alone; start.test.ts runs them in the suite).
+ */
+const START = ["test/integration/start.test.ts", "-t", "^(start|start does|postfix set-permissions)"];
 
 export const MODULES: Record<string, string[]> = {
   "src/sni/claims.ts": ["test/unit/sni/plan.test.ts", ...SNI_ENGINE, "test/e2e/seed-condition.test.ts"],
@@ -65,7 +68,7 @@ export const MODULES: Record<string, string[]> = {
   "src/steps/master-pid.ts": ["test/unit/steps/master-pid.test.ts"],
   "src/steps/openssl-legacy.ts": ["test/unit/steps/openssl-legacy.test.ts", "test/unit/commands/entrypoint.test.ts"],
   "src/steps/permissions-check.ts": ["test/unit/steps/permissions-check-rules.test.ts", "test/unit/steps/permissions-check.test.ts", "test/unit/steps/sql-maps.test.ts"],
-  "src/steps/permissions.ts": ["test/unit/steps/permissions.test.ts", "test/unit/steps/sql-maps.test.ts"],
+  "src/steps/permissions.ts": ["test/unit/steps/permissions.test.ts", ...START],
   "src/steps/sql-maps.ts": ["test/unit/steps/sql-maps.test.ts"],
   "src/steps/syslog-ng.ts": ["test/unit/steps/syslog-ng.test.ts"],
   "src/steps/wait-db.ts": ["test/unit/steps/wait-db-probe.test.ts", "test/integration/wait-db.test.ts"],
