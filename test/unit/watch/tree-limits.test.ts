@@ -27,7 +27,7 @@ function sslDirWith(dirs: string[]): string {
 function probe(wrapper: string[], sslDir: string): { count: number; lines: string[] } {
   const run = Bun.spawnSync([...wrapper, BUN, PROBE, sslDir], {
     cwd: temp.path,
-    env: { PATH: process.env.PATH, HOME: temp.path },
+    env: { ...process.env, HOME: temp.path },
     stderr: "pipe",
   });
   if (run.exitCode !== 0) throw new Error(`tree-probe failed: ${run.stderr.toString()}`);
