@@ -99,6 +99,8 @@ test("SIGHUP applies at once, without the settle delay or the pair wait", async 
   await until(() => applies(log.lines).length === 2, 6_000);
   expect(Date.now() - asked).toBeLessThan(6_000);
   expect(log.lines.some((line) => line.includes("do not load together yet"))).toBe(false);
+  // The burst it replaced is not applied again after its settle time.
+  await until(() => !applier.busy, 3_000);
 });
 
 test("SIGHUP during an apply: one more apply right after it, not after the settle time", async () => {
@@ -120,6 +122,9 @@ test("a failed apply is retried with a backoff until it succeeds, no new change 
   const failures = log.lines.filter((line) => line.includes("apply failed after"));
   expect(failures[0]).toMatch(/sni\.map\.db left as it was, trying again in 100 ms \(failure 1\)$/);
   expect(failures[1]).toMatch(/trying again in 200 ms \(failure 2\)$/);
+  // SIGHUP: the retries start over.
+  applier.applyNow();
+  await until(() => log.lines.filter((line) => line.endsWith("trying again in 100 ms (failure 1)")).length === 2);
   mkdirSync(confDir);
   writeSettledFile(join(confDir, "main.cf"), "");
   await until(() => applies(log.lines).length === 1);
