@@ -35,6 +35,8 @@ describe("postfix set-permissions' inputs: mailcow's owners, set first", () => {
     const outside = join(temp.path, "outside.cf");
     mkdirSync(join(confDir, "sql"), { recursive: true });
     mkdirSync(join(spoolDir, "maildrop"), { recursive: true });
+    mkdirSync(join(spoolDir, "public"));
+    mkdirSync(join(spoolDir, "deferred"));
     writeFileSync(join(confDir, "sql", "mysql_a.cf"), "", { mode: 0o644 });
     writeFileSync(join(confDir, "sql", "notes.txt"), "", { mode: 0o644 });
     writeFileSync(outside, "", { mode: 0o644 });
@@ -64,6 +66,9 @@ describe("postfix set-permissions' inputs: mailcow's owners, set first", () => {
     expect(owner(join(confDir, "custom_transport.pcre"))).toEqual([0, 103, 0o640]);
     expect(owner(join(confDir, "extra.cf"))).toEqual([1000, 1000, 0o664]);
     expect(owner(join(spoolDir, "maildrop"))[1]).toBe(104);
+    expect(owner(join(spoolDir, "public"))[1]).toBe(104);
+    // Only those two: the queue's other directories and the spool itself keep their group.
+    expect([owner(spoolDir)[1], owner(join(spoolDir, "deferred"))[1]]).toEqual([0, 0]);
     expect(owner(join(spoolDir, "maildrop", "queued")).slice(0, 2)).toEqual([101, 104]);
     expect(statSync(confDir).uid).toBe(0);
   });
