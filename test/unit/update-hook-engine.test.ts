@@ -344,6 +344,16 @@ describe("prepare under ./update.sh", () => {
   });
 });
 
+test("remove where there is no block of ours: one line per hook file, exit 0", async () => {
+  writeFileSync(join(mailcow, "post_update_hook.sh"), "#!/bin/bash\necho the admin's\n");
+  expect(await hook("remove")).toEqual({
+    exitCode: 0,
+    stderr: "",
+    stdout: `${say(`no block of ours in ${mailcow}/pre_update_hook.sh; nothing to remove`)}${say(`no block of ours in ${mailcow}/post_update_hook.sh; nothing to remove`)}`,
+  });
+  expect(readFileSync(join(mailcow, "post_update_hook.sh"), "utf8")).toBe("#!/bin/bash\necho the admin's\n");
+});
+
 test("uninstall: stock postfix-mailcow started, acme-mailcow recreated without our keys, every image of ours removed", async () => {
   writeFileSync(conf, `${readFileSync(conf, "utf8")}MPI_POSTFIX_TAG=3.10.13-1\nMPI_POSTFIX_STOCK=\n`);
   const uninstall = await hook("uninstall");
