@@ -67,6 +67,11 @@ test("a changed pair that does not load yet is waited for, and applied at once w
     `mailcow-postfix-init: watch: ${dir}: key and certificate do not load together yet; waiting up to 1500 ms for the rest of the renewal`,
   );
   expect(applies(log.lines)).toHaveLength(1);
+  // Another event while it waits: still one line, the same deadline.
+  applier.changed(dir);
+  await Bun.sleep(300);
+  expect(log.lines.filter((line) => line.includes("do not load together yet"))).toHaveLength(1);
+  expect(applies(log.lines)).toHaveLength(1);
   copyFileSync(renewed.keyFile, join(dir, "key.pem"));
   applier.changed(dir);
   await until(() => applies(log.lines).length === 2);
