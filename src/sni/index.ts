@@ -8,6 +8,7 @@ import { normalizeHostname } from "./names.ts";
 import { planSniMap } from "./plan.ts";
 import { renderSniMap } from "./render.ts";
 import type { MapEntry, Problem, ValidatedSource } from "./types.ts";
+import { DecodedKeys } from "./decoded-keys.ts";
 import { validateSource } from "./validate.ts";
 import { validateOnAllCores, type Validation } from "./validate-parallel.ts";
 import { incrementalDelta, postmapStamp, writeSniTable, type TableDelta } from "./table-update.ts";
@@ -52,12 +53,17 @@ export function planSniMapFromTree(options: PlanOptions): SniMapResult {
   const now = options.now ?? new Date();
   const hostname = mapKeyForHostname(options.hostname);
   const discovery = collectCertificateSources(options.sslDir);
-  return planFromValidations(
-    discovery,
-    hostname,
-    now,
-    discovery.sources.map((source) => validateSource(source, now, options.cache)),
-  );
+  const keys = new DecodedKeys();
+  try {
+    return planFromValidations(
+      discovery,
+      hostname,
+      now,
+      discovery.sources.map((source) => validateSource(source, now, options.cache, { keys })),
+    );
+  } finally {
+    keys.free();
+  }
 }
 
 /** planSniMapFromTree with the sources validated on every core (validate-parallel.ts); workers consult CACHE_FILE. */
