@@ -23,6 +23,15 @@ export function identityChangedMs(identity: string): number {
   return Math.max(Number(fields[3]), Number(fields[4]));
 }
 
+/**
+ * The running program: its path and identity (the compiled binary; bun when run from source).
+ * Another build may judge otherwise (new rules, another OpenSSL in another image), so what was
+ * judged or recorded by one program is not trusted by another.
+ */
+export function programIdentity(): string {
+  return `${process.execPath}:${fileIdentity(process.execPath)}`;
+}
+
 /** The identity of PATH (symlinks followed), or "" when it cannot be stat'ed. */
 export function fileIdentity(path: string): string {
   try {

@@ -1,7 +1,7 @@
 import { rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { MAX_CONF_BYTES, readBoundedText } from "../bounded-read.ts";
-import { fileIdentity, identityChangedMs } from "../file-identity.ts";
+import { fileIdentity, identityChangedMs, programIdentity } from "../file-identity.ts";
 import type { Logger } from "../log.ts";
 import { readHashDbKeys } from "../postfix/hash-db.ts";
 import { saveRecordFile } from "../table-record.ts";
@@ -193,11 +193,6 @@ export function nextTimeChange(sources: readonly ValidatedSource[], now: Date, w
 
 function settingsKey(settings: RunSettings): string {
   return JSON.stringify([settings.sslDir, settings.confDir, settings.hostname ?? null]);
-}
-
-/** The running program (the compiled binary; bun when run from source): another build may decide otherwise. */
-function programIdentity(): string {
-  return `${process.execPath}:${fileIdentity(process.execPath)}`;
 }
 
 function keysDigest(keys: readonly string[]): string {
