@@ -8,6 +8,7 @@ import { normalizeHostname } from "./names.ts";
 import { planSniMap } from "./plan.ts";
 import { renderSniMap } from "./render.ts";
 import type { MapEntry, Problem, ValidatedSource } from "./types.ts";
+import { DecodedKeys } from "./decoded-keys.ts";
 import { validateSource } from "./validate.ts";
 import { validateOnAllCores, type Validation } from "./validate-parallel.ts";
 import { incrementalDelta, postmapStamp, writeSniTable, type TableDelta } from "./table-update.ts";
@@ -36,8 +37,8 @@ export interface SniMapResult {
   problems: Problem[];
   /** Information lines for the log (not problems): e.g. a dot-directory holding a cert.pem. */
   notes: string[];
-  /** Identities of what discovery read (discover.ts's Discovery.observed). */
-  observed: Record<string, string>;
+  /** What discovery found, and the identities of what it read (discover.ts). */
+  discovery: Discovery;
 }
 
 export interface PlanOptions {
@@ -52,24 +53,38 @@ export function planSniMapFromTree(options: PlanOptions): SniMapResult {
   const now = options.now ?? new Date();
   const hostname = mapKeyForHostname(options.hostname);
   const discovery = collectCertificateSources(options.sslDir);
-  return planFromValidations(
-    discovery,
-    hostname,
-    now,
-    discovery.sources.map((source) => validateSource(source, now, options.cache)),
-  );
+  const keys = new DecodedKeys();
+  try {
+    return planFromValidations(
+      discovery,
+      hostname,
+      now,
+      discovery.sources.map((source) => validateSource(source, now, options.cache, { keys })),
+    );
+  } finally {
+    keys.free();
+  }
 }
 
 /** planSniMapFromTree with the sources validated on every core (validate-parallel.ts); workers consult CACHE_FILE. */
-export async function planSniMapOnAllCores(options: PlanOptions & { cacheFile?: string; log?: Logger }): Promise<SniMapResult> {
+export async function planSniMapOnAllCores(
+  options: PlanOptions & {
+    cacheFile?: string;
+    log?: Logger;
+    /** Discovery's result when its inputs are known to be unchanged (run-record.ts). */
+    discovery?: Discovery;
+    identity?: (path: string) => string;
+  },
+): Promise<SniMapResult> {
   const now = options.now ?? new Date();
   const hostname = mapKeyForHostname(options.hostname);
-  const discovery = collectCertificateSources(options.sslDir);
+  const discovery = options.discovery ?? collectCertificateSources(options.sslDir);
+  const { cacheFile, log, identity } = options;
   return planFromValidations(
     discovery,
     hostname,
     now,
-    await validateOnAllCores(discovery.sources, now, options.cache, options.cacheFile, options.log),
+    await validateOnAllCores(discovery.sources, now, options.cache, { cacheFile, log, identity }),
   );
 }
 
@@ -96,7 +111,7 @@ function planFromValidations(
     sources,
     problems,
     notes: discovery.notes,
-    observed: discovery.observed,
+    discovery,
   };
 }
 

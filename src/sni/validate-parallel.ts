@@ -2,6 +2,7 @@ import { availableParallelism } from "node:os";
 import type { Logger } from "../log.ts";
 import type { PairCache, RecalledContent } from "./cache.ts";
 import type { CertificateSource, Problem, SourceJudgement, ValidatedSource } from "./types.ts";
+import { DecodedKeys } from "./decoded-keys.ts";
 import { validateSource } from "./validate.ts";
 
 // Judging a pair through OpenSSL costs ten times what reading and digesting it does, and
@@ -25,6 +26,18 @@ export interface Validation {
 }
 
 /** What the main thread asks a worker: its slice, the run's `now`, and the cache file to consult. */
+export interface ParallelOptions {
+  /** The judgement cache's file, which workers consult. */
+  cacheFile?: string;
+  log?: Pick<Logger, "warn">;
+  /** Threads to use at most (default: every core). */
+  threads?: number;
+  /** Counts the slices workers validated (tests). */
+  used?: { workerSlices: number };
+  /** validate.ts's identity, on this thread (the workers take their own). */
+  identity?: (path: string) => string;
+}
+
 export interface SliceRequest {
   sources: CertificateSource[];
   now: number;
@@ -53,10 +66,7 @@ export async function validateOnAllCores(
   sources: readonly CertificateSource[],
   now: Date,
   cache: PairCache | undefined,
-  cacheFile: string | undefined,
-  log?: Pick<Logger, "warn">,
-  threads = availableParallelism(),
-  used?: { workerSlices: number },
+  { cacheFile, log, threads = availableParallelism(), used, identity }: ParallelOptions = {},
 ): Promise<Validation[]> {
   // A remembered judgement (reads and a digest) costs less than a worker costs to start and to
   // hand its results back: workers pay off only when pairs are judged. The first sources tell
@@ -70,34 +80,41 @@ export async function validateOnAllCores(
         return judge();
       }),
   };
-  const validateHere = (slice: readonly CertificateSource[]) => slice.map((source) => validateSource(source, now, counting));
-  const results = validateHere(sources.slice(0, PROBE_SOURCES));
-  const rest = sources.slice(results.length);
-  const mostlyJudged = cache === undefined || judged > results.length * JUDGED_SHARE;
-  const count = mostlyJudged ? Math.min(MAX_THREADS, threads, Math.floor(rest.length / MIN_SOURCES_PER_THREAD)) : 1;
-  if (count <= 1) return [...results, ...validateHere(rest)];
-  const size = Math.ceil(rest.length / count);
-  const slices = Array.from({ length: count }, (_, index) => rest.slice(index * size, (index + 1) * size));
-  let failure: string | undefined;
-  const answers = slices
-    .slice(1)
-    .map((slice) =>
-      validateInWorker(
-        { sources: slice, now: now.getTime(), cacheFile, recall: cache?.recall !== undefined },
-        (reason) => (failure ??= reason),
-      ),
-    );
-  results.push(...validateHere(slices[0]!));
-  for (const [index, answer] of (await Promise.all(answers)).entries()) {
-    if (answer === undefined) {
-      results.push(...validateHere(slices[index + 1]!));
-      continue;
+  // One memo of decoded keys for this thread's slices (decoded-keys.ts), freed when done.
+  const keys = new DecodedKeys();
+  try {
+    const validateHere = (slice: readonly CertificateSource[]) =>
+      slice.map((source) => validateSource(source, now, counting, { keys, identity }));
+    const results = validateHere(sources.slice(0, PROBE_SOURCES));
+    const rest = sources.slice(results.length);
+    const mostlyJudged = cache === undefined || judged > results.length * JUDGED_SHARE;
+    const count = mostlyJudged ? Math.min(MAX_THREADS, threads, Math.floor(rest.length / MIN_SOURCES_PER_THREAD)) : 1;
+    if (count <= 1) return [...results, ...validateHere(rest)];
+    const size = Math.ceil(rest.length / count);
+    const slices = Array.from({ length: count }, (_, index) => rest.slice(index * size, (index + 1) * size));
+    let failure: string | undefined;
+    const answers = slices
+      .slice(1)
+      .map((slice) =>
+        validateInWorker(
+          { sources: slice, now: now.getTime(), cacheFile, recall: cache?.recall !== undefined },
+          (reason) => (failure ??= reason),
+        ),
+      );
+    results.push(...validateHere(slices[0]!));
+    for (const [index, answer] of (await Promise.all(answers)).entries()) {
+      if (answer === undefined) {
+        results.push(...validateHere(slices[index + 1]!));
+        continue;
+      }
+      results.push(...adopt(answer, cache));
+      if (used) used.workerSlices++;
     }
-    results.push(...adopt(answer, cache));
-    if (used) used.workerSlices++;
+    if (failure !== undefined) log?.warn(`validation threads: ${failure}; validated on one thread instead (slower, same result)`);
+    return results;
+  } finally {
+    keys.free();
   }
-  if (failure !== undefined) log?.warn(`validation threads: ${failure}; validated on one thread instead (slower, same result)`);
-  return results;
 }
 
 /** A worker's results with their values restored; its judgements recorded in CACHE. */

@@ -5,6 +5,7 @@
 // A separate entrypoint of the compiled binary (package.json's build).
 import { openPairCache, type PairCache, type RecalledContent } from "./cache.ts";
 import type { CertificateSource, SourceJudgement } from "./types.ts";
+import { DecodedKeys } from "./decoded-keys.ts";
 import { validateSource } from "./validate.ts";
 import type { SliceRequest, SliceResult } from "./validate-parallel.ts";
 
@@ -46,7 +47,9 @@ function validateSlice(
         }
       : {}),
   };
-  const results = sources.map((source) => validateSource(source, now, cache));
+  const keys = new DecodedKeys();
+  const results = sources.map((source) => validateSource(source, now, cache, { keys }));
+  keys.free();
   const values = new Uint8Array(results.reduce((total, { validated }) => total + (validated.value?.bytes?.length ?? 0), 0));
   let offset = 0;
   const spans: ([number, number] | undefined)[] = results.map(({ validated }) => {

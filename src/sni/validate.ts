@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { MAX_PEM_BYTES, describeReadFailure, readBoundedBytes } from "../bounded-read.ts";
 import { fileIdentity, identityChangedMs, identityMtimeMs } from "../file-identity.ts";
 import type { PairCache, RecalledSource } from "./cache.ts";
+import type { DecodedKeys } from "./decoded-keys.ts";
 import { embeddedValue } from "./embedded.ts";
 import { composeValue, judgeSource, type PairBytes, pairWarnings } from "./judge.ts";
 import type { CertificateSource, KeyPairFiles, Problem, SourceJudgement, ValidatedSource } from "./types.ts";
@@ -26,6 +27,13 @@ const MAX_READS = 4;
  */
 const RACY_MS = 50;
 
+export interface ValidateOptions {
+  /** fileIdentity; a test may stand in for a writer that never stops. */
+  identity?: (path: string) => string;
+  /** The keys this validation decoded so far (decoded-keys.ts), owned by the caller. */
+  keys?: DecodedKeys;
+}
+
 /**
  * Read and judge one source. IDENTITY (fileIdentity; a test may stand in for a writer that
  * never stops) tells whether a file changed while it was read.
@@ -34,7 +42,7 @@ export function validateSource(
   source: CertificateSource,
   now: Date,
   cache?: PairCache,
-  identity: (path: string) => string = fileIdentity,
+  { identity = fileIdentity, keys }: ValidateOptions = {},
 ): { validated: ValidatedSource; problems: Problem[] } {
   const problems: Problem[] = [];
   const pairs = [source.main, ...(source.ecdsa ? [source.ecdsa] : [])];
@@ -82,7 +90,8 @@ export function validateSource(
     }
     const readable = main.ok && (ecdsa === undefined || ecdsa.ok);
     const contentKey = cache && readable ? judgementKey(main, ecdsa) : undefined;
-    let judgement = contentKey !== undefined ? cache!.judge(contentKey, () => judgeSource(main, ecdsa)) : judgeSource(main, ecdsa);
+    let judgement =
+      contentKey !== undefined ? cache!.judge(contentKey, () => judgeSource(main, ecdsa, keys)) : judgeSource(main, ecdsa, keys);
     // Bytes read while a file changed may be parts of two versions (the old file's bytes, then
     // the new one's past that offset: a whole PEM block and a tail Postfix skips, which loads):
     // never mapped, however well they load. Files that changed only between reads were read whole.
