@@ -57,6 +57,19 @@ test("a kept pair is applied away a second after it expires, without any change 
   expect(applyLines(log.lines)[2]).not.toContain("last good pair kept");
 }, 25_000);
 
+test("the expiring certificates are reported at the first apply, not again by other applies within the report interval", async () => {
+  const { applier, log, sslDir } = setUp({ expiryReportMs: 60_000 });
+  makeExpiredCertificateDirectory(sslDir, "soon.example.test", ["soon.example.test"], {
+    start: certDate(Date.now() - 60_000),
+    end: certDate(Date.now() + 3 * 86_400_000),
+  });
+  for (let apply = 1; apply <= 3; apply++) {
+    applier.applyNow();
+    await until(() => applyLines(log.lines).length === apply);
+  }
+  expect(log.lines.filter((line) => line.includes("the certificate for soon.example.test expires on"))).toHaveLength(1);
+});
+
 test("more changed directories than it tracks in one burst: the changed pair is not waited for", async () => {
   const { applier, log, sslDir } = setUp();
   applier.applyNow();
