@@ -97,3 +97,33 @@ test("retries of a second or more are said in seconds; success after one failure
   await until(() => applyLines(log.lines).length === 2);
   expect(log.lines.filter((line) => line.includes("succeeded after"))).toHaveLength(1);
 });
+
+test("stopped, it leaves no timer behind: a process holding only a stopped applier exits at once", async () => {
+  // A failed apply (no conf dir) arms a 60 s retry, an event a 60 s settle; stop must clear both.
+  const { sslDir, confDir, temp } = makeWatchTree("mpi-applier-stop-", false);
+  const script = `
+import { createApplier } from ${JSON.stringify(join(import.meta.dir, "../../../src/watch/applier.ts"))};
+import { createMemoryLogger } from ${JSON.stringify(join(import.meta.dir, "../../../src/log.ts"))};
+import { createPostfixTools } from ${JSON.stringify(join(import.meta.dir, "../../../src/postfix/index.ts"))};
+const log = createMemoryLogger();
+const applier = createApplier({ tools: createPostfixTools({ configDir: process.env.MAIL_CONFIG, env: process.env }), sslDir: ${JSON.stringify(sslDir)},
+  confDir: ${JSON.stringify(confDir)}, log, lockTimeoutMs: 5000, quietMs: 60000, maxDelayMs: 120000, pairWaitMs: 60000,
+  retryFirstMs: 60000, retryMaxMs: 60000, expiryReportMs: 60000, reload: async () => {} });
+applier.applyNow();
+while (!log.lines.some((line) => line.includes("apply failed after"))) await Bun.sleep(20);
+applier.changed(${JSON.stringify(sslDir)});
+await applier.stop();
+console.log("stopped");`;
+  const proc = Bun.spawn([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe", env: process.env });
+  try {
+    const reader = proc.stdout.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe("stopped\n");
+    const stoppedAt = Date.now();
+    const exited = await Promise.race([proc.exited, Bun.sleep(10_000).then(() => "still running")]);
+    expect({ exited, within: Date.now() - stoppedAt < 10_000 }).toEqual({ exited: 0, within: true });
+  } finally {
+    proc.kill("SIGKILL");
+    await proc.exited;
+    temp.cleanup();
+  }
+}, 20_000);
