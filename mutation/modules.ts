@@ -45,7 +45,7 @@ export const MODULES: Record<string, string[]> = {
 
   // The watcher's files: unit tests that drive it in-process (real tree, inotify, postmap; a
   // reload stand-in), a second or so per mutant. test/integration/watch-*.test.ts run the
-  // `watch` command beside a real Postfix (20-30 s per mutant) and stay out of this mapping.
+  // `watch` command beside a real Postfix (20-30 s per mutant); only last-good.ts keeps one.
   "src/watch/applier.ts": ["test/unit/watch/applier-flow.test.ts", "test/unit/watch/applier-timers.test.ts", "test/unit/watch/applier.test.ts", "test/unit/watch/watcher.test.ts"],
   "src/watch/apply.ts": ["test/unit/watch/apply-line.test.ts", "test/unit/watch/apply.test.ts", "test/unit/watch/applier-flow.test.ts"],
   "src/watch/expiry.ts": ["test/unit/watch/expiry.test.ts", "test/unit/watch/applier.test.ts"],
