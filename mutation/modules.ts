@@ -24,7 +24,7 @@ export const MODULES: Record<string, string[]> = {
   "src/sni/openssl.ts": ["test/unit/sni/loader-rules.test.ts", "test/unit/sni/postfix-loader.test.ts", ...SNI_ENGINE],
   "src/sni/pem-objects.ts": ["test/unit/sni/loader-rules.test.ts", "test/unit/sni/postfix-loader.test.ts", ...SNI_ENGINE],
   "src/sni/plan.ts": ["test/unit/sni/plan-rules.test.ts", "test/unit/sni/plan.test.ts", ...SNI_ENGINE, "test/e2e/seed-condition.test.ts"],
-  "src/sni/private-copy.ts": ["test/unit/sni/private-copy.test.ts", "test/unit/sni/write.test.ts"],
+  "src/sni/private-copy.ts": ["test/unit/sni/private-copy-dir.test.ts", "test/unit/sni/private-copy.test.ts", "test/unit/sni/write.test.ts"],
   "src/sni/postfix-loader.ts": ["test/unit/sni/loader-rules.test.ts", "test/unit/sni/postfix-loader.test.ts", ...SNI_ENGINE],
   "src/sni/render.ts": ["test/unit/sni/index.test.ts", "test/unit/sni/write.test.ts"],
   "src/sni/report.ts": ["test/unit/commands/check-report.test.ts", "test/unit/commands/check.test.ts"],
