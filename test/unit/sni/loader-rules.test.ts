@@ -236,12 +236,18 @@ describe("what Postfix reads as keys and certificates", () => {
 });
 
 describe("order and damage, with the file each refusal is in", () => {
-  test("a damaged PEM block (no END line) names the file it is in", () => {
+  test("a damaged PEM block names the file it is in and OpenSSL's reason (PEM_R_BAD_END_LINE, PEM_R_BAD_BASE64_DECODE)", () => {
     const half = ec.cert.subarray(0, Math.floor(ec.cert.length / 2));
-    expect(refusal(judged(["key.pem", ec.key], ["cert.pem", half]))).toMatch(
-      /^pem-damaged: a PEM block in cert\.pem is damaged \(OpenSSL: .+\)$/,
+    expect(refusal(judged(["key.pem", ec.key], ["cert.pem", half]))).toBe(
+      "pem-damaged: a PEM block in cert.pem is damaged (OpenSSL: bad end line)",
     );
-    expect(refusal(loadLikePostfix(cat(ec.key, "\n", half)))).toMatch(/^pem-damaged: a PEM block in the value is damaged/);
+    expect(refusal(loadLikePostfix(cat(ec.key, "\n", half)))).toBe(
+      "pem-damaged: a PEM block in the value is damaged (OpenSSL: bad end line)",
+    );
+    const badBase64 = "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n";
+    expect(refusal(judged(["key.pem", ec.key], ["cert.pem", Buffer.from(badBase64)]))).toBe(
+      "pem-damaged: a PEM block in cert.pem is damaged (OpenSSL: bad base64 decode)",
+    );
   });
 
   test("two keys in a row: in one file, or across two files", () => {
