@@ -126,6 +126,17 @@ describe("what a loaded pair is", () => {
     expect(edwards!.curve).toBeUndefined();
   });
 
+  test("every key type OpenSSL gives Postfix is named: RSA-PSS, DSA, Ed448", () => {
+    const pss = selfSigned("pss", ["-algorithm", "RSA-PSS", "-pkeyopt", "rsa_keygen_bits:1024"]);
+    expect(chains(judged(["key.pem", pss.key], ["cert.pem", pss.cert]))).toMatchObject([{ keyType: "RSA-PSS", bits: 1024 }]);
+    const params = join(dir, "dsa.params");
+    writeFileSync(params, openssl(["genpkey", "-genparam", "-algorithm", "DSA", "-pkeyopt", "dsa_paramgen_bits:1024"]));
+    const dsa = selfSigned("dsa", ["-paramfile", params], ["-sha256"]);
+    expect(chains(judged(["key.pem", dsa.key], ["cert.pem", dsa.cert]))).toMatchObject([{ keyType: "DSA", bits: 1024 }]);
+    const ed448 = selfSigned("ed448", ["-algorithm", "ED448"]);
+    expect(chains(judged(["key.pem", ed448.key], ["cert.pem", ed448.cert]))).toMatchObject([{ keyType: "ED448" }]);
+  });
+
   test("the leaf's keyUsage and extendedKeyUsage bits, as OpenSSL reports them", () => {
     const [loaded] = chains(judged(["key.pem", usages.key], ["cert.pem", usages.cert]));
     // KU_KEY_ENCIPHERMENT 0x20 | KU_KEY_AGREEMENT 0x08; XKU_SSL_CLIENT 0x2.
