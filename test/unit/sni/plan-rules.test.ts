@@ -386,3 +386,26 @@ describe("names that are not mapped: one warning per file, five values quoted", 
     );
   });
 });
+
+describe("edges of the quoting rules", () => {
+  test("exactly five values are all quoted, with nothing about more", () => {
+    const rejected = [directory("d", "1_.test 2_.test 3_.test 4_.test 5_.test ok.test", { names: ["ok.test"] })];
+    expect(problems(rejected, null)[0]!.message).toEndWith(`"5_.test" (label \`5_\` is not letters, digits and inner hyphens)`);
+    const uncovered = [directory("d", "a.test b.test c.test d.test e.test", { names: ["other.test"] })];
+    expect(problems(uncovered, null)[0]!.message).toBe(
+      `${SSL}/d: the certificate does not cover a.test, b.test, c.test, d.test, e.test; clients that verify names will reject it for them`,
+    );
+  });
+
+  test("a domains file of invalid names only: the invalid-name warning, not also 'lists no names'", () => {
+    const sources = [directory("d", "a_b.test", { names: ["d.test"] })];
+    expect(problems(sources, null).map((problem) => problem.code)).toEqual(["invalid-name"]);
+    expect(lines(sources, null)).toEqual([]);
+  });
+
+  test("a source that names no domains file is named by its directory", () => {
+    const source = directory("d", "a_b.test ok.test", { names: ["ok.test"] });
+    delete source.source.domainsFile;
+    expect(problems([source], null)[0]!.message).toStartWith(`${SSL}/d: ignored 1 invalid name: `);
+  });
+});
