@@ -409,3 +409,23 @@ describe("edges of the quoting rules", () => {
     expect(problems([source], null)[0]!.message).toStartWith(`${SSL}/d: ignored 1 invalid name: `);
   });
 });
+
+describe("names the default certificate only covers", () => {
+  test("a name the default certificate covers through its wildcard but does not list stays with the directory that lists it", () => {
+    const sources = [
+      defaultPair(["*.example.test"]),
+      directory("shop", "shop.example.test", { names: ["shop.example.test"], notAfter: at(-1) }),
+    ];
+    expect(lines(sources)).toEqual([`.example.test ${SSL}`, `mail.example.test ${SSL}`, `shop.example.test ${SSL}/shop`]);
+    expect(problems(sources).map((problem) => problem.code)).not.toContain("default-name-kept");
+  });
+
+  test("a source unusable without a recorded reason is still one error line", () => {
+    const source = directory("d", "d.test", { names: ["d.test"] });
+    source.usable = false;
+    delete source.value;
+    expect(brief(problems([source], null))).toEqual([
+      `error invalid ${SSL}/d: ${SSL}/d: unusable; not mapped; d.test gets the default certificate`,
+    ]);
+  });
+});
