@@ -27,7 +27,7 @@ export const MODULES: Record<string, string[]> = {
   "src/sni/private-copy.ts": ["test/unit/sni/private-copy-dir.test.ts", "test/unit/sni/private-copy.test.ts", "test/unit/sni/write.test.ts"],
   "src/sni/postfix-loader.ts": ["test/unit/sni/loader-rules.test.ts", "test/unit/sni/postfix-loader.test.ts", ...SNI_ENGINE],
   "src/sni/render.ts": ["test/unit/sni/index.test.ts", "test/unit/sni/write.test.ts"],
-  "src/sni/report.ts": ["test/unit/commands/check-report.test.ts", "test/unit/commands/check.test.ts"],
+  "src/sni/report.ts": ["test/unit/sni/report-rules.test.ts", "test/unit/commands/check-report.test.ts", "test/unit/commands/check.test.ts"],
   "src/sni/source-names.ts": ["test/unit/sni/plan-rules.test.ts", "test/unit/sni/name-rules.test.ts", "test/unit/sni/plan.test.ts", ...SNI_ENGINE],
   "src/sni/table-update.ts": ["test/unit/sni/table-update.test.ts", "test/unit/sni/write.test.ts"],
   "src/sni/validate-parallel.ts": ["test/unit/sni/validate-parallel.test.ts", ...SNI_ENGINE],
