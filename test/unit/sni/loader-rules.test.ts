@@ -255,6 +255,10 @@ describe("order and damage, with the file each refusal is in", () => {
     expect(refusal(loadLikePostfix(cat(ec.key, "\n", half)))).toBe(
       "pem-damaged: a PEM block in the value is damaged (OpenSSL: bad end line)",
     );
+    // A block with nothing between its lines: OpenSSL gives no reason of its own.
+    expect(
+      refusal(judged(["key.pem", ec.key], ["cert.pem", Buffer.from("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")])),
+    ).toBe("pem-damaged: a PEM block in cert.pem is damaged (OpenSSL: read error)");
     const badBase64 = "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n";
     expect(refusal(judged(["key.pem", ec.key], ["cert.pem", Buffer.from(badBase64)]))).toBe(
       "pem-damaged: a PEM block in cert.pem is damaged (OpenSSL: bad base64 decode)",

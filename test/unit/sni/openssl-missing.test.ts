@@ -1,4 +1,6 @@
 import { expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 // Without the system's OpenSSL 3 (libssl.so.3 / libcrypto.so.3, which Postfix links and which
@@ -23,7 +25,7 @@ function openWithout(library: string): { status: number | null; stdout: string; 
     const { openSsl } = await import(${JSON.stringify(OPENSSL)});
     for (const attempt of [1, 2]) {
       try { openSsl(); console.log("opened"); }
-      catch (error) { console.log(JSON.stringify({ attempt, name: error.name, exitCode: error.exitCode, message: error.message })); }
+      catch (error) { console.log(JSON.stringify({ attempt, name: error.name, exitCode: error.exitCode, message: error.message, cause: error.cause instanceof Error })); }
     }
   `;
   const run = Bun.spawnSync(
@@ -55,7 +57,7 @@ for (const library of ["libssl.so.3", "libcrypto.so.3"]) {
       .map((line) => JSON.parse(line));
     expect(reports).toHaveLength(2);
     for (const [index, report] of reports.entries()) {
-      expect(report).toMatchObject({ attempt: index + 1, name: "UserError", exitCode: 1 });
+      expect(report).toMatchObject({ attempt: index + 1, name: "UserError", exitCode: 1, cause: true });
       expect(report.message).toStartWith(
         "cannot load OpenSSL 3 (libssl.so.3, libcrypto.so.3), which Postfix uses to load certificates and which judges them here: ",
       );
@@ -64,3 +66,28 @@ for (const library of ["libssl.so.3", "libcrypto.so.3"]) {
     }
   });
 }
+
+test("an OpenSSL that cannot make a TLS server context (no usable provider): a user error saying so", () => {
+  const dir = mkdtempSync(join(tmpdir(), "mpi-openssl-conf-"));
+  try {
+    const conf = join(dir, "openssl.cnf");
+    // Only OpenSSL's null provider: no algorithms, so SSL_CTX_new fails.
+    writeFileSync(conf, "openssl_conf = init\n[init]\nproviders = providers\n[providers]\nnull = null\n[null]\nactivate = 1\n");
+    const script = `
+      const { openSsl } = await import(${JSON.stringify(OPENSSL)});
+      try { openSsl(); console.log("opened"); } catch (error) { console.log(JSON.stringify({ name: error.name, message: error.message })); }
+    `;
+    const run = Bun.spawnSync([process.execPath, "-e", script], {
+      env: { ...process.env, OPENSSL_CONF: conf },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    expect({ status: run.exitCode, stderr: run.stderr.toString() }).toEqual({ status: 0, stderr: "" });
+    expect(JSON.parse(run.stdout.toString())).toEqual({
+      name: "UserError",
+      message: "OpenSSL could not create a TLS server context (SSL_CTX_new failed)",
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
