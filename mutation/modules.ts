@@ -33,7 +33,7 @@ export const MODULES: Record<string, string[]> = {
   "src/sni/validate-parallel.ts": ["test/unit/sni/validate-parallel.test.ts", ...SNI_ENGINE],
   "src/sni/validate-worker.ts": ["test/unit/sni/validate-parallel.test.ts"],
   "src/sni/validate.ts": [...SNI_ENGINE, "test/unit/sni/postfix-loader.test.ts", "test/integration/sni-renewal.test.ts"],
-  "src/sni/write.ts": ["test/unit/sni/write.test.ts", "test/unit/commands/sni-map.test.ts"],
+  "src/sni/write.ts": ["test/unit/sni/write-rules.test.ts", "test/unit/sni/write.test.ts", "test/unit/commands/sni-map.test.ts"],
 
   "src/watch/applier.ts": ["test/unit/watch/applier.test.ts", ...WATCH_PROCESS],
   "src/watch/apply.ts": ["test/unit/watch/applier.test.ts", "test/unit/watch/apply-line.test.ts", ...WATCH_PROCESS],
