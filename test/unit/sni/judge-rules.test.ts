@@ -53,7 +53,7 @@ beforeAll(() => {
 const MAIN = { keyFile: "/ssl/d/key.pem", certFile: "/ssl/d/cert.pem" };
 const ECDSA = { keyFile: "/ssl/d/ecdsa-key.pem", certFile: "/ssl/d/ecdsa-cert.pem" };
 const bytes = (pem: Pem, files = MAIN): PairBytes => ({ ok: true, files, key: pem.key, cert: pem.cert });
-const unreadable = (files = MAIN): PairBytes => ({
+const unreadable = (files = MAIN): Extract<PairBytes, { ok: false }> => ({
   ok: false,
   files,
   missing: true,
