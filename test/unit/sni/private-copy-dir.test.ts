@@ -129,3 +129,42 @@ test("process exit removes a copy the run did not remove itself", () => {
   expect({ status: run.exitCode, stderr: run.stderr.toString() }).toEqual({ status: 3, stderr: "" });
   expect(readdirSync(shm)).toEqual([]);
 });
+
+test("while a copy exists its signal handlers are installed once, and its lock is held; after the last removal neither is left", () => {
+  const shm = memoryDir();
+  const signals = ["SIGTERM", "SIGINT", "SIGHUP"] as const;
+  const listeners = () => signals.map((signal) => process.listenerCount(signal)).concat(process.listenerCount("exit"));
+  const openFds = () => readdirSync("/proc/self/fd").length;
+  const [baseListeners, baseFds] = [listeners(), openFds()];
+  const first = createPrivateCopyDir(join(temp.path, "fallback-x"), shm);
+  const second = createPrivateCopyDir(join(temp.path, "fallback-y"), shm);
+  expect(listeners()).toEqual(baseListeners.map((count) => count + 1));
+  expect(openFds()).toBe(baseFds + 2); // one held lock per copy
+  first.remove();
+  expect(listeners()).toEqual(baseListeners.map((count) => count + 1)); // the second copy is still guarded
+  expect(openFds()).toBe(baseFds + 1);
+  second.remove();
+  expect(listeners()).toEqual(baseListeners);
+  expect(openFds()).toBe(baseFds);
+});
+
+test("a copy's name: the prefix, its owner's PID and start time, and mkdtemp's six random characters", () => {
+  const shm = memoryDir();
+  const copy = createPrivateCopyDir(join(temp.path, "fallback-name"), shm);
+  try {
+    const name = copy.dir.slice(shm.length + 1);
+    expect(name.startsWith(`${COPY_PREFIX}${processTag("self")}-`)).toBe(true);
+    expect(name.slice(`${COPY_PREFIX}${processTag("self")}-`.length)).toMatch(/^[A-Za-z0-9]{6}$/);
+  } finally {
+    copy.remove();
+  }
+});
+
+test("an unowned copy exactly ten minutes old is kept; a millisecond older, removed", () => {
+  const shm = memoryDir();
+  const path = join(shm, `${COPY_PREFIX}boundary`);
+  mkdirSync(path);
+  const mtime = statSync(path).mtimeMs;
+  expect(removeDeadCopies(shm, mtime + 10 * MINUTE)).toBe(0);
+  expect(removeDeadCopies(shm, mtime + 10 * MINUTE + 1)).toBe(1);
+});
