@@ -403,6 +403,12 @@ describe("edges of the quoting rules", () => {
     expect(lines(sources, null)).toEqual([]);
   });
 
+  test("a directory without domains text lists no names", () => {
+    const source = directory("d", "", { names: ["d.test"] });
+    delete source.source.domainsText;
+    expect(brief(problems([source], null))).toEqual([`warning no-names ${SSL}/d: ${SSL}/d/domains: lists no names; directory not mapped`]);
+  });
+
   test("a source that names no domains file is named by its directory", () => {
     const source = directory("d", "a_b.test ok.test", { names: ["ok.test"] });
     delete source.source.domainsFile;
