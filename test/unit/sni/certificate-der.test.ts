@@ -178,6 +178,7 @@ test("structures that are not what X.509 says are not read as names", () => {
     tlv(TAG.SEQUENCE, cn("not-a-set.test")),
     rdn(tlv(TAG.SET, OID_CN, text(TAG.UTF8_STRING, "not-a-sequence.test"))),
     rdn(tlv(TAG.SEQUENCE, OID_CN, text(TAG.UTF8_STRING, "three.test"), text(TAG.UTF8_STRING, "parts.test"))),
+    rdn(tlv(TAG.SEQUENCE, tlv(TAG.OCTET_STRING, OID_CN.slice(2)), text(TAG.UTF8_STRING, "not-an-oid.test"))),
     rdn(cn("good.test")),
   );
   expect(readCertificateFacts(certificate({ subject })).names).toEqual(["good.test"]);
