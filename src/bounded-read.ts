@@ -56,27 +56,30 @@ export function readBoundedBytes(path: string, maxBytes: number): Buffer {
     if (!stat.isFile()) throw new BoundedReadError("ENOTREG", path, `${fileKind(stat)}, not a regular file`);
     if (stat.size > maxBytes) throw new BoundedReadError("EFBIG", path, `larger than ${sizeText(maxBytes)} (${sizeText(stat.size)})`);
     // st_size can lie (/proc files say 0, a file may grow while read): read to EOF, but one
-    // byte past the cap at most.
-    const buffer = Buffer.allocUnsafe(Math.min(maxBytes + 1, Math.max(stat.size + 1, 64 * 1024)));
-    let chunks: Buffer[] = [];
+    // byte past the cap at most. Room for st_size + 1 bytes: a regular file's read that comes
+    // back short has reached its end, so the usual file takes one read and one copy.
+    let buffer = Buffer.allocUnsafe(Math.min(maxBytes + 1, stat.size > 0 ? stat.size + 1 : 64 * 1024));
     let total = 0;
     for (;;) {
-      const room = Math.min(buffer.length, maxBytes + 1 - total);
+      if (total === buffer.length) {
+        const grown = Buffer.allocUnsafe(Math.min(maxBytes + 1, buffer.length * 2));
+        buffer.copy(grown, 0, 0, total);
+        buffer = grown;
+      }
+      const room = buffer.length - total;
       let read: number;
       try {
-        read = readSync(fd, buffer, 0, room, null);
+        read = readSync(fd, buffer, total, room, null);
       } catch (error) {
         const code = errnoCode(error) ?? "EIO";
         throw new BoundedReadError(code, path, code);
       }
-      if (read === 0) break;
-      chunks.push(Buffer.from(buffer.subarray(0, read)));
       total += read;
       if (total > maxBytes) throw new BoundedReadError("EFBIG", path, `larger than ${sizeText(maxBytes)}`);
+      if (read === 0 || (stat.size > 0 && read < room)) break;
     }
-    const bytes = Buffer.concat(chunks, total);
-    chunks = [];
-    return bytes;
+    // Copied only when most of the buffer is unused (a file that shrank, or st_size 0).
+    return total + 1 >= buffer.length ? buffer.subarray(0, total) : Buffer.from(buffer.subarray(0, total));
   } finally {
     closeSync(fd);
   }

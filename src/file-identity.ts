@@ -17,6 +17,12 @@ export function identityMtimeMs(identity: string): number {
   return Number(identity.split(":")[3]);
 }
 
+/** The later of an identity's mtime and ctime (ms): when the file's data or metadata last changed. */
+export function identityChangedMs(identity: string): number {
+  const fields = identity.split(":");
+  return Math.max(Number(fields[3]), Number(fields[4]));
+}
+
 /** The identity of PATH (symlinks followed), or "" when it cannot be stat'ed. */
 export function fileIdentity(path: string): string {
   try {

@@ -13,8 +13,12 @@ import { errnoText } from "./errors.ts";
 // and outputs are all still the same would rebuild the same table, and skips the build. Anything else (a renewed certificate, a new directory, the .db touched or
 // replaced by another startup, a record from another version) means a build, as in stock.
 // The record lives beside the validation cache (the spool volume), never in the conf dir.
+// Its first line is the record without its inputs, with one digest over them; the second line
+// holds the inputs themselves. A start whose inputs are unchanged compares one digest and
+// never parses the second line (10,000 names' digests for sni.map); an update in place
+// (sni/table-update.ts) reads it to learn which names changed.
 
-const RECORD_VERSION = 1;
+const RECORD_VERSION = 2;
 
 /**
  * Where the record of a table's last build is kept: beside the validation cache
@@ -25,8 +29,10 @@ export function tableRecordFileFor(cacheFile: string | undefined, table: "sni.ma
 }
 
 export interface TableRecord {
-  /** path -> identity, for the source file and every file the table embeds. */
-  inputs: Record<string, string>;
+  /** inputsDigest of the inputs recorded. */
+  inputsDigest: string;
+  /** The inputs (path -> identity for aliases; map line -> value digest for sni.map), parsed when asked for. */
+  inputs(): Record<string, string>;
   /** path -> identity of what the build wrote (the .db, and the map text for sni.map). */
   outputs: Record<string, string>;
   /** What wrote the outputs (for sni.map: the postmap binary, table-update.ts's postmapStamp). */
@@ -36,12 +42,37 @@ export interface TableRecord {
 /** The record kept in FILE, or undefined when there is none (or one this version cannot use). */
 export function readTableRecord(file: string): TableRecord | undefined {
   try {
-    const parsed = JSON.parse(readBoundedText(file, MAX_CONF_BYTES)) as { version?: number } & Partial<TableRecord>;
-    if (parsed.version !== RECORD_VERSION || !isIdentityMap(parsed.inputs) || !isIdentityMap(parsed.outputs)) return undefined;
-    return { inputs: parsed.inputs, outputs: parsed.outputs, ...(typeof parsed.builtBy === "string" ? { builtBy: parsed.builtBy } : {}) };
+    const text = readBoundedText(file, MAX_CONF_BYTES);
+    const split = text.indexOf("\n");
+    const header = JSON.parse(split === -1 ? text : text.slice(0, split)) as {
+      version?: number;
+      inputsDigest?: unknown;
+      outputs?: unknown;
+      builtBy?: unknown;
+    };
+    if (header.version !== RECORD_VERSION || typeof header.inputsDigest !== "string" || !isIdentityMap(header.outputs)) return undefined;
+    let inputs: Record<string, string> | undefined;
+    return {
+      inputsDigest: header.inputsDigest,
+      inputs() {
+        if (inputs !== undefined) return inputs;
+        const parsed: unknown = split === -1 ? undefined : JSON.parse(text.slice(split + 1));
+        inputs = isIdentityMap(parsed) ? parsed : {};
+        return inputs;
+      },
+      outputs: header.outputs,
+      ...(typeof header.builtBy === "string" ? { builtBy: header.builtBy } : {}),
+    };
   } catch {
     return undefined; // missing or damaged: build, which is always correct
   }
+}
+
+/** One digest over INPUTS (keys and values, in order): equal digests, equal inputs. */
+export function inputsDigest(inputs: ReadonlyMap<string, string>): string {
+  const hasher = new Bun.CryptoHasher("sha256");
+  for (const [key, value] of inputs) hasher.update(`${key}\0${value}\n`);
+  return hasher.digest("hex");
 }
 
 /**
@@ -50,7 +81,7 @@ export function readTableRecord(file: string): TableRecord | undefined {
  * untouched since.
  */
 export function tableIsCurrent(record: TableRecord | undefined, inputs: ReadonlyMap<string, string>, outputs: readonly string[]): boolean {
-  return record !== undefined && sameIdentities(record.outputs, outputs) && sameIdentities(record.inputs, [...inputs.keys()], inputs);
+  return record !== undefined && sameIdentities(record.outputs, outputs) && record.inputsDigest === inputsDigest(inputs);
 }
 
 /** Whether OUTPUTS are exactly the files the recorded build left (nothing rewrote or replaced them since). */
@@ -80,15 +111,23 @@ export function saveTableRecord(
   if ([...inputs.values()].includes("")) return false;
   const outputIdentities = snapshotIdentities(outputs);
   if ([...outputIdentities.values()].includes("")) return false;
-  const record = {
+  const header = {
     version: RECORD_VERSION,
-    inputs: Object.fromEntries(inputs),
+    inputsDigest: inputsDigest(inputs),
     outputs: Object.fromEntries(outputIdentities),
     ...(builtBy === undefined ? {} : { builtBy }),
   };
+  return saveRecordFile(file, `${JSON.stringify(header)}\n${JSON.stringify(Object.fromEntries(inputs))}\n`, log);
+}
+
+/**
+ * Write a record (TEXT) to FILE, private (0600 in a 0700 directory), without fsync: a record
+ * lost in a crash costs one build. Failing to write it is one warning, for the same reason.
+ */
+export function saveRecordFile(file: string, text: string, log: Pick<Logger, "warn">): boolean {
   try {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    writeFileAtomic(file, JSON.stringify(record), { mode: 0o600, durable: false });
+    writeFileAtomic(file, text, { mode: 0o600, durable: false });
     return true;
   } catch (error) {
     log.warn(`could not save ${file}: ${errnoText(error)}`);
@@ -101,11 +140,11 @@ export function forgetTableRecord(file: string): void {
   rmSync(file, { force: true });
 }
 
-function sameIdentities(recorded: Record<string, string>, paths: readonly string[], known?: ReadonlyMap<string, string>): boolean {
+function sameIdentities(recorded: Record<string, string>, paths: readonly string[]): boolean {
   const unique = new Set(paths);
   if (unique.size !== Object.keys(recorded).length) return false;
   for (const path of unique) {
-    const identity = known?.get(path) ?? fileIdentity(path);
+    const identity = fileIdentity(path);
     if (identity === "" || recorded[path] !== identity) return false;
   }
   return true;

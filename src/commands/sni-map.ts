@@ -1,7 +1,8 @@
 import { defineCommand } from "../command.ts";
 import { withConfLock } from "../conf-lock.ts";
 import { createPostfixTools } from "../postfix/index.ts";
-import { logNotes, logProblems, mapKeyForHostname, planSniMapOnAllCores, summarize, updateSniMap } from "../sni/index.ts";
+import { logNotes, logProblems, mapKeyForHostname, planSniMapOnAllCores, summarize } from "../sni/index.ts";
+import { updateSniMap } from "../sni/update.ts";
 import {
   CACHE_FILE_OPTION,
   CONF_DIR_OPTION,

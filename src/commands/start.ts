@@ -4,7 +4,7 @@ import { lockConfDir } from "../conf-lock.ts";
 import { START_ENVIRONMENT, type StartEnv } from "../env.ts";
 import { createPhaseTimer } from "../phase-timer.ts";
 import { createPostfixTools, masterIsRunning } from "../postfix/index.ts";
-import { updateSniMap } from "../sni/index.ts";
+import { updateSniMap } from "../sni/update.ts";
 import { loadTemplates } from "../templates/load.ts";
 import { writeAliases } from "../steps/aliases.ts";
 import { checkAsn, type AsnVerdict } from "../steps/asn-check.ts";

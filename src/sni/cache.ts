@@ -11,6 +11,15 @@ import { errnoText } from "../errors.ts";
 // key is a SHA-256 over the file names and every byte judged (validate.ts), so a renewed or
 // edited file is judged again and an unchanged one never is, whatever its timestamps say.
 // The cache holds names, dates and verdicts only, never key material.
+//
+// Reading and digesting 4,000 files is most of what an unchanged restart costs, so the cache
+// also remembers, for the files' identities at the time they were read (device, inode, size,
+// mtime, ctime: file-identity.ts), which content they held: the content key, and the digest
+// and length of the value built from them. A source whose files all still have those
+// identities is not read again (validate.ts). Only identities that no later write can repeat
+// are remembered: ctime is set by the kernel and cannot be set back, so a file whose ctime was
+// already older than the read by more than a clock tick cannot be rewritten under the same
+// identity (the "racy" case git's index knows: validate.ts's RACY_MS).
 
 // Where: on the spool volume, which persists per container and which no git checkout sees.
 // mailcow's data/conf/postfix (the conf dir) is part of the admin's mailcow git tree, and a file
@@ -18,7 +27,7 @@ import { errnoText } from "../errors.ts";
 
 /** mailcow's conf dir inside the container: the cache is kept by default only there. */
 const MAILCOW_CONF_DIR = "/opt/postfix/conf";
-const CACHE_VERSION = 4;
+const CACHE_VERSION = 5;
 
 /**
  * The cache file for a run: the one asked for (--cache-file / MPI_CACHE_FILE), else the spool
@@ -33,9 +42,30 @@ export function cacheFileFor(confDir: string, requested: string | undefined, spo
 export interface PairCache {
   /** The remembered judgement for `key` (validate.ts's content key), else `judge()` remembered. */
   judge(key: string, judge: () => SourceJudgement): SourceJudgement;
+  /**
+   * What files with these identities held when they were read (validate.ts's identity key),
+   * with its judgement; undefined when not remembered. A cache without it (the watcher's,
+   * which keeps last good values in memory) has every source read.
+   */
+  recall?(identityKey: string): RecalledSource | undefined;
+  /** Remember what files with these identities held (after a read under which nothing changed). */
+  remember?(identityKey: string, content: RecalledContent): void;
+}
+
+/** What a source's files held: the content key of their judgement, and the embedded value's digest and length. */
+export interface RecalledContent {
+  key: string;
+  digest?: string;
+  length?: number;
+}
+
+export interface RecalledSource extends RecalledContent {
+  judgement: SourceJudgement;
 }
 
 export interface PersistentPairCache extends PairCache {
+  recall(identityKey: string): RecalledSource | undefined;
+  remember(identityKey: string, content: RecalledContent): void;
   /** Write what this run used (entries of files no longer present are dropped). */
   save(): void;
   readonly hits: number;
@@ -44,10 +74,12 @@ export interface PersistentPairCache extends PairCache {
 
 /** The cache kept in `path`; without one (check, --dry-run, tests) it lives for this run only. */
 export function openPairCache(path?: string): PersistentPairCache {
-  const previous = path === undefined ? new Map<string, SourceJudgement>() : loadEntries(path);
+  const { entries: previous, identities: previousIdentities } = path === undefined ? emptyCache() : loadEntries(path);
   const current = new Map<string, SourceJudgement>();
+  const identities = new Map<string, RecalledContent>();
   let hits = 0;
   let misses = 0;
+  let rememberedNew = 0;
   return {
     judge(key, judge) {
       const cached = previous.get(key);
@@ -61,12 +93,32 @@ export function openPairCache(path?: string): PersistentPairCache {
       current.set(key, judgement);
       return judgement;
     },
+    recall(identityKey) {
+      const content = previousIdentities.get(identityKey);
+      const judgement = content && (current.get(content.key) ?? previous.get(content.key));
+      if (!content || !judgement) return undefined;
+      hits++;
+      current.set(content.key, judgement);
+      identities.set(identityKey, content);
+      return { ...content, judgement };
+    },
+    remember(identityKey, content) {
+      if (previousIdentities.get(identityKey)?.key !== content.key) rememberedNew++;
+      identities.set(identityKey, content);
+    },
     save() {
       // Unchanged tree: nothing to rewrite (the common restart).
-      if (path === undefined || (misses === 0 && current.size === previous.size)) return;
+      const unchanged =
+        misses === 0 && rememberedNew === 0 && current.size === previous.size && identities.size === previousIdentities.size;
+      if (path === undefined || unchanged) return;
       // A cache lost in a crash only costs one slower start: no fsync.
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-      writeFileAtomic(path, JSON.stringify({ version: CACHE_VERSION, entries: Object.fromEntries(current) }), {
+      // Identities this run did not look at (a run without `recall`, the watcher's) are kept
+      // while the content they vouch for is still in use.
+      for (const [identityKey, content] of previousIdentities)
+        if (!identities.has(identityKey) && current.has(content.key)) identities.set(identityKey, content);
+      const saved = { version: CACHE_VERSION, entries: Object.fromEntries(current), identities: Object.fromEntries(identities) };
+      writeFileAtomic(path, JSON.stringify(saved), {
         mode: 0o600,
         durable: false,
       });
@@ -89,13 +141,30 @@ export function saveJudgements(cache: PersistentPairCache, path: string | undefi
   }
 }
 
-function loadEntries(path: string): Map<string, SourceJudgement> {
+interface LoadedCache {
+  entries: Map<string, SourceJudgement>;
+  identities: Map<string, RecalledContent>;
+}
+
+function emptyCache(): LoadedCache {
+  return { entries: new Map(), identities: new Map() };
+}
+
+function loadEntries(path: string): LoadedCache {
   try {
-    const parsed = JSON.parse(readBoundedText(path, MAX_CONF_BYTES)) as { version?: number; entries?: Record<string, SourceJudgement> };
-    if (parsed.version !== CACHE_VERSION || typeof parsed.entries !== "object" || parsed.entries === null) return new Map();
-    return new Map(Object.entries(parsed.entries));
+    const parsed = JSON.parse(readBoundedText(path, MAX_CONF_BYTES)) as {
+      version?: number;
+      entries?: Record<string, SourceJudgement>;
+      identities?: Record<string, RecalledContent>;
+    };
+    if (parsed.version !== CACHE_VERSION || typeof parsed.entries !== "object" || parsed.entries === null) return emptyCache();
+    const identities = typeof parsed.identities === "object" && parsed.identities !== null ? Object.entries(parsed.identities) : [];
+    return {
+      entries: new Map(Object.entries(parsed.entries)),
+      identities: new Map(identities.filter(([, content]) => typeof content?.key === "string")),
+    };
   } catch {
     // Missing or damaged: judge everything again, which is always correct.
-    return new Map();
+    return emptyCache();
   }
 }

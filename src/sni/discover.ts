@@ -2,6 +2,7 @@ import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from "node
 import { join, resolve, sep } from "node:path";
 import { MAX_DOMAINS_BYTES, describeReadFailure, readBoundedText } from "../bounded-read.ts";
 import { errnoCode, UserError } from "../errors.ts";
+import { fileIdentity } from "../file-identity.ts";
 import { escapeBytes } from "./certificate.ts";
 import type { CertificateSource, KeyPairFiles, Problem } from "./types.ts";
 
@@ -22,11 +23,18 @@ export interface Discovery {
   problems: Problem[];
   /** Information for the log, not problems: dot-directories that hold a cert.pem. */
   notes: string[];
+  /**
+   * Identities (file-identity.ts) of what the listing depends on, each taken before it was
+   * read: the SSL dir, every entry of it (a directory's identity changes when a file is added,
+   * removed or renamed in it) and every domains file. validated sources add their pair files'.
+   */
+  observed: Record<string, string>;
 }
 
 /** List the certificate sources below `sslDir` without parsing any certificate. */
 export function collectCertificateSources(sslDirInput: string): Discovery {
   const sslDir = resolve(sslDirInput);
+  const observed: Record<string, string> = { [sslDir]: fileIdentity(sslDir) };
   let rawEntries: Buffer[];
   try {
     rawEntries = readdirSync(sslDir, { encoding: "buffer" });
@@ -62,6 +70,7 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
 
   for (const entry of entries) {
     const dir = join(sslDir, entry);
+    observed[dir] = fileIdentity(dir);
     // mailcow's own `SSL/*/` glob never sees a dot-directory, and ACME clients stage renewals
     // or keep old copies in them (`.example.org.old/`): never a certificate directory.
     if (entry.startsWith(".")) {
@@ -71,11 +80,13 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
       );
       continue;
     }
-    // One stat per file tells which directories hold a pair (files at the top, such as
-    // dhparams.pem, answer ENOTDIR); 2,000 directories are common.
+    // One listing per directory tells which hold a pair and what else they hold (files at the
+    // top, such as dhparams.pem, have none); 2,000 directories are common.
     // Quietly skipped, as mailcow does: acme/, backups/, half-written directories.
-    if (!present(join(dir, DEFAULT_CERT)) || !present(join(dir, DEFAULT_KEY))) continue;
+    const listing = directoryListing(dir);
+    if (!listing.has(DEFAULT_CERT) || !listing.has(DEFAULT_KEY)) continue;
     const domainsFile = join(dir, DOMAINS_FILE);
+    observed[domainsFile] = fileIdentity(domainsFile);
     let domainsText: string;
     try {
       domainsText = readBoundedText(domainsFile, MAX_DOMAINS_BYTES);
@@ -100,15 +111,12 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
       });
       continue;
     }
-    const ecdsa = present(join(dir, ECDSA_KEY)) && present(join(dir, ECDSA_CERT)) ? pairIn(dir, ECDSA_KEY, ECDSA_CERT) : undefined;
+    const ecdsa = listing.has(ECDSA_KEY) && listing.has(ECDSA_CERT) ? pairIn(dir, ECDSA_KEY, ECDSA_CERT) : undefined;
     const domainsOutside =
-      !(plainDirectories.has(entry) && !lstatSync(domainsFile, { throwIfNoEntry: false })?.isSymbolicLink()) &&
-      !isInside(domainsFile, root())
-        ? true
-        : undefined;
+      !(plainDirectories.has(entry) && listing.get(DOMAINS_FILE) === "plain") && !isInside(domainsFile, root()) ? true : undefined;
     sources.push({ kind: "directory", dir, main: pairIn(dir, DEFAULT_KEY, DEFAULT_CERT), ecdsa, domainsFile, domainsText, domainsOutside });
   }
-  return { sslDir, sources, problems, notes };
+  return { sslDir, sources, problems, notes, observed };
 }
 
 /**
@@ -151,6 +159,26 @@ function realpathOrSelf(dir: string): string {
   } catch {
     return dir;
   }
+}
+
+/**
+ * The entries of DIR that matter here, each "symlink" or "plain" (anything else: a link
+ * dangling or not counts as there, as validation then reports it). A directory that cannot be
+ * listed but can be searched (mode 0711) is asked entry by entry; anything else has none.
+ */
+function directoryListing(dir: string): Map<string, "symlink" | "plain"> {
+  const listing = new Map<string, "symlink" | "plain">();
+  try {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) listing.set(entry.name, entry.isSymbolicLink() ? "symlink" : "plain");
+  } catch (error) {
+    if (errnoCode(error) !== "EACCES") return listing;
+    for (const name of [DEFAULT_CERT, DEFAULT_KEY, DOMAINS_FILE, ECDSA_KEY, ECDSA_CERT]) {
+      const path = join(dir, name);
+      if (statEntry(path) === undefined) continue;
+      listing.set(name, lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() ? "symlink" : "plain");
+    }
+  }
+  return listing;
 }
 
 /** Names of the entries of DIR that are directories, not symlinks (the type readdir reports). */

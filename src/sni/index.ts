@@ -1,13 +1,14 @@
 // Public face of the SNI engine, used by `sni-map`, `check`, `reload` and `start`:
 // discover (fs) -> validate (read + parse) -> plan (pure) -> render (pure) -> write (fs + postmap).
 import type { Logger } from "../log.ts";
-import { openPairCache, saveJudgements, type PairCache } from "./cache.ts";
+import type { PairCache } from "./cache.ts";
 import { UserError } from "../errors.ts";
 import { collectCertificateSources, type Discovery } from "./discover.ts";
 import { normalizeHostname } from "./names.ts";
 import { planSniMap } from "./plan.ts";
 import { renderSniMap } from "./render.ts";
 import type { MapEntry, Problem, ValidatedSource } from "./types.ts";
+import { DecodedKeys } from "./decoded-keys.ts";
 import { validateSource } from "./validate.ts";
 import { validateOnAllCores, type Validation } from "./validate-parallel.ts";
 import { incrementalDelta, postmapStamp, writeSniTable, type TableDelta } from "./table-update.ts";
@@ -25,19 +26,6 @@ import {
   type TableRecord,
 } from "../table-record.ts";
 
-export interface SniMapOptions {
-  /** Postfix's tools with the command's MAIL_CONFIG (postmap). */
-  tools: PostfixTools;
-  sslDir: string;
-  confDir: string;
-  /** MAILCOW_HOSTNAME, mapped to the default certificate (normalized here: case, trailing dot, IDN). */
-  hostname?: string;
-  now?: Date;
-  log: Logger;
-  /** The validation cache (see cache.ts's cacheFileFor); none: this run only. */
-  cacheFile?: string;
-}
-
 export interface SniMapResult {
   sslDir: string;
   /** The hostname as mapped (normalized), when one was given. */
@@ -49,6 +37,8 @@ export interface SniMapResult {
   problems: Problem[];
   /** Information lines for the log (not problems): e.g. a dot-directory holding a cert.pem. */
   notes: string[];
+  /** Identities of what discovery read (discover.ts's Discovery.observed). */
+  observed: Record<string, string>;
 }
 
 export interface PlanOptions {
@@ -63,12 +53,17 @@ export function planSniMapFromTree(options: PlanOptions): SniMapResult {
   const now = options.now ?? new Date();
   const hostname = mapKeyForHostname(options.hostname);
   const discovery = collectCertificateSources(options.sslDir);
-  return planFromValidations(
-    discovery,
-    hostname,
-    now,
-    discovery.sources.map((source) => validateSource(source, now, options.cache)),
-  );
+  const keys = new DecodedKeys();
+  try {
+    return planFromValidations(
+      discovery,
+      hostname,
+      now,
+      discovery.sources.map((source) => validateSource(source, now, options.cache, { keys })),
+    );
+  } finally {
+    keys.free();
+  }
 }
 
 /** planSniMapFromTree with the sources validated on every core (validate-parallel.ts); workers consult CACHE_FILE. */
@@ -107,42 +102,8 @@ function planFromValidations(
     sources,
     problems,
     notes: discovery.notes,
+    observed: discovery.observed,
   };
-}
-
-/**
- * Build CONF/sni.map and CONF/sni.map.db (postmap -F) atomically, mode 0600, logging each
- * problem once and one summary line. Throws UserError when the map cannot be written;
- * the previous sni.map and sni.map.db then stay in place.
- */
-export async function updateSniMap(options: SniMapOptions): Promise<SniMapResult> {
-  mapKeyForHostname(options.hostname); // a bad hostname is reported before any work
-  const mapFile = join(options.confDir, SNI_MAP_FILE);
-  const cache = openPairCache(options.cacheFile);
-  const result = await planSniMapOnAllCores({ ...options, cache });
-  logNotes(result.notes, options.log);
-  logProblems(result.problems, options.log);
-  const inputs = embeddedValueDigests(result.entries);
-  if (sniTableInPlace(options.confDir, options.cacheFile, result.content, inputs)) {
-    options.log.info(
-      `sni-map: ${summarize(result)} -> ${mapFile} (unchanged: no certificate, key or map file changed since sni.map.db was built)`,
-    );
-  } else {
-    const updated = await buildSniTable(
-      options.tools,
-      options.confDir,
-      options.cacheFile,
-      result.content,
-      result.entries,
-      inputs,
-      options.log,
-    );
-    const count = (items: readonly unknown[]) => `${items.length} ${items.length === 1 ? "name" : "names"}`;
-    const how = updated ? ` (sni.map.db updated in place: ${count(updated.upserts)} written, ${updated.removals.length} removed)` : "";
-    options.log.info(`sni-map: ${summarize(result)} -> ${mapFile}${how}`);
-  }
-  saveJudgements(cache, options.cacheFile, options.log);
-  return result;
 }
 
 /**
@@ -212,17 +173,7 @@ function tableRecord(file: string): TableRecord | undefined {
  * text and an untouched .db mean a build would give the table already in place.
  */
 export function embeddedValueDigests(entries: readonly MapEntry[]): Map<string, string> {
-  const digests = new Map<Uint8Array, string>();
-  const inputs = new Map<string, string>();
-  for (const entry of entries) {
-    let digest = digests.get(entry.value);
-    if (digest === undefined) {
-      digest = `sha256:${new Bun.CryptoHasher("sha256").update(entry.value).digest("hex")}`;
-      digests.set(entry.value, digest);
-    }
-    inputs.set(embeddedValueKey(entry), digest);
-  }
-  return inputs;
+  return new Map(entries.map((entry) => [embeddedValueKey(entry), entry.value.digest]));
 }
 
 /** An entry's key in embeddedValueDigests: its map line. */

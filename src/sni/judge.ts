@@ -1,5 +1,6 @@
 import { readCertificateFacts } from "./certificate.ts";
 import { clientFitFailure, verifierWarnings } from "./client-fit.ts";
+import type { DecodedKeys } from "./decoded-keys.ts";
 import type { LoadedChain } from "./loaded-chain.ts";
 import { loadLikePostfix, type LoadVerdict, type ValuePart } from "./postfix-loader.ts";
 import type { KeyPairFiles, PairReport, Problem, SourceJudgement } from "./types.ts";
@@ -26,18 +27,19 @@ export type PairBytes =
   | { ok: false; files: KeyPairFiles; report: PairReport; missing: boolean };
 
 /** Judge the main pair, and the ecdsa pair beside it, by Postfix's loader. Never throws. */
-export function judgeSource(main: PairBytes, ecdsa: PairBytes | undefined): SourceJudgement {
+/** KEYS: the decoded keys of this validation (decoded-keys.ts), when it keeps them. */
+export function judgeSource(main: PairBytes, ecdsa: PairBytes | undefined, keys?: DecodedKeys): SourceJudgement {
   if (!main.ok) return { main: main.report, ecdsa: ecdsa?.ok === false ? ecdsa.report : undefined, withEcdsa: false };
   let both: PairReport[] | undefined;
   if (ecdsa?.ok) {
-    both = judgeValue([main, ecdsa]);
+    both = judgeValue([main, ecdsa], keys);
     if (both.every((report) => report.valid)) return { main: both[0]!, ecdsa: both[1], withEcdsa: true };
   }
-  const alone = judgeValue([main])[0]!;
+  const alone = judgeValue([main], keys)[0]!;
   if (!ecdsa) return { main: alone, withEcdsa: false };
   if (!ecdsa.ok) return { main: alone, ecdsa: ecdsa.report, withEcdsa: false };
   // Why the pair is left out: its own fault if it fails alone, else that the two do not go together.
-  const single = judgeValue([ecdsa])[0]!;
+  const single = judgeValue([ecdsa], keys)[0]!;
   const together = both?.[1]?.failure;
   const failure = single.failure ?? {
     code: together?.code ?? "pair-conflict",
@@ -72,9 +74,9 @@ export function composeValue(pairs: readonly { files: KeyPairFiles; key: Uint8Ar
 }
 
 /** Reports for each pair of one value: all valid when Postfix loads it and clients can use every key. */
-function judgeValue(pairs: readonly Extract<PairBytes, { ok: true }>[]): PairReport[] {
+function judgeValue(pairs: readonly Extract<PairBytes, { ok: true }>[], keys: DecodedKeys | undefined): PairReport[] {
   const { value, parts } = composeValue(pairs);
-  const verdict: LoadVerdict = loadLikePostfix(value, parts);
+  const verdict: LoadVerdict = loadLikePostfix(value, parts, keys);
   const reports = pairs.map((pair, index) => {
     if (!verdict.loads) return failed(pair.files, verdict.code, `${verdict.reason}${framingHint(pairs)}`);
     const chain = verdict.chains[index];

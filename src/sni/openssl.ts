@@ -32,6 +32,7 @@ const CRYPTO_SYMBOLS = {
   PKCS8_PRIV_KEY_INFO_free: { args: [P], returns: V },
   EVP_PKCS82PKEY: { args: [P], returns: P },
   EVP_PKEY_free: { args: [P], returns: V },
+  EVP_PKEY_up_ref: { args: [P], returns: I },
   EVP_PKEY_get_base_id: { args: [P], returns: I },
   EVP_PKEY_get_bits: { args: [P], returns: I },
   EVP_PKEY_get_group_name: { args: [P, P, U, P], returns: I },

@@ -1,6 +1,7 @@
 import { ptr, type Pointer } from "bun:ffi";
 import { asPointer, lastErrorReason, openSsl, PointerCell, type OpenSsl } from "./openssl.ts";
 import { pendingBytes, readPemObject } from "./pem-objects.ts";
+import type { DecodedKey, DecodedKeys } from "./decoded-keys.ts";
 import { describeLoadedChain, type LoadedChain } from "./loaded-chain.ts";
 
 // Postfix's verdict on one sni.map value, reached the way Postfix reaches it. postmap -F embeds
@@ -37,7 +38,7 @@ type State = "init" | "key" | "cert" | "refused";
  * Judge `value` (the bytes postmap -F embeds) as Postfix's SNI loader would. `parts` name the
  * files the bytes came from, for the reason text. Never throws for bad input.
  */
-export function loadLikePostfix(value: Uint8Array, parts: readonly ValuePart[] = []): LoadVerdict {
+export function loadLikePostfix(value: Uint8Array, parts: readonly ValuePart[] = [], keys?: DecodedKeys): LoadVerdict {
   const openssl = openSsl();
   const { crypto } = openssl;
   // smtpd hands the decoded value to OpenSSL as a C string: it ends at the first NUL byte.
@@ -50,7 +51,7 @@ export function loadLikePostfix(value: Uint8Array, parts: readonly ValuePart[] =
   crypto.ERR_clear_error();
   const bio = length > 0 ? asPointer(crypto.BIO_new_mem_buf(ptr(text), length)) : null;
   const connection = asPointer(openssl.ssl.SSL_new(openssl.serverContext));
-  const loader = new ChainLoader(openssl, connection!, where);
+  const loader = new ChainLoader(openssl, connection!, where, keys);
   try {
     if (bio) loader.readAll(bio, length);
     return loader.finish();
@@ -78,6 +79,7 @@ class ChainLoader {
     private readonly openssl: OpenSsl,
     private readonly connection: Pointer,
     private readonly where: (offset: number) => string,
+    private readonly keys?: DecodedKeys,
   ) {}
 
   /** Read PEM objects until the end of the value or the first refusal. */
@@ -131,16 +133,9 @@ class ChainLoader {
 
   private readKey(type: number, der: Uint8Array, objectNumber: number, file: string): void {
     const { crypto } = this.openssl;
-    const start = ptr(der) as unknown as number;
-    const cursor = new PointerCell(start);
-    let key: Pointer | null;
-    if (type !== 0) {
-      key = asPointer(crypto.d2i_PrivateKey(type, null, cursor.address, der.length));
-    } else {
-      const info = crypto.d2i_PKCS8_PRIV_KEY_INFO(null, cursor.address, der.length);
-      key = info ? asPointer(crypto.EVP_PKCS82PKEY(info)) : null;
-      if (info) crypto.PKCS8_PRIV_KEY_INFO_free(info);
-    }
+    const decode = () => decodeKey(this.openssl, type, der);
+    const decoded = this.keys ? this.keys.take(this.openssl, type, der, decode) : decode();
+    const key = decoded?.key ?? null;
     if (this.state === "key") {
       if (key) crypto.EVP_PKEY_free(key);
       this.refuse(
@@ -163,7 +158,7 @@ class ChainLoader {
       );
       return;
     }
-    if (cursor.value - start !== der.length) {
+    if (decoded!.consumed !== der.length) {
       crypto.EVP_PKEY_free(key);
       this.refuse("key-invalid", `the private key (PEM object ${objectNumber}, in ${file}) has extra bytes after its end`);
       return;
@@ -229,4 +224,20 @@ class ChainLoader {
     this.issuers = [];
     this.certificateDer = new Uint8Array(0);
   }
+}
+
+/** d2i of a private key as Postfix's loader does it: by the PEM label's type, or PKCS#8 by its OID. */
+function decodeKey(openssl: OpenSsl, type: number, der: Uint8Array): DecodedKey | null {
+  const { crypto } = openssl;
+  const start = ptr(der) as unknown as number;
+  const cursor = new PointerCell(start);
+  let key: Pointer | null;
+  if (type !== 0) {
+    key = asPointer(crypto.d2i_PrivateKey(type, null, cursor.address, der.length));
+  } else {
+    const info = crypto.d2i_PKCS8_PRIV_KEY_INFO(null, cursor.address, der.length);
+    key = info ? asPointer(crypto.EVP_PKCS82PKEY(info)) : null;
+    if (info) crypto.PKCS8_PRIV_KEY_INFO_free(info);
+  }
+  return key === null ? null : { key, consumed: cursor.value - start };
 }

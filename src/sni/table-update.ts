@@ -7,7 +7,8 @@ import { openFileIdentity } from "../file-identity.ts";
 import type { Logger } from "../log.ts";
 import { dbHoldsExactly, mapToolConfigArgs, postmapUpdate, tableKeysDiffer, type PostfixTools } from "../postfix/index.ts";
 import { outputsUnchanged, type TableRecord } from "../table-record.ts";
-import type { MapEntry } from "./types.ts";
+import { embeddedBytes, isEmbeddedValueChanged } from "./embedded.ts";
+import type { EmbeddedValue, MapEntry } from "./types.ts";
 import { removeTempPair, SNI_MAP_FILE, SNI_MAP_MODE, wrapWriteError, writeSniMapFiles } from "./write.ts";
 
 // A renewal changes a handful of names of a table that may hold 10,000; rebuilding all of it
@@ -78,7 +79,7 @@ export function incrementalDelta(
   if (record === undefined || builtBy === undefined || record.builtBy !== builtBy) return undefined;
   const mapFile = join(confDir, SNI_MAP_FILE);
   if (!outputsUnchanged(record, [mapFile, `${mapFile}.db`])) return undefined;
-  const previous = digestsByName(record.inputs);
+  const previous = digestsByName(record.inputs());
   const { changed, removed } = tableDelta(previous, digestsByName(inputs));
   if (changed.length + removed.length > entries.length * MAX_CHANGED_SHARE) return undefined;
   // The .db's own keys (read from its bucket pages) must be the recorded names.
@@ -105,6 +106,7 @@ export async function writeSniTable(
       await updateSniMapFiles(tools, confDir, content, entries, delta, log);
       return delta;
     } catch (error) {
+      if (isEmbeddedValueChanged(error)) throw error;
       // The table in place stays as it was; a full build is always correct.
       log.info(`sni-map: updating sni.map.db in place failed (${(error as Error).message}); building it in full`);
     }
@@ -154,12 +156,13 @@ function installUpdated(tempMap: string, mapFile: string, content: string): void
 
 /** `NAME VALUE` lines with each value as postmap -F stores it: base64 of the bytes, one encoding per shared value. Pure. */
 export function storedLines(entries: readonly MapEntry[]): string {
-  const encoded = new Map<Uint8Array, string>();
+  const encoded = new Map<EmbeddedValue, string>();
   let text = "";
   for (const entry of entries) {
     let value = encoded.get(entry.value);
     if (value === undefined) {
-      value = Buffer.from(entry.value.buffer, entry.value.byteOffset, entry.value.byteLength).toString("base64");
+      const bytes = embeddedBytes(entry);
+      value = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
       encoded.set(entry.value, value);
     }
     text += `${entry.name} ${value}\n`;

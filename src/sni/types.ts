@@ -72,10 +72,24 @@ export interface ValidatedSource {
   /** Usable for the map: Postfix's loader takes the main pair. */
   usable: boolean;
   /**
-   * Exactly the bytes sni.map.db embeds for this source's names: the files that were read
-   * and judged, joined as postmap -F joins them. Absent when the source is not usable.
+   * What sni.map.db embeds for this source's names: the files that were read and judged,
+   * joined as postmap -F joins them. Absent when the source is not usable.
    */
-  value?: Uint8Array;
+  value?: EmbeddedValue;
+  /** Identities of the pair files as they were when read (file-identity.ts); absent when a file changed under the read. */
+  identities?: Record<string, string>;
+}
+
+/**
+ * A judged value: its SHA-256 and length always; its bytes when this run read them. Bytes
+ * left unread (the files' identities vouched for them, validate.ts) are read when a build
+ * needs them and must have the digest (embedded.ts).
+ */
+export interface EmbeddedValue {
+  /** `sha256:` and the hex digest of the bytes. */
+  digest: string;
+  length: number;
+  bytes?: Uint8Array;
 }
 
 /** One line of sni.map. */
@@ -85,6 +99,6 @@ export interface MapEntry {
   sourceDir: string;
   /** key, chain[, key, chain] as they appear on the line. */
   files: string[];
-  /** The judged bytes embedded for this name (ValidatedSource.value). */
-  value: Uint8Array;
+  /** The judged value embedded for this name (ValidatedSource.value). */
+  value: EmbeddedValue;
 }

@@ -1,7 +1,8 @@
 import { availableParallelism } from "node:os";
 import type { Logger } from "../log.ts";
-import type { PairCache } from "./cache.ts";
+import type { PairCache, RecalledContent } from "./cache.ts";
 import type { CertificateSource, Problem, SourceJudgement, ValidatedSource } from "./types.ts";
+import { DecodedKeys } from "./decoded-keys.ts";
 import { validateSource } from "./validate.ts";
 
 // Judging a pair through OpenSSL costs ten times what reading and digesting it does, and
@@ -29,6 +30,8 @@ export interface SliceRequest {
   sources: CertificateSource[];
   now: number;
   cacheFile?: string;
+  /** Whether files whose identities the cache remembers may go unread (the main thread's cache has `recall`). */
+  recall: boolean;
 }
 
 /** A worker's answer: results without their values, each value's span in `values`, and the judgements used. */
@@ -36,6 +39,8 @@ export interface SliceResult {
   results: Validation[];
   spans: ([number, number] | undefined)[];
   judged: [string, SourceJudgement][];
+  /** The file identities the worker remembered or recalled, for the main thread's cache. */
+  remembered: [string, RecalledContent][];
   values: ArrayBuffer;
 }
 
@@ -59,46 +64,60 @@ export async function validateOnAllCores(
   // how many will be (a restart after a renewal judges one or two).
   let judged = 0;
   const counting: PairCache | undefined = cache && {
+    ...cache,
     judge: (key, judge) =>
       cache.judge(key, () => {
         judged++;
         return judge();
       }),
   };
-  const validateHere = (slice: readonly CertificateSource[]) => slice.map((source) => validateSource(source, now, counting));
-  const results = validateHere(sources.slice(0, PROBE_SOURCES));
-  const rest = sources.slice(results.length);
-  const mostlyJudged = cache === undefined || judged > results.length * JUDGED_SHARE;
-  const count = mostlyJudged ? Math.min(MAX_THREADS, threads, Math.floor(rest.length / MIN_SOURCES_PER_THREAD)) : 1;
-  if (count <= 1) return [...results, ...validateHere(rest)];
-  const size = Math.ceil(rest.length / count);
-  const slices = Array.from({ length: count }, (_, index) => rest.slice(index * size, (index + 1) * size));
-  let failure: string | undefined;
-  const answers = slices
-    .slice(1)
-    .map((slice) => validateInWorker({ sources: slice, now: now.getTime(), cacheFile }, (reason) => (failure ??= reason)));
-  results.push(...validateHere(slices[0]!));
-  for (const [index, answer] of (await Promise.all(answers)).entries()) {
-    if (answer === undefined) {
-      results.push(...validateHere(slices[index + 1]!));
-      continue;
+  // One memo of decoded keys for this thread's slices (decoded-keys.ts), freed when done.
+  const keys = new DecodedKeys();
+  try {
+    const validateHere = (slice: readonly CertificateSource[]) => slice.map((source) => validateSource(source, now, counting, { keys }));
+    const results = validateHere(sources.slice(0, PROBE_SOURCES));
+    const rest = sources.slice(results.length);
+    const mostlyJudged = cache === undefined || judged > results.length * JUDGED_SHARE;
+    const count = mostlyJudged ? Math.min(MAX_THREADS, threads, Math.floor(rest.length / MIN_SOURCES_PER_THREAD)) : 1;
+    if (count <= 1) return [...results, ...validateHere(rest)];
+    const size = Math.ceil(rest.length / count);
+    const slices = Array.from({ length: count }, (_, index) => rest.slice(index * size, (index + 1) * size));
+    let failure: string | undefined;
+    const answers = slices
+      .slice(1)
+      .map((slice) =>
+        validateInWorker(
+          { sources: slice, now: now.getTime(), cacheFile, recall: cache?.recall !== undefined },
+          (reason) => (failure ??= reason),
+        ),
+      );
+    results.push(...validateHere(slices[0]!));
+    for (const [index, answer] of (await Promise.all(answers)).entries()) {
+      if (answer === undefined) {
+        results.push(...validateHere(slices[index + 1]!));
+        continue;
+      }
+      results.push(...adopt(answer, cache));
+      if (used) used.workerSlices++;
     }
-    results.push(...adopt(answer, cache));
-    if (used) used.workerSlices++;
+    if (failure !== undefined) log?.warn(`validation threads: ${failure}; validated on one thread instead (slower, same result)`);
+    return results;
+  } finally {
+    keys.free();
   }
-  if (failure !== undefined) log?.warn(`validation threads: ${failure}; validated on one thread instead (slower, same result)`);
-  return results;
 }
 
 /** A worker's results with their values restored; its judgements recorded in CACHE. */
 function adopt(answer: SliceResult, cache: PairCache | undefined): Validation[] {
   for (const [key, judgement] of answer.judged) cache?.judge(key, () => judgement);
+  for (const [identityKey, content] of answer.remembered) cache?.remember?.(identityKey, content);
   const bytes = new Uint8Array(answer.values);
   return answer.results.map((result, index) => {
     const span = answer.spans[index];
-    return span === undefined
+    const value = result.validated.value;
+    return span === undefined || value === undefined
       ? result
-      : { ...result, validated: { ...result.validated, value: bytes.subarray(span[0], span[0] + span[1]) } };
+      : { ...result, validated: { ...result.validated, value: { ...value, bytes: bytes.subarray(span[0], span[0] + span[1]) } } };
   });
 }
 

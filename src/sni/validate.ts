@@ -1,20 +1,38 @@
 import { existsSync } from "node:fs";
 import { MAX_PEM_BYTES, describeReadFailure, readBoundedBytes } from "../bounded-read.ts";
-import { fileIdentity, identityMtimeMs } from "../file-identity.ts";
-import type { PairCache } from "./cache.ts";
+import { fileIdentity, identityChangedMs, identityMtimeMs } from "../file-identity.ts";
+import type { PairCache, RecalledSource } from "./cache.ts";
+import type { DecodedKeys } from "./decoded-keys.ts";
+import { embeddedValue } from "./embedded.ts";
 import { composeValue, judgeSource, type PairBytes, pairWarnings } from "./judge.ts";
-import type { CertificateSource, KeyPairFiles, Problem, ValidatedSource } from "./types.ts";
+import type { CertificateSource, KeyPairFiles, Problem, SourceJudgement, ValidatedSource } from "./types.ts";
 
 // A source is judged on exactly the bytes sni.map.db will embed: each file is read once, the
 // bytes are joined as postmap -F joins them, Postfix's own loader rules decide (postfix-loader.ts),
 // and the build embeds those same bytes (write.ts builds from a private copy of them). A
 // renewal that rewrites a file between the check and the build therefore cannot put an
 // unchecked pair into the table: the next run sees the new bytes and judges them.
+// A source whose files all keep the identities they had when they were last read whole is
+// not read again: the cache remembers what they held (cache.ts), and a build that needs the
+// bytes reads them then and checks them against the digest (embedded.ts).
 
 /** How long a file must have been left alone before it is judged (a writer may be mid-way). */
 const SETTLE_MS = 50;
 /** Reads of one source before its last bytes are judged as they are (mapped only when nothing changed under that read). */
 const MAX_READS = 4;
+/**
+ * Identities are remembered only for files last changed at least this long before they were
+ * read: the kernel stamps ctime from a clock that advances in ticks (1-10 ms), so a write
+ * right after the read could otherwise leave a file with new bytes and the same identity.
+ */
+const RACY_MS = 50;
+
+export interface ValidateOptions {
+  /** fileIdentity; a test may stand in for a writer that never stops. */
+  identity?: (path: string) => string;
+  /** The keys this validation decoded so far (decoded-keys.ts), owned by the caller. */
+  keys?: DecodedKeys;
+}
 
 /**
  * Read and judge one source. IDENTITY (fileIdentity; a test may stand in for a writer that
@@ -24,7 +42,7 @@ export function validateSource(
   source: CertificateSource,
   now: Date,
   cache?: PairCache,
-  identity: (path: string) => string = fileIdentity,
+  { identity = fileIdentity, keys }: ValidateOptions = {},
 ): { validated: ValidatedSource; problems: Problem[] } {
   const problems: Problem[] = [];
   const pairs = [source.main, ...(source.ecdsa ? [source.ecdsa] : [])];
@@ -32,6 +50,10 @@ export function validateSource(
   let rereads = 0;
   for (let attempt = 1; ; attempt++) {
     const before = paths.map(identity);
+    const identityKey = before.includes("") ? undefined : identityKeyOf(paths, before);
+    const recalled = attempt === 1 && identityKey !== undefined ? cache?.recall?.(identityKey) : undefined;
+    const fromMemory = recalled && recalledSource(source, recalled, now, identitiesOf(paths, before));
+    if (fromMemory) return fromMemory;
     const youngest = Math.max(...before.map((taken) => (taken === "" ? 0 : identityMtimeMs(taken))));
     const age = Date.now() - youngest;
     // A renewal writes cert.pem, then key.pem a few ms later, possibly in chunks: wait until the
@@ -41,6 +63,7 @@ export function validateSource(
       Bun.sleepSync(Math.ceil(SETTLE_MS - age) + 1); // Date.now() is whole ms, mtimes are not
       continue;
     }
+    const readStarted = Date.now();
     const main = readPair(source.main);
     const ecdsa = source.ecdsa ? readPair(source.ecdsa) : undefined;
     const unchanged = paths.every((path, index) => identity(path) === before[index]);
@@ -66,7 +89,9 @@ export function validateSource(
       return { validated: { source, main: report, usable: false }, problems };
     }
     const readable = main.ok && (ecdsa === undefined || ecdsa.ok);
-    let judgement = cache && readable ? cache.judge(judgementKey(main, ecdsa), () => judgeSource(main, ecdsa)) : judgeSource(main, ecdsa);
+    const contentKey = cache && readable ? judgementKey(main, ecdsa) : undefined;
+    let judgement =
+      contentKey !== undefined ? cache!.judge(contentKey, () => judgeSource(main, ecdsa, keys)) : judgeSource(main, ecdsa, keys);
     // Bytes read while a file changed may be parts of two versions (the old file's bytes, then
     // the new one's past that offset: a whole PEM block and a tail Postfix skips, which loads):
     // never mapped, however well they load. Files that changed only between reads were read whole.
@@ -86,14 +111,50 @@ export function validateSource(
       };
       judgement = { ...judgement, main: { ...judgement.main, valid: false, failure } };
     }
-    problems.push(
-      ...pairWarnings(judgement.main, source.dir, now),
-      ...(judgement.ecdsa && judgement.withEcdsa ? pairWarnings(judgement.ecdsa, source.dir, now) : []),
-    );
     const value =
-      judgement.main.valid && main.ok ? composeValue(judgement.withEcdsa && ecdsa?.ok ? [main, ecdsa] : [main]).value : undefined;
-    return { validated: { source, main: judgement.main, ecdsa: judgement.ecdsa, usable: value !== undefined, value }, problems };
+      judgement.main.valid && main.ok
+        ? embeddedValue(composeValue(judgement.withEcdsa && ecdsa?.ok ? [main, ecdsa] : [main]).value)
+        : undefined;
+    const settled = before.every((taken) => identityChangedMs(taken) < readStarted - RACY_MS);
+    if (!racing && contentKey !== undefined && identityKey !== undefined && settled)
+      cache!.remember?.(identityKey, { key: contentKey, digest: value?.digest, length: value?.length });
+    problems.push(...judgementWarnings(judgement, source.dir, now));
+    const identities = racing ? undefined : identitiesOf(paths, before);
+    const validated = { source, main: judgement.main, ecdsa: judgement.ecdsa, usable: value !== undefined, value, identities };
+    return { validated, problems };
   }
+}
+
+/** What validateSource gives for a source whose files still hold what they held when last read. */
+function recalledSource(
+  source: CertificateSource,
+  recalled: RecalledSource,
+  now: Date,
+  identities: Record<string, string>,
+): { validated: ValidatedSource; problems: Problem[] } | undefined {
+  const { judgement, digest, length } = recalled;
+  if (judgement.main.valid && (digest === undefined || length === undefined)) return undefined;
+  const value = judgement.main.valid && digest !== undefined && length !== undefined ? { digest, length } : undefined;
+  const validated = { source, main: judgement.main, ecdsa: judgement.ecdsa, usable: value !== undefined, value, identities };
+  return { validated, problems: judgementWarnings(judgement, source.dir, now) };
+}
+
+function judgementWarnings(judgement: SourceJudgement, dir: string, now: Date): Problem[] {
+  return [
+    ...pairWarnings(judgement.main, dir, now),
+    ...(judgement.ecdsa && judgement.withEcdsa ? pairWarnings(judgement.ecdsa, dir, now) : []),
+  ];
+}
+
+function identitiesOf(paths: readonly string[], identities: readonly string[]): Record<string, string> {
+  return Object.fromEntries(paths.map((path, index) => [path, identities[index]!]));
+}
+
+/** The cache key of the files at PATHS with IDENTITIES (file-identity.ts). */
+function identityKeyOf(paths: readonly string[], identities: readonly string[]): string {
+  const hasher = new Bun.CryptoHasher("sha256");
+  for (const [index, path] of paths.entries()) hasher.update(`${path}\0${identities[index]}\0`);
+  return hasher.digest("hex");
 }
 
 /** Read both files of a pair once, bounded (bounded-read.ts): a FIFO or /dev/zero is one error. */

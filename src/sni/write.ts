@@ -5,7 +5,8 @@ import { errnoCode, UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { postmapEmbedFiles, type PostfixTools } from "../postfix/index.ts";
 import { createPrivateCopyDir, MEMORY_DIR, type PrivateCopyDir } from "./private-copy.ts";
-import type { MapEntry } from "./types.ts";
+import { embeddedBytes } from "./embedded.ts";
+import type { EmbeddedValue, MapEntry } from "./types.ts";
 
 // sni.map.db embeds the private keys (postmap -F), and postmap gives the .db the mode of its
 // source file: both are created 0600 from the start. The new table is built under a temp name
@@ -78,7 +79,7 @@ function writeSnapshot(entries: readonly MapEntry[], fallbackDir: string, confDi
 
 function writeSnapshotIn(dir: string, entries: readonly MapEntry[]): string {
   chmodSync(dir, 0o700);
-  const files = new Map<Uint8Array, string>();
+  const files = new Map<EmbeddedValue, string>();
   let text = "";
   for (const entry of entries) {
     let file = files.get(entry.value);
@@ -86,7 +87,7 @@ function writeSnapshotIn(dir: string, entries: readonly MapEntry[]): string {
       file = join(dir, String(files.size));
       // Created 0600 (the umask can only narrow it) in a 0700 directory; no fsync: the copy
       // lives only until postmap has read it.
-      writeFileSync(file, entry.value, { flag: "wx", mode: 0o600 });
+      writeFileSync(file, embeddedBytes(entry), { flag: "wx", mode: 0o600 });
       files.set(entry.value, file);
     }
     text += `${entry.name} ${file}\n`;

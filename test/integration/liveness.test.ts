@@ -2,7 +2,7 @@ import { afterAll, expect, test } from "bun:test";
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createMemoryLogger } from "../../src/log.ts";
-import { updateSniMap } from "../../src/sni/index.ts";
+import { updateSniMap } from "../../src/sni/update.ts";
 import { startWatcher } from "../../src/watch/watcher.ts";
 import { makeCertificate } from "../support/certs.ts";
 import { testTools } from "../support/postfix-tools.ts";

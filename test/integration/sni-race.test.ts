@@ -2,7 +2,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createMemoryLogger } from "../../src/log.ts";
-import { updateSniMap } from "../../src/sni/index.ts";
+import { updateSniMap } from "../../src/sni/update.ts";
 import { testTools } from "../support/postfix-tools.ts";
 import { makeCertificate, type MadeCertificate } from "../support/certs.ts";
 import { runCli } from "../support/cli.ts";

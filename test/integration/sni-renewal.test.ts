@@ -67,7 +67,7 @@ test("cert.pem written, key.pem 20 ms later, the map built in between: the new p
     await writer.exited;
     if (keyWritten - certWritten > LATE_MS && trial < 5) continue;
     const entry = result.entries.find((candidate) => candidate.name === NAME);
-    expect(entry && Buffer.from(entry.value).toString()).toBe(pairValue(next));
+    expect(entry && Buffer.from(entry.value.bytes!).toString()).toBe(pairValue(next));
     expect(result.problems.filter((problem) => problem.severity === "error")).toEqual([]);
     return;
   }

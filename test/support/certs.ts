@@ -1,5 +1,5 @@
 import { X509Certificate } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -19,6 +19,8 @@ export interface CertificateOptions {
   cn?: string;
   keyType?: "ec" | "rsa";
   days?: number;
+  /** Certify this existing key (copied to the pair's key file) instead of a new one, as mailcow's acme does with its shared key. */
+  existingKey?: string;
   certName?: string;
   keyName?: string;
 }
@@ -34,24 +36,12 @@ export function makeCertificate(dir: string, options: CertificateOptions): MadeC
   mkdirSync(dir, { recursive: true });
   const certFile = join(dir, options.certName ?? "cert.pem");
   const keyFile = join(dir, options.keyName ?? "key.pem");
-  const keyArgs = options.keyType === "rsa" ? ["-newkey", "rsa:2048"] : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
+  const newKey = options.keyType === "rsa" ? ["-newkey", "rsa:2048"] : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
+  if (options.existingKey !== undefined && options.existingKey !== keyFile) copyFileSync(options.existingKey, keyFile);
+  const keyArgs = options.existingKey === undefined ? [...newKey, "-keyout", keyFile] : ["-key", keyFile];
   const cn = options.cn ?? options.names[0] ?? "test";
   const sanArgs = options.names.length > 0 ? ["-addext", `subjectAltName=${options.names.map((name) => `DNS:${name}`).join(",")}`] : [];
-  openssl([
-    "req",
-    "-x509",
-    ...keyArgs,
-    "-nodes",
-    "-keyout",
-    keyFile,
-    "-out",
-    certFile,
-    "-days",
-    String(options.days ?? 365),
-    "-subj",
-    `/CN=${cn}`,
-    ...sanArgs,
-  ]);
+  openssl(["req", "-x509", ...keyArgs, "-nodes", "-out", certFile, "-days", String(options.days ?? 365), "-subj", `/CN=${cn}`, ...sanArgs]);
   return { certFile, keyFile, fingerprint: fingerprintOf(certFile) };
 }
 

@@ -2,7 +2,8 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../../src/log.ts";
 import type { PostfixTools } from "../../src/postfix/index.ts";
-import type { MapEntry } from "../../src/sni/types.ts";
+import { embeddedValue } from "../../src/sni/embedded.ts";
+import type { EmbeddedValue, MapEntry } from "../../src/sni/types.ts";
 import { writeSniMapFiles } from "../../src/sni/write.ts";
 import { testTools } from "./postfix-tools.ts";
 
@@ -12,7 +13,7 @@ import { testTools } from "./postfix-tools.ts";
  * one value, as the names of one certificate source do.
  */
 export function entriesFromMapText(text: string): MapEntry[] {
-  const values = new Map<string, Uint8Array>();
+  const values = new Map<string, EmbeddedValue>();
   return text
     .split("\n")
     .filter((line) => line.trim() !== "")
@@ -21,7 +22,7 @@ export function entriesFromMapText(text: string): MapEntry[] {
       const joined = files.join(" ");
       let value = values.get(joined);
       if (value === undefined) {
-        value = Buffer.from(files.map((file) => readFileSync(file, "utf8")).join("\n"));
+        value = embeddedValue(Buffer.from(files.map((file) => readFileSync(file, "utf8")).join("\n")));
         values.set(joined, value);
       }
       return { name: name!, sourceDir: "", files, value };

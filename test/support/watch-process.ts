@@ -1,7 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createMemoryLogger } from "../../src/log.ts";
-import { updateSniMap } from "../../src/sni/index.ts";
+import { updateSniMap } from "../../src/sni/update.ts";
 import { testTools } from "./postfix-tools.ts";
 import { makeCertificate, type MadeCertificate } from "./certs.ts";
 import { startTestPostfix, writePostfixConfig, type TestPostfix } from "./postfix-server.ts";

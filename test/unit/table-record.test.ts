@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import { copyFileSync, existsSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createMemoryLogger } from "../../src/log.ts";
-import { updateSniMap } from "../../src/sni/index.ts";
+import { runRecordFileFor } from "../../src/sni/run-record.ts";
+import { updateSniMap } from "../../src/sni/update.ts";
 import { testTools } from "../support/postfix-tools.ts";
 import {
   forgetTableRecord,
@@ -120,6 +121,9 @@ describe("a restart with nothing changed keeps sni.map.db", () => {
     const tree = await settledTree();
     await run(tree);
     writeFileSync(tableRecordFileFor(tree.cacheFile, "sni.map")!, "{not json");
+    // The run record (sni/run-record.ts) would replay the last run without looking at the
+    // table record: without it, the run looks.
+    rmSync(runRecordFileFor(tree.cacheFile)!);
     expect((await run(tree)).unchanged).toBe(false);
     expect((await run(tree)).unchanged).toBe(true);
   }, 30_000);
@@ -192,12 +196,20 @@ describe("the record itself", () => {
   test("a record of another version, a damaged one or a forgotten one reads as none", () => {
     const dir = tempDir();
     const file = join(dir, "sni.map.table.json");
-    writeFileSync(file, JSON.stringify({ version: 999, inputs: {}, outputs: {} }));
+    writeFileSync(file, JSON.stringify({ version: 999, inputsDigest: "x", outputs: {} }));
     expect(readTableRecord(file)).toBeUndefined();
-    writeFileSync(file, JSON.stringify({ version: 1, inputs: { a: 1 }, outputs: {} }));
-    expect(readTableRecord(file)).toBeUndefined();
+    // A record of the previous format (inputs in the record itself, no digest over them).
     writeFileSync(file, JSON.stringify({ version: 1, inputs: {}, outputs: {} }));
-    expect(readTableRecord(file)).toEqual({ inputs: {}, outputs: {} });
+    expect(readTableRecord(file)).toBeUndefined();
+    writeFileSync(file, `${JSON.stringify({ version: 2, inputsDigest: 1, outputs: {} })}\n{}\n`);
+    expect(readTableRecord(file)).toBeUndefined();
+    writeFileSync(file, `${JSON.stringify({ version: 2, inputsDigest: "x", outputs: { a: 1 } })}\n{}\n`);
+    expect(readTableRecord(file)).toBeUndefined();
+    writeFileSync(file, `${JSON.stringify({ version: 2, inputsDigest: "x", outputs: {} })}\n{"a.test /k /c":"sha256:1"}\n`);
+    expect(readTableRecord(file)?.inputs()).toEqual({ "a.test /k /c": "sha256:1" });
+    // Damaged inputs: read as none (a full build), never as a record of other names.
+    writeFileSync(file, `${JSON.stringify({ version: 2, inputsDigest: "x", outputs: {} })}\n{"a.test": 1}\n`);
+    expect(readTableRecord(file)?.inputs()).toEqual({});
     forgetTableRecord(file);
     expect(readTableRecord(file)).toBeUndefined();
     expect(tableIsCurrent(undefined, new Map(), [])).toBe(false);

@@ -288,7 +288,7 @@ describe("what an admin cannot see in Postfix's words", () => {
   });
 
   test("a projected sni.map.db above 100 MB is announced before the build", () => {
-    const entry = (name: string) => ({ name, sourceDir: "/ssl/x", files: [], value: new Uint8Array(6000) });
+    const entry = (name: string) => ({ name, sourceDir: "/ssl/x", files: [], value: { digest: "sha256:0", length: 6000 } });
     expect(projectedDbBytes([entry("a.test"), entry("b.test")])).toBe(2 * (8000 + 6 + 32));
     expect(LARGE_DB_BYTES).toBe(100 * 1024 * 1024);
   });

@@ -1,11 +1,18 @@
 import { describe, expect, test } from "bun:test";
 import { digestsByName, storedLines, tableDelta } from "../../../src/sni/table-update.ts";
-import type { MapEntry } from "../../../src/sni/types.ts";
+import type { EmbeddedValue, MapEntry } from "../../../src/sni/types.ts";
 
 // The pure parts of the in-place update; its result against full postmap -F builds is
 // test/integration/sni-incremental.test.ts.
 
-const entry = (name: string, value: Uint8Array): MapEntry => ({ name, sourceDir: "/ssl", files: ["/ssl/key.pem", "/ssl/cert.pem"], value });
+const entry = (name: string, value: EmbeddedValue): MapEntry => ({
+  name,
+  sourceDir: "/ssl",
+  files: ["/ssl/key.pem", "/ssl/cert.pem"],
+  value,
+});
+/** A value read this run (the digest is not looked at here). */
+const read = (bytes: Uint8Array): EmbeddedValue => ({ digest: "sha256:-", length: bytes.length, bytes });
 
 describe("tableDelta", () => {
   test("names with a new or changed value are written, names gone are removed, the rest left alone", () => {
@@ -39,7 +46,8 @@ describe("storedLines", () => {
     const backing = new Uint8Array(16).fill(0x41);
     backing.set(Buffer.from("key\n\ncert"), 2);
     const view = backing.subarray(2, 2 + 9);
-    const lines = storedLines([entry("a.test", shared), entry("b.test", shared), entry("c.test", view)]).split("\n");
+    const sharedValue = read(shared);
+    const lines = storedLines([entry("a.test", sharedValue), entry("b.test", sharedValue), entry("c.test", read(view))]).split("\n");
     expect(lines).toEqual([
       `a.test ${shared.toString("base64")}`,
       `b.test ${shared.toString("base64")}`,

@@ -41,16 +41,11 @@ test("the torn bytes load: read while nothing changes, they are mapped as read",
   expect(longCert!.length).toBeGreaterThan(shortCert!.length);
   const { validated } = validateSource(source, now);
   expect(validated.usable).toBe(true);
-  expect(Buffer.from(validated.value!).equals(Buffer.concat([shortKey!, Buffer.from("\n"), torn]))).toBe(true);
+  expect(Buffer.from(validated.value!.bytes!).equals(Buffer.concat([shortKey!, Buffer.from("\n"), torn]))).toBe(true);
 });
 
 test("bytes read while a file kept changing on every read are never mapped, even though they load", () => {
-  const { validated, problems } = validateSource(
-    source,
-    now,
-    undefined,
-    writerAtWork(() => true),
-  );
+  const { validated, problems } = validateSource(source, now, undefined, { identity: writerAtWork(() => true) });
   expect(validated.value).toBeUndefined();
   expect(validated.usable).toBe(false);
   expect(validated.main.failure?.code).toBe("changed-while-read");
@@ -62,7 +57,7 @@ test("files that changed only between reads are mapped from the last read, which
   let reads = 0;
   // The first read's before and after identities of both files differ; from then on the files are left alone.
   const identity = writerAtWork(() => ++reads <= 4);
-  const { validated, problems } = validateSource(source, now, undefined, identity);
+  const { validated, problems } = validateSource(source, now, undefined, { identity });
   expect(validated.usable).toBe(true);
   expect(validated.value).toBeDefined();
   expect(problems.map((problem) => problem.code)).toEqual(["changed-while-read"]);

@@ -17,9 +17,9 @@ makeCertificateDirectory(sslDir, "b.example.test", ["b.example.test"]);
 const stranger = makeCertificate(join(temp.path, "stranger"), { names: ["stranger.test"] });
 const goodValue = `${readFileSync(good.keyFile, "utf8")}\n${readFileSync(good.certFile, "utf8")}`;
 const plan = (now: Date) => planSniMapFromTree({ sslDir, hostname: "mail.example.test", now });
-const valueFor = (entries: { name: string; value: Uint8Array }[], name: string) => {
+const valueFor = (entries: { name: string; value: { bytes?: Uint8Array } }[], name: string) => {
   const entry = entries.find((candidate) => candidate.name === name);
-  return entry && Buffer.from(entry.value).toString();
+  return entry && Buffer.from(entry.value.bytes!).toString();
 };
 
 test("a directory whose new key does not match keeps its last good pair until that pair expires", () => {

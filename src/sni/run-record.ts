@@ -1,0 +1,179 @@
+import { rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { MAX_CONF_BYTES, readBoundedText } from "../bounded-read.ts";
+import { fileIdentity, identityChangedMs } from "../file-identity.ts";
+import type { Logger } from "../log.ts";
+import { readHashDbKeys } from "../postfix/hash-db.ts";
+import { saveRecordFile } from "../table-record.ts";
+import { EXPIRY_WARNING_DAYS } from "./judge.ts";
+import type { ValidatedSource } from "./types.ts";
+
+// A restart with nothing changed is the most common run of all, and at thousands of
+// directories even reading the judgement cache and planning again costs more than it needs
+// to. So after a run whose table is in place, what that run depended on is recorded: the
+// identity (file-identity.ts) of the SSL dir, of every entry in it (a directory's identity
+// changes whenever a file is added, removed or renamed in it) and of every file read, each
+// taken before the file was read; the options; the program; the first moment at which the
+// passing of time alone would change the plan (a certificate becoming valid, expiring, or its
+// expiry warning counting down a day); the lines the run logged; the outputs it left.
+// A later run that finds all of that the same logs the same lines and leaves the table as it
+// is; anything else, and the run does all its work. Identities changed less than RACY_MS
+// before the run are never recorded (a write in the same clock tick could repeat them).
+
+const RECORD_VERSION = 1;
+const RACY_MS = 50;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** What a run depends on besides its files: the options, and the program that ran. */
+export interface RunSettings {
+  sslDir: string;
+  confDir: string;
+  hostname?: string;
+}
+
+export interface RecordedLine {
+  level: "info" | "warning" | "error";
+  message: string;
+}
+
+interface RunRecord {
+  version: number;
+  settings: string;
+  program: string;
+  validUntil: number;
+  identities: Record<string, string>;
+  outputs: Record<string, string>;
+  keysDigest: string;
+  lines: RecordedLine[];
+  summary: string;
+}
+
+/** What a replayed run logs: its lines, then its summary. */
+export interface ReplayedRun {
+  lines: RecordedLine[];
+  summary: string;
+}
+
+/** Where the record is kept: beside the judgement cache, so only where there is one. */
+export function runRecordFileFor(cacheFile: string | undefined): string | undefined {
+  return cacheFile === undefined ? undefined : join(dirname(cacheFile), "sni.map.run.json");
+}
+
+/**
+ * The lines to log when nothing the recorded run depended on has changed and its outputs are
+ * still in place, unchanged; else undefined (then the run does its work).
+ */
+export function replayableRun(file: string, settings: RunSettings, outputs: readonly string[], now: Date): ReplayedRun | undefined {
+  let record: RunRecord;
+  try {
+    record = JSON.parse(readBoundedText(file, MAX_CONF_BYTES)) as RunRecord;
+  } catch {
+    return undefined;
+  }
+  if (record.version !== RECORD_VERSION || record.settings !== settingsKey(settings) || record.program !== programIdentity())
+    return undefined;
+  if (!(now.getTime() < record.validUntil) || !Array.isArray(record.lines) || typeof record.summary !== "string") return undefined;
+  if (!sameIdentities(record.identities, Object.keys(record.identities ?? {})) || !sameIdentities(record.outputs, outputs))
+    return undefined;
+  // The .db's own keys: the table in place is the one recorded, whatever touched it since.
+  const db = outputs.find((path) => path.endsWith(".db"));
+  const keys = db === undefined ? undefined : readHashDbKeys(db);
+  if (keys === undefined || keysDigest(keys) !== record.keysDigest) return undefined;
+  return { lines: record.lines, summary: record.summary };
+}
+
+/**
+ * Record a run whose table is in place (OUTPUTS), when every identity it depended on was
+ * taken and none is racy (changed less than RACY_MS before STARTED). Returns whether it was
+ * recorded; failing to write it costs only the next run's time (one warning).
+ */
+export function recordRun(
+  file: string,
+  run: {
+    settings: RunSettings;
+    observed: Readonly<Record<string, string>>;
+    sources: readonly ValidatedSource[];
+    outputs: readonly string[];
+    keys: readonly string[];
+    lines: RecordedLine[];
+    summary: string;
+    started: number;
+    now: Date;
+  },
+  log: Pick<Logger, "warn">,
+): boolean {
+  const identities: Record<string, string> = { ...run.observed };
+  for (const validated of run.sources) {
+    if (validated.identities === undefined) return false;
+    Object.assign(identities, validated.identities);
+  }
+  const outputs = Object.fromEntries(run.outputs.map((path) => [path, fileIdentity(path)]));
+  const settled = (identity: string) => identity !== "" && identityChangedMs(identity) < run.started - RACY_MS;
+  if (!Object.values(identities).every(settled) || Object.values(outputs).includes("")) return false;
+  const record: RunRecord = {
+    version: RECORD_VERSION,
+    settings: settingsKey(run.settings),
+    program: programIdentity(),
+    validUntil: nextTimeChange(run.sources, run.now),
+    identities,
+    outputs,
+    keysDigest: keysDigest(run.keys),
+    lines: run.lines,
+    summary: run.summary,
+  };
+  return saveRecordFile(file, JSON.stringify(record), log);
+}
+
+/** Drop the record before a run does its work: a run that fails half-way must not leave it looking current. */
+export function forgetRun(file: string): void {
+  rmSync(file, { force: true });
+}
+
+/**
+ * The first moment after NOW at which time alone changes what a plan of SOURCES gives: a
+ * certificate becoming valid or expiring (the plan's precedence), entering the expiry-warning
+ * window, or, inside it, its "expires in N days" counting down. Pure.
+ */
+export function nextTimeChange(sources: readonly ValidatedSource[], now: Date, warningDays = EXPIRY_WARNING_DAYS): number {
+  const at = now.getTime();
+  let next = Number.POSITIVE_INFINITY;
+  const consider = (time: number) => {
+    if (time > at && time < next) next = time;
+  };
+  for (const validated of sources) {
+    for (const report of [validated.main, validated.ecdsa]) {
+      if (report === undefined) continue;
+      const notBefore = report.notBefore ? Date.parse(report.notBefore) : Number.NaN;
+      const notAfter = report.notAfter ? Date.parse(report.notAfter) : Number.NaN;
+      if (!Number.isNaN(notBefore)) consider(notBefore);
+      if (Number.isNaN(notAfter)) continue;
+      consider(notAfter);
+      consider(notAfter - warningDays * DAY_MS);
+      // Inside the window the message counts whole days left: the next count is due when
+      // the time left passes the next whole day.
+      if (notAfter > at && notAfter - at <= warningDays * DAY_MS) consider(at + ((notAfter - at) % DAY_MS || DAY_MS));
+    }
+  }
+  return next;
+}
+
+function settingsKey(settings: RunSettings): string {
+  return JSON.stringify([settings.sslDir, settings.confDir, settings.hostname ?? null]);
+}
+
+/** The running program (the compiled binary; bun when run from source): another build may decide otherwise. */
+function programIdentity(): string {
+  return `${process.execPath}:${fileIdentity(process.execPath)}`;
+}
+
+function keysDigest(keys: readonly string[]): string {
+  const hasher = new Bun.CryptoHasher("sha256");
+  for (const key of [...keys].sort()) hasher.update(`${key}\n`);
+  return hasher.digest("hex");
+}
+
+function sameIdentities(recorded: Record<string, string> | undefined, paths: readonly string[]): boolean {
+  if (typeof recorded !== "object" || recorded === null || Object.keys(recorded).length !== new Set(paths).size) return false;
+  for (const path of paths) if (recorded[path] !== fileIdentity(path)) return false;
+  return true;
+}

@@ -1,0 +1,147 @@
+// `sni-map`, `reload` and `start` build the table through here: a restart with nothing changed
+// replays the last run's lines (run-record.ts); any other run discovers, validates and plans
+// (index.ts) and builds only what changed (table-update.ts), then records itself.
+import { join, resolve } from "node:path";
+import type { Logger } from "../log.ts";
+import type { PostfixTools } from "../postfix/index.ts";
+import { openPairCache, saveJudgements, type PairCache, type PersistentPairCache } from "./cache.ts";
+import { isEmbeddedValueChanged } from "./embedded.ts";
+import {
+  buildSniTable,
+  embeddedValueDigests,
+  logNotes,
+  logProblems,
+  mapKeyForHostname,
+  planSniMapOnAllCores,
+  sniTableInPlace,
+  summarize,
+  type SniMapResult,
+} from "./index.ts";
+import { forgetRun, recordRun, replayableRun, runRecordFileFor, type RecordedLine, type RunSettings } from "./run-record.ts";
+import { mapKeys, SNI_MAP_FILE } from "./write.ts";
+
+export interface SniMapOptions {
+  /** Postfix's tools with the command's MAIL_CONFIG (postmap). */
+  tools: PostfixTools;
+  sslDir: string;
+  confDir: string;
+  /** MAILCOW_HOSTNAME, mapped to the default certificate (normalized here: case, trailing dot, IDN). */
+  hostname?: string;
+  now?: Date;
+  log: Logger;
+  /** The validation cache (see cache.ts's cacheFileFor); none: this run only. */
+  cacheFile?: string;
+}
+
+const UNCHANGED = "unchanged: no certificate, key or map file changed since sni.map.db was built";
+
+/**
+ * Build CONF/sni.map and CONF/sni.map.db (postmap -F) atomically, mode 0600, logging each
+ * problem once and one summary line. Throws UserError when the map cannot be written;
+ * the previous sni.map and sni.map.db then stay in place.
+ */
+export async function updateSniMap(options: SniMapOptions): Promise<void> {
+  const started = Date.now();
+  const settings: RunSettings = {
+    sslDir: resolve(options.sslDir),
+    confDir: options.confDir,
+    hostname: mapKeyForHostname(options.hostname),
+  };
+  const mapFile = join(options.confDir, SNI_MAP_FILE);
+  const outputs = [mapFile, `${mapFile}.db`];
+  const runFile = runRecordFileFor(options.cacheFile);
+  const now = options.now ?? new Date();
+  const replayed = runFile === undefined ? undefined : replayableRun(runFile, settings, outputs, now);
+  if (replayed) {
+    logRecorded(replayed.lines, options.log);
+    options.log.info(`sni-map: ${replayed.summary} -> ${mapFile} (${UNCHANGED})`);
+    return;
+  }
+  if (runFile !== undefined) forgetRun(runFile);
+  const cache = openPairCache(options.cacheFile);
+  const logged = new Set<string>();
+  let result: SniMapResult;
+  try {
+    result = await planAndWrite({ ...options, now }, cache, cache, logged);
+  } catch (error) {
+    if (!isEmbeddedValueChanged(error)) throw error;
+    // A file no longer holds what its identity vouched for (embedded.ts): read every file.
+    options.log.warn(`sni-map: ${(error as Error).message}`);
+    result = await planAndWrite({ ...options, now }, cache, { judge: cache.judge, remember: cache.remember }, logged);
+  }
+  if (runFile === undefined) return;
+  const lines: RecordedLine[] = [
+    ...result.notes.map((message) => ({ level: "info" as const, message })),
+    ...result.problems.map((problem) => ({
+      level: problem.severity === "error" ? ("error" as const) : ("warning" as const),
+      message: problem.message,
+    })),
+  ];
+  recordRun(
+    runFile,
+    {
+      settings,
+      observed: result.observed,
+      sources: result.sources,
+      outputs,
+      keys: mapKeys(result.content),
+      lines,
+      summary: summarize(result),
+      started,
+      now,
+    },
+    options.log,
+  );
+}
+
+/** The lines a recorded run logged, logged again in their order. */
+function logRecorded(lines: readonly RecordedLine[], log: Logger): void {
+  logNotes(
+    lines.filter((line) => line.level === "info").map((line) => line.message),
+    log,
+  );
+  log.batch(
+    lines.filter((line) => line.level !== "info").map((line) => ({ level: line.level as "warning" | "error", message: line.message })),
+  );
+}
+
+/** updateSniMap's work, validating through VIEW (CACHE itself, or CACHE without `recall`); LOGGED: problem lines already logged. */
+async function planAndWrite(
+  options: SniMapOptions,
+  cache: PersistentPairCache,
+  view: PairCache,
+  logged: Set<string>,
+): Promise<SniMapResult> {
+  const mapFile = join(options.confDir, SNI_MAP_FILE);
+  const result = await planSniMapOnAllCores({ ...options, cache: view });
+  logNotes(
+    result.notes.filter((note) => !logged.has(note)),
+    options.log,
+  );
+  logProblems(
+    result.problems.filter((problem) => !logged.has(problem.message)),
+    options.log,
+  );
+  for (const line of [...result.notes, ...result.problems.map((problem) => problem.message)]) logged.add(line);
+  const inputs = embeddedValueDigests(result.entries);
+  if (sniTableInPlace(options.confDir, options.cacheFile, result.content, inputs)) {
+    options.log.info(
+      `sni-map: ${summarize(result)} -> ${mapFile} (unchanged: no certificate, key or map file changed since sni.map.db was built)`,
+    );
+  } else {
+    const updated = await buildSniTable(
+      options.tools,
+      options.confDir,
+      options.cacheFile,
+      result.content,
+      result.entries,
+      inputs,
+      options.log,
+    );
+    const count = (items: readonly unknown[]) => `${items.length} ${items.length === 1 ? "name" : "names"}`;
+    const how = updated ? ` (sni.map.db updated in place: ${count(updated.upserts)} written, ${updated.removals.length} removed)` : "";
+    options.log.info(`sni-map: ${summarize(result)} -> ${mapFile}${how}`);
+  }
+  saveJudgements(cache, options.cacheFile, options.log);
+  return result;
+}
