@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { UserError } from "../../../src/errors.ts";
 import type { Logger } from "../../../src/log.ts";
 import { embeddedValueDigests, type SniMapResult, logNotes, logProblems, mapKeyForHostname, summarize } from "../../../src/sni/index.ts";
+import { embeddedValue } from "../../../src/sni/embedded.ts";
 import type { MapEntry, Problem } from "../../../src/sni/types.ts";
 
 // The engine's words and keys, on results held in memory: docs/map-rules.md's summary line,
@@ -13,11 +14,12 @@ const entry = (name: string, sourceDir: string, value: Uint8Array): MapEntry => 
   name,
   sourceDir,
   files: [`${sourceDir}/key.pem`, `${sourceDir}/cert.pem`],
-  value,
+  value: embeddedValue(value),
 });
 const problem = (severity: Problem["severity"]): Problem => ({ severity, code: "x", source: "/ssl", message: `${severity} line` });
 const result = (entries: MapEntry[], problems: Problem[] = []): SniMapResult => ({
   sslDir: "/ssl",
+  observed: {},
   content: "",
   entries,
   sources: [],

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { embeddedValue } from "../../../src/sni/embedded.ts";
 import { planSniMap } from "../../../src/sni/plan.ts";
 import type { PairReport, Problem, ValidatedSource } from "../../../src/sni/types.ts";
 
@@ -63,13 +64,16 @@ function directory(name: string, domains: string, options: SourceOptions = {}): 
     domainsFile: `${dir}/domains`,
     domainsOutside: options.domainsOutside,
   };
-  return finish({ source, main, usable: true, value: Buffer.from(name) }, options);
+  return finish({ source, main, usable: true, value: embeddedValue(Buffer.from(name)) }, options);
 }
 
 /** The default pair SSL/key.pem + SSL/cert.pem. */
 function defaultPair(names: string[], options: SourceOptions = {}): ValidatedSource {
   const main = pair(SSL, "", { names, ...options });
-  return finish({ source: { kind: "default", dir: SSL, main: main.files }, main, usable: true, value: Buffer.from("default") }, options);
+  return finish(
+    { source: { kind: "default", dir: SSL, main: main.files }, main, usable: true, value: embeddedValue(Buffer.from("default")) },
+    options,
+  );
 }
 
 /** `null`: no hostname set. */
@@ -106,7 +110,7 @@ describe("which lines the map holds, in which order", () => {
     expect(planned.entries.map((entry) => entry.files)).toEqual([
       [`${SSL}/one/key.pem`, `${SSL}/one/cert.pem`, `${SSL}/one/ecdsa-key.pem`, `${SSL}/one/ecdsa-cert.pem`],
     ]);
-    expect(Buffer.from(planned.entries[0]!.value).toString()).toBe("one");
+    expect(Buffer.from(planned.entries[0]!.value.bytes!).toString()).toBe("one");
   });
 
   test("without a hostname the default certificate is mapped for its own names", () => {

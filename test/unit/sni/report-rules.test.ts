@@ -7,7 +7,15 @@ import { buildCheckReport, renderCheckJson, renderCheckText } from "../../../src
 
 const NOTE =
   "/ssl/.old: holds cert.pem but is not a certificate directory (its name starts with a dot, as mailcow's SSL/*/ glob skips); not mapped";
-const result = (notes: string[], sslDir = "/ssl"): SniMapResult => ({ sslDir, content: "", entries: [], sources: [], problems: [], notes });
+const result = (notes: string[], sslDir = "/ssl"): SniMapResult => ({
+  sslDir,
+  observed: {},
+  content: "",
+  entries: [],
+  sources: [],
+  problems: [],
+  notes,
+});
 
 test("notes are listed in the text report under their own heading, and kept in the JSON", () => {
   const report = buildCheckReport(result([NOTE]));

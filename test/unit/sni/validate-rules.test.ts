@@ -12,7 +12,8 @@ import { makeTempDir } from "../../support/tmp.ts";
 
 const temp = makeTempDir("mpi-validate-rules-");
 afterAll(() => temp.cleanup());
-const NOW = new Date();
+// Judged a minute on: the certificates made below are valid from the second they were made.
+const NOW = new Date(Date.now() + 60_000);
 let count = 0;
 let pairDir: string;
 
@@ -50,14 +51,14 @@ test("a usable source embeds exactly its files' bytes, key then chain, joined by
   const read = (name: string) => readFileSync(join(source.dir, name));
   const alone = validateSource(source, NOW).validated;
   expect(alone.usable).toBe(true);
-  expect(Buffer.from(alone.value!).equals(Buffer.concat([read("key.pem"), Buffer.from("\n"), read("cert.pem")]))).toBe(true);
+  expect(Buffer.from(alone.value!.bytes!).equals(Buffer.concat([read("key.pem"), Buffer.from("\n"), read("cert.pem")]))).toBe(true);
   source.ecdsa = { keyFile: join(source.dir, "ecdsa-key.pem"), certFile: join(source.dir, "ecdsa-cert.pem") };
   const both = validateSource(source, NOW);
   expect(both.problems).toEqual([]);
   expect(both.validated.ecdsa?.valid).toBe(true);
   const parts = ["key.pem", "cert.pem", "ecdsa-key.pem", "ecdsa-cert.pem"].map(read);
   const joined = Buffer.concat(parts.flatMap((part, index) => (index === 0 ? [part] : [Buffer.from("\n"), part])));
-  expect(Buffer.from(both.validated.value!).equals(joined)).toBe(true);
+  expect(Buffer.from(both.validated.value!.bytes!).equals(joined)).toBe(true);
 });
 
 test("a certificate or key that cannot be read: not usable, the file and the reason named", () => {
