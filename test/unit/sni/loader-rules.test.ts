@@ -186,6 +186,25 @@ describe("what Postfix reads as keys and certificates", () => {
     expect(chains(judged(["key.pem", sec1], ["cert.pem", x509Label]))).toMatchObject([{ keyType: "EC" }]);
   });
 
+  test("a DSA key in its traditional form is a key; a PKCS#1 key under the PKCS#8 label is not", () => {
+    const params = join(dir, "dsa-traditional.params");
+    writeFileSync(params, openssl(["genpkey", "-genparam", "-algorithm", "DSA", "-pkeyopt", "dsa_paramgen_bits:1024"]));
+    const dsa = selfSigned("dsa-traditional", ["-paramfile", params], ["-sha256"]);
+    const traditional = openssl(["pkey", "-traditional"], dsa.key);
+    expect(traditional.toString()).toContain("BEGIN DSA PRIVATE KEY");
+    expect(chains(judged(["key.pem", traditional], ["cert.pem", dsa.cert]))).toMatchObject([{ keyType: "DSA" }]);
+    const pkcs1 = openssl(["pkey", "-traditional"], rsa.key).toString().replaceAll("RSA PRIVATE KEY", "PRIVATE KEY");
+    expect(refusal(judged(["key.pem", Buffer.from(pkcs1)], ["cert.pem", rsa.cert]))).toStartWith(
+      "key-invalid: the private key (PEM object 1, in key.pem) does not parse",
+    );
+  });
+
+  test("a value whose last file has no newline after its END line loads", () => {
+    const bare = Buffer.from(ec.cert.toString().trimEnd());
+    expect(bare.at(-1)).toBe("-".charCodeAt(0));
+    expect(chains(judged(["key.pem", ec.key], ["cert.pem", bare]))).toHaveLength(1);
+  });
+
   test("labels Postfix skips: a TRUSTED CERTIFICATE is no certificate, an ENCRYPTED PRIVATE KEY no key", () => {
     const trusted = openssl(["x509", "-trustout"], ec.cert);
     expect(refusal(judged(["key.pem", ec.key], ["cert.pem", trusted]))).toBe(
