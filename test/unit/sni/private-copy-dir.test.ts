@@ -85,21 +85,23 @@ test("the sweep: owned names by their lock; unowned and pending names by age (10
   const unownedOld = make(`${COPY_PREFIX}old-style`, 11 * MINUTE);
   const unownedYoung = make(`${COPY_PREFIX}young-style`, 9 * MINUTE);
   const pidOnlyYoung = make(`${COPY_PREFIX}77-young`, MINUTE); // no start time: not an owner's name
+  const ownerLaterYoung = make(`${COPY_PREFIX}old-1-2-young`, MINUTE); // an owner's name only at its start counts
   const pendingOld = make(`${COPY_PREFIX}new-old`, 11 * MINUTE);
   const pendingYoung = make(`${COPY_PREFIX}new-young`, MINUTE);
   const notOurs = make("other-program-123-456-x", 60 * MINUTE);
   expect(removeDeadCopies(shm, now)).toBe(3);
-  expect([ownedFree, unownedOld, unownedYoung, pendingOld, pendingYoung, notOurs, pidOnlyYoung].map(existsSync)).toEqual([
+  expect([ownedFree, unownedOld, unownedYoung, pendingOld, pendingYoung, notOurs, pidOnlyYoung, ownerLaterYoung].map(existsSync)).toEqual([
     false,
     false,
     true,
     false,
+    true,
     true,
     true,
     true,
   ]);
   // The age is counted from `now`: an hour later the young ones are old too.
-  expect(removeDeadCopies(shm, now + 60 * MINUTE)).toBe(3);
+  expect(removeDeadCopies(shm, now + 60 * MINUTE)).toBe(4);
   expect(readdirSync(shm)).toEqual(["other-program-123-456-x"]);
 });
 
@@ -167,4 +169,27 @@ test("an unowned copy exactly ten minutes old is kept; a millisecond older, remo
   const mtime = statSync(path).mtimeMs;
   expect(removeDeadCopies(shm, mtime + 10 * MINUTE)).toBe(0);
   expect(removeDeadCopies(shm, mtime + 10 * MINUTE + 1)).toBe(1);
+});
+
+test("a program with a SIGTERM handler of its own keeps its copy through the signal and removes it itself", () => {
+  const shm = memoryDir();
+  const script = `
+    const { existsSync } = await import("node:fs");
+    const { createPrivateCopyDir } = await import(${JSON.stringify(join(import.meta.dir, "../../../src/sni/private-copy.ts"))});
+    const copy = createPrivateCopyDir(${JSON.stringify(join(temp.path, "fallback-own-handler"))}, ${JSON.stringify(shm)});
+    process.on("SIGTERM", () => {
+      console.log(existsSync(copy.dir) ? "kept" : "removed");
+      copy.remove();
+      process.exit(0);
+    });
+    process.kill(process.pid, "SIGTERM");
+    await Bun.sleep(5000);
+  `;
+  const run = Bun.spawnSync([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe" });
+  expect({ status: run.exitCode, stdout: run.stdout.toString(), stderr: run.stderr.toString() }).toEqual({
+    status: 0,
+    stdout: "kept\n",
+    stderr: "",
+  });
+  expect(readdirSync(shm)).toEqual([]);
 });
