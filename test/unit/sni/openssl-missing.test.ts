@@ -91,3 +91,10 @@ test("an OpenSSL that cannot make a TLS server context (no usable provider): a u
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("the libraries are opened once per process: every caller gets the same handles and server context", async () => {
+  const { openSsl } = await import("../../../src/sni/openssl.ts");
+  const first = openSsl();
+  expect(openSsl()).toBe(first);
+  expect(openSsl().serverContext).toBe(first.serverContext);
+});
