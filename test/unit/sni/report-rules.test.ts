@@ -21,7 +21,7 @@ test("notes are listed in the text report under their own heading, and kept in t
   const report = buildCheckReport(result([NOTE]));
   expect(report.notes).toEqual([NOTE]);
   const lines = renderCheckText(report).split("\n");
-  expect(lines.slice(lines.indexOf("Notes:"), lines.indexOf("Notes:") + 2)).toEqual(["Notes:", `  ${NOTE}`]);
+  expect(lines.slice(lines.indexOf("Notes:") - 1, lines.indexOf("Notes:") + 2)).toEqual(["", "Notes:", `  ${NOTE}`]);
   expect(JSON.parse(renderCheckJson(report)).notes).toEqual([NOTE]);
   expect(renderCheckText(buildCheckReport(result([])))).not.toContain("Notes:");
 });
