@@ -33,6 +33,7 @@ export const MODULES: Record<string, string[]> = {
   "src/sni/validate-parallel.ts": ["test/unit/sni/validate-parallel.test.ts", ...SNI_ENGINE],
   "src/sni/validate-worker.ts": ["test/unit/sni/validate-parallel.test.ts"],
   "src/sni/decoded-keys.ts": ["test/unit/sni/decoded-keys.test.ts", "test/unit/sni/postfix-loader.test.ts"],
+  "src/sni/discovery-record.ts": ["test/unit/sni/discovery-record.test.ts"],
   "src/sni/embedded.ts": ["test/unit/sni/embedded.test.ts", "test/unit/sni/write.test.ts"],
   "src/sni/run-record.ts": ["test/unit/sni/run-record.test.ts"],
   "src/sni/update.ts": ["test/unit/sni/run-record.test.ts", "test/unit/sni/embedded.test.ts", "test/unit/table-record.test.ts"],

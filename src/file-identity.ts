@@ -8,7 +8,7 @@ import { fstatSync, statSync, type Stats } from "node:fs";
  * Milliseconds as floats keep sub-microsecond digits, and a plain stat costs about half of a
  * bigint one (4,000 files per start).
  */
-function statIdentity(stat: Stats): string {
+export function statIdentity(stat: Stats): string {
   return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
 }
 
@@ -21,6 +21,15 @@ export function identityMtimeMs(identity: string): number {
 export function identityChangedMs(identity: string): number {
   const fields = identity.split(":");
   return Math.max(Number(fields[3]), Number(fields[4]));
+}
+
+/**
+ * The running program: its path and identity (the compiled binary; bun when run from source).
+ * Another build may judge otherwise (new rules, another OpenSSL in another image), so what was
+ * judged or recorded by one program is not trusted by another.
+ */
+export function programIdentity(): string {
+  return `${process.execPath}:${fileIdentity(process.execPath)}`;
 }
 
 /** The identity of PATH (symlinks followed), or "" when it cannot be stat'ed. */

@@ -5,6 +5,7 @@ import { writeFileAtomic } from "../atomic-write.ts";
 import type { Logger } from "../log.ts";
 import type { SourceJudgement } from "./types.ts";
 import { errnoText } from "../errors.ts";
+import { programIdentity } from "../file-identity.ts";
 
 // Judging 2,000 certificate directories through OpenSSL costs about a second, and every
 // container start sees the same unchanged files. Judgements are remembered by content: the
@@ -117,7 +118,12 @@ export function openPairCache(path?: string): PersistentPairCache {
       // while the content they vouch for is still in use.
       for (const [identityKey, content] of previousIdentities)
         if (!identities.has(identityKey) && current.has(content.key)) identities.set(identityKey, content);
-      const saved = { version: CACHE_VERSION, entries: Object.fromEntries(current), identities: Object.fromEntries(identities) };
+      const saved = {
+        version: CACHE_VERSION,
+        program: programIdentity(),
+        entries: Object.fromEntries(current),
+        identities: Object.fromEntries(identities),
+      };
       writeFileAtomic(path, JSON.stringify(saved), {
         mode: 0o600,
         durable: false,
@@ -154,10 +160,13 @@ function loadEntries(path: string): LoadedCache {
   try {
     const parsed = JSON.parse(readBoundedText(path, MAX_CONF_BYTES)) as {
       version?: number;
+      program?: string;
       entries?: Record<string, SourceJudgement>;
       identities?: Record<string, RecalledContent>;
     };
-    if (parsed.version !== CACHE_VERSION || typeof parsed.entries !== "object" || parsed.entries === null) return emptyCache();
+    // Judged by another build (an update brings a new binary and often a new OpenSSL): judged again.
+    if (parsed.version !== CACHE_VERSION || parsed.program !== programIdentity()) return emptyCache();
+    if (typeof parsed.entries !== "object" || parsed.entries === null) return emptyCache();
     const identities = typeof parsed.identities === "object" && parsed.identities !== null ? Object.entries(parsed.identities) : [];
     return {
       entries: new Map(Object.entries(parsed.entries)),

@@ -2,7 +2,7 @@ import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from "node
 import { join, resolve, sep } from "node:path";
 import { MAX_DOMAINS_BYTES, describeReadFailure, readBoundedText } from "../bounded-read.ts";
 import { errnoCode, UserError } from "../errors.ts";
-import { fileIdentity } from "../file-identity.ts";
+import { fileIdentity, statIdentity } from "../file-identity.ts";
 import { escapeBytes } from "./certificate.ts";
 import type { CertificateSource, KeyPairFiles, Problem } from "./types.ts";
 
@@ -70,7 +70,8 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
 
   for (const entry of entries) {
     const dir = join(sslDir, entry);
-    observed[dir] = fileIdentity(dir);
+    const identity = entryIdentity(dir);
+    if (identity !== undefined) observed[dir] = identity;
     // mailcow's own `SSL/*/` glob never sees a dot-directory, and ACME clients stage renewals
     // or keep old copies in them (`.example.org.old/`): never a certificate directory.
     if (entry.startsWith(".")) {
@@ -144,6 +145,22 @@ function utf8Names(sslDir: string, raw: readonly Buffer[], problems: Problem[]):
   return names;
 }
 
+/**
+ * What discovery depends on of an entry of the SSL dir: a directory's identity (it covers the
+ * directory's listing); nothing for a file (the default pair, dhparams.pem), which matters only
+ * by being there, as the SSL dir's own identity covers; "" (no identity: nothing can be known
+ * of it, so no run is recorded) for an entry that cannot be followed, which may yet become one.
+ */
+function entryIdentity(path: string): string | undefined {
+  try {
+    const stat = statSync(path, { throwIfNoEntry: false });
+    if (stat === undefined) return "";
+    return stat.isDirectory() ? statIdentity(stat) : undefined;
+  } catch {
+    return "";
+  }
+}
+
 /** Whether `path`, symlinks resolved, lies inside `root` (already resolved). */
 function isInside(path: string, root: string): boolean {
   try {
@@ -194,7 +211,7 @@ function plainDirectoryNames(dir: string): Set<string> {
   }
 }
 
-function pairIn(dir: string, key: string, cert: string): KeyPairFiles {
+export function pairIn(dir: string, key: string, cert: string): KeyPairFiles {
   return { keyFile: join(dir, key), certFile: join(dir, cert) };
 }
 

@@ -37,8 +37,8 @@ export interface SniMapResult {
   problems: Problem[];
   /** Information lines for the log (not problems): e.g. a dot-directory holding a cert.pem. */
   notes: string[];
-  /** Identities of what discovery read (discover.ts's Discovery.observed). */
-  observed: Record<string, string>;
+  /** What discovery found, and the identities of what it read (discover.ts). */
+  discovery: Discovery;
 }
 
 export interface PlanOptions {
@@ -67,15 +67,24 @@ export function planSniMapFromTree(options: PlanOptions): SniMapResult {
 }
 
 /** planSniMapFromTree with the sources validated on every core (validate-parallel.ts); workers consult CACHE_FILE. */
-export async function planSniMapOnAllCores(options: PlanOptions & { cacheFile?: string; log?: Logger }): Promise<SniMapResult> {
+export async function planSniMapOnAllCores(
+  options: PlanOptions & {
+    cacheFile?: string;
+    log?: Logger;
+    /** Discovery's result when its inputs are known to be unchanged (run-record.ts). */
+    discovery?: Discovery;
+    identity?: (path: string) => string;
+  },
+): Promise<SniMapResult> {
   const now = options.now ?? new Date();
   const hostname = mapKeyForHostname(options.hostname);
-  const discovery = collectCertificateSources(options.sslDir);
+  const discovery = options.discovery ?? collectCertificateSources(options.sslDir);
+  const { cacheFile, log, identity } = options;
   return planFromValidations(
     discovery,
     hostname,
     now,
-    await validateOnAllCores(discovery.sources, now, options.cache, options.cacheFile, options.log),
+    await validateOnAllCores(discovery.sources, now, options.cache, { cacheFile, log, identity }),
   );
 }
 
@@ -102,7 +111,7 @@ function planFromValidations(
     sources,
     problems,
     notes: discovery.notes,
-    observed: discovery.observed,
+    discovery,
   };
 }
 

@@ -1,11 +1,13 @@
 import { rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { MAX_CONF_BYTES, readBoundedText } from "../bounded-read.ts";
-import { fileIdentity, identityChangedMs } from "../file-identity.ts";
+import { fileIdentity, identityChangedMs, programIdentity } from "../file-identity.ts";
 import type { Logger } from "../log.ts";
 import { readHashDbKeys } from "../postfix/hash-db.ts";
 import { saveRecordFile } from "../table-record.ts";
 import { EXPIRY_WARNING_DAYS } from "./judge.ts";
+import type { Discovery } from "./discover.ts";
+import { type RecordedDiscovery, recordDiscovery, recordedDiscovery } from "./discovery-record.ts";
 import type { ValidatedSource } from "./types.ts";
 
 // A restart with nothing changed is the most common run of all, and at thousands of
@@ -20,7 +22,7 @@ import type { ValidatedSource } from "./types.ts";
 // is; anything else, and the run does all its work. Identities changed less than RACY_MS
 // before the run are never recorded (a write in the same clock tick could repeat them).
 
-const RECORD_VERSION = 1;
+const RECORD_VERSION = 3;
 const RACY_MS = 50;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -41,7 +43,11 @@ interface RunRecord {
   settings: string;
   program: string;
   validUntil: number;
-  identities: Record<string, string>;
+  /** Discovery's inputs (discover.ts's Discovery.observed) and discovery's result. */
+  observed: Record<string, string>;
+  discovery: RecordedDiscovery;
+  /** The pair files every source was validated from. */
+  files: Record<string, string>;
   outputs: Record<string, string>;
   keysDigest: string;
   lines: RecordedLine[];
@@ -54,16 +60,27 @@ export interface ReplayedRun {
   summary: string;
 }
 
+/** What the last run's record offers this run (readRunRecord). */
+export interface RecordedRun {
+  /** Nothing the run depended on changed: log these lines and stop. */
+  replay?: ReplayedRun;
+  /** Nothing discovery read changed: its result, as recorded (then only validation and the plan run). */
+  discovery?: Discovery;
+  /** The identity of every recorded file now, as looked up for this check (path -> identity). */
+  identities: Map<string, string>;
+}
+
 /** Where the record is kept: beside the judgement cache, so only where there is one. */
 export function runRecordFileFor(cacheFile: string | undefined): string | undefined {
   return cacheFile === undefined ? undefined : join(dirname(cacheFile), "sni.map.run.json");
 }
 
 /**
- * The lines to log when nothing the recorded run depended on has changed and its outputs are
- * still in place, unchanged; else undefined (then the run does its work).
+ * What the record of the last run offers: a replay when nothing it depended on has changed and
+ * its outputs are in place, unchanged; else the recorded discovery when nothing discovery read
+ * has changed; undefined without a usable record.
  */
-export function replayableRun(file: string, settings: RunSettings, outputs: readonly string[], now: Date): ReplayedRun | undefined {
+export function readRunRecord(file: string, settings: RunSettings, outputs: readonly string[], now: Date): RecordedRun | undefined {
   let record: RunRecord;
   try {
     record = JSON.parse(readBoundedText(file, MAX_CONF_BYTES)) as RunRecord;
@@ -72,14 +89,28 @@ export function replayableRun(file: string, settings: RunSettings, outputs: read
   }
   if (record.version !== RECORD_VERSION || record.settings !== settingsKey(settings) || record.program !== programIdentity())
     return undefined;
-  if (!(now.getTime() < record.validUntil) || !Array.isArray(record.lines) || typeof record.summary !== "string") return undefined;
-  if (!sameIdentities(record.identities, Object.keys(record.identities ?? {})) || !sameIdentities(record.outputs, outputs))
-    return undefined;
+  if (!isIdentityRecord(record.observed) || !isIdentityRecord(record.files) || typeof record.discovery !== "object") return undefined;
+  const identities = new Map<string, string>();
+  const unchanged = (recorded: Record<string, string>) => {
+    let same = true;
+    for (const [path, identity] of Object.entries(recorded)) {
+      const now = fileIdentity(path);
+      identities.set(path, now);
+      if (now !== identity) same = false;
+    }
+    return same;
+  };
+  const discoveryUnchanged = unchanged(record.observed);
+  const filesUnchanged = unchanged(record.files);
+  const discovery = discoveryUnchanged ? recordedDiscovery(record.discovery, settings.sslDir, record.observed) : undefined;
+  if (!discoveryUnchanged || !filesUnchanged || !(now.getTime() < record.validUntil)) return { discovery, identities };
+  if (!Array.isArray(record.lines) || typeof record.summary !== "string" || !sameIdentities(record.outputs, outputs))
+    return { discovery, identities };
   // The .db's own keys: the table in place is the one recorded, whatever touched it since.
   const db = outputs.find((path) => path.endsWith(".db"));
   const keys = db === undefined ? undefined : readHashDbKeys(db);
-  if (keys === undefined || keysDigest(keys) !== record.keysDigest) return undefined;
-  return { lines: record.lines, summary: record.summary };
+  if (keys === undefined || keysDigest(keys) !== record.keysDigest) return { discovery, identities };
+  return { replay: { lines: record.lines, summary: record.summary }, discovery, identities };
 }
 
 /**
@@ -91,7 +122,7 @@ export function recordRun(
   file: string,
   run: {
     settings: RunSettings;
-    observed: Readonly<Record<string, string>>;
+    discovery: Discovery;
     sources: readonly ValidatedSource[];
     outputs: readonly string[];
     keys: readonly string[];
@@ -102,20 +133,23 @@ export function recordRun(
   },
   log: Pick<Logger, "warn">,
 ): boolean {
-  const identities: Record<string, string> = { ...run.observed };
+  const files: Record<string, string> = {};
   for (const validated of run.sources) {
     if (validated.identities === undefined) return false;
-    Object.assign(identities, validated.identities);
+    Object.assign(files, validated.identities);
   }
   const outputs = Object.fromEntries(run.outputs.map((path) => [path, fileIdentity(path)]));
   const settled = (identity: string) => identity !== "" && identityChangedMs(identity) < run.started - RACY_MS;
-  if (!Object.values(identities).every(settled) || Object.values(outputs).includes("")) return false;
+  const observed = run.discovery.observed;
+  if (![...Object.values(observed), ...Object.values(files)].every(settled) || Object.values(outputs).includes("")) return false;
   const record: RunRecord = {
     version: RECORD_VERSION,
     settings: settingsKey(run.settings),
     program: programIdentity(),
     validUntil: nextTimeChange(run.sources, run.now),
-    identities,
+    observed,
+    discovery: recordDiscovery(run.discovery),
+    files,
     outputs,
     keysDigest: keysDigest(run.keys),
     lines: run.lines,
@@ -161,19 +195,18 @@ function settingsKey(settings: RunSettings): string {
   return JSON.stringify([settings.sslDir, settings.confDir, settings.hostname ?? null]);
 }
 
-/** The running program (the compiled binary; bun when run from source): another build may decide otherwise. */
-function programIdentity(): string {
-  return `${process.execPath}:${fileIdentity(process.execPath)}`;
-}
-
 function keysDigest(keys: readonly string[]): string {
   const hasher = new Bun.CryptoHasher("sha256");
   for (const key of [...keys].sort()) hasher.update(`${key}\n`);
   return hasher.digest("hex");
 }
 
+function isIdentityRecord(value: unknown): value is Record<string, string> {
+  return typeof value === "object" && value !== null && Object.values(value).every((identity) => typeof identity === "string");
+}
+
 function sameIdentities(recorded: Record<string, string> | undefined, paths: readonly string[]): boolean {
-  if (typeof recorded !== "object" || recorded === null || Object.keys(recorded).length !== new Set(paths).size) return false;
+  if (!isIdentityRecord(recorded) || Object.keys(recorded).length !== new Set(paths).size) return false;
   for (const path of paths) if (recorded[path] !== fileIdentity(path)) return false;
   return true;
 }

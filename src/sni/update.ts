@@ -17,7 +17,9 @@ import {
   summarize,
   type SniMapResult,
 } from "./index.ts";
-import { forgetRun, recordRun, replayableRun, runRecordFileFor, type RecordedLine, type RunSettings } from "./run-record.ts";
+import type { Discovery } from "./discover.ts";
+import { forgetRun, readRunRecord, recordRun, runRecordFileFor, type RecordedLine, type RunSettings } from "./run-record.ts";
+import { fileIdentity } from "../file-identity.ts";
 import { mapKeys, SNI_MAP_FILE } from "./write.ts";
 
 export interface SniMapOptions {
@@ -51,10 +53,10 @@ export async function updateSniMap(options: SniMapOptions): Promise<void> {
   const outputs = [mapFile, `${mapFile}.db`];
   const runFile = runRecordFileFor(options.cacheFile);
   const now = options.now ?? new Date();
-  const replayed = runFile === undefined ? undefined : replayableRun(runFile, settings, outputs, now);
-  if (replayed) {
-    logRecorded(replayed.lines, options.log);
-    options.log.info(`sni-map: ${replayed.summary} -> ${mapFile} (${UNCHANGED})`);
+  const recorded = runFile === undefined ? undefined : readRunRecord(runFile, settings, outputs, now);
+  if (recorded?.replay) {
+    logRecorded(recorded.replay.lines, options.log);
+    options.log.info(`sni-map: ${recorded.replay.summary} -> ${mapFile} (${UNCHANGED})`);
     return;
   }
   if (runFile !== undefined) forgetRun(runFile);
@@ -62,12 +64,15 @@ export async function updateSniMap(options: SniMapOptions): Promise<void> {
   const logged = new Set<string>();
   let result: SniMapResult;
   try {
-    result = await planAndWrite({ ...options, now }, cache, cache, logged);
+    // What the record's check found is not looked up again: discovery when nothing it read
+    // changed, and each file's identity the first time validation asks for it.
+    const identity = recorded && firstLookupFrom(recorded.identities);
+    result = await planAndWrite({ ...options, now }, cache, cache, logged, { discovery: recorded?.discovery, identity });
   } catch (error) {
     if (!isEmbeddedValueChanged(error)) throw error;
     // A file no longer holds what its identity vouched for (embedded.ts): read every file.
     options.log.warn(`sni-map: ${(error as Error).message}`);
-    result = await planAndWrite({ ...options, now }, cache, { judge: cache.judge, remember: cache.remember }, logged);
+    result = await planAndWrite({ ...options, now }, cache, { judge: cache.judge, remember: cache.remember }, logged, {});
   }
   if (runFile === undefined) return;
   const lines: RecordedLine[] = [
@@ -81,7 +86,7 @@ export async function updateSniMap(options: SniMapOptions): Promise<void> {
     runFile,
     {
       settings,
-      observed: result.observed,
+      discovery: result.discovery,
       sources: result.sources,
       outputs,
       keys: mapKeys(result.content),
@@ -92,6 +97,21 @@ export async function updateSniMap(options: SniMapOptions): Promise<void> {
     },
     options.log,
   );
+}
+
+/**
+ * fileIdentity that answers each path's first lookup from KNOWN (identities just taken) and
+ * every later one from the file system: validation compares a file's identity before and after
+ * reading it, and the second must be new.
+ */
+function firstLookupFrom(known: Map<string, string>): (path: string) => string {
+  const unused = new Map(known);
+  return (path) => {
+    const identity = unused.get(path);
+    if (identity === undefined) return fileIdentity(path);
+    unused.delete(path);
+    return identity;
+  };
 }
 
 /** The lines a recorded run logged, logged again in their order. */
@@ -111,9 +131,10 @@ async function planAndWrite(
   cache: PersistentPairCache,
   view: PairCache,
   logged: Set<string>,
+  known: { discovery?: Discovery; identity?: (path: string) => string },
 ): Promise<SniMapResult> {
   const mapFile = join(options.confDir, SNI_MAP_FILE);
-  const result = await planSniMapOnAllCores({ ...options, cache: view });
+  const result = await planSniMapOnAllCores({ ...options, cache: view, ...known });
   logNotes(
     result.notes.filter((note) => !logged.has(note)),
     options.log,

@@ -26,6 +26,18 @@ export interface Validation {
 }
 
 /** What the main thread asks a worker: its slice, the run's `now`, and the cache file to consult. */
+export interface ParallelOptions {
+  /** The judgement cache's file, which workers consult. */
+  cacheFile?: string;
+  log?: Pick<Logger, "warn">;
+  /** Threads to use at most (default: every core). */
+  threads?: number;
+  /** Counts the slices workers validated (tests). */
+  used?: { workerSlices: number };
+  /** validate.ts's identity, on this thread (the workers take their own). */
+  identity?: (path: string) => string;
+}
+
 export interface SliceRequest {
   sources: CertificateSource[];
   now: number;
@@ -54,10 +66,7 @@ export async function validateOnAllCores(
   sources: readonly CertificateSource[],
   now: Date,
   cache: PairCache | undefined,
-  cacheFile: string | undefined,
-  log?: Pick<Logger, "warn">,
-  threads = availableParallelism(),
-  used?: { workerSlices: number },
+  { cacheFile, log, threads = availableParallelism(), used, identity }: ParallelOptions = {},
 ): Promise<Validation[]> {
   // A remembered judgement (reads and a digest) costs less than a worker costs to start and to
   // hand its results back: workers pay off only when pairs are judged. The first sources tell
@@ -74,7 +83,8 @@ export async function validateOnAllCores(
   // One memo of decoded keys for this thread's slices (decoded-keys.ts), freed when done.
   const keys = new DecodedKeys();
   try {
-    const validateHere = (slice: readonly CertificateSource[]) => slice.map((source) => validateSource(source, now, counting, { keys }));
+    const validateHere = (slice: readonly CertificateSource[]) =>
+      slice.map((source) => validateSource(source, now, counting, { keys, identity }));
     const results = validateHere(sources.slice(0, PROBE_SOURCES));
     const rest = sources.slice(results.length);
     const mostlyJudged = cache === undefined || judged > results.length * JUDGED_SHARE;

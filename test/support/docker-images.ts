@@ -210,9 +210,16 @@ async function buildPostfixAndBunStandIns(engine: Engine, bunBinary: string, ext
   // (CI's environment may lack NODE_EXTRA_CA_CERTS while an egress proxy still needs its CA).
   const extraCa = [process.env.NODE_EXTRA_CA_CERTS, "/etc/ssl/certs/ca-certificates.crt"].find((path) => path && existsSync(path));
   writeFileSync(join(bunContext, "extra-ca.crt"), extraCa ? readFileSync(extraCa) : "");
-  const contexts = [context(engine, "postfix-base", { "postfix.sh": upstreamScript }), bunContext];
+  // MPI_POSTFIX_BASE_ARCHIVE: `docker save` of mailcow's real postfix image under that name
+  // (CONTRIBUTING's real-image check builds it), loaded instead of the stand-in: the benches then
+  // measure ours and mailcow's own startup on the real base.
+  const realBase = process.env.MPI_POSTFIX_BASE_ARCHIVE;
+  const contexts = realBase ? [bunContext] : [context(engine, "postfix-base", { "postfix.sh": upstreamScript }), bunContext];
   try {
-    await Promise.all([build(engine, contexts[0]!, postfixBase, extra), build(engine, contexts[1]!, bun, extra)]);
+    await Promise.all([
+      realBase ? engine.docker(["load", "--input", realBase], { timeoutMs: 600_000 }) : build(engine, contexts[0]!, postfixBase, extra),
+      build(engine, bunContext, bun, extra),
+    ]);
   } finally {
     for (const dir of contexts) rmSync(dir, { recursive: true, force: true });
   }

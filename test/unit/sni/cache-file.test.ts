@@ -42,15 +42,18 @@ test("an unchanged tree does not rewrite the file; a new or a removed source doe
   expect(Object.keys(JSON.parse(readFileSync(file, "utf8")).entries)).toHaveLength(2);
 });
 
-test("a file of another version, without entries, or not JSON: everything judged again", () => {
+test("a file of another version, of another program, without entries, or not JSON: everything judged again", () => {
   const { file, run } = setup();
   run();
   const saved = JSON.parse(readFileSync(file, "utf8"));
+  const { version, program } = saved;
   for (const content of [
-    JSON.stringify({ ...saved, version: saved.version + 1 }),
-    JSON.stringify({ version: saved.version }),
-    JSON.stringify({ version: saved.version, entries: null }),
-    JSON.stringify({ version: saved.version, entries: "x" }),
+    JSON.stringify({ ...saved, version: version + 1 }),
+    // Another build (an update's new binary, often on a new OpenSSL) may judge otherwise.
+    JSON.stringify({ ...saved, program: `${program}:another` }),
+    JSON.stringify({ version, program }),
+    JSON.stringify({ version, program, entries: null }),
+    JSON.stringify({ version, program, entries: "x" }),
     "{not json",
   ]) {
     writeFileSync(file, content);

@@ -60,13 +60,19 @@ test("a source whose files keep their identities is not read again; its bytes ar
 
 test("files changed less than a clock tick or two before they were read are not remembered: the next run reads them again", async () => {
   const { pair, source } = await tree();
-  const cacheFile = join(temp.path, `cache-${counter}.json`);
-  // A mode change just before the read: ctime is new, mtime old (no settling wait).
-  chmodSync(pair.keyFile, 0o640);
-  const cache = openPairCache(cacheFile);
-  expect(validateSource(source(), new Date(), cache).validated.usable).toBe(true);
-  cache.save();
-  expect(validateSource(source(), new Date(), openPairCache(cacheFile)).validated.value?.bytes).toBeDefined();
+  // A mode change just before the read: ctime is new, mtime old (no settling wait). Only a
+  // trial whose read began within the 50 ms margin says anything (a loaded machine may pause).
+  for (let trial = 1; ; trial++) {
+    const cacheFile = join(temp.path, `cache-${counter}-${trial}.json`);
+    const changed = Date.now();
+    chmodSync(pair.keyFile, trial % 2 === 0 ? 0o600 : 0o640);
+    const cache = openPairCache(cacheFile);
+    expect(validateSource(source(), new Date(), cache).validated.usable).toBe(true);
+    if (Date.now() - changed > 40 && trial < 10) continue;
+    cache.save();
+    expect(validateSource(source(), new Date(), openPairCache(cacheFile)).validated.value?.bytes).toBeDefined();
+    return;
+  }
 });
 
 test("bytes that are not the judged ones are refused, never embedded", async () => {

@@ -214,9 +214,11 @@ describe("what is recorded", () => {
       summary: "",
       now: new Date(),
     };
+    const discovery = (observed: Record<string, string>) => ({ sslDir: dir, sources: [], problems: [], notes: [], observed });
     const observed = { [file]: fileIdentity(file) };
-    expect(recordRun(record, { ...common, observed, started: Date.now() }, { warn: () => {} })).toBe(false);
-    expect(recordRun(record, { ...common, observed: { [file]: "" }, started: Date.now() + 1_000 }, { warn: () => {} })).toBe(false);
-    expect(recordRun(record, { ...common, observed, started: Date.now() + 1_000 }, { warn: () => {} })).toBe(true);
+    expect(recordRun(record, { ...common, discovery: discovery(observed), started: Date.now() }, { warn: () => {} })).toBe(false);
+    const unknown = discovery({ [file]: "" });
+    expect(recordRun(record, { ...common, discovery: unknown, started: Date.now() + 1_000 }, { warn: () => {} })).toBe(false);
+    expect(recordRun(record, { ...common, discovery: discovery(observed), started: Date.now() + 1_000 }, { warn: () => {} })).toBe(true);
   });
 });

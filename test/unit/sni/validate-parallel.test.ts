@@ -56,7 +56,12 @@ async function inWorker(
 ): Promise<Validation[]> {
   const warnings: string[] = [];
   const used = { workerSlices: 0 };
-  const results = await validateOnAllCores(sources, now, cache, cacheFile, { warn: (line: string) => warnings.push(line) }, 2, used);
+  const results = await validateOnAllCores(sources, now, cache, {
+    cacheFile,
+    log: { warn: (line: string) => warnings.push(line) },
+    threads: 2,
+    used,
+  });
   expect(warnings).toEqual([]);
   expect(used.workerSlices).toBe(1);
   return results;
@@ -68,7 +73,7 @@ describe("validateOnAllCores", () => {
     await Bun.sleep(60); // older than the judge's settle time
     const { sources } = collectCertificateSources(tree.sslDir);
     const now = new Date();
-    const one = await validateOnAllCores(sources, now, undefined, undefined, undefined, 1);
+    const one = await validateOnAllCores(sources, now, undefined, { threads: 1 });
     const cacheFile = join(tree.root, "cache.json");
     const cache = openPairCache(cacheFile);
     const two = await inWorker(sources, now, cache, cacheFile);
@@ -79,7 +84,7 @@ describe("validateOnAllCores", () => {
     // Every judgement cached: the same results (one thread does it: nothing to judge).
     const again = openPairCache(cacheFile);
     const cachedRun = { workerSlices: 0 };
-    expect(comparable(await validateOnAllCores(sources, now, again, cacheFile, undefined, 2, cachedRun))).toEqual(comparable(one));
+    expect(comparable(await validateOnAllCores(sources, now, again, { cacheFile, threads: 2, used: cachedRun }))).toEqual(comparable(one));
     expect(again.hits).toBe(sources.length);
     expect(cachedRun.workerSlices).toBe(0);
   }, 60_000);
@@ -89,12 +94,12 @@ describe("validateOnAllCores", () => {
     await Bun.sleep(60);
     const { sources } = collectCertificateSources(tree.sslDir);
     const now = new Date();
-    const one = await validateOnAllCores(sources, now, undefined, undefined, undefined, 1);
+    const one = await validateOnAllCores(sources, now, undefined, { threads: 1 });
     // A cache of the back half only: the first sources need judging, so workers start, and
     // their slices are mostly cached.
     const cacheFile = join(tree.root, "cache.json");
     const half = openPairCache(cacheFile);
-    await validateOnAllCores(sources.slice(150), now, half, undefined, undefined, 1);
+    await validateOnAllCores(sources.slice(150), now, half, { threads: 1 });
     half.save();
     // Mark one remembered judgement (of the last directory, in a worker's slice): a worker that
     // consults the cache file returns the marked one.
