@@ -19,7 +19,7 @@ const entry = (name: string, sourceDir: string, value: Uint8Array): MapEntry => 
 const problem = (severity: Problem["severity"]): Problem => ({ severity, code: "x", source: "/ssl", message: `${severity} line` });
 const result = (entries: MapEntry[], problems: Problem[] = []): SniMapResult => ({
   sslDir: "/ssl",
-  observed: {},
+  discovery: { sslDir: "/ssl", sources: [], problems: [], notes: [], observed: {} },
   content: "",
   entries,
   sources: [],

@@ -9,7 +9,7 @@ const NOTE =
   "/ssl/.old: holds cert.pem but is not a certificate directory (its name starts with a dot, as mailcow's SSL/*/ glob skips); not mapped";
 const result = (notes: string[], sslDir = "/ssl"): SniMapResult => ({
   sslDir,
-  observed: {},
+  discovery: { sslDir, sources: [], problems: [], notes, observed: {} },
   content: "",
   entries: [],
   sources: [],
