@@ -1,9 +1,12 @@
 import { afterAll, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../../../src/errors.ts";
 import { mapKeys, removeTempPair, wrapWriteError } from "../../../src/sni/write.ts";
+import { makeCertificate } from "../../support/certs.ts";
+import { toolsWithPostmapShim, writeMapText } from "../../support/map-text.ts";
 import { makeTempDir } from "../../support/tmp.ts";
+import { COPY_PREFIX, MEMORY_DIR, processTag } from "../../../src/sni/private-copy.ts";
 
 // The words and the clean-up of a failed build (docs/map-rules.md: sni-map exits 1 and the
 // previous sni.map + sni.map.db stay in place), and the keys a map text holds, which the
@@ -45,4 +48,23 @@ test("after a failed build nothing of it stays: the temp map, its .db, its priva
   removeTempPair(join(conf, "sni.map.tmp")); // nothing left to remove: no error
   removeTempPair(join(temp.path, "no-such-dir", "sni.map.tmp"));
   expect(existsSync(join(conf, "sni.map"))).toBe(true);
+});
+
+test("the build embeds from a private copy in shared memory (0700, files 0600), removed as soon as the build is done", async () => {
+  const root = join(temp.path, "copy");
+  const confDir = join(root, "conf");
+  mkdirSync(confDir, { recursive: true });
+  writeFileSync(join(confDir, "main.cf"), "");
+  const made = makeCertificate(join(root, "ssl"), { names: ["mail.example.test"] });
+  const seen = join(root, "seen");
+  // postmap -F is given the private map: record the file its first line names, and the modes.
+  const shim = `#!/bin/bash\nfor last; do :; done\nif [[ "$*" == *" -F "* ]]; then file=$(awk 'NR==1 {print $2}' "\${last#hash:}"); stat -c '%n %a' "$(dirname "$file")" "$file" > '${seen}'; fi\nexec /usr/sbin/postmap "$@"\n`;
+  await writeMapText(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`, undefined, toolsWithPostmapShim(root, shim));
+  const [dirLine, fileLine] = readFileSync(seen, "utf8").trim().split("\n");
+  const [copyDir, dirMode] = dirLine!.split(" ");
+  expect(copyDir!.startsWith(join(MEMORY_DIR, `${COPY_PREFIX}${processTag("self")}-`))).toBe(true);
+  expect(dirMode).toBe("700");
+  expect(fileLine).toBe(`${copyDir}/0 600`);
+  expect(existsSync(copyDir!)).toBe(false);
+  expect(readdirSync(confDir).sort()).toEqual(["main.cf", "sni.map", "sni.map.db"]);
 });
