@@ -13,7 +13,7 @@ const START = ["test/integration/start.test.ts", "-t", "^(start|start does|postf
 export const MODULES: Record<string, string[]> = {
   "src/sni/claims.ts": ["test/unit/sni/plan-rules.test.ts", "test/unit/sni/plan.test.ts", ...SNI_ENGINE, "test/e2e/seed-condition.test.ts"],
   "src/sni/client-fit.ts": ["test/unit/sni/client-fit.test.ts", ...SNI_ENGINE],
-  "src/sni/cache.ts": ["test/unit/sni/cache-file.test.ts", "test/unit/sni/cache.test.ts", "test/unit/commands/sni-map.test.ts"],
+  "src/sni/cache.ts": ["test/unit/sni/cache-identities.test.ts", "test/unit/sni/cache-file.test.ts", "test/unit/sni/cache.test.ts", "test/unit/commands/sni-map.test.ts"],
   "src/sni/certificate.ts": ["test/unit/sni/certificate-der.test.ts", "test/unit/sni/certificate.test.ts", ...SNI_ENGINE],
   "src/sni/der.ts": ["test/unit/sni/der.test.ts", "test/unit/sni/certificate.test.ts", ...SNI_ENGINE],
   "src/sni/discover.ts": ["test/unit/sni/discover-entries.test.ts", "test/unit/sni/discover.test.ts", ...SNI_ENGINE],
