@@ -62,6 +62,7 @@ test("identities a run did not look at are kept while their content is in use, d
   other.judge("k3", () => judgement("three.test"));
   other.save();
   expect(openPairCache(path).recall("id1")).toBeUndefined();
+  expect(Object.keys(JSON.parse(readFileSync(path, "utf8")).identities)).toEqual([]);
 });
 
 test("a cache that nothing changed is not rewritten; a newly remembered identity is", () => {
@@ -78,6 +79,22 @@ test("a cache that nothing changed is not rewritten; a newly remembered identity
   more.save();
   expect(statSync(path).ino).not.toBe(before);
   expect(openPairCache(path).recall("id2")?.key).toBe("k1");
+  // An identity that now vouches for other content is rewritten, though nothing else changed.
+  const moved = openPairCache(path);
+  moved.judge("k1", () => judgement("again"));
+  moved.remember("id1", content("k1"));
+  moved.remember("id2", content("k2"));
+  moved.judge("k2", () => judgement("two.test"));
+  moved.save();
+  const settled = openPairCache(path);
+  settled.judge("k1", () => judgement("again"));
+  settled.judge("k2", () => judgement("again"));
+  settled.remember("id1", content("k1"));
+  settled.remember("id2", content("k1"));
+  const inode = statSync(path).ino;
+  settled.save();
+  expect(statSync(path).ino).not.toBe(inode);
+  expect(openPairCache(path).recall("id2")?.key).toBe("k1");
 });
 
 test("identities of a damaged shape are ignored, the judgements kept", () => {
@@ -89,6 +106,9 @@ test("identities of a damaged shape are ignored, the judgements kept", () => {
   expect(cache.recall("id1")).toBeUndefined();
   expect(cache.recall("id2")).toBeUndefined();
   expect(cache.recall("id3")?.key).toBe("k1");
+  cache.judge("k9", () => judgement("nine.test"));
+  cache.save(); // the damaged ones are not carried over
+  expect(Object.keys(JSON.parse(readFileSync(path, "utf8")).identities)).toEqual(["id3"]);
   saved.identities = "not an object";
   writeFileSync(path, JSON.stringify(saved));
   const plain = openPairCache(path);
