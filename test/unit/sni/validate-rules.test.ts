@@ -90,10 +90,20 @@ test("a directory that disappears while it is read: a warning that it vanished, 
 });
 
 test("files written a moment ago are left to settle before they are judged, then mapped", () => {
-  const source = directory({ "key.pem": "key.pem", "cert.pem": "cert.pem" }, true);
-  const started = performance.now();
-  const { validated, problems } = validateSource(source, NOW);
-  expect(performance.now() - started).toBeGreaterThanOrEqual(40);
-  expect(validated.usable).toBe(true);
-  expect(problems).toEqual([]);
+  // The wait owed is what is left of the 50 ms settle time when the read starts. A loaded
+  // machine may start the read late: then the files are tried again, fresh.
+  const source = directory({ "key.pem": "key.pem", "cert.pem": "cert.pem" });
+  for (let attempt = 1; ; attempt++) {
+    const written = new Date();
+    for (const file of [source.main.keyFile, source.main.certFile]) utimesSync(file, written, written);
+    const started = performance.now();
+    const owed = 50 - (Date.now() - written.getTime());
+    const { validated, problems } = validateSource(source, NOW);
+    const waited = performance.now() - started;
+    if (owed < 20 && attempt < 20) continue; // started too late to tell
+    expect({ attempt, waitedEnough: waited >= owed - 2 }).toEqual({ attempt, waitedEnough: true });
+    expect(validated.usable).toBe(true);
+    expect(problems).toEqual([]);
+    return;
+  }
 });
