@@ -16,7 +16,7 @@ const temp = makeTempDir("mpi-write-rules-");
 afterAll(() => temp.cleanup());
 
 test("a map text's keys: the first word of each line, lower-cased; blank lines and comments are none", () => {
-  const text = "A.Test /k /c\n\n# comment line\n   # indented comment\n  b.test\t/k /c\n\t.C.TEST /k\nd.test\n";
+  const text = "A.Test /k /c\n\n# comment line\n   # indented comment\n#no-space x\n  b.test\t/k /c\n\t.C.TEST /k\nd.test\n";
   expect(mapKeys(text)).toEqual(["a.test", "b.test", ".c.test", "d.test"]);
   expect(mapKeys("")).toEqual([]);
 });
@@ -67,4 +67,17 @@ test("the build embeds from a private copy in shared memory (0700, files 0600), 
   expect(fileLine).toBe(`${copyDir}/0 600`);
   expect(existsSync(copyDir!)).toBe(false);
   expect(readdirSync(confDir).sort()).toEqual(["main.cf", "sni.map", "sni.map.db"]);
+});
+
+test("a conf dir that does not exist: one error saying what the conf dir must be, nothing left behind", async () => {
+  const confDir = join(temp.path, "no-such-conf");
+  const made = makeCertificate(join(temp.path, "ssl-missing-conf"), { names: ["a.test"] });
+  const attempt = writeMapText(confDir, `a.test ${made.keyFile} ${made.certFile}\n`);
+  await expect(attempt).rejects.toThrow(UserError);
+  const message = await attempt.catch((error: Error) => error.message);
+  expect(message).toBe(
+    `cannot create files in ${confDir}: ENOENT; the conf dir must exist and be writable (mailcow: data/conf/postfix -> /opt/postfix/conf); ${confDir}/sni.map and ${confDir}/sni.map.db left unchanged`,
+  );
+  expect(existsSync(confDir)).toBe(false);
+  expect(readdirSync(MEMORY_DIR).filter((name) => name.startsWith(`${COPY_PREFIX}${processTag("self")}-`))).toEqual([]);
 });
