@@ -195,7 +195,7 @@ describe("the ECDSA pair beside the main pair", () => {
   test("fine alone, but the two together are unusable for clients: left out, with the clients' reason", () => {
     // RSA-512 alone fails TLS 1.3 only; beside a P-256 pair TLS 1.3 takes the EC pair. A
     // secp256k1 pair beside a good RSA pair is refused for its key type.
-    const judged = judgeSource(bytes(ec), bytes(k1, ECDSA));
+    const judged = judgeSource(bytes(rsa), bytes(k1, ECDSA));
     expect(judged.withEcdsa).toBe(false);
     expect(judged.main.valid).toBe(true);
     expect(judged.ecdsa?.failure?.code).toBe("key-type-unusable");
