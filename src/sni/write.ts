@@ -5,7 +5,7 @@ import { errnoCode, UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { postmapEmbedFiles, type PostfixTools } from "../postfix/index.ts";
 import { createPrivateCopyDir, MEMORY_DIR, type PrivateCopyDir } from "./private-copy.ts";
-import { embeddedBytes } from "./embedded.ts";
+import { embeddedBytes, isEmbeddedValueChanged } from "./embedded.ts";
 import type { EmbeddedValue, MapEntry } from "./types.ts";
 
 // sni.map.db embeds the private keys (postmap -F), and postmap gives the .db the mode of its
@@ -65,6 +65,8 @@ function writeSnapshot(entries: readonly MapEntry[], fallbackDir: string, confDi
       return { copy, text: writeSnapshotIn(copy.dir, entries) };
     } catch (error) {
       copy?.remove();
+      // A file that no longer holds the judged bytes is no reason to try the conf dir.
+      if (isEmbeddedValueChanged(error)) throw error;
       if (copy === undefined || copy.dir === fallbackDir) {
         throw new UserError(
           `cannot create files in ${confDir}: ${describeFsError(error)}; the conf dir must exist and be writable (mailcow: data/conf/postfix -> /opt/postfix/conf)`,
