@@ -73,6 +73,10 @@ export function mailTrees(prefix = "mpi-test-"): (options?: MailTreeOptions) => 
 /** The environment a child process of a test gets: PATH and the run's empty default config dir, plus `extra`. */
 export function testEnv(extra: Record<string, string | undefined> = {}): Record<string, string> {
   const env: Record<string, string> = { PATH: process.env.PATH!, MAIL_CONFIG: TEST_MAIL_CONFIG };
+  // Under `npm run mutation` the mutant a process runs is chosen by this variable: a program
+  // the test starts must run the same mutant, or its tests could never kill it.
+  const mutant = process.env.__STRYKER_ACTIVE_MUTANT__;
+  if (mutant !== undefined) env.__STRYKER_ACTIVE_MUTANT__ = mutant;
   for (const [name, value] of Object.entries(extra)) if (value !== undefined) env[name] = value;
   return env;
 }

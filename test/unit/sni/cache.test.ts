@@ -36,6 +36,9 @@ test("unchanged files reuse the verdict; a replaced key is validated again", () 
   expect([third.hits, third.misses]).toEqual([1, 1]);
   expect(third.result.content).not.toContain("example.org");
   expect(third.result.problems.map((problem) => problem.code)).toEqual(["key-mismatch"]);
+  // The new verdict is remembered too: the next run judges nothing.
+  const fourth = planWithCache(sslDir, confDir);
+  expect([fourth.hits, fourth.misses]).toEqual([2, 0]);
 });
 
 test("expiry is judged against the current time, not the cached one", () => {

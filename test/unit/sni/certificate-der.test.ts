@@ -158,3 +158,32 @@ test("DER that is no certificate: empty facts", () => {
   expect(readCertificateFacts(Uint8Array.from(tlv(TAG.SEQUENCE, tlv(INTEGER, [1]))))).toEqual({ names: [], rejectedNames: [] });
   expect(readCertificateFacts(Uint8Array.from(tlv(TAG.SET, tlv(TAG.SEQUENCE))))).toEqual({ names: [], rejectedNames: [] });
 });
+
+test("only dNSName entries are names: an IP address entry is neither a name nor a rejected value, whatever its bytes", () => {
+  const facts = readCertificateFacts(certificate({ extensions: [san(text(0x87, [0x61, 0x2e, 0x74, 0x74]), dns("a.test"))] }));
+  expect(facts).toMatchObject({ names: ["a.test"], rejectedNames: [] });
+});
+
+test("structures that are not what X.509 says are not read as names", () => {
+  const evil = tlv(TAG.SEQUENCE, dns("evil.test"));
+  // An extension that is not a SEQUENCE, before the real subjectAltName.
+  const notSequence = tlv(TAG.SET, OID_SAN, tlv(TAG.OCTET_STRING, evil));
+  expect(readCertificateFacts(certificate({ extensions: [notSequence, san(dns("real.test"))] })).names).toEqual(["real.test"]);
+  // A subjectAltName whose value is not an OCTET STRING, though it holds a list of names.
+  const notOctets = tlv(TAG.SEQUENCE, OID_SAN, tlv(BIT_STRING, evil));
+  expect(readCertificateFacts(certificate({ extensions: [notOctets] })).names).toEqual(["cn.test"]);
+  // Subject RDNs that are not a SET, attributes that are not a SEQUENCE or not a (type, value) pair.
+  const cn = (value: string) => attribute(OID_CN, text(TAG.UTF8_STRING, value));
+  const subject = name(
+    tlv(TAG.SEQUENCE, cn("not-a-set.test")),
+    rdn(tlv(TAG.SET, OID_CN, text(TAG.UTF8_STRING, "not-a-sequence.test"))),
+    rdn(tlv(TAG.SEQUENCE, OID_CN, text(TAG.UTF8_STRING, "three.test"), text(TAG.UTF8_STRING, "parts.test"))),
+    rdn(tlv(TAG.SEQUENCE, tlv(TAG.OCTET_STRING, OID_CN.slice(2)), text(TAG.UTF8_STRING, "not-an-oid.test"))),
+    rdn(cn("good.test")),
+  );
+  expect(readCertificateFacts(certificate({ subject })).names).toEqual(["good.test"]);
+});
+
+test("a UniversalString character beyond the BMP is not ASCII, though its low 16 bits are", () => {
+  expect(asciiText(Uint8Array.of(0x00, 0x01, 0x00, 0x41), TAG.UNIVERSAL_STRING)).toEqual({ ok: false, value: "\\x00\\x01\\x00A" });
+});

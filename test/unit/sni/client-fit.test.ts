@@ -74,3 +74,82 @@ describe("warnings for verifying clients", () => {
     ]);
   });
 });
+
+describe("the words of each refusal (docs/map-rules.md's table)", () => {
+  test("an RSA key too small for TLS 1.3, said for the key file, with its size and type", () => {
+    expect(fit(chain({ bits: 512 }))).toEqual({
+      code: "rsa-key-too-small",
+      reason: `${files.keyFile} is a 512-bit RSA key, too small for an RSA-PSS-SHA256 signature (at least 528 bits): every TLS 1.3 handshake fails (OpenSSL: no suitable signature algorithm)`,
+    });
+    expect(fit(chain({ keyType: "RSA-PSS", bits: 520 }))?.reason).toStartWith(`${files.keyFile} is a 520-bit RSA-PSS key, too small`);
+    expect(fit(chain({ keyType: "RSA-PSS", bits: 528 }))).toBeUndefined();
+    expect(fit(chain({ keyType: "EC", bits: 256 }))).toBeUndefined();
+    expect(fit(chain({ keyType: "ED25519", bits: 253 }))).toBeUndefined();
+  });
+
+  test("an RSA key of 521-527 bits: every handshake fails, in both protocols", () => {
+    expect(fit(chain({ bits: 521 }))).toEqual({
+      code: "rsa-key-too-small",
+      reason: `${files.keyFile} is a 521-bit RSA key: smtpd picks RSA-PSS-SHA256 and cannot make the signature (OpenSSL: data too large for key size), every handshake fails; use at least 2048 bits`,
+    });
+    expect(fit(chain({ keyType: "RSA-PSS", bits: 527 }))?.reason).toStartWith(`${files.keyFile} is a 527-bit RSA-PSS key: smtpd picks`);
+  });
+
+  test("a small RSA key beside another small one: nothing serves TLS 1.3", () => {
+    expect(fit(chain({ bits: 512 }), chain({ keyType: "RSA-PSS", bits: 512 }))?.code).toBe("rsa-key-too-small");
+    expect(fit(chain({ bits: 512 }), chain({ keyType: "RSA-PSS", bits: 512 }))?.reason).toStartWith(files.keyFile);
+  });
+
+  test("keyUsage without digitalSignature names every usage the certificate has, or none", () => {
+    expect(fit(chain({ keyUsage: 0x807f }))?.reason).toBe(
+      `${files.certFile}: the certificate's keyUsage (nonRepudiation, keyEncipherment, dataEncipherment, keyAgreement, keyCertSign, cRLSign, encipherOnly, decipherOnly) lacks digitalSignature: GnuTLS clients abort the handshake (key usage violation)`,
+    );
+    expect(fit(chain({ keyUsage: 0 }))?.reason).toStartWith(`${files.certFile}: the certificate's keyUsage (none) lacks digitalSignature`);
+    expect(fit(chain({ keyType: "EC", keyUsage: 0x08 }))).toEqual({
+      code: "key-usage",
+      reason: `${files.certFile}: the certificate's keyUsage (keyAgreement) lacks digitalSignature: GnuTLS clients abort the handshake (key usage violation) and TLS 1.2 clients find no cipher (OpenSSL: no shared cipher)`,
+    });
+    expect(fit(chain({ bits: 512 }), chain({ keyType: "EC", keyUsage: 0x20 }))?.code).toBe("key-usage");
+  });
+
+  test("a chain too large, with how many certificates the file holds", () => {
+    const big = chain({ leaf: new Uint8Array(50_000), issuers: [new Uint8Array(30_000), new Uint8Array(30_000)] });
+    expect(fit(big)).toEqual({
+      code: "chain-too-large",
+      reason: `${files.certFile} holds 3 certificates, a 110019-byte TLS 1.3 Certificate message: OpenSSL-based clients accept at most 102400 (OpenSSL: excessive message size); keep the leaf and its intermediates only`,
+    });
+    // TLS 1.2: 3 bytes of list length, 3 per certificate; TLS 1.3: 4 (context and list length), 5 per certificate.
+    expect(certificateMessageBytes(big, "TLS 1.2")).toBe(3 + 110_000 + 9);
+    expect(certificateMessageBytes(big, "TLS 1.3")).toBe(4 + 110_000 + 15);
+  });
+
+  test("verifier warnings: the leaf and the chain's certificates by position, each on its own line", () => {
+    expect(verifierWarnings(chain({ extendedKeyUsage: 0x2 }), files)).toEqual([
+      {
+        code: "not-for-servers",
+        message: `${files.certFile}: the certificate's extendedKeyUsage lacks serverAuth; handshakes complete, but clients that verify will reject it`,
+      },
+    ]);
+    expect(verifierWarnings(chain({ extendedKeyUsage: 0x1 }), files)).toEqual([]);
+    expect(verifierWarnings(chain(), files)).toEqual([]);
+    const weak = verifierWarnings(
+      chain({
+        weakSignatures: [
+          { index: 1, digest: "MD5" },
+          { index: 3, digest: "SHA1" },
+        ],
+      }),
+      files,
+    );
+    expect(weak).toEqual([
+      {
+        code: "weak-signature",
+        message: `${files.certFile}: the certificate is signed with MD5; handshakes complete, but clients that verify will reject it`,
+      },
+      {
+        code: "weak-signature",
+        message: `${files.certFile}: certificate 3 of the chain is signed with SHA1; handshakes complete, but clients that verify will reject it`,
+      },
+    ]);
+  });
+});

@@ -69,3 +69,24 @@ test("a key block with bytes after its DER is refused each time, whether decoded
   expect(verdictOf(bad)).toMatchObject({ loads: false, code: "key-invalid" });
   keys.free();
 });
+
+test("distinct keys through one memo each decode to themselves; a key that does not decode is refused each time", () => {
+  const dir = tempDir();
+  const one = makeCertificate(join(dir, "one"), { names: ["one.test"] });
+  const two = makeCertificate(join(dir, "two"), { names: ["two.test"] });
+  const keys = new DecodedKeys();
+  try {
+    expect(verdictOf(value(one.keyFile, one.certFile), keys)).toMatchObject({ loads: true });
+    expect(verdictOf(value(two.keyFile, two.certFile), keys)).toMatchObject({ loads: true });
+    expect(verdictOf(value(one.keyFile, two.certFile), keys)).toMatchObject({ loads: false, code: "key-mismatch" });
+    const notAKey = Buffer.from(`-----BEGIN PRIVATE KEY-----\n${Buffer.from("not a key").toString("base64")}\n-----END PRIVATE KEY-----\n`);
+    for (const attempt of [1, 2]) {
+      expect({ attempt, verdict: verdictOf(Buffer.concat([notAKey, readFileSync(one.certFile)]), keys) }).toMatchObject({
+        attempt,
+        verdict: { loads: false, code: "key-invalid" },
+      });
+    }
+  } finally {
+    keys.free();
+  }
+});

@@ -1,0 +1,83 @@
+import { afterAll, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { UserError } from "../../../src/errors.ts";
+import { mapKeys, removeTempPair, wrapWriteError } from "../../../src/sni/write.ts";
+import { makeCertificate } from "../../support/certs.ts";
+import { toolsWithPostmapShim, writeMapText } from "../../support/map-text.ts";
+import { makeTempDir } from "../../support/tmp.ts";
+import { COPY_PREFIX, MEMORY_DIR, processTag } from "../../../src/sni/private-copy.ts";
+
+// The words and the clean-up of a failed build (docs/map-rules.md: sni-map exits 1 and the
+// previous sni.map + sni.map.db stay in place), and the keys a map text holds, which the
+// built table is checked against.
+
+const temp = makeTempDir("mpi-write-rules-");
+afterAll(() => temp.cleanup());
+
+test("a map text's keys: the first word of each line, lower-cased; blank lines and comments are none", () => {
+  const text = "A.Test /k /c\n\n# comment line\n   # indented comment\n#no-space x\n  b.test\t/k /c\n\t.C.TEST /k\nd.test\n";
+  expect(mapKeys(text)).toEqual(["a.test", "b.test", ".c.test", "d.test"]);
+  expect(mapKeys("")).toEqual([]);
+});
+
+test("a failure while building: the admin's reason, then that both files were left unchanged", () => {
+  const mapFile = "/conf/sni.map";
+  const fromUser = wrapWriteError(new UserError("postmap failed: no space", 4), mapFile);
+  expect(fromUser).toBeInstanceOf(UserError);
+  expect([fromUser.message, fromUser.exitCode]).toEqual(["postmap failed: no space; /conf/sni.map and /conf/sni.map.db left unchanged", 4]);
+  expect(fromUser.cause).toBeInstanceOf(UserError);
+  const fsError = Object.assign(new Error("EROFS: read-only file system"), { code: "EROFS" });
+  const fromFs = wrapWriteError(fsError, mapFile);
+  expect([fromFs.message, fromFs.exitCode]).toEqual([
+    "cannot write /conf/sni.map: EROFS; the conf dir must be writable (mailcow: data/conf/postfix -> /opt/postfix/conf); sni.map and sni.map.db left unchanged",
+    1,
+  ]);
+  expect(fromFs.cause).toBe(fsError);
+  expect(wrapWriteError("odd", mapFile).message).toStartWith("cannot write /conf/sni.map: odd; ");
+});
+
+test("after a failed build nothing of it stays: the temp map, its .db, its private copy and Berkeley DB's scratch file", () => {
+  const conf = join(temp.path, "conf");
+  mkdirSync(join(conf, "sni.map.tmp.d"), { recursive: true });
+  writeFileSync(join(conf, "sni.map.tmp.d", "0"), "key");
+  for (const file of ["sni.map.tmp", "sni.map.tmp.db", "__db.sni.map.tmp.db", "sni.map", "sni.map.db"])
+    writeFileSync(join(conf, file), "x");
+  removeTempPair(join(conf, "sni.map.tmp"));
+  expect(readdirSync(conf).sort()).toEqual(["sni.map", "sni.map.db"]);
+  removeTempPair(join(conf, "sni.map.tmp")); // nothing left to remove: no error
+  removeTempPair(join(temp.path, "no-such-dir", "sni.map.tmp"));
+  expect(existsSync(join(conf, "sni.map"))).toBe(true);
+});
+
+test("the build embeds from a private copy in shared memory (0700, files 0600), removed as soon as the build is done", async () => {
+  const root = join(temp.path, "copy");
+  const confDir = join(root, "conf");
+  mkdirSync(confDir, { recursive: true });
+  writeFileSync(join(confDir, "main.cf"), "");
+  const made = makeCertificate(join(root, "ssl"), { names: ["mail.example.test"] });
+  const seen = join(root, "seen");
+  // postmap -F is given the private map: record the file its first line names, and the modes.
+  const shim = `#!/bin/bash\nfor last; do :; done\nif [[ "$*" == *" -F "* ]]; then file=$(awk 'NR==1 {print $2}' "\${last#hash:}"); stat -c '%n %a' "$(dirname "$file")" "$file" > '${seen}'; fi\nexec /usr/sbin/postmap "$@"\n`;
+  await writeMapText(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`, undefined, toolsWithPostmapShim(root, shim));
+  const [dirLine, fileLine] = readFileSync(seen, "utf8").trim().split("\n");
+  const [copyDir, dirMode] = dirLine!.split(" ");
+  expect(copyDir!.startsWith(join(MEMORY_DIR, `${COPY_PREFIX}${processTag("self")}-`))).toBe(true);
+  expect(dirMode).toBe("700");
+  expect(fileLine).toBe(`${copyDir}/0 600`);
+  expect(existsSync(copyDir!)).toBe(false);
+  expect(readdirSync(confDir).sort()).toEqual(["main.cf", "sni.map", "sni.map.db"]);
+});
+
+test("a conf dir that does not exist: one error saying what the conf dir must be, nothing left behind", async () => {
+  const confDir = join(temp.path, "no-such-conf");
+  const made = makeCertificate(join(temp.path, "ssl-missing-conf"), { names: ["a.test"] });
+  const attempt = writeMapText(confDir, `a.test ${made.keyFile} ${made.certFile}\n`);
+  await expect(attempt).rejects.toThrow(UserError);
+  const message = await attempt.catch((error: Error) => error.message);
+  expect(message).toBe(
+    `cannot create files in ${confDir}: ENOENT; the conf dir must exist and be writable (mailcow: data/conf/postfix -> /opt/postfix/conf); ${confDir}/sni.map and ${confDir}/sni.map.db left unchanged`,
+  );
+  expect(existsSync(confDir)).toBe(false);
+  expect(readdirSync(MEMORY_DIR).filter((name) => name.startsWith(`${COPY_PREFIX}${processTag("self")}-`))).toEqual([]);
+});
