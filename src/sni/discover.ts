@@ -11,6 +11,9 @@ import type { CertificateSource, KeyPairFiles, Problem } from "./types.ts";
 // cert.pem, key.pem and `domains`. Other directories (acme/, backups/) lack one of the three.
 
 export const DEFAULT_CERT = "cert.pem";
+/** Listings of the SSL dir when entries vanish under one (a directory replaced by mv), and the pause between. */
+const MAX_LISTINGS = 3;
+const LISTING_PAUSE_MS = 20;
 export const DEFAULT_KEY = "key.pem";
 export const DOMAINS_FILE = "domains";
 export const ECDSA_CERT = "ecdsa-cert.pem";
@@ -32,7 +35,7 @@ export interface Discovery {
 }
 
 /** List the certificate sources below `sslDir` without parsing any certificate. */
-export function collectCertificateSources(sslDirInput: string): Discovery {
+export function collectCertificateSources(sslDirInput: string, attempt = 1): Discovery {
   const sslDir = resolve(sslDirInput);
   const observed: Record<string, string> = { [sslDir]: fileIdentity(sslDir) };
   let rawEntries: Buffer[];
@@ -68,8 +71,15 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
     });
   }
 
+  let vanished = false;
   for (const entry of entries) {
     const dir = join(sslDir, entry);
+    // Listed a moment ago and gone now: a directory being replaced with two mv's (the new one
+    // staged beside it). The listing is taken again once it has had a moment to finish.
+    if (!lstatSync(dir, { throwIfNoEntry: false })) {
+      vanished = true;
+      continue;
+    }
     const identity = entryIdentity(dir);
     if (identity !== undefined) observed[dir] = identity;
     // mailcow's own `SSL/*/` glob never sees a dot-directory, and ACME clients stage renewals
@@ -116,6 +126,10 @@ export function collectCertificateSources(sslDirInput: string): Discovery {
     const domainsOutside =
       !(plainDirectories.has(entry) && listing.get(DOMAINS_FILE) === "plain") && !isInside(domainsFile, root()) ? true : undefined;
     sources.push({ kind: "directory", dir, main: pairIn(dir, DEFAULT_KEY, DEFAULT_CERT), ecdsa, domainsFile, domainsText, domainsOutside });
+  }
+  if (vanished && attempt < MAX_LISTINGS) {
+    Bun.sleepSync(LISTING_PAUSE_MS);
+    return collectCertificateSources(sslDirInput, attempt + 1);
   }
   return { sslDir, sources, problems, notes, observed };
 }

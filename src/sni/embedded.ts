@@ -34,7 +34,14 @@ export function embeddedBytes(entry: MapEntry): Uint8Array {
   const pieces: Buffer[] = [];
   for (const file of entry.files) {
     if (pieces.length > 0) pieces.push(Buffer.from("\n"));
-    pieces.push(readBoundedBytes(file, MAX_PEM_BYTES));
+    try {
+      pieces.push(readBoundedBytes(file, MAX_PEM_BYTES));
+    } catch (error) {
+      // Gone or replaced by something unreadable since its identity was taken: read it all again.
+      throw new EmbeddedValueChanged(`${entry.sourceDir}: ${file} changed since it was judged; reading every file again`, 1, {
+        cause: error,
+      });
+    }
   }
   const bytes = Buffer.concat(pieces);
   if (bytes.length !== value.length || valueDigest(bytes) !== value.digest)
