@@ -81,12 +81,12 @@ export function inputsDigest(inputs: ReadonlyMap<string, string>): string {
  * untouched since.
  */
 export function tableIsCurrent(record: TableRecord | undefined, inputs: ReadonlyMap<string, string>, outputs: readonly string[]): boolean {
-  return record !== undefined && sameIdentities(record.outputs, outputs) && record.inputsDigest === inputsDigest(inputs);
+  return record !== undefined && identitiesUnchanged(record.outputs, outputs) && record.inputsDigest === inputsDigest(inputs);
 }
 
 /** Whether OUTPUTS are exactly the files the recorded build left (nothing rewrote or replaced them since). */
 export function outputsUnchanged(record: TableRecord, outputs: readonly string[]): boolean {
-  return sameIdentities(record.outputs, outputs);
+  return identitiesUnchanged(record.outputs, outputs);
 }
 
 /** Identities of PATHS now, to record once the build succeeded. */
@@ -140,7 +140,8 @@ export function forgetTableRecord(file: string): void {
   rmSync(file, { force: true });
 }
 
-function sameIdentities(recorded: Record<string, string>, paths: readonly string[]): boolean {
+/** Whether RECORDED holds exactly PATHS, each with the identity its file has now. */
+export function identitiesUnchanged(recorded: Record<string, string>, paths: readonly string[]): boolean {
   const unique = new Set(paths);
   if (unique.size !== Object.keys(recorded).length) return false;
   for (const path of unique) {
@@ -150,6 +151,7 @@ function sameIdentities(recorded: Record<string, string>, paths: readonly string
   return true;
 }
 
-function isIdentityMap(value: unknown): value is Record<string, string> {
+/** Whether VALUE (parsed JSON) maps strings to strings, as a record of identities does. */
+export function isIdentityMap(value: unknown): value is Record<string, string> {
   return typeof value === "object" && value !== null && Object.values(value).every((identity) => typeof identity === "string");
 }

@@ -76,11 +76,11 @@ export function collectCertificateSources(sslDirInput: string, attempt = 1): Dis
     const dir = join(sslDir, entry);
     // Listed a moment ago and gone now: a directory being replaced with two mv's (the new one
     // staged beside it). The listing is taken again once it has had a moment to finish.
-    if (!lstatSync(dir, { throwIfNoEntry: false })) {
+    const identity = entryIdentity(dir);
+    if (identity === null) {
       vanished = true;
       continue;
     }
-    const identity = entryIdentity(dir);
     if (identity !== undefined) observed[dir] = identity;
     // mailcow's own `SSL/*/` glob never sees a dot-directory, and ACME clients stage renewals
     // or keep old copies in them (`.example.org.old/`): never a certificate directory.
@@ -163,12 +163,14 @@ function utf8Names(sslDir: string, raw: readonly Buffer[], problems: Problem[]):
  * What discovery depends on of an entry of the SSL dir: a directory's identity (it covers the
  * directory's listing); nothing for a file (the default pair, dhparams.pem), which matters only
  * by being there, as the SSL dir's own identity covers; "" (no identity: nothing can be known
- * of it, so no run is recorded) for an entry that cannot be followed, which may yet become one.
+ * of it, so no run is recorded) for an entry that cannot be followed, which may yet become one;
+ * null for an entry gone since the SSL dir was listed.
  */
-function entryIdentity(path: string): string | undefined {
+function entryIdentity(path: string): string | undefined | null {
   try {
     const stat = statSync(path, { throwIfNoEntry: false });
-    if (stat === undefined) return "";
+    // Not there at all (null: gone since the listing), or a link that leads nowhere ("").
+    if (stat === undefined) return lstatSync(path, { throwIfNoEntry: false }) ? "" : null;
     return stat.isDirectory() ? statIdentity(stat) : undefined;
   } catch {
     return "";

@@ -4,7 +4,7 @@ import { MAX_CONF_BYTES, readBoundedText } from "../bounded-read.ts";
 import { fileIdentity, identityChangedMs, programIdentity } from "../file-identity.ts";
 import type { Logger } from "../log.ts";
 import { readHashDbKeys } from "../postfix/hash-db.ts";
-import { saveRecordFile } from "../table-record.ts";
+import { identitiesUnchanged, isIdentityMap, saveRecordFile } from "../table-record.ts";
 import { EXPIRY_WARNING_DAYS } from "./judge.ts";
 import type { Discovery } from "./discover.ts";
 import { type RecordedDiscovery, recordDiscovery, recordedDiscovery } from "./discovery-record.ts";
@@ -89,7 +89,13 @@ export function readRunRecord(file: string, settings: RunSettings, outputs: read
   }
   if (record.version !== RECORD_VERSION || record.settings !== settingsKey(settings) || record.program !== programIdentity())
     return undefined;
-  if (!isIdentityRecord(record.observed) || !isIdentityRecord(record.files) || typeof record.discovery !== "object") return undefined;
+  if (
+    !isIdentityMap(record.observed) ||
+    !isIdentityMap(record.files) ||
+    !isIdentityMap(record.outputs) ||
+    typeof record.discovery !== "object"
+  )
+    return undefined;
   const identities = new Map<string, string>();
   const unchanged = (recorded: Record<string, string>) => {
     let same = true;
@@ -104,7 +110,7 @@ export function readRunRecord(file: string, settings: RunSettings, outputs: read
   const filesUnchanged = unchanged(record.files);
   const discovery = discoveryUnchanged ? recordedDiscovery(record.discovery, settings.sslDir, record.observed) : undefined;
   if (!discoveryUnchanged || !filesUnchanged || !(now.getTime() < record.validUntil)) return { discovery, identities };
-  if (!Array.isArray(record.lines) || typeof record.summary !== "string" || !sameIdentities(record.outputs, outputs))
+  if (!Array.isArray(record.lines) || typeof record.summary !== "string" || !identitiesUnchanged(record.outputs, outputs))
     return { discovery, identities };
   // The .db's own keys: the table in place is the one recorded, whatever touched it since.
   const db = outputs.find((path) => path.endsWith(".db"));
@@ -199,14 +205,4 @@ function keysDigest(keys: readonly string[]): string {
   const hasher = new Bun.CryptoHasher("sha256");
   for (const key of [...keys].sort()) hasher.update(`${key}\n`);
   return hasher.digest("hex");
-}
-
-function isIdentityRecord(value: unknown): value is Record<string, string> {
-  return typeof value === "object" && value !== null && Object.values(value).every((identity) => typeof identity === "string");
-}
-
-function sameIdentities(recorded: Record<string, string> | undefined, paths: readonly string[]): boolean {
-  if (!isIdentityRecord(recorded) || Object.keys(recorded).length !== new Set(paths).size) return false;
-  for (const path of paths) if (recorded[path] !== fileIdentity(path)) return false;
-  return true;
 }
