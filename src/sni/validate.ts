@@ -5,7 +5,7 @@ import type { PairCache, RecalledSource } from "./cache.ts";
 import type { DecodedKeys } from "./decoded-keys.ts";
 import { embeddedValue } from "./embedded.ts";
 import { composeValue, judgeSource, type PairBytes, pairWarnings } from "./judge.ts";
-import type { CertificateSource, KeyPairFiles, Problem, SourceJudgement, ValidatedSource } from "./types.ts";
+import type { CertificateSource, EmbeddedValue, KeyPairFiles, Problem, SourceJudgement, ValidatedSource } from "./types.ts";
 
 // A source is judged on exactly the bytes sni.map.db will embed: each file is read once, the
 // bytes are joined as postmap -F joins them, Postfix's own loader rules decide (postfix-loader.ts),
@@ -50,8 +50,9 @@ export function validateSource(
   let rereads = 0;
   for (let attempt = 1; ; attempt++) {
     const before = paths.map(identity);
-    const identityKey = before.includes("") ? undefined : identityKeyOf(paths, before);
-    const recalled = attempt === 1 && identityKey !== undefined ? cache?.recall?.(identityKey) : undefined;
+    // Identities with a missing file ("") are never remembered (not settled, below): nothing to recall.
+    const identityKey = identityKeyOf(paths, before);
+    const recalled = cache?.recall?.(identityKey);
     const fromMemory = recalled && recalledSource(source, recalled, now, identitiesOf(paths, before));
     if (fromMemory) return fromMemory;
     const youngest = Math.max(...before.map((taken) => (taken === "" ? 0 : identityMtimeMs(taken))));
@@ -116,7 +117,7 @@ export function validateSource(
         ? embeddedValue(composeValue(judgement.withEcdsa && ecdsa?.ok ? [main, ecdsa] : [main]).value)
         : undefined;
     const settled = before.every((taken) => identityChangedMs(taken) < readStarted - RACY_MS);
-    if (!racing && contentKey !== undefined && identityKey !== undefined && settled)
+    if (!racing && contentKey !== undefined && settled)
       cache!.remember?.(identityKey, { key: contentKey, digest: value?.digest, length: value?.length });
     problems.push(...judgementWarnings(judgement, source.dir, now));
     const identities = racing ? undefined : identitiesOf(paths, before);
@@ -133,8 +134,12 @@ function recalledSource(
   identities: Record<string, string>,
 ): { validated: ValidatedSource; problems: Problem[] } | undefined {
   const { judgement, digest, length } = recalled;
-  if (judgement.main.valid && (digest === undefined || length === undefined)) return undefined;
-  const value = judgement.main.valid && digest !== undefined && length !== undefined ? { digest, length } : undefined;
+  let value: EmbeddedValue | undefined;
+  if (judgement.main.valid) {
+    // A usable source is only taken from memory with its value's digest and length.
+    if (digest === undefined || length === undefined) return undefined;
+    value = { digest, length };
+  }
   const validated = { source, main: judgement.main, ecdsa: judgement.ecdsa, usable: value !== undefined, value, identities };
   return { validated, problems: judgementWarnings(judgement, source.dir, now) };
 }
@@ -142,7 +147,8 @@ function recalledSource(
 function judgementWarnings(judgement: SourceJudgement, dir: string, now: Date): Problem[] {
   return [
     ...pairWarnings(judgement.main, dir, now),
-    ...(judgement.ecdsa && judgement.withEcdsa ? pairWarnings(judgement.ecdsa, dir, now) : []),
+    // An ECDSA pair left out of the value is never valid: it has no warnings of its own.
+    ...(judgement.ecdsa ? pairWarnings(judgement.ecdsa, dir, now) : []),
   ];
 }
 

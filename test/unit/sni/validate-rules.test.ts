@@ -1,45 +1,19 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, readFileSync, rmSync, utimesSync } from "node:fs";
+import { expect, test } from "bun:test";
+import { mkdirSync, readFileSync, rmSync, utimesSync } from "node:fs";
 import { join } from "node:path";
-import type { CertificateSource } from "../../../src/sni/types.ts";
 import { validateSource } from "../../../src/sni/validate.ts";
-import { makeCertificate } from "../../support/certs.ts";
-import { makeTempDir } from "../../support/tmp.ts";
+import { pairSources } from "../../support/pair-sources.ts";
 
 // Reading one source (docs/map-rules.md): files that cannot be read, a directory that
 // disappears while it is read, files still being written (the settle time), and the bytes a
 // usable source embeds: exactly the files read, joined as postmap -F joins them.
 
-const temp = makeTempDir("mpi-validate-rules-");
-afterAll(() => temp.cleanup());
 // Judged a minute on: the certificates made below are valid from the second they were made.
 const NOW = new Date(Date.now() + 60_000);
-let count = 0;
-let pairDir: string;
-
-beforeAll(() => {
-  pairDir = join(temp.path, "pairs");
-  makeCertificate(pairDir, { names: ["a.test"] });
-  makeCertificate(pairDir, { names: ["a.test"], keyType: "rsa", certName: "rsa-cert.pem", keyName: "rsa-key.pem" });
-});
-
-/** A directory source holding copies of the pair's files, settled (mtime a minute ago) unless `young`. */
-function directory(files: Record<string, string>, young = false): CertificateSource {
-  const dir = join(temp.path, `d${++count}`);
-  mkdirSync(dir);
-  const past = new Date(Date.now() - 60_000);
-  for (const [name, from] of Object.entries(files)) {
-    copyFileSync(join(pairDir, from), join(dir, name));
-    if (!young) utimesSync(join(dir, name), past, past);
-  }
-  return {
-    kind: "directory",
-    dir,
-    main: { keyFile: join(dir, "key.pem"), certFile: join(dir, "cert.pem") },
-    domainsFile: join(dir, "domains"),
-    domainsText: "a.test",
-  };
-}
+const { directory } = pairSources("mpi-validate-rules-", [
+  { names: ["a.test"] },
+  { names: ["a.test"], keyType: "rsa", certName: "rsa-cert.pem", keyName: "rsa-key.pem" },
+]);
 
 test("a usable source embeds exactly its files' bytes, key then chain, joined by a newline; with the ECDSA pair after the main pair", () => {
   const source = directory({
@@ -65,7 +39,13 @@ test("a certificate or key that cannot be read: not usable, the file and the rea
   const noCert = validateSource({ ...directory({ "key.pem": "key.pem" }), kind: "default" }, NOW).validated;
   expect(noCert.usable).toBe(false);
   expect(noCert.value).toBeUndefined();
-  expect(noCert.main.failure).toEqual({ code: "cert-unreadable", reason: `cannot read ${noCert.source.main.certFile} (ENOENT)` });
+  expect(noCert.main).toEqual({
+    files: noCert.source.main,
+    certificateNames: [],
+    keyMatches: false,
+    valid: false,
+    failure: { code: "cert-unreadable", reason: `cannot read ${noCert.source.main.certFile} (ENOENT)` },
+  });
   const noKey = validateSource({ ...directory({ "cert.pem": "cert.pem" }), kind: "default" }, NOW).validated;
   expect(noKey.main.failure).toEqual({ code: "key-unreadable", reason: `cannot read ${noKey.source.main.keyFile} (ENOENT)` });
   const keyIsDir = directory({ "cert.pem": "cert.pem" });
