@@ -112,6 +112,20 @@ describe("one pair", () => {
     expect(withoutHint).toMatch(/\(OpenSSL: [^()]*\)$/); // OpenSSL's words end it: no hint after them
   });
 
+  test("a hint says only what it names: part of a byte-order mark, or text and a space before BEGIN, get neither", () => {
+    const hidden = "cert-missing: Postfix would not load this pair: no certificate follows the private key in /ssl/d/key.pem";
+    for (const start of [
+      [0xef, 0xbb, 0x00],
+      [0xef, 0x00, 0xbf],
+      [0x00, 0xbb, 0xbf],
+    ]) {
+      const cert = Buffer.concat([Buffer.from(start), ec.cert]);
+      expect(failure(judgeSource(bytes({ key: ec.key, cert }), undefined).main)).toBe(hidden);
+    }
+    const cert = Buffer.from(ec.cert.toString().replace("-----BEGIN", "see below -----BEGIN"));
+    expect(failure(judgeSource(bytes({ key: ec.key, cert }), undefined).main)).toBe(hidden);
+  });
+
   test("a key file holding a second key and chain: the pairs no longer line up with the map line", () => {
     const combined = Buffer.concat([rsa.key, rsa.cert, ec.key]);
     expect(failure(judgeSource(bytes({ key: combined, cert: ec.cert }), undefined).main)).toBe(
