@@ -29,8 +29,8 @@ const RSA_PSS_TRIED_BITS = 521;
 const KU_DIGITAL_SIGNATURE = 0x80;
 const XKU_SSL_SERVER = 0x1;
 const XKU_ANYEKU = 0x100;
+/** The usages a certificate without digitalSignature may have (only those are ever named). */
 const KEY_USAGE_NAMES: [number, string][] = [
-  [0x80, "digitalSignature"],
   [0x40, "nonRepudiation"],
   [0x20, "keyEncipherment"],
   [0x10, "dataEncipherment"],
@@ -44,8 +44,8 @@ const KEY_USAGE_NAMES: [number, string][] = [
 export type Protocol = "TLS 1.3" | "TLS 1.2";
 const PROTOCOLS: readonly Protocol[] = ["TLS 1.3", "TLS 1.2"];
 
-/** How one key+chain group does in one protocol: fine, never picked by the server, or picked and then refused. */
-type Fit = { kind: "fine" } | { kind: "skipped" | "refused"; code: string; reason: string };
+/** How one key+chain group fails in one protocol: never picked by the server, or picked and then refused (undefined: fine). */
+type Unfit = { kind: "skipped" | "refused"; code: string; reason: string };
 
 export interface ClientFitFailure {
   code: string;
@@ -56,16 +56,16 @@ export interface ClientFitFailure {
 /** Why the clients cannot use the value made of `chains` (one per pair, in order), or undefined when they can. */
 export function clientFitFailure(chains: readonly { chain: LoadedChain; files: KeyPairFiles }[]): ClientFitFailure | undefined {
   for (const protocol of PROTOCOLS) {
-    const fits = chains.map(({ chain, files }) => fitFor(chain, files, protocol));
-    const refused = fits.find((fit) => fit.kind === "refused");
-    if (refused && refused.kind !== "fine") return { code: refused.code, reason: refused.reason };
-    const skipped = fits.every((fit) => fit.kind === "skipped") ? fits[0] : undefined;
-    if (skipped && skipped.kind !== "fine") return { code: skipped.code, reason: skipped.reason };
+    const unfits = chains.map(({ chain, files }) => unfitFor(chain, files, protocol));
+    // A group refused, or none the server can pick (the first group's reason speaks for all).
+    const failing =
+      unfits.find((unfit) => unfit?.kind === "refused") ?? (unfits.every((unfit) => unfit?.kind === "skipped") ? unfits[0] : undefined);
+    if (failing) return { code: failing.code, reason: failing.reason };
   }
   return undefined;
 }
 
-function fitFor(chain: LoadedChain, files: KeyPairFiles, protocol: Protocol): Fit {
+function unfitFor(chain: LoadedChain, files: KeyPairFiles, protocol: Protocol): Unfit | undefined {
   const rsa = chain.keyType === "RSA" || chain.keyType === "RSA-PSS";
   if (rsa && chain.bits < RSA_PSS_TRIED_BITS && (protocol === "TLS 1.3" || chain.keyType === "RSA-PSS")) {
     return {
@@ -83,13 +83,7 @@ function fitFor(chain: LoadedChain, files: KeyPairFiles, protocol: Protocol): Fi
   }
   if (chain.keyUsage !== undefined && (chain.keyUsage & KU_DIGITAL_SIGNATURE) === 0) {
     const usage = `${files.certFile}: the certificate's keyUsage (${keyUsageNames(chain.keyUsage)}) lacks digitalSignature`;
-    if (chain.keyType === "EC" && protocol === "TLS 1.2") {
-      return {
-        kind: "skipped",
-        code: "key-usage",
-        reason: `${usage}: TLS 1.2 clients find no cipher for it (OpenSSL: no shared cipher) and GnuTLS clients abort (key usage violation)`,
-      };
-    }
+    // An EC group is also never picked in TLS 1.2 (no ECDSA cipher): TLS 1.3, judged first, refuses it already.
     return {
       kind: "refused",
       code: "key-usage",
@@ -104,7 +98,7 @@ function fitFor(chain: LoadedChain, files: KeyPairFiles, protocol: Protocol): Fi
       reason: `${files.certFile} holds ${1 + chain.issuers.length} certificates, a ${size}-byte ${protocol} Certificate message: OpenSSL-based clients accept at most ${MAX_CERTIFICATE_MESSAGE} (OpenSSL: excessive message size); keep the leaf and its intermediates only`,
     };
   }
-  return { kind: "fine" };
+  return undefined;
 }
 
 /** The body of the Certificate message smtpd sends for this chain (TLS 1.3 adds a context byte and empty extensions). */

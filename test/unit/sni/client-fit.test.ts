@@ -35,6 +35,24 @@ describe("RSA key size", () => {
   });
 });
 
+describe("TLS 1.2 clients get the RSA pair however small", () => {
+  test("a small RSA key whose certificate lacks digitalSignature, or whose chain is too large, beside a good ECDSA pair: unusable", () => {
+    const ecdsa = chain({ keyType: "EC", bits: 256 });
+    expect(fit(chain({ bits: 512, keyUsage: 0x20 }), ecdsa)).toEqual({
+      code: "key-usage",
+      reason: `${files.certFile}: the certificate's keyUsage (keyEncipherment) lacks digitalSignature: GnuTLS clients abort the handshake (key usage violation)`,
+    });
+    const large = chain({ bits: 512, leaf: new Uint8Array(MAX_CERTIFICATE_MESSAGE), issuers: [] });
+    expect(fit(large, ecdsa)?.reason).toContain(`a ${MAX_CERTIFICATE_MESSAGE + 6}-byte TLS 1.2 Certificate message`);
+  });
+
+  test("a small RSA-PSS key is never picked, in either protocol: beside a good ECDSA pair its keyUsage and chain size do not matter", () => {
+    const ecdsa = chain({ keyType: "EC", bits: 256 });
+    expect(fit(chain({ keyType: "RSA-PSS", bits: 512, keyUsage: 0x20 }), ecdsa)).toBeUndefined();
+    expect(fit(chain({ keyType: "RSA-PSS", bits: 512, leaf: new Uint8Array(MAX_CERTIFICATE_MESSAGE) }), ecdsa)).toBeUndefined();
+  });
+});
+
 describe("keyUsage", () => {
   test("without digitalSignature: refused for RSA and EC, naming the usage the certificate has", () => {
     expect(fit(chain({ keyUsage: 0x20 }))?.reason).toBe(

@@ -95,7 +95,11 @@ test("the same bytes in two directories are judged for each one's own files", ()
 
 test("unreadable sources are judged each for itself, never from another's judgement", () => {
   const { cache } = memoryCache();
-  const [a, b] = [source(), source()].map((s) => ({ ...s, kind: "default" as const, main: { ...s.main, certFile: join(s.dir, "gone.pem") } }));
+  const [a, b] = [source(), source()].map((s) => ({
+    ...s,
+    kind: "default" as const,
+    main: { ...s.main, certFile: join(s.dir, "gone.pem") },
+  }));
   expect(validateSource(a!, NOW, cache).validated.main.failure?.reason).toBe(`cannot read ${a!.main.certFile} (ENOENT)`);
   expect(validateSource(b!, NOW, cache).validated.main.failure?.reason).toBe(`cannot read ${b!.main.certFile} (ENOENT)`);
 });

@@ -131,7 +131,12 @@ test("the default certificate's directory gone: its certificate is named unreada
 });
 
 test("an ECDSA pair that does not go with its certificate is left out of the value: the main pair is mapped alone", () => {
-  const source = directory({ "cert.pem": "cert.pem", "key.pem": "key.pem", "ecdsa-cert.pem": "ecdsa-cert.pem", "ecdsa-key.pem": "soon-key.pem" });
+  const source = directory({
+    "cert.pem": "cert.pem",
+    "key.pem": "key.pem",
+    "ecdsa-cert.pem": "ecdsa-cert.pem",
+    "ecdsa-key.pem": "soon-key.pem",
+  });
   source.ecdsa = { keyFile: join(source.dir, "ecdsa-key.pem"), certFile: join(source.dir, "ecdsa-cert.pem") };
   const { validated } = validateSource(source, NOW);
   expect([validated.usable, validated.ecdsa?.valid]).toEqual([true, false]);
@@ -141,7 +146,12 @@ test("an ECDSA pair that does not go with its certificate is left out of the val
 });
 
 test("the ECDSA pair's own warnings are reported: one expiring soon", () => {
-  const source = directory({ "cert.pem": "cert.pem", "key.pem": "key.pem", "ecdsa-cert.pem": "soon-cert.pem", "ecdsa-key.pem": "soon-key.pem" });
+  const source = directory({
+    "cert.pem": "cert.pem",
+    "key.pem": "key.pem",
+    "ecdsa-cert.pem": "soon-cert.pem",
+    "ecdsa-key.pem": "soon-key.pem",
+  });
   source.ecdsa = { keyFile: join(source.dir, "ecdsa-key.pem"), certFile: join(source.dir, "ecdsa-cert.pem") };
   const { validated, problems } = validateSource(source, new Date());
   expect(validated.ecdsa?.valid).toBe(true);
