@@ -101,8 +101,7 @@ function planFromValidations(
   });
   const plan = planSniMap(sources, hostname, now);
   problems.push(...plan.problems);
-  const projected = projectedDbBytes(plan.entries);
-  if (projected > LARGE_DB_BYTES) problems.push(largeTableWarning(projected, plan.entries));
+  problems.push(...largeTableWarnings(plan.entries));
   return {
     sslDir: discovery.sslDir,
     hostname,
@@ -198,18 +197,23 @@ export function projectedDbBytes(entries: readonly MapEntry[]): number {
   return entries.reduce((total, entry) => total + Math.ceil(entry.value.length / 3) * 4 + entry.name.length + 32, 0);
 }
 
-function largeTableWarning(projected: number, entries: readonly MapEntry[]): Problem {
+/** A warning when the table of ENTRIES is projected above LARGE_DB_BYTES, naming the source that adds most; else none. Pure. */
+export function largeTableWarnings(entries: readonly MapEntry[]): Problem[] {
+  const projected = projectedDbBytes(entries);
+  if (projected <= LARGE_DB_BYTES) return [];
   const perSource = new Map<string, number>();
   for (const entry of entries)
     perSource.set(entry.sourceDir, (perSource.get(entry.sourceDir) ?? 0) + Math.ceil(entry.value.length / 3) * 4);
   const [largest, bytes] = [...perSource].sort((a, b) => b[1] - a[1])[0]!;
   const mb = (value: number) => `${Math.round(value / (1024 * 1024))} MB`;
-  return {
-    severity: "warning",
-    code: "large-table",
-    source: largest,
-    message: `sni.map.db will be about ${mb(projected)} (Postfix stores the whole chain under every name); ${largest} alone adds ${mb(bytes)}. Fewer names per certificate or a wildcard name keeps it small`,
-  };
+  return [
+    {
+      severity: "warning",
+      code: "large-table",
+      source: largest,
+      message: `sni.map.db will be about ${mb(projected)} (Postfix stores the whole chain under every name); ${largest} alone adds ${mb(bytes)}. Fewer names per certificate or a wildcard name keeps it small`,
+    },
+  ];
 }
 
 /** The hostname as a map key; a UserError when it is not a DNS name (checked before any lock or work). */

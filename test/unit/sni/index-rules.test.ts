@@ -2,7 +2,16 @@ import { expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { UserError } from "../../../src/errors.ts";
 import type { Logger } from "../../../src/log.ts";
-import { embeddedValueDigests, type SniMapResult, logNotes, logProblems, mapKeyForHostname, summarize } from "../../../src/sni/index.ts";
+import {
+  embeddedValueDigests,
+  LARGE_DB_BYTES,
+  largeTableWarnings,
+  type SniMapResult,
+  logNotes,
+  logProblems,
+  mapKeyForHostname,
+  summarize,
+} from "../../../src/sni/index.ts";
 import { embeddedValue } from "../../../src/sni/embedded.ts";
 import type { MapEntry, Problem } from "../../../src/sni/types.ts";
 
@@ -92,4 +101,32 @@ test("problems reach the log at their severity, in order; notes as information",
   logProblems([problem("warning"), problem("error")], log);
   logNotes(["a note", "another"], log);
   expect(lines).toEqual(["warning: warning line", "error: error line", "info: a note", "info: another"]);
+});
+
+test("a table projected above 100 MB is announced: its size, and the directory that adds the most (docs/map-rules.md)", () => {
+  // postmap -F stores each value in base64 (4 bytes per 3) under every name, with the name and 32 bytes beside it.
+  const sized = (sourceDir: string, count: number, length: number): MapEntry[] =>
+    Array.from({ length: count }, (_, index) => ({
+      name: `${String(index).padStart(4, "0")}.x.test`,
+      sourceDir,
+      files: [],
+      value: { digest: "sha256:0", length },
+    }));
+  // /ssl/b: 300 x 100,043 bytes (29 MB of values); /ssl/a: 1,000 x 80,043 (76 MB); 110,055,900 bytes in all.
+  expect(largeTableWarnings([...sized("/ssl/b", 300, 75_000), ...sized("/ssl/a", 1000, 60_000)])).toEqual([
+    {
+      severity: "warning",
+      code: "large-table",
+      source: "/ssl/a",
+      message:
+        "sni.map.db will be about 105 MB (Postfix stores the whole chain under every name); /ssl/a alone adds 76 MB. Fewer names per certificate or a wildcard name keeps it small",
+    },
+  ]);
+  // Exactly 100 MB (a 4-letter name: 26,214,391 x 4 + 4 + 32 bytes) is not above it; 4 bytes more are.
+  const one = (length: number): MapEntry[] => [{ name: "a.te", sourceDir: "/ssl/a", files: [], value: { digest: "sha256:0", length } }];
+  expect(LARGE_DB_BYTES).toBe(104_857_600);
+  expect(largeTableWarnings(one(78_643_173))).toEqual([]);
+  expect(largeTableWarnings(one(78_643_174)).map((problem) => problem.message)).toEqual([
+    "sni.map.db will be about 100 MB (Postfix stores the whole chain under every name); /ssl/a alone adds 100 MB. Fewer names per certificate or a wildcard name keeps it small",
+  ]);
 });
