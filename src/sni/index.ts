@@ -161,18 +161,19 @@ export async function buildSniTable(
   return updated;
 }
 
-let recordRead: { file: string; identity: string; record: TableRecord | undefined } | undefined;
+/** The last table record read: the file and its identity when read, and what it held. */
+let recordRead: { key: string; record: TableRecord | undefined } = { key: "", record: undefined };
 
 /**
  * The table record in FILE, parsed once per run while the file stays the same (the check
- * and the build that follows it both need it; it holds a line per name).
+ * and the build that follows it both need it; it holds a line per name). A record that
+ * vanished after it was read still says only what was true of the table then: the table's own
+ * identities in it decide whether it vouches for anything.
  */
 function tableRecord(file: string): TableRecord | undefined {
-  const identity = fileIdentity(file);
-  if (identity !== "" && recordRead?.file === file && recordRead.identity === identity) return recordRead.record;
-  const record = readTableRecord(file);
-  recordRead = { file, identity, record };
-  return record;
+  const key = `${file}\0${fileIdentity(file)}`;
+  if (recordRead.key !== key) recordRead = { key, record: readTableRecord(file) };
+  return recordRead.record;
 }
 
 /**

@@ -75,6 +75,8 @@ describe("a restart with nothing changed keeps sni.map.db", () => {
     const renewed = makeCertificate(join(tree.sslDir, "other.example.test"), { names: ["other.example.test"] });
     const after = await run(tree);
     expect(after.unchanged).toBe(false);
+    // The record vouches for the table in place: only the renewed name is written.
+    expect(after.lines.join("\n")).toContain("(sni.map.db updated in place: 1 name written, 0 removed)");
     expect(embeddedCertificate(tree.confDir, "other.example.test")).toBe(readFileSync(renewed.certFile, "utf8"));
   }, 30_000);
 

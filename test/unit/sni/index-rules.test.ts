@@ -10,10 +10,13 @@ import {
   logNotes,
   logProblems,
   mapKeyForHostname,
+  planSniMapOnAllCores,
   summarize,
 } from "../../../src/sni/index.ts";
 import { embeddedValue } from "../../../src/sni/embedded.ts";
 import type { MapEntry, Problem } from "../../../src/sni/types.ts";
+import { fileIdentity } from "../../../src/file-identity.ts";
+import { mailTrees } from "../../support/fixture.ts";
 
 // The engine's words and keys, on results held in memory: docs/map-rules.md's summary line,
 // the hostname check that runs before any work, the digests that say which values a table
@@ -36,6 +39,7 @@ const result = (entries: MapEntry[], problems: Problem[] = []): SniMapResult => 
   notes: [],
 });
 const value = new Uint8Array([1]);
+const mailTree = mailTrees("mpi-index-rules-");
 
 test("the summary line: names by origin, errors and warnings, singular and plural", () => {
   const entries = [
@@ -129,4 +133,15 @@ test("a table projected above 100 MB is announced: its size, and the directory t
   expect(largeTableWarnings(one(78_643_174)).map((problem) => problem.message)).toEqual([
     "sni.map.db will be about 100 MB (Postfix stores the whole chain under every name); /ssl/a alone adds 100 MB. Fewer names per certificate or a wildcard name keeps it small",
   ]);
+});
+
+test("the plan reads the files with the identity it is given: a directory whose files change under every read is not mapped", async () => {
+  const { sslDir, dirs } = mailTree({ certificateDirs: { "example.org": ["example.org"] } });
+  const org = dirs["example.org"]!;
+  let calls = 0;
+  const identity = (path: string) => (path.startsWith(`${org.dir}/`) ? `${fileIdentity(path)}:${++calls}` : fileIdentity(path));
+  const result = await planSniMapOnAllCores({ sslDir, hostname: "mail.example.test", identity });
+  expect(result.sources.find((source) => source.source.dir === org.dir)?.main.failure?.code).toBe("changed-while-read");
+  expect(result.entries.map((entry) => entry.name)).not.toContain("example.org");
+  expect(result.entries.map((entry) => entry.name)).toContain("mail.example.test");
 });
