@@ -86,11 +86,11 @@ export function readRunRecord(
   outputs: readonly [map: string, db: string],
   now: Date,
 ): RecordedRun | undefined {
-  let record: RunRecord;
+  let record: RunRecord | undefined;
   try {
     record = JSON.parse(readBoundedText(file, MAX_CONF_BYTES)) as RunRecord;
   } catch {
-    return undefined;
+    // No record, or not JSON: no record this run can use, as below.
   }
   if (record?.version !== RECORD_VERSION || record.settings !== settingsKey(settings) || record.program !== programIdentity())
     return undefined;

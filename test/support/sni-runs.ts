@@ -54,9 +54,9 @@ export function sniRuns(prefix: string) {
   return { settledTree, run };
 }
 
-/** The certificate the table embeds for NAME (the chain half of the value), or undefined. */
-export function embeddedCertificate(confDir: string, name: string): string | undefined {
-  const query = Bun.spawnSync(["postmap", "-c", confDir, "-q", name, `hash:${confDir}/sni.map`]);
+/** The certificate the table (CONF/sni.map's, or MAP's) embeds for NAME (the chain half of the value), or undefined. */
+export function embeddedCertificate(confDir: string, name: string, map = join(confDir, "sni.map")): string | undefined {
+  const query = Bun.spawnSync(["postmap", "-c", confDir, "-q", name, `hash:${map}`]);
   if (query.exitCode !== 0) return undefined;
   const value = Buffer.from(query.stdout.toString().trim(), "base64").toString();
   return value.slice(value.indexOf("-----BEGIN CERTIFICATE-----"));

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileIdentity } from "../../../src/file-identity.ts";
 import { collectCertificateSources, type Discovery } from "../../../src/sni/discover.ts";
@@ -165,18 +165,33 @@ describe("a record that cannot be trusted: the run does its work, and never fail
     }, 30_000);
   }
 
-  test("a table whose keys cannot be read, though its identity is the recorded one", async () => {
+  /** The table in place replaced by PUT, and the record made to vouch for the new file's identity. */
+  async function tableReplacedUnderRecord(put: (db: string, tree: SettledTree) => void) {
     const tree = await settledTree();
     await run(tree);
     await Bun.sleep(120);
     const db = join(tree.confDir, "sni.map.db");
-    writeFileSync(db, "not a hash table");
+    put(db, tree);
     const file = runRecordFileFor(tree.cacheFile)!;
     const record = JSON.parse(readFileSync(file, "utf8"));
     record.outputs[db] = fileIdentity(db);
     writeFileSync(file, JSON.stringify(record));
     expect((await run(tree)).replayed).toBe(false);
     expect(embeddedCertificate(tree.confDir, "other.example.test")).toBeDefined();
+  }
+
+  test("a table whose keys cannot be read, though its identity is the recorded one", async () => {
+    await tableReplacedUnderRecord((db) => writeFileSync(db, "not a hash table"));
+  }, 30_000);
+
+  test("a table with other keys, though its identity is the recorded one (keys that run together as the recorded ones do)", async () => {
+    await tableReplacedUnderRecord((db, tree) => {
+      // Recorded: example.test, mail.example.test, other.example.test.
+      const other = join(tree.root, "other.map");
+      writeFileSync(other, "example.testmail.example.test x\nother.example.test x\n");
+      expect(Bun.spawnSync(["postmap", "-c", tree.confDir, `hash:${other}`]).exitCode).toBe(0);
+      renameSync(`${other}.db`, db);
+    });
   }, 30_000);
 });
 

@@ -85,6 +85,21 @@ describe("a restart with nothing changed", () => {
       (tree) => writeFileSync(join(tree.confDir, "sni.map.db"), ""),
       (tree) => expect(embeddedCertificate(tree.confDir, "other.example.test")).toBeDefined(),
     ],
+    [
+      "sni.map.db rebuilt by another build for the same names, with the default certificate's files",
+      (tree) => {
+        const map = readFileSync(join(tree.confDir, "sni.map"), "utf8");
+        const other = join(tree.root, "another.map");
+        writeFileSync(other, map.replaceAll(`${join(tree.sslDir, "other.example.test")}/`, `${tree.sslDir}/`));
+        expect(Bun.spawnSync(["postmap", "-F", "-c", tree.confDir, `hash:${other}`]).exitCode).toBe(0);
+        expect(embeddedCertificate(tree.confDir, "other.example.test", other)).toBe(readFileSync(join(tree.sslDir, "cert.pem"), "utf8"));
+        renameSync(`${other}.db`, join(tree.confDir, "sni.map.db"));
+      },
+      (tree) =>
+        expect(embeddedCertificate(tree.confDir, "other.example.test")).toBe(
+          readFileSync(join(tree.sslDir, "other.example.test", "cert.pem"), "utf8"),
+        ),
+    ],
   ];
   for (const [what, change, check] of changes) {
     test(`${what}: the run does its work`, async () => {

@@ -1,14 +1,16 @@
 import { expect, test } from "bun:test";
-import { rmSync, writeFileSync } from "node:fs";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createMemoryLogger } from "../../../src/log.ts";
+import { runRecordFileFor } from "../../../src/sni/run-record.ts";
 import { updateSniMap } from "../../../src/sni/update.ts";
 import { makeCertificate, makeCertificateDirectory } from "../../support/certs.ts";
 import { testTools } from "../../support/postfix-tools.ts";
 import { embeddedCertificate, sniRuns } from "../../support/sni-runs.ts";
 
 // sni-map's run (update.ts) as its callers see it: the summary line says how the table was
-// changed, and a build that fails is the caller's error, reported once.
+// changed, and a build that fails is the caller's error, reported once; the record of the run
+// before it (run-record.ts) does not outlive a run that did its work and could not record it.
 
 const { settledTree, run } = sniRuns("mpi-update-");
 
@@ -34,8 +36,10 @@ test("a full build's summary ends with the map file", async () => {
   expect((await run(tree)).lines.at(-1)).toEndWith(` -> ${join(tree.confDir, "sni.map")}`);
 }, 30_000);
 
-test("a build that fails is thrown to the caller, not logged and tried again", async () => {
+test("a build that fails is thrown to the caller, not logged and tried again, and leaves no record of the run before it", async () => {
   const tree = await settledTree();
+  await run(tree);
+  makeCertificate(join(tree.sslDir, "other.example.test"), { names: ["other.example.test"], days: 30 });
   const log = createMemoryLogger();
   const failing = join(tree.root, "postmap");
   writeFileSync(failing, "#!/bin/sh\necho 'postmap: fatal: out of luck' >&2\nexit 1\n", { mode: 0o755 });
@@ -50,4 +54,5 @@ test("a build that fails is thrown to the caller, not logged and tried again", a
   await expect(build).rejects.toThrow(/out of luck/);
   expect(log.lines.filter((line) => line.includes("out of luck"))).toEqual([]);
   expect(log.lines.filter((line) => line.includes(": warning: "))).toEqual([]);
+  expect(existsSync(runRecordFileFor(tree.cacheFile)!)).toBe(false);
 }, 30_000);
