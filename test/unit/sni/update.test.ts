@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { existsSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createMemoryLogger } from "../../../src/log.ts";
 import { runRecordFileFor } from "../../../src/sni/run-record.ts";
@@ -55,4 +55,22 @@ test("a build that fails is thrown to the caller, not logged and tried again, an
   expect(log.lines.filter((line) => line.includes("out of luck"))).toEqual([]);
   expect(log.lines.filter((line) => line.includes(": warning: "))).toEqual([]);
   expect(existsSync(runRecordFileFor(tree.cacheFile)!)).toBe(false);
+}, 30_000);
+
+test("a renewal that changed no directory and no domains file takes discovery's result from the run record, not from the SSL dir", async () => {
+  const tree = await settledTree();
+  await run(tree);
+  await Bun.sleep(120);
+  // Marked so the run shows where its discovery came from: a note only the record holds.
+  const file = runRecordFileFor(tree.cacheFile)!;
+  const record = JSON.parse(readFileSync(file, "utf8"));
+  record.discovery.notes.push("a note only the record holds");
+  writeFileSync(file, JSON.stringify(record));
+  makeCertificate(join(tree.sslDir, "other.example.test"), { names: ["other.example.test"], days: 30 });
+  const renewed = await run(tree);
+  expect(renewed.replayed).toBe(false);
+  expect(renewed.lines.some((line) => line.endsWith("a note only the record holds"))).toBe(true);
+  expect(embeddedCertificate(tree.confDir, "other.example.test")).toBe(
+    readFileSync(join(tree.sslDir, "other.example.test", "cert.pem"), "utf8"),
+  );
 }, 30_000);
