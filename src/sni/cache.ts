@@ -109,8 +109,7 @@ export function openPairCache(path?: string): PersistentPairCache {
     },
     save() {
       // Unchanged tree: nothing to rewrite (the common restart).
-      const unchanged =
-        misses === 0 && !rememberedNew && current.size === previous.size && identities.size === previousIdentities.size;
+      const unchanged = misses === 0 && !rememberedNew && current.size === previous.size && identities.size === previousIdentities.size;
       if (path === undefined || unchanged) return;
       // A cache lost in a crash only costs one slower start: no fsync.
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
