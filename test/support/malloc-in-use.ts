@@ -1,0 +1,29 @@
+import { cc } from "bun:ffi";
+import { join } from "node:path";
+
+// OpenSSL allocates through glibc's malloc (Bun's own heap is another allocator), so what
+// malloc has handed out and not got back is what OpenSSL objects a test left unfreed hold.
+// mallinfo2 returns a struct, which bun:ffi cannot take by value: a line of C (TinyCC, built
+// into Bun) returns the one number.
+
+let compiled: (() => bigint) | undefined;
+
+/** Bytes glibc's malloc has handed out and not had back, over every arena. */
+export function mallocInUse(): number {
+  compiled ??= cc({
+    source: join(import.meta.dir, "malloc-in-use.c"),
+    symbols: { malloc_in_use: { returns: "u64", args: [] } },
+  }).symbols.malloc_in_use as () => bigint;
+  return Number(compiled());
+}
+
+/**
+ * How many bytes of malloc's heap RUN leaves in use per call, after `warmUp` calls (OpenSSL fills
+ * its caches on first use) and over `calls` more.
+ */
+export function retainedPerCall(run: () => void, calls: number, warmUp = calls): number {
+  for (let index = 0; index < warmUp; index++) run();
+  const before = mallocInUse();
+  for (let index = 0; index < calls; index++) run();
+  return (mallocInUse() - before) / calls;
+}
