@@ -44,8 +44,11 @@ function setup(withConfDir: boolean) {
   return { root, confDir, seen, shim };
 }
 
-/** writeSniMapFiles of `mapText` in a child whose /dev/shm is a fresh tmpfs mounted with OPTIONS. */
-function buildWithSharedMemory(options: string, root: string, confDir: string, shim: string): Outcome {
+/**
+ * writeSniMapFiles of `mapText` in a child whose /dev/shm is a fresh tmpfs mounted with OPTIONS,
+ * and whose conf dir, with CONF_OPTIONS, is one too.
+ */
+function buildWithSharedMemory(options: string, root: string, confDir: string, shim: string, confOptions?: string): Outcome {
   const script = `
     const { readdirSync } = await import("node:fs");
     const { toolsWithPostmapShim, writeMapText } = await import(${JSON.stringify(MAP_TEXT)});
@@ -61,7 +64,26 @@ function buildWithSharedMemory(options: string, root: string, confDir: string, s
     }
   `;
   const run = Bun.spawnSync(
-    ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount -t tmpfs -o "$1" mpi-test-shm /dev/shm && shift && exec "$@"', "sh", options, process.execPath, "-e", script, root, confDir, mapText, shim],
+    [
+      "unshare",
+      "--mount",
+      "--propagation",
+      "private",
+      "sh",
+      "-c",
+      'mount -t tmpfs -o "$1" mpi-test-shm /dev/shm && if [ -n "$2" ]; then mount -t tmpfs -o "$2" mpi-test-conf "$3"; fi && shift 3 && exec "$@"',
+      "sh",
+      options,
+      confOptions ?? "",
+      confDir,
+      process.execPath,
+      "-e",
+      script,
+      root,
+      confDir,
+      mapText,
+      shim,
+    ],
     { env: testEnv(), stdout: "pipe", stderr: "pipe" },
   );
   expect({ status: run.exitCode, stderr: run.stderr.toString() }).toEqual({ status: 0, stderr: "" });
@@ -108,4 +130,11 @@ test("shared memory unusable (read-only): the copy goes beside the temp map; wit
   const outcome = buildWithSharedMemory("ro", root, confDir, shim);
   expect(outcome).toEqual({ ok: false, name: "UserError", message: confDirError(confDir, "ENOENT"), codes: ["UserError", "ENOENT"], shm: [] });
   expect(existsSync(confDir)).toBe(false);
+});
+
+test("shared memory unusable and a conf dir too small for the copy (a full disk): one error saying so", () => {
+  const { root, confDir, shim } = setup(true);
+  const outcome = buildWithSharedMemory("ro", root, confDir, shim, "size=4k");
+  expect(outcome).toEqual({ ok: false, name: "UserError", message: confDirError(confDir, "ENOSPC"), codes: ["UserError", "ENOSPC"], shm: [] });
+  rmSync(root, { recursive: true });
 });
