@@ -343,6 +343,13 @@ describe("order and damage, with the file each refusal is in", () => {
     );
   });
 
+  test("bytes that no part names are the value's (parts need not cover it all)", () => {
+    const badBase64 = Buffer.from("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n");
+    const { value } = files(["key.pem", ec.key], ["cert.pem", badBase64]);
+    const keyOnly: ValuePart[] = [{ file: "key.pem", start: 0, end: ec.key.length }];
+    expect(refusal(loadLikePostfix(value, keyOnly))).toBe("pem-damaged: a PEM block in the value is damaged (OpenSSL: bad base64 decode)");
+  });
+
   test("a key with nothing after it, and text without any PEM object", () => {
     expect(refusal(judged(["key.pem", ec.key], ["cert.pem", Buffer.from("not pem\n")]))).toBe(
       "cert-missing: no certificate follows the private key in key.pem",
