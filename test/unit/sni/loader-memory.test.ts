@@ -24,35 +24,38 @@ const rsa = read(makeCertificate(join(temp.path, "rsa"), { names: ["rsa.test"], 
 const tree = chain(temp.path);
 const openssl = (args: string[], input: Buffer) => Bun.spawnSync(["openssl", ...args], { stdin: input }).stdout as Buffer;
 const traditionalEc = openssl(["ec"], ec.key); // "EC PRIVATE KEY": decoded by its type, not as PKCS#8
-const pem = (label: string, der: Uint8Array) => Buffer.from(`-----BEGIN ${label}-----\n${Buffer.from(der).toString("base64")}\n-----END ${label}-----\n`);
+const pem = (label: string, der: Uint8Array) =>
+  Buffer.from(`-----BEGIN ${label}-----\n${Buffer.from(der).toString("base64")}\n-----END ${label}-----\n`);
 const withExtraBytes = (label: string, der: Buffer) => pem(label, Buffer.concat([der, Buffer.from([0x05, 0x00])]));
 const certDer = openssl(["x509", "-outform", "DER"], ec.cert);
-const join_ = (...parts: Buffer[]) => Buffer.concat(parts.flatMap((part, index) => (index === 0 ? [part] : [Buffer.from("\n"), part])));
+/** Files joined as postmap -F joins them. */
+const joined = (...parts: Buffer[]) => Buffer.concat(parts.flatMap((part, index) => (index === 0 ? [part] : [Buffer.from("\n"), part])));
 
 /** One value for each way to a verdict, and what each gives. */
 const VALUES: [string, Buffer][] = [
-  ["loads", join_(ec.key, ec.cert)],
-  ["loads", join_(tree.leaf.key, tree.leaf.cert, tree.intermediate, tree.root)],
-  ["loads", join_(rsa.key, rsa.cert, ec.key, ec.cert)],
-  ["loads", join_(traditionalEc, ec.cert)],
-  ["loads", join_(openssl(["ecparam", "-name", "prime256v1"], Buffer.alloc(0)), ec.key, ec.cert)],
-  ["key-mismatch", join_(other.key, ec.cert)],
-  ["key-mismatch", join_(other.key, ec.cert, rsa.key, rsa.cert)],
-  ["key-twice", join_(ec.key, other.key, ec.cert)],
-  ["key-not-first", join_(ec.cert, ec.key)],
-  ["cert-invalid", join_(ec.key, withExtraBytes("CERTIFICATE", certDer))],
-  ["cert-invalid", join_(ec.key, pem("CERTIFICATE", Buffer.from([0x30, 0x03, 0x02, 0x01, 0x01])))],
-  ["key-invalid", join_(withExtraBytes("EC PRIVATE KEY", openssl(["ec", "-outform", "DER"], ec.key)), ec.cert)],
-  ["key-invalid", join_(pem("PRIVATE KEY", certDer), ec.cert)],
-  ["cert-missing", join_(ec.key)],
-  ["pem-damaged", join_(ec.key, Buffer.from("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n"))],
+  ["loads", joined(ec.key, ec.cert)],
+  ["loads", joined(tree.leaf.key, tree.leaf.cert, tree.intermediate, tree.root)],
+  ["loads", joined(rsa.key, rsa.cert, ec.key, ec.cert)],
+  ["loads", joined(traditionalEc, ec.cert)],
+  ["loads", joined(openssl(["ecparam", "-name", "prime256v1"], Buffer.alloc(0)), ec.key, ec.cert)],
+  ["key-mismatch", joined(other.key, ec.cert)],
+  ["key-mismatch", joined(other.key, ec.cert, rsa.key, rsa.cert)],
+  ["key-twice", joined(ec.key, other.key, ec.cert)],
+  ["key-not-first", joined(ec.cert, ec.key)],
+  ["cert-invalid", joined(ec.key, withExtraBytes("CERTIFICATE", certDer))],
+  ["cert-invalid", joined(ec.key, pem("CERTIFICATE", Buffer.from([0x30, 0x03, 0x02, 0x01, 0x01])))],
+  ["key-invalid", joined(withExtraBytes("EC PRIVATE KEY", openssl(["ec", "-outform", "DER"], ec.key)), ec.cert)],
+  ["key-invalid", joined(pem("PRIVATE KEY", certDer), ec.cert)],
+  ["cert-missing", joined(ec.key)],
+  ["pem-damaged", joined(ec.key, Buffer.from("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n"))],
   ["no-pem", Buffer.alloc(0)],
 ];
 
-const judgeAll = () => VALUES.map(([, value]) => {
-  const verdict = loadLikePostfix(value);
-  return verdict.loads ? "loads" : verdict.code;
-});
+const judgeAll = () =>
+  VALUES.map(([, value]) => {
+    const verdict = loadLikePostfix(value);
+    return verdict.loads ? "loads" : verdict.code;
+  });
 
 test("every way to a verdict is taken by one of these values", () => {
   expect(judgeAll()).toEqual(VALUES.map(([verdict]) => verdict));

@@ -1,5 +1,16 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { appendFileSync, chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { createMemoryLogger } from "../../../src/log.ts";
 import { createPostfixTools } from "../../../src/postfix/index.ts";
@@ -25,7 +36,9 @@ import { makeTempDir, writeSettledFile } from "../../support/tmp.ts";
 const temp = makeTempDir("mpi-table-choice-");
 afterAll(() => temp.cleanup());
 const tools = testTools();
-const pool = Array.from({ length: 6 }, (_, index) => makeCertificate(join(temp.path, "pool", String(index)), { names: [`p${index}.example.test`] }));
+const pool = Array.from({ length: 6 }, (_, index) =>
+  makeCertificate(join(temp.path, "pool", String(index)), { names: [`p${index}.example.test`] }),
+);
 const NAMES = ["a", "b", "c", "d"].map((name) => `${name}.example.test`);
 
 /** A map text: each name on the pool pair its index says. */
@@ -133,7 +146,10 @@ describe("writeSniTable", () => {
     const update = delta(text);
     expect(upserted(update)).toEqual({ upserts: ["d.example.test"], removals: [] });
     // A postmap whose `-r -i` takes its input and stores none of it.
-    const losing = toolsWithPostmapShim(root, '#!/bin/bash\nif [[ " $* " == *" -i "* ]]; then cat > /dev/null; exit 0; fi\nexec /usr/sbin/postmap "$@"\n');
+    const losing = toolsWithPostmapShim(
+      root,
+      '#!/bin/bash\nif [[ " $* " == *" -i "* ]]; then cat > /dev/null; exit 0; fi\nexec /usr/sbin/postmap "$@"\n',
+    );
     const log = createMemoryLogger();
     expect(await writeSniTable(losing, confDir, text, entriesFromMapText(text), update, log)).toBeUndefined();
     expect(log.lines).toHaveLength(1);

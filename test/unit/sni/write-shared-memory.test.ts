@@ -26,7 +26,10 @@ interface Outcome {
 }
 
 // Three sources: each value's file takes a page of its own, so a one-page /dev/shm cannot hold them.
-const sources = ["a", "b", "c"].map((name) => ({ name: `${name}.example.test`, ...makeCertificate(join(temp.path, "ssl", name), { names: [`${name}.example.test`] }) }));
+const sources = ["a", "b", "c"].map((name) => ({
+  name: `${name}.example.test`,
+  ...makeCertificate(join(temp.path, "ssl", name), { names: [`${name}.example.test`] }),
+}));
 const mapText = sources.map((source) => `${source.name} ${source.keyFile} ${source.certFile}\n`).join("");
 
 let count = 0;
@@ -114,7 +117,13 @@ test("shared memory too small for the tree: the copy goes beside the temp map, e
 test("shared memory too small and no conf dir: one error saying what the conf dir must be (the system's reason kept as its cause)", () => {
   const { root, confDir, shim } = setup(false);
   const outcome = buildWithSharedMemory("size=4k,mode=1777", root, confDir, shim);
-  expect(outcome).toEqual({ ok: false, name: "UserError", message: confDirError(confDir, "ENOENT"), codes: ["UserError", "ENOENT"], shm: [] });
+  expect(outcome).toEqual({
+    ok: false,
+    name: "UserError",
+    message: confDirError(confDir, "ENOENT"),
+    codes: ["UserError", "ENOENT"],
+    shm: [],
+  });
   expect(existsSync(confDir)).toBe(false);
   rmSync(root, { recursive: true });
 });
@@ -128,13 +137,25 @@ test("shared memory unusable (read-only): the copy goes beside the temp map; wit
 
   const { root, confDir, shim } = setup(false);
   const outcome = buildWithSharedMemory("ro", root, confDir, shim);
-  expect(outcome).toEqual({ ok: false, name: "UserError", message: confDirError(confDir, "ENOENT"), codes: ["UserError", "ENOENT"], shm: [] });
+  expect(outcome).toEqual({
+    ok: false,
+    name: "UserError",
+    message: confDirError(confDir, "ENOENT"),
+    codes: ["UserError", "ENOENT"],
+    shm: [],
+  });
   expect(existsSync(confDir)).toBe(false);
 });
 
 test("shared memory unusable and a conf dir too small for the copy (a full disk): one error saying so", () => {
   const { root, confDir, shim } = setup(true);
   const outcome = buildWithSharedMemory("ro", root, confDir, shim, "size=4k");
-  expect(outcome).toEqual({ ok: false, name: "UserError", message: confDirError(confDir, "ENOSPC"), codes: ["UserError", "ENOSPC"], shm: [] });
+  expect(outcome).toEqual({
+    ok: false,
+    name: "UserError",
+    message: confDirError(confDir, "ENOSPC"),
+    codes: ["UserError", "ENOSPC"],
+    shm: [],
+  });
   rmSync(root, { recursive: true });
 });
