@@ -179,20 +179,22 @@ export function storedLines(entries: readonly MapEntry[]): string {
  * written.
  */
 function copyPrivate(from: string, to: string, base: string): void {
-  const source = openSync(from, "r");
-  let target: number | undefined;
+  const target = openSync(to, "wx", SNI_MAP_MODE);
   try {
-    target = openSync(to, "wx", SNI_MAP_MODE);
-    const chunk = Buffer.allocUnsafe(1 << 20);
-    for (;;) {
-      const read = readSync(source, chunk, 0, chunk.length, null);
-      if (read === 0) break;
-      let written = 0;
-      while (written < read) written += writeSync(target, chunk, written, read - written);
+    const source = openSync(from, "r");
+    try {
+      const chunk = Buffer.allocUnsafe(1 << 20);
+      for (;;) {
+        const read = readSync(source, chunk, 0, chunk.length, null);
+        if (read === 0) break;
+        let written = 0;
+        while (written < read) written += writeSync(target, chunk, written, read - written);
+      }
+      if (openFileIdentity(source) !== base) throw new UserError(`${from} was replaced or rewritten since the recorded build`);
+    } finally {
+      closeSync(source);
     }
-    if (openFileIdentity(source) !== base) throw new UserError(`${from} was replaced or rewritten since the recorded build`);
   } finally {
-    closeSync(source);
-    if (target !== undefined) closeSync(target);
+    closeSync(target);
   }
 }

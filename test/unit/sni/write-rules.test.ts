@@ -83,7 +83,7 @@ test("a conf dir that does not exist: one error saying what the conf dir must be
     `cannot create files in ${confDir}: ENOENT; the conf dir must exist and be writable (mailcow: data/conf/postfix -> /opt/postfix/conf); ${confDir}/sni.map and ${confDir}/sni.map.db left unchanged`,
   );
   // The system's own error stays reachable as the cause (the UserError that wraps it, then it).
-  const error = await attempt.catch((caught: Error) => caught);
+  const error = (await attempt.catch((caught: Error) => caught)) as Error;
   expect(((error.cause as Error).cause as NodeJS.ErrnoException).code).toBe("ENOENT");
   expect(existsSync(confDir)).toBe(false);
   expect(readdirSync(MEMORY_DIR).filter((name) => name.startsWith(`${COPY_PREFIX}${processTag("self")}-`))).toEqual([]);
