@@ -16,14 +16,3 @@ export function mallocInUse(): number {
   }).symbols.malloc_in_use as () => bigint;
   return Number(compiled());
 }
-
-/**
- * How many bytes of malloc's heap RUN leaves in use per call, after `warmUp` calls (OpenSSL fills
- * its caches on first use) and over `calls` more.
- */
-export function retainedPerCall(run: () => void, calls: number, warmUp = calls): number {
-  for (let index = 0; index < warmUp; index++) run();
-  const before = mallocInUse();
-  for (let index = 0; index < calls; index++) run();
-  return (mallocInUse() - before) / calls;
-}
