@@ -25,14 +25,14 @@ export const MODULES: Record<string, string[]> = {
   "src/sni/loaded-chain.ts": ["test/unit/sni/loader-rules.test.ts", "test/unit/sni/postfix-loader.test.ts", ...SNI_ENGINE],
   "src/sni/names.ts": ["test/unit/sni/names.test.ts", "test/unit/sni/name-rules.test.ts", ...SNI_ENGINE],
   "src/sni/openssl.ts": ["test/unit/sni/openssl-missing.test.ts", "test/unit/sni/loader-rules.test.ts", "test/unit/sni/postfix-loader.test.ts", ...SNI_ENGINE],
-  "src/sni/pem-objects.ts": ["test/unit/sni/loader-rules.test.ts", "test/unit/sni/postfix-loader.test.ts", ...SNI_ENGINE],
+  "src/sni/pem-objects.ts": ["test/unit/sni/loader-rules.test.ts", "test/unit/sni/postfix-loader.test.ts", "test/unit/sni/loader-memory.test.ts", ...SNI_ENGINE],
   "src/sni/plan.ts": ["test/unit/sni/plan-rules.test.ts", "test/unit/sni/plan.test.ts", ...SNI_ENGINE, "test/e2e/seed-condition.test.ts"],
   "src/sni/private-copy.ts": ["test/unit/sni/private-copy-dir.test.ts", "test/unit/sni/private-copy.test.ts", "test/unit/sni/write.test.ts"],
-  "src/sni/postfix-loader.ts": ["test/unit/sni/loader-rules.test.ts", "test/unit/sni/postfix-loader.test.ts", ...SNI_ENGINE],
+  "src/sni/postfix-loader.ts": ["test/unit/sni/loader-rules.test.ts", "test/unit/sni/postfix-loader.test.ts", "test/unit/sni/loader-memory.test.ts", ...SNI_ENGINE],
   "src/sni/render.ts": ["test/unit/sni/index.test.ts", "test/unit/sni/write.test.ts"],
   "src/sni/report.ts": ["test/unit/sni/report-rules.test.ts", "test/unit/commands/check-report.test.ts", "test/unit/commands/check.test.ts"],
   "src/sni/source-names.ts": ["test/unit/sni/plan-rules.test.ts", "test/unit/sni/name-rules.test.ts", "test/unit/sni/plan.test.ts", ...SNI_ENGINE],
-  "src/sni/table-update.ts": ["test/unit/sni/table-update.test.ts", "test/unit/sni/write.test.ts", "test/integration/sni-incremental.test.ts"],
+  "src/sni/table-update.ts": ["test/unit/sni/table-update.test.ts", "test/unit/sni/table-update-choice.test.ts", "test/unit/sni/write.test.ts", "test/integration/sni-incremental.test.ts"],
   "src/sni/validate-parallel.ts": ["test/unit/sni/validate-parallel.test.ts", ...SNI_ENGINE],
   "src/sni/validate-worker.ts": ["test/unit/sni/validate-parallel.test.ts"],
   "src/sni/decoded-keys.ts": ["test/unit/sni/decoded-keys.test.ts", "test/unit/sni/postfix-loader.test.ts"],
@@ -41,7 +41,7 @@ export const MODULES: Record<string, string[]> = {
   "src/sni/run-record.ts": ["test/unit/sni/run-record-rules.test.ts", "test/unit/sni/run-record.test.ts", "test/unit/sni/update.test.ts"],
   "src/sni/update.ts": ["test/unit/sni/update.test.ts", "test/unit/sni/run-record-rules.test.ts", "test/unit/sni/run-record.test.ts", "test/unit/sni/embedded.test.ts", "test/unit/table-record.test.ts"],
   "src/sni/validate.ts": ["test/unit/sni/validate-rules.test.ts", "test/unit/sni/validate.test.ts", "test/unit/sni/judge-rules.test.ts", ...SNI_ENGINE, "test/unit/sni/postfix-loader.test.ts", "test/integration/sni-renewal.test.ts"],
-  "src/sni/write.ts": ["test/unit/sni/write-rules.test.ts", "test/unit/sni/write.test.ts", "test/unit/commands/sni-map.test.ts"],
+  "src/sni/write.ts": ["test/unit/sni/write-rules.test.ts", "test/unit/sni/write-shared-memory.test.ts", "test/unit/sni/write.test.ts", "test/unit/commands/sni-map.test.ts"],
 
   // The watcher's files: unit tests that drive it in-process (real tree, inotify, postmap; a
   // reload stand-in), a second or so per mutant. test/integration/watch-*.test.ts run the
