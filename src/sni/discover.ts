@@ -95,7 +95,11 @@ export function collectCertificateSources(sslDirInput: string, attempt = 1): Dis
     // top, such as dhparams.pem, have none); 2,000 directories are common.
     // Quietly skipped, as mailcow does: acme/, backups/, half-written directories.
     const listing = directoryListing(dir);
-    if (!listing.has(DEFAULT_CERT) || !listing.has(DEFAULT_KEY)) continue;
+    if (!listing.has(DEFAULT_CERT) || !listing.has(DEFAULT_KEY)) {
+      // Unless it was replaced while being looked at (moved away a moment before the listing).
+      if (entryIdentity(dir) !== identity) vanished = true;
+      continue;
+    }
     const domainsFile = join(dir, DOMAINS_FILE);
     observed[domainsFile] = fileIdentity(domainsFile);
     let domainsText: string;
@@ -103,7 +107,10 @@ export function collectCertificateSources(sslDirInput: string, attempt = 1): Dis
       domainsText = readBoundedText(domainsFile, MAX_DOMAINS_BYTES);
     } catch (error) {
       const now = statEntry(domainsFile);
-      if (now === undefined) continue;
+      if (now === undefined) {
+        if (entryIdentity(dir) !== identity) vanished = true;
+        continue;
+      }
       if (errnoCode(error) === "ENOENT" && now === "followed") {
         // There a moment ago, gone now: a directory being replaced (mv), not a broken one.
         problems.push({
