@@ -134,12 +134,17 @@ test("a cache that keeps no identities (judgements only): every source is read",
 });
 
 test("identities taken within a clock tick of a file's change are not remembered: the files are read next time", () => {
-  const { cache, contents } = memoryCache();
   const s = source();
-  chmodSync(s.main.keyFile, 0o600); // ctime now; the cert's ctime and both mtimes are older
-  expect(validateSource(s, NOW, cache).validated.usable).toBe(true);
-  expect(contents.size).toBe(0);
-  expect(validateSource(s, NOW, cache).validated.value!.bytes).toBeDefined();
+  for (let attempt = 1; ; attempt++) {
+    const { cache, contents } = memoryCache();
+    const changed = performance.now();
+    chmodSync(s.main.keyFile, 0o600); // ctime now; the cert's ctime and both mtimes are older
+    expect(validateSource(s, NOW, cache).validated.usable).toBe(true);
+    if (performance.now() - changed > 40 && attempt < 20) continue; // read too late to tell
+    expect(contents.size).toBe(0);
+    expect(validateSource(s, NOW, cache).validated.value!.bytes).toBeDefined();
+    return;
+  }
 });
 
 test("a usable source remembered without its value's digest or length is read again", () => {
