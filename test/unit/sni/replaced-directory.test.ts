@@ -2,7 +2,8 @@ import { afterEach, expect, test } from "bun:test";
 import { renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileIdentity } from "../../../src/file-identity.ts";
-import { planSniMapOnAllCores } from "../../../src/sni/index.ts";
+import type { PairCache } from "../../../src/sni/cache.ts";
+import { planSniMapFromTree, planSniMapOnAllCores } from "../../../src/sni/index.ts";
 import { makeCertificate, makeCertificateDirectory } from "../../support/certs.ts";
 import { makeTempDir } from "../../support/tmp.ts";
 
@@ -53,5 +54,21 @@ test("a directory replaced with two mv's while the run reads it is mapped from i
   const entry = result.entries.find((candidate) => candidate.name === NAME);
   expect(entry?.sourceDir).toBe(tree.live);
   // Nothing is said about the directories that were only there for the swap's moment.
+  expect(result.problems.map((problem) => problem.message)).toEqual([]);
+});
+
+test("the watcher's plan (one thread, its cache of judgements) maps the replacement in the same run too", () => {
+  const tree = midSwapTree();
+  // The swap finishes when the run asks its cache about the first source it reads.
+  const finishSwap = finishingSwapOnFirstLook(tree);
+  const cache: PairCache = {
+    judge: (_key, judge) => judge(),
+    recall: () => {
+      finishSwap(`${tree.old.dir}/cert.pem`);
+      return undefined;
+    },
+  };
+  const result = planSniMapFromTree({ sslDir: tree.sslDir, hostname: "mail.example.test", cache });
+  expect(result.entries.find((candidate) => candidate.name === NAME)?.sourceDir).toBe(tree.live);
   expect(result.problems.map((problem) => problem.message)).toEqual([]);
 });
