@@ -24,7 +24,7 @@ export const MODULES: Record<string, string[]> = {
   "src/sni/judge.ts": ["test/unit/sni/judge-rules.test.ts", "test/unit/sni/loader-rules.test.ts", "test/unit/sni/validate-rules.test.ts", ...SNI_ENGINE, "test/unit/sni/postfix-loader.test.ts"],
   "src/sni/loaded-chain.ts": ["test/unit/sni/loader-rules.test.ts", "test/unit/sni/postfix-loader.test.ts", ...SNI_ENGINE],
   "src/sni/names.ts": ["test/unit/sni/names.test.ts", "test/unit/sni/name-rules.test.ts", ...SNI_ENGINE],
-  "src/sni/openssl.ts": ["test/unit/sni/openssl-missing.test.ts", "test/unit/sni/loader-rules.test.ts", "test/unit/sni/postfix-loader.test.ts", ...SNI_ENGINE],
+  "src/sni/openssl.ts": ["test/unit/sni/openssl.test.ts", "test/unit/sni/openssl-missing.test.ts", "test/unit/sni/loader-rules.test.ts", "test/unit/sni/postfix-loader.test.ts", ...SNI_ENGINE],
   "src/sni/pem-objects.ts": ["test/unit/sni/loader-rules.test.ts", "test/unit/sni/postfix-loader.test.ts", "test/unit/sni/loader-memory.test.ts", ...SNI_ENGINE],
   "src/sni/plan.ts": ["test/unit/sni/plan-rules.test.ts", "test/unit/sni/plan.test.ts", ...SNI_ENGINE, "test/e2e/seed-condition.test.ts"],
   "src/sni/private-copy.ts": ["test/unit/sni/private-copy-dir.test.ts", "test/unit/sni/private-copy.test.ts", "test/unit/sni/write.test.ts"],
