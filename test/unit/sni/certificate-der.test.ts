@@ -150,6 +150,11 @@ test("a TBSCertificate cut short anywhere, or an empty validity: no names or dat
   ).toEqual(["cn.test"]);
 });
 
+test("extensions without a subjectAltName: no dNSName, so the CN counts", () => {
+  const basicConstraints = tlv(TAG.SEQUENCE, [0x06, 0x03, 0x55, 0x1d, 0x13], tlv(TAG.OCTET_STRING, tlv(TAG.SEQUENCE)));
+  expect(readCertificateFacts(certificate({ extensions: [basicConstraints] }))).toMatchObject({ names: ["cn.test"], rejectedNames: [] });
+});
+
 test("the extensions are the [3] field, also after an issuerUniqueID", () => {
   expect(readCertificateFacts(certificate({ uniqueId: true, extensions: [san(dns("u.test"))] })).names).toEqual(["u.test"]);
 });
