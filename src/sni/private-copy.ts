@@ -148,7 +148,7 @@ function ownerGone(memoryDir: string, name: string, now: number): boolean {
 
 function removeQuietly(path: string): void {
   try {
-    rmSync(path, { recursive: true, force: true });
+    rmSync(path, { recursive: true });
   } catch {
     // Gone already, or not removable: nothing better to do here.
   }
