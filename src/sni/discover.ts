@@ -139,7 +139,8 @@ export function collectCertificateSources(sslDirInput: string, attempt = 1): Dis
  * mailcow, which names directories after domains): one error line, escaped, if it is a directory.
  */
 function utf8Names(sslDir: string, raw: readonly Buffer[], problems: Problem[]): string[] {
-  const decoder = new TextDecoder("utf-8", { fatal: true });
+  // ignoreBOM keeps a leading byte-order mark: stripped, the name would be another directory's.
+  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   const names: string[] = [];
   for (const bytes of raw) {
     try {

@@ -244,10 +244,18 @@ test("a relative SSL dir is named by its absolute path; a missing one is a user 
     `cannot read the SSL directory ${missing} (ENOENT); check the path and that it is mounted (mailcow: data/assets/ssl -> /etc/ssl/mail)`,
   );
   expect((thrown as UserError).exitCode).toBe(1);
+  expect((thrown as UserError).cause).toMatchObject({ code: "ENOENT", path: missing }); // errors keep their cause
 });
 
 test("an entry whose name is not UTF-8 is only reported when it is a directory", () => {
   const sslDir = tree(["cert.pem", "key.pem"]);
   writeFileSync(Buffer.concat([Buffer.from(`${sslDir}/file-`), Buffer.from([0xfe])]), "x");
   expect(collectCertificateSources(sslDir).problems).toEqual([]);
+});
+
+test("a directory whose name starts with a byte-order mark is a source under its own name, not another's", () => {
+  const sslDir = tree(["cert.pem", "key.pem", ...certificateDir("\uFEFFbom.test")]);
+  writeFileSync(join(sslDir, "\uFEFFbom.test", "domains"), "bom.test");
+  expect(dirsOf(sslDir)).toEqual(["default .", "directory \uFEFFbom.test"]);
+  expect(collectCertificateSources(sslDir).sources[1]!.domainsText).toBe("bom.test");
 });
