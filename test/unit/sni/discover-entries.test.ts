@@ -135,6 +135,15 @@ test("a dot-directory is never a source: one note when it holds cert.pem, nothin
   expect(discovery.problems).toEqual([]);
 });
 
+test("a dot-entry that cannot hold a cert.pem (a file, a link loop) gets no note; one whose cert.pem is a dangling link does", () => {
+  const sslDir = tree(["cert.pem", "key.pem", ".hidden-file", ".dangling/key.pem"]);
+  symlinkSync(".loop", join(sslDir, ".loop"));
+  symlinkSync(join(sslDir, "gone.pem"), join(sslDir, ".dangling/cert.pem"));
+  expect(collectCertificateSources(sslDir).notes).toEqual([
+    `${join(sslDir, ".dangling")}: holds cert.pem but is not a certificate directory (its name starts with a dot, as mailcow's SSL/*/ glob skips); not mapped`,
+  ]);
+});
+
 test("a domains file that cannot be read as one (a directory, over 1 MiB, a dangling or looping link): one error, not mapped", () => {
   const sslDir = tree([
     "cert.pem",
