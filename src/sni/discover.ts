@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, realpathSync, statSync, type Stats } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import { MAX_DOMAINS_BYTES, describeReadFailure, readBoundedText } from "../bounded-read.ts";
 import { errnoCode, errnoText, UserError } from "../errors.ts";
@@ -162,14 +162,14 @@ function utf8Names(sslDir: string, raw: readonly Buffer[], problems: Problem[]):
  * null for an entry gone since the SSL dir was listed.
  */
 function entryIdentity(path: string): string | undefined | null {
+  let stat: Stats;
   try {
-    const stat = statSync(path, { throwIfNoEntry: false });
-    // Not there at all (null: gone since the listing), or a link that leads nowhere ("").
-    if (stat === undefined) return lstatSync(path, { throwIfNoEntry: false }) ? "" : null;
-    return stat.isDirectory() ? statIdentity(stat) : undefined;
+    stat = statSync(path);
   } catch {
-    return "";
+    // There but not to be followed (a dangling link, a loop: fileIdentity's ""), or gone.
+    return entryExists(path) ? fileIdentity(path) : null;
   }
+  return stat.isDirectory() ? statIdentity(stat) : undefined;
 }
 
 /** Whether `path`, symlinks resolved, lies inside ROOT (resolved when asked); not when either cannot be resolved. */
@@ -184,15 +184,15 @@ function isInside(path: string, root: () => string): boolean {
 
 /**
  * The entries of DIR that matter here, each with whether it is a symlink (a link dangling or
- * not counts as there, as validation then reports it). A directory that cannot be listed but
- * can be searched (mode 0711) is asked entry by entry; anything else has none.
+ * not counts as there, as validation then reports it). A directory that cannot be listed is
+ * asked entry by entry: one that can be searched (mode 0711) answers; a file, a dangling link
+ * or a link loop has none.
  */
 function directoryListing(dir: string): Map<string, boolean> {
   const listing = new Map<string, boolean>();
   try {
     for (const entry of readdirSync(dir, { withFileTypes: true })) listing.set(entry.name, entry.isSymbolicLink());
-  } catch (error) {
-    if (errnoCode(error) !== "EACCES") return listing;
+  } catch {
     for (const name of [DEFAULT_CERT, DEFAULT_KEY, DOMAINS_FILE, ECDSA_KEY, ECDSA_CERT]) {
       try {
         listing.set(name, lstatSync(join(dir, name)).isSymbolicLink());

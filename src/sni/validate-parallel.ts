@@ -129,7 +129,7 @@ function adopt(answer: SliceResult, cache: PairCache | undefined): Validation[] 
   for (const [identityKey, content] of answer.remembered) cache?.remember?.(identityKey, content);
   const bytes = new Uint8Array(answer.values);
   return answer.results.map((result, index) => {
-    // A span for each value the worker read (with bytes), none for a value recalled or absent.
+    // A span for each value the worker read (with bytes); none for a value recalled or absent.
     const span = answer.spans[index];
     if (span === undefined) return result;
     const value = { ...result.validated.value!, bytes: bytes.subarray(span[0], span[0] + span[1]) };

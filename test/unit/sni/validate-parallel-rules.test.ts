@@ -158,6 +158,11 @@ describe("a worker that fails costs only time", () => {
     expectSameAs(run.results, one);
   }, 60_000);
 
+  test("a caller without a log: failing workers still cost only time", async () => {
+    const { sources, one } = await threeThreads();
+    expectSameAs(await validateOnAllCores(sources, NOW, undefined, { threads: 3, worker: standIn("throws.ts") }), one);
+  }, 60_000);
+
   test("workers that end without answering: their slices are validated here", async () => {
     const { sources, one } = await threeThreads();
     const run = await validate(sources, undefined, { threads: 3, worker: standIn("exits.ts") });
