@@ -6,6 +6,7 @@
 //   npm run mutation -- --report          only the table, from the reports there are
 //   npm run mutation -- --survivors ...   also list each surviving mutant
 // Concurrency: MPI_MUTATION_CONCURRENCY (default 1: the tests start Postfix, MariaDB and such).
+// Isolation: see runStryker (MPI_MUTATION_SHARED=1 turns it off).
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -33,19 +34,49 @@ interface Tally {
 const reportName = (module: string) => module.replace(/^src\//, "").replace(/\.ts$/, "").replaceAll("/", "-");
 const quote = (word: string) => (/^[\w./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`);
 
+// Each run in private mount and PID namespaces (root with util-linux's unshare): a mutant can
+// do what the code under test never should, and has (one of the permission steps ran
+// `postfix set-permissions` on the host's own Postfix). There the host's Postfix and mail
+// directories are read-only, /tmp and /dev/shm are empty tmpfs (a killed mutant's leftovers,
+// and concurrent runs' key copies, stay in them), and when the run ends the kernel ends every
+// process it started (MariaDB and dnsmasq servers of tests a timeout killed). The shell stays
+// PID 1 while Stryker runs, so orphans are reaped.
+const PROTECTED = ["/etc/postfix", "/var/spool/postfix", "/var/lib/postfix", "/var/mail"];
+const NAMESPACE_SETUP = [
+  "set -e",
+  "mount -t tmpfs -o mode=1777 mpi-mutation-shm /dev/shm",
+  "mount -t tmpfs -o mode=1777 mpi-mutation-tmp /tmp",
+  `for dir in ${PROTECTED.join(" ")}; do if [ -d "$dir" ]; then mount --bind "$dir" "$dir"; mount -o remount,bind,ro "$dir"; fi; done`,
+  "mkdir -m 755 /tmp/mpi-mutation",
+  "set +e",
+  '"$@"',
+].join("\n");
+
+function isolated(): boolean {
+  if (process.env.MPI_MUTATION_SHARED === "1") return false;
+  return process.getuid?.() === 0 && Bun.which("unshare") !== null;
+}
+
 function runStryker(module: string): number {
   const tests = MODULES[module]!.map((word) => (word.endsWith(".ts") ? `./${word}` : word));
   console.log(`\n== ${module}: bun test ${tests.join(" ")}`);
+  const stryker = ["node", STRYKER, "run", "mutation/stryker.config.mjs"];
+  const env = { ...process.env, MPI_MUTATE: module, MPI_MUTATION_TESTS: tests.map(quote).join(" "), MPI_MUTATION_NAME: reportName(module) };
+  if (isolated()) {
+    const run = Bun.spawnSync(["unshare", "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private", "sh", "-c", NAMESPACE_SETUP, "sh", ...stryker], {
+      cwd: REPO,
+      stdio: ["ignore", "inherit", "inherit"],
+      env: { ...env, TMPDIR: "/tmp/mpi-mutation" },
+    });
+    return run.exitCode ?? 1;
+  }
+  console.warn("mutation: not isolated (needs root and unshare, or MPI_MUTATION_SHARED=1 was set): a mutant runs with this machine's /tmp, /dev/shm and Postfix directories");
   // A mutant's run that bails at its first failure, or is killed at its timeout, skips the
   // tests' cleanup: their temp dirs go into this one (0755: Postfix's users traverse it), removed after.
   const tmp = mkdtempSync(join(tmpdir(), "mpi-mutation-"));
   chmodSync(tmp, 0o755);
   try {
-    const run = Bun.spawnSync(["node", STRYKER, "run", "mutation/stryker.config.mjs"], {
-      cwd: REPO,
-      stdio: ["ignore", "inherit", "inherit"],
-      env: { ...process.env, TMPDIR: tmp, MPI_MUTATE: module, MPI_MUTATION_TESTS: tests.map(quote).join(" "), MPI_MUTATION_NAME: reportName(module) },
-    });
+    const run = Bun.spawnSync(stryker, { cwd: REPO, stdio: ["ignore", "inherit", "inherit"], env: { ...env, TMPDIR: tmp } });
     return run.exitCode ?? 1;
   } finally {
     rmSync(tmp, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 import { existsSync, lstatSync, readdirSync, realpathSync, statSync, type Stats } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import { MAX_DOMAINS_BYTES, describeReadFailure, readBoundedText } from "../bounded-read.ts";
-import { errnoCode, errnoText, UserError } from "../errors.ts";
+import { errnoText, UserError } from "../errors.ts";
 import { fileIdentity, statIdentity } from "../file-identity.ts";
 import { escapeBytes } from "./certificate.ts";
 import type { CertificateSource, KeyPairFiles, Problem } from "./types.ts";
@@ -93,21 +93,25 @@ export function collectCertificateSources(sslDirInput: string, attempt = 1): Dis
     // top, such as dhparams.pem, have none); 2,000 directories are common.
     // Quietly skipped, as mailcow does: acme/, backups/, half-written directories.
     const listing = directoryListing(dir);
-    if (!listing.has(DEFAULT_CERT) || !listing.has(DEFAULT_KEY)) continue;
+    if (!listing.has(DEFAULT_CERT) || !listing.has(DEFAULT_KEY)) {
+      // Unless it was replaced while being looked at (moved away a moment before the listing).
+      if (entryIdentity(dir) !== identity) vanished = true;
+      continue;
+    }
     const domainsFile = join(dir, DOMAINS_FILE);
     observed[domainsFile] = fileIdentity(domainsFile);
     let domainsText: string;
     try {
       domainsText = readBoundedText(domainsFile, MAX_DOMAINS_BYTES);
     } catch (error) {
-      // Gone now: a directory removed or half-written, skipped quietly as above.
-      if (!entryExists(domainsFile)) continue;
-      // Not there for the read, there again now: a directory replaced with two mv's (not a
-      // broken one, such as a dangling link): the listing is taken again.
-      if (errnoCode(error) === "ENOENT" && existsSync(domainsFile)) {
+      // Replaced while being read (a renewal's two mv's: gone, or there again as another
+      // directory): the listing is taken again.
+      if (entryIdentity(dir) !== identity) {
         vanished = true;
         continue;
       }
+      // Not there: a half-written directory, skipped quietly as above.
+      if (!entryExists(domainsFile)) continue;
       problems.push({
         severity: "error",
         code: "domains-unreadable",

@@ -52,15 +52,14 @@ export interface PlanOptions {
 export function planSniMapFromTree(options: PlanOptions): SniMapResult {
   const now = options.now ?? new Date();
   const hostname = mapKeyForHostname(options.hostname);
-  const discovery = collectCertificateSources(options.sslDir);
   const keys = new DecodedKeys();
   try {
-    return planFromValidations(
-      discovery,
-      hostname,
-      now,
-      discovery.sources.map((source) => validateSource(source, now, options.cache, { keys })),
-    );
+    for (let listing = 1; ; listing++) {
+      const discovery = collectCertificateSources(options.sslDir);
+      const validations = discovery.sources.map((source) => validateSource(source, now, options.cache, { keys }));
+      if (listing < MAX_LISTINGS && anyVanished(discovery, validations)) continue;
+      return planFromValidations(discovery, hostname, now, validations);
+    }
   } finally {
     keys.free();
   }
@@ -78,13 +77,32 @@ export async function planSniMapOnAllCores(
 ): Promise<SniMapResult> {
   const now = options.now ?? new Date();
   const hostname = mapKeyForHostname(options.hostname);
-  const discovery = options.discovery ?? collectCertificateSources(options.sslDir);
-  const { cacheFile, log, identity } = options;
-  return planFromValidations(
-    discovery,
-    hostname,
-    now,
-    await validateOnAllCores(discovery.sources, now, options.cache, { cacheFile, log, identity }),
+  const { cacheFile, log } = options;
+  let discovery = options.discovery ?? collectCertificateSources(options.sslDir);
+  let identity = options.identity;
+  for (let listing = 1; ; listing++) {
+    const validations = await validateOnAllCores(discovery.sources, now, options.cache, { cacheFile, log, identity });
+    if (listing < MAX_LISTINGS && anyVanished(discovery, validations)) {
+      discovery = collectCertificateSources(options.sslDir);
+      identity = undefined;
+      continue;
+    }
+    return planFromValidations(discovery, hostname, now, validations);
+  }
+}
+
+/** Listings of the SSL dir in one run when directories vanish while they are read. */
+const MAX_LISTINGS = 3;
+
+/**
+ * Whether a certificate directory disappeared between the listing and its read: a renewal
+ * replacing it with two mv's (the new one staged beside it). What replaced it is in the next
+ * listing; the sources that did not change are judged from the cache the second time.
+ */
+function anyVanished(discovery: Discovery, validations: readonly Validation[]): boolean {
+  return (
+    discovery.problems.some((problem) => problem.code === "vanished") ||
+    validations.some(({ validated }) => validated.main.failure?.code === "vanished")
   );
 }
 

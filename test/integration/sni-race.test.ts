@@ -120,7 +120,10 @@ test("a renewal racing sni-map, the command and reload never leaves a mixed or t
       const reason =
         lines.length === 1 && /not mapped/.test(lines[0]!)
           ? lines[0]!.slice(lines[0]!.indexOf(raced) + raced.length + 2, lines[0]!.indexOf(";"))
-          : `${lines.length} lines: ${lines.join(" | ")}`;
+          : `${lines.length} lines: ${lines.join(" | ")}; about its staging dirs: ${result.stderr
+              .split("\n")
+              .filter((line) => line.includes(`${raced}.`))
+              .join(" | ")}`;
       dropReasons.set(reason, (dropReasons.get(reason) ?? 0) + 1);
     } else if (value === pairs[0]!.value) tally.a++;
     else if (value === pairs[1]!.value) tally.b++;

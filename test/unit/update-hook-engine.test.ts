@@ -309,13 +309,27 @@ describe("prepare, when ./update.sh starts", () => {
 });
 
 describe("prepare under ./update.sh", () => {
-  test("a docker-compose.yml without mailcow's postfix image: one line, nothing prepared, update.sh goes on (exit 0)", async () => {
+  test("a docker-compose.yml without mailcow's postfix image: one line naming the file looked at, nothing prepared, update.sh goes on (exit 0)", async () => {
+    // No git checkout: only the working tree's file was looked at, and only it is named.
     writeFileSync(join(mailcow, "docker-compose.yml"), "services:\n  postfix-mailcow:\n    image: example/other:1\n");
     expect(await hook("prepare")).toEqual({
       exitCode: 0,
       stderr: "",
-      stdout: say(`no ghcr.io/mailcow/postfix image named in origin/ or ${mailcow}/docker-compose.yml: nothing prepared`),
+      stdout: say(`no ghcr.io/mailcow/postfix image named in ${mailcow}/docker-compose.yml: nothing prepared`),
     });
+  });
+
+  test("in a git checkout, the line names origin's file and the working tree's, both looked at", async () => {
+    writeFileSync(join(mailcow, "docker-compose.yml"), "services:\n  postfix-mailcow:\n    image: example/other:1\n");
+    const git = (...args: string[]) =>
+      Bun.spawnSync(["git", "-C", mailcow, "-c", "user.name=t", "-c", "user.email=t@t", ...args], { env: { ...env, HOME: dir.path } });
+    git("init", "-q", "-b", "master");
+    git("add", "docker-compose.yml");
+    git("commit", "-qm", "mailcow");
+    git("update-ref", "refs/remotes/origin/master", "HEAD");
+    expect((await hook("prepare")).stdout).toBe(
+      say(`no ghcr.io/mailcow/postfix image named in origin/master or ${mailcow}/docker-compose.yml: nothing prepared`),
+    );
   });
 
   test("with --dev (or -d) update.sh merges nothing: the working tree's image is built on, else origin's", async () => {

@@ -48,7 +48,8 @@ function traced(sslDir: string, asked = "\0"): { listings: number; resolved: str
 test("nothing gone since the listing: the SSL dir is listed once, a directory is not asked file by file, only domains paths with a symlink on the way are resolved", () => {
   const sslDir = join(temp.path, "ssl");
   mkdirSync(join(sslDir, "a.example.test"), { recursive: true });
-  for (const file of ["cert.pem", "key.pem", "a.example.test/cert.pem", "a.example.test/key.pem", "a.example.test/domains"])
+  mkdirSync(join(sslDir, "acme")); // no pair: skipped
+  for (const file of ["cert.pem", "key.pem", "acme/account.pem", "a.example.test/cert.pem", "a.example.test/key.pem", "a.example.test/domains"])
     writeFileSync(join(sslDir, file), "x");
   symlinkSync(join(sslDir, "a.example.test"), join(sslDir, "b.example.test"));
   expect(traced(sslDir, join(sslDir, "a.example.test", "ecdsa-key.pem"))).toEqual({

@@ -1,5 +1,5 @@
 import { afterAll, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readlinkSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { COPY_PREFIX, copyOwnerGone, createPrivateCopyDir, processTag, removeDeadCopies } from "../../../src/sni/private-copy.ts";
 import { makeTempDir } from "../../support/tmp.ts";
@@ -136,7 +136,16 @@ test("while a copy exists its signal handlers are installed once, and its lock i
   const shm = memoryDir();
   const signals = ["SIGTERM", "SIGINT", "SIGHUP"] as const;
   const listeners = () => signals.map((signal) => process.listenerCount(signal)).concat(process.listenerCount("exit"));
-  const openFds = () => readdirSync("/proc/self/fd").length;
+  // Descriptors open on something in the memory dir: the copies' locks (a count of every open
+  // descriptor would also see other threads' files, such as a worker a test before this one ended).
+  const openFds = () =>
+    readdirSync("/proc/self/fd").filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`).startsWith(`${shm}/`);
+      } catch {
+        return false; // closed since the listing
+      }
+    }).length;
   const [baseListeners, baseFds] = [listeners(), openFds()];
   const first = createPrivateCopyDir(join(temp.path, "fallback-x"), shm);
   const second = createPrivateCopyDir(join(temp.path, "fallback-y"), shm);
