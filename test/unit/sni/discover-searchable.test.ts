@@ -17,6 +17,7 @@ let count = 0;
 function sslTree(): string {
   const sslDir = join(temp.path, `ssl-${++count}`);
   mkdirSync(sslDir);
+  chmodSync(sslDir, 0o755); // (modes set explicitly: the umask may be stricter)
   writeFileSync(join(sslDir, "cert.pem"), "x");
   writeFileSync(join(sslDir, "key.pem"), "x");
   return sslDir;
@@ -25,7 +26,10 @@ function sslTree(): string {
 function certificateDir(sslDir: string, name: string, files: string[], mode: number): void {
   const dir = join(sslDir, name);
   mkdirSync(dir);
-  for (const file of files) writeFileSync(join(dir, file), file === "domains" ? name : "x", { mode: 0o644 });
+  for (const file of files) {
+    writeFileSync(join(dir, file), file === "domains" ? name : "x");
+    chmodSync(join(dir, file), 0o644);
+  }
   chmodSync(dir, mode);
 }
 
@@ -64,7 +68,8 @@ test("a directory that can be searched but not listed is a source when its three
 test("in a directory that cannot be listed, a domains file linking outside the SSL dir is marked so; a plain one is not", () => {
   const sslDir = sslTree();
   const outside = join(temp.path, `outside-${count}`);
-  writeFileSync(outside, "linked.example.test", { mode: 0o644 });
+  writeFileSync(outside, "linked.example.test");
+  chmodSync(outside, 0o644);
   certificateDir(sslDir, "plain.example.test", ["cert.pem", "key.pem", "domains"], 0o711);
   certificateDir(sslDir, "linked.example.test", ["cert.pem", "key.pem"], 0o755);
   symlinkSync(outside, join(sslDir, "linked.example.test", "domains"));
