@@ -80,7 +80,7 @@ export function openPairCache(path?: string): PersistentPairCache {
   const identities = new Map<string, RecalledContent>();
   let hits = 0;
   let misses = 0;
-  let rememberedNew = 0;
+  let rememberedNew = false;
   return {
     judge(key, judge) {
       const cached = previous.get(key);
@@ -104,13 +104,12 @@ export function openPairCache(path?: string): PersistentPairCache {
       return { ...content, judgement };
     },
     remember(identityKey, content) {
-      if (previousIdentities.get(identityKey)?.key !== content.key) rememberedNew++;
+      if (previousIdentities.get(identityKey)?.key !== content.key) rememberedNew = true;
       identities.set(identityKey, content);
     },
     save() {
       // Unchanged tree: nothing to rewrite (the common restart).
-      const unchanged =
-        misses === 0 && rememberedNew === 0 && current.size === previous.size && identities.size === previousIdentities.size;
+      const unchanged = misses === 0 && !rememberedNew && current.size === previous.size && identities.size === previousIdentities.size;
       if (path === undefined || unchanged) return;
       // A cache lost in a crash only costs one slower start: no fsync.
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
@@ -166,12 +165,10 @@ function loadEntries(path: string): LoadedCache {
     };
     // Judged by another build (an update brings a new binary and often a new OpenSSL): judged again.
     if (parsed.version !== CACHE_VERSION || parsed.program !== programIdentity()) return emptyCache();
-    if (typeof parsed.entries !== "object" || parsed.entries === null) return emptyCache();
-    const identities = typeof parsed.identities === "object" && parsed.identities !== null ? Object.entries(parsed.identities) : [];
-    return {
-      entries: new Map(Object.entries(parsed.entries)),
-      identities: new Map(identities.filter(([, content]) => typeof content?.key === "string")),
-    };
+    if (!(parsed.entries instanceof Object)) return emptyCache();
+    // Identities of another shape are dropped one by one (a string's entries are its characters).
+    const identities = Object.entries(parsed.identities ?? {}).filter(([, content]) => typeof content?.key === "string");
+    return { entries: new Map(Object.entries(parsed.entries)), identities: new Map(identities) };
   } catch {
     // Missing or damaged: judge everything again, which is always correct.
     return emptyCache();

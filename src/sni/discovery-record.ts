@@ -15,8 +15,9 @@ export interface RecordedDiscovery {
 }
 
 export function recordDiscovery(discovery: Discovery): RecordedDiscovery {
+  // The default pair's directory is the SSL dir itself: its name is "".
   const sources = discovery.sources.map((source): [string, string, 0 | 1, 0 | 1] => [
-    source.kind === "default" ? "" : source.dir.slice(discovery.sslDir.length + 1),
+    source.dir.slice(discovery.sslDir.length + 1),
     source.domainsText ?? "",
     source.ecdsa ? 1 : 0,
     source.domainsOutside ? 1 : 0,

@@ -9,6 +9,7 @@ const BIO_CTRL_PENDING = 10;
 
 /** One PEM object: its label, whether its headers say ENCRYPTED, and its decoded bytes. */
 export interface PemObject {
+  end: false;
   label: string;
   encrypted: boolean;
   der: Uint8Array;
@@ -17,7 +18,7 @@ export interface PemObject {
 /** The end of a value's PEM objects; `damage` is OpenSSL's reason when the end is not clean. */
 export interface PemEnd {
   end: true;
-  damage?: string;
+  damage: string | undefined;
 }
 
 /** How many bytes of the value `bio` has not read yet. */
@@ -38,11 +39,11 @@ export function readPemObject(openssl: OpenSsl, bio: Pointer): PemObject | PemEn
     const damage =
       errorReason(crypto.ERR_peek_last_error()) !== PEM_R_NO_START_LINE ? (lastErrorReason(openssl) ?? "read error") : undefined;
     crypto.ERR_clear_error();
-    return damage === undefined ? { end: true } : { end: true, damage };
+    return { end: true, damage };
   }
   const label = cString(name.value);
   const encrypted = cString(header.value).includes("ENCRYPTED");
   const der = copyBytes(data.value, Number(dataLength[0]));
   for (const cell of [name, header, data]) crypto.CRYPTO_free(cell.value as unknown as Pointer, null, 0);
-  return { label, encrypted, der };
+  return { end: false, label, encrypted, der };
 }

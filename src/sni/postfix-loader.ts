@@ -38,38 +38,42 @@ type State = "init" | "key" | "cert" | "refused";
  * Judge `value` (the bytes postmap -F embeds) as Postfix's SNI loader would. `parts` name the
  * files the bytes came from, for the reason text. Never throws for bad input.
  */
-export function loadLikePostfix(value: Uint8Array, parts: readonly ValuePart[] = [], keys?: DecodedKeys): LoadVerdict {
+export function loadLikePostfix(value: Uint8Array, parts?: readonly ValuePart[], keys?: DecodedKeys): LoadVerdict {
   const openssl = openSsl();
   const { crypto } = openssl;
-  // smtpd hands the decoded value to OpenSSL as a C string: it ends at the first NUL byte.
+  // smtpd hands the decoded value to OpenSSL as a C string: it ends at the first NUL byte. The
+  // copy keeps a NUL after it, so it is never empty (ptr() takes no empty array).
   const nul = value.indexOf(0);
-  const text = new Uint8Array(nul === -1 ? value.length + 1 : nul + 1);
-  text.set(nul === -1 ? value : value.subarray(0, nul));
-  const length = text.length - 1;
-  const where = (offset: number) => parts.find((part) => offset >= part.start && offset <= part.end)?.file ?? "the value";
+  const length = nul === -1 ? value.length : nul;
+  const text = new Uint8Array(length + 1);
+  text.set(value.subarray(0, length));
+  // Parts come in value order, each followed by the "\n" postmap puts before the next file: the
+  // first part that ends at or after an offset holds it, or is followed by it.
+  const where = (offset: number) => parts?.find((part) => offset <= part.end)?.file ?? "the value";
 
   crypto.ERR_clear_error();
-  const bio = length > 0 ? asPointer(crypto.BIO_new_mem_buf(ptr(text), length)) : null;
-  const connection = asPointer(openssl.ssl.SSL_new(openssl.serverContext));
-  const loader = new ChainLoader(openssl, connection!, where, keys);
+  const bio = asPointer(crypto.BIO_new_mem_buf(ptr(text), length))!;
+  const connection = asPointer(openssl.ssl.SSL_new(openssl.serverContext))!;
+  const loader = new ChainLoader(openssl, connection, where, keys);
   try {
-    if (bio) loader.readAll(bio, length);
+    loader.readAll(bio, length);
     return loader.finish();
   } finally {
-    if (bio) crypto.BIO_free(bio);
+    crypto.BIO_free(bio);
     loader.release();
-    if (connection) openssl.ssl.SSL_free(connection);
+    openssl.ssl.SSL_free(connection);
     crypto.ERR_clear_error();
   }
 }
 
 class ChainLoader {
   private state: State = "init";
-  private reason = "";
-  private code = "";
+  // Each set before it is read: the refusal's by refuse(), the files' with their key and certificate.
+  private reason!: string;
+  private code!: string;
   private key: Pointer | null = null;
-  private keyWhere = "";
-  private certificateWhere = "";
+  private keyWhere!: string;
+  private certificateWhere!: string;
   private certificate: Pointer | null = null;
   private certificateDer: Uint8Array = new Uint8Array(0);
   private issuers: { x509: Pointer; der: Uint8Array }[] = [];
@@ -87,7 +91,7 @@ class ChainLoader {
     for (let objectNumber = 1; this.state !== "refused"; objectNumber++) {
       const startOffset = length - pendingBytes(this.openssl, bio);
       const object = readPemObject(this.openssl, bio);
-      if ("end" in object) {
+      if (object.end) {
         if (object.damage !== undefined)
           this.refuse("pem-damaged", `a PEM block in ${this.where(startOffset + 1)} is damaged (OpenSSL: ${object.damage})`);
         return;
@@ -136,8 +140,9 @@ class ChainLoader {
     const decode = () => decodeKey(this.openssl, type, der);
     const decoded = this.keys ? this.keys.take(this.openssl, type, der, decode) : decode();
     const key = decoded?.key ?? null;
+    // EVP_PKEY_free(NULL) does nothing: a key that did not decode needs no test here.
     if (this.state === "key") {
-      if (key) crypto.EVP_PKEY_free(key);
+      crypto.EVP_PKEY_free(key);
       this.refuse(
         "key-twice",
         this.keyWhere === file
@@ -148,7 +153,7 @@ class ChainLoader {
     }
     // A key after a chain starts the next chain: the previous one is installed first.
     if (this.state === "cert" && !this.installChain()) {
-      if (key) crypto.EVP_PKEY_free(key);
+      crypto.EVP_PKEY_free(key);
       return;
     }
     if (!key) {
@@ -177,23 +182,26 @@ class ChainLoader {
     return { loads: true, chains: this.chains };
   }
 
-  /** SSL_use_cert_and_key for the current key and chain, as Postfix's use_chain; frees them. */
+  /**
+   * SSL_use_cert_and_key for the current key and chain, as Postfix's use_chain; frees them. The
+   * caller moves on: to the next key (which sets the state) or to the verdict.
+   */
   private installChain(): boolean {
     const { crypto, ssl } = this.openssl;
-    const stack = this.issuers.length > 0 ? asPointer(crypto.OPENSSL_sk_new_null()) : null;
+    const stack = asPointer(crypto.OPENSSL_sk_new_null());
     for (const issuer of this.issuers) crypto.OPENSSL_sk_push(stack, issuer.x509);
     crypto.ERR_clear_error();
     const installed = ssl.SSL_use_cert_and_key(this.connection, this.certificate, this.key, stack, 0) === 1;
-    const failure = installed ? undefined : lastErrorReason(this.openssl);
-    if (installed) this.chains.push(describeLoadedChain(this.openssl, this.key!, this.certificate!, this.certificateDer, this.issuers));
-    if (stack) crypto.OPENSSL_sk_free(stack);
-    const [keyWhere, certificateWhere] = [this.keyWhere, this.certificateWhere];
-    this.release();
+    crypto.OPENSSL_sk_free(stack);
     if (installed) {
-      this.state = "init";
+      this.chains.push(describeLoadedChain(this.openssl, this.key!, this.certificate!, this.certificateDer, this.issuers));
+      this.release();
       return true;
     }
-    if (/mismatch/.test(failure ?? ""))
+    const failure = lastErrorReason(this.openssl);
+    const [keyWhere, certificateWhere] = [this.keyWhere, this.certificateWhere];
+    this.release();
+    if (/mismatch/.test(String(failure)))
       this.refuse(
         "key-mismatch",
         `the private key in ${keyWhere} does not match the certificate in ${certificateWhere} (OpenSSL: ${failure})`,
@@ -206,18 +214,18 @@ class ChainLoader {
     return false;
   }
 
+  /** Called at most once: every caller runs only while nothing is refused. */
   private refuse(code: string, reason: string): void {
-    if (this.state === "refused") return;
     this.state = "refused";
     this.code = code;
     this.reason = reason;
   }
 
-  /** Free the key and certificates not yet handed to OpenSSL's connection object. */
+  /** Free the key and certificates not yet handed to OpenSSL's connection object (freeing NULL does nothing). */
   release(): void {
     const { crypto } = this.openssl;
-    if (this.key) crypto.EVP_PKEY_free(this.key);
-    if (this.certificate) crypto.X509_free(this.certificate);
+    crypto.EVP_PKEY_free(this.key);
+    crypto.X509_free(this.certificate);
     for (const issuer of this.issuers) crypto.X509_free(issuer.x509);
     this.key = null;
     this.certificate = null;
@@ -237,7 +245,7 @@ function decodeKey(openssl: OpenSsl, type: number, der: Uint8Array): DecodedKey 
   } else {
     const info = crypto.d2i_PKCS8_PRIV_KEY_INFO(null, cursor.address, der.length);
     key = info ? asPointer(crypto.EVP_PKCS82PKEY(info)) : null;
-    if (info) crypto.PKCS8_PRIV_KEY_INFO_free(info);
+    crypto.PKCS8_PRIV_KEY_INFO_free(info);
   }
   return key === null ? null : { key, consumed: cursor.value - start };
 }

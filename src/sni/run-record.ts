@@ -19,7 +19,7 @@ import type { ValidatedSource } from "./types.ts";
 // passing of time alone would change the plan (a certificate becoming valid, expiring, or its
 // expiry warning counting down a day); the lines the run logged; the outputs it left.
 // A later run that finds all of that the same logs the same lines and leaves the table as it
-// is; anything else, and the run does all its work. Identities changed less than RACY_MS
+// is; anything else, and the run does all its work. Identities changed RACY_MS or less
 // before the run are never recorded (a write in the same clock tick could repeat them).
 
 const RECORD_VERSION = 3;
@@ -80,20 +80,25 @@ export function runRecordFileFor(cacheFile: string | undefined): string | undefi
  * its outputs are in place, unchanged; else the recorded discovery when nothing discovery read
  * has changed; undefined without a usable record.
  */
-export function readRunRecord(file: string, settings: RunSettings, outputs: readonly string[], now: Date): RecordedRun | undefined {
-  let record: RunRecord;
+export function readRunRecord(
+  file: string,
+  settings: RunSettings,
+  outputs: readonly [map: string, db: string],
+  now: Date,
+): RecordedRun | undefined {
+  let record: RunRecord | undefined;
   try {
     record = JSON.parse(readBoundedText(file, MAX_CONF_BYTES)) as RunRecord;
   } catch {
-    return undefined;
+    // No record, or not JSON: no record this run can use, as below.
   }
-  if (record.version !== RECORD_VERSION || record.settings !== settingsKey(settings) || record.program !== programIdentity())
+  if (record?.version !== RECORD_VERSION || record.settings !== settingsKey(settings) || record.program !== programIdentity())
     return undefined;
   if (
     !isIdentityMap(record.observed) ||
     !isIdentityMap(record.files) ||
     !isIdentityMap(record.outputs) ||
-    typeof record.discovery !== "object"
+    !Array.isArray(record.discovery?.sources)
   )
     return undefined;
   const identities = new Map<string, string>();
@@ -109,19 +114,27 @@ export function readRunRecord(file: string, settings: RunSettings, outputs: read
   const discoveryUnchanged = unchanged(record.observed);
   const filesUnchanged = unchanged(record.files);
   const discovery = discoveryUnchanged ? recordedDiscovery(record.discovery, settings.sslDir, record.observed) : undefined;
-  if (!discoveryUnchanged || !filesUnchanged || !(now.getTime() < record.validUntil)) return { discovery, identities };
-  if (!Array.isArray(record.lines) || typeof record.summary !== "string" || !identitiesUnchanged(record.outputs, outputs))
-    return { discovery, identities };
+  const replayable =
+    discoveryUnchanged &&
+    filesUnchanged &&
+    now.getTime() < record.validUntil &&
+    Array.isArray(record.lines) &&
+    typeof record.summary === "string" &&
+    tableAsRecorded(record, outputs);
+  return { ...(replayable ? { replay: { lines: record.lines, summary: record.summary } } : {}), discovery, identities };
+}
+
+/** Whether the table in place is the one RECORD's run left: its files untouched, and the .db's own keys the ones it wrote. */
+function tableAsRecorded(record: RunRecord, outputs: readonly [map: string, db: string]): boolean {
+  if (!identitiesUnchanged(record.outputs, outputs)) return false;
   // The .db's own keys: the table in place is the one recorded, whatever touched it since.
-  const db = outputs.find((path) => path.endsWith(".db"));
-  const keys = db === undefined ? undefined : readHashDbKeys(db);
-  if (keys === undefined || keysDigest(keys) !== record.keysDigest) return { discovery, identities };
-  return { replay: { lines: record.lines, summary: record.summary }, discovery, identities };
+  const keys = readHashDbKeys(outputs[1]);
+  return keys !== undefined && keysDigest(keys) === record.keysDigest;
 }
 
 /**
  * Record a run whose table is in place (OUTPUTS), when every identity it depended on was
- * taken and none is racy (changed less than RACY_MS before STARTED). Returns whether it was
+ * taken and none is racy (changed RACY_MS or less before STARTED). Returns whether it was
  * recorded; failing to write it costs only the next run's time (one warning).
  */
 export function recordRun(
@@ -145,7 +158,8 @@ export function recordRun(
     Object.assign(files, validated.identities);
   }
   const outputs = Object.fromEntries(run.outputs.map((path) => [path, fileIdentity(path)]));
-  const settled = (identity: string) => identity !== "" && identityChangedMs(identity) < run.started - RACY_MS;
+  // An identity not taken ("") has no time (NaN) and is never settled.
+  const settled = (identity: string) => identityChangedMs(identity) < run.started - RACY_MS;
   const observed = run.discovery.observed;
   if (![...Object.values(observed), ...Object.values(files)].every(settled) || Object.values(outputs).includes("")) return false;
   const record: RunRecord = {
@@ -177,21 +191,23 @@ export function forgetRun(file: string): void {
 export function nextTimeChange(sources: readonly ValidatedSource[], now: Date, warningDays = EXPIRY_WARNING_DAYS): number {
   const at = now.getTime();
   let next = Number.POSITIVE_INFINITY;
+  // A date that does not parse is NaN, which is never after AT.
   const consider = (time: number) => {
-    if (time > at && time < next) next = time;
+    if (time > at) next = Math.min(next, time);
   };
   for (const validated of sources) {
     for (const report of [validated.main, validated.ecdsa]) {
       if (report === undefined) continue;
       const notBefore = report.notBefore ? Date.parse(report.notBefore) : Number.NaN;
       const notAfter = report.notAfter ? Date.parse(report.notAfter) : Number.NaN;
-      if (!Number.isNaN(notBefore)) consider(notBefore);
-      if (Number.isNaN(notAfter)) continue;
+      // Valid from notBefore on; expired from notAfter on (judge.ts, claims.ts).
+      consider(notBefore);
       consider(notAfter);
-      consider(notAfter - warningDays * DAY_MS);
-      // Inside the window the message counts whole days left: the next count is due when
-      // the time left passes the next whole day.
-      if (notAfter > at && notAfter - at <= warningDays * DAY_MS) consider(at + ((notAfter - at) % DAY_MS || DAY_MS));
+      // The warning says "expires in N days", N the whole days left, while fewer than
+      // warningDays are left: the next change is the first millisecond with a whole day less
+      // left than now (up to warningDays), the warning's start included.
+      const daysLeft = Math.min(warningDays, Math.floor((notAfter - at) / DAY_MS));
+      if (daysLeft > 0) consider(notAfter - daysLeft * DAY_MS + 1);
     }
   }
   return next;

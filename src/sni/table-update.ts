@@ -174,25 +174,27 @@ export function storedLines(entries: readonly MapEntry[]): string {
  * A copy of FROM at TO, created 0600 (it holds private keys) and never wider, of exactly the
  * file whose identity is BASE. The record was checked against the path a moment ago; another
  * build may have renamed its own .db over it (or written into it) since, and a copy of that
- * one would carry values this run never judged under every name it leaves alone.
+ * one would carry values this run never judged under every name it leaves alone. The open
+ * file's identity, taken once the copy is done, tells both: another file opened, or this one
+ * written.
  */
 function copyPrivate(from: string, to: string, base: string): void {
-  const source = openSync(from, "r");
-  let target: number | undefined;
-  const replaced = () => new UserError(`${from} was replaced or rewritten since the recorded build`);
+  const target = openSync(to, "wx", SNI_MAP_MODE);
   try {
-    if (openFileIdentity(source) !== base) throw replaced();
-    target = openSync(to, "wx", SNI_MAP_MODE);
-    const chunk = Buffer.allocUnsafe(1 << 20);
-    for (;;) {
-      const read = readSync(source, chunk, 0, chunk.length, null);
-      if (read === 0) break;
-      let written = 0;
-      while (written < read) written += writeSync(target, chunk, written, read - written);
+    const source = openSync(from, "r");
+    try {
+      const chunk = Buffer.allocUnsafe(1 << 20);
+      for (;;) {
+        const read = readSync(source, chunk, 0, chunk.length, null);
+        if (read === 0) break;
+        let written = 0;
+        while (written < read) written += writeSync(target, chunk, written, read - written);
+      }
+      if (openFileIdentity(source) !== base) throw new UserError(`${from} was replaced or rewritten since the recorded build`);
+    } finally {
+      closeSync(source);
     }
-    if (openFileIdentity(source) !== base) throw replaced();
   } finally {
-    closeSync(source);
-    if (target !== undefined) closeSync(target);
+    closeSync(target);
   }
 }

@@ -50,7 +50,7 @@ export async function updateSniMap(options: SniMapOptions): Promise<void> {
     hostname: mapKeyForHostname(options.hostname),
   };
   const mapFile = join(options.confDir, SNI_MAP_FILE);
-  const outputs = [mapFile, `${mapFile}.db`];
+  const outputs: [string, string] = [mapFile, `${mapFile}.db`];
   const runFile = runRecordFileFor(options.cacheFile);
   const now = options.now ?? new Date();
   const recorded = runFile === undefined ? undefined : readRunRecord(runFile, settings, outputs, now);

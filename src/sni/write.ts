@@ -33,7 +33,7 @@ export async function writeSniMapFiles(
   content: string,
   entries: readonly MapEntry[],
   log?: Logger,
-): Promise<{ mapFile: string; dbFile: string }> {
+): Promise<void> {
   const mapFile = join(confDir, SNI_MAP_FILE);
   const tempMap = tempPathFor(mapFile);
   let snapshot: { copy: PrivateCopyDir; text: string } | undefined;
@@ -48,7 +48,6 @@ export async function writeSniMapFiles(
   } finally {
     snapshot?.copy.remove();
   }
-  return { mapFile, dbFile: `${mapFile}.db` };
 }
 
 /**
@@ -58,25 +57,31 @@ export async function writeSniMapFiles(
  */
 function writeSnapshot(entries: readonly MapEntry[], fallbackDir: string, confDir: string): { copy: PrivateCopyDir; text: string } {
   // Shared memory first; when it is absent or too small for this tree, the conf dir.
-  for (const memory of [true, false]) {
-    let copy: PrivateCopyDir | undefined;
-    try {
-      copy = createPrivateCopyDir(fallbackDir, memory ? MEMORY_DIR : undefined);
-      return { copy, text: writeSnapshotIn(copy.dir, entries) };
-    } catch (error) {
-      copy?.remove();
-      // A file that no longer holds the judged bytes is no reason to try the conf dir.
-      if (isEmbeddedValueChanged(error)) throw error;
-      if (copy === undefined || copy.dir === fallbackDir) {
-        throw new UserError(
-          `cannot create files in ${confDir}: ${describeFsError(error)}; the conf dir must exist and be writable (mailcow: data/conf/postfix -> /opt/postfix/conf)`,
-          1,
-          { cause: error },
-        );
-      }
-    }
+  return writeSnapshotAt(entries, fallbackDir, MEMORY_DIR, confDir) ?? writeSnapshotAt(entries, fallbackDir, undefined, confDir)!;
+}
+
+/** The snapshot in a copy made by createPrivateCopyDir; undefined when it was in shared memory and did not fit there. */
+function writeSnapshotAt(
+  entries: readonly MapEntry[],
+  fallbackDir: string,
+  memoryDir: string | undefined,
+  confDir: string,
+): { copy: PrivateCopyDir; text: string } | undefined {
+  let copy: PrivateCopyDir | undefined;
+  try {
+    copy = createPrivateCopyDir(fallbackDir, memoryDir);
+    return { copy, text: writeSnapshotIn(copy.dir, entries) };
+  } catch (error) {
+    copy?.remove();
+    // A file that no longer holds the judged bytes is no reason to try the conf dir.
+    if (isEmbeddedValueChanged(error)) throw error;
+    if (copy !== undefined && copy.dir !== fallbackDir) return undefined;
+    throw new UserError(
+      `cannot create files in ${confDir}: ${describeFsError(error)}; the conf dir must exist and be writable (mailcow: data/conf/postfix -> /opt/postfix/conf)`,
+      1,
+      { cause: error },
+    );
   }
-  throw new Error("unreachable");
 }
 
 function writeSnapshotIn(dir: string, entries: readonly MapEntry[]): string {
@@ -104,7 +109,7 @@ function installTable(tempMap: string, mapFile: string, content: string): void {
   chmodSync(`${tempMap}.db`, SNI_MAP_MODE);
   renameSync(`${tempMap}.db`, `${mapFile}.db`);
   writeFileAtomic(mapFile, content, { mode: SNI_MAP_MODE, durable: false });
-  rmSync(tempMap, { force: true });
+  rmSync(tempMap);
 }
 
 /** The temp pair, its snapshot and Berkeley DB's own scratch file (`__db.NAME`), which stays behind when postmap dies of ENOSPC. */
@@ -116,9 +121,9 @@ export function removeTempPair(tempMap: string): void {
 function removeQuietly(paths: readonly string[]): void {
   for (const path of paths) {
     try {
-      rmSync(path, { force: true, recursive: true });
+      rmSync(path, { recursive: true });
     } catch {
-      // the original error is what the admin needs to see
+      // the original error is what the admin needs to see (and most of these paths are not there)
     }
   }
 }

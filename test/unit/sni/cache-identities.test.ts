@@ -40,7 +40,7 @@ test("a remembered identity is recalled with its judgement in the next run, as a
   expect([cache.hits, cache.misses]).toEqual([1, 0]);
 });
 
-test("an identity whose content's judgement is gone is not recalled", () => {
+test("an identity whose content's judgement is gone is not recalled, and is not saved again", () => {
   const path = savedCache();
   const saved = JSON.parse(readFileSync(path, "utf8"));
   saved.entries = {};
@@ -48,6 +48,34 @@ test("an identity whose content's judgement is gone is not recalled", () => {
   const cache = openPairCache(path);
   expect(cache.recall("id1")).toBeUndefined();
   expect(cache.hits).toBe(0);
+  cache.save();
+  expect(JSON.parse(readFileSync(path, "utf8")).identities).toEqual({});
+});
+
+test("files read while they may still change (no identity remembered): a new judgement is saved, a gone one dropped", () => {
+  const path = join(temp.path, `cache-${++count}.json`);
+  const first = openPairCache(path);
+  first.judge("k1", () => judgement("one.test"));
+  first.judge("k2", () => judgement("two.test"));
+  first.save();
+  // One pair renewed, read while it may still change: judged anew, nothing remembered by identity.
+  const renewed = openPairCache(path);
+  renewed.judge("k1", () => judgement("one.test"));
+  renewed.judge("k3", () => judgement("two.test"));
+  renewed.save();
+  const next = openPairCache(path);
+  next.judge("k1", () => judgement("judged again"));
+  next.judge("k3", () => judgement("judged again"));
+  expect([next.hits, next.misses]).toEqual([2, 0]);
+  // The other pair's directory removed.
+  next.save();
+  const removed = openPairCache(path);
+  removed.judge("k1", () => judgement("judged again"));
+  removed.save();
+  const last = openPairCache(path);
+  last.judge("k1", () => judgement("judged again"));
+  last.judge("k3", () => judgement("three.test"));
+  expect([last.hits, last.misses]).toEqual([1, 1]);
 });
 
 test("identities a run did not look at are kept while their content is in use, dropped when it is not", () => {
@@ -109,9 +137,11 @@ test("identities of a damaged shape are ignored, the judgements kept", () => {
   cache.judge("k9", () => judgement("nine.test"));
   cache.save(); // the damaged ones are not carried over
   expect(Object.keys(JSON.parse(readFileSync(path, "utf8")).identities)).toEqual(["id3"]);
-  saved.identities = "not an object";
-  writeFileSync(path, JSON.stringify(saved));
-  const plain = openPairCache(path);
-  expect(plain.recall("id3")).toBeUndefined();
-  expect(plain.judge("k1", () => judgement("judged again"))).toEqual(judgement("one.test"));
+  for (const identities of ["not an object", null]) {
+    saved.identities = identities;
+    writeFileSync(path, JSON.stringify(saved));
+    const plain = openPairCache(path);
+    expect(plain.recall("id3")).toBeUndefined();
+    expect(plain.judge("k1", () => judgement("judged again"))).toEqual(judgement("one.test"));
+  }
 });

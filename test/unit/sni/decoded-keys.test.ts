@@ -50,6 +50,10 @@ test("pairs sharing one key: the key is decoded once, and every pair gets the ve
   keys.free();
   // What was handed out before the memo was freed is released by its holders: judging goes on.
   expect(verdictOf(values[1]!, new DecodedKeys())).toEqual(alone[1]!);
+  // A freed memo holds no key: used again, it decodes again.
+  expect(verdictOf(values[0]!, counting)).toEqual(alone[0]!);
+  expect(decodes).toBe(2);
+  keys.free();
 });
 
 test("a key block with bytes after its DER is refused each time, whether decoded before or not", () => {

@@ -42,7 +42,8 @@ function recordThenChange(run: ReturnType<typeof tree>, change: () => void) {
   );
   change();
   const after = collectCertificateSources(run.sslDir);
-  const recalled = readRunRecord(run.recordFile, run.settings, [], new Date())?.discovery;
+  const table = [join(run.root, "conf", "sni.map"), join(run.root, "conf", "sni.map.db")] as const; // none: no replay, only discovery
+  const recalled = readRunRecord(run.recordFile, run.settings, table, new Date())?.discovery;
   return { before, recorded, after, recalled };
 }
 

@@ -1,5 +1,5 @@
 import { afterAll, expect, test } from "bun:test";
-import { chmodSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createMemoryLogger } from "../../../src/log.ts";
 import { openPairCache } from "../../../src/sni/cache.ts";
@@ -86,6 +86,10 @@ test("bytes that are not the judged ones are refused, never embedded", async () 
 test("a remembered identity that lies: one warning, every file read again, the table holds the files' bytes", async () => {
   const { root, sslDir, confDir, dirs } = mailTree({ certificateDirs: { [NAME]: [NAME] } });
   const pair = dirs[NAME]!;
+  // A note (a hidden directory) and a problem (an unreadable pair): each logged once, whatever the restart.
+  mkdirSync(join(sslDir, ".old.example.test"));
+  writeFileSync(join(sslDir, ".old.example.test", "cert.pem"), "old\n");
+  makeCertificateDirectory(sslDir, "soon.example.test", ["soon.example.test"], { days: 10 });
   await Bun.sleep(120);
   const cacheFile = join(root, "spool", "cache.json");
   const run = async () => {
@@ -103,7 +107,9 @@ test("a remembered identity that lies: one warning, every file read again, the t
   rmSync(runRecordFileFor(cacheFile)!);
   const lines = await run();
   expect(lines.filter((line) => line.includes("changed without a new file identity"))).toHaveLength(1);
-  expect(lines.at(-1)).toContain("3 names mapped");
+  expect(lines.filter((line) => line.includes(".old.example.test"))).toHaveLength(1);
+  expect(lines.filter((line) => line.includes("soon.example.test") && line.includes("expires in"))).toHaveLength(1);
+  expect(lines.at(-1)).toContain("4 names mapped");
   const query = Bun.spawnSync(["postmap", "-c", confDir, "-q", NAME, `hash:${confDir}/sni.map`]);
   expect(Buffer.from(query.stdout.toString().trim(), "base64").equals(joined(pair))).toBe(true);
 });

@@ -14,7 +14,9 @@ import { makeTempDir } from "../../support/tmp.ts";
 
 const NAME = "swap.example.test";
 const temps: { cleanup: () => void }[] = [];
-afterEach(() => temps.splice(0).forEach((temp) => temp.cleanup()));
+afterEach(() => {
+  for (const temp of temps.splice(0)) temp.cleanup();
+});
 
 /** An SSL dir listed mid-swap: the old directory already moved to NAME.old, the new one staged as NAME.new. */
 function midSwapTree() {

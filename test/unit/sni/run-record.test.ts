@@ -1,14 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileIdentity } from "../../../src/file-identity.ts";
-import { createMemoryLogger } from "../../../src/log.ts";
-import { nextTimeChange, recordRun, runRecordFileFor } from "../../../src/sni/run-record.ts";
-import type { PairReport, ValidatedSource } from "../../../src/sni/types.ts";
-import { updateSniMap } from "../../../src/sni/update.ts";
+import { runRecordFileFor } from "../../../src/sni/run-record.ts";
 import { makeCertificate, makeCertificateDirectory } from "../../support/certs.ts";
-import { mailTrees, tempDirs } from "../../support/fixture.ts";
-import { testTools } from "../../support/postfix-tools.ts";
+import { embeddedCertificate, type SettledTree, sniRuns, UNCHANGED } from "../../support/sni-runs.ts";
 
 // A restart with nothing changed logs what the last run logged and leaves the table as it is,
 // without discovering, reading or planning again (run-record.ts). Every change the last run's
@@ -16,53 +11,17 @@ import { testTools } from "../../support/postfix-tools.ts";
 // domains file, the hostname, the table in place, and time (a certificate expiring, the expiry
 // warning counting down). Real postmap; what the table holds is read back with postmap -q.
 
-const mailTree = mailTrees("mpi-run-record-");
-const UNCHANGED = "(unchanged: no certificate, key or map file changed since sni.map.db was built)";
+const { settledTree, run } = sniRuns("mpi-run-record-");
 const DAY = 24 * 60 * 60 * 1000;
 
-async function settledTree(certificateDirs: Record<string, string[]> = { "other.example.test": ["other.example.test"] }) {
-  const tree = mailTree({ certificateDirs });
-  await Bun.sleep(120); // older than the record's racy margin (50 ms)
-  return { ...tree, cacheFile: join(tree.root, "spool", "cache.json") };
-}
-
-/**
- * updateSniMap as a container runs it. `replayed`: the run logged the recorded lines and did no
- * work (the record is left as it was; a run that does its work records itself anew).
- */
-async function run(tree: Awaited<ReturnType<typeof settledTree>>, options: { hostname?: string; now?: Date } = {}) {
-  const log = createMemoryLogger();
-  const record = runRecordFileFor(tree.cacheFile)!;
-  const before = fileIdentity(record);
-  await updateSniMap({
-    tools: testTools(),
-    sslDir: tree.sslDir,
-    confDir: tree.confDir,
-    hostname: options.hostname ?? "mail.example.test",
-    log,
-    cacheFile: tree.cacheFile,
-    now: options.now,
-  });
-  const replayed = before !== "" && fileIdentity(record) === before;
-  if (replayed) expect(log.lines.at(-1)!.endsWith(UNCHANGED)).toBe(true);
-  return { lines: log.lines, replayed };
-}
-
-/** The certificate the table embeds for NAME (the chain half of the value), or undefined. */
-function embeddedCertificate(confDir: string, name: string): string | undefined {
-  const query = Bun.spawnSync(["postmap", "-c", confDir, "-q", name, `hash:${confDir}/sni.map`]);
-  if (query.exitCode !== 0) return undefined;
-  const value = Buffer.from(query.stdout.toString().trim(), "base64").toString();
-  return value.slice(value.indexOf("-----BEGIN CERTIFICATE-----"));
-}
-
 describe("a restart with nothing changed", () => {
-  test("logs the last run's lines again, problems and notes included, and keeps the table", async () => {
+  test("logs the last run's lines again, errors, warnings and notes included, and keeps the table", async () => {
     const tree = await settledTree();
     mkdirSync(join(tree.sslDir, "broken.example.test"));
     writeFileSync(join(tree.sslDir, "broken.example.test", "cert.pem"), "not a certificate\n");
     writeFileSync(join(tree.sslDir, "broken.example.test", "key.pem"), "not a key\n");
     writeFileSync(join(tree.sslDir, "broken.example.test", "domains"), "broken.example.test\n");
+    makeCertificateDirectory(tree.sslDir, "soon.example.test", ["soon.example.test"], { days: 10 });
     mkdirSync(join(tree.sslDir, ".old.example.test"));
     writeFileSync(join(tree.sslDir, ".old.example.test", "cert.pem"), "old\n");
     await Bun.sleep(120);
@@ -74,17 +33,14 @@ describe("a restart with nothing changed", () => {
     expect(second.lines.slice(0, -1)).toEqual(first.lines.slice(0, -1));
     expect(second.lines.some((line) => line.includes("broken.example.test"))).toBe(true);
     expect(second.lines.some((line) => line.includes(".old.example.test"))).toBe(true);
+    expect(second.lines.some((line) => line.includes(": warning: ") && line.includes("soon.example.test"))).toBe(true);
     expect(second.lines.at(-1)).toBe(`${first.lines.at(-1)!} ${UNCHANGED}`);
     const dbAfter = statSync(join(tree.confDir, "sni.map.db"));
     expect([dbAfter.ino, dbAfter.mtimeMs]).toEqual([dbBefore.ino, dbBefore.mtimeMs]);
     expect(statSync(runRecordFileFor(tree.cacheFile)!).mode & 0o777).toBe(0o600);
   }, 30_000);
 
-  const changes: [
-    string,
-    (tree: Awaited<ReturnType<typeof settledTree>>) => void,
-    (tree: Awaited<ReturnType<typeof settledTree>>) => void,
-  ][] = [
+  const changes: [string, (tree: SettledTree) => void, (tree: SettledTree) => void][] = [
     [
       "a certificate renewed in place",
       (tree) => makeCertificate(join(tree.sslDir, "other.example.test"), { names: ["other.example.test"], days: 30 }),
@@ -129,6 +85,21 @@ describe("a restart with nothing changed", () => {
       (tree) => writeFileSync(join(tree.confDir, "sni.map.db"), ""),
       (tree) => expect(embeddedCertificate(tree.confDir, "other.example.test")).toBeDefined(),
     ],
+    [
+      "sni.map.db rebuilt by another build for the same names, with the default certificate's files",
+      (tree) => {
+        const map = readFileSync(join(tree.confDir, "sni.map"), "utf8");
+        const other = join(tree.root, "another.map");
+        writeFileSync(other, map.replaceAll(`${join(tree.sslDir, "other.example.test")}/`, `${tree.sslDir}/`));
+        expect(Bun.spawnSync(["postmap", "-F", "-c", tree.confDir, `hash:${other}`]).exitCode).toBe(0);
+        expect(embeddedCertificate(tree.confDir, "other.example.test", other)).toBe(readFileSync(join(tree.sslDir, "cert.pem"), "utf8"));
+        renameSync(`${other}.db`, join(tree.confDir, "sni.map.db"));
+      },
+      (tree) =>
+        expect(embeddedCertificate(tree.confDir, "other.example.test")).toBe(
+          readFileSync(join(tree.sslDir, "other.example.test", "cert.pem"), "utf8"),
+        ),
+    ],
   ];
   for (const [what, change, check] of changes) {
     test(`${what}: the run does its work`, async () => {
@@ -172,53 +143,58 @@ describe("a restart with nothing changed", () => {
   }, 30_000);
 });
 
-describe("what is recorded", () => {
-  const tempDir = tempDirs("mpi-run-record-unit-");
-  const report = (notBefore: string, notAfter: string): PairReport => ({
-    files: { keyFile: "/k", certFile: "/c" },
-    certificateNames: [],
-    keyMatches: true,
-    valid: true,
-    notBefore,
-    notAfter,
-  });
-  const source = (main: PairReport): ValidatedSource => ({
-    source: { kind: "default", dir: "/ssl", main: main.files },
-    main,
-    usable: true,
-  });
+describe("time's edges", () => {
+  /** A tree whose other.example.test certificate ends DAYS from now, and its notAfter (ms), as the first run's warning gives it. */
+  async function expiringTree(days: number) {
+    const tree = await settledTree();
+    makeCertificate(join(tree.sslDir, "other.example.test"), { names: ["other.example.test"], days });
+    await Bun.sleep(120);
+    const first = await run(tree);
+    const warning = first.lines.find((line) => line.includes("other.example.test") && line.includes("expires in"));
+    return { tree, notAfter: Date.parse(/\(([^)]+)\)$/.exec(warning!)![1]!) };
+  }
+  const said = (lines: string[], pattern: RegExp) => lines.some((line) => line.includes("other.example.test") && pattern.test(line));
 
-  test("the next moment time changes the plan: validity starts and ends, the warning window, each day inside it", () => {
-    const now = new Date("2026-01-01T00:00:00Z");
-    const far = source(report("2025-01-01T00:00:00Z", "2027-01-01T00:00:00Z"));
-    expect(nextTimeChange([far], now)).toBe(Date.parse("2027-01-01T00:00:00Z") - 14 * DAY);
-    const future = source(report("2026-01-02T00:00:00Z", "2027-01-01T00:00:00Z"));
-    expect(nextTimeChange([far, future], now)).toBe(Date.parse("2026-01-02T00:00:00Z"));
-    const soon = source(report("2025-01-01T00:00:00Z", "2026-01-05T06:00:00Z"));
-    expect(nextTimeChange([far, soon], now)).toBe(Date.parse("2026-01-01T06:00:00Z"));
-    const expired = source(report("2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z"));
-    expect(nextTimeChange([expired], now)).toBe(Number.POSITIVE_INFINITY);
-  });
+  test("the certificate's last moment replays; at its notAfter it is expired, not expiring in 0 days", async () => {
+    const { tree, notAfter } = await expiringTree(1);
+    const last = await run(tree, { now: new Date(notAfter - 1) });
+    expect(last.replayed).toBe(true);
+    expect(said(last.lines, /expires in 0 days/)).toBe(true);
+    const expired = await run(tree, { now: new Date(notAfter) });
+    expect(expired.replayed).toBe(false);
+    expect(said(expired.lines, /expired on/)).toBe(true);
+    expect(said(expired.lines, /expires in/)).toBe(false);
+  }, 30_000);
 
-  test("nothing is recorded when a file changed within the racy margin before the run, or could not be identified", () => {
-    const dir = tempDir();
-    const file = join(dir, "cert.pem");
-    writeFileSync(file, "x");
-    const record = join(dir, "run.json");
-    const common = {
-      settings: { sslDir: dir, confDir: dir },
-      sources: [],
-      outputs: [file],
-      keys: [],
-      lines: [],
-      summary: "",
-      now: new Date(),
-    };
-    const discovery = (observed: Record<string, string>) => ({ sslDir: dir, sources: [], problems: [], notes: [], observed });
-    const observed = { [file]: fileIdentity(file) };
-    expect(recordRun(record, { ...common, discovery: discovery(observed), started: Date.now() }, { warn: () => {} })).toBe(false);
-    const unknown = discovery({ [file]: "" });
-    expect(recordRun(record, { ...common, discovery: unknown, started: Date.now() + 1_000 }, { warn: () => {} })).toBe(false);
-    expect(recordRun(record, { ...common, discovery: discovery(observed), started: Date.now() + 1_000 }, { warn: () => {} })).toBe(true);
-  });
+  test("the warning starts the first millisecond fewer than 14 days are left", async () => {
+    const tree = await settledTree();
+    makeCertificate(join(tree.sslDir, "other.example.test"), { names: ["other.example.test"], days: 20 });
+    await Bun.sleep(120);
+    const query = Bun.spawnSync(["openssl", "x509", "-noout", "-enddate", "-in", join(tree.sslDir, "other.example.test", "cert.pem")]);
+    const notAfter = Date.parse(
+      query.stdout
+        .toString()
+        .trim()
+        .replace(/^notAfter=/, ""),
+    );
+    expect(said((await run(tree)).lines, /expires in/)).toBe(false);
+    const edge = await run(tree, { now: new Date(notAfter - 14 * DAY) });
+    expect(edge.replayed).toBe(true);
+    expect(said(edge.lines, /expires in/)).toBe(false);
+    const inside = await run(tree, { now: new Date(notAfter - 14 * DAY + 1) });
+    expect(inside.replayed).toBe(false);
+    expect(said(inside.lines, /expires in 13 days/)).toBe(true);
+  }, 30_000);
 });
+
+test("without a cache file nothing is recorded, and every run does its work", async () => {
+  const tree = await settledTree();
+  const first = await run(tree, { cacheFile: null });
+  await Bun.sleep(120);
+  const second = await run(tree, { cacheFile: null });
+  expect(second.replayed).toBe(false);
+  expect(second.lines.slice(0, -1)).toEqual(first.lines.slice(0, -1));
+  expect(embeddedCertificate(tree.confDir, "other.example.test")).toBeDefined();
+  expect(readdirSync(tree.root).sort()).toEqual(["conf", "ssl"]);
+  expect(second.lines.filter((line) => line.includes(": warning: "))).toEqual([]);
+}, 30_000);

@@ -2,10 +2,12 @@ import { afterAll, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../../../src/errors.ts";
-import { mapKeys, removeTempPair, wrapWriteError } from "../../../src/sni/write.ts";
+import { mapKeys, removeTempPair, wrapWriteError, writeSniMapFiles } from "../../../src/sni/write.ts";
 import { makeCertificate } from "../../support/certs.ts";
-import { toolsWithPostmapShim, writeMapText } from "../../support/map-text.ts";
-import { makeTempDir } from "../../support/tmp.ts";
+import { entriesFromMapText, toolsWithPostmapShim, writeMapText } from "../../support/map-text.ts";
+import { testTools } from "../../support/postfix-tools.ts";
+import { isEmbeddedValueChanged } from "../../../src/sni/embedded.ts";
+import { makeTempDir, writeSettledFile } from "../../support/tmp.ts";
 import { COPY_PREFIX, MEMORY_DIR, processTag } from "../../../src/sni/private-copy.ts";
 
 // The words and the clean-up of a failed build (docs/map-rules.md: sni-map exits 1 and the
@@ -50,21 +52,23 @@ test("after a failed build nothing of it stays: the temp map, its .db, its priva
   expect(existsSync(join(conf, "sni.map"))).toBe(true);
 });
 
-test("the build embeds from a private copy in shared memory (0700, files 0600), removed as soon as the build is done", async () => {
+test("the build embeds from a private copy in shared memory (0700, files 0600), removed as soon as the build is done; the temp map and its .db are 0600 from the start", async () => {
   const root = join(temp.path, "copy");
   const confDir = join(root, "conf");
   mkdirSync(confDir, { recursive: true });
-  writeFileSync(join(confDir, "main.cf"), "");
+  writeSettledFile(join(confDir, "main.cf"), "");
   const made = makeCertificate(join(root, "ssl"), { names: ["mail.example.test"] });
   const seen = join(root, "seen");
-  // postmap -F is given the private map: record the file its first line names, and the modes.
-  const shim = `#!/bin/bash\nfor last; do :; done\nif [[ "$*" == *" -F "* ]]; then file=$(awk 'NR==1 {print $2}' "\${last#hash:}"); stat -c '%n %a' "$(dirname "$file")" "$file" > '${seen}'; fi\nexec /usr/sbin/postmap "$@"\n`;
+  // postmap -F is given the private map: record the file its first line names, and the modes,
+  // then those of the temp map and of the .db postmap built from it (it holds the keys).
+  const shim = `#!/bin/bash\nfor last; do :; done\nmap=\${last#hash:}\nif [[ "$*" == *" -F "* ]]; then file=$(awk 'NR==1 {print $2}' "$map"); stat -c '%n %a' "$(dirname "$file")" "$file" > '${seen}'; fi\n/usr/sbin/postmap "$@"; status=$?\nif [[ "$*" == *" -F "* ]]; then stat -c '%a' "$map" "$map.db" >> '${seen}'; fi\nexit $status\n`;
   await writeMapText(confDir, `mail.example.test ${made.keyFile} ${made.certFile}\n`, undefined, toolsWithPostmapShim(root, shim));
-  const [dirLine, fileLine] = readFileSync(seen, "utf8").trim().split("\n");
+  const [dirLine, fileLine, ...tableModes] = readFileSync(seen, "utf8").trim().split("\n");
   const [copyDir, dirMode] = dirLine!.split(" ");
   expect(copyDir!.startsWith(join(MEMORY_DIR, `${COPY_PREFIX}${processTag("self")}-`))).toBe(true);
   expect(dirMode).toBe("700");
   expect(fileLine).toBe(`${copyDir}/0 600`);
+  expect(tableModes).toEqual(["600", "600"]);
   expect(existsSync(copyDir!)).toBe(false);
   expect(readdirSync(confDir).sort()).toEqual(["main.cf", "sni.map", "sni.map.db"]);
 });
@@ -78,6 +82,35 @@ test("a conf dir that does not exist: one error saying what the conf dir must be
   expect(message).toBe(
     `cannot create files in ${confDir}: ENOENT; the conf dir must exist and be writable (mailcow: data/conf/postfix -> /opt/postfix/conf); ${confDir}/sni.map and ${confDir}/sni.map.db left unchanged`,
   );
+  // The system's own error stays reachable as the cause (the UserError that wraps it, then it).
+  const error = (await attempt.catch((caught: Error) => caught)) as Error;
+  expect(((error.cause as Error).cause as NodeJS.ErrnoException).code).toBe("ENOENT");
   expect(existsSync(confDir)).toBe(false);
+  expect(readdirSync(MEMORY_DIR).filter((name) => name.startsWith(`${COPY_PREFIX}${processTag("self")}-`))).toEqual([]);
+});
+
+test("a file that no longer holds the bytes that were judged: the run is told to read every file again, nothing is built, nothing left", async () => {
+  const root = join(temp.path, "changed");
+  const confDir = join(root, "conf");
+  mkdirSync(confDir, { recursive: true });
+  writeSettledFile(join(confDir, "main.cf"), "");
+  const made = makeCertificate(join(root, "ssl"), { names: ["mail.example.test"] });
+  const text = `mail.example.test ${made.keyFile} ${made.certFile}\n`;
+  await writeMapText(confDir, text);
+  const before = readFileSync(join(confDir, "sni.map.db"));
+  const entries = entriesFromMapText(text).map((entry) => ({ ...entry, sourceDir: join(root, "ssl") }));
+  delete entries[0]!.value.bytes; // judged earlier: the build reads the files again
+  makeCertificate(join(root, "ssl"), { names: ["mail.example.test"], existingKey: made.keyFile }); // renewed in place, same identity claimed
+  const attempt = writeSniMapFiles(testTools(), confDir, text, entries);
+  const error = await attempt.then(
+    () => undefined,
+    (caught: Error) => caught,
+  );
+  expect(isEmbeddedValueChanged(error)).toBe(true);
+  expect(error?.message).toBe(
+    `${join(root, "ssl")}: a certificate or key file changed without a new file identity; reading every file again; ${confDir}/sni.map and ${confDir}/sni.map.db left unchanged`,
+  );
+  expect(readFileSync(join(confDir, "sni.map.db"))).toEqual(before);
+  expect(readdirSync(confDir).sort()).toEqual(["main.cf", "sni.map", "sni.map.db"]);
   expect(readdirSync(MEMORY_DIR).filter((name) => name.startsWith(`${COPY_PREFIX}${processTag("self")}-`))).toEqual([]);
 });
