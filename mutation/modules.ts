@@ -19,7 +19,7 @@ export const MODULES: Record<string, string[]> = {
   "src/sni/cache.ts": ["test/unit/sni/cache-identities.test.ts", "test/unit/sni/cache-file.test.ts", "test/unit/sni/cache.test.ts", "test/unit/commands/sni-map.test.ts"],
   "src/sni/certificate.ts": ["test/unit/sni/certificate-der.test.ts", "test/unit/sni/certificate.test.ts", ...SNI_ENGINE],
   "src/sni/der.ts": ["test/unit/sni/der.test.ts", "test/unit/sni/certificate.test.ts", ...SNI_ENGINE],
-  "src/sni/discover.ts": ["test/unit/sni/discover-entries.test.ts", "test/unit/sni/discover-inputs.test.ts", "test/unit/sni/discover-searchable.test.ts", "test/unit/sni/discover-syscalls.test.ts", "test/unit/sni/discover.test.ts", ...SNI_ENGINE],
+  "src/sni/discover.ts": ["test/unit/sni/replaced-directory.test.ts", "test/unit/sni/discover-entries.test.ts", "test/unit/sni/discover-inputs.test.ts", "test/unit/sni/discover-searchable.test.ts", "test/unit/sni/discover-syscalls.test.ts", "test/unit/sni/discover.test.ts", ...SNI_ENGINE],
   "src/sni/index.ts": ["test/unit/sni/index-rules.test.ts", "test/unit/sni/replaced-directory.test.ts", ...SNI_ENGINE, "test/unit/commands/sni-map.test.ts", "test/unit/commands/reload.test.ts", "test/unit/sni/write.test.ts"],
   "src/sni/judge.ts": ["test/unit/sni/judge-rules.test.ts", "test/unit/sni/loader-rules.test.ts", "test/unit/sni/validate-rules.test.ts", ...SNI_ENGINE, "test/unit/sni/postfix-loader.test.ts"],
   "src/sni/loaded-chain.ts": ["test/unit/sni/loader-rules.test.ts", "test/unit/sni/postfix-loader.test.ts", ...SNI_ENGINE],

@@ -35,7 +35,7 @@ export interface Discovery {
 }
 
 /** List the certificate sources below `sslDir` without parsing any certificate. */
-export function collectCertificateSources(sslDirInput: string, attempt = 1): Discovery {
+export function collectCertificateSources(sslDirInput: string, attempt = 1, identityOf = entryIdentity): Discovery {
   const sslDir = resolve(sslDirInput);
   const observed: Record<string, string> = { [sslDir]: fileIdentity(sslDir) };
   let rawEntries: Buffer[];
@@ -70,11 +70,23 @@ export function collectCertificateSources(sslDirInput: string, attempt = 1): Dis
   }
 
   let vanished = false;
+  // A directory replaced while it was looked at (a renewal's two mv's) is looked at again in
+  // the next listing; one still changing in the last listing is left out with one warning.
+  const replaced = (dir: string) => {
+    vanished = true;
+    if (attempt < MAX_LISTINGS) return;
+    problems.push({
+      severity: "warning",
+      code: "vanished",
+      source: dir,
+      message: `${dir}: the directory was replaced while it was being read, ${MAX_LISTINGS} times; not mapped this time, the next start or reload maps it`,
+    });
+  };
   for (const entry of entries) {
     const dir = join(sslDir, entry);
     // Listed a moment ago and gone now: a directory being replaced with two mv's (the new one
     // staged beside it). The listing is taken again once it has had a moment to finish.
-    const identity = entryIdentity(dir);
+    const identity = identityOf(dir);
     if (identity === null) {
       vanished = true;
       continue;
@@ -95,7 +107,7 @@ export function collectCertificateSources(sslDirInput: string, attempt = 1): Dis
     const listing = directoryListing(dir);
     if (!listing.has(DEFAULT_CERT) || !listing.has(DEFAULT_KEY)) {
       // Unless it was replaced while being looked at (moved away a moment before the listing).
-      if (entryIdentity(dir) !== identity) vanished = true;
+      if (identityOf(dir) !== identity) replaced(dir);
       continue;
     }
     const domainsFile = join(dir, DOMAINS_FILE);
@@ -106,8 +118,8 @@ export function collectCertificateSources(sslDirInput: string, attempt = 1): Dis
     } catch (error) {
       // Replaced while being read (a renewal's two mv's: gone, or there again as another
       // directory): the listing is taken again.
-      if (entryIdentity(dir) !== identity) {
-        vanished = true;
+      if (identityOf(dir) !== identity) {
+        replaced(dir);
         continue;
       }
       // Not there: a half-written directory, skipped quietly as above.
@@ -127,7 +139,7 @@ export function collectCertificateSources(sslDirInput: string, attempt = 1): Dis
   }
   if (vanished && attempt < MAX_LISTINGS) {
     Bun.sleepSync(LISTING_PAUSE_MS);
-    return collectCertificateSources(sslDirInput, attempt + 1);
+    return collectCertificateSources(sslDirInput, attempt + 1, identityOf);
   }
   return { sslDir, sources, problems, notes, observed };
 }
@@ -165,7 +177,7 @@ function utf8Names(sslDir: string, raw: readonly Buffer[], problems: Problem[]):
  * of it, so no run is recorded) for an entry that cannot be followed, which may yet become one;
  * null for an entry gone since the SSL dir was listed.
  */
-function entryIdentity(path: string): string | undefined | null {
+export function entryIdentity(path: string): string | undefined | null {
   let stat: Stats;
   try {
     stat = statSync(path);
