@@ -144,7 +144,9 @@ function adopt(answer: SliceResult, cache: PairCache | undefined): Validation[] 
  */
 function workerEntry(): string {
   const compiledRoot = "/$bunfs/root/";
-  return import.meta.path.startsWith(compiledRoot) ? `${compiledRoot}sni/validate-worker.ts` : new URL("./validate-worker.ts", import.meta.url).href;
+  return import.meta.path.startsWith(compiledRoot)
+    ? `${compiledRoot}sni/validate-worker.ts`
+    : new URL("./validate-worker.ts", import.meta.url).href;
 }
 
 /**

@@ -37,7 +37,17 @@ function recordThenChange(run: ReturnType<typeof tree>, change: () => void) {
   const before = collectCertificateSources(run.sslDir);
   const recorded = recordRun(
     run.recordFile,
-    { settings: run.settings, discovery: before, sources: [], outputs: [], keys: [], lines: [], summary: "", started: Date.now() + 10_000, now: new Date() },
+    {
+      settings: run.settings,
+      discovery: before,
+      sources: [],
+      outputs: [],
+      keys: [],
+      lines: [],
+      summary: "",
+      started: Date.now() + 10_000,
+      now: new Date(),
+    },
     { warn: () => {} },
   );
   change();
@@ -60,7 +70,10 @@ const changes: [string, (sslDir: string, root: string) => void][] = [
   ["a certificate directory added", (sslDir) => certificateDir(sslDir, "b.example.test")],
   ["a certificate directory removed", (sslDir) => rmSync(join(sslDir, "a.example.test"), { recursive: true })],
   ["an ECDSA pair added to a directory", (sslDir) => certificateDir(sslDir, "a.example.test", ["ecdsa-cert.pem", "ecdsa-key.pem"])],
-  ["a directory's domains file edited in place", (sslDir) => writeFileSync(join(sslDir, "a.example.test", "domains"), "a.example.test b.example.test")],
+  [
+    "a directory's domains file edited in place",
+    (sslDir) => writeFileSync(join(sslDir, "a.example.test", "domains"), "a.example.test b.example.test"),
+  ],
   [
     "a directory's domains file replaced by one linking outside the SSL dir",
     (sslDir, root) => {

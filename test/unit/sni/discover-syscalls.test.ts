@@ -39,7 +39,9 @@ function traced(sslDir: string, asked = "\0"): { listings: number; resolved: str
   expect(run.stderr.toString()).toBe("");
   expect(run.exitCode).toBe(0);
   const lines = readFileSync(trace, "utf8").split("\n");
-  const listings = lines.filter((line) => line.includes(`${JSON.stringify(sslDir)}, `) && line.includes("O_DIRECTORY") && !line.includes("O_PATH")).length;
+  const listings = lines.filter(
+    (line) => line.includes(`${JSON.stringify(sslDir)}, `) && line.includes("O_DIRECTORY") && !line.includes("O_PATH"),
+  ).length;
   const resolved = lines.flatMap((line) => (line.includes("O_PATH") && line.includes(sslDir) ? [/"([^"]*)"/.exec(line)![1]!] : []));
   const lookups = lines.filter((line) => line.includes(`"${asked}"`)).length;
   return { listings, resolved, asked: lookups, dirs: JSON.parse(run.stdout.toString()) as string[] };
@@ -49,7 +51,14 @@ test("nothing gone since the listing: the SSL dir is listed once, a directory is
   const sslDir = join(temp.path, "ssl");
   mkdirSync(join(sslDir, "a.example.test"), { recursive: true });
   mkdirSync(join(sslDir, "acme")); // no pair: skipped
-  for (const file of ["cert.pem", "key.pem", "acme/account.pem", "a.example.test/cert.pem", "a.example.test/key.pem", "a.example.test/domains"])
+  for (const file of [
+    "cert.pem",
+    "key.pem",
+    "acme/account.pem",
+    "a.example.test/cert.pem",
+    "a.example.test/key.pem",
+    "a.example.test/domains",
+  ])
     writeFileSync(join(sslDir, file), "x");
   symlinkSync(join(sslDir, "a.example.test"), join(sslDir, "b.example.test"));
   expect(traced(sslDir, join(sslDir, "a.example.test", "ecdsa-key.pem"))).toEqual({

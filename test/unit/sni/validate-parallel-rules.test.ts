@@ -131,7 +131,10 @@ describe("a worker that fails costs only time", () => {
   let tree: Promise<{ sources: CertificateSource[]; one: Validation[] }> | undefined;
   /** 64 + 3 x 128 sources: two workers beside this thread; and what one thread gives. */
   const threeThreads = () =>
-    (tree ??= sourcesTree(64 + 3 * 128).then(async ({ sources }) => ({ sources, one: (await validate(sources, undefined, { threads: 1 })).results })));
+    (tree ??= sourcesTree(64 + 3 * 128).then(async ({ sources }) => ({
+      sources,
+      one: (await validate(sources, undefined, { threads: 1 })).results,
+    })));
   const standIn = (name: string) => new URL(`../../support/stand-in-workers/${name}`, import.meta.url).href;
   const fallback = "validated on one thread instead (slower, same result)";
 
