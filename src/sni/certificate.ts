@@ -30,7 +30,8 @@ export function readCertificateFacts(der: Uint8Array): CertificateFacts {
   const validity = fields[base + 3]?.tag === TAG.SEQUENCE ? readItems(fields[base + 3]!.content) : undefined;
   facts.notBefore = readTime(validity?.[0]);
   facts.notAfter = readTime(validity?.[1]);
-  const extensions = fields.slice(base + 6).find((field) => field.tag === TAG.CONTEXT_3);
+  // Only the extensions are tagged [3] (issuerUniqueID [1] and subjectUniqueID [2] precede them).
+  const extensions = fields.find((field) => field.tag === TAG.CONTEXT_3);
   const dnsNames = extensions ? subjectAltDnsNames(extensions) : [];
   const values = dnsNames.length > 0 ? dnsNames.map((bytes) => ({ bytes, tag: TAG.IA5_STRING as number })) : commonNames(fields[base + 4]);
   for (const value of values) {
@@ -47,8 +48,8 @@ function subjectAltDnsNames(extensions: Tlv): Uint8Array[] {
   for (const extension of list) {
     const parts = extension.tag === TAG.SEQUENCE ? readItems(extension.content) : undefined;
     if (parts?.[0]?.tag !== TAG.OID || !sameBytes(parts[0].content, OID_SUBJECT_ALT_NAME)) continue;
-    const value = parts[parts.length - 1];
-    if (value?.tag !== TAG.OCTET_STRING) return [];
+    const value = parts[parts.length - 1]!;
+    if (value.tag !== TAG.OCTET_STRING) return [];
     const names = readSingle(value.content, TAG.SEQUENCE) ?? [];
     return names.filter((name) => name.tag === TAG.CONTEXT_2_PRIMITIVE).map((name) => name.content);
   }
@@ -72,7 +73,8 @@ function commonNames(subject: Tlv | undefined): { bytes: Uint8Array; tag: number
 /** Printable ASCII text of a string value, or its escaped form when it is anything else. */
 export function asciiText(bytes: Uint8Array, tag: number): { ok: boolean; value: string } {
   let text: string | undefined;
-  if (TEXT_TAGS.has(tag)) text = [...bytes].every((byte) => byte >= 0x20 && byte < 0x7f) ? String.fromCharCode(...bytes) : undefined;
+  // One character per byte (Latin-1): a byte outside printable ASCII is one outside the pattern below.
+  if (TEXT_TAGS.has(tag)) text = Buffer.from(bytes).toString("latin1");
   else if (tag === TAG.BMP_STRING && bytes.length % 2 === 0) text = decodeWide(bytes, 2);
   else if (tag === TAG.UNIVERSAL_STRING && bytes.length % 4 === 0) text = decodeWide(bytes, 4);
   if (text !== undefined && /^[\x20-\x7e]*$/.test(text)) return { ok: true, value: text };

@@ -1,7 +1,7 @@
-import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, realpathSync, statSync, type Stats } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import { MAX_DOMAINS_BYTES, describeReadFailure, readBoundedText } from "../bounded-read.ts";
-import { errnoCode, UserError } from "../errors.ts";
+import { errnoText, UserError } from "../errors.ts";
 import { fileIdentity, statIdentity } from "../file-identity.ts";
 import { escapeBytes } from "./certificate.ts";
 import type { CertificateSource, KeyPairFiles, Problem } from "./types.ts";
@@ -35,16 +35,15 @@ export interface Discovery {
 }
 
 /** List the certificate sources below `sslDir` without parsing any certificate. */
-export function collectCertificateSources(sslDirInput: string, attempt = 1): Discovery {
+export function collectCertificateSources(sslDirInput: string, attempt = 1, identityOf = entryIdentity): Discovery {
   const sslDir = resolve(sslDirInput);
   const observed: Record<string, string> = { [sslDir]: fileIdentity(sslDir) };
   let rawEntries: Buffer[];
   try {
     rawEntries = readdirSync(sslDir, { encoding: "buffer" });
   } catch (error) {
-    const code = errnoCode(error) ?? "error";
     throw new UserError(
-      `cannot read the SSL directory ${sslDir} (${code}); check the path and that it is mounted (mailcow: data/assets/ssl -> /etc/ssl/mail)`,
+      `cannot read the SSL directory ${sslDir} (${errnoText(error)}); check the path and that it is mounted (mailcow: data/assets/ssl -> /etc/ssl/mail)`,
       1,
       { cause: error },
     );
@@ -53,12 +52,11 @@ export function collectCertificateSources(sslDirInput: string, attempt = 1): Dis
   const problems: Problem[] = [];
   const notes: string[] = [];
   const entries = sortBytewise(utf8Names(sslDir, rawEntries, problems));
-  const present = (path: string) => statEntry(path) !== undefined;
   // A domains file that is no symlink, in a directory that is no symlink, lies inside the SSL
   // dir: only the others are resolved (two realpath calls per directory add up at thousands).
   const plainDirectories = plainDirectoryNames(sslDir);
   let resolvedRoot: string | undefined;
-  const root = () => (resolvedRoot ??= realpathOrSelf(sslDir));
+  const root = () => (resolvedRoot ??= realpathSync(sslDir));
 
   if (existsSync(join(sslDir, DEFAULT_CERT)) && existsSync(join(sslDir, DEFAULT_KEY))) {
     sources.push({ kind: "default", dir: sslDir, main: pairIn(sslDir, DEFAULT_KEY, DEFAULT_CERT), ecdsa: ecdsaPairIn(sslDir) });
@@ -72,11 +70,23 @@ export function collectCertificateSources(sslDirInput: string, attempt = 1): Dis
   }
 
   let vanished = false;
+  // A directory replaced while it was looked at (a renewal's two mv's) is looked at again in
+  // the next listing; one still changing in the last listing is left out with one warning.
+  const replaced = (dir: string) => {
+    vanished = true;
+    if (attempt < MAX_LISTINGS) return;
+    problems.push({
+      severity: "warning",
+      code: "vanished",
+      source: dir,
+      message: `${dir}: the directory was replaced while it was being read, ${MAX_LISTINGS} times; not mapped this time, the next start or reload maps it`,
+    });
+  };
   for (const entry of entries) {
     const dir = join(sslDir, entry);
     // Listed a moment ago and gone now: a directory being replaced with two mv's (the new one
     // staged beside it). The listing is taken again once it has had a moment to finish.
-    const identity = entryIdentity(dir);
+    const identity = identityOf(dir);
     if (identity === null) {
       vanished = true;
       continue;
@@ -85,7 +95,7 @@ export function collectCertificateSources(sslDirInput: string, attempt = 1): Dis
     // mailcow's own `SSL/*/` glob never sees a dot-directory, and ACME clients stage renewals
     // or keep old copies in them (`.example.org.old/`): never a certificate directory.
     if (entry.startsWith(".")) {
-      if (!present(join(dir, DEFAULT_CERT))) continue;
+      if (!entryExists(join(dir, DEFAULT_CERT))) continue;
       notes.push(
         `${dir}: holds ${DEFAULT_CERT} but is not a certificate directory (its name starts with a dot, as mailcow's SSL/*/ glob skips); not mapped`,
       );
@@ -97,7 +107,7 @@ export function collectCertificateSources(sslDirInput: string, attempt = 1): Dis
     const listing = directoryListing(dir);
     if (!listing.has(DEFAULT_CERT) || !listing.has(DEFAULT_KEY)) {
       // Unless it was replaced while being looked at (moved away a moment before the listing).
-      if (entryIdentity(dir) !== identity) vanished = true;
+      if (identityOf(dir) !== identity) replaced(dir);
       continue;
     }
     const domainsFile = join(dir, DOMAINS_FILE);
@@ -106,21 +116,14 @@ export function collectCertificateSources(sslDirInput: string, attempt = 1): Dis
     try {
       domainsText = readBoundedText(domainsFile, MAX_DOMAINS_BYTES);
     } catch (error) {
-      const now = statEntry(domainsFile);
-      if (now === undefined) {
-        if (entryIdentity(dir) !== identity) vanished = true;
+      // Replaced while being read (a renewal's two mv's: gone, or there again as another
+      // directory): the listing is taken again.
+      if (identityOf(dir) !== identity) {
+        replaced(dir);
         continue;
       }
-      if (errnoCode(error) === "ENOENT" && now === "followed") {
-        // There a moment ago, gone now: a directory being replaced (mv), not a broken one.
-        problems.push({
-          severity: "warning",
-          code: "vanished",
-          source: dir,
-          message: `${dir}: the directory changed while it was being read; not mapped this time, the next start or reload maps it`,
-        });
-        continue;
-      }
+      // Not there: a half-written directory, skipped quietly as above.
+      if (!entryExists(domainsFile)) continue;
       problems.push({
         severity: "error",
         code: "domains-unreadable",
@@ -131,12 +134,12 @@ export function collectCertificateSources(sslDirInput: string, attempt = 1): Dis
     }
     const ecdsa = listing.has(ECDSA_KEY) && listing.has(ECDSA_CERT) ? pairIn(dir, ECDSA_KEY, ECDSA_CERT) : undefined;
     const domainsOutside =
-      !(plainDirectories.has(entry) && listing.get(DOMAINS_FILE) === "plain") && !isInside(domainsFile, root()) ? true : undefined;
+      !(plainDirectories.has(entry) && listing.get(DOMAINS_FILE) === false) && !isInside(domainsFile, root) ? true : undefined;
     sources.push({ kind: "directory", dir, main: pairIn(dir, DEFAULT_KEY, DEFAULT_CERT), ecdsa, domainsFile, domainsText, domainsOutside });
   }
   if (vanished && attempt < MAX_LISTINGS) {
     Bun.sleepSync(LISTING_PAUSE_MS);
-    return collectCertificateSources(sslDirInput, attempt + 1);
+    return collectCertificateSources(sslDirInput, attempt + 1, identityOf);
   }
   return { sslDir, sources, problems, notes, observed };
 }
@@ -146,14 +149,15 @@ export function collectCertificateSources(sslDirInput: string, attempt = 1): Dis
  * mailcow, which names directories after domains): one error line, escaped, if it is a directory.
  */
 function utf8Names(sslDir: string, raw: readonly Buffer[], problems: Problem[]): string[] {
-  const decoder = new TextDecoder("utf-8", { fatal: true });
+  // ignoreBOM keeps a leading byte-order mark: stripped, the name would be another directory's.
+  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   const names: string[] = [];
   for (const bytes of raw) {
     try {
       names.push(decoder.decode(bytes));
     } catch {
-      const path = Buffer.concat([Buffer.from(`${sslDir}/`), bytes]);
-      if (!lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) continue;
+      // A directory, or a link to one (followed, as other directories are): the trailing slash.
+      if (!existsSync(Buffer.concat([Buffer.from(`${sslDir}/`), bytes, Buffer.from("/")]))) continue;
       const shown = `${sslDir}/${escapeBytes(bytes)}`;
       problems.push({
         severity: "error",
@@ -173,65 +177,59 @@ function utf8Names(sslDir: string, raw: readonly Buffer[], problems: Problem[]):
  * of it, so no run is recorded) for an entry that cannot be followed, which may yet become one;
  * null for an entry gone since the SSL dir was listed.
  */
-function entryIdentity(path: string): string | undefined | null {
+export function entryIdentity(path: string): string | undefined | null {
+  let stat: Stats;
   try {
-    const stat = statSync(path, { throwIfNoEntry: false });
-    // Not there at all (null: gone since the listing), or a link that leads nowhere ("").
-    if (stat === undefined) return lstatSync(path, { throwIfNoEntry: false }) ? "" : null;
-    return stat.isDirectory() ? statIdentity(stat) : undefined;
+    stat = statSync(path);
   } catch {
-    return "";
+    // There but not to be followed (a dangling link, a loop: fileIdentity's ""), or gone.
+    return entryExists(path) ? fileIdentity(path) : null;
   }
+  return stat.isDirectory() ? statIdentity(stat) : undefined;
 }
 
-/** Whether `path`, symlinks resolved, lies inside `root` (already resolved). */
-function isInside(path: string, root: string): boolean {
+/** Whether `path`, symlinks resolved, lies inside ROOT (resolved when asked); not when either cannot be resolved. */
+function isInside(path: string, root: () => string): boolean {
   try {
-    return realpathSync(path).startsWith(root.endsWith(sep) ? root : root + sep);
+    const resolvedRoot = root();
+    return realpathSync(path).startsWith(resolvedRoot.endsWith(sep) ? resolvedRoot : resolvedRoot + sep);
   } catch {
     return false;
   }
 }
 
-function realpathOrSelf(dir: string): string {
-  try {
-    return realpathSync(dir);
-  } catch {
-    return dir;
-  }
-}
-
 /**
- * The entries of DIR that matter here, each "symlink" or "plain" (anything else: a link
- * dangling or not counts as there, as validation then reports it). A directory that cannot be
- * listed but can be searched (mode 0711) is asked entry by entry; anything else has none.
+ * The entries of DIR that matter here, each with whether it is a symlink (a link dangling or
+ * not counts as there, as validation then reports it). A directory that cannot be listed is
+ * asked entry by entry: one that can be searched (mode 0711) answers; a file, a dangling link
+ * or a link loop has none.
  */
-function directoryListing(dir: string): Map<string, "symlink" | "plain"> {
-  const listing = new Map<string, "symlink" | "plain">();
+function directoryListing(dir: string): Map<string, boolean> {
+  const listing = new Map<string, boolean>();
   try {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) listing.set(entry.name, entry.isSymbolicLink() ? "symlink" : "plain");
-  } catch (error) {
-    if (errnoCode(error) !== "EACCES") return listing;
+    for (const entry of readdirSync(dir, { withFileTypes: true })) listing.set(entry.name, entry.isSymbolicLink());
+  } catch {
     for (const name of [DEFAULT_CERT, DEFAULT_KEY, DOMAINS_FILE, ECDSA_KEY, ECDSA_CERT]) {
-      const path = join(dir, name);
-      if (statEntry(path) === undefined) continue;
-      listing.set(name, lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() ? "symlink" : "plain");
+      try {
+        listing.set(name, lstatSync(join(dir, name)).isSymbolicLink());
+      } catch {
+        // not there
+      }
     }
   }
   return listing;
 }
 
-/** Names of the entries of DIR that are directories, not symlinks (the type readdir reports). */
+/**
+ * Names of the entries of DIR that are directories, not symlinks (the type readdir reports);
+ * none when DIR cannot be listed again (each domains file is then resolved).
+ */
 function plainDirectoryNames(dir: string): Set<string> {
+  const names = new Set<string>();
   try {
-    return new Set(
-      readdirSync(dir, { withFileTypes: true })
-        .filter((entry) => entry.isDirectory())
-        .map((entry) => entry.name),
-    );
-  } catch {
-    return new Set();
-  }
+    for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) names.add(entry.name);
+  } catch {}
+  return names;
 }
 
 export function pairIn(dir: string, key: string, cert: string): KeyPairFiles {
@@ -244,19 +242,15 @@ function ecdsaPairIn(dir: string): KeyPairFiles | undefined {
 }
 
 /**
- * Whether a directory entry exists: "followed" when stat follows it, "unfollowable" when the
- * entry is there but cannot be followed (a dangling link: validation then reports it), else
- * undefined.
+ * Whether a directory entry is there, followed or not (a dangling or looping link is: validation
+ * then reports it); not when its directory cannot be reached (a file, a link loop, no access).
  */
-function statEntry(path: string): "followed" | "unfollowable" | undefined {
+function entryExists(path: string): boolean {
   try {
-    // No exception for the common miss (no ecdsa-key.pem): thrown and caught, thousands add up.
-    if (statSync(path, { throwIfNoEntry: false })) return "followed";
-    return lstatSync(path, { throwIfNoEntry: false }) ? "unfollowable" : undefined;
-  } catch (error) {
-    // A symlink loop (ELOOP) is an entry that cannot be followed: validation reports it.
-    if (errnoCode(error) === "ELOOP") return "unfollowable";
-    return undefined; // the parent is a file (ENOTDIR), or unreadable
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -24,13 +24,11 @@ export interface LoadedChain {
   weakSignatures: { index: number; digest: string }[];
 }
 
+/** The key types whose OpenSSL short name is not the usual one (rsaEncryption, RSASSA-PSS, id-ecPublicKey); the others' (DSA, ED25519, ED448) is. */
 const KEY_TYPE_NAMES = new Map<number, string>([
   [6, "RSA"],
   [912, "RSA-PSS"],
-  [116, "DSA"],
   [408, "EC"],
-  [1087, "ED25519"],
-  [1088, "ED448"],
 ]);
 /** What X509_get_key_usage / X509_get_extended_key_usage return for a certificate without the extension. */
 const NO_EXTENSION = 0xffffffff;
@@ -47,9 +45,8 @@ export function describeLoadedChain(
 ): LoadedChain {
   const { crypto } = openssl;
   const baseId = crypto.EVP_PKEY_get_base_id(key);
-  const keyType = KEY_TYPE_NAMES.get(baseId) ?? (cString(crypto.OBJ_nid2sn(baseId)) || `type ${baseId}`);
   const chain: LoadedChain = {
-    keyType,
+    keyType: KEY_TYPE_NAMES.get(baseId) ?? cString(crypto.OBJ_nid2sn(baseId)),
     bits: crypto.EVP_PKEY_get_bits(key),
     leaf: certificateDer,
     issuers: issuers.map((issuer) => issuer.der),
@@ -63,12 +60,11 @@ export function describeLoadedChain(
     const digest = weakDigest(openssl, x509);
     if (digest) chain.weakSignatures.push({ index: index + 1, digest });
   }
-  if (keyType === "EC") {
-    const name = new Uint8Array(80);
-    const written = new BigUint64Array(1);
-    if (crypto.EVP_PKEY_get_group_name(key, ptr(name), BigInt(name.length), ptr(written)) === 1) {
-      chain.curve = new TextDecoder().decode(name.subarray(0, Number(written[0])));
-    }
+  // Of the keys a TLS server can use, only an EC key has a group name (the call fails for the others).
+  const name = new Uint8Array(80);
+  const written = new BigUint64Array(1);
+  if (crypto.EVP_PKEY_get_group_name(key, ptr(name), BigInt(name.length), ptr(written)) === 1) {
+    chain.curve = new TextDecoder().decode(name.subarray(0, Number(written[0])));
   }
   let subject = certificate;
   for (const [index, issuer] of issuers.entries()) {
@@ -87,5 +83,5 @@ function weakDigest(openssl: OpenSsl, x509: Pointer): string | undefined {
   if (crypto.X509_check_issued(x509, x509) === 0) return undefined;
   const digest = new Int32Array(1);
   if (crypto.X509_get_signature_info(x509, ptr(digest), null, null, null) !== 1 || !WEAK_DIGESTS.has(digest[0]!)) return undefined;
-  return cString(crypto.OBJ_nid2sn(digest[0]!)) || `digest ${digest[0]}`;
+  return cString(crypto.OBJ_nid2sn(digest[0]!));
 }

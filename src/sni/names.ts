@@ -69,7 +69,7 @@ function normalizeUnusualName(raw: string): NormalizedName {
 
 /** The words of a `domains` file: mailcow writes them space-separated; any whitespace is accepted. */
 export function splitDomainsText(text: string): string[] {
-  return text.split(/[\s]+/u).filter((word) => word !== "");
+  return text.split(/\s/u).filter((word) => word !== "");
 }
 
 /**
@@ -79,9 +79,9 @@ export function splitDomainsText(text: string): string[] {
  */
 export function certificateCovers(certificateKeys: readonly string[], key: string): boolean {
   if (certificateKeys.includes(key)) return true;
-  if (key.startsWith(".")) return false;
+  // A wildcard key (`.parent`, dot at 0) is covered only by the same wildcard, checked above.
   const dot = key.indexOf(".");
-  return dot > 0 && certificateKeys.includes(key.slice(dot));
+  return dot !== -1 && certificateKeys.includes(key.slice(dot));
 }
 
 /** A shortened, printable form of untrusted text for messages (domains files may hold anything). */

@@ -120,9 +120,12 @@ export class PointerCell {
   }
 }
 
-/** OpenSSL 3's ERR_GET_REASON (an inline function in its headers). */
+/**
+ * OpenSSL 3's ERR_GET_REASON (an inline function in its headers): the low 23 bits. For a system
+ * error (top bit set) the macro takes the low 31, errno, which always fits in 23 as well.
+ */
 export function errorReason(code: bigint): number {
-  return Number((code & 0x80000000n) !== 0n ? code & 0x7fffffffn : code & 0x7fffffn);
+  return Number(code & 0x7fffffn);
 }
 
 /** The reason text of the last queued OpenSSL error ("ee key too small"), then clear the queue. */

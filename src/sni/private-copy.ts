@@ -38,8 +38,7 @@ export function processTag(pid: number | "self"): string | undefined {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     // "PID (comm) STATE PPID ...": comm may hold spaces and parentheses; starttime is field 22.
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const ownPid = pid === "self" ? stat.slice(0, stat.indexOf(" ")) : String(pid);
-    return `${ownPid}-${fields[19]}`;
+    return `${stat.slice(0, stat.indexOf(" "))}-${fields[19]}`;
   } catch {
     return undefined;
   }
@@ -149,7 +148,7 @@ function ownerGone(memoryDir: string, name: string, now: number): boolean {
 
 function removeQuietly(path: string): void {
   try {
-    rmSync(path, { recursive: true, force: true });
+    rmSync(path, { recursive: true });
   } catch {
     // Gone already, or not removable: nothing better to do here.
   }
@@ -191,8 +190,8 @@ function guard(): void {
   process.on("exit", removeAll);
 }
 
+/** Also when not guarded: removing listeners that are not there changes nothing. */
 function unguard(): void {
-  if (!guarded) return;
   guarded = false;
   for (const [signal, handler] of handlers) process.off(signal, handler);
   process.off("exit", removeAll);

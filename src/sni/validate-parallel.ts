@@ -32,10 +32,12 @@ export interface ParallelOptions {
   log?: Pick<Logger, "warn">;
   /** Threads to use at most (default: every core). */
   threads?: number;
-  /** Counts the slices workers validated (tests). */
-  used?: { workerSlices: number };
+  /** Counts the slices workers validated, and their sources (tests). */
+  used?: { workerSlices: number; workerSources: number };
   /** validate.ts's identity, on this thread (the workers take their own). */
   identity?: (path: string) => string;
+  /** The worker's module (default: validate-worker.ts; tests give one that fails). */
+  worker?: string;
 }
 
 export interface SliceRequest {
@@ -66,7 +68,7 @@ export async function validateOnAllCores(
   sources: readonly CertificateSource[],
   now: Date,
   cache: PairCache | undefined,
-  { cacheFile, log, threads = availableParallelism(), used, identity }: ParallelOptions = {},
+  { cacheFile, log, threads = availableParallelism(), used, identity, worker = workerEntry() }: ParallelOptions = {},
 ): Promise<Validation[]> {
   // A remembered judgement (reads and a digest) costs less than a worker costs to start and to
   // hand its results back: workers pay off only when pairs are judged. The first sources tell
@@ -89,7 +91,7 @@ export async function validateOnAllCores(
     const rest = sources.slice(results.length);
     const mostlyJudged = cache === undefined || judged > results.length * JUDGED_SHARE;
     const count = mostlyJudged ? Math.min(MAX_THREADS, threads, Math.floor(rest.length / MIN_SOURCES_PER_THREAD)) : 1;
-    if (count <= 1) return [...results, ...validateHere(rest)];
+    if (count < 2) return [...results, ...validateHere(rest)];
     const size = Math.ceil(rest.length / count);
     const slices = Array.from({ length: count }, (_, index) => rest.slice(index * size, (index + 1) * size));
     let failure: string | undefined;
@@ -97,6 +99,7 @@ export async function validateOnAllCores(
       .slice(1)
       .map((slice) =>
         validateInWorker(
+          worker,
           { sources: slice, now: now.getTime(), cacheFile, recall: cache?.recall !== undefined },
           (reason) => (failure ??= reason),
         ),
@@ -108,7 +111,10 @@ export async function validateOnAllCores(
         continue;
       }
       results.push(...adopt(answer, cache));
-      if (used) used.workerSlices++;
+      if (used) {
+        used.workerSlices++;
+        used.workerSources += answer.results.length;
+      }
     }
     if (failure !== undefined) log?.warn(`validation threads: ${failure}; validated on one thread instead (slower, same result)`);
     return results;
@@ -123,11 +129,11 @@ function adopt(answer: SliceResult, cache: PairCache | undefined): Validation[] 
   for (const [identityKey, content] of answer.remembered) cache?.remember?.(identityKey, content);
   const bytes = new Uint8Array(answer.values);
   return answer.results.map((result, index) => {
+    // A span for each value the worker read (with bytes); none for a value recalled or absent.
     const span = answer.spans[index];
-    const value = result.validated.value;
-    return span === undefined || value === undefined
-      ? result
-      : { ...result, validated: { ...result.validated, value: { ...value, bytes: bytes.subarray(span[0], span[0] + span[1]) } } };
+    if (span === undefined) return result;
+    const value = { ...result.validated.value!, bytes: bytes.subarray(span[0], span[0] + span[1]) };
+    return { ...result, validated: { ...result.validated, value } };
   });
 }
 
@@ -137,24 +143,21 @@ function adopt(answer: SliceResult, cache: PairCache | undefined): Validation[] 
  * binary's file system holds under its root as sni/validate-worker.ts).
  */
 function workerEntry(): string {
-  const compiledRoot = /^(\/\$bunfs\/root)\//.exec(import.meta.path)?.[1];
-  return compiledRoot === undefined ? new URL("./validate-worker.ts", import.meta.url).href : `${compiledRoot}/sni/validate-worker.ts`;
+  const compiledRoot = "/$bunfs/root/";
+  return import.meta.path.startsWith(compiledRoot)
+    ? `${compiledRoot}sni/validate-worker.ts`
+    : new URL("./validate-worker.ts", import.meta.url).href;
 }
 
-/** One slice in a new worker thread; undefined when the worker could not do it. */
-function validateInWorker(request: SliceRequest, onFailure: (reason: string) => void): Promise<SliceResult | undefined> {
-  return new Promise((resolve) => {
-    let worker: Worker;
-    try {
-      worker = new Worker(workerEntry());
-    } catch {
-      resolve(undefined);
-      return;
-    }
-    let settled = false;
+/**
+ * One slice in a new worker thread (ENTRY); undefined when the worker could not do it: it
+ * failed, ended without an answer, or could not be created at all (the rejection).
+ */
+function validateInWorker(entry: string, request: SliceRequest, onFailure: (reason: string) => void): Promise<SliceResult | undefined> {
+  return new Promise<SliceResult | undefined>((resolve) => {
+    const worker = new Worker(entry);
+    // The first call settles; a worker that fails also closes (a second call, which changes nothing).
     const done = (answer: SliceResult | undefined) => {
-      if (settled) return;
-      settled = true;
       worker.terminate();
       resolve(answer);
     };
@@ -166,5 +169,5 @@ function validateInWorker(request: SliceRequest, onFailure: (reason: string) => 
     });
     worker.addEventListener("close", () => done(undefined));
     worker.postMessage(request);
-  });
+  }).catch(() => undefined);
 }

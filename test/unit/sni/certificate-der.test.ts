@@ -150,6 +150,11 @@ test("a TBSCertificate cut short anywhere, or an empty validity: no names or dat
   ).toEqual(["cn.test"]);
 });
 
+test("extensions without a subjectAltName: no dNSName, so the CN counts", () => {
+  const basicConstraints = tlv(TAG.SEQUENCE, [0x06, 0x03, 0x55, 0x1d, 0x13], tlv(TAG.OCTET_STRING, tlv(TAG.SEQUENCE)));
+  expect(readCertificateFacts(certificate({ extensions: [basicConstraints] }))).toMatchObject({ names: ["cn.test"], rejectedNames: [] });
+});
+
 test("the extensions are the [3] field, also after an issuerUniqueID", () => {
   expect(readCertificateFacts(certificate({ uniqueId: true, extensions: [san(dns("u.test"))] })).names).toEqual(["u.test"]);
 });
@@ -186,4 +191,10 @@ test("structures that are not what X.509 says are not read as names", () => {
 
 test("a UniversalString character beyond the BMP is not ASCII, though its low 16 bits are", () => {
   expect(asciiText(Uint8Array.of(0x00, 0x01, 0x00, 0x41), TAG.UNIVERSAL_STRING)).toEqual({ ok: false, value: "\\x00\\x01\\x00A" });
+});
+
+test("a name of any length a certificate file can hold is read, never a stack overflow: up to 1 MiB, ASCII or not", () => {
+  const size = 1024 * 1024;
+  expect(asciiText(new Uint8Array(size).fill(0x61), TAG.IA5_STRING)).toEqual({ ok: true, value: "a".repeat(size) });
+  expect(asciiText(new Uint8Array(size).fill(0xfc), TAG.UTF8_STRING)).toEqual({ ok: false, value: `${"\\xfc".repeat(80)}…` });
 });

@@ -135,6 +135,15 @@ test("a dot-directory is never a source: one note when it holds cert.pem, nothin
   expect(discovery.problems).toEqual([]);
 });
 
+test("a dot-entry that cannot hold a cert.pem (a file, a link loop) gets no note; one whose cert.pem is a dangling link does", () => {
+  const sslDir = tree(["cert.pem", "key.pem", ".hidden-file", ".dangling/key.pem"]);
+  symlinkSync(".loop", join(sslDir, ".loop"));
+  symlinkSync(join(sslDir, "gone.pem"), join(sslDir, ".dangling/cert.pem"));
+  expect(collectCertificateSources(sslDir).notes).toEqual([
+    `${join(sslDir, ".dangling")}: holds cert.pem but is not a certificate directory (its name starts with a dot, as mailcow's SSL/*/ glob skips); not mapped`,
+  ]);
+});
+
 test("a domains file that cannot be read as one (a directory, over 1 MiB, a dangling or looping link): one error, not mapped", () => {
   const sslDir = tree([
     "cert.pem",
@@ -244,10 +253,18 @@ test("a relative SSL dir is named by its absolute path; a missing one is a user 
     `cannot read the SSL directory ${missing} (ENOENT); check the path and that it is mounted (mailcow: data/assets/ssl -> /etc/ssl/mail)`,
   );
   expect((thrown as UserError).exitCode).toBe(1);
+  expect((thrown as UserError).cause).toMatchObject({ code: "ENOENT", path: missing }); // errors keep their cause
 });
 
 test("an entry whose name is not UTF-8 is only reported when it is a directory", () => {
   const sslDir = tree(["cert.pem", "key.pem"]);
   writeFileSync(Buffer.concat([Buffer.from(`${sslDir}/file-`), Buffer.from([0xfe])]), "x");
   expect(collectCertificateSources(sslDir).problems).toEqual([]);
+});
+
+test("a directory whose name starts with a byte-order mark is a source under its own name, not another's", () => {
+  const sslDir = tree(["cert.pem", "key.pem", ...certificateDir("\uFEFFbom.test")]);
+  writeFileSync(join(sslDir, "\uFEFFbom.test", "domains"), "bom.test");
+  expect(dirsOf(sslDir)).toEqual(["default .", "directory \uFEFFbom.test"]);
+  expect(collectCertificateSources(sslDir).sources[1]!.domainsText).toBe("bom.test");
 });

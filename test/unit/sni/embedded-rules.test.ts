@@ -31,3 +31,18 @@ test("a change that must start the run over is known as such, also inside the er
   expect(isEmbeddedValueChanged("changed")).toBe(false);
   expect(changed.name).toBe("EmbeddedValueChanged");
 });
+
+test("a file gone since it was judged: the run starts over, and the warning names the file and why", () => {
+  const [key, cert] = [join(temp.path, "gone-key.pem"), join(temp.path, "gone-cert.pem")];
+  writeFileSync(key, "key");
+  const entry = { name: "a.test", sourceDir: temp.path, files: [key, cert], value: embeddedValue(Buffer.from("key\n")) };
+  let thrown: unknown;
+  try {
+    embeddedBytes({ ...entry, value: { digest: entry.value.digest, length: entry.value.length } });
+  } catch (error) {
+    thrown = error;
+  }
+  expect(thrown).toBeInstanceOf(EmbeddedValueChanged);
+  expect((thrown as Error).message).toBe(`${temp.path}: ${cert} changed since it was judged; reading every file again`);
+  expect(((thrown as Error).cause as NodeJS.ErrnoException).code).toBe("ENOENT");
+});

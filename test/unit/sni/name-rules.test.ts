@@ -71,3 +71,13 @@ test("a rejected value is shown quoted and cut at 80 characters", () => {
   );
   expect(whole?.message).toContain(JSON.stringify(eighty));
 });
+
+test("an ASCII name is only lower-cased, at any length: with its trailing dot past 253 characters it is the same key as without", () => {
+  // An `xn--` label that does not decode: ASCII is taken as written (Postfix compares it
+  // verbatim), never re-read as an internationalized name, on the long path as on the short one.
+  const ascii = (total: number) => `XN--A.${label(60, "b")}.${label(63, "c")}.${label(63, "d")}.${label(total - 195, "e")}`;
+  expect(ascii(253)).toHaveLength(253);
+  expect(key("XN--A.example")).toBe("xn--a.example");
+  expect(key(`${ascii(253)}.`)).toBe(ascii(253).toLowerCase());
+  expect(key(`*.${ascii(252)}.`)).toBe(`.${ascii(252).toLowerCase()}`);
+});

@@ -82,3 +82,12 @@ describe("certificateCovers", () => {
     expect(certificateCovers(["mail.example.com"], ".example.com")).toBe(false);
   });
 });
+
+describe("certificateCovers, one-label names", () => {
+  test("a name without a dot is covered only by itself, never by a name it ends with", () => {
+    expect(certificateCovers(["localhost"], "localhost")).toBe(true);
+    expect(certificateCovers(["host"], "localhost")).toBe(false);
+    expect(certificateCovers(["t"], "mailhost")).toBe(false);
+    expect(certificateCovers([".example.com"], "a.example.com")).toBe(true);
+  });
+});

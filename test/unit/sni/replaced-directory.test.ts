@@ -3,6 +3,7 @@ import { renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileIdentity } from "../../../src/file-identity.ts";
 import type { PairCache } from "../../../src/sni/cache.ts";
+import { collectCertificateSources, entryIdentity } from "../../../src/sni/discover.ts";
 import { planSniMapFromTree, planSniMapOnAllCores } from "../../../src/sni/index.ts";
 import { makeCertificate, makeCertificateDirectory } from "../../support/certs.ts";
 import { makeTempDir } from "../../support/tmp.ts";
@@ -71,4 +72,31 @@ test("the watcher's plan (one thread, its cache of judgements) maps the replacem
   const result = planSniMapFromTree({ sslDir: tree.sslDir, hostname: "mail.example.test", cache });
   expect(result.entries.find((candidate) => candidate.name === NAME)?.sourceDir).toBe(tree.live);
   expect(result.problems.map((problem) => problem.message)).toEqual([]);
+});
+
+/** entryIdentity, except that DIR looks like another directory each time it is looked at (a writer replacing it over and over). */
+function replacedOnEveryLook(dir: string) {
+  let looks = 0;
+  return (path: string) => (path === dir ? `replaced ${++looks}` : entryIdentity(path));
+}
+
+test("a directory replaced on every look through three listings is left out with one warning naming it", () => {
+  const tree = midSwapTree();
+  const half = join(tree.sslDir, "half.example.test");
+  makeCertificate(half, { names: ["half.example.test"] });
+  rmSync(join(half, "key.pem")); // no pair in its listing: looked at again only because it was replaced
+  const discovery = collectCertificateSources(tree.sslDir, 1, replacedOnEveryLook(half));
+  expect(discovery.problems.map((problem) => `${problem.code} ${problem.message}`)).toEqual([
+    `vanished ${half}: the directory was replaced while it was being read, 3 times; not mapped this time, the next start or reload maps it`,
+  ]);
+  // A directory that holds no pair and stays as it is: skipped without a word, as mailcow does.
+  expect(collectCertificateSources(tree.sslDir).problems).toEqual([]);
+});
+
+test("a directory whose domains file is gone because the directory was replaced meanwhile: listed again, one warning only in the last listing", () => {
+  const tree = midSwapTree();
+  rmSync(join(tree.old.dir, "domains"));
+  const discovery = collectCertificateSources(tree.sslDir, 1, replacedOnEveryLook(tree.old.dir));
+  expect(discovery.problems.map((problem) => problem.source)).toEqual([tree.old.dir]);
+  expect(discovery.sources.map((source) => source.dir)).toEqual([tree.sslDir, tree.staged.dir]);
 });

@@ -1,13 +1,12 @@
-import { createHash } from "node:crypto";
 import { afterAll, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openPairCache } from "../../../src/sni/cache.ts";
 import { collectCertificateSources } from "../../../src/sni/discover.ts";
 import { validateOnAllCores, type Validation } from "../../../src/sni/validate-parallel.ts";
 import { builtBinary, cleanupBuiltBinary } from "../../support/binary.ts";
-import { makeCertificate } from "../../support/certs.ts";
 import { mailTrees, testEnv } from "../../support/fixture.ts";
+import { bytesRead, comparable, fillPoolTree } from "../../support/pool-tree.ts";
 
 // Validation on every core (worker threads, each with its own OpenSSL through bun:ffi) must
 // give exactly what one thread gives: the same reports, problems and embedded bytes, in the
@@ -18,34 +17,7 @@ const mailTree = mailTrees("mpi-parallel-");
 // Enough for two threads after the first sources (validate-parallel.ts: 128 or more per thread).
 const DIRECTORIES = 400;
 
-/** DIRECTORIES certificate directories: mostly good pairs, some broken (mismatched key, no PEM, missing key). */
-function bigTree() {
-  const tree = mailTree();
-  const pairs = [0, 1, 2].map((index) => makeCertificate(join(tree.root, "pool", String(index)), { names: [`pool${index}.example.test`] }));
-  for (let index = 0; index < DIRECTORIES; index++) {
-    const dir = join(tree.sslDir, `d${String(index).padStart(3, "0")}.example.test`);
-    mkdirSync(dir);
-    const pair = pairs[index % pairs.length]!;
-    copyFileSync(pair.certFile, join(dir, "cert.pem"));
-    if (index % 37 === 5) copyFileSync(pairs[(index + 1) % pairs.length]!.keyFile, join(dir, "key.pem"));
-    else if (index % 41 === 7) writeFileSync(join(dir, "key.pem"), "not a key\n");
-    else copyFileSync(pair.keyFile, join(dir, "key.pem"));
-    writeFileSync(join(dir, "domains"), `d${index}.example.test mail.d${index}.example.test`);
-  }
-  return tree;
-}
-
-/**
- * Results with each value as its digest and length (a value read this run also carries its
- * bytes, which must have that digest), so that views and buffers compare by content.
- */
-function comparable(results: readonly Validation[]) {
-  return results.map(({ validated, problems }) => {
-    const bytes = validated.value?.bytes;
-    if (bytes) expect(`sha256:${createHash("sha256").update(bytes).digest("hex")}`).toBe(validated.value!.digest);
-    return { ...validated, value: validated.value && { digest: validated.value.digest, length: validated.value.length }, problems };
-  });
-}
+const bigTree = () => fillPoolTree(mailTree(), DIRECTORIES);
 
 /** Two threads, the second a worker that must start and answer (no fallback warning). */
 async function inWorker(
@@ -55,7 +27,7 @@ async function inWorker(
   cacheFile: string,
 ): Promise<Validation[]> {
   const warnings: string[] = [];
-  const used = { workerSlices: 0 };
+  const used = { workerSlices: 0, workerSources: 0 };
   const results = await validateOnAllCores(sources, now, cache, {
     cacheFile,
     log: { warn: (line: string) => warnings.push(line) },
@@ -78,12 +50,13 @@ describe("validateOnAllCores", () => {
     const cache = openPairCache(cacheFile);
     const two = await inWorker(sources, now, cache, cacheFile);
     expect(comparable(two)).toEqual(comparable(one));
+    expect(bytesRead(two)).toEqual(bytesRead(one)); // the worker's values come with their bytes
     expect(one.filter((result) => !result.validated.usable).length).toBeGreaterThan(10);
     expect(cache.misses).toBe(sources.length);
     cache.save();
     // Every judgement cached: the same results (one thread does it: nothing to judge).
     const again = openPairCache(cacheFile);
-    const cachedRun = { workerSlices: 0 };
+    const cachedRun = { workerSlices: 0, workerSources: 0 };
     expect(comparable(await validateOnAllCores(sources, now, again, { cacheFile, threads: 2, used: cachedRun }))).toEqual(comparable(one));
     expect(again.hits).toBe(sources.length);
     expect(cachedRun.workerSlices).toBe(0);

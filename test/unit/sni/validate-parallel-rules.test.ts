@@ -1,0 +1,188 @@
+import { describe, expect, test } from "bun:test";
+import { appendFileSync, copyFileSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { openPairCache, type PairCache } from "../../../src/sni/cache.ts";
+import { collectCertificateSources } from "../../../src/sni/discover.ts";
+import type { CertificateSource } from "../../../src/sni/types.ts";
+import { validateOnAllCores, type ParallelOptions, type Validation } from "../../../src/sni/validate-parallel.ts";
+import { mailTrees, tempDirs } from "../../support/fixture.ts";
+import { bytesRead, comparable, fillPoolTree } from "../../support/pool-tree.ts";
+
+// When validation takes worker threads, how it splits the work, and that a worker that fails
+// costs only time (validate-parallel.ts): the first 64 sources are validated here; workers
+// start only when more than a quarter of those needed judging (no remembered judgement) and
+// at least 128 sources per thread remain; the rest is split evenly. Real pairs, real OpenSSL.
+
+const mailTree = mailTrees("mpi-parallel-rules-");
+const tempDir = tempDirs("mpi-parallel-rules-cache-");
+const NOW = new Date();
+
+/** A settled tree of SOURCES sources (the default pair and SOURCES - 1 directories). */
+async function sourcesTree(sources: number) {
+  const tree = fillPoolTree(mailTree(), sources - 1);
+  await Bun.sleep(120); // older than the judge's settle time and the cache's racy margin
+  return { tree, sources: collectCertificateSources(tree.sslDir).sources };
+}
+
+async function validate(sources: readonly CertificateSource[], cache: PairCache | undefined, options: ParallelOptions = {}) {
+  const warnings: string[] = [];
+  const used = { workerSlices: 0, workerSources: 0 };
+  const results = await validateOnAllCores(sources, NOW, cache, { log: { warn: (line) => warnings.push(line) }, used, ...options });
+  return { results, warnings, used };
+}
+
+function expectSameAs(results: readonly Validation[], one: readonly Validation[]) {
+  expect(comparable(results)).toEqual(comparable(one));
+  expect(bytesRead(results)).toEqual(bytesRead(one));
+}
+
+describe("when workers start", () => {
+  test("without a cache every pair is judged: the sources after the first 64 are split evenly between this thread and a worker", async () => {
+    const { sources } = await sourcesTree(64 + 2 * 128);
+    const one = await validate(sources, undefined, { threads: 1 });
+    expect(one.used).toEqual({ workerSlices: 0, workerSources: 0 });
+    const two = await validate(sources, undefined, { threads: 2 });
+    expect([two.used, two.warnings]).toEqual([{ workerSlices: 1, workerSources: 128 }, []]);
+    expectSameAs(two.results, one.results);
+    // One source fewer: fewer than 128 for each of two threads, so no worker.
+    const fewer = await validate(sources.slice(0, -1), undefined, { threads: 2 });
+    expect(fewer.used).toEqual({ workerSlices: 0, workerSources: 0 });
+    expectSameAs(fewer.results, one.results.slice(0, -1));
+  }, 60_000);
+
+  test("with a cache: a worker only when more than a quarter of the first 64 sources needed judging", async () => {
+    const { sources } = await sourcesTree(64 + 2 * 128);
+    const cacheFile = join(tempDir(), "cache.json");
+    const primed = openPairCache(cacheFile);
+    await validate(sources, primed, { threads: 1 });
+    primed.save();
+    // Sources 1..N (directories among the first 64) changed: each needs judging again.
+    const change = (from: number, to: number) => {
+      for (const source of sources.slice(from, to)) appendFileSync(source.main.certFile, "\n");
+    };
+    change(1, 17);
+    await Bun.sleep(120);
+    const sixteen = await validate(sources, openPairCache(cacheFile), { cacheFile, threads: 2 });
+    expect(sixteen.used.workerSlices).toBe(0);
+    change(17, 18);
+    await Bun.sleep(120);
+    const seventeen = await validate(sources, openPairCache(cacheFile), { cacheFile, threads: 2 });
+    expect([seventeen.used.workerSlices, seventeen.warnings]).toEqual([1, []]);
+    const without17 = (results: Validation[]) => results.filter((_, index) => index !== 17);
+    expectSameAs(without17(seventeen.results), without17(sixteen.results));
+  }, 60_000);
+});
+
+describe("what workers take from the cache file", () => {
+  /**
+   * A tree of 400 directories whose cache file knows the sources from the 300th on: the worker's
+   * slice (from the 233rd) holds sources it reads and sources it recalls.
+   */
+  async function primedTree() {
+    const { sources } = await sourcesTree(401);
+    const dir = tempDir();
+    const cacheFile = join(dir, "primed.json");
+    const primed = openPairCache(cacheFile);
+    await validate(sources.slice(300), primed, { threads: 1 });
+    primed.save();
+    const copy = (name: string) => {
+      copyFileSync(cacheFile, join(dir, name));
+      return join(dir, name);
+    };
+    return { sources, copy };
+  }
+
+  test("with a cache that recalls unchanged files, workers recall them too, and the cache is saved as one thread saves it", async () => {
+    const { sources, copy } = await primedTree();
+    const [oneFile, twoFile] = [copy("one.json"), copy("two.json")];
+    const oneCache = openPairCache(oneFile);
+    const one = await validate(sources, oneCache, { cacheFile: oneFile, threads: 1 });
+    const twoCache = openPairCache(twoFile);
+    const two = await validate(sources, twoCache, { cacheFile: twoFile, threads: 2 });
+    expect([two.used.workerSlices, two.warnings]).toEqual([1, []]);
+    expect(bytesRead(one.results).filter((read) => !read).length).toBeGreaterThan(100); // recalled, not read
+    expectSameAs(two.results, one.results);
+    oneCache.save();
+    twoCache.save();
+    const saved = (file: string) => {
+      const { entries, identities } = JSON.parse(readFileSync(file, "utf8")) as { entries: object; identities: object };
+      return { entries, identities };
+    };
+    expect(saved(twoFile)).toEqual(saved(oneFile));
+  }, 60_000);
+
+  test("with a cache that does not recall (the watcher's), workers read every file, as this thread does", async () => {
+    const { sources, copy } = await primedTree();
+    const judgeOnly = (file: string): PairCache => {
+      const persistent = openPairCache(file);
+      return { judge: (key, judge) => persistent.judge(key, judge) };
+    };
+    const oneFile = copy("one.json");
+    const one = await validate(sources, judgeOnly(oneFile), { cacheFile: oneFile, threads: 1 });
+    const twoFile = copy("two.json");
+    const two = await validate(sources, judgeOnly(twoFile), { cacheFile: twoFile, threads: 2 });
+    expect([two.used.workerSlices, two.warnings]).toEqual([1, []]);
+    expectSameAs(two.results, one.results);
+    expect(bytesRead(two.results).filter((read) => read).length).toBeGreaterThan(300);
+  }, 60_000);
+});
+
+describe("a worker that fails costs only time", () => {
+  let tree: Promise<{ sources: CertificateSource[]; one: Validation[] }> | undefined;
+  /** 64 + 3 x 128 sources: two workers beside this thread; and what one thread gives. */
+  const threeThreads = () =>
+    (tree ??= sourcesTree(64 + 3 * 128).then(async ({ sources }) => ({
+      sources,
+      one: (await validate(sources, undefined, { threads: 1 })).results,
+    })));
+  const standIn = (name: string) => new URL(`../../support/stand-in-workers/${name}`, import.meta.url).href;
+  const fallback = "validated on one thread instead (slower, same result)";
+
+  test("workers that fail: their slices are validated here, one warning with the first failure's reason", async () => {
+    const { sources, one } = await threeThreads();
+    const run = await validate(sources, undefined, { threads: 3, worker: standIn("throws.ts") });
+    expect(run.used.workerSlices).toBe(0);
+    expect(run.warnings.length).toBe(1);
+    expect(run.warnings[0]).toStartWith("validation threads: ");
+    expect(run.warnings[0]).toContain("stand-in worker failed");
+    expect(run.warnings[0]).toEndWith(`; ${fallback}`);
+    expectSameAs(run.results, one);
+  }, 60_000);
+
+  test("a worker failing without a message is named as failed", async () => {
+    const { sources, one } = await threeThreads();
+    const run = await validate(sources, undefined, { threads: 3, worker: standIn("throws-nothing.ts") });
+    expect(run.warnings).toEqual([`validation threads: the worker failed; ${fallback}`]);
+    expectSameAs(run.results, one);
+  }, 60_000);
+
+  test("a worker that is not there (a build without its entrypoint): one warning, the same results", async () => {
+    const { sources, one } = await threeThreads();
+    const run = await validate(sources, undefined, { threads: 3, worker: standIn("no-such-worker.ts") });
+    expect(run.warnings.length).toBe(1);
+    expect(run.warnings[0]).toEndWith(`; ${fallback}`);
+    expectSameAs(run.results, one);
+  }, 60_000);
+
+  test("a caller without a log: failing workers still cost only time", async () => {
+    const { sources, one } = await threeThreads();
+    expectSameAs(await validateOnAllCores(sources, NOW, undefined, { threads: 3, worker: standIn("throws.ts") }), one);
+  }, 60_000);
+
+  test("workers that end without answering: their slices are validated here", async () => {
+    const { sources, one } = await threeThreads();
+    const run = await validate(sources, undefined, { threads: 3, worker: standIn("exits.ts") });
+    expect(run.used.workerSlices).toBe(0);
+    expectSameAs(run.results, one);
+  }, 60_000);
+});
+
+test("this thread takes file identities from the identity function given (the run record's, looked up once)", async () => {
+  const { sources } = await sourcesTree(4);
+  const run = await validate(sources, undefined, { threads: 1, identity: (path) => `stand-in:${path}` });
+  for (const { validated } of run.results) {
+    const identities = Object.values(validated.identities ?? {});
+    expect(identities.length).toBeGreaterThan(0);
+    for (const identity of identities) expect(identity).toStartWith("stand-in:");
+  }
+});
