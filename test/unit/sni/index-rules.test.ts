@@ -10,11 +10,15 @@ import {
   logNotes,
   logProblems,
   mapKeyForHostname,
+  planSniMapFromTree,
   planSniMapOnAllCores,
   summarize,
 } from "../../../src/sni/index.ts";
 import { embeddedValue } from "../../../src/sni/embedded.ts";
 import type { MapEntry, Problem } from "../../../src/sni/types.ts";
+import type { PairCache } from "../../../src/sni/cache.ts";
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { fileIdentity } from "../../../src/file-identity.ts";
 import { mailTrees } from "../../support/fixture.ts";
 
@@ -144,4 +148,21 @@ test("the plan reads the files with the identity it is given: a directory whose 
   expect(result.sources.find((source) => source.source.dir === org.dir)?.main.failure?.code).toBe("changed-while-read");
   expect(result.entries.map((entry) => entry.name)).not.toContain("example.org");
   expect(result.entries.map((entry) => entry.name)).toContain("mail.example.test");
+});
+
+test("a tree where nothing vanished is listed and judged once, whatever else discovery says about it", () => {
+  const { sslDir, dirs } = mailTree({ certificateDirs: { "example.org": ["example.org"], "example.net": ["example.net"] } });
+  // A domains file that cannot be read (a directory): a problem of discovery's.
+  rmSync(join(dirs["example.net"]!.dir, "domains"));
+  mkdirSync(join(dirs["example.net"]!.dir, "domains"));
+  let judged = 0;
+  const cache: PairCache = {
+    judge: (_key, judge) => {
+      judged++;
+      return judge();
+    },
+  };
+  const result = planSniMapFromTree({ sslDir, hostname: "mail.example.test", cache });
+  expect(result.problems.map((problem) => problem.code)).toContain("domains-unreadable");
+  expect(judged).toBe(result.sources.length);
 });
