@@ -71,10 +71,10 @@ export function collectCertificateSources(sslDirInput: string, attempt = 1, iden
 
   let vanished = false;
   // A directory replaced while it was looked at (a renewal's two mv's) is looked at again in
-  // the next listing; one still changing in the last listing is left out with one warning.
+  // the next listing; one still changing in the last listing is left out with one warning (the
+  // problems of a listing taken again are dropped with it).
   const replaced = (dir: string) => {
     vanished = true;
-    if (attempt < MAX_LISTINGS) return;
     problems.push({
       severity: "warning",
       code: "vanished",

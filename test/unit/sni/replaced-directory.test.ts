@@ -86,8 +86,8 @@ test("a directory replaced on every look through three listings is left out with
   makeCertificate(half, { names: ["half.example.test"] });
   rmSync(join(half, "key.pem")); // no pair in its listing: looked at again only because it was replaced
   const discovery = collectCertificateSources(tree.sslDir, 1, replacedOnEveryLook(half));
-  expect(discovery.problems.map((problem) => `${problem.code} ${problem.message}`)).toEqual([
-    `vanished ${half}: the directory was replaced while it was being read, 3 times; not mapped this time, the next start or reload maps it`,
+  expect(discovery.problems.map((problem) => `${problem.severity} ${problem.code} ${problem.message}`)).toEqual([
+    `warning vanished ${half}: the directory was replaced while it was being read, 3 times; not mapped this time, the next start or reload maps it`,
   ]);
   // A directory that holds no pair and stays as it is: skipped without a word, as mailcow does.
   expect(collectCertificateSources(tree.sslDir).problems).toEqual([]);
