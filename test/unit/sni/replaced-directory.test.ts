@@ -100,3 +100,14 @@ test("a directory whose domains file is gone because the directory was replaced 
   expect(discovery.problems.map((problem) => problem.source)).toEqual([tree.old.dir]);
   expect(discovery.sources.map((source) => source.dir)).toEqual([tree.sslDir, tree.staged.dir]);
 });
+
+test("a directory replaced once while discovery looked at it is looked at again in the next listing, without a warning", () => {
+  const tree = midSwapTree();
+  rmSync(join(tree.old.dir, "domains")); // unreadable at first: the replacement is still being moved in
+  let looks = 0;
+  // Another directory at the first two looks (the listing's and the unreadable domains file's), then as it stays.
+  const replacedOnce = (path: string) => (path === tree.old.dir && looks < 2 ? `replaced ${++looks}` : entryIdentity(path));
+  const discovery = collectCertificateSources(tree.sslDir, 1, replacedOnce);
+  expect(discovery.problems).toEqual([]);
+  expect(looks).toBe(2);
+});
