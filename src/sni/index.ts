@@ -54,10 +54,10 @@ export function planSniMapFromTree(options: PlanOptions): SniMapResult {
   const hostname = mapKeyForHostname(options.hostname);
   const keys = new DecodedKeys();
   try {
-    for (let listing = 1; ; listing++) {
+    for (let round = 1; ; round++) {
       const discovery = collectCertificateSources(options.sslDir);
       const validations = discovery.sources.map((source) => validateSource(source, now, options.cache, { keys }));
-      if (listing < MAX_LISTINGS && anyVanished(discovery, validations)) continue;
+      if (round < MAX_ROUNDS && anyVanished(validations)) continue;
       return planFromValidations(discovery, hostname, now, validations);
     }
   } finally {
@@ -80,9 +80,9 @@ export async function planSniMapOnAllCores(
   const { cacheFile, log } = options;
   let discovery = options.discovery ?? collectCertificateSources(options.sslDir);
   let identity = options.identity;
-  for (let listing = 1; ; listing++) {
+  for (let round = 1; ; round++) {
     const validations = await validateOnAllCores(discovery.sources, now, options.cache, { cacheFile, log, identity });
-    if (listing < MAX_LISTINGS && anyVanished(discovery, validations)) {
+    if (round < MAX_ROUNDS && anyVanished(validations)) {
       discovery = collectCertificateSources(options.sslDir);
       identity = undefined;
       continue;
@@ -91,19 +91,17 @@ export async function planSniMapOnAllCores(
   }
 }
 
-/** Listings of the SSL dir in one run when directories vanish while they are read. */
-const MAX_LISTINGS = 3;
+/** Rounds of discovery and validation in one run when directories vanish while they are read. */
+const MAX_ROUNDS = 3;
 
 /**
- * Whether a certificate directory disappeared between the listing and its read: a renewal
+ * Whether a certificate directory disappeared between its listing and its read: a renewal
  * replacing it with two mv's (the new one staged beside it). What replaced it is in the next
- * listing; the sources that did not change are judged from the cache the second time.
+ * discovery; the sources that did not change are judged from the cache the second time. (A
+ * directory replaced while discovery itself looked at it is discovery's to list again.)
  */
-function anyVanished(discovery: Discovery, validations: readonly Validation[]): boolean {
-  return (
-    discovery.problems.some((problem) => problem.code === "vanished") ||
-    validations.some(({ validated }) => validated.main.failure?.code === "vanished")
-  );
+function anyVanished(validations: readonly Validation[]): boolean {
+  return validations.some(({ validated }) => validated.main.failure?.code === "vanished");
 }
 
 function planFromValidations(
