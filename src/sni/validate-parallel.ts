@@ -7,15 +7,19 @@ import { validateSource } from "./validate.ts";
 
 // Judging a pair through OpenSSL costs ten times what reading and digesting it does, and
 // thousands of directories are judged on a first start (docs/performance.md). Each source is
-// judged on its own, so the sources are split into one contiguous slice per core: this thread
-// validates the first slice while worker threads (validate-worker.ts) validate the others,
-// each with its own OpenSSL handles. Results keep the sources' order, so the map and the problem lines are the
-// same as from one thread. A worker that cannot start or fails (a build without the worker's
-// entrypoint, a crash) costs only time: its slice is validated here instead.
+// judged on its own, so this thread and worker threads (validate-worker.ts, each with its own
+// OpenSSL handles) take batches of the sources as they go, from one counter they share: a
+// worker starts ~100 ms after this thread and runs colder code, so fixed halves would leave
+// this thread waiting for the worker's. Results keep the sources' order, so the map and the
+// problem lines are the same as from one thread. A worker that cannot start or fails (a build
+// without the worker's entrypoint, a crash) costs only time: the batches it took are
+// validated here instead.
 
 /** Below this many sources per thread a worker's start-up costs more than it saves (docs/performance.md). */
 const MIN_SOURCES_PER_THREAD = 128;
 const MAX_THREADS = 8;
+/** Sources a thread takes at a time: few enough that the threads finish together. */
+const BATCH_SOURCES = 16;
 /** Sources validated here first, to see whether most need judging (no cached judgement). */
 const PROBE_SOURCES = 64;
 const JUDGED_SHARE = 0.25;
@@ -25,23 +29,27 @@ export interface Validation {
   problems: Problem[];
 }
 
-/** What the main thread asks a worker: its slice, the run's `now`, and the cache file to consult. */
+/** What the main thread asks a worker: the sources to take batches of, the run's `now`, and the cache file to consult. */
 export interface ParallelOptions {
   /** The judgement cache's file, which workers consult. */
   cacheFile?: string;
   log?: Pick<Logger, "warn">;
   /** Threads to use at most (default: every core). */
   threads?: number;
-  /** Counts the slices workers validated, and their sources (tests). */
-  used?: { workerSlices: number; workerSources: number };
+  /** Counts the workers that answered, and the sources they validated (tests). */
+  used?: { workerAnswers: number; workerSources: number; reclaimedSources: number };
   /** validate.ts's identity, on this thread (the workers take their own). */
   identity?: (path: string) => string;
   /** The worker's module (default: validate-worker.ts; tests give one that fails). */
   worker?: string;
 }
 
-export interface SliceRequest {
+export interface BatchRequest {
   sources: CertificateSource[];
+  /** One Int32 shared by every thread: Atomics.add(…, 0, 1) takes the next batch's number. */
+  claims: SharedArrayBuffer;
+  /** Sources per batch: batch N is sources[N * batch, (N + 1) * batch). */
+  batch: number;
   now: number;
   cacheFile?: string;
   /** Whether files whose identities the cache remembers may go unread (the main thread's cache has `recall`). */
@@ -49,7 +57,9 @@ export interface SliceRequest {
 }
 
 /** A worker's answer: results without their values, each value's span in `values`, and the judgements used. */
-export interface SliceResult {
+export interface BatchAnswer {
+  /** The batches the worker took, in the order of `results` (each batch's results in the sources' order). */
+  batches: number[];
   results: Validation[];
   spans: ([number, number] | undefined)[];
   judged: [string, SourceJudgement][];
@@ -62,7 +72,7 @@ export interface SliceResult {
  * validateSource for every source, on every core when there are enough of them to judge. CACHE is
  * this run's judgement cache; workers consult CACHE_FILE (the same cache as saved) and the
  * judgements they used are recorded in CACHE, so it is saved as if one thread had judged.
- * USED (tests) counts the slices workers validated.
+ * USED (tests) counts the workers that answered and the sources they validated.
  */
 export async function validateOnAllCores(
   sources: readonly CertificateSource[],
@@ -82,7 +92,7 @@ export async function validateOnAllCores(
         return judge();
       }),
   };
-  // One memo of decoded keys for this thread's slices (decoded-keys.ts), freed when done.
+  // One memo of decoded keys for this thread's batches (decoded-keys.ts), freed when done.
   const keys = new DecodedKeys();
   try {
     const validateHere = (slice: readonly CertificateSource[]) =>
@@ -92,28 +102,44 @@ export async function validateOnAllCores(
     const mostlyJudged = cache === undefined || judged > results.length * JUDGED_SHARE;
     const count = mostlyJudged ? Math.min(MAX_THREADS, threads, Math.floor(rest.length / MIN_SOURCES_PER_THREAD)) : 1;
     if (count < 2) return [...results, ...validateHere(rest)];
-    const size = Math.ceil(rest.length / count);
-    const slices = Array.from({ length: count }, (_, index) => rest.slice(index * size, (index + 1) * size));
+    const claims = new SharedArrayBuffer(4);
+    const taken = new Int32Array(claims);
+    const batchCount = Math.ceil(rest.length / BATCH_SOURCES);
+    const batchOf = (batch: number) => rest.slice(batch * BATCH_SOURCES, (batch + 1) * BATCH_SOURCES);
     let failure: string | undefined;
-    const answers = slices
-      .slice(1)
-      .map((slice) =>
-        validateInWorker(
-          worker,
-          { sources: slice, now: now.getTime(), cacheFile, recall: cache?.recall !== undefined },
-          (reason) => (failure ??= reason),
-        ),
-      );
-    results.push(...validateHere(slices[0]!));
-    for (const [index, answer] of (await Promise.all(answers)).entries()) {
-      if (answer === undefined) {
-        results.push(...validateHere(slices[index + 1]!));
-        continue;
+    const request: BatchRequest = {
+      sources: rest,
+      claims,
+      batch: BATCH_SOURCES,
+      now: now.getTime(),
+      cacheFile,
+      recall: cache?.recall !== undefined,
+    };
+    const answers = Array.from({ length: count - 1 }, () => validateInWorker(worker, request, (reason) => (failure ??= reason)));
+    const byBatch = new Array<Validation[] | undefined>(batchCount);
+    for (let batch = Atomics.add(taken, 0, 1); batch < batchCount; batch = Atomics.add(taken, 0, 1))
+      byBatch[batch] = validateHere(batchOf(batch));
+    for (const answer of await Promise.all(answers)) {
+      if (answer === undefined) continue;
+      const adopted = adopt(answer, cache);
+      let next = 0;
+      for (const batch of answer.batches) {
+        const size = batchOf(batch).length;
+        byBatch[batch] = adopted.slice(next, next + size);
+        next += size;
       }
-      results.push(...adopt(answer, cache));
       if (used) {
-        used.workerSlices++;
+        used.workerAnswers++;
         used.workerSources += answer.results.length;
+      }
+    }
+    // Batches a failed worker took are validated here.
+    for (let batch = 0; batch < batchCount; batch++) {
+      const validated = byBatch[batch];
+      if (validated !== undefined) results.push(...validated);
+      else {
+        results.push(...validateHere(batchOf(batch)));
+        if (used) used.reclaimedSources += batchOf(batch).length;
       }
     }
     if (failure !== undefined) log?.warn(`validation threads: ${failure}; validated on one thread instead (slower, same result)`);
@@ -124,7 +150,7 @@ export async function validateOnAllCores(
 }
 
 /** A worker's results with their values restored; its judgements recorded in CACHE. */
-function adopt(answer: SliceResult, cache: PairCache | undefined): Validation[] {
+function adopt(answer: BatchAnswer, cache: PairCache | undefined): Validation[] {
   for (const [key, judgement] of answer.judged) cache?.judge(key, () => judgement);
   for (const [identityKey, content] of answer.remembered) cache?.remember?.(identityKey, content);
   const bytes = new Uint8Array(answer.values);
@@ -150,18 +176,18 @@ function workerEntry(): string {
 }
 
 /**
- * One slice in a new worker thread (ENTRY); undefined when the worker could not do it: it
+ * The batches a new worker thread (ENTRY) takes; undefined when the worker could not answer: it
  * failed, ended without an answer, or could not be created at all (the rejection).
  */
-function validateInWorker(entry: string, request: SliceRequest, onFailure: (reason: string) => void): Promise<SliceResult | undefined> {
-  return new Promise<SliceResult | undefined>((resolve) => {
+function validateInWorker(entry: string, request: BatchRequest, onFailure: (reason: string) => void): Promise<BatchAnswer | undefined> {
+  return new Promise<BatchAnswer | undefined>((resolve) => {
     const worker = new Worker(entry);
     // The first call settles; a worker that fails also closes (a second call, which changes nothing).
-    const done = (answer: SliceResult | undefined) => {
+    const done = (answer: BatchAnswer | undefined) => {
       worker.terminate();
       resolve(answer);
     };
-    worker.onmessage = (event: MessageEvent<SliceResult>) => done(event.data);
+    worker.onmessage = (event: MessageEvent<BatchAnswer>) => done(event.data);
     // (Bun reports a worker that cannot load to error listeners.)
     worker.addEventListener("error", (event) => {
       onFailure(event.message || "the worker failed");

@@ -1,27 +1,23 @@
-// A worker thread of validate-parallel.ts: validates a slice of the sources (validate.ts, which
-// reads the files and judges them through OpenSSL, bun:ffi opened in this thread) and answers
-// with the results, the judgements it used (the main thread's cache records them), and every
+// A worker thread of validate-parallel.ts: takes batches of the sources from the counter it
+// shares with the other threads until none is left, validates them (validate.ts, which reads
+// the files and judges them through OpenSSL, bun:ffi opened in this thread) and answers with
+// the batches it took, their results, the judgements it used (the main thread's cache records them), and every
 // embedded value packed into one buffer that is moved, not copied, to the main thread.
 // A separate entrypoint of the compiled binary (package.json's build).
 import { openPairCache, type PairCache, type RecalledContent } from "./cache.ts";
-import type { CertificateSource, SourceJudgement } from "./types.ts";
+import type { SourceJudgement } from "./types.ts";
 import { DecodedKeys } from "./decoded-keys.ts";
 import { validateSource } from "./validate.ts";
-import type { SliceRequest, SliceResult } from "./validate-parallel.ts";
+import type { BatchRequest, BatchAnswer } from "./validate-parallel.ts";
 
 declare const self: Worker;
 
-self.onmessage = (event: MessageEvent<SliceRequest>) => {
-  const { sources, now, cacheFile, recall } = event.data;
-  self.postMessage(...validateSlice(sources, new Date(now), cacheFile, recall));
+self.onmessage = (event: MessageEvent<BatchRequest>) => {
+  self.postMessage(...validateBatches(event.data));
 };
 
-function validateSlice(
-  sources: readonly CertificateSource[],
-  now: Date,
-  cacheFile: string | undefined,
-  recall: boolean,
-): [SliceResult, ArrayBuffer[]] {
+function validateBatches({ sources, claims, batch: size, now: nowMs, cacheFile, recall }: BatchRequest): [BatchAnswer, ArrayBuffer[]] {
+  const now = new Date(nowMs);
   const persistent = openPairCache(cacheFile);
   const judged: [string, SourceJudgement][] = [];
   const remembered: [string, RecalledContent][] = [];
@@ -48,7 +44,13 @@ function validateSlice(
       : {}),
   };
   const keys = new DecodedKeys();
-  const results = sources.map((source) => validateSource(source, now, cache, { keys }));
+  const taken = new Int32Array(claims);
+  const batches: number[] = [];
+  const results: ReturnType<typeof validateSource>[] = [];
+  for (let batch = Atomics.add(taken, 0, 1); batch * size < sources.length; batch = Atomics.add(taken, 0, 1)) {
+    batches.push(batch);
+    for (const source of sources.slice(batch * size, (batch + 1) * size)) results.push(validateSource(source, now, cache, { keys }));
+  }
   keys.free();
   const values = new Uint8Array(results.reduce((total, { validated }) => total + (validated.value?.bytes?.length ?? 0), 0));
   let offset = 0;
@@ -64,5 +66,5 @@ function validateSlice(
     validated: { ...validated, value: validated.value && { digest: validated.value.digest, length: validated.value.length } },
     problems,
   }));
-  return [{ results: stripped, spans, judged, remembered, values: values.buffer }, [values.buffer]];
+  return [{ batches, results: stripped, spans, judged, remembered, values: values.buffer }, [values.buffer]];
 }

@@ -8,10 +8,11 @@ import { validateOnAllCores, type ParallelOptions, type Validation } from "../..
 import { mailTrees, tempDirs } from "../../support/fixture.ts";
 import { bytesRead, comparable, fillPoolTree } from "../../support/pool-tree.ts";
 
-// When validation takes worker threads, how it splits the work, and that a worker that fails
+// When validation takes worker threads, how it shares the work, and that a worker that fails
 // costs only time (validate-parallel.ts): the first 64 sources are validated here; workers
 // start only when more than a quarter of those needed judging (no remembered judgement) and
-// at least 128 sources per thread remain; the rest is split evenly. Real pairs, real OpenSSL.
+// at least 128 sources per thread remain; then every thread takes batches of 16 as it goes.
+// Real pairs, real OpenSSL.
 
 const mailTree = mailTrees("mpi-parallel-rules-");
 const tempDir = tempDirs("mpi-parallel-rules-cache-");
@@ -26,7 +27,7 @@ async function sourcesTree(sources: number) {
 
 async function validate(sources: readonly CertificateSource[], cache: PairCache | undefined, options: ParallelOptions = {}) {
   const warnings: string[] = [];
-  const used = { workerSlices: 0, workerSources: 0 };
+  const used = { workerAnswers: 0, workerSources: 0, reclaimedSources: 0 };
   const results = await validateOnAllCores(sources, NOW, cache, { log: { warn: (line) => warnings.push(line) }, used, ...options });
   return { results, warnings, used };
 }
@@ -37,18 +38,33 @@ function expectSameAs(results: readonly Validation[], one: readonly Validation[]
 }
 
 describe("when workers start", () => {
-  test("without a cache every pair is judged: the sources after the first 64 are split evenly between this thread and a worker", async () => {
+  test("without a cache every pair is judged: the sources after the first 64 are shared between this thread and a worker, in batches of 16", async () => {
     const { sources } = await sourcesTree(64 + 2 * 128);
     const one = await validate(sources, undefined, { threads: 1 });
-    expect(one.used).toEqual({ workerSlices: 0, workerSources: 0 });
+    expect(one.used).toEqual({ workerAnswers: 0, workerSources: 0, reclaimedSources: 0 });
     const two = await validate(sources, undefined, { threads: 2 });
-    expect([two.used, two.warnings]).toEqual([{ workerSlices: 1, workerSources: 128 }, []]);
+    expect([two.used.workerAnswers, two.used.reclaimedSources, two.warnings]).toEqual([1, 0, []]);
+    // Whole batches: however many the worker took before this thread had taken the rest.
+    expect(two.used.workerSources % 16).toBe(0);
+    expect(two.used.workerSources).toBeLessThanOrEqual(256);
     expectSameAs(two.results, one.results);
     // One source fewer: fewer than 128 for each of two threads, so no worker.
     const fewer = await validate(sources.slice(0, -1), undefined, { threads: 2 });
-    expect(fewer.used).toEqual({ workerSlices: 0, workerSources: 0 });
+    expect(fewer.used).toEqual({ workerAnswers: 0, workerSources: 0, reclaimedSources: 0 });
     expectSameAs(fewer.results, one.results.slice(0, -1));
   }, 60_000);
+
+  test("a worker that starts late takes fewer batches, not the same half: the threads finish together", async () => {
+    // 64 + 2 x 512 sources: this thread starts at once; the worker ~10-100 ms later, with colder code.
+    const { sources } = await sourcesTree(64 + 2 * 512);
+    const one = await validate(sources, undefined, { threads: 1 });
+    const two = await validate(sources, undefined, { threads: 2 });
+    expect([two.used.workerAnswers, two.used.reclaimedSources, two.warnings]).toEqual([1, 0, []]);
+    // Each thread took batches as it went (fixed halves would give the worker exactly 512).
+    expect(two.used.workerSources).toBeGreaterThan(0);
+    expect(two.used.workerSources).toBeLessThan(1024);
+    expectSameAs(two.results, one.results);
+  }, 120_000);
 
   test("with a cache: a worker only when more than a quarter of the first 64 sources needed judging", async () => {
     const { sources } = await sourcesTree(64 + 2 * 128);
@@ -63,11 +79,11 @@ describe("when workers start", () => {
     change(1, 17);
     await Bun.sleep(120);
     const sixteen = await validate(sources, openPairCache(cacheFile), { cacheFile, threads: 2 });
-    expect(sixteen.used.workerSlices).toBe(0);
+    expect(sixteen.used.workerAnswers).toBe(0);
     change(17, 18);
     await Bun.sleep(120);
     const seventeen = await validate(sources, openPairCache(cacheFile), { cacheFile, threads: 2 });
-    expect([seventeen.used.workerSlices, seventeen.warnings]).toEqual([1, []]);
+    expect([seventeen.used.workerAnswers, seventeen.warnings]).toEqual([1, []]);
     const without17 = (results: Validation[]) => results.filter((_, index) => index !== 17);
     expectSameAs(without17(seventeen.results), without17(sixteen.results));
   }, 60_000);
@@ -99,7 +115,7 @@ describe("what workers take from the cache file", () => {
     const one = await validate(sources, oneCache, { cacheFile: oneFile, threads: 1 });
     const twoCache = openPairCache(twoFile);
     const two = await validate(sources, twoCache, { cacheFile: twoFile, threads: 2 });
-    expect([two.used.workerSlices, two.warnings]).toEqual([1, []]);
+    expect([two.used.workerAnswers, two.warnings]).toEqual([1, []]);
     expect(bytesRead(one.results).filter((read) => !read).length).toBeGreaterThan(100); // recalled, not read
     expectSameAs(two.results, one.results);
     oneCache.save();
@@ -121,7 +137,7 @@ describe("what workers take from the cache file", () => {
     const one = await validate(sources, judgeOnly(oneFile), { cacheFile: oneFile, threads: 1 });
     const twoFile = copy("two.json");
     const two = await validate(sources, judgeOnly(twoFile), { cacheFile: twoFile, threads: 2 });
-    expect([two.used.workerSlices, two.warnings]).toEqual([1, []]);
+    expect([two.used.workerAnswers, two.warnings]).toEqual([1, []]);
     expectSameAs(two.results, one.results);
     expect(bytesRead(two.results).filter((read) => read).length).toBeGreaterThan(300);
   }, 60_000);
@@ -138,10 +154,10 @@ describe("a worker that fails costs only time", () => {
   const standIn = (name: string) => new URL(`../../support/stand-in-workers/${name}`, import.meta.url).href;
   const fallback = "validated on one thread instead (slower, same result)";
 
-  test("workers that fail: their slices are validated here, one warning with the first failure's reason", async () => {
+  test("workers that fail: the batches they took are validated here, one warning with the first failure's reason", async () => {
     const { sources, one } = await threeThreads();
     const run = await validate(sources, undefined, { threads: 3, worker: standIn("throws.ts") });
-    expect(run.used.workerSlices).toBe(0);
+    expect(run.used.workerAnswers).toBe(0);
     expect(run.warnings.length).toBe(1);
     expect(run.warnings[0]).toStartWith("validation threads: ");
     expect(run.warnings[0]).toContain("stand-in worker failed");
@@ -169,10 +185,19 @@ describe("a worker that fails costs only time", () => {
     expectSameAs(await validateOnAllCores(sources, NOW, undefined, { threads: 3, worker: standIn("throws.ts") }), one);
   }, 60_000);
 
-  test("workers that end without answering: their slices are validated here", async () => {
+  test("workers that end without answering: the batches they took are validated here", async () => {
     const { sources, one } = await threeThreads();
     const run = await validate(sources, undefined, { threads: 3, worker: standIn("exits.ts") });
-    expect(run.used.workerSlices).toBe(0);
+    expect(run.used.workerAnswers).toBe(0);
+    expectSameAs(run.results, one);
+  }, 60_000);
+
+  test("a worker that took batches and ended without answering: those batches are validated here, in their place", async () => {
+    const { sources, one } = await threeThreads();
+    const run = await validate(sources, undefined, { threads: 3, worker: standIn("takes-all-and-exits.ts") });
+    expect(run.used.workerAnswers).toBe(0);
+    // It took every batch left when it started: this thread validated those after its own.
+    expect(run.used.reclaimedSources).toBeGreaterThan(0);
     expectSameAs(run.results, one);
   }, 60_000);
 });

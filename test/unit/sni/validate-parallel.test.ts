@@ -27,7 +27,7 @@ async function inWorker(
   cacheFile: string,
 ): Promise<Validation[]> {
   const warnings: string[] = [];
-  const used = { workerSlices: 0, workerSources: 0 };
+  const used = { workerAnswers: 0, workerSources: 0, reclaimedSources: 0 };
   const results = await validateOnAllCores(sources, now, cache, {
     cacheFile,
     log: { warn: (line: string) => warnings.push(line) },
@@ -35,7 +35,7 @@ async function inWorker(
     used,
   });
   expect(warnings).toEqual([]);
-  expect(used.workerSlices).toBe(1);
+  expect(used.workerAnswers).toBe(1);
   return results;
 }
 
@@ -56,10 +56,10 @@ describe("validateOnAllCores", () => {
     cache.save();
     // Every judgement cached: the same results (one thread does it: nothing to judge).
     const again = openPairCache(cacheFile);
-    const cachedRun = { workerSlices: 0, workerSources: 0 };
+    const cachedRun = { workerAnswers: 0, workerSources: 0, reclaimedSources: 0 };
     expect(comparable(await validateOnAllCores(sources, now, again, { cacheFile, threads: 2, used: cachedRun }))).toEqual(comparable(one));
     expect(again.hits).toBe(sources.length);
-    expect(cachedRun.workerSlices).toBe(0);
+    expect(cachedRun.workerAnswers).toBe(0);
   }, 60_000);
 
   test("workers answer from the cache file for the pairs it knows", async () => {
