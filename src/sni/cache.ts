@@ -51,6 +51,8 @@ export interface PairCache {
   recall?(identityKey: string): RecalledSource | undefined;
   /** Remember what files with these identities held (after a read under which nothing changed). */
   remember?(identityKey: string, content: RecalledContent): void;
+  /** True when it remembers no judgement at all (a first start): every pair will be judged. */
+  readonly empty?: boolean;
 }
 
 /** What a source's files held: the content key of their judgement, and the embedded value's digest and length. */
@@ -82,6 +84,7 @@ export function openPairCache(path?: string): PersistentPairCache {
   let misses = 0;
   let rememberedNew = false;
   return {
+    empty: previous.size === 0,
     judge(key, judge) {
       const cached = previous.get(key);
       if (cached) {

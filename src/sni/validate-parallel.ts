@@ -20,7 +20,7 @@ const MIN_SOURCES_PER_THREAD = 128;
 const MAX_THREADS = 8;
 /** Sources a thread takes at a time: few enough that the threads finish together. */
 const BATCH_SOURCES = 16;
-/** Sources validated here first, to see whether most need judging (no cached judgement). */
+/** Sources validated here first, to see whether most need judging (no cached judgement), when the cache remembers any. */
 const PROBE_SOURCES = 64;
 const JUDGED_SHARE = 0.25;
 
@@ -97,9 +97,11 @@ export async function validateOnAllCores(
   try {
     const validateHere = (slice: readonly CertificateSource[]) =>
       slice.map((source) => validateSource(source, now, counting, { keys, identity }));
-    const results = validateHere(sources.slice(0, PROBE_SOURCES));
+    // With no judgement remembered (a first start, --dry-run) every pair is judged: no probe.
+    const nothingRemembered = cache === undefined || cache.empty === true;
+    const results = nothingRemembered ? [] : validateHere(sources.slice(0, PROBE_SOURCES));
     const rest = sources.slice(results.length);
-    const mostlyJudged = cache === undefined || judged > results.length * JUDGED_SHARE;
+    const mostlyJudged = nothingRemembered || judged > results.length * JUDGED_SHARE;
     const count = mostlyJudged ? Math.min(MAX_THREADS, threads, Math.floor(rest.length / MIN_SOURCES_PER_THREAD)) : 1;
     if (count < 2) return [...results, ...validateHere(rest)];
     const claims = new SharedArrayBuffer(4);

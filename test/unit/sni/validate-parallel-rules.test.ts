@@ -9,9 +9,10 @@ import { mailTrees, tempDirs } from "../../support/fixture.ts";
 import { bytesRead, comparable, fillPoolTree } from "../../support/pool-tree.ts";
 
 // When validation takes worker threads, how it shares the work, and that a worker that fails
-// costs only time (validate-parallel.ts): the first 64 sources are validated here; workers
-// start only when more than a quarter of those needed judging (no remembered judgement) and
-// at least 128 sources per thread remain; then every thread takes batches of 16 as it goes.
+// costs only time (validate-parallel.ts): with a cache that remembers judgements, the first 64
+// sources are validated here and workers start only when more than a quarter of those needed
+// judging; without one every pair is judged and workers start at once; either way only with
+// at least 128 sources per thread left, and then every thread takes batches of 16 as it goes.
 // Real pairs, real OpenSSL.
 
 const mailTree = mailTrees("mpi-parallel-rules-");
@@ -38,8 +39,9 @@ function expectSameAs(results: readonly Validation[], one: readonly Validation[]
 }
 
 describe("when workers start", () => {
-  test("without a cache every pair is judged: the sources after the first 64 are shared between this thread and a worker, in batches of 16", async () => {
-    const { sources } = await sourcesTree(64 + 2 * 128);
+  test("without a cache every pair is judged: no probe, all sources shared between this thread and a worker, in batches of 16", async () => {
+    const { sources: all } = await sourcesTree(64 + 2 * 128);
+    const sources = all.slice(0, 2 * 128);
     const one = await validate(sources, undefined, { threads: 1 });
     expect(one.used).toEqual({ workerAnswers: 0, workerSources: 0, reclaimedSources: 0 });
     const two = await validate(sources, undefined, { threads: 2 });
@@ -52,6 +54,11 @@ describe("when workers start", () => {
     const fewer = await validate(sources.slice(0, -1), undefined, { threads: 2 });
     expect(fewer.used).toEqual({ workerAnswers: 0, workerSources: 0, reclaimedSources: 0 });
     expectSameAs(fewer.results, one.results.slice(0, -1));
+    // A cache that remembers nothing (a first start) is the same: no probe.
+    const empty = await validate(sources, openPairCache(join(tempDir(), "none.json")), { threads: 2 });
+    expect(empty.used.workerAnswers).toBe(1);
+    const emptyFewer = await validate(sources.slice(0, -1), openPairCache(join(tempDir(), "none.json")), { threads: 2 });
+    expect(emptyFewer.used.workerAnswers).toBe(0);
   }, 60_000);
 
   test("a worker that starts late takes fewer batches, not the same half: the threads finish together", async () => {
