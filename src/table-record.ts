@@ -94,6 +94,19 @@ export function snapshotIdentities(paths: readonly string[]): Map<string, string
   return new Map([...new Set(paths)].map((path) => [path, fileIdentity(path)]));
 }
 
+/** A table record's part that does not depend on the outputs: made while the build runs (prepareTableRecord). */
+export interface PreparedTableRecord {
+  inputsDigest: string;
+  /** The inputs as the record's second line holds them. */
+  inputsLine: string;
+}
+
+/** What saveTableRecord records of INPUTS, made before the outputs exist; undefined when an input was missing (""). */
+export function prepareTableRecord(inputs: ReadonlyMap<string, string>): PreparedTableRecord | undefined {
+  if ([...inputs.values()].includes("")) return undefined;
+  return { inputsDigest: inputsDigest(inputs), inputsLine: JSON.stringify(Object.fromEntries(inputs)) };
+}
+
 /**
  * Record a build that succeeded: `inputs` as taken before the build read them (a file changed
  * after that then differs from the record next time; for sni.map, content digests of exactly
@@ -108,16 +121,27 @@ export function saveTableRecord(
   log: Pick<Logger, "warn">,
   builtBy?: string,
 ): boolean {
-  if ([...inputs.values()].includes("")) return false;
+  return savePreparedTableRecord(file, prepareTableRecord(inputs), outputs, log, builtBy);
+}
+
+/** saveTableRecord with its inputs' part made beforehand (PREPARED; undefined: an input was missing, nothing recorded). */
+export function savePreparedTableRecord(
+  file: string,
+  prepared: PreparedTableRecord | undefined,
+  outputs: readonly string[],
+  log: Pick<Logger, "warn">,
+  builtBy?: string,
+): boolean {
+  if (prepared === undefined) return false;
   const outputIdentities = snapshotIdentities(outputs);
   if ([...outputIdentities.values()].includes("")) return false;
   const header = {
     version: RECORD_VERSION,
-    inputsDigest: inputsDigest(inputs),
+    inputsDigest: prepared.inputsDigest,
     outputs: Object.fromEntries(outputIdentities),
     ...(builtBy === undefined ? {} : { builtBy }),
   };
-  return saveRecordFile(file, `${JSON.stringify(header)}\n${JSON.stringify(Object.fromEntries(inputs))}\n`, log);
+  return saveRecordFile(file, `${JSON.stringify(header)}\n${prepared.inputsLine}\n`, log);
 }
 
 /**

@@ -1,10 +1,12 @@
-import { existsSync } from "node:fs";
+import { closeSync, existsSync, writeSync } from "node:fs";
+import { openPipe } from "../libc.ts";
 import { join } from "node:path";
 import { UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { tableKeysDiffer } from "./keys.ts";
-import { logToolWarnings, summarizeToolOutput, toolFailure } from "./output.ts";
-import { hasDefaultMainCf, runChecked, runTool, type PostfixTools } from "./tools.ts";
+import { logToolWarnings, summarizeToolOutput, toolFailure, toolMessages } from "./output.ts";
+import type { Subprocess } from "bun";
+import { hasDefaultMainCf, programPath, runChecked, runTool, type PostfixTools } from "./tools.ts";
 
 // Building indexed tables: postmap -F for sni.map, postalias for the aliases.
 
@@ -32,9 +34,10 @@ export async function postmapEmbedFiles(
   expectedKeys: readonly string[],
   log?: Logger,
   signal?: AbortSignal,
+  whileRunning?: () => void,
 ): Promise<void> {
   const configArgs = mapToolConfigArgs(tools, confDir);
-  const run = await runTool(tools, "postmap", [...configArgs, "-F", `hash:${mapFile}`], { signal });
+  const run = await runTool(tools, "postmap", [...configArgs, "-F", `hash:${mapFile}`], { signal, whileRunning });
   if (run.failed) throw new UserError(toolFailure("postmap -F", run));
   // "postmap: warning: FILE, line N: open PATH: ...: skipping this entry" and its kin.
   const aboutEntries = run.messages.all.filter((line) => line.includes(`${mapFile}, line `) || line.includes("skipping this entry"));
@@ -58,18 +61,110 @@ export async function postmapUpdate(
   remove: readonly string[],
   upsert: string,
   log?: Logger,
+  whileRunning?: () => void,
 ): Promise<void> {
   const configArgs = mapToolConfigArgs(tools, confDir);
   const steps: [string, string[], string][] = [];
   if (remove.length > 0) steps.push(["postmap -d", ["-d", "-"], remove.map((key) => `${key}\n`).join("")]);
   if (upsert.length > 0) steps.push(["postmap -r -i", ["-r", "-i"], upsert]);
-  for (const [what, flags, input] of steps) {
-    const run = await runTool(tools, "postmap", [...configArgs, ...flags, `hash:${mapFile}`], { input });
+  for (const [index, [what, flags, input]] of steps.entries()) {
+    // The overlapping work goes beside the last step, the longest (the names written).
+    const beside = index === steps.length - 1 ? whileRunning : undefined;
+    const run = await runTool(tools, "postmap", [...configArgs, ...flags, `hash:${mapFile}`], { input, whileRunning: beside });
     if (run.failed) throw new UserError(toolFailure(what, run));
     const aboutEntries = run.messages.all.filter((line) => /\bstdin, line \d+:|duplicate entry/.test(line));
     if (aboutEntries.length > 0) throw new UserError(`${what} did not take every entry: ${summarizeToolOutput(aboutEntries.join("\n"))}`);
     logToolWarnings(run, log);
   }
+}
+
+/** `postmap -r -i` on hash:MAP_FILE, fed while it runs (startPostmapFeed). */
+export interface PostmapFeed {
+  /** Hand postmap more "KEY VALUE" lines (waits only while postmap is a pipe's size behind). */
+  write(lines: Uint8Array): void;
+  /**
+   * No more lines: wait for postmap, calling WHILE_RUNNING meanwhile. Throws a UserError when it
+   * failed or warned about a line, as postmapUpdate does.
+   */
+  end(log?: Logger, whileRunning?: () => void): Promise<void>;
+  /** Stop postmap without a result (idempotent); resolves once it has ended. */
+  kill(): Promise<void>;
+}
+
+/** What the pipe to postmap holds: enough for a batch of lines, so a write rarely waits for postmap. */
+const FEED_PIPE_BYTES = 1 << 20;
+
+/**
+ * Start `postmap -r -i hash:MAP_FILE` (the .db created if it does not exist) reading from a pipe
+ * of ours, so a table can be built while its lines are still being made. A line is stored as
+ * it is given (no -F); -r lets a later line for a key replace an earlier one. Writes go
+ * straight into the pipe (1 MiB; a write waits only while postmap is that far behind), so
+ * postmap works while this thread does other work, with no event loop turn needed.
+ */
+export async function startPostmapFeed(tools: PostfixTools, mapFile: string, confDir: string): Promise<PostmapFeed> {
+  const program = programPath(tools, "postmap");
+  const [readEnd, writeEnd] = openPipe(FEED_PIPE_BYTES);
+  let child: Subprocess<number, "ignore", "pipe">;
+  try {
+    // Bun.spawn rather than execa: postmap's stdin is the read end of our own pipe.
+    child = Bun.spawn([program, ...mapToolConfigArgs(tools, confDir), "-r", "-i", `hash:${mapFile}`], {
+      stdin: readEnd,
+      stdout: "ignore",
+      stderr: "pipe",
+      env: tools.env,
+    });
+  } catch (error) {
+    closeSync(writeEnd);
+    throw new UserError(`cannot run ${program}: ${(error as Error).message}; install Postfix or put ${program} on PATH`, 1, {
+      cause: error,
+    });
+  } finally {
+    closeSync(readEnd);
+  }
+  const stderr = new Response(child.stderr).text();
+  let open = true;
+  const close = () => {
+    if (!open) return;
+    open = false;
+    closeSync(writeEnd);
+  };
+  return {
+    write(lines) {
+      if (!open || lines.length === 0) return;
+      try {
+        for (let written = 0; written < lines.length; ) written += writeSync(writeEnd, lines, written, lines.length - written);
+      } catch {
+        close(); // postmap is gone (EPIPE): its exit status and words tell why, at end()
+      }
+    },
+    async end(log, whileRunning) {
+      close();
+      try {
+        whileRunning?.();
+      } finally {
+        await child.exited; // never left running unwaited
+      }
+      const text = await stderr;
+      const run = {
+        exitCode: child.exitCode ?? undefined,
+        failed: child.exitCode !== 0,
+        stdout: "",
+        stderr: text,
+        shortMessage: child.signalCode ? `killed by ${child.signalCode}` : undefined,
+        messages: toolMessages(text),
+      };
+      if (run.failed) throw new UserError(toolFailure("postmap -r -i", run));
+      const aboutEntries = run.messages.all.filter((line) => /\bstdin, line \d+:|duplicate entry/.test(line));
+      if (aboutEntries.length > 0)
+        throw new UserError(`postmap -r -i did not take every entry: ${summarizeToolOutput(aboutEntries.join("\n"))}`);
+      logToolWarnings(run, log);
+    },
+    async kill() {
+      close();
+      child.kill();
+      await child.exited;
+    },
+  };
 }
 
 /**

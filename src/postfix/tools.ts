@@ -73,18 +73,30 @@ export async function runTool(
   tools: PostfixTools,
   tool: ToolName,
   argv: string[],
-  options: { input?: string; signal?: AbortSignal } = {},
+  options: {
+    input?: string;
+    signal?: AbortSignal;
+    /** Called once the tool has been started, before waiting for it: work of ours that can overlap the tool's. */
+    whileRunning?: () => void;
+  } = {},
 ): Promise<ToolRun> {
   const program = programPath(tools, tool);
   const stdin = options.input === undefined ? { stdin: "ignore" as const } : { input: options.input };
   const { execa } = await execaModule();
-  const result = await execa(program, argv, {
+  const running = execa(program, argv, {
     reject: false,
     env: tools.env,
     extendEnv: false,
     ...stdin,
     ...(options.signal ? { cancelSignal: options.signal } : {}),
-  }).catch((error: unknown) => {
+  });
+  try {
+    options.whileRunning?.();
+  } catch (error) {
+    await running.catch(() => undefined); // never leave the tool running unwaited
+    throw error;
+  }
+  const result = await running.catch((error: unknown) => {
     throw new UserError(`cannot run ${program}: ${(error as Error).message}; install Postfix or put ${program} on PATH`, 1, {
       cause: error,
     });

@@ -11,20 +11,6 @@ import type { MapEntry, Problem, ValidatedSource } from "./types.ts";
 import { DecodedKeys } from "./decoded-keys.ts";
 import { validateSource } from "./validate.ts";
 import { validateOnAllCores, type Validation } from "./validate-parallel.ts";
-import { incrementalDelta, postmapStamp, writeSniTable, type TableDelta } from "./table-update.ts";
-import { mapKeys, SNI_MAP_FILE } from "./write.ts";
-import { join } from "node:path";
-import { MAX_CONF_BYTES, readBoundedTextIfExists } from "../bounded-read.ts";
-import { dbHoldsExactly, type PostfixTools } from "../postfix/index.ts";
-import { fileIdentity } from "../file-identity.ts";
-import {
-  forgetTableRecord,
-  readTableRecord,
-  saveTableRecord,
-  tableIsCurrent,
-  tableRecordFileFor,
-  type TableRecord,
-} from "../table-record.ts";
 
 export interface SniMapResult {
   sslDir: string;
@@ -73,15 +59,17 @@ export async function planSniMapOnAllCores(
     /** Discovery's result when its inputs are known to be unchanged (run-record.ts). */
     discovery?: Discovery;
     identity?: (path: string) => string;
+    /** Told of validation results as they come (validate-parallel.ts), e.g. a table built meanwhile. */
+    onValidated?: (validations: readonly Validation[]) => void;
   },
 ): Promise<SniMapResult> {
   const now = options.now ?? new Date();
   const hostname = mapKeyForHostname(options.hostname);
-  const { cacheFile, log } = options;
+  const { cacheFile, log, onValidated } = options;
   let discovery = options.discovery ?? collectCertificateSources(options.sslDir);
   let identity = options.identity;
   for (let round = 1; ; round++) {
-    const validations = await validateOnAllCores(discovery.sources, now, options.cache, { cacheFile, log, identity });
+    const validations = await validateOnAllCores(discovery.sources, now, options.cache, { cacheFile, log, identity, onValidated });
     if (round < MAX_ROUNDS && anyVanished(validations)) {
       discovery = collectCertificateSources(options.sslDir);
       identity = undefined;
@@ -128,82 +116,6 @@ function planFromValidations(
     notes: discovery.notes,
     discovery,
   };
-}
-
-/**
- * Whether the table in place is the one CONTENT and INPUTS (embeddedValueDigests) would build:
- * the table record of the last build says so, the map text is CONTENT, and the .db holds
- * exactly its keys (read from the .db's pages; a .db that read cannot confirm is rebuilt
- * rather than trusted).
- */
-export function sniTableInPlace(
-  confDir: string,
-  cacheFile: string | undefined,
-  content: string,
-  inputs: ReadonlyMap<string, string>,
-): boolean {
-  const mapFile = join(confDir, SNI_MAP_FILE);
-  const recordFile = tableRecordFileFor(cacheFile, "sni.map");
-  const record = recordFile === undefined ? undefined : tableRecord(recordFile);
-  return (
-    tableIsCurrent(record, inputs, [mapFile, `${mapFile}.db`]) &&
-    readBoundedTextIfExists(mapFile, MAX_CONF_BYTES) === content &&
-    dbHoldsExactly(mapFile, mapKeys(content))
-  );
-}
-
-/**
- * Build sni.map(.db): only the changed names when the table record of the last build vouches
- * for the table in place (table-update.ts), else in full (write.ts). The record is dropped
- * first and written after a good build. Returns the changes made in place, or undefined after a
- * full build.
- */
-export async function buildSniTable(
-  tools: PostfixTools,
-  confDir: string,
-  cacheFile: string | undefined,
-  content: string,
-  entries: readonly MapEntry[],
-  inputs: ReadonlyMap<string, string>,
-  log: Logger,
-): Promise<TableDelta | undefined> {
-  const mapFile = join(confDir, SNI_MAP_FILE);
-  const recordFile = tableRecordFileFor(cacheFile, "sni.map");
-  const builtBy = postmapStamp(tools);
-  const delta = recordFile === undefined ? undefined : incrementalDelta(tableRecord(recordFile), confDir, entries, inputs, builtBy);
-  if (recordFile !== undefined) forgetTableRecord(recordFile);
-  const updated = await writeSniTable(tools, confDir, content, entries, delta, log);
-  if (recordFile !== undefined) saveTableRecord(recordFile, inputs, [mapFile, `${mapFile}.db`], log, builtBy);
-  return updated;
-}
-
-/** The last table record read: the file and its identity when read, and what it held. */
-let recordRead: { key: string; record: TableRecord | undefined } = { key: "", record: undefined };
-
-/**
- * The table record in FILE, parsed once per run while the file stays the same (the check
- * and the build that follows it both need it; it holds a line per name). A record that
- * vanished after it was read still says only what was true of the table then: the table's own
- * identities in it decide whether it vouches for anything.
- */
-function tableRecord(file: string): TableRecord | undefined {
-  const key = `${file}\0${fileIdentity(file)}`;
-  if (recordRead.key !== key) recordRead = { key, record: readTableRecord(file) };
-  return recordRead.record;
-}
-
-/**
- * What the table embeds, as content digests keyed by map line: the .db is a function of
- * exactly these (write.ts builds it from the judged bytes), so equal digests, an equal map
- * text and an untouched .db mean a build would give the table already in place.
- */
-export function embeddedValueDigests(entries: readonly MapEntry[]): Map<string, string> {
-  return new Map(entries.map((entry) => [embeddedValueKey(entry), entry.value.digest]));
-}
-
-/** An entry's key in embeddedValueDigests: its map line. */
-export function embeddedValueKey(entry: MapEntry): string {
-  return `${entry.name} ${entry.files.join(" ")}`;
 }
 
 /** Above this projected size of sni.map.db the build is announced with a warning. */
@@ -267,4 +179,5 @@ export function summarize(result: SniMapResult): string {
 }
 
 export { normalizeName } from "./names.ts";
+export { buildSniTable, embeddedValueDigests, embeddedValueKey, fullBuildCertain, sniTableInPlace } from "./table-build.ts";
 export type { MapEntry, Problem, ValidatedSource } from "./types.ts";

@@ -132,37 +132,44 @@ function tableAsRecorded(record: RunRecord, outputs: readonly [map: string, db: 
   return keys !== undefined && keysDigest(keys) === record.keysDigest;
 }
 
+/** What a run record says of a run, but for the outputs it left. */
+export interface RunToRecord {
+  settings: RunSettings;
+  discovery: Discovery;
+  sources: readonly ValidatedSource[];
+  keys: readonly string[];
+  lines: RecordedLine[];
+  summary: string;
+  started: number;
+  now: Date;
+}
+
+/** A run record without its outputs, as JSON: made while the table is built (savePreparedRun adds them). */
+export interface PreparedRun {
+  withoutOutputs: string;
+}
+
 /**
  * Record a run whose table is in place (OUTPUTS), when every identity it depended on was
  * taken and none is racy (changed RACY_MS or less before STARTED). Returns whether it was
  * recorded; failing to write it costs only the next run's time (one warning).
  */
-export function recordRun(
-  file: string,
-  run: {
-    settings: RunSettings;
-    discovery: Discovery;
-    sources: readonly ValidatedSource[];
-    outputs: readonly string[];
-    keys: readonly string[];
-    lines: RecordedLine[];
-    summary: string;
-    started: number;
-    now: Date;
-  },
-  log: Pick<Logger, "warn">,
-): boolean {
+export function recordRun(file: string, run: RunToRecord & { outputs: readonly string[] }, log: Pick<Logger, "warn">): boolean {
+  return savePreparedRun(file, prepareRunRecord(run), run.outputs, log);
+}
+
+/** RUN's record but for its outputs, or undefined when RUN cannot be recorded (an identity not taken, or racy). */
+export function prepareRunRecord(run: RunToRecord): PreparedRun | undefined {
   const files: Record<string, string> = {};
   for (const validated of run.sources) {
-    if (validated.identities === undefined) return false;
+    if (validated.identities === undefined) return undefined;
     Object.assign(files, validated.identities);
   }
-  const outputs = Object.fromEntries(run.outputs.map((path) => [path, fileIdentity(path)]));
   // An identity not taken ("") has no time (NaN) and is never settled.
   const settled = (identity: string) => identityChangedMs(identity) < run.started - RACY_MS;
   const observed = run.discovery.observed;
-  if (![...Object.values(observed), ...Object.values(files)].every(settled) || Object.values(outputs).includes("")) return false;
-  const record: RunRecord = {
+  if (![...Object.values(observed), ...Object.values(files)].every(settled)) return undefined;
+  const record: Omit<RunRecord, "outputs"> = {
     version: RECORD_VERSION,
     settings: settingsKey(run.settings),
     program: programIdentity(),
@@ -170,12 +177,25 @@ export function recordRun(
     observed,
     discovery: recordDiscovery(run.discovery),
     files,
-    outputs,
     keysDigest: keysDigest(run.keys),
     lines: run.lines,
     summary: run.summary,
   };
-  return saveRecordFile(file, JSON.stringify(record), log);
+  return { withoutOutputs: JSON.stringify(record) };
+}
+
+/** Save PREPARED with the identities OUTPUTS have now; nothing when there is nothing to save or an output is missing. */
+export function savePreparedRun(
+  file: string,
+  prepared: PreparedRun | undefined,
+  outputs: readonly string[],
+  log: Pick<Logger, "warn">,
+): boolean {
+  if (prepared === undefined) return false;
+  const identities = Object.fromEntries(outputs.map((path) => [path, fileIdentity(path)]));
+  if (Object.values(identities).includes("")) return false;
+  // The outputs first, then the rest of the object as prepared ("{" dropped).
+  return saveRecordFile(file, `{"outputs":${JSON.stringify(identities)},${prepared.withoutOutputs.slice(1)}`, log);
 }
 
 /** Drop the record before a run does its work: a run that fails half-way must not leave it looking current. */

@@ -100,10 +100,11 @@ export async function writeSniTable(
   entries: readonly MapEntry[],
   delta: TableDelta | undefined,
   log: Logger,
+  whileBuilding?: () => void,
 ): Promise<TableDelta | undefined> {
   if (delta !== undefined) {
     try {
-      await updateSniMapFiles(tools, confDir, content, entries, delta, log);
+      await updateSniMapFiles(tools, confDir, content, entries, delta, log, whileBuilding);
       return delta;
     } catch (error) {
       if (isEmbeddedValueChanged(error)) throw error;
@@ -111,7 +112,7 @@ export async function writeSniTable(
       log.info(`sni-map: updating sni.map.db in place failed (${(error as Error).message}); building it in full`);
     }
   }
-  await writeSniMapFiles(tools, confDir, content, entries, log);
+  await writeSniMapFiles(tools, confDir, content, entries, log, whileBuilding);
   return undefined;
 }
 
@@ -123,12 +124,13 @@ async function updateSniMapFiles(
   entries: readonly MapEntry[],
   delta: TableDelta,
   log: Logger,
+  whileBuilding?: () => void,
 ): Promise<void> {
   const mapFile = join(confDir, SNI_MAP_FILE);
   const tempMap = tempPathFor(mapFile);
   try {
     copyPrivate(`${mapFile}.db`, `${tempMap}.db`, delta.base);
-    await postmapUpdate(tools, tempMap, confDir, delta.removals, storedLines(delta.upserts), log);
+    await postmapUpdate(tools, tempMap, confDir, delta.removals, storedLines(delta.upserts), log, whileBuilding);
     const difference = await tableKeysDiffer(
       tools,
       tempMap,

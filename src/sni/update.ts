@@ -9,6 +9,7 @@ import { isEmbeddedValueChanged } from "./embedded.ts";
 import {
   buildSniTable,
   embeddedValueDigests,
+  fullBuildCertain,
   logNotes,
   logProblems,
   mapKeyForHostname,
@@ -18,7 +19,18 @@ import {
   type SniMapResult,
 } from "./index.ts";
 import type { Discovery } from "./discover.ts";
-import { forgetRun, readRunRecord, recordRun, runRecordFileFor, type RecordedLine, type RunSettings } from "./run-record.ts";
+import { startStreamedBuild, type StreamedBuild } from "./streamed-build.ts";
+import {
+  forgetRun,
+  prepareRunRecord,
+  readRunRecord,
+  runRecordFileFor,
+  savePreparedRun,
+  type PreparedRun,
+  type RecordedLine,
+  type RunSettings,
+  type RunToRecord,
+} from "./run-record.ts";
 import { fileIdentity } from "../file-identity.ts";
 import { mapKeys, SNI_MAP_FILE } from "./write.ts";
 
@@ -62,19 +74,28 @@ export async function updateSniMap(options: SniMapOptions): Promise<void> {
   if (runFile !== undefined) forgetRun(runFile);
   const cache = openPairCache(options.cacheFile);
   const logged = new Set<string>();
-  let result: SniMapResult;
+  // The run record is made while postmap builds the table; saved once the table is in place.
+  let prepared: PreparedRun | undefined;
+  const prepareRun =
+    runFile === undefined
+      ? undefined
+      : (result: SniMapResult) => (prepared = prepareRunRecord(runToRecord(result, settings, started, now)));
   try {
     // What the record's check found is not looked up again: discovery when nothing it read
     // changed, and each file's identity the first time validation asks for it.
     const identity = recorded && firstLookupFrom(recorded.identities);
-    result = await planAndWrite({ ...options, now }, cache, cache, logged, { discovery: recorded?.discovery, identity });
+    await planAndWrite({ ...options, now }, cache, cache, logged, { discovery: recorded?.discovery, identity }, prepareRun);
   } catch (error) {
     if (!isEmbeddedValueChanged(error)) throw error;
     // A file no longer holds what its identity vouched for (embedded.ts): read every file.
     options.log.warn(`sni-map: ${(error as Error).message}`);
-    result = await planAndWrite({ ...options, now }, cache, { judge: cache.judge, remember: cache.remember }, logged, {});
+    await planAndWrite({ ...options, now }, cache, { judge: cache.judge, remember: cache.remember }, logged, {}, prepareRun);
   }
-  if (runFile === undefined) return;
+  if (runFile !== undefined) savePreparedRun(runFile, prepared, outputs, options.log);
+}
+
+/** What the run record says of the run that gave RESULT, but for the outputs. */
+function runToRecord(result: SniMapResult, settings: RunSettings, started: number, now: Date): RunToRecord {
   const lines: RecordedLine[] = [
     ...result.notes.map((message) => ({ level: "info" as const, message })),
     ...result.problems.map((problem) => ({
@@ -82,21 +103,16 @@ export async function updateSniMap(options: SniMapOptions): Promise<void> {
       message: problem.message,
     })),
   ];
-  recordRun(
-    runFile,
-    {
-      settings,
-      discovery: result.discovery,
-      sources: result.sources,
-      outputs,
-      keys: mapKeys(result.content),
-      lines,
-      summary: summarize(result),
-      started,
-      now,
-    },
-    options.log,
-  );
+  return {
+    settings,
+    discovery: result.discovery,
+    sources: result.sources,
+    keys: mapKeys(result.content),
+    lines,
+    summary: summarize(result),
+    started,
+    now,
+  };
 }
 
 /**
@@ -125,16 +141,40 @@ function logRecorded(lines: readonly RecordedLine[], log: Logger): void {
   );
 }
 
-/** updateSniMap's work, validating through VIEW (CACHE itself, or CACHE without `recall`); LOGGED: problem lines already logged. */
+/**
+ * updateSniMap's work, validating through VIEW (CACHE itself, or CACHE without `recall`);
+ * LOGGED: problem lines already logged. The judgement cache is saved, and BESIDE_BUILD given
+ * the result, while postmap builds the table (or once it is found in place).
+ */
 async function planAndWrite(
   options: SniMapOptions,
   cache: PersistentPairCache,
   view: PairCache,
   logged: Set<string>,
   known: { discovery?: Discovery; identity?: (path: string) => string },
+  besideBuild?: (result: SniMapResult) => void,
+): Promise<SniMapResult> {
+  // A full build ahead: postmap builds the table while the pairs are judged (streamed-build.ts).
+  const streamed = fullBuildCertain(options.cacheFile) ? await startStreamedBuild(options.tools, options.confDir, options.log) : undefined;
+  try {
+    return await planAndBuild(options, cache, view, logged, known, besideBuild, streamed);
+  } finally {
+    await streamed?.abort();
+  }
+}
+
+/** planAndWrite's work, with the table being built while judging (STREAMED) when there is one. */
+async function planAndBuild(
+  options: SniMapOptions,
+  cache: PersistentPairCache,
+  view: PairCache,
+  logged: Set<string>,
+  known: { discovery?: Discovery; identity?: (path: string) => string },
+  besideBuild: ((result: SniMapResult) => void) | undefined,
+  streamed: StreamedBuild | undefined,
 ): Promise<SniMapResult> {
   const mapFile = join(options.confDir, SNI_MAP_FILE);
-  const result = await planSniMapOnAllCores({ ...options, cache: view, ...known });
+  const result = await planSniMapOnAllCores({ ...options, cache: view, ...known, onValidated: streamed?.add });
   logNotes(
     result.notes.filter((note) => !logged.has(note)),
     options.log,
@@ -144,6 +184,13 @@ async function planAndWrite(
     options.log,
   );
   for (const line of [...result.notes, ...result.problems.map((problem) => problem.message)]) logged.add(line);
+  let overlapped = false;
+  const overlap = () => {
+    if (overlapped) return;
+    overlapped = true;
+    saveJudgements(cache, options.cacheFile, options.log);
+    besideBuild?.(result);
+  };
   const inputs = embeddedValueDigests(result.entries);
   if (sniTableInPlace(options.confDir, options.cacheFile, result.content, inputs)) {
     options.log.info(
@@ -158,11 +205,13 @@ async function planAndWrite(
       result.entries,
       inputs,
       options.log,
+      overlap,
+      streamed,
     );
     const count = (items: readonly unknown[]) => `${items.length} ${items.length === 1 ? "name" : "names"}`;
     const how = updated ? ` (sni.map.db updated in place: ${count(updated.upserts)} written, ${updated.removals.length} removed)` : "";
     options.log.info(`sni-map: ${summarize(result)} -> ${mapFile}${how}`);
   }
-  saveJudgements(cache, options.cacheFile, options.log);
+  overlap();
   return result;
 }

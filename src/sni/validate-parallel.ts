@@ -42,6 +42,8 @@ export interface ParallelOptions {
   identity?: (path: string) => string;
   /** The worker's module (default: validate-worker.ts; tests give one that fails). */
   worker?: string;
+  /** Told of results as they come (batches in any order, each in the sources' order), with their bytes: for a table built meanwhile. */
+  onValidated?: (validations: readonly Validation[]) => void;
 }
 
 export interface BatchRequest {
@@ -56,10 +58,10 @@ export interface BatchRequest {
   recall: boolean;
 }
 
-/** A worker's answer: results without their values, each value's span in `values`, and the judgements used. */
+/** A worker's answer for one batch: results without their values, each value's span in `values`, and the judgements used. */
 export interface BatchAnswer {
-  /** The batches the worker took, in the order of `results` (each batch's results in the sources' order). */
-  batches: number[];
+  batch: number;
+  /** The batch's results, in the sources' order. */
   results: Validation[];
   spans: ([number, number] | undefined)[];
   judged: [string, SourceJudgement][];
@@ -67,6 +69,9 @@ export interface BatchAnswer {
   remembered: [string, RecalledContent][];
   values: ArrayBuffer;
 }
+
+/** What a worker posts: a batch's answer as soon as the batch is done; "done" once no batch is left. */
+export type WorkerMessage = { kind: "batch"; answer: BatchAnswer } | { kind: "done" };
 
 /**
  * validateSource for every source, on every core when there are enough of them to judge. CACHE is
@@ -78,7 +83,7 @@ export async function validateOnAllCores(
   sources: readonly CertificateSource[],
   now: Date,
   cache: PairCache | undefined,
-  { cacheFile, log, threads = availableParallelism(), used, identity, worker = workerEntry() }: ParallelOptions = {},
+  { cacheFile, log, threads = availableParallelism(), used, identity, worker = workerEntry(), onValidated }: ParallelOptions = {},
 ): Promise<Validation[]> {
   // A remembered judgement (reads and a digest) costs less than a worker costs to start and to
   // hand its results back: workers pay off only when pairs are judged. The first sources tell
@@ -95,8 +100,11 @@ export async function validateOnAllCores(
   // One memo of decoded keys for this thread's batches (decoded-keys.ts), freed when done.
   const keys = new DecodedKeys();
   try {
-    const validateHere = (slice: readonly CertificateSource[]) =>
-      slice.map((source) => validateSource(source, now, counting, { keys, identity }));
+    const validateHere = (slice: readonly CertificateSource[]) => {
+      const validated = slice.map((source) => validateSource(source, now, counting, { keys, identity }));
+      onValidated?.(validated);
+      return validated;
+    };
     // With no judgement remembered (a first start, --dry-run) every pair is judged: no probe.
     const nothingRemembered = cache === undefined || cache.empty === true;
     const results = nothingRemembered ? [] : validateHere(sources.slice(0, PROBE_SOURCES));
@@ -117,24 +125,22 @@ export async function validateOnAllCores(
       cacheFile,
       recall: cache?.recall !== undefined,
     };
-    const answers = Array.from({ length: count - 1 }, () => validateInWorker(worker, request, (reason) => (failure ??= reason)));
     const byBatch = new Array<Validation[] | undefined>(batchCount);
-    for (let batch = Atomics.add(taken, 0, 1); batch < batchCount; batch = Atomics.add(taken, 0, 1))
-      byBatch[batch] = validateHere(batchOf(batch));
-    for (const answer of await Promise.all(answers)) {
-      if (answer === undefined) continue;
+    const adoptAnswer = (answer: BatchAnswer) => {
       const adopted = adopt(answer, cache);
-      let next = 0;
-      for (const batch of answer.batches) {
-        const size = batchOf(batch).length;
-        byBatch[batch] = adopted.slice(next, next + size);
-        next += size;
-      }
-      if (used) {
-        used.workerAnswers++;
-        used.workerSources += answer.results.length;
-      }
+      byBatch[answer.batch] = adopted;
+      onValidated?.(adopted);
+      if (used) used.workerSources += adopted.length;
+    };
+    const finished = Array.from({ length: count - 1 }, () =>
+      validateInWorker(worker, request, adoptAnswer, (reason) => (failure ??= reason)),
+    );
+    for (let batch = Atomics.add(taken, 0, 1); batch < batchCount; batch = Atomics.add(taken, 0, 1)) {
+      byBatch[batch] = validateHere(batchOf(batch));
+      // The workers' answers are taken as they come (and their values streamed, if asked).
+      await new Promise((resolve) => setImmediate(resolve));
     }
+    for (const done of await Promise.all(finished)) if (done && used) used.workerAnswers++;
     // Batches a failed worker took are validated here.
     for (let batch = 0; batch < batchCount; batch++) {
       const validated = byBatch[batch];
@@ -178,24 +184,34 @@ function workerEntry(): string {
 }
 
 /**
- * The batches a new worker thread (ENTRY) takes; undefined when the worker could not answer: it
- * failed, ended without an answer, or could not be created at all (the rejection).
+ * A new worker thread (ENTRY) taking batches of REQUEST's sources, each answer handed to
+ * ON_ANSWER as it comes; true once it said it is done, false when it failed, ended without
+ * saying so, or could not be created at all (the rejection). Batches it took and did not
+ * answer are the caller's to validate.
  */
-function validateInWorker(entry: string, request: BatchRequest, onFailure: (reason: string) => void): Promise<BatchAnswer | undefined> {
-  return new Promise<BatchAnswer | undefined>((resolve) => {
+function validateInWorker(
+  entry: string,
+  request: BatchRequest,
+  onAnswer: (answer: BatchAnswer) => void,
+  onFailure: (reason: string) => void,
+): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
     const worker = new Worker(entry);
     // The first call settles; a worker that fails also closes (a second call, which changes nothing).
-    const done = (answer: BatchAnswer | undefined) => {
+    const end = (done: boolean) => {
       worker.terminate();
-      resolve(answer);
+      resolve(done);
     };
-    worker.onmessage = (event: MessageEvent<BatchAnswer>) => done(event.data);
+    worker.onmessage = (event: MessageEvent<WorkerMessage>) => {
+      if (event.data.kind === "batch") onAnswer(event.data.answer);
+      else end(true);
+    };
     // (Bun reports a worker that cannot load to error listeners.)
     worker.addEventListener("error", (event) => {
       onFailure(event.message || "the worker failed");
-      done(undefined);
+      end(false);
     });
-    worker.addEventListener("close", () => done(undefined));
+    worker.addEventListener("close", () => end(false));
     worker.postMessage(request);
-  }).catch(() => undefined);
+  }).catch(() => false);
 }

@@ -33,6 +33,7 @@ export async function writeSniMapFiles(
   content: string,
   entries: readonly MapEntry[],
   log?: Logger,
+  whileBuilding?: () => void,
 ): Promise<void> {
   const mapFile = join(confDir, SNI_MAP_FILE);
   const tempMap = tempPathFor(mapFile);
@@ -40,7 +41,7 @@ export async function writeSniMapFiles(
   try {
     snapshot = writeSnapshot(entries, `${tempMap}.d`, confDir);
     writePrivateFile(tempMap, snapshot.text, confDir);
-    await postmapEmbedFiles(tools, tempMap, confDir, mapKeys(snapshot.text), log);
+    await postmapEmbedFiles(tools, tempMap, confDir, mapKeys(snapshot.text), log, undefined, whileBuilding);
     installTable(tempMap, mapFile, content);
   } catch (error) {
     removeTempPair(tempMap);

@@ -323,17 +323,8 @@ export function remove(path: string): void {
   rmSync(path, { recursive: true, force: true });
 }
 
-/** A deterministic PRNG (mulberry32) for random kills and concurrent inputs. */
-export function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic PRNG for random kills and concurrent inputs. */
+export { seeded } from "../support/seeded.ts";
 
 /** One adversarial case: concurrent with the others (runs are throttled by runBin), generous timeout on a shared machine. */
 export function adversarial(name: string, body: () => Promise<void>): void {

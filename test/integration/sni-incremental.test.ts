@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { seeded } from "../support/seeded.ts";
 import { copyFileSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createMemoryLogger } from "../../src/log.ts";
@@ -21,18 +22,6 @@ import { makeTempDir, writeSettledFile } from "../support/tmp.ts";
 const SEQUENCES = Number(process.env.MPI_INCREMENTAL_SEQUENCES ?? 12);
 const STEPS = 6;
 const POOL = 8;
-
-/** A small deterministic PRNG (mulberry32): a failing sequence can be replayed from its seed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Date FILE back, as a renewal that finished a while ago (the judge waits for young files). */
 function settle(path: string): void {
@@ -74,7 +63,7 @@ describe("sni.map.db updated in place", () => {
       let steps = 0;
       let removalSteps = 0;
       for (let sequence = 0; sequence < SEQUENCES; sequence++) {
-        const next = random(1_000 + sequence);
+        const next = seeded(1_000 + sequence);
         const pick = <T>(items: readonly T[]) => items[Math.floor(next() * items.length)]!;
         const root = join(temp.path, `s${sequence}`);
         const [sslDir, confDir, fullDir] = [join(root, "ssl"), join(root, "conf"), join(root, "full")];

@@ -1,5 +1,5 @@
 import { afterAll, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { COPY_PREFIX, MEMORY_DIR, processTag, removeDeadCopies } from "../../../src/sni/private-copy.ts";
 import { makeCertificate, makeCertificateDirectory } from "../../support/certs.ts";
@@ -30,7 +30,17 @@ function fixture(label: string) {
   writeFileSync(join(bin, "postmap"), `#!/bin/sh\ncase " $* " in *" -F "*) : > '${marker}'; sleep 3;; esac\nexec '${real}' "$@"\n`);
   chmodSync(join(bin, "postmap"), 0o755);
   const env = testEnv({ PATH: `${bin}:${process.env.PATH}`, MAIL_CONFIG: confDir });
-  return { sslDir, confDir, marker, env, args: ["sni-map", "--ssl-dir", sslDir, "--conf-dir", confDir, "--hostname", "mail.example.test"] };
+  const cacheFile = join(root, "spool", "cache.json");
+  const args = ["sni-map", "--ssl-dir", sslDir, "--conf-dir", confDir, "--hostname", "mail.example.test", "--cache-file", cacheFile];
+  // A first start builds the table while judging (no private copy). Then a renewal under a
+  // record of the last build that another postmap made (a new image): a build from scratch,
+  // from the private copy.
+  expect(Bun.spawnSync([process.execPath, MAIN, ...args], { env, stderr: "pipe" }).exitCode).toBe(0);
+  makeCertificate(join(sslDir, "a.example.test"), { names: ["a.example.test"] });
+  const recordFile = join(root, "spool", "sni.map.table.json");
+  const [header, ...rest] = readFileSync(recordFile, "utf8").split("\n");
+  writeFileSync(recordFile, [JSON.stringify({ ...JSON.parse(header!), builtBy: "another postmap" }), ...rest].join("\n"));
+  return { sslDir, confDir, marker, env, args };
 }
 
 /** This PID's copies in shared memory. */
