@@ -20,9 +20,9 @@ import { fillPoolTree } from "../../support/pool-tree.ts";
 // several directories, the default certificate's names listed by directories, directories
 // Postfix cannot use or that cannot be mapped, invalid names); and a build that fails or stops
 // leaves the files in place as they were and nothing of its own. MPI_STREAMED_TREES sets the
-// corpus size (default 24).
+// corpus size (default 60).
 
-const TREES = Number(process.env.MPI_STREAMED_TREES ?? 24);
+const TREES = Number(process.env.MPI_STREAMED_TREES ?? 60);
 const temp = makeTempDir("mpi-streamed-");
 afterAll(() => temp.cleanup());
 const mailTree = mailTrees("mpi-streamed-tree-");
@@ -149,6 +149,7 @@ describe("the table built while judging", () => {
       expect(statSync(join(confDir, "sni.map.db")).mode & 0o777).toBe(0o600);
       rmSync(root, { recursive: true, force: true });
     }
+    console.log(`${TREES} trees built while judging, ${removals} of them with names written and removed again`);
     // Directories that cannot be mapped had names written provisionally: removed again.
     expect(removals).toBeGreaterThan(0);
   }, 600_000);
@@ -281,6 +282,22 @@ describe("the build's own steps", () => {
     expect(await run.exited).toBe(143);
     expect(readdirSync(confDir).sort()).toEqual(["main.cf"]);
   }, 30_000);
+
+  test("postmap gone before reading a line (writes meet a closed pipe): one line, then a build from scratch", async () => {
+    const root = join(temp.path, "gone");
+    const sslDir = await corpusTree(9_999, root);
+    const confDir = join(root, "conf");
+    mkdirSync(confDir);
+    writeSettledFile(join(confDir, "main.cf"), MINIMAL_MAIN_CF);
+    const shim = `#!/bin/bash\nif [[ "$*" == *" -r -i "* && "$*" == *".tmp.d/"* ]]; then echo "postmap: fatal: gone at once" >&2; exit 75; fi\nexec /usr/sbin/postmap "$@"\n`;
+    const log = createMemoryLogger();
+    await updateSniMap({ tools: toolsWithPostmapShim(root, shim), sslDir, confDir, hostname: "mail.example.test", log });
+    const lines = log.lines.filter((line) => line.includes("while judging"));
+    expect(lines.length).toBe(1);
+    expect(lines[0]).toContain("postmap -r -i failed (exit 75): postmap: fatal: gone at once");
+    expect(dump(confDir, join(confDir, "sni.map"))).toEqual(fullBuildOf(confDir, join(root, "full")));
+    expect(readdirSync(confDir).sort()).toEqual(["main.cf", "sni.map", "sni.map.db"]);
+  });
 
   test("postmap failing while it builds: one line, then a build from scratch gives the same table", async () => {
     const root = join(temp.path, "failing");
