@@ -5,6 +5,14 @@
 export { createPostfixTools, hasDefaultMainCf, type PostfixTools, type PostfixProgram } from "./tools.ts";
 export { postconfCheckedRecord, postconfRecord, postconfValues, postlogServiceDefined } from "./config.ts";
 export { masterIsRunning, postfixCreateMissing, postfixReload, postfixSetPermissions, postsuperRepair, QUEUE_LAYOUT } from "./control.ts";
-export { mapToolConfigArgs, postaliasBuild, postmapEmbedFiles, postmapUpdate, startPostmapFeed, type PostmapFeed } from "./maps.ts";
+export {
+  mapToolConfigArgs,
+  postaliasBuild,
+  postmapEmbedFiles,
+  postmapUpdate,
+  postmapValues,
+  startPostmapFeed,
+  type PostmapFeed,
+} from "./maps.ts";
 export { compareKeys, dbHoldsExactly, postmapKeys, tableKeysDiffer } from "./keys.ts";
 export { readHashDbKeys } from "./hash-db.ts";

@@ -78,6 +78,30 @@ export async function postmapUpdate(
   }
 }
 
+/**
+ * The values hash:MAP_FILE holds for KEYS, as stored (`postmap -q -`: one run for all of them);
+ * a key it does not hold is absent from the result.
+ */
+export async function postmapValues(
+  tools: PostfixTools,
+  mapFile: string,
+  confDir: string,
+  keys: readonly string[],
+): Promise<Map<string, string>> {
+  const values = new Map<string, string>();
+  if (keys.length === 0) return values;
+  const run = await runTool(tools, "postmap", [...mapToolConfigArgs(tools, confDir), "-q", "-", `hash:${mapFile}`], {
+    input: keys.map((key) => `${key}\n`).join(""),
+  });
+  // Exit 1 also when none of the keys is there: the callers ask for keys the table holds.
+  if (run.failed) throw new UserError(toolFailure("postmap -q", run));
+  for (const line of run.stdout.split("\n")) {
+    const tab = line.indexOf("\t");
+    if (tab > 0) values.set(line.slice(0, tab), line.slice(tab + 1));
+  }
+  return values;
+}
+
 /** `postmap -r -i` on hash:MAP_FILE, fed while it runs (startPostmapFeed). */
 export interface PostmapFeed {
   /** Hand postmap more "KEY VALUE" lines (waits only while postmap is a pipe's size behind). */

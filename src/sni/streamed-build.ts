@@ -6,6 +6,7 @@ import type { Logger } from "../log.ts";
 import {
   mapToolConfigArgs,
   postmapUpdate,
+  postmapValues,
   startPostmapFeed,
   tableKeysDiffer,
   type PostfixTools,
@@ -28,9 +29,6 @@ import { SNI_MAP_FILE, SNI_MAP_MODE, wrapWriteError } from "./write.ts";
 // removed (postmap -d), the table's keys are checked, and only then is it renamed over
 // sni.map.db. So the table is the plan's whatever was written provisionally; the values are
 // the judged bytes as in a full build (write.ts), and nothing but the .db ever holds them.
-
-/** Bytes of map lines handed to postmap at a time (a batch's lines, about). */
-const LINE_BUFFER_BYTES = 1 << 20;
 
 export interface StreamedBuild {
   /** Hand postmap the provisional lines of VALIDATIONS (usable directories whose bytes were read). */
@@ -68,30 +66,18 @@ export async function startStreamedBuild(tools: PostfixTools, confDir: string, l
   /** Name -> digest of the value last written for it. */
   const written = new Map<string, string>();
   let open = true;
-  // Lines are laid out in one reused buffer and handed over a batch at a time.
-  let lines = Buffer.allocUnsafe(LINE_BUFFER_BYTES);
-  let used = 0;
-  const flush = () => {
-    if (used > 0) feed.write(lines.subarray(0, used));
-    used = 0;
-  };
-  const write = (names: readonly string[], bytes: Uint8Array, digest: string) => {
-    if (names.length === 0) return;
+  /** The map lines giving NAMES the value BYTES (base64, as postmap -F stores it), now written. */
+  const linesFor = (names: readonly string[], bytes: Uint8Array, digest: string) => {
     const value = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
+    let lines = "";
     for (const name of names) {
-      // Names are ASCII (normalized A-labels), the value base64: one byte a character.
-      const length = name.length + value.length + 2;
-      if (used + length > lines.length) {
-        flush();
-        if (length > lines.length) lines = Buffer.allocUnsafe(2 * length);
-      }
-      used += lines.write(name, used, "latin1");
-      lines[used++] = 0x20;
-      used += lines.write(value, used, "latin1");
-      lines[used++] = 0x0a;
+      lines += `${name} ${value}\n`;
       written.set(name, digest);
     }
+    return lines;
   };
+  // Names are ASCII (normalized A-labels) and values base64: one byte a character.
+  const write = (lines: string) => feed.write(Buffer.from(lines));
   const abort = async () => {
     if (!open) return;
     open = false;
@@ -100,25 +86,31 @@ export async function startStreamedBuild(tools: PostfixTools, confDir: string, l
   };
   return {
     add(validations) {
-      if (!open) return;
+      let lines = "";
       for (const { validated } of validations) {
+        // Only a usable source has a value; the default pair lists no names of its own.
         const bytes = validated.value?.bytes;
-        if (validated.source.kind !== "directory" || !validated.usable || bytes === undefined) continue;
-        write(provisionalNames(validated), bytes, validated.value!.digest);
+        if (bytes !== undefined) lines += linesFor(provisionalNames(validated), bytes, validated.value!.digest);
       }
-      flush();
+      write(lines);
     },
     async finish(content, entries, whileBuilding) {
       if (!open) throw new UserError("the table built while judging was stopped");
       try {
         const unplanned = new Set(written.keys());
+        /** Names written after the plan (a value other than the one last written, or none yet), with the value each must hold (base64). */
+        const corrected = new Map<string, string>();
+        let corrections = "";
         for (const entry of entries) {
           unplanned.delete(entry.name);
-          if (written.get(entry.name) !== entry.value.digest) write([entry.name], embeddedBytes(entry), entry.value.digest);
+          if (written.get(entry.name) === entry.value.digest) continue;
+          const lines = linesFor([entry.name], embeddedBytes(entry), entry.value.digest);
+          corrected.set(entry.name, lines.slice(entry.name.length + 1, -1));
+          corrections += lines;
         }
-        flush();
+        write(corrections);
         await feed.end(log, whileBuilding);
-        if (unplanned.size > 0) await postmapUpdate(tools, building, confDir, [...unplanned], "", log);
+        await postmapUpdate(tools, building, confDir, [...unplanned], "", log); // nothing to do when none is left
         const difference = await tableKeysDiffer(
           tools,
           building,
@@ -126,6 +118,13 @@ export async function startStreamedBuild(tools: PostfixTools, confDir: string, l
           entries.map((entry) => entry.name),
         );
         if (difference) throw new UserError(`postmap built a table that does not match the map: ${difference}`);
+        // Each of those must hold its planned value: the key check sees only names, and a name written before holds its earlier value if the later line was lost.
+        const stored = await postmapValues(tools, building, confDir, [...corrected.keys()]);
+        const stale = [...corrected].filter(([name, value]) => stored.get(name) !== value).map(([name]) => name);
+        if (stale.length > 0)
+          throw new UserError(
+            `postmap left ${stale.length} of the ${corrected.size} names written after the plan without their planned value (${stale.slice(0, 3).join(", ")})`,
+          );
         // The .db first: it is what smtpd reads (as write.ts's installTable).
         chmodSync(`${building}.db`, SNI_MAP_MODE);
         renameSync(`${building}.db`, `${mapFile}.db`);
@@ -140,7 +139,7 @@ export async function startStreamedBuild(tools: PostfixTools, confDir: string, l
   };
 }
 
-/** The names a directory would be mapped under if no other directory listed them. */
+/** The names a source would be mapped under if no other source listed them (the default pair has no domains file: none). */
 function provisionalNames(validated: ValidatedSource): string[] {
   // Its problems are the plan's to report.
   return directoryNames(validated, []);

@@ -204,11 +204,10 @@ describe("the build's own steps", () => {
     mkdirSync(confDir);
     writeSettledFile(join(confDir, "main.cf"), MINIMAL_MAIN_CF);
     const calls = join(temp.path, "steps-calls");
-    const build = await startStreamedBuild(
-      toolsWithPostmapShim(join(temp.path, "steps-shim"), loggingPostmap(calls)),
-      confDir,
-      createMemoryLogger(),
-    );
+    const fed = join(temp.path, "steps-fed");
+    // The lines the build feeds postmap -r -i, kept (tee) on their way.
+    const shim = `#!/bin/bash\necho "$*" >> '${calls}'\nif [[ "$*" == *" -r -i "* ]]; then tee '${fed}' | /usr/sbin/postmap "$@"; exit \${PIPESTATUS[1]}; fi\nexec /usr/sbin/postmap "$@"\n`;
+    const build = await startStreamedBuild(toolsWithPostmapShim(join(temp.path, "steps-shim"), shim), confDir, createMemoryLogger());
     const first = source("/ssl/one.test", ["one.test", "both.test", "gone.test"], "first value");
     const second = source("/ssl/two.test", ["two.test", "both.test"], "second value");
     build!.add([{ validated: first, problems: [] }]);
@@ -227,6 +226,13 @@ describe("the build's own steps", () => {
     );
     expect(readFileSync(join(confDir, "sni.map"), "utf8")).toBe("the map text\n");
     expect(readFileSync(calls, "utf8")).toContain(" -d -");
+    // 5 provisional lines, then only the 2 whose planned value differs (both.test, three.test).
+    expect(
+      readFileSync(fed, "utf8")
+        .trim()
+        .split("\n")
+        .map((line) => line.split(" ")[0]),
+    ).toEqual(["one.test", "both.test", "gone.test", "two.test", "both.test", "both.test", "three.test"]);
     expect(readdirSync(confDir).sort()).toEqual(["main.cf", "sni.map", "sni.map.db"]);
   });
 
@@ -259,7 +265,7 @@ describe("the build's own steps", () => {
     expect(postmapsBuildingIn(confDir)).toEqual([]);
     expect(readdirSync(confDir).sort()).toEqual(["main.cf", "sni.map", "sni.map.db"]);
     expect(readFileSync(join(confDir, "sni.map.db"), "utf8")).toBe("old table");
-    await expect(build!.finish("x\n", [])).rejects.toThrow("stopped");
+    await expect(build!.finish("x\n", [])).rejects.toThrow("the table built while judging was stopped");
   });
 
   test("SIGTERM while postmap builds: the table being built is removed, the run ends as the signal ends it (143)", async () => {
@@ -297,6 +303,48 @@ describe("the build's own steps", () => {
     expect(lines[0]).toContain("postmap -r -i failed (exit 75): postmap: fatal: gone at once");
     expect(dump(confDir, join(confDir, "sni.map"))).toEqual(fullBuildOf(confDir, join(root, "full")));
     expect(readdirSync(confDir).sort()).toEqual(["main.cf", "sni.map", "sni.map.db"]);
+  });
+
+  test("no postmap to start: no build while judging, nothing of it left", async () => {
+    const confDir = join(temp.path, "no-postmap");
+    mkdirSync(confDir);
+    writeSettledFile(join(confDir, "main.cf"), MINIMAL_MAIN_CF);
+    const tools = testTools({ programs: { postmap: join(temp.path, "no-such-postmap") } });
+    expect(await startStreamedBuild(tools, confDir, createMemoryLogger())).toBeUndefined();
+    expect(readdirSync(confDir)).toEqual(["main.cf"]);
+    // No conf dir at all: none either (the build from scratch then says what the conf dir must be).
+    expect(await startStreamedBuild(testTools(), join(temp.path, "no-such-conf"), createMemoryLogger())).toBeUndefined();
+  });
+
+  test("postmap losing the last line it is fed while judging: one line naming what is wrong, then a build from scratch", async () => {
+    // The last line fed is written after the plan: in a tree whose names move between
+    // directories, a name written again with its planned value (which the key check alone would
+    // not see: the name is there, with its first value); with a default pair and one directory,
+    // a name of the default pair, written only then.
+    const cases = [
+      { seed: 6_666, says: "postmap left 1 of the 9 names written after the plan without their planned value (n0.example.test)" },
+      { seed: undefined, says: "postmap built a table that does not match the map: 1 of 2 names stored; missing 1 (mail.example.test)" },
+    ];
+    for (const { seed, says } of cases) {
+      const root = join(temp.path, `dropping-${seed ?? "small"}`);
+      let sslDir: string;
+      if (seed !== undefined) sslDir = await corpusTree(seed, root);
+      else {
+        const tree = mailTree({ defaultNames: ["mail.example.test"], certificateDirs: { "a.example.test": ["a.example.test"] } });
+        sslDir = tree.sslDir;
+        await Bun.sleep(120); // older than the judge's settle time
+      }
+      const confDir = join(root, "conf");
+      mkdirSync(confDir, { recursive: true });
+      writeSettledFile(join(confDir, "main.cf"), MINIMAL_MAIN_CF);
+      const shim = `#!/bin/bash\nif [[ "$*" == *" -r -i "* && "$*" == *".tmp.d/"* ]]; then sed '$d' | /usr/sbin/postmap "$@"; exit \${PIPESTATUS[1]}; fi\nexec /usr/sbin/postmap "$@"\n`;
+      const log = createMemoryLogger();
+      await updateSniMap({ tools: toolsWithPostmapShim(root, shim), sslDir, confDir, hostname: "mail.example.test", log });
+      const lines = log.lines.filter((line) => line.includes("while judging"));
+      expect(lines.length).toBe(1);
+      expect(lines[0]).toContain(`building sni.map.db while judging failed (${says}; `);
+      expect(dump(confDir, join(confDir, "sni.map"))).toEqual(fullBuildOf(confDir, join(root, "full")));
+    }
   });
 
   test("postmap failing while it builds: one line, then a build from scratch gives the same table", async () => {
