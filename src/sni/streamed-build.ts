@@ -30,6 +30,12 @@ import { SNI_MAP_FILE, SNI_MAP_MODE, wrapWriteError } from "./write.ts";
 // sni.map.db. So the table is the plan's whatever was written provisionally; the values are
 // the judged bytes as in a full build (write.ts), and nothing but the .db ever holds them.
 
+/** A map line: a name and its value as stored (base64). */
+type MapLine = [name: string, value: string];
+
+/** The buffer map lines are laid out in for postmap, made larger when a batch needs more. */
+const SCRATCH_BYTES = 1 << 20;
+
 export interface StreamedBuild {
   /** Hand postmap the provisional lines of VALIDATIONS (usable directories whose bytes were read). */
   add(validations: readonly Validation[]): void;
@@ -66,18 +72,29 @@ export async function startStreamedBuild(tools: PostfixTools, confDir: string, l
   /** Name -> digest of the value last written for it. */
   const written = new Map<string, string>();
   let open = true;
-  /** The map lines giving NAMES the value BYTES (base64, as postmap -F stores it), now written. */
-  const linesFor = (names: readonly string[], bytes: Uint8Array, digest: string) => {
+  /** The map lines giving NAMES the value BYTES (base64, as postmap -F stores it), as [name, value], now written. */
+  const linesFor = (names: readonly string[], bytes: Uint8Array, digest: string): MapLine[] => {
     const value = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
-    let lines = "";
-    for (const name of names) {
-      lines += `${name} ${value}\n`;
-      written.set(name, digest);
-    }
-    return lines;
+    for (const name of names) written.set(name, digest);
+    return names.map((name) => [name, value]);
   };
-  // Names are ASCII (normalized A-labels) and values base64: one byte a character.
-  const write = (lines: string) => feed.write(Buffer.from(lines));
+  // One buffer, reused from batch to batch (a batch of lines is ~0.3 MB, a whole first start's
+  // ~40 MB: strings and buffers made anew for each batch raised the peak memory by ~15 MiB).
+  let scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
+  const write = (lines: readonly MapLine[]) => {
+    let size = 0;
+    for (const [name, value] of lines) size += name.length + value.length + 2;
+    if (scratch.length < size) scratch = Buffer.allocUnsafe(size);
+    let end = 0;
+    // Names are ASCII (normalized A-labels) and values base64: one byte a character.
+    for (const [name, value] of lines) {
+      end += scratch.write(name, end, "latin1");
+      scratch[end++] = 0x20;
+      end += scratch.write(value, end, "latin1");
+      scratch[end++] = 0x0a;
+    }
+    feed.write(scratch.subarray(0, end));
+  };
   const abort = async () => {
     if (!open) return;
     open = false;
@@ -86,11 +103,11 @@ export async function startStreamedBuild(tools: PostfixTools, confDir: string, l
   };
   return {
     add(validations) {
-      let lines = "";
+      const lines: MapLine[] = [];
       for (const { validated } of validations) {
         // Only a usable source has a value; the default pair lists no names of its own.
         const bytes = validated.value?.bytes;
-        if (bytes !== undefined) lines += linesFor(provisionalNames(validated), bytes, validated.value!.digest);
+        if (bytes !== undefined) lines.push(...linesFor(provisionalNames(validated), bytes, validated.value!.digest));
       }
       write(lines);
     },
@@ -100,15 +117,12 @@ export async function startStreamedBuild(tools: PostfixTools, confDir: string, l
         const unplanned = new Set(written.keys());
         /** Names written after the plan (a value other than the one last written, or none yet), with the value each must hold (base64). */
         const corrected = new Map<string, string>();
-        let corrections = "";
         for (const entry of entries) {
           unplanned.delete(entry.name);
-          if (written.get(entry.name) === entry.value.digest) continue;
-          const lines = linesFor([entry.name], embeddedBytes(entry), entry.value.digest);
-          corrected.set(entry.name, lines.slice(entry.name.length + 1, -1));
-          corrections += lines;
+          if (written.get(entry.name) !== entry.value.digest)
+            corrected.set(...linesFor([entry.name], embeddedBytes(entry), entry.value.digest)[0]!);
         }
-        write(corrections);
+        write([...corrected]);
         await feed.end(log, whileBuilding);
         await postmapUpdate(tools, building, confDir, [...unplanned], "", log); // nothing to do when none is left
         const difference = await tableKeysDiffer(

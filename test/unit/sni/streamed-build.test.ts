@@ -236,6 +236,27 @@ describe("the build's own steps", () => {
     expect(readdirSync(confDir).sort()).toEqual(["main.cf", "sni.map", "sni.map.db"]);
   });
 
+  test("a batch of lines larger than the write buffer (1 MiB): every line reaches the table whole", async () => {
+    const confDir = join(temp.path, "big-batch");
+    mkdirSync(confDir);
+    writeSettledFile(join(confDir, "main.cf"), MINIMAL_MAIN_CF);
+    const build = await startStreamedBuild(testTools(), confDir, createMemoryLogger());
+    // 200 directories x 5 names x ~2 KB lines: ~2 MB in one batch.
+    const sources = Array.from({ length: 200 }, (_, index) =>
+      source(
+        `/ssl/d${index}.big.test`,
+        [0, 1, 2, 3, 4].map((name) => `n${name}.d${index}.big.test`),
+        `value ${index} `.repeat(150),
+      ),
+    );
+    build!.add(sources.map((validated) => ({ validated, problems: [] })));
+    const entries = sources.flatMap((validated) => (validated.source.domainsText ?? "").split(" ").map((name) => entry(name, validated)));
+    await build!.finish("the map text\n", entries);
+    const table = dump(confDir, join(confDir, "sni.map"));
+    expect(table.length).toBe(1_000);
+    expect(table).toEqual(entries.map((line) => stored(line.name, Buffer.from(line.value.bytes!).toString())).sort());
+  });
+
   test("postmap builds in a 0700 directory of its own; the table is 0600 before it is put in place", async () => {
     const confDir = join(temp.path, "modes");
     mkdirSync(confDir);
