@@ -77,30 +77,33 @@ export async function buildSniTable(
     whileBuilding?.();
   };
   let updated: TableDelta | undefined;
-  if (streamed !== undefined && delta === undefined && (await finishedStreamed(streamed, content, entries, log, overlap)))
-    updated = undefined;
-  else updated = await writeSniTable(tools, confDir, content, entries, delta, log, overlap);
+  if (streamed !== undefined && delta === undefined) {
+    const failure = await streamedFailure(streamed, content, entries, overlap);
+    if (failure !== undefined) {
+      await writeSniTable(tools, confDir, content, entries, undefined, log, overlap);
+      // Said once the build from scratch worked: when it fails too, its error is the one line.
+      log.info(`sni-map: building sni.map.db while judging failed (${failure}); built it again from scratch`);
+    }
+  } else updated = await writeSniTable(tools, confDir, content, entries, delta, log, overlap);
   overlap(); // when no postmap ran (nothing to change in place)
   if (recordFile !== undefined) savePreparedTableRecord(recordFile, prepared!.record, [mapFile, `${mapFile}.db`], log, builtBy);
   return updated;
 }
 
-/** Whether STREAMED finished the table; false (after one line) when it failed and a build from scratch is to follow. */
-async function finishedStreamed(
+/** Undefined when STREAMED finished the table; else why it did not (a build from scratch is to follow). */
+async function streamedFailure(
   streamed: StreamedBuild,
   content: string,
   entries: readonly MapEntry[],
-  log: Logger,
   whileBuilding: () => void,
-): Promise<boolean> {
+): Promise<string | undefined> {
   try {
     await streamed.finish(content, entries, whileBuilding);
-    return true;
+    return undefined;
   } catch (error) {
     if (isEmbeddedValueChanged(error)) throw error;
     // The table in place stays as it was; a build from scratch is always correct.
-    log.info(`sni-map: building sni.map.db while judging failed (${(error as Error).message}); building it again from scratch`);
-    return false;
+    return (error as Error).message;
   }
 }
 

@@ -381,7 +381,7 @@ describe("the build's own steps", () => {
     const lines = log.lines.filter((line) => line.includes("while judging"));
     expect(lines.length).toBe(1);
     expect(lines[0]).toContain("building sni.map.db while judging failed (postmap -r -i failed (exit 1): postmap: fatal: stand-in failure");
-    expect(lines[0]).toEndWith("; building it again from scratch");
+    expect(lines[0]).toEndWith("; built it again from scratch");
     expect(dump(confDir, join(confDir, "sni.map"))).toEqual(fullBuildOf(confDir, join(root, "full")));
     expect(readdirSync(confDir).sort()).toEqual(["main.cf", "sni.map", "sni.map.db"]);
   });
