@@ -1,5 +1,5 @@
 import { closeSync, existsSync, writeSync } from "node:fs";
-import { openPipe } from "../libc.ts";
+import { ignoreBrokenPipes, openPipe } from "../libc.ts";
 import { join } from "node:path";
 import { UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -127,6 +127,8 @@ const FEED_PIPE_BYTES = 1 << 20;
  */
 export async function startPostmapFeed(tools: PostfixTools, mapFile: string, confDir: string): Promise<PostmapFeed> {
   const program = programPath(tools, "postmap");
+  // A postmap that ends early must cost an EPIPE (then its own words, at end()), not this process.
+  ignoreBrokenPipes();
   const [readEnd, writeEnd] = openPipe(FEED_PIPE_BYTES);
   let child: Subprocess<number, "ignore", "pipe">;
   try {

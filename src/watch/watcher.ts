@@ -1,3 +1,4 @@
+import { ignoreBrokenPipes } from "../libc.ts";
 import type { Logger } from "../log.ts";
 import { createApplier, type Applier, type ApplierOptions } from "./applier.ts";
 import { watchCertificateTree } from "./tree.ts";
@@ -76,6 +77,8 @@ export function handleOtherSignals(watcher: Pick<Watcher, "applyNow">, log: Logg
   return {
     [Symbol.dispose]() {
       for (const { name, handler } of handlers) process.off(name, handler);
+      // Without a listener Bun leaves SIGPIPE at its default (the end of the process): ignored again, as Bun starts.
+      ignoreBrokenPipes();
     },
   };
 }

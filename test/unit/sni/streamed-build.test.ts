@@ -8,7 +8,7 @@ import { startStreamedBuild } from "../../../src/sni/streamed-build.ts";
 import type { MapEntry, ValidatedSource } from "../../../src/sni/types.ts";
 import { updateSniMap } from "../../../src/sni/update.ts";
 import { makeCertificate, makeExpiredCertificateDirectory, type MadeCertificate } from "../../support/certs.ts";
-import { MINIMAL_MAIN_CF, mailTrees } from "../../support/fixture.ts";
+import { MINIMAL_MAIN_CF, mailTrees, testEnv } from "../../support/fixture.ts";
 import { toolsWithPostmapShim } from "../../support/map-text.ts";
 import { testTools } from "../../support/postfix-tools.ts";
 import { makeTempDir, writeSettledFile } from "../../support/tmp.ts";
@@ -324,6 +324,40 @@ describe("the build's own steps", () => {
     expect(lines[0]).toContain("postmap -r -i failed (exit 75): postmap: fatal: gone at once");
     expect(dump(confDir, join(confDir, "sni.map"))).toEqual(fullBuildOf(confDir, join(root, "full")));
     expect(readdirSync(confDir).sort()).toEqual(["main.cf", "sni.map", "sni.map.db"]);
+  });
+
+  test("a postmap gone early costs an EPIPE, not the process, even after SIGPIPE lost its last listener", async () => {
+    // In a process of its own: were SIGPIPE left at its default, the write would end it (141).
+    const dir = join(temp.path, "epipe");
+    mkdirSync(join(dir, "conf"), { recursive: true });
+    writeSettledFile(join(dir, "conf", "main.cf"), MINIMAL_MAIN_CF);
+    toolsWithPostmapShim(dir, "#!/bin/bash\necho 'postmap: fatal: gone at once' >&2\nexit 75\n");
+    const script = join(dir, "run.ts");
+    const repo = join(import.meta.dir, "../../..");
+    writeFileSync(
+      script,
+      `import { startStreamedBuild } from "${repo}/src/sni/streamed-build.ts";
+import { createMemoryLogger } from "${repo}/src/log.ts";
+import { embeddedValue } from "${repo}/src/sni/embedded.ts";
+import { testTools } from "${repo}/test/support/postfix-tools.ts";
+const listener = () => {};
+process.on("SIGPIPE", listener);
+process.off("SIGPIPE", listener);
+const build = await startStreamedBuild(testTools({ programs: { postmap: "${dir}/fake-bin/postmap" } }), "${dir}/conf", createMemoryLogger());
+await Bun.sleep(200); // postmap is gone by now
+const value = embeddedValue(Buffer.alloc(3_000_000, 65));
+const validated = { source: { kind: "directory", dir: "/ssl/a.test", domainsText: "a.test" }, usable: true, value };
+build.add([{ validated, problems: [] }]);
+const failed = await build.finish("a.test /k /c\\n", []).then(() => "finished", (error) => error.message);
+console.log(failed.includes("postmap -r -i failed (exit 75)") ? "alive, postmap's failure reported" : failed);
+`,
+    );
+    const run = Bun.spawnSync([process.execPath, script], { stdout: "pipe", stderr: "pipe", env: testEnv() });
+    expect({ exit: run.exitCode, out: run.stdout.toString().trim(), err: run.stderr.toString() }).toEqual({
+      exit: 0,
+      out: "alive, postmap's failure reported",
+      err: "",
+    });
   });
 
   test("no postmap to start: no build while judging, nothing of it left", async () => {
