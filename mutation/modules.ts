@@ -33,7 +33,7 @@ export const MODULES: Record<string, string[]> = {
   "src/sni/report.ts": ["test/unit/sni/report-rules.test.ts", "test/unit/commands/check-report.test.ts", "test/unit/commands/check.test.ts"],
   "src/sni/source-names.ts": ["test/unit/sni/plan-rules.test.ts", "test/unit/sni/name-rules.test.ts", "test/unit/sni/plan.test.ts", ...SNI_ENGINE],
   "src/sni/streamed-build.ts": ["test/unit/sni/streamed-build.test.ts"],
-  "src/sni/table-build.ts": ["test/unit/sni/streamed-build.test.ts", "test/unit/sni/table-update-choice.test.ts", "test/unit/table-record.test.ts", "test/integration/sni-incremental.test.ts"],
+  "src/sni/table-build.ts": ["test/unit/sni/streamed-build.test.ts", "test/unit/sni/index-rules.test.ts", ...SNI_ENGINE, "test/unit/sni/table-update-choice.test.ts", "test/unit/table-record.test.ts", "test/unit/commands/sni-map.test.ts", "test/integration/sni-incremental.test.ts"],
   "src/sni/table-update.ts": ["test/unit/sni/table-update.test.ts", "test/unit/sni/table-update-choice.test.ts", "test/unit/sni/write.test.ts", "test/integration/sni-incremental.test.ts"],
   "src/sni/validate-parallel.ts": ["test/unit/sni/validate-parallel-rules.test.ts", "test/unit/sni/validate-parallel.test.ts", ...SNI_ENGINE],
   "src/sni/validate-worker.ts": ["test/unit/sni/validate-parallel-rules.test.ts", "test/unit/sni/validate-parallel.test.ts"],

@@ -182,6 +182,45 @@ function postmapsBuildingIn(dir: string): number[] {
   return pids;
 }
 
+describe("when the table is built while judging", () => {
+  test("on a first start with a cache file (mailcow's container); not when the record of the last build vouches for the table", async () => {
+    const tree = mailTree({ defaultNames: ["mail.example.test"], certificateDirs: { "a.example.test": ["a.example.test"] } });
+    await Bun.sleep(120); // older than the judge's settle time
+    const calls = join(tree.root, "postmap-calls");
+    const tools = toolsWithPostmapShim(tree.root, loggingPostmap(calls));
+    const cacheFile = join(tree.root, "spool", "cache.json");
+    const run = async () => {
+      rmSync(calls, { force: true });
+      await updateSniMap({
+        tools,
+        sslDir: tree.sslDir,
+        confDir: tree.confDir,
+        hostname: "mail.example.test",
+        log: createMemoryLogger(),
+        cacheFile,
+      });
+      return readFileSync(calls, "utf8").trim().split("\n");
+    };
+    const first = await run();
+    expect(first[0]).toContain(" -r -i hash:");
+    expect(first[0]).toContain(".tmp.d/sni.map");
+    // A renewal: the record vouches for the table, two names are updated in place; nothing is
+    // built while judging (no postmap started before the plan, none in a build directory).
+    makeCertificate(join(tree.sslDir, "a.example.test"), { names: ["a.example.test"] });
+    await Bun.sleep(120);
+    const second = await run();
+    expect(second.filter((line) => line.includes(".tmp.d/"))).toEqual([]);
+    expect(second.some((line) => line.includes(" -r -i "))).toBe(true);
+    expect(dump(tree.confDir, join(tree.confDir, "sni.map"))).toEqual(fullBuildOf(tree.confDir, join(tree.root, "full")));
+    // The record gone (a damaged spool, a cache cleared): a full build again, while judging.
+    rmSync(join(tree.root, "spool", "sni.map.table.json"));
+    rmSync(join(tree.root, "spool", "sni.map.run.json"), { force: true });
+    makeCertificate(join(tree.sslDir, "a.example.test"), { names: ["a.example.test"] });
+    await Bun.sleep(120);
+    expect((await run())[0]).toContain(".tmp.d/sni.map");
+  });
+});
+
 describe("the build's own steps", () => {
   /** A usable directory source listing NAMES whose value is BYTES. */
   const source = (dir: string, names: string[], bytes: string): ValidatedSource =>
