@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { tableKeysDiffer } from "./keys.ts";
-import { logToolWarnings, summarizeToolOutput, toolFailure, toolMessages } from "./output.ts";
+import { logToolWarnings, summarizeToolOutput, toolFailure, toolRun, type ToolRun } from "./output.ts";
 import type { Subprocess } from "bun";
 import { hasDefaultMainCf, programPath, runChecked, runTool, type PostfixTools } from "./tools.ts";
 
@@ -70,12 +70,20 @@ export async function postmapUpdate(
   for (const [index, [what, flags, input]] of steps.entries()) {
     // The overlapping work goes beside the last step, the longest (the names written).
     const beside = index === steps.length - 1 ? whileRunning : undefined;
-    const run = await runTool(tools, "postmap", [...configArgs, ...flags, `hash:${mapFile}`], { input, whileRunning: beside });
-    if (run.failed) throw new UserError(toolFailure(what, run));
-    const aboutEntries = run.messages.all.filter((line) => /\bstdin, line \d+:|duplicate entry/.test(line));
-    if (aboutEntries.length > 0) throw new UserError(`${what} did not take every entry: ${summarizeToolOutput(aboutEntries.join("\n"))}`);
-    logToolWarnings(run, log);
+    checkFedRun(what, await runTool(tools, "postmap", [...configArgs, ...flags, `hash:${mapFile}`], { input, whileRunning: beside }), log);
   }
+}
+
+/**
+ * A postmap that read its entries on stdin took every one: it exited 0 and said nothing about
+ * a line ("stdin, line N: ...", "duplicate entry"), which it skips with exit 0. Then its
+ * configuration warnings are logged; else a UserError in its words.
+ */
+function checkFedRun(what: string, run: ToolRun, log: Logger | undefined): void {
+  if (run.failed) throw new UserError(toolFailure(what, run));
+  const aboutEntries = run.messages.all.filter((line) => /\bstdin, line \d+:|duplicate entry/.test(line));
+  if (aboutEntries.length > 0) throw new UserError(`${what} did not take every entry: ${summarizeToolOutput(aboutEntries.join("\n"))}`);
+  logToolWarnings(run, log);
 }
 
 /**
@@ -170,20 +178,14 @@ export async function startPostmapFeed(tools: PostfixTools, mapFile: string, con
       } finally {
         await child.exited; // never left running unwaited
       }
-      const text = await stderr;
-      const run = {
+      const run = toolRun({
         exitCode: child.exitCode ?? undefined,
         failed: child.exitCode !== 0,
         stdout: "",
-        stderr: text,
+        stderr: await stderr,
         shortMessage: child.signalCode ? `killed by ${child.signalCode}` : undefined,
-        messages: toolMessages(text),
-      };
-      if (run.failed) throw new UserError(toolFailure("postmap -r -i", run));
-      const aboutEntries = run.messages.all.filter((line) => /\bstdin, line \d+:|duplicate entry/.test(line));
-      if (aboutEntries.length > 0)
-        throw new UserError(`postmap -r -i did not take every entry: ${summarizeToolOutput(aboutEntries.join("\n"))}`);
-      logToolWarnings(run, log);
+      });
+      checkFedRun("postmap -r -i", run, log);
     },
     async kill() {
       close();

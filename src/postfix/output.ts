@@ -65,6 +65,11 @@ export interface ToolRun {
   messages: ToolMessages;
 }
 
+/** A finished run as the functions here read it: its stderr parsed once. */
+export function toolRun(run: Omit<ToolRun, "messages">): ToolRun {
+  return { ...run, messages: toolMessages(run.stderr) };
+}
+
 /** Configuration warnings of a run that succeeded: logged, each distinct one once per run. */
 export function logToolWarnings(run: ToolRun, log: Logger | undefined): void {
   if (!log) return;

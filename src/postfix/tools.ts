@@ -5,7 +5,7 @@ import { UserError } from "../errors.ts";
 import { execaModule } from "../execa.ts";
 import type { Logger } from "../log.ts";
 import { withoutSecrets } from "../secrets.ts";
-import { logToolWarnings, toolFailure, toolMessages, type ToolRun } from "./output.ts";
+import { logToolWarnings, toolFailure, toolRun, type ToolRun } from "./output.ts";
 
 // Running Postfix's tools: argv arrays only (no shell), judged by their result (exit status,
 // and for postmap -F the keys of the table it built), never by the mere presence of stderr: on
@@ -108,15 +108,13 @@ export async function runTool(
   ) {
     throw new UserError(`${program} not found; install Postfix or put ${program} on PATH`);
   }
-  const stderr = String(result.stderr);
-  return {
+  return toolRun({
     exitCode: result.exitCode,
     failed: result.failed,
     stdout: String(result.stdout),
-    stderr,
+    stderr: String(result.stderr),
     shortMessage: result.shortMessage,
-    messages: toolMessages(stderr),
-  };
+  });
 }
 
 /** A run that exited 0 succeeded; its warnings are logged. Otherwise one error with its words. */

@@ -1,6 +1,6 @@
-import { chmodSync, renameSync } from "node:fs";
+import { chmodSync } from "node:fs";
 import { join } from "node:path";
-import { tempPathFor, writeFileAtomic } from "../atomic-write.ts";
+import { tempPathFor } from "../atomic-write.ts";
 import { UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import {
@@ -17,7 +17,7 @@ import { createPrivateCopyDir, removeDeadCopies, type PrivateCopyDir } from "./p
 import { directoryNames } from "./source-names.ts";
 import type { MapEntry, ValidatedSource } from "./types.ts";
 import type { Validation } from "./validate-parallel.ts";
-import { SNI_MAP_FILE, SNI_MAP_MODE, wrapWriteError } from "./write.ts";
+import { installTable, SNI_MAP_FILE, wrapWriteError } from "./write.ts";
 
 // A first start (no record of the last build) builds the whole table, and postmap's part of
 // that (~0.25 s at 10,000 names) need not wait until every pair is judged: the table is built
@@ -139,10 +139,7 @@ export async function startStreamedBuild(tools: PostfixTools, confDir: string, l
           throw new UserError(
             `postmap left ${stale.length} of the ${corrected.size} names written after the plan without their planned value (${stale.slice(0, 3).join(", ")})`,
           );
-        // The .db first: it is what smtpd reads (as write.ts's installTable).
-        chmodSync(`${building}.db`, SNI_MAP_MODE);
-        renameSync(`${building}.db`, `${mapFile}.db`);
-        writeFileAtomic(mapFile, content, { mode: SNI_MAP_MODE, durable: false });
+        installTable(`${building}.db`, mapFile, content);
       } catch (error) {
         throw wrapWriteError(error, mapFile);
       } finally {

@@ -1,7 +1,6 @@
-import { chmodSync, closeSync, openSync, readSync, realpathSync, renameSync, statSync, writeSync } from "node:fs";
+import { closeSync, openSync, readSync, realpathSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { tempPathFor, writeFileAtomic } from "../atomic-write.ts";
-import { MAX_CONF_BYTES, readBoundedTextIfExists } from "../bounded-read.ts";
+import { tempPathFor } from "../atomic-write.ts";
 import { UserError } from "../errors.ts";
 import { openFileIdentity } from "../file-identity.ts";
 import type { Logger } from "../log.ts";
@@ -9,7 +8,7 @@ import { dbHoldsExactly, mapToolConfigArgs, postmapUpdate, tableKeysDiffer, type
 import { outputsUnchanged, type TableRecord } from "../table-record.ts";
 import { embeddedBytes, isEmbeddedValueChanged } from "./embedded.ts";
 import type { EmbeddedValue, MapEntry } from "./types.ts";
-import { removeTempPair, SNI_MAP_FILE, SNI_MAP_MODE, wrapWriteError, writeSniMapFiles } from "./write.ts";
+import { installTable, removeTempPair, SNI_MAP_FILE, SNI_MAP_MODE, wrapWriteError, writeSniMapFiles } from "./write.ts";
 
 // A renewal changes a handful of names of a table that may hold 10,000; rebuilding all of it
 // with postmap -F costs as much as the table is large. When the record of the last build
@@ -138,22 +137,11 @@ async function updateSniMapFiles(
       entries.map((entry) => entry.name),
     );
     if (difference) throw new UserError(`postmap left a table that does not match the map: ${difference}`);
-    installUpdated(tempMap, mapFile, content);
+    installTable(`${tempMap}.db`, mapFile, content, true);
   } catch (error) {
     removeTempPair(tempMap);
     throw wrapWriteError(error, mapFile);
   }
-}
-
-/**
- * Rename the updated .db over sni.map.db; the map text is written only when it changed (after
- * a renewal it rarely does, and the record vouched for the file in place: ours, 0600).
- */
-function installUpdated(tempMap: string, mapFile: string, content: string): void {
-  chmodSync(`${tempMap}.db`, SNI_MAP_MODE);
-  renameSync(`${tempMap}.db`, `${mapFile}.db`);
-  if (readBoundedTextIfExists(mapFile, MAX_CONF_BYTES) !== content)
-    writeFileAtomic(mapFile, content, { mode: SNI_MAP_MODE, durable: false });
 }
 
 /** `NAME VALUE` lines with each value as postmap -F stores it: base64 of the bytes, one encoding per shared value. Pure. */

@@ -184,10 +184,8 @@ async function planAndBuild(
     options.log,
   );
   for (const line of [...result.notes, ...result.problems.map((problem) => problem.message)]) logged.add(line);
-  let overlapped = false;
+  // Work that does not wait for the table: beside postmap when one runs (buildSniTable calls it once).
   const overlap = () => {
-    if (overlapped) return;
-    overlapped = true;
     saveJudgements(cache, options.cacheFile, options.log);
     besideBuild?.(result);
   };
@@ -196,6 +194,7 @@ async function planAndBuild(
     options.log.info(
       `sni-map: ${summarize(result)} -> ${mapFile} (unchanged: no certificate, key or map file changed since sni.map.db was built)`,
     );
+    overlap();
   } else {
     const updated = await buildSniTable(
       options.tools,
@@ -212,6 +211,5 @@ async function planAndBuild(
     const how = updated ? ` (sni.map.db updated in place: ${count(updated.upserts)} written, ${updated.removals.length} removed)` : "";
     options.log.info(`sni-map: ${summarize(result)} -> ${mapFile}${how}`);
   }
-  overlap();
   return result;
 }

@@ -1,6 +1,7 @@
 import { chmodSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { tempPathFor, writeFileAtomic, writeNewFile } from "../atomic-write.ts";
+import { MAX_CONF_BYTES, readBoundedTextIfExists } from "../bounded-read.ts";
 import { errnoCode, UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { postmapEmbedFiles, type PostfixTools } from "../postfix/index.ts";
@@ -42,7 +43,8 @@ export async function writeSniMapFiles(
     snapshot = writeSnapshot(entries, `${tempMap}.d`, confDir);
     writePrivateFile(tempMap, snapshot.text, confDir);
     await postmapEmbedFiles(tools, tempMap, confDir, mapKeys(snapshot.text), log, undefined, whileBuilding);
-    installTable(tempMap, mapFile, content);
+    installTable(`${tempMap}.db`, mapFile, content);
+    rmSync(tempMap);
   } catch (error) {
     removeTempPair(tempMap);
     throw wrapWriteError(error, mapFile);
@@ -103,14 +105,19 @@ function writeSnapshotIn(dir: string, entries: readonly MapEntry[]): string {
   return text;
 }
 
-/** Rename the built .db over sni.map.db, then put the map text (written anew) over sni.map. */
-function installTable(tempMap: string, mapFile: string, content: string): void {
+/**
+ * Put a table that was built and checked in place: BUILT_DB (0600) renamed over MAP_FILE.db,
+ * then CONTENT over MAP_FILE: written anew, or, when TEXT_VOUCHED_FOR (the table record
+ * vouched for the file in place: ours, 0600), only if it differs (after a renewal it rarely does).
+ * Every build ends here: from scratch, while judging (streamed-build.ts), in place (table-update.ts).
+ */
+export function installTable(builtDb: string, mapFile: string, content: string, textVouchedFor = false): void {
   // The .db first: it is what smtpd reads. A crash between the two leaves a current .db
   // beside an old text file, which the next run rewrites.
-  chmodSync(`${tempMap}.db`, SNI_MAP_MODE);
-  renameSync(`${tempMap}.db`, `${mapFile}.db`);
-  writeFileAtomic(mapFile, content, { mode: SNI_MAP_MODE, durable: false });
-  rmSync(tempMap);
+  chmodSync(builtDb, SNI_MAP_MODE);
+  renameSync(builtDb, `${mapFile}.db`);
+  if (!textVouchedFor || readBoundedTextIfExists(mapFile, MAX_CONF_BYTES) !== content)
+    writeFileAtomic(mapFile, content, { mode: SNI_MAP_MODE, durable: false });
 }
 
 /** The temp pair, its snapshot and Berkeley DB's own scratch file (`__db.NAME`), which stays behind when postmap dies of ENOSPC. */

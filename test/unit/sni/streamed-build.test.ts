@@ -117,15 +117,42 @@ async function corpusTree(seed: number, root: string): Promise<string> {
   return sslDir;
 }
 
+/** A conf dir holding only main.cf, at DIR. */
+function confDirAt(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  writeSettledFile(join(dir, "main.cf"), MINIMAL_MAIN_CF);
+  return dir;
+}
+
+/** The corpus tree of SEED under temp/NAME, and a conf dir beside it. */
+async function corpusCase(name: string, seed: number): Promise<{ root: string; sslDir: string; confDir: string }> {
+  const root = join(temp.path, name);
+  const sslDir = await corpusTree(seed, root);
+  return { root, sslDir, confDir: confDirAt(join(root, "conf")) };
+}
+
+/**
+ * sni-map with SHIM standing in for postmap, where the build while judging fails: it says so in
+ * one line (returned), and the build from scratch leaves the table a plain postmap -F builds,
+ * and nothing else of its own in the conf dir.
+ */
+async function fallbackLine(root: string, sslDir: string, confDir: string, shim: string): Promise<string> {
+  const log = createMemoryLogger();
+  await updateSniMap({ tools: toolsWithPostmapShim(root, shim), sslDir, confDir, hostname: "mail.example.test", log });
+  const lines = log.lines.filter((line) => line.includes("while judging"));
+  expect(lines.length).toBe(1);
+  expect(dump(confDir, join(confDir, "sni.map"))).toEqual(fullBuildOf(confDir, join(root, "full")));
+  expect(readdirSync(confDir).sort()).toEqual(["main.cf", "sni.map", "sni.map.db"]);
+  return lines[0]!;
+}
+
 describe("the table built while judging", () => {
   test(`equals a plain postmap -F build of the same sni.map, over ${TREES} generated trees`, async () => {
     let removals = 0;
     for (let seed = 0; seed < TREES; seed++) {
       const root = join(temp.path, `tree${seed}`);
       const sslDir = await corpusTree(5_000 + seed, root);
-      const confDir = join(root, "conf");
-      mkdirSync(confDir);
-      writeSettledFile(join(confDir, "main.cf"), MINIMAL_MAIN_CF);
+      const confDir = confDirAt(join(root, "conf"));
       const calls = join(root, "postmap-calls");
       const tools = toolsWithPostmapShim(root, loggingPostmap(calls));
       const log = createMemoryLogger();
@@ -239,9 +266,7 @@ describe("the build's own steps", () => {
   const stored = (name: string, bytes: string) => `${name}\t${Buffer.from(bytes).toString("base64")}`;
 
   test("names written provisionally end as planned: a value replaced, a name removed, a planned name never written added", async () => {
-    const confDir = join(temp.path, "steps");
-    mkdirSync(confDir);
-    writeSettledFile(join(confDir, "main.cf"), MINIMAL_MAIN_CF);
+    const confDir = confDirAt(join(temp.path, "steps"));
     const calls = join(temp.path, "steps-calls");
     const fed = join(temp.path, "steps-fed");
     // The lines the build feeds postmap -r -i, kept (tee) on their way.
@@ -276,9 +301,7 @@ describe("the build's own steps", () => {
   });
 
   test("a batch of lines larger than the write buffer (1 MiB): every line reaches the table whole", async () => {
-    const confDir = join(temp.path, "big-batch");
-    mkdirSync(confDir);
-    writeSettledFile(join(confDir, "main.cf"), MINIMAL_MAIN_CF);
+    const confDir = confDirAt(join(temp.path, "big-batch"));
     const build = await startStreamedBuild(testTools(), confDir, createMemoryLogger());
     // 200 directories x 5 names x ~2 KB lines: ~2 MB in one batch.
     const sources = Array.from({ length: 200 }, (_, index) =>
@@ -297,9 +320,7 @@ describe("the build's own steps", () => {
   });
 
   test("postmap builds in a 0700 directory of its own; the table is 0600 before it is put in place", async () => {
-    const confDir = join(temp.path, "modes");
-    mkdirSync(confDir);
-    writeSettledFile(join(confDir, "main.cf"), MINIMAL_MAIN_CF);
+    const confDir = confDirAt(join(temp.path, "modes"));
     const seen = join(temp.path, "modes-seen");
     const shim = `#!/bin/bash\nfor last; do :; done\nmap=\${last#hash:}\nif [[ "$*" == *" -r -i "* ]]; then stat -c '%a' "$(dirname "$map")" > '${seen}'; fi\nexec /usr/sbin/postmap "$@"\n`;
     const build = await startStreamedBuild(toolsWithPostmapShim(join(temp.path, "modes-shim"), shim), confDir, createMemoryLogger());
@@ -312,9 +333,7 @@ describe("the build's own steps", () => {
   });
 
   test("stopped before it is finished: postmap ended, nothing of the build left, the files in place untouched", async () => {
-    const confDir = join(temp.path, "stopped");
-    mkdirSync(confDir);
-    writeSettledFile(join(confDir, "main.cf"), MINIMAL_MAIN_CF);
+    const confDir = confDirAt(join(temp.path, "stopped"));
     writeFileSync(join(confDir, "sni.map"), "old text\n");
     writeFileSync(join(confDir, "sni.map.db"), "old table");
     const build = await startStreamedBuild(testTools(), confDir, createMemoryLogger());
@@ -329,11 +348,7 @@ describe("the build's own steps", () => {
   });
 
   test("SIGTERM while postmap builds: the table being built is removed, the run ends as the signal ends it (143)", async () => {
-    const root = join(temp.path, "sigterm");
-    const sslDir = await corpusTree(8_888, root);
-    const confDir = join(root, "conf");
-    mkdirSync(confDir);
-    writeSettledFile(join(confDir, "main.cf"), MINIMAL_MAIN_CF);
+    const { root, sslDir, confDir } = await corpusCase("sigterm", 8_888);
     const marker = join(root, "building");
     const shim = `#!/bin/bash\nif [[ "$*" == *" -r -i "* ]]; then : > '${marker}'; sleep 3; fi\nexec /usr/sbin/postmap "$@"\n`;
     toolsWithPostmapShim(root, shim); // the shim, first in PATH below
@@ -350,19 +365,9 @@ describe("the build's own steps", () => {
   }, 30_000);
 
   test("postmap gone before reading a line (writes meet a closed pipe): one line, then a build from scratch", async () => {
-    const root = join(temp.path, "gone");
-    const sslDir = await corpusTree(9_999, root);
-    const confDir = join(root, "conf");
-    mkdirSync(confDir);
-    writeSettledFile(join(confDir, "main.cf"), MINIMAL_MAIN_CF);
+    const { root, sslDir, confDir } = await corpusCase("gone", 9_999);
     const shim = `#!/bin/bash\nif [[ "$*" == *" -r -i "* && "$*" == *".tmp.d/"* ]]; then echo "postmap: fatal: gone at once" >&2; exit 75; fi\nexec /usr/sbin/postmap "$@"\n`;
-    const log = createMemoryLogger();
-    await updateSniMap({ tools: toolsWithPostmapShim(root, shim), sslDir, confDir, hostname: "mail.example.test", log });
-    const lines = log.lines.filter((line) => line.includes("while judging"));
-    expect(lines.length).toBe(1);
-    expect(lines[0]).toContain("postmap -r -i failed (exit 75): postmap: fatal: gone at once");
-    expect(dump(confDir, join(confDir, "sni.map"))).toEqual(fullBuildOf(confDir, join(root, "full")));
-    expect(readdirSync(confDir).sort()).toEqual(["main.cf", "sni.map", "sni.map.db"]);
+    expect(await fallbackLine(root, sslDir, confDir, shim)).toContain("postmap -r -i failed (exit 75): postmap: fatal: gone at once");
   });
 
   test("a postmap gone early costs an EPIPE, not the process, even after SIGPIPE lost its last listener", async () => {
@@ -400,9 +405,7 @@ console.log(failed.includes("postmap -r -i failed (exit 75)") ? "alive, postmap'
   });
 
   test("no postmap to start: no build while judging, nothing of it left", async () => {
-    const confDir = join(temp.path, "no-postmap");
-    mkdirSync(confDir);
-    writeSettledFile(join(confDir, "main.cf"), MINIMAL_MAIN_CF);
+    const confDir = confDirAt(join(temp.path, "no-postmap"));
     const tools = testTools({ programs: { postmap: join(temp.path, "no-such-postmap") } });
     expect(await startStreamedBuild(tools, confDir, createMemoryLogger())).toBeUndefined();
     expect(readdirSync(confDir)).toEqual(["main.cf"]);
@@ -428,34 +431,18 @@ console.log(failed.includes("postmap -r -i failed (exit 75)") ? "alive, postmap'
         sslDir = tree.sslDir;
         await Bun.sleep(120); // older than the judge's settle time
       }
-      const confDir = join(root, "conf");
-      mkdirSync(confDir, { recursive: true });
-      writeSettledFile(join(confDir, "main.cf"), MINIMAL_MAIN_CF);
+      const confDir = confDirAt(join(root, "conf"));
       const shim = `#!/bin/bash\nif [[ "$*" == *" -r -i "* && "$*" == *".tmp.d/"* ]]; then sed '$d' | /usr/sbin/postmap "$@"; exit \${PIPESTATUS[1]}; fi\nexec /usr/sbin/postmap "$@"\n`;
-      const log = createMemoryLogger();
-      await updateSniMap({ tools: toolsWithPostmapShim(root, shim), sslDir, confDir, hostname: "mail.example.test", log });
-      const lines = log.lines.filter((line) => line.includes("while judging"));
-      expect(lines.length).toBe(1);
-      expect(lines[0]).toContain(`building sni.map.db while judging failed (${says}; `);
-      expect(dump(confDir, join(confDir, "sni.map"))).toEqual(fullBuildOf(confDir, join(root, "full")));
+      expect(await fallbackLine(root, sslDir, confDir, shim)).toContain(`building sni.map.db while judging failed (${says}; `);
     }
   });
 
   test("postmap failing while it builds: one line, then a build from scratch gives the same table", async () => {
-    const root = join(temp.path, "failing");
-    const sslDir = await corpusTree(7_777, root);
-    const confDir = join(root, "conf");
-    mkdirSync(confDir);
-    writeSettledFile(join(confDir, "main.cf"), MINIMAL_MAIN_CF);
+    const { root, sslDir, confDir } = await corpusCase("failing", 7_777);
     // The build while judging dies with postmap's own words; any other postmap call works.
     const shim = `#!/bin/bash\nif [[ "$*" == *" -r -i "* && "$*" == *".tmp.d/"* ]]; then cat > /dev/null; echo "postmap: fatal: stand-in failure" >&2; exit 1; fi\nexec /usr/sbin/postmap "$@"\n`;
-    const log = createMemoryLogger();
-    await updateSniMap({ tools: toolsWithPostmapShim(root, shim), sslDir, confDir, hostname: "mail.example.test", log });
-    const lines = log.lines.filter((line) => line.includes("while judging"));
-    expect(lines.length).toBe(1);
-    expect(lines[0]).toContain("building sni.map.db while judging failed (postmap -r -i failed (exit 1): postmap: fatal: stand-in failure");
-    expect(lines[0]).toEndWith("; built it again from scratch");
-    expect(dump(confDir, join(confDir, "sni.map"))).toEqual(fullBuildOf(confDir, join(root, "full")));
-    expect(readdirSync(confDir).sort()).toEqual(["main.cf", "sni.map", "sni.map.db"]);
+    const line = await fallbackLine(root, sslDir, confDir, shim);
+    expect(line).toContain("building sni.map.db while judging failed (postmap -r -i failed (exit 1): postmap: fatal: stand-in failure");
+    expect(line).toEndWith("; built it again from scratch");
   });
 });

@@ -160,31 +160,32 @@ describe("a worker that fails costs only time", () => {
     })));
   const standIn = (name: string) => new URL(`../../support/stand-in-workers/${name}`, import.meta.url).href;
   const fallback = "validated on one thread instead (slower, same result)";
+  /** Three threads whose two workers are the stand-in NAME: the results must be one thread's. */
+  const withStandIn = async (name: string) => {
+    const { sources, one } = await threeThreads();
+    const run = await validate(sources, undefined, { threads: 3, worker: standIn(name) });
+    expectSameAs(run.results, one);
+    return run;
+  };
 
   test("workers that fail: the batches they took are validated here, one warning with the first failure's reason", async () => {
-    const { sources, one } = await threeThreads();
-    const run = await validate(sources, undefined, { threads: 3, worker: standIn("throws.ts") });
+    const run = await withStandIn("throws.ts");
     expect(run.used.workerAnswers).toBe(0);
     expect(run.warnings.length).toBe(1);
     expect(run.warnings[0]).toStartWith("validation threads: ");
     expect(run.warnings[0]).toContain("stand-in worker failed");
     expect(run.warnings[0]).toEndWith(`; ${fallback}`);
-    expectSameAs(run.results, one);
   }, 60_000);
 
   test("a worker failing without a message is named as failed", async () => {
-    const { sources, one } = await threeThreads();
-    const run = await validate(sources, undefined, { threads: 3, worker: standIn("throws-nothing.ts") });
+    const run = await withStandIn("throws-nothing.ts");
     expect(run.warnings).toEqual([`validation threads: the worker failed; ${fallback}`]);
-    expectSameAs(run.results, one);
   }, 60_000);
 
   test("a worker that is not there (a build without its entrypoint): one warning, the same results", async () => {
-    const { sources, one } = await threeThreads();
-    const run = await validate(sources, undefined, { threads: 3, worker: standIn("no-such-worker.ts") });
+    const run = await withStandIn("no-such-worker.ts");
     expect(run.warnings.length).toBe(1);
     expect(run.warnings[0]).toEndWith(`; ${fallback}`);
-    expectSameAs(run.results, one);
   }, 60_000);
 
   test("a caller without a log: failing workers still cost only time", async () => {
@@ -193,19 +194,15 @@ describe("a worker that fails costs only time", () => {
   }, 60_000);
 
   test("workers that end without answering: the batches they took are validated here", async () => {
-    const { sources, one } = await threeThreads();
-    const run = await validate(sources, undefined, { threads: 3, worker: standIn("exits.ts") });
+    const run = await withStandIn("exits.ts");
     expect(run.used.workerAnswers).toBe(0);
-    expectSameAs(run.results, one);
   }, 60_000);
 
   test("a worker that took batches and ended without answering: those batches are validated here, in their place", async () => {
-    const { sources, one } = await threeThreads();
-    const run = await validate(sources, undefined, { threads: 3, worker: standIn("takes-all-and-exits.ts") });
+    const run = await withStandIn("takes-all-and-exits.ts");
     expect(run.used.workerAnswers).toBe(0);
     // It took every batch left when it started: this thread validated those after its own.
     expect(run.used.reclaimedSources).toBeGreaterThan(0);
-    expectSameAs(run.results, one);
   }, 60_000);
 });
 
