@@ -37,9 +37,8 @@ export function sniTableInPlace(
 ): boolean {
   const mapFile = join(confDir, SNI_MAP_FILE);
   const recordFile = tableRecordFileFor(cacheFile, "sni.map");
-  const record = recordFile === undefined ? undefined : tableRecord(recordFile);
   return (
-    tableIsCurrent(record, inputs, [mapFile, `${mapFile}.db`]) &&
+    tableIsCurrent(tableRecord(recordFile), inputs, [mapFile, `${mapFile}.db`]) &&
     readBoundedTextIfExists(mapFile, MAX_CONF_BYTES) === content &&
     dbHoldsExactly(mapFile, mapKeys(content))
   );
@@ -68,7 +67,7 @@ export async function buildSniTable(
   const mapFile = join(confDir, SNI_MAP_FILE);
   const recordFile = tableRecordFileFor(cacheFile, "sni.map");
   const builtBy = postmapStamp(tools);
-  const delta = recordFile === undefined ? undefined : incrementalDelta(tableRecord(recordFile), confDir, entries, inputs, builtBy);
+  const delta = incrementalDelta(tableRecord(recordFile), confDir, entries, inputs, builtBy);
   if (recordFile !== undefined) forgetTableRecord(recordFile);
   let prepared: { record: PreparedTableRecord | undefined } | undefined;
   const overlap = () => {
@@ -109,8 +108,7 @@ async function streamedFailure(
 
 /** Whether CACHE_FILE's runs keep no record of the last build of sni.map.db, or it is gone: the next build is a full one. */
 export function fullBuildCertain(cacheFile: string | undefined): boolean {
-  const recordFile = tableRecordFileFor(cacheFile, "sni.map");
-  return recordFile === undefined || tableRecord(recordFile) === undefined;
+  return tableRecord(tableRecordFileFor(cacheFile, "sni.map")) === undefined;
 }
 
 /** The last table record read: the file and its identity when read, and what it held. */
@@ -118,11 +116,13 @@ let recordRead: { key: string; record: TableRecord | undefined } = { key: "", re
 
 /**
  * The table record in FILE, parsed once per run while the file stays the same (the check
- * and the build that follows it both need it; it holds a line per name). A record that
- * vanished after it was read still says only what was true of the table then: the table's own
- * identities in it decide whether it vouches for anything.
+ * and the build that follows it both need it; it holds a line per name); none without a FILE
+ * (no cache file: no record is kept). A record that vanished after it was read still says
+ * only what was true of the table then: the table's own identities in it decide whether it
+ * vouches for anything.
  */
-function tableRecord(file: string): TableRecord | undefined {
+function tableRecord(file: string | undefined): TableRecord | undefined {
+  if (file === undefined) return undefined;
   const key = `${file}\0${fileIdentity(file)}`;
   if (recordRead.key !== key) recordRead = { key, record: readTableRecord(file) };
   return recordRead.record;

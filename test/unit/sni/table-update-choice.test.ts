@@ -12,6 +12,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
+import { UserError } from "../../../src/errors.ts";
 import { createMemoryLogger } from "../../../src/log.ts";
 import { createPostfixTools } from "../../../src/postfix/index.ts";
 import { isEmbeddedValueChanged } from "../../../src/sni/embedded.ts";
@@ -19,6 +20,7 @@ import { buildSniTable, embeddedValueDigests } from "../../../src/sni/index.ts";
 import { incrementalDelta, postmapStamp, writeSniTable } from "../../../src/sni/table-update.ts";
 import { fileIdentity } from "../../../src/file-identity.ts";
 import { readTableRecord, saveTableRecord, tableRecordFileFor } from "../../../src/table-record.ts";
+import type { StreamedBuild } from "../../../src/sni/streamed-build.ts";
 import type { MapEntry } from "../../../src/sni/types.ts";
 import { makeCertificate } from "../../support/certs.ts";
 import { MINIMAL_MAIN_CF } from "../../support/fixture.ts";
@@ -218,5 +220,63 @@ describe("writeSniTable", () => {
     expect(await writeSniTable(tools, confDir, added, entriesFromMapText(added), addition, createMemoryLogger())).toBe(addition);
     expect(readFileSync(mapFile, "utf8")).toBe(added);
     expect(statSync(mapFile).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe("buildSniTable", () => {
+  test("in full after judging (most names changed) and in place: not a word about a build while judging; the caller's work beside postmap runs once", async () => {
+    const { confDir, root } = await built(mapText(NAMES, [0, 1, 2, 3]));
+    const cacheFile = join(root, "spool", "cache.json");
+    for (const [text, inPlace] of [
+      [mapText(NAMES, [4, 5, 0, 3]), false],
+      [mapText(NAMES, [4, 5, 0, 0]), true],
+    ] as const) {
+      const entries = entriesFromMapText(text);
+      const log = createMemoryLogger();
+      let beside = 0;
+      const delta = await buildSniTable(tools, confDir, cacheFile, text, entries, embeddedValueDigests(entries), log, () => beside++);
+      expect({ inPlace: delta !== undefined, beside, lines: log.lines }).toEqual({ inPlace, beside: 1, lines: [] });
+      expect(readFileSync(join(confDir, "sni.map"), "utf8")).toBe(text);
+    }
+  });
+
+  test("a build while judging that fails after the caller's work ran: built from scratch, the work not run again, one line", async () => {
+    const root = join(temp.path, "streamed-fails");
+    const confDir = join(root, "conf");
+    mkdirSync(confDir, { recursive: true });
+    writeSettledFile(join(confDir, "main.cf"), MINIMAL_MAIN_CF);
+    const text = mapText(NAMES, [0, 1, 2, 3]);
+    const entries = entriesFromMapText(text);
+    const failing: StreamedBuild = {
+      add() {},
+      async finish(_content, _entries, whileBuilding) {
+        whileBuilding?.();
+        throw new UserError("stand-in failure");
+      },
+      async abort() {},
+    };
+    const log = createMemoryLogger();
+    let beside = 0;
+    const cacheFile = join(root, "spool", "cache.json");
+    const inputs = embeddedValueDigests(entries);
+    expect(await buildSniTable(tools, confDir, cacheFile, text, entries, inputs, log, () => beside++, failing)).toBeUndefined();
+    expect(beside).toBe(1);
+    expect(log.lines).toEqual([
+      "mailcow-postfix-init: sni-map: building sni.map.db while judging failed (stand-in failure); built it again from scratch",
+    ]);
+    expect(readFileSync(join(confDir, "sni.map"), "utf8")).toBe(text);
+    expect(readTableRecord(tableRecordFileFor(cacheFile, "sni.map")!)).toBeDefined();
+  });
+
+  test("a full build writes sni.map anew even when its text is the same (0600, whatever was there)", async () => {
+    const { confDir, mapFile } = await built(mapText(NAMES, [0, 1, 2, 3]));
+    const text = mapText(NAMES, [4, 5, 0, 3]);
+    writeFileSync(mapFile, text);
+    chmodSync(mapFile, 0o644);
+    const before = fileIdentity(mapFile);
+    const log = createMemoryLogger();
+    expect(await writeSniTable(tools, confDir, text, entriesFromMapText(text), undefined, log)).toBeUndefined();
+    expect(statSync(mapFile).mode & 0o777).toBe(0o600);
+    expect(fileIdentity(mapFile)).not.toBe(before);
   });
 });
