@@ -188,9 +188,10 @@ describe("a worker that fails costs only time", () => {
     expect(run.warnings[0]).toEndWith(`; ${fallback}`);
   }, 60_000);
 
-  test("a caller without a log: failing workers still cost only time", async () => {
+  test("a caller without a log or counters: failing workers still cost only time, batches they took included", async () => {
     const { sources, one } = await threeThreads();
-    expectSameAs(await validateOnAllCores(sources, NOW, undefined, { threads: 3, worker: standIn("throws.ts") }), one);
+    for (const name of ["throws.ts", "takes-all-and-exits.ts"])
+      expectSameAs(await validateOnAllCores(sources, NOW, undefined, { threads: 3, worker: standIn(name) }), one);
   }, 60_000);
 
   test("workers that end without answering: the batches they took are validated here", async () => {
