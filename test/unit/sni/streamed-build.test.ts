@@ -248,6 +248,24 @@ describe("when the table is built while judging", () => {
   });
 });
 
+describe("a run that fails after the build while judging started", () => {
+  test("the SSL dir missing: its one error, postmap stopped, nothing of the build left in the conf dir", async () => {
+    const root = join(temp.path, "no-ssl-dir");
+    const confDir = confDirAt(join(root, "conf"));
+    const run = updateSniMap({
+      tools: testTools(),
+      sslDir: join(root, "no-such-ssl"),
+      confDir,
+      hostname: "mail.example.test",
+      log: createMemoryLogger(),
+      cacheFile: join(root, "spool", "cache.json"),
+    });
+    await expect(run).rejects.toThrow("cannot read the SSL directory");
+    expect(postmapsBuildingIn(confDir)).toEqual([]);
+    expect(readdirSync(confDir)).toEqual(["main.cf"]);
+  });
+});
+
 describe("the build's own steps", () => {
   /** A usable directory source listing NAMES whose value is BYTES. */
   const source = (dir: string, names: string[], bytes: string): ValidatedSource =>
