@@ -41,7 +41,7 @@ export const MODULES: Record<string, string[]> = {
   "src/sni/discovery-record.ts": ["test/unit/sni/discovery-record.test.ts"],
   "src/sni/embedded.ts": ["test/unit/sni/embedded-rules.test.ts", "test/unit/sni/embedded.test.ts", "test/unit/sni/write.test.ts"],
   "src/sni/run-record.ts": ["test/unit/sni/run-record-rules.test.ts", "test/unit/sni/run-record.test.ts", "test/unit/sni/update.test.ts"],
-  "src/sni/update.ts": ["test/unit/sni/update.test.ts", "test/unit/sni/run-record-rules.test.ts", "test/unit/sni/run-record.test.ts", "test/unit/sni/embedded.test.ts", "test/unit/table-record.test.ts"],
+  "src/sni/update.ts": ["test/unit/sni/update.test.ts", "test/unit/sni/run-record-rules.test.ts", "test/unit/sni/run-record.test.ts", "test/unit/sni/embedded.test.ts", "test/unit/table-record.test.ts", "test/unit/sni/streamed-build.test.ts"],
   "src/sni/validate.ts": ["test/unit/sni/validate-rules.test.ts", "test/unit/sni/validate-waits.test.ts", "test/unit/sni/validate-memory.test.ts", "test/unit/sni/validate.test.ts", "test/unit/sni/judge-rules.test.ts", ...SNI_ENGINE, "test/unit/sni/postfix-loader.test.ts", "test/integration/sni-renewal.test.ts"],
   "src/sni/write.ts": ["test/unit/sni/write-rules.test.ts", "test/unit/sni/write-shared-memory.test.ts", "test/unit/sni/write.test.ts", "test/unit/commands/sni-map.test.ts", "test/unit/sni/table-update-choice.test.ts"],
 

@@ -150,6 +150,24 @@ describe("what workers take from the cache file", () => {
   }, 60_000);
 });
 
+test("what a worker is asked: every source after the probe, batches of 16, the cache file, and to recall only when the cache recalls", async () => {
+  const { sources } = await sourcesTree(2 * 128);
+  const worker = new URL("../../support/stand-in-workers/tells-request.ts", import.meta.url).href;
+  const cacheFile = join(tempDir(), "cache.json");
+  const asked = async (cache: PairCache) => {
+    const run = await validate(sources, cache, { cacheFile, threads: 2, worker });
+    expect([run.used.workerAnswers, run.used.workerSources, run.warnings]).toEqual([1, 0, []]);
+    const { now, ...request } = JSON.parse(readFileSync(`${cacheFile}.request`, "utf8")) as { now: number };
+    expect(now).toBe(NOW.getTime());
+    return request;
+  };
+  const recalling = openPairCache(cacheFile);
+  expect(await asked(recalling)).toEqual({ batch: 16, cacheFile, recall: true, sources: 256, claims: 4 });
+  // The watcher's cache judges and remembers but does not recall: neither do its workers.
+  const judgeOnly: PairCache = { judge: (key, judge) => recalling.judge(key, judge), empty: true };
+  expect(await asked(judgeOnly)).toEqual({ batch: 16, cacheFile, recall: false, sources: 256, claims: 4 });
+}, 60_000);
+
 describe("a worker that fails costs only time", () => {
   let tree: Promise<{ sources: CertificateSource[]; one: Validation[] }> | undefined;
   /** 64 + 3 x 128 sources: two workers beside this thread; and what one thread gives. */
