@@ -14,5 +14,5 @@ export {
   startPostmapFeed,
   type PostmapFeed,
 } from "./maps.ts";
-export { compareKeys, dbHoldsExactly, postmapKeys, tableKeysDiffer } from "./keys.ts";
+export { compareKeys, dbHoldsExactly, expectTableKeys, postmapKeys, tableKeysDiffer } from "./keys.ts";
 export { readHashDbKeys } from "./hash-db.ts";

@@ -22,6 +22,21 @@ export async function tableKeysDiffer(
   return compareKeys(expectedKeys, await postmapKeys(tools, `hash:${mapFile}`, configArgs));
 }
 
+/**
+ * A built table holds exactly `expectedKeys` (tableKeysDiffer), else a UserError saying what
+ * differs, led by WHAT ("postmap -F built", "postmap left").
+ */
+export async function expectTableKeys(
+  tools: PostfixTools,
+  mapFile: string,
+  configArgs: string[],
+  expectedKeys: readonly string[],
+  what: string,
+): Promise<void> {
+  const difference = await tableKeysDiffer(tools, mapFile, configArgs, expectedKeys);
+  if (difference) throw new UserError(`${what} a table that does not match the map: ${difference}`);
+}
+
 /** Whether MAP_FILE.db, read directly (hash-db.ts), holds exactly `expectedKeys`; false when that read cannot tell. */
 export function dbHoldsExactly(mapFile: string, expectedKeys: readonly string[]): boolean {
   const stored = readHashDbKeys(`${mapFile}.db`);

@@ -3,7 +3,7 @@ import { ignoreBrokenPipes, openPipe } from "../libc.ts";
 import { join } from "node:path";
 import { UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { tableKeysDiffer } from "./keys.ts";
+import { expectTableKeys } from "./keys.ts";
 import { logToolWarnings, summarizeToolOutput, toolFailure, toolRun, type ToolRun } from "./output.ts";
 import type { Subprocess } from "bun";
 import { hasDefaultMainCf, programPath, runChecked, runTool, type PostfixTools } from "./tools.ts";
@@ -43,8 +43,7 @@ export async function postmapEmbedFiles(
   const aboutEntries = run.messages.all.filter((line) => line.includes(`${mapFile}, line `) || line.includes("skipping this entry"));
   if (aboutEntries.length > 0)
     throw new UserError(`postmap -F could not embed every entry: ${summarizeToolOutput(aboutEntries.join("\n"))}`);
-  const difference = await tableKeysDiffer(tools, mapFile, configArgs, expectedKeys);
-  if (difference) throw new UserError(`postmap -F built a table that does not match the map: ${difference}`);
+  await expectTableKeys(tools, mapFile, configArgs, expectedKeys, "postmap -F built");
   logToolWarnings(run, log);
 }
 

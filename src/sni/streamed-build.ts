@@ -4,11 +4,11 @@ import { tempPathFor } from "../atomic-write.ts";
 import { UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import {
+  expectTableKeys,
   mapToolConfigArgs,
   postmapUpdate,
   postmapValues,
   startPostmapFeed,
-  tableKeysDiffer,
   type PostfixTools,
   type PostmapFeed,
 } from "../postfix/index.ts";
@@ -125,13 +125,8 @@ export async function startStreamedBuild(tools: PostfixTools, confDir: string, l
         write([...corrected]);
         await feed.end(log, whileBuilding);
         await postmapUpdate(tools, building, confDir, [...unplanned], "", log); // nothing to do when none is left
-        const difference = await tableKeysDiffer(
-          tools,
-          building,
-          mapToolConfigArgs(tools, confDir),
-          entries.map((entry) => entry.name),
-        );
-        if (difference) throw new UserError(`postmap built a table that does not match the map: ${difference}`);
+        const names = entries.map((entry) => entry.name);
+        await expectTableKeys(tools, building, mapToolConfigArgs(tools, confDir), names, "postmap built");
         // Each of those must hold its planned value: the key check sees only names, and a name written before holds its earlier value if the later line was lost.
         const stored = await postmapValues(tools, building, confDir, [...corrected.keys()]);
         const stale = [...corrected].filter(([name, value]) => stored.get(name) !== value).map(([name]) => name);

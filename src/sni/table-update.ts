@@ -4,7 +4,7 @@ import { tempPathFor } from "../atomic-write.ts";
 import { UserError } from "../errors.ts";
 import { openFileIdentity } from "../file-identity.ts";
 import type { Logger } from "../log.ts";
-import { dbHoldsExactly, mapToolConfigArgs, postmapUpdate, tableKeysDiffer, type PostfixTools } from "../postfix/index.ts";
+import { dbHoldsExactly, expectTableKeys, mapToolConfigArgs, postmapUpdate, type PostfixTools } from "../postfix/index.ts";
 import { outputsUnchanged, type TableRecord } from "../table-record.ts";
 import { embeddedBytes, isEmbeddedValueChanged } from "./embedded.ts";
 import type { EmbeddedValue, MapEntry } from "./types.ts";
@@ -130,13 +130,8 @@ async function updateSniMapFiles(
   try {
     copyPrivate(`${mapFile}.db`, `${tempMap}.db`, delta.base);
     await postmapUpdate(tools, tempMap, confDir, delta.removals, storedLines(delta.upserts), log, whileBuilding);
-    const difference = await tableKeysDiffer(
-      tools,
-      tempMap,
-      mapToolConfigArgs(tools, confDir),
-      entries.map((entry) => entry.name),
-    );
-    if (difference) throw new UserError(`postmap left a table that does not match the map: ${difference}`);
+    const names = entries.map((entry) => entry.name);
+    await expectTableKeys(tools, tempMap, mapToolConfigArgs(tools, confDir), names, "postmap left");
     installTable(`${tempMap}.db`, mapFile, content, true);
   } catch (error) {
     removeTempPair(tempMap);
