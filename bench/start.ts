@@ -48,6 +48,7 @@ async function buildBinary(dir: string): Promise<string> {
       "--minify",
       "--bytecode",
       "--format=esm",
+      "--splitting",
       join(REPO, "src/main.ts"),
       join(REPO, "src/sni/validate-worker.ts"),
       "--outfile",

@@ -63,6 +63,7 @@ try {
       "--minify",
       "--bytecode",
       "--format=esm",
+      "--splitting",
       join(REPO, "src/main.ts"),
       join(REPO, "src/sni/validate-worker.ts"),
       "--outfile",

@@ -122,7 +122,7 @@ async function runCommand(
     return 0;
   }
   const options = resolveOptions(command.options, parsed.given, dispatch.env, helpCommandLine(helpPath));
-  const environment = command.environment?.parse(dispatch.env);
+  const environment = await command.environment?.parse(dispatch.env);
   return command.run({ options, environment, rest: parsed.rest, inherited: dispatch.env, log: dispatch.log, stdout: dispatch.stdout });
 }
 

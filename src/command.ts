@@ -4,6 +4,8 @@ import type { OptionTable, Options } from "./options.ts";
 
 // The declaration every subcommand file exports. Parsing, help text and docs/commands.md come
 // from it, so a subcommand is one object: what it is called, what it takes, and what it does.
+// Every run loads every declaration (the command table), so a declaration imports only what
+// its help and parsing need; `run` and `environment.parse` import the rest when called.
 
 export interface CommandSpec<T extends OptionTable = OptionTable, E = undefined> {
   name: string;
@@ -11,8 +13,8 @@ export interface CommandSpec<T extends OptionTable = OptionTable, E = undefined>
   options: T;
   /** Positional words after the flags (e.g. `entrypoint CMD [ARGS...]`); none when absent. */
   rest?: { name: string; description: string; required: boolean };
-  /** The mailcow variables this command reads (env.ts): named in --help, validated with the options. */
-  environment?: { variables: Readonly<Record<string, string>>; parse(env: Env): E };
+  /** The mailcow variables this command reads: named in --help, validated (env.ts) after the options. */
+  environment?: { variables: Readonly<Record<string, string>>; parse(env: Env): Promise<E> };
   run(context: CommandContext<T, E>): Promise<number>;
 }
 

@@ -7,6 +7,8 @@ export type Env = Record<string, string | undefined>;
 // The container's environment, checked once before anything is touched. Values end up inside
 // Postfix config files (`user = ...`, `myhostname = ...`), so a line break or a stray character
 // would silently change the configuration: reject it here, naming the variable and the rule.
+// Imported only by the commands that read it (start, entrypoint), when they run: zod would
+// cost every other run its load time and memory (docs/performance.md).
 
 const HOSTNAME_LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
 
@@ -45,6 +47,9 @@ const startSchema = z.object({
   SKIP_LETS_ENCRYPT: optional(z.string()),
 });
 
+/** The variables start reads; --help describes each (MAILCOW_VARIABLES in commands/shared-options.ts). */
+export type StartVariable = keyof z.infer<typeof startSchema>;
+
 export interface StartEnv {
   dbName: string;
   dbUser: string;
@@ -74,20 +79,6 @@ export function parseStartEnv(env: Env): StartEnv {
 
 const entrypointSchema = startSchema.pick({ REDIS_SLAVEOF_IP: true });
 
-/** What each variable of mailcow's that a command reads is for, for its --help. */
-export const MAILCOW_VARIABLES = {
-  DBNAME: "mailcow's database name, written into the SQL maps (required)",
-  DBUSER: "Its user (required)",
-  DBPASS: "Its password (required; never logged, never passed on to Postfix)",
-  MAILCOW_HOSTNAME: "The mail server's name: myhostname, and mapped to the default certificate (required)",
-  SPAMHAUS_DQS_KEY: "Spamhaus DQS key: the DQS blocklists instead of the open ones",
-  REDIS_SLAVEOF_IP: "Set when mailcow's Redis is a replica: the entrypoint picks syslog-ng's config for it",
-  SKIP_LETS_ENCRYPT: "Accepted and logged; the default certificate is mapped either way",
-} as const satisfies Record<keyof z.infer<typeof startSchema>, string>;
-
-/** start's part of the environment: the variables for --help, and their validation. */
-export const START_ENVIRONMENT = { variables: MAILCOW_VARIABLES, parse: parseStartEnv };
-
 /** The entrypoint only needs to know whether syslog-ng forwards to a Redis replica. */
 export function parseEntrypointEnv(env: Env): { redisSlaveofIp?: string } {
   const parsed = entrypointSchema.safeParse(env);
@@ -109,5 +100,3 @@ function describeIssues(error: z.ZodError): string {
   }
   return [...byVariable].map(([name, message]) => `environment variable ${name}: ${message}`).join("\n");
 }
-
-export const ENTRYPOINT_ENVIRONMENT = { variables: { REDIS_SLAVEOF_IP: MAILCOW_VARIABLES.REDIS_SLAVEOF_IP }, parse: parseEntrypointEnv };

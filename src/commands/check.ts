@@ -1,8 +1,9 @@
 import { defineCommand } from "../command.ts";
 import { UserError } from "../errors.ts";
-import { planSniMapOnAllCores, type SniMapResult } from "../sni/index.ts";
-import { buildCheckReport, failedCheckReport, renderCheckJson, renderCheckText } from "../sni/report.ts";
+import type { SniMapResult } from "../sni/index.ts";
 import { HOSTNAME_OPTION, SSL_DIR_OPTION, hostnameOrWarn } from "./shared-options.ts";
+
+// The SNI engine and the report are imported when the command runs (command.ts).
 
 export const checkCommand = defineCommand({
   name: "check",
@@ -13,6 +14,8 @@ export const checkCommand = defineCommand({
     json: { type: "boolean", description: "Print one JSON document (fields: docs/map-rules.md)" },
   },
   async run({ options, log, stdout }) {
+    const { planSniMapOnAllCores } = await import("../sni/index.ts");
+    const { buildCheckReport, failedCheckReport, renderCheckJson, renderCheckText } = await import("../sni/report.ts");
     const hostname = hostnameOrWarn(options.hostname, log);
     let result: SniMapResult;
     try {

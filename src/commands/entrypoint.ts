@@ -1,15 +1,13 @@
 import { defineCommand, type CommandContext } from "../command.ts";
-import { ENTRYPOINT_ENVIRONMENT, type Env } from "../env.ts";
+import type { Env } from "../env.ts";
 import { UserError } from "../errors.ts";
-import { realExec, type ExecFunction } from "../steps/exec-master.ts";
-import { runHooks } from "../steps/hooks.ts";
+import type { ExecFunction } from "../steps/exec-master.ts";
 import { interruptionFor, listenForStopSignals } from "../signals.ts";
-import { applyLegacyTls } from "../steps/openssl-legacy.ts";
-import { selectSyslogNgConfig } from "../steps/syslog-ng.ts";
-import { CONF_DIR_OPTION, pathOption } from "./shared-options.ts";
+import { CONF_DIR_OPTION, MAILCOW_VARIABLES, pathOption } from "./shared-options.ts";
 
 // `entrypoint CMD [ARGS...]`: mailcow's /docker-entrypoint.sh (hooks, syslog-ng config,
-// OpenSSL legacy TLS), then exec CMD (supervisord) in this process.
+// OpenSSL legacy TLS), then exec CMD (supervisord) in this process. The steps and the
+// environment's schema are imported when it runs (command.ts).
 
 export interface EntrypointDeps {
   exec: ExecFunction;
@@ -33,14 +31,19 @@ const ENTRYPOINT_OPTIONS = {
   "conf-dir": CONF_DIR_OPTION,
 } as const;
 
+/** `deps` replaces the real exec (tests). */
 export async function runEntrypoint(
   context: CommandContext<typeof ENTRYPOINT_OPTIONS, { redisSlaveofIp?: string }>,
-  deps: EntrypointDeps,
+  deps?: EntrypointDeps,
 ): Promise<number> {
   const { options, log } = context;
   const [command, ...args] = context.rest;
   const path = resolveCommand(command!, context.inherited);
   if (!path) throw new UserError(`entrypoint: command \`${command}\` not found on PATH`, 127);
+  const { runHooks } = await import("../steps/hooks.ts");
+  const { selectSyslogNgConfig } = await import("../steps/syslog-ng.ts");
+  const { applyLegacyTls } = await import("../steps/openssl-legacy.ts");
+  const exec = deps?.exec ?? (await import("../steps/exec-master.ts")).realExec;
 
   // SIGTERM/SIGINT during the hooks end them (and all they started), then us: no orphans.
   {
@@ -58,16 +61,19 @@ export async function runEntrypoint(
   applyLegacyTls(options.confDir, options.opensslCnf, log);
 
   log.info(`exec ${[command, ...args].join(" ")}`);
-  deps.exec(path, [command!, ...args], context.inherited);
+  exec(path, [command!, ...args], context.inherited);
   return 0; // only reached with a test double for exec
 }
 
-export function createEntrypointCommand(deps: EntrypointDeps) {
+export function createEntrypointCommand(deps?: EntrypointDeps) {
   return defineCommand({
     name: "entrypoint",
     summary: "Container entrypoint: run /hooks, pick the syslog-ng config, OpenSSL legacy TLS, then exec CMD",
     options: ENTRYPOINT_OPTIONS,
-    environment: ENTRYPOINT_ENVIRONMENT,
+    environment: {
+      variables: { REDIS_SLAVEOF_IP: MAILCOW_VARIABLES.REDIS_SLAVEOF_IP },
+      parse: async (env) => (await import("../env.ts")).parseEntrypointEnv(env),
+    },
     rest: {
       name: "CMD [ARGS...]",
       description: "the program to become, e.g. /usr/bin/supervisord -c /etc/supervisor/supervisord.conf",
@@ -77,4 +83,4 @@ export function createEntrypointCommand(deps: EntrypointDeps) {
   });
 }
 
-export const entrypointCommand = createEntrypointCommand({ exec: realExec });
+export const entrypointCommand = createEntrypointCommand();

@@ -1,8 +1,4 @@
 import { defineCommand } from "../command.ts";
-import { withConfLock } from "../conf-lock.ts";
-import { createPostfixTools } from "../postfix/index.ts";
-import { logNotes, logProblems, mapKeyForHostname, planSniMapOnAllCores, summarize } from "../sni/index.ts";
-import { updateSniMap } from "../sni/update.ts";
 import {
   CACHE_FILE_OPTION,
   CONF_DIR_OPTION,
@@ -11,9 +7,10 @@ import {
   LOCK_TIMEOUT_OPTION,
   MAIL_CONFIG_OPTION,
   SSL_DIR_OPTION,
-  cacheFile,
   hostnameOrWarn,
 } from "./shared-options.ts";
+
+// The SNI engine and Postfix's tools are imported when the command runs (command.ts).
 
 export const sniMapCommand = defineCommand({
   name: "sni-map",
@@ -28,6 +25,7 @@ export const sniMapCommand = defineCommand({
     "mail-config": MAIL_CONFIG_OPTION,
   },
   async run({ options, log, stdout, inherited }) {
+    const { logNotes, logProblems, mapKeyForHostname, planSniMapOnAllCores, summarize } = await import("../sni/index.ts");
     const hostname = hostnameOrWarn(options.hostname, log);
     mapKeyForHostname(hostname); // a bad hostname is refused before the lock is taken
     if (options.dryRun) {
@@ -38,10 +36,14 @@ export const sniMapCommand = defineCommand({
       log.info(`sni-map --dry-run: ${summarize(result)}`);
       return 0;
     }
+    const { withConfLock } = await import("../conf-lock.ts");
+    const { createPostfixTools } = await import("../postfix/index.ts");
+    const { cacheFileFor } = await import("../sni/cache.ts");
+    const { updateSniMap } = await import("../sni/update.ts");
     const tools = createPostfixTools({ configDir: options.mailConfig, env: inherited });
     const { sslDir, confDir } = options;
     await withConfLock(confDir, log, options.lockTimeout, () =>
-      updateSniMap({ tools, sslDir, confDir, hostname, log, cacheFile: cacheFile(options, confDir) }),
+      updateSniMap({ tools, sslDir, confDir, hostname, log, cacheFile: cacheFileFor(confDir, options.cacheFile) }),
     );
     return 0;
   },

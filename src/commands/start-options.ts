@@ -1,11 +1,10 @@
 import type { Options, StringOption } from "../options.ts";
-import { DEFAULT_BASE_IMAGE_FILE, DEFAULT_MAILCOW_COMPOSE_FILE } from "../steps/base-image.ts";
 import type { StartPaths } from "../steps/context.ts";
-import { DEFAULT_TEMPLATES_PATH } from "../templates/load.ts";
-import { DEFAULT_UNVERIFIED_BASE_FILE } from "../templates/verify.ts";
 import {
   CACHE_FILE_OPTION,
   CONF_DIR_OPTION,
+  DEFAULT_TEMPLATES_PATH,
+  DEFAULT_UNVERIFIED_BASE_FILE,
   LOCK_TIMEOUT_OPTION,
   MAIL_CONFIG_OPTION,
   SSL_DIR_OPTION,
@@ -13,6 +12,11 @@ import {
 } from "./shared-options.ts";
 
 // `start`'s options: where the container keeps what it reads and writes, and how long to wait.
+
+/** The base image this image was built from, written by Dockerfile.postfix (steps/base-image.ts). */
+export const DEFAULT_BASE_IMAGE_FILE = "/usr/local/share/mailcow-postfix-init/base-image";
+/** mailcow's docker-compose.yml, where docker/docker-compose.override.yml mounts it. */
+export const DEFAULT_MAILCOW_COMPOSE_FILE = "/etc/mailcow-postfix-init/mailcow-compose.yml";
 
 const valueOption = (description: string, env: string, valueName: string, fallback?: string): StringOption => ({
   type: "string",

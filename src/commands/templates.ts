@@ -2,25 +2,15 @@ import { readFileSync, rmSync } from "node:fs";
 import { defineCommand, type CommandGroup } from "../command.ts";
 import type { Logger } from "../log.ts";
 import { errnoText, UserError } from "../errors.ts";
-import { writeFileAtomic } from "../atomic-write.ts";
-import { ExtractError, extractTemplates } from "../templates/extract.ts";
-import { BASE_FILE_KINDS, fingerprintFile, type BaseFileKind } from "../templates/fingerprint.ts";
-import { DEFAULT_TEMPLATES_PATH } from "../templates/load.ts";
-import {
-  DEFAULT_UNVERIFIED_BASE_FILE,
-  driftSummary,
-  UNKNOWN_BASE_EXIT,
-  unknownBaseMessage,
-  unverifiedRecord,
-  verdictLine,
-  verifyBase,
-} from "../templates/verify.ts";
+import type { BaseFileKind } from "../templates/fingerprint.ts";
+import { DEFAULT_TEMPLATES_PATH, DEFAULT_UNVERIFIED_BASE_FILE } from "./shared-options.ts";
 
 // `templates extract` and `templates verify`: run by the image build against the base image's
 // own files, so the verbatim file bodies come from the mailcow version the image is built from,
 // and a version whose startup logic this release does not know stops the build.
 // `templates fingerprint` prints the entries a maintainer adds to src/templates/known-bases.json
-// once `start` has been checked against that version.
+// once `start` has been checked against that version. src/templates/ (its schema, the known
+// bases) is imported when an action runs (command.ts).
 
 const file = (description: string, fallback: string, env?: string) =>
   ({ type: "string", description, valueName: "FILE", default: fallback, ...(env ? { env } : {}) }) as const;
@@ -68,6 +58,7 @@ const fingerprintCommand = defineCommand({
   summary: "Print the known-bases.json entries for the base image's startup files",
   options: BASE_FILES,
   async run({ options, stdout }) {
+    const { BASE_FILE_KINDS, fingerprintFile } = await import("../templates/fingerprint.ts");
     const paths = basePaths(options);
     const entries = Object.fromEntries(
       BASE_FILE_KINDS.map((kind) => [kind, { ...fingerprintFile(kind, readInput(paths[kind])), sources: [paths[kind]] }]),
@@ -84,7 +75,8 @@ export const templatesCommand: CommandGroup = {
   subcommands: [extractCommand, verifyCommand, fingerprintCommand],
 };
 
-function extract(log: Logger, from: string, out: string): number {
+async function extract(log: Logger, from: string, out: string): Promise<number> {
+  const { ExtractError, extractTemplates } = await import("../templates/extract.ts");
   const script = readInput(from);
   let templates: ReturnType<typeof extractTemplates>;
   try {
@@ -93,7 +85,7 @@ function extract(log: Logger, from: string, out: string): number {
     if (error instanceof ExtractError) throw new UserError(error.message, 1, { cause: error });
     throw error;
   }
-  writeOutput(out, `${JSON.stringify(templates, null, 2)}\n`);
+  await writeOutput(out, `${JSON.stringify(templates, null, 2)}\n`);
   log.info(
     `templates: ${Object.keys(templates.sqlMaps).length} SQL maps, ${templates.discontinuedDnsbl.length} discontinued DNSBL patterns from ${from} -> ${out}`,
   );
@@ -104,13 +96,17 @@ function extract(log: Logger, from: string, out: string): number {
  * Known base: pass (and clear any old record). Unknown: fail with UNKNOWN_BASE_EXIT, the message
  * for people on stderr and the verdict line for the update hook on stdout, unless accepted by its fingerprint.
  */
-function verify(
+async function verify(
   log: Logger,
   stdout: (text: string) => void,
   paths: Record<BaseFileKind, string>,
   accept: string | undefined,
   record: string,
-): number {
+): Promise<number> {
+  const { BASE_FILE_KINDS } = await import("../templates/fingerprint.ts");
+  const { driftSummary, UNKNOWN_BASE_EXIT, unknownBaseMessage, unverifiedRecord, verdictLine, verifyBase } = await import(
+    "../templates/verify.ts"
+  );
   const files = Object.fromEntries(BASE_FILE_KINDS.map((kind) => [kind, { path: paths[kind], text: readInput(paths[kind]) }])) as Record<
     BaseFileKind,
     { path: string; text: string }
@@ -128,7 +124,7 @@ function verify(
     stdout(`${verdictLine(verdict, accept)}\n`);
     throw new UserError(unknownBaseMessage(verdict, accept), UNKNOWN_BASE_EXIT);
   }
-  writeOutput(record, `${JSON.stringify(unverifiedRecord(verdict))}\n`);
+  await writeOutput(record, `${JSON.stringify(unverifiedRecord(verdict))}\n`);
   log.warn(
     `templates: building on an unverified base (fingerprint ${verdict.fingerprint}), accepted with MPI_ACCEPT_UNVERIFIED_BASE: ${driftSummary(verdict)}`,
   );
@@ -143,7 +139,8 @@ function readInput(path: string): string {
   }
 }
 
-function writeOutput(path: string, text: string): void {
+async function writeOutput(path: string, text: string): Promise<void> {
+  const { writeFileAtomic } = await import("../atomic-write.ts");
   try {
     writeFileAtomic(path, text, { mode: 0o644 });
   } catch (error) {

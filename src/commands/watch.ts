@@ -1,10 +1,7 @@
 import { defineCommand } from "../command.ts";
 import { UserError } from "../errors.ts";
 import { execInto } from "../exec.ts";
-import { createPostfixTools } from "../postfix/index.ts";
-import { mapKeyForHostname } from "../sni/index.ts";
 import { listenForStopSignals } from "../signals.ts";
-import { handleOtherSignals, startWatcher } from "../watch/watcher.ts";
 import {
   CACHE_FILE_OPTION,
   CONF_DIR_OPTION,
@@ -12,12 +9,12 @@ import {
   LOCK_TIMEOUT_OPTION,
   MAIL_CONFIG_OPTION,
   SSL_DIR_OPTION,
-  cacheFile,
   hostnameOrWarn,
 } from "./shared-options.ts";
 
 // `watch`: runs beside Postfix (a supervisord program in the image) and applies certificates
-// as they change on disk, as `reload` would, without a restart: see src/watch/.
+// as they change on disk, as `reload` would, without a restart: see src/watch/. The watcher,
+// the SNI engine and Postfix's tools are imported when it runs and is enabled (command.ts).
 
 const SLEEP = "/bin/sleep";
 
@@ -65,6 +62,10 @@ export const watchCommand = defineCommand({
       log.info("watch: disabled (MPI_WATCH=n); changed certificates apply at the next restart or with `mailcow-postfix-init reload`");
       execInto(SLEEP, [SLEEP, "infinity"], inherited);
     }
+    const { createPostfixTools } = await import("../postfix/index.ts");
+    const { mapKeyForHostname } = await import("../sni/index.ts");
+    const { cacheFileFor } = await import("../sni/cache.ts");
+    const { handleOtherSignals, startWatcher } = await import("../watch/watcher.ts");
     const { confDir } = options;
     const hostname = hostnameOrWarn(options.hostname, log);
     mapKeyForHostname(hostname); // a bad hostname is refused before anything is watched
@@ -73,7 +74,7 @@ export const watchCommand = defineCommand({
       sslDir: options.sslDir,
       confDir,
       hostname,
-      cacheFile: cacheFile(options, confDir),
+      cacheFile: cacheFileFor(confDir, options.cacheFile),
       log,
       lockTimeoutMs: options.lockTimeout,
       quietMs: options.debounce,

@@ -8,9 +8,6 @@ import { parseUnverifiedRecord, unverifiedStartWarning } from "../templates/veri
 // from; the override mounts mailcow's docker-compose.yml read-only; every start compares the
 // two and says so in the log.
 
-export const DEFAULT_BASE_IMAGE_FILE = "/usr/local/share/mailcow-postfix-init/base-image";
-export const DEFAULT_MAILCOW_COMPOSE_FILE = "/etc/mailcow-postfix-init/mailcow-compose.yml";
-
 /** `ghcr.io/mailcow/postfix:TAG` in a compose file (not postfix-tlspol); undefined when absent. */
 export function postfixImageInCompose(composeText: string): string | undefined {
   return composeText.match(/^\s*image:\s*["']?([^\s"'#]*mailcow\/postfix:[^\s"'#]+)/m)?.[1];

@@ -3,9 +3,6 @@ import { errnoText, UserError } from "../errors.ts";
 import { PROGRAM } from "../log.ts";
 import { templatesSchema, type Templates } from "./template.ts";
 
-/** Where the image keeps the templates extracted at build time. */
-export const DEFAULT_TEMPLATES_PATH = "/usr/local/share/mailcow-postfix-init/templates.json";
-
 /** Read and validate the templates file; any problem names the path and the way to make it. */
 export function loadTemplates(path: string): Templates {
   const hint = `run \`${PROGRAM} templates extract --from /opt/postfix.sh --out ${path}\``;

@@ -27,9 +27,6 @@ export type KnownBases = Record<BaseFileKind, KnownVersion[]>;
 
 export const KNOWN_BASES: KnownBases = knownBases.files;
 
-/** Written by `templates verify` when MPI_ACCEPT_UNVERIFIED_BASE accepted an unknown base; read by every start. */
-export const DEFAULT_UNVERIFIED_BASE_FILE = "/usr/local/share/mailcow-postfix-init/unverified-base.json";
-
 export interface FileVerdict {
   kind: BaseFileKind;
   path: string;

@@ -2,13 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createMemoryLogger } from "../../../src/log.ts";
-import {
-  DEFAULT_BASE_IMAGE_FILE,
-  DEFAULT_MAILCOW_COMPOSE_FILE,
-  checkBaseImage,
-  describeBaseImage,
-  postfixImageInCompose,
-} from "../../../src/steps/base-image.ts";
+import { DEFAULT_BASE_IMAGE_FILE, DEFAULT_MAILCOW_COMPOSE_FILE } from "../../../src/commands/start-options.ts";
+import { checkBaseImage, describeBaseImage, postfixImageInCompose } from "../../../src/steps/base-image.ts";
 import { REPO } from "../../support/docker-images.ts";
 import { tempDirs } from "../../support/fixture.ts";
 
