@@ -11,15 +11,20 @@
 // "does not cover" warnings). All measurements of a run are interleaved, so they see the same
 // machine state; wall time is what the targets are about, CPU time (user + system of the
 // child) is given beside it because it moves less when other work shares the machine.
+// Beside them, bench/cold-minimum.ts, compiled as the product is: the least work a first start
+// must do with this runtime (read, load through OpenSSL, feed postmap), with none of sni-map's
+// bookkeeping, so a cold run's cost splits into what the job needs and what sni-map adds.
 import { cpus, loadavg } from "node:os";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, copyFileSync, utimesSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { compareKeys, createPostfixTools, postmapKeys, readHashDbKeys } from "../src/postfix/index.ts";
 import { mapKeys } from "../src/sni/write.ts";
+import { buildCommand } from "./build-command.ts";
 
 const REPO = resolve(import.meta.dir, "..");
 const BINARY = join(REPO, "dist/mailcow-postfix-init");
 const WORK = join(REPO, ".bench/sni-map");
+const MINIMUM = join(WORK, "cold-minimum");
 const DIRECTORIES = 2_000;
 const NAMES_PER_DIRECTORY = 5;
 const KEY_POOL = 20;
@@ -172,6 +177,12 @@ function prepareTree(name: string, sslDir: string) {
   if (baselineSniMap) sh(baselineSniMap);
   const map = readFileSync(join(ours, "sni.map"), "utf8");
   writeFileSync(join(floor, "sni.map"), map);
+  // The minimum builds the same table (checked once here): the same names, each with a value.
+  const minimum = confDir(`conf-${name}-minimum`);
+  const minimumBuild = [MINIMUM, sslDir, minimum, HOSTNAME, ...defaultCertificateNames(map, sslDir)];
+  sh(minimumBuild);
+  const minimumKeys = readHashDbKeys(join(minimum, "sni.map.db"));
+  if (!minimumKeys || compareKeys(mapKeys(map), minimumKeys)) throw new Error(`cold-minimum built other keys than sni-map in ${minimum}`);
   // Renewed before each warm run: the default certificate, which every map embeds.
   const renewedCert = join(sslDir, "cert.pem");
   const alternateCert = join(WORK, `renewed-${name}.pem`);
@@ -189,6 +200,8 @@ function prepareTree(name: string, sslDir: string) {
     baselineWarm: series(),
     baselineCold: series(),
     baselineDry: series(),
+    minimumBuild,
+    minimum: series(),
     lines: map.split("\n").filter(Boolean).length,
     warnings: first.stderr.split("\n").filter((line) => line.includes(": warning: ")).length,
     floorRuns: series(),
@@ -201,8 +214,18 @@ function prepareTree(name: string, sslDir: string) {
   };
 }
 
+/** The names sni-map gave the default pair (the hostname and the default certificate's names). */
+function defaultCertificateNames(map: string, sslDir: string): string[] {
+  return map
+    .split("\n")
+    .filter((line) => line.endsWith(` ${join(sslDir, "cert.pem")}`))
+    .map((line) => line.split(" ")[0]!)
+    .filter((name) => name !== HOSTNAME);
+}
+
 if (!existsSync(BINARY)) throw new Error(`build first: npm run build (${BINARY} missing)`);
 const trees = ensureTrees();
+sh(buildCommand([join(REPO, "bench/cold-minimum.ts")], MINIMUM));
 const measured = [prepareTree("distinct", trees.distinct), prepareTree("same-cert", trees.sameCert)];
 
 for (let run = 0; run < runs; run++) {
@@ -213,6 +236,7 @@ for (let run = 0; run < runs; run++) {
     // and checked, the table built.
     rmSync(join(tree.ours, "cache"), { recursive: true, force: true });
     record(tree.cold, sh(tree.sniMap));
+    record(tree.minimum, sh(tree.minimumBuild));
     // A restart with nothing changed: the table in place is current, no postmap -F at all.
     record(tree.unchanged, sh(tree.sniMap));
     // Warm: one certificate renewed (new content: the default pair's, which every map embeds),
@@ -283,16 +307,20 @@ const report = {
           sniMapColdMs: round(median(tree.cold.ms)),
           coldRatio: ratio(median(tree.cold.ms), floor),
           sniMapDryRunMs: round(median(tree.dry.ms)),
+          coldMinimumMs: round(median(tree.minimum.ms)),
+          coldMinimumRatio: ratio(median(tree.minimum.ms), floor),
           pairedRatios: {
             unchanged: pairedRatio(tree.unchanged.ms, tree.floorRuns.ms),
             warm: pairedRatio(tree.warm.ms, tree.floorRuns.ms),
             cold: pairedRatio(tree.cold.ms, tree.floorRuns.ms),
+            coldMinimum: pairedRatio(tree.minimum.ms, tree.floorRuns.ms),
           },
           peakMiB: {
             floor: peakMib(tree.floorRuns),
             unchanged: peakMib(tree.unchanged),
             warm: peakMib(tree.warm),
             cold: peakMib(tree.cold),
+            coldMinimum: peakMib(tree.minimum),
           },
           cpuMs: {
             floor: round(median(tree.floorRuns.cpuMs)),
@@ -300,6 +328,7 @@ const report = {
             warm: round(median(tree.warm.cpuMs)),
             cold: round(median(tree.cold.cpuMs)),
             dryRun: round(median(tree.dry.cpuMs)),
+            coldMinimum: round(median(tree.minimum.cpuMs)),
           },
           keyCheckMs: { directRead: Number(median(tree.keysDirect).toFixed(1)), postmapS: round(median(tree.keysPostmapS)) },
           ...(baseline

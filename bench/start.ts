@@ -19,6 +19,7 @@ import { startContainerNamespace, type ContainerNamespace } from "../test/suppor
 import { buildContainerRoot, FIXTURE_SCRIPT, HOSTNAME } from "../test/support/namespace-root.ts";
 import { writeImageMainCfInside } from "../test/support/lived-in.ts";
 import { preparedPhases } from "./prepared-line.ts";
+import { buildCommand } from "./build-command.ts";
 
 const runsFlag = process.argv.indexOf("--runs");
 const RUNS = runsFlag === -1 ? 7 : Number(process.argv[runsFlag + 1]);
@@ -39,23 +40,7 @@ interface Sample {
 
 async function buildBinary(dir: string): Promise<string> {
   const out = join(dir, "mailcow-postfix-init");
-  // The flags of `npm run build` (package.json): what the image ships.
-  const build = Bun.spawnSync(
-    [
-      process.execPath,
-      "build",
-      "--compile",
-      "--minify",
-      "--bytecode",
-      "--format=esm",
-      "--splitting",
-      join(REPO, "src/main.ts"),
-      join(REPO, "src/sni/validate-worker.ts"),
-      "--outfile",
-      out,
-    ],
-    { cwd: REPO },
-  );
+  const build = Bun.spawnSync(buildCommand([join(REPO, "src/main.ts"), join(REPO, "src/sni/validate-worker.ts")], out), { cwd: REPO });
   if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
   return out;
 }

@@ -22,6 +22,7 @@ import { probeStartTls, type ProbeResult } from "../test/support/smtp-client.ts"
 import { servedCertificate } from "../test/support/tls.ts";
 import { makeTempDir } from "../test/support/tmp.ts";
 import { processFootprint, startWatchedPostfix } from "../test/support/watch-process.ts";
+import { buildCommand } from "./build-command.ts";
 
 const flag = (name: string, fallback: number) => {
   const index = process.argv.indexOf(`--${name}`);
@@ -54,23 +55,7 @@ function contextSwitches(pid: number): number {
 const temp = makeTempDir("mpi-bench-watch-");
 try {
   const binary = join(temp.path, "mailcow-postfix-init");
-  // The flags of `npm run build` (package.json): what the image ships.
-  const build = Bun.spawnSync(
-    [
-      process.execPath,
-      "build",
-      "--compile",
-      "--minify",
-      "--bytecode",
-      "--format=esm",
-      "--splitting",
-      join(REPO, "src/main.ts"),
-      join(REPO, "src/sni/validate-worker.ts"),
-      "--outfile",
-      binary,
-    ],
-    { cwd: REPO },
-  );
+  const build = Bun.spawnSync(buildCommand([join(REPO, "src/main.ts"), join(REPO, "src/sni/validate-worker.ts")], binary), { cwd: REPO });
   if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
 
   const sslDir = join(temp.path, "ssl");
