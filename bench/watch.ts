@@ -14,7 +14,7 @@
 // 3. RSS (and its anonymous part) and descriptors idle, after 20, 100, 250, 500, 750 and all
 //    applies, and after a 30 s rest.
 
-import { copyFileSync, readdirSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { cpus, release } from "node:os";
 import { join, resolve } from "node:path";
 import { makeCertificate, makeCertificateDirectory } from "../test/support/certs.ts";
@@ -54,6 +54,11 @@ function contextSwitches(pid: number): number {
 
 const temp = makeTempDir("mpi-bench-watch-");
 try {
+  // Postfix's tools run without -c read MAIL_CONFIG: an empty config dir of this run, never the
+  // host's /etc/postfix (as test/support/host-guard.ts sets it for tests).
+  const mailConfig = join(temp.path, "mail-config");
+  mkdirSync(mailConfig, { mode: 0o755 });
+  process.env.MAIL_CONFIG ??= mailConfig;
   const binary = join(temp.path, "mailcow-postfix-init");
   const build = Bun.spawnSync(buildCommand([join(REPO, "src/main.ts"), join(REPO, "src/sni/validate-worker.ts")], binary), { cwd: REPO });
   if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
