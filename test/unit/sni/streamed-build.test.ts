@@ -57,11 +57,17 @@ let pool: Promise<{ pairs: MadeCertificate[]; expired: string }> | undefined;
 const certificatePool = () =>
   (pool ??= Promise.resolve().then(() => {
     const root = join(temp.path, "pool");
+    // All valid over the same dates: a name two pairs cover goes to the first directory in byte
+    // order (claims.ts), whatever second each pair was made in. Dated from the clock, a pool
+    // made across the turn of a second gave the later pairs a later notAfter, and with it those
+    // names: the trees' plans, and the counts below, changed with the machine's load.
+    const dates = { start: "20250101000000Z", end: "20360101000000Z" };
+    const pair = (name: string, names: string[]) => makeExpiredCertificateDirectory(root, name, names, dates);
     const pairs = [
-      makeCertificate(join(root, "0"), { names: ["mail.example.test", "example.test"] }),
-      makeCertificate(join(root, "1"), { names: ["*.a.example.test", "a.example.test", "shared.example.test"] }),
-      makeCertificate(join(root, "2"), { names: ["b.example.test", "mail.example.test"] }),
-      makeCertificate(join(root, "3"), { names: ["elsewhere.example.test"] }),
+      pair("0", ["mail.example.test", "example.test"]),
+      pair("1", ["*.a.example.test", "a.example.test", "shared.example.test"]),
+      pair("2", ["b.example.test", "mail.example.test"]),
+      pair("3", ["elsewhere.example.test"]),
     ];
     const expired = makeExpiredCertificateDirectory(join(root, "expired"), "old.example.test", [
       "old.example.test",
