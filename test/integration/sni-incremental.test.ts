@@ -9,8 +9,8 @@ import { incrementalDelta, postmapStamp, writeSniTable } from "../../src/sni/tab
 import { readTableRecord, tableRecordFileFor } from "../../src/table-record.ts";
 import { makeCertificate, type MadeCertificate } from "../support/certs.ts";
 import { testTools } from "../support/postfix-tools.ts";
-import { MINIMAL_MAIN_CF } from "../support/fixture.ts";
-import { makeTempDir, writeSettledFile } from "../support/tmp.ts";
+import { minimalConfDir } from "../support/fixture.ts";
+import { makeTempDir } from "../support/tmp.ts";
 
 // Differential test of the in-place table update (sni/table-update.ts) against a full build:
 // random sequences of renewals, additions, removals and domains edits on a certificate tree,
@@ -67,8 +67,8 @@ describe("sni.map.db updated in place", () => {
         const pick = <T>(items: readonly T[]) => items[Math.floor(next() * items.length)]!;
         const root = join(temp.path, `s${sequence}`);
         const [sslDir, confDir, fullDir] = [join(root, "ssl"), join(root, "conf"), join(root, "full")];
-        for (const dir of [sslDir, confDir, fullDir]) mkdirSync(dir, { recursive: true });
-        for (const dir of [confDir, fullDir]) writeSettledFile(join(dir, "main.cf"), MINIMAL_MAIN_CF);
+        mkdirSync(sslDir, { recursive: true });
+        for (const dir of [confDir, fullDir]) minimalConfDir(dir);
         const cacheFile = join(root, "spool", "cache.json");
         place(pick(pool), sslDir);
         const dirs = new Set<string>();
@@ -147,8 +147,7 @@ function placeOtherDirectory(sslDir: string, pair: MadeCertificate): void {
 
 /** CONF_DIR's sni.map.db holds, key by key and value by value, what a plain postmap -F of its sni.map builds (in FULL). */
 function expectFullBuildOf(confDir: string, full: string): void {
-  mkdirSync(full);
-  writeSettledFile(join(full, "main.cf"), MINIMAL_MAIN_CF);
+  minimalConfDir(full);
   copyFileSync(join(confDir, "sni.map"), join(full, "sni.map"));
   expect(Bun.spawnSync(["postmap", "-c", full, "-F", `hash:${join(full, "sni.map")}`]).exitCode).toBe(0);
   expect(dump(confDir, join(confDir, "sni.map"))).toEqual(dump(full, join(full, "sni.map")));
@@ -159,8 +158,8 @@ describe("the in-place update is not trusted blindly", () => {
     const temp = makeTempDir("mpi-incremental-");
     try {
       const [sslDir, confDir] = [join(temp.path, "ssl"), join(temp.path, "conf")];
-      for (const dir of [sslDir, confDir]) mkdirSync(dir);
-      writeSettledFile(join(confDir, "main.cf"), MINIMAL_MAIN_CF);
+      mkdirSync(sslDir);
+      minimalConfDir(confDir);
       const pairs = [0, 1].map((index) => makeCertificate(join(temp.path, "pool", String(index)), { names: ["mail.example.test"] }));
       placeOtherDirectory(sslDir, pairs[0]!);
       const cacheFile = join(temp.path, "spool", "cache.json");
@@ -175,9 +174,7 @@ describe("the in-place update is not trusted blindly", () => {
       expect(await run()).toContain("updated in place: 1 name written, 0 removed");
       // Someone else's build replaces the .db: the same names, other values (every name on the
       // second pair). Updated in place, the directory's names would keep that foreign value.
-      const foreign = join(temp.path, "foreign");
-      mkdirSync(foreign);
-      writeSettledFile(join(foreign, "main.cf"), MINIMAL_MAIN_CF);
+      const foreign = minimalConfDir(join(temp.path, "foreign"));
       const names = readFileSync(join(confDir, "sni.map"), "utf8")
         .split("\n")
         .filter(Boolean)
@@ -197,8 +194,8 @@ describe("the in-place update is not trusted blindly", () => {
     const temp = makeTempDir("mpi-incremental-");
     try {
       const [sslDir, confDir, foreign] = ["ssl", "conf", "foreign"].map((dir) => join(temp.path, dir)) as [string, string, string];
-      for (const dir of [sslDir, confDir, foreign]) mkdirSync(dir);
-      for (const dir of [confDir, foreign]) writeSettledFile(join(dir, "main.cf"), MINIMAL_MAIN_CF);
+      mkdirSync(sslDir);
+      for (const dir of [confDir, foreign]) minimalConfDir(dir);
       const pairs = [0, 1].map((index) => makeCertificate(join(temp.path, "pool", String(index)), { names: ["mail.example.test"] }));
       placeOtherDirectory(sslDir, pairs[0]!);
       place(pairs[0]!, sslDir);

@@ -13,6 +13,13 @@ import { TEST_MAIL_CONFIG } from "./host-guard.ts";
 /** main.cf enough for postmap and postconf, older than Postfix's settle time. */
 export const MINIMAL_MAIN_CF = "compatibility_level = 3.6\nmyhostname = test.invalid\n";
 
+/** A conf dir at DIR (created, parents too) holding only MINIMAL_MAIN_CF, settled; DIR. */
+export function minimalConfDir(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  writeSettledFile(join(dir, "main.cf"), MINIMAL_MAIN_CF);
+  return dir;
+}
+
 export interface MailTreeOptions {
   /** DNS names of the default pair ssl/cert.pem + key.pem; null: no default pair. */
   defaultNames?: string[] | null;

@@ -1,9 +1,8 @@
 import { expect, test } from "bun:test";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { runCli } from "../../support/cli.ts";
-import { mailTrees, MINIMAL_MAIN_CF } from "../../support/fixture.ts";
-import { writeSettledFile } from "../../support/tmp.ts";
+import { mailTrees, minimalConfDir } from "../../support/fixture.ts";
 
 // docs/commands.md: a flag wins over its environment variable, which wins over the default.
 // Both conf dirs are usable, so a wrong pick writes into the other one.
@@ -12,9 +11,7 @@ const mailTree = mailTrees("mpi-flag-env-");
 
 test("--conf-dir A with MPI_CONF_DIR=B writes into A and leaves B alone", async () => {
   const { root, confDir: flagged, sslDir } = mailTree();
-  const fromEnv = join(root, "conf-from-env");
-  mkdirSync(fromEnv);
-  writeSettledFile(join(fromEnv, "main.cf"), MINIMAL_MAIN_CF);
+  const fromEnv = minimalConfDir(join(root, "conf-from-env"));
   const run = await runCli(["sni-map", "--ssl-dir", sslDir, "--conf-dir", flagged], {
     MPI_CONF_DIR: fromEnv,
     MAILCOW_HOSTNAME: "mail.example.test",

@@ -8,10 +8,10 @@ import { startStreamedBuild } from "../../../src/sni/streamed-build.ts";
 import type { MapEntry, ValidatedSource } from "../../../src/sni/types.ts";
 import { updateSniMap } from "../../../src/sni/update.ts";
 import { makeCertificate, makeExpiredCertificateDirectory, type MadeCertificate } from "../../support/certs.ts";
-import { MINIMAL_MAIN_CF, mailTrees, testEnv } from "../../support/fixture.ts";
+import { mailTrees, minimalConfDir, testEnv } from "../../support/fixture.ts";
+import { makeTempDir } from "../../support/tmp.ts";
 import { toolsWithPostmapShim } from "../../support/map-text.ts";
 import { testTools } from "../../support/postfix-tools.ts";
-import { makeTempDir, writeSettledFile } from "../../support/tmp.ts";
 import { fillPoolTree } from "../../support/pool-tree.ts";
 
 // The table built while judging (sni/streamed-build.ts), judged by real postmap: whatever was
@@ -36,8 +36,7 @@ function dump(confDir: string, map: string): string[] {
 
 /** What a plain postmap -F builds from CONF_DIR's sni.map, in a directory of its own. */
 function fullBuildOf(confDir: string, full: string): string[] {
-  mkdirSync(full, { recursive: true });
-  writeSettledFile(join(full, "main.cf"), MINIMAL_MAIN_CF);
+  minimalConfDir(full);
   copyFileSync(join(confDir, "sni.map"), join(full, "sni.map"));
   expect(Bun.spawnSync(["postmap", "-c", full, "-F", `hash:${join(full, "sni.map")}`]).exitCode).toBe(0);
   return dump(full, join(full, "sni.map"));
@@ -123,18 +122,11 @@ async function corpusTree(seed: number, root: string): Promise<string> {
   return sslDir;
 }
 
-/** A conf dir holding only main.cf, at DIR. */
-function confDirAt(dir: string): string {
-  mkdirSync(dir, { recursive: true });
-  writeSettledFile(join(dir, "main.cf"), MINIMAL_MAIN_CF);
-  return dir;
-}
-
 /** The corpus tree of SEED under temp/NAME, and a conf dir beside it. */
 async function corpusCase(name: string, seed: number): Promise<{ root: string; sslDir: string; confDir: string }> {
   const root = join(temp.path, name);
   const sslDir = await corpusTree(seed, root);
-  return { root, sslDir, confDir: confDirAt(join(root, "conf")) };
+  return { root, sslDir, confDir: minimalConfDir(join(root, "conf")) };
 }
 
 /**
@@ -158,7 +150,7 @@ describe("the table built while judging", () => {
     for (let seed = 0; seed < TREES; seed++) {
       const root = join(temp.path, `tree${seed}`);
       const sslDir = await corpusTree(5_000 + seed, root);
-      const confDir = confDirAt(join(root, "conf"));
+      const confDir = minimalConfDir(join(root, "conf"));
       const calls = join(root, "postmap-calls");
       const tools = toolsWithPostmapShim(root, loggingPostmap(calls));
       const log = createMemoryLogger();
@@ -257,7 +249,7 @@ describe("when the table is built while judging", () => {
 describe("a run that fails after the build while judging started", () => {
   test("the SSL dir missing: its one error, postmap stopped, nothing of the build left in the conf dir", async () => {
     const root = join(temp.path, "no-ssl-dir");
-    const confDir = confDirAt(join(root, "conf"));
+    const confDir = minimalConfDir(join(root, "conf"));
     const run = updateSniMap({
       tools: testTools(),
       sslDir: join(root, "no-such-ssl"),
@@ -290,7 +282,7 @@ describe("the build's own steps", () => {
   const stored = (name: string, bytes: string) => `${name}\t${Buffer.from(bytes).toString("base64")}`;
 
   test("names written provisionally end as planned: a value replaced, a name removed, a planned name never written added", async () => {
-    const confDir = confDirAt(join(temp.path, "steps"));
+    const confDir = minimalConfDir(join(temp.path, "steps"));
     const calls = join(temp.path, "steps-calls");
     const fed = join(temp.path, "steps-fed");
     // The lines the build feeds postmap -r -i, kept (tee) on their way.
@@ -325,7 +317,7 @@ describe("the build's own steps", () => {
   });
 
   test("a batch of lines larger than the write buffer (1 MiB): every line reaches the table whole", async () => {
-    const confDir = confDirAt(join(temp.path, "big-batch"));
+    const confDir = minimalConfDir(join(temp.path, "big-batch"));
     const build = await startStreamedBuild(testTools(), confDir, createMemoryLogger());
     // 200 directories x 5 names x ~2 KB lines: ~2 MB in one batch.
     const sources = Array.from({ length: 200 }, (_, index) =>
@@ -344,7 +336,7 @@ describe("the build's own steps", () => {
   });
 
   test("postmap builds in a 0700 directory of its own; the table is 0600 before it is put in place", async () => {
-    const confDir = confDirAt(join(temp.path, "modes"));
+    const confDir = minimalConfDir(join(temp.path, "modes"));
     const seen = join(temp.path, "modes-seen");
     const shim = `#!/bin/bash\nfor last; do :; done\nmap=\${last#hash:}\nif [[ "$*" == *" -r -i "* ]]; then stat -c '%a' "$(dirname "$map")" > '${seen}'; fi\nexec /usr/sbin/postmap "$@"\n`;
     const build = await startStreamedBuild(toolsWithPostmapShim(join(temp.path, "modes-shim"), shim), confDir, createMemoryLogger());
@@ -357,7 +349,7 @@ describe("the build's own steps", () => {
   });
 
   test("stopped before it is finished: postmap ended, nothing of the build left, the files in place untouched", async () => {
-    const confDir = confDirAt(join(temp.path, "stopped"));
+    const confDir = minimalConfDir(join(temp.path, "stopped"));
     writeFileSync(join(confDir, "sni.map"), "old text\n");
     writeFileSync(join(confDir, "sni.map.db"), "old table");
     const build = await startStreamedBuild(testTools(), confDir, createMemoryLogger());
@@ -397,8 +389,7 @@ describe("the build's own steps", () => {
   test("a postmap gone early costs an EPIPE, not the process, even after SIGPIPE lost its last listener", async () => {
     // In a process of its own: were SIGPIPE left at its default, the write would end it (141).
     const dir = join(temp.path, "epipe");
-    mkdirSync(join(dir, "conf"), { recursive: true });
-    writeSettledFile(join(dir, "conf", "main.cf"), MINIMAL_MAIN_CF);
+    minimalConfDir(join(dir, "conf"));
     toolsWithPostmapShim(dir, "#!/bin/bash\necho 'postmap: fatal: gone at once' >&2\nexit 75\n");
     const script = join(dir, "run.ts");
     const repo = join(import.meta.dir, "../../..");
@@ -429,7 +420,7 @@ console.log(failed.includes("postmap -r -i failed (exit 75)") ? "alive, postmap'
   });
 
   test("no postmap to start: no build while judging, nothing of it left", async () => {
-    const confDir = confDirAt(join(temp.path, "no-postmap"));
+    const confDir = minimalConfDir(join(temp.path, "no-postmap"));
     const tools = testTools({ programs: { postmap: join(temp.path, "no-such-postmap") } });
     expect(await startStreamedBuild(tools, confDir, createMemoryLogger())).toBeUndefined();
     expect(readdirSync(confDir)).toEqual(["main.cf"]);
@@ -465,7 +456,7 @@ console.log(failed.includes("postmap -r -i failed (exit 75)") ? "alive, postmap'
         sslDir = tree.sslDir;
         await Bun.sleep(120); // older than the judge's settle time
       }
-      const confDir = confDirAt(join(root, "conf"));
+      const confDir = minimalConfDir(join(root, "conf"));
       const shim = `#!/bin/bash\nif [[ "$*" == *" -r -i "* && "$*" == *".tmp.d/"* ]]; then head -n -${drop} | /usr/sbin/postmap "$@"; exit \${PIPESTATUS[1]}; fi\nexec /usr/sbin/postmap "$@"\n`;
       expect(await fallbackLine(root, sslDir, confDir, shim)).toContain(`building sni.map.db while judging failed (${says}; `);
     }

@@ -23,10 +23,10 @@ import { readTableRecord, saveTableRecord, tableRecordFileFor } from "../../../s
 import type { StreamedBuild } from "../../../src/sni/streamed-build.ts";
 import type { MapEntry } from "../../../src/sni/types.ts";
 import { makeCertificate } from "../../support/certs.ts";
-import { MINIMAL_MAIN_CF } from "../../support/fixture.ts";
+import { minimalConfDir } from "../../support/fixture.ts";
 import { entriesFromMapText, toolsWithPostmapShim } from "../../support/map-text.ts";
 import { testTools } from "../../support/postfix-tools.ts";
-import { makeTempDir, writeSettledFile } from "../../support/tmp.ts";
+import { makeTempDir } from "../../support/tmp.ts";
 
 // When sni.map.db is updated in place and when it is built in full (docs/map-rules.md, "Builds
 // after a renewal change only what changed"): only when the record vouches for the .db in place
@@ -51,9 +51,7 @@ let count = 0;
 /** A conf dir whose table was built in full from TEXT, with the record of that build. */
 async function built(text: string) {
   const root = join(temp.path, `case-${++count}`);
-  const confDir = join(root, "conf");
-  mkdirSync(confDir, { recursive: true });
-  writeSettledFile(join(confDir, "main.cf"), MINIMAL_MAIN_CF);
+  const confDir = minimalConfDir(join(root, "conf"));
   const cacheFile = join(root, "spool", "cache.json");
   const entries = entriesFromMapText(text);
   await buildSniTable(tools, confDir, cacheFile, text, entries, embeddedValueDigests(entries), createMemoryLogger());
@@ -242,9 +240,7 @@ describe("buildSniTable", () => {
 
   test("a build while judging that fails after the caller's work ran: built from scratch, the work not run again, one line", async () => {
     const root = join(temp.path, "streamed-fails");
-    const confDir = join(root, "conf");
-    mkdirSync(confDir, { recursive: true });
-    writeSettledFile(join(confDir, "main.cf"), MINIMAL_MAIN_CF);
+    const confDir = minimalConfDir(join(root, "conf"));
     const text = mapText(NAMES, [0, 1, 2, 3]);
     const entries = entriesFromMapText(text);
     const failing: StreamedBuild = {
